@@ -1,0 +1,302 @@
+"""The ``usermap`` command (DESIGN.md §6): a stable contract that scheduled jobs depend on.
+
+This is the one place where errors become exit codes: 0 done; 2 bad usage, config or input;
+3 refused for safety; 4 a source failed; 1 anything unexpected. Each subcommand wires adapters
+(sources, store, report, notify, runner) around the pure engine (reconcile, plan).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import errors
+from .errors import InputError, UsermapError, exit_code_for
+
+__all__ = ["main", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on bad usage already; keep its message on stderr."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="usermap", description="Keep Aloware users and HubSpot owners mapped.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("sandbox", help="serve both fake APIs on 127.0.0.1")
+    s.add_argument("--port", type=int, default=0, help="port (0: any free port)")
+    s.add_argument("--users", type=int, default=200, help="size of the generated world")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--owners", type=int, default=None, help="owners (default: about --users)")
+    s.add_argument("--archived", type=int, default=None,
+                   help="extra archived owners to add (benchmarks)")
+    s.add_argument("--snapshot", default=None, help="serve this snapshot folder instead")
+    s.add_argument("--rate-limit", type=int, default=0, help="requests per 10 s, then 429")
+    s.add_argument("--error-rate", type=float, default=0.0, help="share of 5xx answers")
+    s.add_argument("--drop-rate", type=float, default=0.0, help="share of cut connections")
+    s.add_argument("--latency", type=int, default=0, help="ms added to every answer")
+    s.add_argument("--cut-after", type=int, default=0, help="owners listings stop at page K")
+    s.add_argument("--max-seconds", type=float, default=3600.0, help="stop after S seconds")
+    s.add_argument("--config-out", default=None, help="also write the usermap.toml here")
+
+    s = sub.add_parser("fetch", help="pull both directories into a snapshot")
+    s.add_argument("--out", required=True, help="snapshot folder to write")
+    s.add_argument("--config", default=None, help="usermap.toml")
+
+    s = sub.add_parser("audit", help="audit a snapshot against the store")
+    s.add_argument("snapshot")
+    s.add_argument("--store", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--config", default=None)
+
+    s = sub.add_parser("plan", help="compute the sync plan")
+    s.add_argument("snapshot")
+    s.add_argument("--store", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--only", default=None, metavar="ISSUE_ID")
+    s.add_argument("--force", action="store_true")
+
+    s = sub.add_parser("apply", help="apply a plan (dry run unless --yes)")
+    s.add_argument("plan")
+    s.add_argument("--store", required=True)
+    s.add_argument("--yes", action="store_true")
+    s.add_argument("--force", action="store_true")
+
+    s = sub.add_parser("mappings", help="import or export the links")
+    msub = s.add_subparsers(dest="mappings_command", required=True)
+    m = msub.add_parser("import")
+    m.add_argument("csv")
+    m.add_argument("--store", required=True)
+    m.add_argument("--force", action="store_true")
+    m = msub.add_parser("export")
+    m.add_argument("--store", required=True)
+    m.add_argument("csv")
+
+    s = sub.add_parser("map", help="pin a manual link")
+    s.add_argument("aloware_id")
+    s.add_argument("owner_id")
+    s.add_argument("--store", required=True)
+    s.add_argument("--snapshot", default=None,
+                   help="check both ids against this snapshot and record their e-mails")
+
+    s = sub.add_parser("unmap", help="remove a link")
+    s.add_argument("aloware_id")
+    s.add_argument("--store", required=True)
+
+    s = sub.add_parser("run", help="papermill run into runs/<run_id>/")
+    s.add_argument("--config", default=None)
+    s.add_argument("--apply", action="store_true")
+    s.add_argument("--force", action="store_true")
+
+    s = sub.add_parser("report", help="the HTML report for a snapshot")
+    s.add_argument("snapshot")
+    s.add_argument("--store", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--config", default=None)
+    s.add_argument("--activities", default=None, help="aloware_user_id,type,timestamp CSV")
+
+    s = sub.add_parser("runs", help="the applied runs")
+    s.add_argument("--store", required=True)
+
+    s = sub.add_parser("undo", help="the inverse plan of an applied run")
+    s.add_argument("run_id")
+    s.add_argument("--store", required=True)
+    s.add_argument("--out", required=True)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        handler = _HANDLERS[args.command]
+        return handler(args) or 0
+    except UsermapError as e:
+        print(f"usermap: error: {e}", file=sys.stderr)
+        return exit_code_for(e)
+    except KeyboardInterrupt:
+        print("usermap: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # anything unexpected: exit 1 with the type, not a secret-bearing repr
+        from .redact import redact
+        print(f"usermap: unexpected error: {type(e).__name__}: {redact(str(e))}", file=sys.stderr)
+        return 1
+
+
+# --- handlers -------------------------------------------------------------------------------
+def _now() -> str:
+    from datetime import datetime, timezone
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _config(path):
+    from .config import Config
+    if path is None and Path("usermap.toml").exists():
+        path = "usermap.toml"
+    return Config.load(path)
+
+
+def _load(snapshot, store_path, *, create=True):
+    from .sources.snapshot import read_snapshot
+    from .store import Store
+    users, owners = read_snapshot(snapshot)
+    store = Store.open(store_path, create=create)
+    return users, owners, store
+
+
+def _cmd_sandbox(args) -> int:
+    from .sandbox.server import run_sandbox
+    return run_sandbox(args)
+
+
+def _cmd_fetch(args) -> int:
+    from .sources.fetch import fetch_snapshot
+    info = fetch_snapshot(_config(args.config), Path(args.out))
+    print(f"fetched {info['counts']['aloware_users']} Aloware users and "
+          f"{info['counts']['hubspot_owners']} HubSpot owners into {args.out} "
+          f"({info['requests']} requests, {info['retries']} retries)")
+    return 0
+
+
+def _cmd_audit(args) -> int:
+    from . import reconcile
+    from .output import write_audit
+    cfg = _config(args.config)
+    users, owners, store = _load(args.snapshot, args.store)
+    with store:
+        result = reconcile.audit(users, owners, store.links(), suggestions=True,
+                                 profile_url=cfg.aloware.profile_url)
+    write_audit(result, Path(args.out), snapshot=args.snapshot, store=args.store)
+    print(result.summary_text())
+    print(f"wrote {args.out}/summary.json, mapped.csv, unmapped_aloware.csv, "
+          f"unmapped_hubspot.csv, errors.csv")
+    return 0
+
+
+def _cmd_plan(args) -> int:
+    from . import plan as planmod
+    from . import reconcile
+    from .sources.snapshot import fingerprint
+    users, owners, store = _load(args.snapshot, args.store)
+    with store:
+        result = reconcile.audit(users, owners, store.links(), suggestions=False)
+        revision = store.revision
+    p = planmod.make_plan(result, store_revision=revision, fingerprint=fingerprint(args.snapshot),
+                          only=args.only, force=args.force, created_at=_now())
+    planmod.check_guard(p, force=args.force)
+    planmod.write_plan(p, args.out)
+    print(planmod.describe(p))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_apply(args) -> int:
+    from . import plan as planmod
+    from .apply import apply_plan
+    from .store import Store
+    p = planmod.read_plan(args.plan)
+    with Store.open(args.store, create=False) as store:
+        planmod.check_stale(p, store.revision)
+        planmod.check_guard(p, force=args.force or p.force)
+        if not args.yes:
+            print(planmod.describe(p))
+            print("dry run: nothing was changed; add --yes to apply")
+            return 0
+        run_id = apply_plan(store, p, force=args.force, now=_now())
+    print(planmod.describe(p))
+    print(f"applied as run {run_id}; store revision is now {p.store_revision + (1 if len(p) else 0)}")
+    return 0
+
+
+def _cmd_mappings(args) -> int:
+    from .sources.snapshot import read_mappings_csv
+    from .store import Store
+    if args.mappings_command == "import":
+        links = read_mappings_csv(args.csv)
+        with Store.open(args.store) as store:
+            run_id, counts = store.import_links(links, now=_now(), force=args.force)
+        print(f"imported {len(links)} links from {args.csv} as run {run_id}: "
+              f"{counts['add']} added, {counts['update']} updated, {counts['remove']} removed")
+        return 0
+    with Store.open(args.store, create=False) as store:
+        n = store.export_links(args.csv)
+    print(f"exported {n} links to {args.csv}")
+    return 0
+
+
+def _cmd_map(args) -> int:
+    from .store import Store
+    emails = ("", "")
+    if args.snapshot:
+        from .reconcile import check_manual_link
+        from .sources.snapshot import read_snapshot
+        users, owners = read_snapshot(args.snapshot)
+        emails = check_manual_link(users, owners, args.aloware_id, args.owner_id)
+    with Store.open(args.store) as store:
+        run_id = store.map(args.aloware_id, args.owner_id, aloware_email=emails[0],
+                           hubspot_email=emails[1], now=_now())
+    print(f"linked Aloware user {args.aloware_id} to HubSpot owner {args.owner_id} (manual) "
+          f"as run {run_id}")
+    return 0
+
+
+def _cmd_unmap(args) -> int:
+    from .store import Store
+    with Store.open(args.store, create=False) as store:
+        run_id = store.unmap(args.aloware_id, now=_now())
+    print(f"removed the link of Aloware user {args.aloware_id} as run {run_id}")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from .runner import run
+    result = run(_config(args.config), apply=args.apply, force=args.force)
+    print(result.describe())
+    return result.exit_code
+
+
+def _cmd_report(args) -> int:
+    from .report import write_report_for_snapshot
+    path = write_report_for_snapshot(_config(args.config), args.snapshot, args.store, args.out,
+                                     activities=args.activities)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_runs(args) -> int:
+    from .store import Store
+    with Store.open(args.store, create=False) as store:
+        rows = store.runs()
+    if not rows:
+        print("no runs")
+        return 0
+    print(f"{'run id':<26} {'kind':<8} {'time':<21} {'changes':>8}  revision")
+    for r in rows:
+        print(f"{r['run_id']:<26} {r['kind']:<8} {r['finished_at']:<21} {r['changes']:>8}  "
+              f"{r['revision_before']}->{r['revision_after']}")
+    return 0
+
+
+def _cmd_undo(args) -> int:
+    from . import plan as planmod
+    from .store import Store
+    with Store.open(args.store, create=False) as store:
+        p = planmod.undo_plan(store.journal(args.run_id), store.links(),
+                              store_revision=store.revision, run_id=args.run_id,
+                              created_at=_now())
+    planmod.write_plan(p, args.out)
+    print(planmod.describe(p))
+    print(f"wrote {args.out}; review it, then: usermap apply {args.out} --store {args.store} --yes")
+    return 0
+
+
+_HANDLERS = {
+    "sandbox": _cmd_sandbox, "fetch": _cmd_fetch, "audit": _cmd_audit, "plan": _cmd_plan,
+    "apply": _cmd_apply, "mappings": _cmd_mappings, "map": _cmd_map, "unmap": _cmd_unmap,
+    "run": _cmd_run, "report": _cmd_report, "runs": _cmd_runs, "undo": _cmd_undo,
+}
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

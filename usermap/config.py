@@ -1,0 +1,172 @@
+"""usermap.toml and the environment (DESIGN.md §6).
+
+Every key is optional; ``Config.load(None)`` gives the defaults. Secrets never live in the file:
+``HUBSPOT_ACCESS_TOKEN``, ``ALOWARE_API_TOKEN``, ``SMTP_USER`` and ``SMTP_PASSWORD`` are read
+from the environment by ``secrets()`` at the moment they are needed, and are never stored on the
+Config object (so a Config can be printed, logged or passed to papermill safely).
+
+Adapter: reads files and the environment; imports nothing but errors.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from .errors import ConfigError
+
+__all__ = ["Config", "HubSpotConfig", "AlowareConfig", "StoreConfig", "RunsConfig",
+           "SmtpConfig", "ReportConfig", "secret", "SECRET_ENV_VARS"]
+
+SECRET_ENV_VARS = ("HUBSPOT_ACCESS_TOKEN", "ALOWARE_API_TOKEN", "SMTP_USER", "SMTP_PASSWORD")
+
+
+@dataclass(frozen=True)
+class HubSpotConfig:
+    host: str = "https://api.hubapi.com"
+
+
+@dataclass(frozen=True)
+class AlowareConfig:
+    base_url: str = "https://app.aloware.com"
+    users_csv: str = ""
+    profile_url: str = "https://app.aloware.com/users/{id}"
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    path: str = "usermap.db"
+
+
+@dataclass(frozen=True)
+class RunsConfig:
+    dir: str = "runs"
+    keep: int = 30
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str = ""
+    port: int = 587
+    starttls: bool = True
+    ssl: bool = False
+    sender: str = ""
+    recipients: tuple = ()
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    mask_emails: bool = False
+    url: str = ""               # where the full report is published, linked from the e-mail
+    attach_max_bytes: int = 5_000_000
+    activities_csv: str = ""
+
+
+_SECTIONS = {"hubspot": HubSpotConfig, "aloware": AlowareConfig, "store": StoreConfig,
+             "runs": RunsConfig, "smtp": SmtpConfig, "report": ReportConfig}
+
+
+@dataclass(frozen=True)
+class Config:
+    hubspot: HubSpotConfig = field(default_factory=HubSpotConfig)
+    aloware: AlowareConfig = field(default_factory=AlowareConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    runs: RunsConfig = field(default_factory=RunsConfig)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    path: str = ""  # the file it came from ("" for defaults); relative paths resolve against it
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None) -> "Config":
+        """Read usermap.toml; ``None`` or a missing default file gives the defaults."""
+        if path is None:
+            return cls()
+        p = Path(path)
+        try:
+            raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError("config file not found", file=str(p)) from None
+        except UnicodeDecodeError:
+            raise ConfigError("not UTF-8", file=str(p)) from None
+        except tomllib.TOMLDecodeError as e:
+            # tomllib says "... (at line 3, column 7)"
+            import re
+            m = re.search(r"at line (\d+), column (\d+)", str(e))
+            raise ConfigError(f"not valid TOML: {e}", file=str(p),
+                              row=int(m.group(1)) if m else None,
+                              column=m.group(2) if m else None) from None
+        return cls.from_dict(raw, source=str(p))
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "usermap.toml") -> "Config":
+        sections = {}
+        for name, value in raw.items():
+            if name not in _SECTIONS:
+                raise ConfigError(f"unknown section [{name}]; known: {', '.join(_SECTIONS)}",
+                                  file=source, column=name)
+            if not isinstance(value, dict):
+                raise ConfigError(f"[{name}] must be a table", file=source, column=name)
+            sections[name] = _section(_SECTIONS[name], name, value, source)
+        for secret_key in ("token", "access_token", "api_token", "password"):
+            for name, value in raw.items():
+                if isinstance(value, dict) and secret_key in value:
+                    raise ConfigError(f"secrets do not belong in the config file; set them in "
+                                      f"the environment ({', '.join(SECRET_ENV_VARS)})",
+                                      file=source, column=f"{name}.{secret_key}")
+        return cls(**sections, path=source)
+
+    def resolve(self, value: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(value)
+        if p.is_absolute() or not self.path:
+            return p
+        return Path(self.path).parent / p
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["smtp"]["recipients"] = list(self.smtp.recipients)
+        return d
+
+
+def _section(kind, name: str, value: dict, source: str):
+    known = {f.name: f for f in fields(kind)}
+    kwargs = {}
+    for key, v in value.items():
+        if key in ("token", "access_token", "api_token", "password"):
+            raise ConfigError(f"secrets do not belong in the config file; set them in the "
+                              f"environment ({', '.join(SECRET_ENV_VARS)})", file=source,
+                              column=f"{name}.{key}")
+        if key not in known:
+            raise ConfigError(f"unknown key; known keys of [{name}]: {', '.join(known)}",
+                              file=source, column=f"{name}.{key}")
+        default = known[key].default
+        want = type(default)
+        if want is tuple:
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise ConfigError("expected a list of strings", file=source,
+                                  column=f"{name}.{key}")
+            v = tuple(v)
+        elif want is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        elif not isinstance(v, want) or (want is int and isinstance(v, bool)):
+            raise ConfigError(f"expected {want.__name__}, found {type(v).__name__}",
+                              file=source, column=f"{name}.{key}")
+        kwargs[key] = v
+    if kind is RunsConfig and kwargs.get("keep", 1) < 1:
+        raise ConfigError("keep must be at least 1", file=source, column="runs.keep")
+    if kind is SmtpConfig and not 0 < kwargs.get("port", 587) < 65536:
+        raise ConfigError("port out of range", file=source, column="smtp.port")
+    return kind(**kwargs)
+
+
+def secret(name: str, *, required: bool = False) -> str:
+    """A secret from the environment (never from a file)."""
+    assert name in SECRET_ENV_VARS, name
+    value = os.environ.get(name, "")
+    if required and not value:
+        raise ConfigError(f"{name} is not set; it is read from the environment only",
+                          column=name)
+    return value

@@ -1,0 +1,190 @@
+"""The vocabulary of usermap: records, codes and the column names of every table.
+
+Pure: imports only the standard library. Nothing here touches the network, files, clock or
+environment. The engine works on pandas frames whose columns are the constants below; the frozen
+dataclasses are the record form of one row, for callers that want objects (notebooks, tests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# --- Aloware users -------------------------------------------------------------------------
+USER_STATUSES = ("active", "paused", "inactive", "suspended", "deleted")
+USER_KINDS = ("user", "extension", "call_destination")
+ELIGIBLE_STATUSES = ("active", "paused")  # paused users still place outbound calls and send SMS
+
+# Columns of the users frame (and of aloware_users.csv; more columns are allowed in the file).
+U_ID, U_FIRST, U_LAST, U_EMAIL, U_STATUS, U_KIND, U_ROLE = (
+    "id", "first_name", "last_name", "email", "status", "kind", "role")
+USER_CSV_COLUMNS = (U_ID, U_FIRST, U_LAST, U_EMAIL, U_STATUS, U_KIND)
+
+# --- HubSpot owners ------------------------------------------------------------------------
+OWNER_TYPES = ("PERSON", "QUEUE")
+# Columns of the owners frame (flattened from the Owners API objects; snake_case inside usermap).
+O_ID, O_EMAIL, O_FIRST, O_LAST, O_USER_ID, O_USER_ID_ALL, O_TYPE, O_ARCHIVED = (
+    "id", "email", "first_name", "last_name", "user_id", "user_id_including_inactive", "type",
+    "archived")
+# The API's own field names, for reading and writing hubspot_owners.json.
+API_OWNER_FIELDS = {
+    O_ID: "id", O_EMAIL: "email", O_FIRST: "firstName", O_LAST: "lastName", O_USER_ID: "userId",
+    O_USER_ID_ALL: "userIdIncludingInactive", O_TYPE: "type", O_ARCHIVED: "archived",
+}
+
+# --- Links (the mapping store and the mappings CSV) -----------------------------------------
+L_USER, L_OWNER, L_A_EMAIL, L_H_EMAIL, L_METHOD, L_MAPPED_AT, L_UPDATED_AT = (
+    "aloware_user_id", "hubspot_owner_id", "aloware_email", "hubspot_email", "method",
+    "mapped_at", "updated_at")
+LINK_COLUMNS = (L_USER, L_OWNER, L_A_EMAIL, L_H_EMAIL, L_METHOD, L_MAPPED_AT, L_UPDATED_AT)
+MAPPINGS_CSV_COLUMNS = (L_USER, L_OWNER, L_A_EMAIL, L_H_EMAIL, L_METHOD, L_MAPPED_AT)
+METHOD_EMAIL, METHOD_MANUAL = "email", "manual"
+METHODS = (METHOD_EMAIL, METHOD_MANUAL)
+
+# --- Audit vocabulary (DESIGN.md §4) ----------------------------------------------------------
+STATUS_SYNCED, STATUS_ERROR = "synced", "error"
+
+# Issue codes of a mapping, in the order they are tested: the first that applies wins.
+ISSUE_CODES = (
+    "aloware_user_not_found",
+    "aloware_user_deleted",
+    "aloware_user_inactive",
+    "aloware_not_full_user",
+    "hubspot_owner_not_found",
+    "hubspot_owner_deactivated",
+    "hubspot_email_changed",
+    "aloware_email_changed",
+    "emails_changed",
+)
+EMAIL_CONFLICT_CODES = ("hubspot_email_changed", "aloware_email_changed", "emails_changed")
+CONFLICT_ICON = "\u26a0"  # ⚠, shown beside every e-mail conflict in every view
+
+ALOWARE_REASONS = (
+    "not_eligible",
+    "missing_email",
+    "invalid_email",
+    "owner_mapped_elsewhere",
+    "duplicate_email_aloware",
+    "duplicate_email_hubspot",
+    "owner_inactive",
+    "no_matching_owner",
+    "match_pending",
+)
+HUBSPOT_REASONS = (
+    "queue_owner",
+    "missing_email",
+    "invalid_email",
+    "user_mapped_elsewhere",
+    "duplicate_email_hubspot",
+    "duplicate_email_aloware",
+    "user_not_eligible",
+    "no_matching_user",
+    "match_pending",
+)
+
+# --- Plan vocabulary (DESIGN.md §5) -----------------------------------------------------------
+ADD, UPDATE, REMOVE = "add", "update", "remove"
+ACTIONS = (ADD, UPDATE, REMOVE)
+STEP_MATCH, STEP_RESOLVE, STEP_CLEANUP = "match", "resolve", "cleanup"
+STEPS = (STEP_MATCH, STEP_RESOLVE, STEP_CLEANUP)
+REASON_EMAIL_MATCH = "email_match"  # the reason of every add: one owner, one user, same e-mail key
+REASON_UNDO = "undo"                # prefix of the reason of every change in an undo plan
+
+# Columns of the audit frames.
+A_ISSUE, A_STATUS, A_CONFLICT, A_ISSUE_ID, A_REASON, A_DETAIL = (
+    "issue", "status", "conflict", "issue_id", "reason", "detail")
+
+
+@dataclass(frozen=True)
+class AlowareUser:
+    id: str
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+    status: str = "active"
+    kind: str = "user"
+    role: str = ""
+
+
+@dataclass(frozen=True)
+class HubSpotOwner:
+    id: str
+    email: str = ""
+    firstName: str = ""
+    lastName: str = ""
+    userId: int | None = None
+    userIdIncludingInactive: int | None = None
+    type: str = "PERSON"
+    archived: bool = False
+    createdAt: str = ""
+    updatedAt: str = ""
+    teams: tuple = ()
+
+    def to_api(self) -> dict[str, Any]:
+        """The object as the Owners API returns it."""
+        d = asdict(self)
+        d["teams"] = list(self.teams)
+        return d
+
+
+@dataclass(frozen=True)
+class Mapping:
+    aloware_user_id: str
+    hubspot_owner_id: str
+    aloware_email: str = ""
+    hubspot_email: str = ""
+    method: str = METHOD_EMAIL
+    mapped_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change of a plan. ``before``/``after`` are link dicts (LINK_COLUMNS) or None."""
+
+    action: str
+    aloware_user_id: str
+    hubspot_owner_id: str
+    before: dict | None
+    after: dict | None
+    reason: str
+    step: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A sync plan: the changes, and what they were computed from."""
+
+    changes: tuple[Change, ...]
+    store_revision: int
+    fingerprint: str
+    current_links: int
+    created_at: str = ""
+    force: bool = False
+    only: str | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def removals(self) -> int:
+        return sum(1 for c in self.changes if c.action == REMOVE)
+
+    @property
+    def removal_limit(self) -> int:
+        """The most removals a plan may carry without --force: max(10, 20% of current links)."""
+        return max(10, (self.current_links * 20) // 100)
+
+    @property
+    def exceeds_guard(self) -> bool:
+        return self.removals > self.removal_limit
+
+    def counts(self) -> dict[str, int]:
+        out = {a: 0 for a in ACTIONS}
+        for c in self.changes:
+            out[c.action] += 1
+        return out
+
+    def __len__(self) -> int:
+        return len(self.changes)

@@ -1,0 +1,321 @@
+"""Snapshot folders and the mappings CSV: read with full validation, write atomically.
+
+A snapshot (DESIGN.md §6) is ``aloware_users.csv`` plus ``hubspot_owners.json``. Every reader
+validates and raises ``InputError`` naming the file, the row and the column; nothing is written
+by a reader. Writers write into a temporary sibling and rename, so a half-written snapshot never
+exists under its final name.
+
+Adapter: file I/O only; no network, no SQLite.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError
+from ..models import (
+    API_OWNER_FIELDS, ELIGIBLE_STATUSES, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER,
+    L_USER, MAPPINGS_CSV_COLUMNS, METHODS, O_ARCHIVED, O_EMAIL, O_FIRST, O_ID, O_LAST, O_TYPE,
+    O_USER_ID, O_USER_ID_ALL, OWNER_TYPES, U_ID, U_KIND, U_ROLE, U_STATUS, USER_CSV_COLUMNS,
+    USER_KINDS, USER_STATUSES,
+)
+
+__all__ = [
+    "USERS_FILE", "OWNERS_FILE", "read_snapshot", "read_users_csv", "read_owners_json",
+    "owners_frame", "read_mappings_csv", "write_snapshot", "write_atomic", "fingerprint",
+]
+
+USERS_FILE = "aloware_users.csv"
+OWNERS_FILE = "hubspot_owners.json"
+ELIGIBLE = ELIGIBLE_STATUSES  # re-exported for callers that validate exports
+
+
+# --- low-level CSV reading -----------------------------------------------------------------
+def _decode(path: Path) -> str:
+    """The file's text; a byte that is not UTF-8 is reported with its line."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("file not found", file=str(path)) from None
+    except IsADirectoryError:
+        raise InputError("is a folder, not a file", file=str(path)) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise InputError(f"not UTF-8 (byte {data[e.start]:#04x} at offset {e.start})",
+                         file=str(path), row=line, column=_column_at(data, e.start)) from None
+    return text[1:] if text.startswith("\ufeff") else text  # tolerate a BOM from spreadsheets
+
+
+def _column_at(data: bytes, offset: int) -> str | None:
+    """The header name of the CSV field holding byte ``offset`` (best effort, for messages)."""
+    header = data.split(b"\n", 1)[0].decode("utf-8", "replace").strip().split(",")
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    index = data.count(b",", line_start, offset)
+    return header[index] if index < len(header) else None
+
+
+def read_csv_validated(path: Path, required: tuple[str, ...], *, optional_empty=()) -> pd.DataFrame:
+    """Read a CSV as strings; check header, field counts; rows keep their file line in .attrs."""
+    path = Path(path)
+    text = _decode(path)
+    if not text.strip():
+        raise InputError("empty file (expected a header row)", file=str(path), row=1)
+    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])))
+    header = [h.strip() for h in header]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputError(f"missing column(s) {', '.join(missing)}; header is {','.join(header)}",
+                         file=str(path), row=1, column=missing[0])
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise InputError("column appears twice in the header", file=str(path), row=1,
+                         column=dupes[0])
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=True,
+                         na_values=[], skip_blank_lines=True, engine="c")
+    except pd.errors.ParserError as e:
+        msg = str(e)
+        # "Error tokenizing data. C error: Expected 6 fields in line 5, saw 7"
+        import re
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
+        if m:
+            raise InputError(f"expected {m.group(1)} fields, found {m.group(3)}", file=str(path),
+                             row=int(m.group(2)), column=None) from None
+        raise InputError(f"cannot parse CSV: {msg}", file=str(path)) from None
+    df.columns = [c.strip() for c in df.columns]
+    # A row with too few fields leaves NaN (an empty field is "" since na_values is empty).
+    short = df.isna().any(axis=1)
+    if short.any():
+        i = int(short.to_numpy().argmax())
+        first_missing = df.columns[df.iloc[i].isna().to_numpy().argmax()]
+        raise InputError(f"expected {len(df.columns)} fields, the row is short",
+                         file=str(path), row=_line_of(df, i), column=first_missing)
+    return df
+
+
+def _line_of(df: pd.DataFrame, i: int) -> int:
+    """File line of data row i (header is line 1; blank lines are rare and not counted)."""
+    return i + 2
+
+
+def _check_unique(df: pd.DataFrame, column: str, path: Path, what: str) -> None:
+    dup = df[column].duplicated(keep="first")
+    if dup.any():
+        i = int(dup.to_numpy().argmax())
+        value = df[column].iloc[i]
+        first = int((df[column] == value).to_numpy().argmax())
+        raise InputError(f"{what} {value!r} appears twice (first on row {_line_of(df, first)})",
+                         file=str(path), row=_line_of(df, i), column=column)
+
+
+def _check_in(df: pd.DataFrame, column: str, allowed, path: Path) -> None:
+    bad = ~df[column].isin(allowed)
+    if bad.any():
+        i = int(bad.to_numpy().argmax())
+        raise InputError(f"unknown value {df[column].iloc[i]!r}; expected one of "
+                         f"{', '.join(allowed)}", file=str(path), row=_line_of(df, i),
+                         column=column)
+
+
+def _check_nonempty(df: pd.DataFrame, column: str, path: Path) -> None:
+    empty = df[column].str.strip() == ""
+    if empty.any():
+        i = int(empty.to_numpy().argmax())
+        raise InputError("empty value", file=str(path), row=_line_of(df, i), column=column)
+
+
+# --- Aloware users ----------------------------------------------------------------------------
+def read_users_csv(path) -> pd.DataFrame:
+    """aloware_users.csv → users frame (USER_CSV_COLUMNS + role; more columns kept)."""
+    path = Path(path)
+    df = read_csv_validated(path, USER_CSV_COLUMNS)
+    df[U_ID] = df[U_ID].str.strip()
+    df[U_STATUS] = df[U_STATUS].str.strip().str.lower()
+    df[U_KIND] = df[U_KIND].str.strip().str.lower()
+    _check_nonempty(df, U_ID, path)
+    _check_unique(df, U_ID, path, "user id")
+    _check_in(df, U_STATUS, USER_STATUSES, path)
+    _check_in(df, U_KIND, USER_KINDS, path)
+    if U_ROLE not in df.columns:
+        df[U_ROLE] = ""
+    return df.reset_index(drop=True)
+
+
+# --- HubSpot owners ---------------------------------------------------------------------------
+def read_owners_json(path) -> pd.DataFrame:
+    """hubspot_owners.json (a JSON array of Owners API objects) → owners frame."""
+    path = Path(path)
+    text = _decode(path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"not valid JSON: {e.msg}", file=str(path), row=e.lineno,
+                         column=f"char {e.colno}") from None
+    return owners_frame(data, source=str(path))
+
+
+def owners_frame(owners, source: str = "owners") -> pd.DataFrame:
+    """A list of Owners API objects → the owners frame (snake_case columns of models.O_*).
+
+    Validates: an array of objects, each with a non-empty ``id``, unique ids, ``type`` in
+    PERSON/QUEUE when present, ``archived`` a boolean when present. "row" is the element number
+    (1-based) and "column" the field.
+    """
+    if not isinstance(owners, list):
+        raise InputError(f"expected a JSON array of owner objects, found {type(owners).__name__}",
+                         file=source)
+    n = len(owners)
+    for i, o in enumerate(owners):
+        if not isinstance(o, dict):
+            raise InputError(f"expected an owner object, found {type(o).__name__}", file=source,
+                             row=i + 1)
+    cols = {}
+    for col, api in API_OWNER_FIELDS.items():
+        cols[col] = [o.get(api) for o in owners]
+    df = pd.DataFrame(cols, index=pd.RangeIndex(n))
+
+    ids = df[O_ID]
+    bad_id = ids.isna() | ~ids.map(lambda v: isinstance(v, (str, int)) and not isinstance(v, bool)
+                                   and str(v).strip() != "", na_action="ignore").fillna(False)
+    if bad_id.any():
+        i = int(bad_id.to_numpy().argmax())
+        raise InputError("missing or empty owner id", file=source, row=i + 1, column="id")
+    df[O_ID] = ids.astype(str).str.strip()
+    dup = df[O_ID].duplicated()
+    if dup.any():
+        i = int(dup.to_numpy().argmax())
+        raise InputError(f"owner id {df[O_ID].iloc[i]!r} appears twice", file=source, row=i + 1,
+                         column="id")
+    for col in (O_EMAIL, O_FIRST, O_LAST):
+        s = df[col]
+        bad = s.notna() & ~s.map(lambda v: isinstance(v, str), na_action="ignore").fillna(True)
+        if bad.any():
+            i = int(bad.to_numpy().argmax())
+            raise InputError(f"expected a string, found {type(s.iloc[i]).__name__}",
+                             file=source, row=i + 1, column=API_OWNER_FIELDS[col])
+        df[col] = s.fillna("")
+    df[O_TYPE] = df[O_TYPE].fillna("PERSON").astype(str).str.upper()
+    bad = ~df[O_TYPE].isin(OWNER_TYPES)
+    if bad.any():
+        i = int(bad.to_numpy().argmax())
+        raise InputError(f"unknown owner type {df[O_TYPE].iloc[i]!r}; expected PERSON or QUEUE",
+                         file=source, row=i + 1, column="type")
+    arch = df[O_ARCHIVED]
+    bad = arch.notna() & ~arch.map(lambda v: isinstance(v, bool), na_action="ignore").fillna(True)
+    if bad.any():
+        i = int(bad.to_numpy().argmax())
+        raise InputError(f"expected true or false, found {arch.iloc[i]!r}", file=source,
+                         row=i + 1, column="archived")
+    df[O_ARCHIVED] = arch.fillna(False).astype(bool)
+    for col in (O_USER_ID, O_USER_ID_ALL):
+        s = df[col]
+        bad = s.notna() & ~s.map(lambda v: isinstance(v, (int, str)) and not isinstance(v, bool),
+                                 na_action="ignore").fillna(True)
+        if bad.any():
+            i = int(bad.to_numpy().argmax())
+            raise InputError(f"expected a number or null, found {s.iloc[i]!r}", file=source,
+                             row=i + 1, column=API_OWNER_FIELDS[col])
+        df[col] = s.astype(object).where(s.notna(), None)
+    return df
+
+
+# --- the snapshot as a whole ------------------------------------------------------------------
+def read_snapshot(directory) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(users frame, owners frame) of a snapshot folder."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise InputError("snapshot folder not found", file=str(d))
+    return read_users_csv(d / USERS_FILE), read_owners_json(d / OWNERS_FILE)
+
+
+def fingerprint(directory) -> str:
+    """sha256 over the snapshot's two files: what a plan was made from."""
+    import hashlib
+    h = hashlib.sha256()
+    for name in (USERS_FILE, OWNERS_FILE):
+        with open(Path(directory) / name, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        h.update(b"\0")
+    return "sha256:" + h.hexdigest()
+
+
+def write_atomic(path, write) -> Path:
+    """Call ``write(tmp_path)`` then rename tmp_path over ``path`` (file or folder)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.close(fd)
+        try:
+            write(Path(tmp))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            write(tmp)
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return path
+
+
+def write_snapshot(directory, users: pd.DataFrame, owners: list[dict], extra: dict | None = None
+                   ) -> Path:
+    """Write a complete snapshot folder atomically (a temp folder renamed when complete).
+
+    ``extra`` maps further file names to JSON-able objects (e.g. fetch.json).
+    """
+    def write(tmp: Path) -> None:
+        cols = list(USER_CSV_COLUMNS) + [c for c in users.columns if c not in USER_CSV_COLUMNS]
+        users.to_csv(tmp / USERS_FILE, index=False, columns=cols, lineterminator="\n")
+        with open(tmp / OWNERS_FILE, "w", encoding="utf-8") as f:
+            json.dump(owners, f, ensure_ascii=False, separators=(",", ":"))
+        for name, obj in (extra or {}).items():
+            (tmp / name).write_text(json.dumps(obj, indent=2, default=str) + "\n",
+                                    encoding="utf-8")
+    return write_atomic(directory, write)
+
+
+# --- the mappings CSV -----------------------------------------------------------------------
+def read_mappings_csv(path) -> pd.DataFrame:
+    """A mappings CSV → links frame. A user or an owner linked twice is an error."""
+    path = Path(path)
+    df = read_csv_validated(path, (L_USER, L_OWNER))
+    for col in MAPPINGS_CSV_COLUMNS:
+        if col not in df.columns:
+            df[col] = ""
+    df = df[list(MAPPINGS_CSV_COLUMNS)].copy()
+    df[L_USER] = df[L_USER].str.strip()
+    df[L_OWNER] = df[L_OWNER].str.strip()
+    _check_nonempty(df, L_USER, path)
+    _check_nonempty(df, L_OWNER, path)
+    _check_unique(df, L_USER, path, "Aloware user")
+    _check_unique(df, L_OWNER, path, "HubSpot owner")
+    df[L_METHOD] = df[L_METHOD].str.strip().str.lower().replace("", "email")
+    _check_in(df, L_METHOD, METHODS, path)
+    for col in (L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT):
+        df[col] = df[col].str.strip()
+    bad = (df[L_MAPPED_AT] != "") & pd.to_datetime(df[L_MAPPED_AT], errors="coerce",
+                                                   utc=True, format="ISO8601").isna()
+    if bad.any():
+        i = int(bad.to_numpy().argmax())
+        raise InputError(f"not an ISO 8601 time: {df[L_MAPPED_AT].iloc[i]!r}", file=str(path),
+                         row=_line_of(df, i), column=L_MAPPED_AT)
+    return df.reset_index(drop=True)
