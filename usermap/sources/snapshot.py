@@ -179,53 +179,52 @@ def owners_frame(owners, source: str = "owners") -> pd.DataFrame:
         if not isinstance(o, dict):
             raise InputError(f"expected an owner object, found {type(o).__name__}", file=source,
                              row=i + 1)
-    cols = {}
-    for col, api in API_OWNER_FIELDS.items():
-        cols[col] = [o.get(api) for o in owners]
-    df = pd.DataFrame(cols, index=pd.RangeIndex(n))
+    cols = {col: [o.get(api) for o in owners] for col, api in API_OWNER_FIELDS.items()}
 
-    ids = df[O_ID]
-    bad_id = ids.isna() | ~ids.map(lambda v: isinstance(v, (str, int)) and not isinstance(v, bool)
-                                   and str(v).strip() != "", na_action="ignore").fillna(False)
-    if bad_id.any():
-        i = int(bad_id.to_numpy().argmax())
+    def first_bad(values, ok) -> int:
+        """Index of the first value that fails ``ok`` (-1 if none); checks on the raw lists so
+        pandas never coerces types before we look."""
+        for i, v in enumerate(values):
+            if not ok(v):
+                return i
+        return -1
+
+    i = first_bad(cols[O_ID], lambda v: isinstance(v, (str, int)) and not isinstance(v, bool)
+                  and str(v).strip() != "")
+    if i >= 0:
         raise InputError("missing or empty owner id", file=source, row=i + 1, column="id")
-    df[O_ID] = ids.astype(str).str.strip()
+    for col in (O_EMAIL, O_FIRST, O_LAST):
+        i = first_bad(cols[col], lambda v: v is None or isinstance(v, str))
+        if i >= 0:
+            raise InputError(f"expected a string, found {type(cols[col][i]).__name__}",
+                             file=source, row=i + 1, column=API_OWNER_FIELDS[col])
+    i = first_bad(cols[O_TYPE], lambda v: v is None or (isinstance(v, str)
+                                                       and v.upper() in OWNER_TYPES))
+    if i >= 0:
+        raise InputError(f"unknown owner type {cols[O_TYPE][i]!r}; expected PERSON or QUEUE",
+                         file=source, row=i + 1, column="type")
+    i = first_bad(cols[O_ARCHIVED], lambda v: v is None or isinstance(v, bool))
+    if i >= 0:
+        raise InputError(f"expected true or false, found {cols[O_ARCHIVED][i]!r}", file=source,
+                         row=i + 1, column="archived")
+    for col in (O_USER_ID, O_USER_ID_ALL):
+        i = first_bad(cols[col], lambda v: v is None or (isinstance(v, (int, str))
+                                                         and not isinstance(v, bool)))
+        if i >= 0:
+            raise InputError(f"expected a number or null, found {cols[col][i]!r}", file=source,
+                             row=i + 1, column=API_OWNER_FIELDS[col])
+    df = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in cols.items()},
+                      index=pd.RangeIndex(n))
+    df[O_ID] = df[O_ID].astype(str).str.strip()
     dup = df[O_ID].duplicated()
     if dup.any():
         i = int(dup.to_numpy().argmax())
         raise InputError(f"owner id {df[O_ID].iloc[i]!r} appears twice", file=source, row=i + 1,
                          column="id")
     for col in (O_EMAIL, O_FIRST, O_LAST):
-        s = df[col]
-        bad = s.notna() & ~s.map(lambda v: isinstance(v, str), na_action="ignore").fillna(True)
-        if bad.any():
-            i = int(bad.to_numpy().argmax())
-            raise InputError(f"expected a string, found {type(s.iloc[i]).__name__}",
-                             file=source, row=i + 1, column=API_OWNER_FIELDS[col])
-        df[col] = s.fillna("")
-    df[O_TYPE] = df[O_TYPE].fillna("PERSON").astype(str).str.upper()
-    bad = ~df[O_TYPE].isin(OWNER_TYPES)
-    if bad.any():
-        i = int(bad.to_numpy().argmax())
-        raise InputError(f"unknown owner type {df[O_TYPE].iloc[i]!r}; expected PERSON or QUEUE",
-                         file=source, row=i + 1, column="type")
-    arch = df[O_ARCHIVED]
-    bad = arch.notna() & ~arch.map(lambda v: isinstance(v, bool), na_action="ignore").fillna(True)
-    if bad.any():
-        i = int(bad.to_numpy().argmax())
-        raise InputError(f"expected true or false, found {arch.iloc[i]!r}", file=source,
-                         row=i + 1, column="archived")
-    df[O_ARCHIVED] = arch.fillna(False).astype(bool)
-    for col in (O_USER_ID, O_USER_ID_ALL):
-        s = df[col]
-        bad = s.notna() & ~s.map(lambda v: isinstance(v, (int, str)) and not isinstance(v, bool),
-                                 na_action="ignore").fillna(True)
-        if bad.any():
-            i = int(bad.to_numpy().argmax())
-            raise InputError(f"expected a number or null, found {s.iloc[i]!r}", file=source,
-                             row=i + 1, column=API_OWNER_FIELDS[col])
-        df[col] = s.astype(object).where(s.notna(), None)
+        df[col] = df[col].fillna("")
+    df[O_TYPE] = df[O_TYPE].fillna("PERSON").str.upper()
+    df[O_ARCHIVED] = df[O_ARCHIVED].fillna(False).astype(bool)
     return df
 
 

@@ -1,0 +1,314 @@
+"""One small test per rule of DESIGN.md §2, §4 and §5, on tiny literal worlds."""
+
+import pytest
+
+from usermap import plan as planmod
+from usermap.errors import InputError, RemovalGuardError, StalePlanError
+from usermap.normalize import email_key, is_valid_key
+
+from tiny import L, O, U, changes, issue_of, reason_of, run
+
+A = "a@x.com"
+
+
+# --- §2 e-mail key ----------------------------------------------------------------------------
+@pytest.mark.parametrize("raw,key", [
+    ("  Ann@Example.COM ", "ann@example.com"),
+    ("first.last+tag@x.com", "first.last+tag@x.com"),      # no dot or plus folding
+    ("Jose\u0301@x.com", "jos\u00e9@x.com"),                # NFC
+    ("STRASSE@x.com", "strasse@x.com"),
+    ("Stra\u00dfe@x.com", "strasse@x.com"),                 # casefold, not lower
+    (None, ""),
+])
+def test_email_key(raw, key):
+    assert email_key(raw) == key
+
+
+@pytest.mark.parametrize("key,valid", [
+    ("a@x.com", True), ("a@@x.com", False), ("@x.com", False), ("a@", False), ("ax.com", False),
+    ("a@b@c", False), ("", False)])
+def test_email_validity(key, valid):
+    assert is_valid_key(key) is valid
+
+
+def test_normalised_emails_match_and_plan_links_them():
+    a, p = run([U(1, "  José@X.com")], [O(10, "jose\u0301@x.com")])
+    assert reason_of(a, user=1) == "match_pending"
+    assert changes(p) == [("add", "1", "10", "email_match")]
+
+
+def test_paused_user_is_eligible():
+    a, p = run([U(1, A, status="paused")], [O(10, A)])
+    assert changes(p) == [("add", "1", "10", "email_match")]
+
+
+# --- §4.3 issue codes -------------------------------------------------------------------------
+def test_synced():
+    a, p = run([U(1, A)], [O(10, A)], [L(1, 10, A, A)])
+    assert issue_of(a, 1) == "" and a.mapped.loc[0, "status"] == "synced"
+    assert len(p) == 0
+
+
+@pytest.mark.parametrize("user,owner,link,code", [
+    (None, O(10, A), L(1, 10, A, A), "aloware_user_not_found"),
+    (U(1, A, status="deleted"), O(10, A), L(1, 10, A, A), "aloware_user_deleted"),
+    (U(1, A, status="inactive"), O(10, A), L(1, 10, A, A), "aloware_user_inactive"),
+    (U(1, A, status="suspended"), O(10, A), L(1, 10, A, A), "aloware_user_inactive"),
+    (U(1, A, kind="extension"), O(10, A), L(1, 10, A, A), "aloware_not_full_user"),
+    (U(1, A, kind="call_destination"), O(10, A), L(1, 10, A, A), "aloware_not_full_user"),
+    (U(1, A), None, L(1, 10, A, A), "hubspot_owner_not_found"),
+    (U(1, A), O(10, A, state="archived"), L(1, 10, A, A), "hubspot_owner_deactivated"),
+    (U(1, A), O(10, A, state="deactivated"), L(1, 10, A, A), "hubspot_owner_deactivated"),
+    (U(1, A), O(10, "new@x.com"), L(1, 10, A, A), "hubspot_email_changed"),
+    (U(1, "new@x.com"), O(10, A), L(1, 10, A, A), "aloware_email_changed"),
+    (U(1, "b@x.com"), O(10, "c@x.com"), L(1, 10, A, A), "hubspot_email_changed"),  # both changed
+    (U(1, "b@x.com"), O(10, "B@x.com"), L(1, 10, A, A), "emails_changed"),
+    (U(1, A), O(10, "b@x.com"), L(1, 10, "", ""), "hubspot_email_changed"),  # nothing recorded
+    (U(1, A), O(10, A), L(1, 10, "", ""), "emails_changed"),  # first sync records the e-mails
+])
+def test_issue_codes(user, owner, link, code):
+    a, _ = run([user] if user else [], [owner] if owner else [], [link])
+    assert issue_of(a, 1) == code
+    assert a.mapped.loc[0, "status"] == "error"
+    assert bool(a.mapped.loc[0, "conflict"]) == (code in (
+        "hubspot_email_changed", "aloware_email_changed", "emails_changed"))
+    assert a.mapped.loc[0, "issue_id"] == f"{code}:1"
+
+
+def test_issue_order_user_before_owner():
+    a, _ = run([U(1, A, status="deleted")], [O(10, A, state="archived")], [L(1, 10, A, A)])
+    assert issue_of(a, 1) == "aloware_user_deleted"
+
+
+def test_manual_alias_stays_synced():
+    a, p = run([U(1, "ann@x.com")], [O(10, "ann.lee@corp.com")],
+               [L(1, 10, "ann@x.com", "ann.lee@corp.com", "manual")])
+    assert issue_of(a, 1) == ""
+    assert len(p) == 0
+
+
+def test_manual_link_with_changed_hubspot_side_is_flagged_but_kept():
+    a, p = run([U(1, "ann@x.com")], [O(10, "other@corp.com")],
+               [L(1, 10, "ann@x.com", "ann.lee@corp.com", "manual")])
+    assert issue_of(a, 1) == "hubspot_email_changed"
+    assert len(p) == 0
+
+
+def test_manual_link_without_recorded_emails_counts_as_unchanged():
+    a, p = run([U(1, "ann@x.com")], [O(10, "alias@corp.com")], [L(1, 10, "", "", "manual")])
+    assert issue_of(a, 1) == ""
+
+
+# --- §4.4 unmapped Aloware reasons ------------------------------------------------------------
+@pytest.mark.parametrize("users,owners,links,reason", [
+    ([U(1, A, status="inactive")], [O(10, A)], [], "not_eligible"),
+    ([U(1, A, kind="extension")], [O(10, A)], [], "not_eligible"),
+    ([U(1, "  ")], [], [], "missing_email"),
+    ([U(1, "a@@x.com")], [], [], "invalid_email"),
+    ([U(1, A), U(2, "b@x.com")], [O(10, A)], [L(2, 10, "b@x.com", A, "manual")],
+     "owner_mapped_elsewhere"),
+    ([U(1, A), U(2, A)], [O(10, A)], [], "duplicate_email_aloware"),
+    ([U(1, A)], [O(10, A), O(11, A)], [], "duplicate_email_hubspot"),
+    ([U(1, A)], [O(10, A, state="archived")], [], "owner_inactive"),
+    ([U(1, A)], [O(10, "z@x.com")], [], "no_matching_owner"),
+    ([U(1, A)], [O(10, A, type="QUEUE")], [], "no_matching_owner"),
+    ([U(1, A)], [O(10, A)], [], "match_pending"),
+])
+def test_unmapped_aloware_reasons(users, owners, links, reason):
+    a, _ = run(users, owners, links)
+    assert reason_of(a, user=1) == reason
+
+
+def test_profile_url_and_suggestions():
+    a, p = run([U(1, "ann.lee@gmial.com", first="Ann", last="Lee")],
+               [O(10, "ann.lee@gmail.com", first="Ann", last="Lee"),
+                O(11, "bob@gmail.com", first="Bob", last="Ray")],
+               profile_url="https://app.aloware.com/users/{id}")
+    row = a.unmapped_aloware.iloc[0]
+    assert row["reason"] == "no_matching_owner"
+    assert row["profile_url"] == "https://app.aloware.com/users/1"
+    assert [s["hubspot_owner_id"] for s in row["suggestions"]] == ["10"]
+    assert not any(c.action == "add" for c in p.changes)  # a suggestion is never applied
+
+
+def test_at_most_three_suggestions():
+    owners = [O(10 + i, f"ann.lee{i}@corp.com", first="Ann", last="Lee") for i in range(6)]
+    a, _ = run([U(1, "ann.lee@home.com", first="Ann", last="Lee")], owners)
+    assert len(a.unmapped_aloware.iloc[0]["suggestions"]) == 3
+
+
+# --- §4.5 unmapped HubSpot reasons ------------------------------------------------------------
+@pytest.mark.parametrize("users,owners,links,reason", [
+    ([], [O(10, A, type="QUEUE")], [], "queue_owner"),
+    ([], [O(10, "")], [], "missing_email"),
+    ([], [O(10, "nope")], [], "invalid_email"),
+    ([U(1, A), U(2, "b@x.com")], [O(10, A), O(11, "b@x.com")], [L(1, 11, A, "b@x.com", "manual")],
+     "user_mapped_elsewhere"),
+    ([U(1, A)], [O(10, A), O(11, A)], [], "duplicate_email_hubspot"),
+    ([U(1, A), U(2, A)], [O(10, A)], [], "duplicate_email_aloware"),
+    ([U(1, A, status="deleted")], [O(10, A)], [], "user_not_eligible"),
+    ([], [O(10, A)], [], "no_matching_user"),
+    ([U(1, A)], [O(10, A)], [], "match_pending"),
+])
+def test_unmapped_hubspot_reasons(users, owners, links, reason):
+    a, _ = run(users, owners, links)
+    assert reason_of(a, owner=10) == reason
+
+
+def test_deactivated_owners_are_not_listed_as_unmapped():
+    a, _ = run([], [O(10, A, state="archived"), O(11, "b@x.com", state="deactivated")])
+    assert a.unmapped_hubspot.empty
+
+
+def test_summary_keys():
+    a, _ = run([U(1, A), U(2, "b@x.com", status="deleted")], [O(10, A), O(11, "b@x.com")],
+               [L(2, 11, "b@x.com", "b@x.com")])
+    s = a.summary()
+    for k in ("mapped", "synced", "errors", "errors_by_code", "unmapped_aloware",
+              "unmapped_hubspot", "unmapped_aloware_by_reason", "unmapped_hubspot_by_reason"):
+        assert k in s
+    assert s["errors_by_code"] == {"aloware_user_deleted": 1}
+    assert s["unmapped_aloware_by_reason"] == {"match_pending": 1}
+
+
+# --- §5 the plan --------------------------------------------------------------------------
+def test_match_requires_unique_keys_on_both_sides():
+    _, p = run([U(1, A), U(2, A)], [O(10, A)])
+    assert len(p) == 0
+    _, p = run([U(1, A)], [O(10, A), O(11, A)])
+    assert len(p) == 0
+
+
+def test_queue_owner_never_matched():
+    _, p = run([U(1, A)], [O(10, A, type="QUEUE")])
+    assert len(p) == 0
+
+
+def test_resolve_emails_changed_updates_recorded_emails():
+    _, p = run([U(1, "b@x.com")], [O(10, "B@x.com")], [L(1, 10, A, A)])
+    (c,) = p.changes
+    assert (c.action, c.reason, c.step) == ("update", "emails_changed", "resolve")
+    assert c.after["aloware_email"] == "b@x.com" and c.after["hubspot_email"] == "B@x.com"
+
+
+def test_resolve_repoints_deactivated_owner():
+    _, p = run([U(1, A)], [O(10, A, state="archived"), O(11, A)], [L(1, 10, A, A)])
+    (c,) = p.changes
+    assert (c.action, c.before["hubspot_owner_id"], c.after["hubspot_owner_id"], c.reason) == (
+        "update", "10", "11", "hubspot_owner_deactivated")
+
+
+def test_resolve_repoints_missing_owner():
+    _, p = run([U(1, A)], [O(11, A)], [L(1, 10, A, A)])
+    assert changes(p) == [("update", "1", "11", "hubspot_owner_not_found")]
+
+
+@pytest.mark.parametrize("user,owner,link,reason", [
+    (None, O(10, A), L(1, 10, A, A), "aloware_user_not_found"),
+    (U(1, A, status="deleted"), O(10, A), L(1, 10, A, A), "aloware_user_deleted"),
+    (U(1, A, status="suspended"), O(10, A), L(1, 10, A, A), "aloware_user_inactive"),
+    (U(1, A, kind="extension"), O(10, A), L(1, 10, A, A), "aloware_not_full_user"),
+    (U(1, A), None, L(1, 10, A, A), "hubspot_owner_not_found"),
+    (U(1, A), O(10, A, state="deactivated"), L(1, 10, A, A), "hubspot_owner_deactivated"),
+    (U(1, A), O(10, "new@x.com"), L(1, 10, A, A), "hubspot_email_changed"),
+])
+def test_cleanup_removes(user, owner, link, reason):
+    _, p = run([user] if user else [], [owner] if owner else [], [link])
+    assert changes(p) == [("remove", "1", "10", reason)]
+    assert p.changes[0].step == "cleanup"
+
+
+def test_cleanup_keeps_aloware_email_changed_and_manual_conflicts():
+    _, p = run([U(1, "new@x.com")], [O(10, A)], [L(1, 10, A, A)])
+    assert len(p) == 0
+    _, p = run([U(1, A)], [O(10, "new@x.com")], [L(1, 10, A, A, "manual")])
+    assert len(p) == 0
+
+
+def test_freed_user_and_owner_are_matched_in_the_same_plan():
+    # owner 10 changed e-mail to c@: link removed; user 1 then matches owner 11 (a@), and
+    # owner 10 (c@) matches user 2 (c@).
+    _, p = run([U(1, A), U(2, "c@x.com")], [O(10, "c@x.com"), O(11, A)], [L(1, 10, A, A)])
+    assert changes(p) == [("add", "1", "11", "email_match"), ("add", "2", "10", "email_match"),
+                          ("remove", "1", "10", "hubspot_email_changed")]
+    assert [c.step for c in p.changes] == ["cleanup", "match", "match"]  # removals first
+
+
+def test_no_account_is_created():
+    _, p = run([U(1, A)], [])
+    assert len(p) == 0
+
+
+def test_fixed_point_after_apply(tmp_path):
+    from usermap.apply import apply_plan
+    from usermap.store import Store
+    from tiny import frames
+    from usermap import reconcile
+    users = [U(1, A), U(2, "c@x.com"), U(3, "d@x.com", status="deleted"), U(4, "e@x.com")]
+    owners = [O(10, "c@x.com"), O(11, A), O(12, "d@x.com"), O(13, "E@x.com")]
+    u, o, lk = frames(users, owners, [L(1, 10, A, A), L(3, 12, "d@x.com", "d@x.com"),
+                                      L(4, 13, "x@x.com", "x@x.com")])
+    with Store.open(tmp_path / "s.db") as store:
+        store.import_links(lk, now="2026-11-24T00:00:00Z")
+        a = reconcile.audit(u, o, store.links())
+        p = planmod.make_plan(a, store_revision=store.revision, fingerprint="f")
+        assert len(p) == 5
+        apply_plan(store, p, now="2026-11-24T00:00:01Z")
+        a2 = reconcile.audit(u, o, store.links())
+        p2 = planmod.make_plan(a2, store_revision=store.revision, fingerprint="f")
+        assert len(p2) == 0
+        assert (a2.mapped["status"] == "synced").all()
+
+
+# --- safety -------------------------------------------------------------------------------
+def test_guard_allows_ten_removals_and_refuses_eleven():
+    users = [U(i, f"u{i}@x.com", status="deleted") for i in range(11)]
+    owners = [O(100 + i, f"u{i}@x.com") for i in range(11)]
+    links = [L(i, 100 + i, f"u{i}@x.com", f"u{i}@x.com") for i in range(11)]
+    _, p = run(users[:10], owners[:10], links[:10])
+    planmod.check_guard(p, force=False)
+    _, p = run(users, owners, links)
+    assert p.removals == 11 and p.removal_limit == 10
+    with pytest.raises(RemovalGuardError, match="--force"):
+        planmod.check_guard(p, force=False)
+    planmod.check_guard(p, force=True)
+
+
+def test_guard_is_twenty_percent_of_large_stores():
+    users = [U(i, f"u{i}@x.com") for i in range(100)]
+    owners = [O(1000 + i, f"u{i}@x.com") for i in range(100)]
+    links = [L(i, 1000 + i, f"u{i}@x.com", f"u{i}@x.com") for i in range(100)]
+    _, p = run(users[21:], owners, links)  # 21 users gone: 21 removals > 20
+    assert p.removal_limit == 20 and p.removals == 21
+    with pytest.raises(RemovalGuardError):
+        planmod.check_guard(p, force=False)
+
+
+def test_stale_plan_refused():
+    _, p = run([U(1, A)], [O(10, A)])
+    with pytest.raises(StalePlanError):
+        planmod.check_stale(p, 1)
+
+
+def test_only_restricts_plan_to_one_issue():
+    users = [U(1, A, status="deleted"), U(2, "b@x.com"), U(3, "c@x.com")]
+    owners = [O(10, A), O(11, "b@x.com", state="archived"), O(12, "c@x.com")]
+    links = [L(1, 10, A, A), L(2, 11, "b@x.com", "b@x.com")]
+    a, full = run(users, owners, links)
+    assert len(full) == 3
+    p = planmod.make_plan(a, store_revision=0, fingerprint="f",
+                          only="hubspot_owner_deactivated:2")
+    assert changes(p) == [("remove", "2", "11", "hubspot_owner_deactivated")]
+    with pytest.raises(InputError):
+        planmod.make_plan(a, store_revision=0, fingerprint="f", only="nope:9")
+
+
+def test_plan_json_round_trip_and_checksum():
+    _, p = run([U(1, A)], [O(10, A)])
+    text = planmod.plan_to_json(p)
+    assert planmod.plan_from_json(text) == p
+    from usermap.errors import PlanFileError
+    with pytest.raises(PlanFileError, match="edited"):
+        planmod.plan_from_json(text.replace('"10"', '"11"'))
+    with pytest.raises(PlanFileError, match="truncated"):
+        planmod.plan_from_json(text[: len(text) // 2])

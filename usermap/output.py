@@ -1,0 +1,44 @@
+"""Writes an audit's files (DESIGN.md §6): summary.json, mapped.csv, unmapped_aloware.csv,
+unmapped_hubspot.csv, errors.csv. Adapter: files only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .models import CONFLICT_ICON
+from .reconcile import Audit
+
+__all__ = ["write_audit", "suggestions_text"]
+
+
+def suggestions_text(items) -> str:
+    """'id name <email> (score)' joined by '; ' for CSV cells."""
+    return "; ".join(f"{s['hubspot_owner_id']} {s['name']} <{s['email']}> ({s['score']:.2f})"
+                     for s in (items or []))
+
+
+def write_audit(result: Audit, out: Path, *, snapshot=None, store=None) -> dict:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = result.summary()
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    mapped = result.mapped.copy()
+    mapped["conflict"] = mapped["conflict"].map({True: CONFLICT_ICON, False: ""})
+    mapped.to_csv(out / "mapped.csv", index=False, lineterminator="\n")
+    ua = result.unmapped_aloware.copy()
+    ua["suggestions"] = ua["suggestions"].map(suggestions_text)
+    ua.to_csv(out / "unmapped_aloware.csv", index=False, lineterminator="\n")
+    result.unmapped_hubspot.to_csv(out / "unmapped_hubspot.csv", index=False,
+                                   lineterminator="\n")
+    errors = result.errors
+    snap = snapshot or "SNAPSHOT_DIR"
+    db = store or "DB"
+    errors["fix"] = [
+        (f"usermap plan {snap} --store {db} --out fix.json --only {i}"
+         if c != "aloware_email_changed" else
+         f"decide: usermap map {u} OWNER_ID --store {db}  or  usermap unmap {u} --store {db}")
+        for i, c, u in zip(errors["issue_id"], errors["code"], errors["aloware_user_id"])]
+    errors.to_csv(out / "errors.csv", index=False, lineterminator="\n")
+    return summary

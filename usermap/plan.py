@@ -1,0 +1,293 @@
+"""The sync plan: Audit → Plan (DESIGN.md §5), the safety policy, and the plan file format.
+
+PURE: standard library, numpy/pandas and usermap's pure modules only. File reading and writing
+happen in ``read_plan``/``write_plan``, which take a path and do nothing else (no clock: the
+caller passes ``created_at``).
+
+The three steps are computed together as one fixed point:
+1. clean up: links whose user or owner is gone, inactive or not a full user, and non-manual
+   ``hubspot_email_changed`` links, are removed;
+2. match: on the state after clean up, an active PERSON owner without a link is linked to the one
+   eligible unlinked user with its e-mail key, when no other active owner has that key;
+3. resolve: ``emails_changed`` links get their recorded e-mails updated, and a removal whose
+   owner was deactivated or is gone becomes an update when step 2 pairs its user with a new owner.
+Applying the plan and planning again gives an empty plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import PlanFileError, RemovalGuardError, StalePlanError
+from .models import (
+    ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER,
+    METHOD_EMAIL, METHOD_MANUAL, O_EMAIL, O_ID, REASON_EMAIL_MATCH, REASON_UNDO, REMOVE,
+    STEP_CLEANUP, STEP_MATCH, STEP_RESOLVE, U_EMAIL, U_ID, UPDATE, A_ISSUE, Change, Plan,
+)
+from .reconcile import (ACTIVE, ELIGIBLE, KEY, OWNER_REMOVAL_CODES, PERSON, USER_REMOVAL_CODES,
+                        VALID, Audit)
+
+__all__ = ["make_plan", "check_guard", "check_stale", "plan_to_json", "plan_from_json",
+           "write_plan", "read_plan", "describe", "plan_frame", "undo_plan", "PLAN_FORMAT"]
+
+PLAN_FORMAT = "usermap-plan/1"
+# What a link dict in a change carries (timestamps are set by the store when it applies).
+_LINK_FIELDS = (L_USER, L_OWNER, L_A_EMAIL, L_H_EMAIL, L_METHOD)
+
+
+def make_plan(result: Audit, *, store_revision: int, fingerprint: str, only: str | None = None,
+              force: bool = False, created_at: str = "") -> Plan:
+    """The plan that brings the store to the fixed point of the rules (DESIGN.md §5)."""
+    lk, u, o = result.links, result.users, result.owners
+    issue = lk[A_ISSUE].to_numpy(object)
+    manual = (lk[L_METHOD] == METHOD_MANUAL).to_numpy()
+    remove = np.isin(issue, USER_REMOVAL_CODES + OWNER_REMOVAL_CODES) | (
+        (issue == "hubspot_email_changed") & ~manual)
+    kept = lk[~remove]
+
+    # Step 1 (match) on the state after clean up.
+    linked_u = np.zeros(len(u), dtype=bool)
+    ku = kept["_ui"].to_numpy()
+    linked_u[ku[ku >= 0]] = True
+    linked_o = np.zeros(len(o), dtype=bool)
+    ko = kept["_oi"].to_numpy()
+    linked_o[ko[ko >= 0]] = True
+    active_person = (o[ACTIVE] & o[PERSON] & o[VALID]).to_numpy()
+    n_active = o.loc[active_person, KEY].value_counts()
+    cand_o = o[active_person & ~linked_o]
+    cand_o = cand_o[cand_o[KEY].map(n_active).to_numpy() == 1]
+    cand_u = u[u[ELIGIBLE].to_numpy() & ~linked_u]
+    n_cand_u = cand_u[KEY].value_counts()
+    cand_u = cand_u[cand_u[KEY].map(n_cand_u).to_numpy() == 1]
+    pairs = pd.DataFrame({KEY: cand_o[KEY].to_numpy(object), L_OWNER: cand_o[O_ID].to_numpy(
+        object), L_H_EMAIL: cand_o[O_EMAIL].to_numpy(object)}).merge(
+        pd.DataFrame({KEY: cand_u[KEY].to_numpy(object), L_USER: cand_u[U_ID].to_numpy(object),
+                      L_A_EMAIL: cand_u[U_EMAIL].to_numpy(object)}), on=KEY)
+    pairs = pairs.sort_values(L_USER, kind="stable")
+
+    # Step 2 (resolve): re-point removals whose only fault is the owner, when step 1 pairs the
+    # same user; and refresh recorded e-mails of emails_changed links.
+    removed = lk[remove]
+    repoint_mask = removed[A_ISSUE].isin(OWNER_REMOVAL_CODES) & removed[L_USER].isin(
+        pairs[L_USER])
+    repointed = removed[repoint_mask]
+    removed = removed[~repoint_mask]
+    pair_by_user = pairs.set_index(L_USER)
+    adds = pairs[~pairs[L_USER].isin(repointed[L_USER])]
+
+    changes: list[Change] = []
+    for r in _records(removed):
+        changes.append(Change(REMOVE, r[L_USER], r[L_OWNER], _link(r), None, r[A_ISSUE],
+                              STEP_CLEANUP))
+    for r in _records(repointed):
+        p = pair_by_user.loc[r[L_USER]]
+        after = {L_USER: r[L_USER], L_OWNER: p[L_OWNER], L_A_EMAIL: p[L_A_EMAIL],
+                 L_H_EMAIL: p[L_H_EMAIL], L_METHOD: METHOD_EMAIL}
+        changes.append(Change(UPDATE, r[L_USER], p[L_OWNER], _link(r), after, r[A_ISSUE],
+                              STEP_RESOLVE))
+    refresh = kept[kept[A_ISSUE] == "emails_changed"]
+    for r in _records(refresh):
+        after = _link(r) | {L_A_EMAIL: r["_a_email"], L_H_EMAIL: r["_h_email"]}
+        changes.append(Change(UPDATE, r[L_USER], r[L_OWNER], _link(r), after, "emails_changed",
+                              STEP_RESOLVE))
+    for r in _records(adds):
+        after = {L_USER: r[L_USER], L_OWNER: r[L_OWNER], L_A_EMAIL: r[L_A_EMAIL],
+                 L_H_EMAIL: r[L_H_EMAIL], L_METHOD: METHOD_EMAIL}
+        changes.append(Change(ADD, r[L_USER], r[L_OWNER], None, after, REASON_EMAIL_MATCH,
+                              STEP_MATCH))
+
+    if only is not None:
+        changes = _restrict(changes, result, only)
+    order = {STEP_CLEANUP: 0, STEP_RESOLVE: 1, STEP_MATCH: 2}
+    changes.sort(key=lambda c: order[c.step])  # removals first: they free ids that adds use
+    return Plan(changes=tuple(changes), store_revision=int(store_revision),
+                fingerprint=fingerprint, current_links=int(len(lk)), created_at=created_at,
+                force=bool(force), only=only)
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    return df.to_dict("records") if len(df) else []
+
+
+def _link(r: dict) -> dict:
+    return {k: ("" if r.get(k) is None else str(r.get(k))) for k in _LINK_FIELDS}
+
+
+def _restrict(changes: list[Change], result: Audit, only: str) -> list[Change]:
+    """The fix of one issue: the changes that touch its link's user or owner."""
+    from .errors import InputError
+    m = result.mapped
+    hit = m[m["issue_id"] == only]
+    if hit.empty:
+        raise InputError(f"no issue {only!r} in this audit (see errors.csv for the ids)",
+                         column="--only")
+    user, owner = hit.iloc[0][L_USER], hit.iloc[0][L_OWNER]
+    return [c for c in changes if c.aloware_user_id == user or c.hubspot_owner_id == owner
+            or (c.before or {}).get(L_OWNER) == owner]
+
+
+# --- safety -------------------------------------------------------------------------------
+def check_guard(plan: Plan, *, force: bool) -> None:
+    """Refuse a plan that removes more than max(10, 20% of current links) unless forced."""
+    if plan.exceeds_guard and not force:
+        raise RemovalGuardError(
+            f"the plan removes {plan.removals} of {plan.current_links} links, more than the "
+            f"limit of {plan.removal_limit} (max(10, 20% of current links)); nothing was "
+            f"changed. Review the plan, then run again with --force to go ahead")
+
+
+def check_stale(plan: Plan, revision: int) -> None:
+    if plan.store_revision != revision:
+        raise StalePlanError(
+            f"the store is at revision {revision} but the plan was made at revision "
+            f"{plan.store_revision}: the store changed since. Make a new plan")
+
+
+# --- the plan file ------------------------------------------------------------------------
+def plan_to_json(plan: Plan) -> str:
+    """The plan file's text: canonical JSON with a sha256 checksum of everything else."""
+    doc = {
+        "format": PLAN_FORMAT, "created_at": plan.created_at,
+        "store_revision": plan.store_revision, "fingerprint": plan.fingerprint,
+        "current_links": plan.current_links, "force": plan.force, "only": plan.only,
+        "meta": plan.meta, "summary": _summary(plan),
+        "changes": [c.to_dict() for c in plan.changes],
+    }
+    body = _canonical(doc)
+    checksum = "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
+    return body[:-1].rstrip() + f',\n "checksum": "{checksum}"\n}}\n'
+
+
+def _canonical(doc: dict) -> str:
+    return json.dumps(doc, sort_keys=True, indent=1, ensure_ascii=False)
+
+
+def _summary(plan: Plan) -> dict:
+    by_reason: dict[str, int] = {}
+    for c in plan.changes:
+        k = f"{c.action}:{c.reason}"
+        by_reason[k] = by_reason.get(k, 0) + 1
+    return {**plan.counts(), "removal_limit": plan.removal_limit,
+            "by_reason": dict(sorted(by_reason.items()))}
+
+
+def plan_from_json(text: str, source: str = "plan.json") -> Plan:
+    """Parse and verify a plan file; an edited or truncated one is refused (exit 2)."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise PlanFileError(f"not valid JSON (truncated?): {e.msg}", file=source, row=e.lineno,
+                            column=f"char {e.colno}") from None
+    if not isinstance(doc, dict) or doc.get("format") != PLAN_FORMAT:
+        raise PlanFileError(f"not a usermap plan (expected format {PLAN_FORMAT!r})",
+                            file=source, column="format")
+    checksum = doc.pop("checksum", None)
+    if checksum is None:
+        raise PlanFileError("the plan has no checksum", file=source, column="checksum")
+    actual = "sha256:" + hashlib.sha256(_canonical(doc).encode("utf-8")).hexdigest()
+    if checksum != actual:
+        raise PlanFileError("the checksum does not match: the plan was edited by hand or "
+                            "damaged. Make a new plan with `usermap plan`", file=source,
+                            column="checksum")
+    try:
+        changes = tuple(Change(**c) for c in doc["changes"])
+        return Plan(changes=changes, store_revision=int(doc["store_revision"]),
+                    fingerprint=str(doc["fingerprint"]), current_links=int(doc["current_links"]),
+                    created_at=str(doc["created_at"]), force=bool(doc["force"]),
+                    only=doc.get("only"), meta=dict(doc.get("meta") or {}))
+    except (KeyError, TypeError, ValueError) as e:
+        raise PlanFileError(f"malformed plan: {e}", file=source) from None
+
+
+def write_plan(plan: Plan, path) -> Path:
+    from .sources.snapshot import write_atomic  # file I/O lives with the other writers
+    text = plan_to_json(plan)
+    return write_atomic(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def read_plan(path) -> Plan:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlanFileError("plan file not found", file=str(p)) from None
+    except UnicodeDecodeError:
+        raise PlanFileError("not UTF-8: not a plan file", file=str(p)) from None
+    return plan_from_json(text, source=str(p))
+
+
+# --- views --------------------------------------------------------------------------------
+def plan_frame(plan: Plan) -> pd.DataFrame:
+    """One row per change: step, action, reason, ids, before/after owner (for notebooks)."""
+    return pd.DataFrame([{
+        "step": c.step, "action": c.action, "reason": c.reason,
+        L_USER: c.aloware_user_id, L_OWNER: c.hubspot_owner_id,
+        "before_owner": (c.before or {}).get(L_OWNER, ""),
+        "after_owner": (c.after or {}).get(L_OWNER, ""),
+        "aloware_email": ((c.after or c.before) or {}).get(L_A_EMAIL, ""),
+        "hubspot_email": ((c.after or c.before) or {}).get(L_H_EMAIL, ""),
+    } for c in plan.changes], columns=["step", "action", "reason", L_USER, L_OWNER,
+                                       "before_owner", "after_owner", "aloware_email",
+                                       "hubspot_email"])
+
+
+def describe(plan: Plan) -> str:
+    """A short human description of a plan."""
+    n = plan.counts()
+    if not len(plan):
+        return f"plan: no changes (store revision {plan.store_revision})"
+    lines = [f"plan: {n['add']} to add, {n['update']} to update, {n['remove']} to remove "
+             f"(store revision {plan.store_revision}; removal limit {plan.removal_limit})"]
+    for key, count in _summary(plan)["by_reason"].items():
+        lines.append(f"  {count:>7}  {key}")
+    if plan.exceeds_guard:
+        lines.append(f"  the plan removes more than {plan.removal_limit} links: it needs --force")
+    return "\n".join(lines)
+
+
+# --- undo ---------------------------------------------------------------------------------
+def undo_plan(journal: pd.DataFrame, links: pd.DataFrame, *, store_revision: int, run_id: str,
+              created_at: str = "") -> Plan:
+    """The inverse of an applied run, as a plan; refused if the store moved on in ways that
+    conflict (a link that run wrote was changed since, or an id it freed was taken)."""
+    from .errors import InputError, SafetyError
+    if journal.empty:
+        raise InputError(f"no applied run {run_id!r} with changes in this store", column="RUN_ID")
+    current = links.set_index(L_USER) if len(links) else None
+    owners_now = set(links[L_OWNER]) if len(links) else set()
+    changes, conflicts = [], []
+    reason = f"{REASON_UNDO}:{run_id}"
+    for r in reversed(_records(journal)):
+        before = json.loads(r["before"]) if r["before"] else None
+        after = json.loads(r["after"]) if r["after"] else None
+        b = {k: before[k] for k in _LINK_FIELDS} if before else None
+        a = {k: after[k] for k in _LINK_FIELDS} if after else None
+        user = r[L_USER]
+        now = None
+        if current is not None and user in current.index:
+            row = current.loc[user]
+            now = {L_USER: user, **{k: str(row[k]) for k in _LINK_FIELDS if k != L_USER}}
+        if a is not None and now != a:
+            conflicts.append(f"{user}: the link is no longer as run {run_id} left it")
+        if a is None and now is not None:
+            conflicts.append(f"{user}: linked again since run {run_id}")
+        if b is not None and b[L_OWNER] in owners_now and (now is None or
+                                                         now[L_OWNER] != b[L_OWNER]):
+            conflicts.append(f"{user}: owner {b[L_OWNER]} is linked to another user now")
+        action = ADD if a is None else REMOVE if b is None else UPDATE
+        owner = (b or a)[L_OWNER]
+        step = {ADD: STEP_MATCH, REMOVE: STEP_CLEANUP, UPDATE: STEP_RESOLVE}[action]
+        changes.append(Change(action, user, owner, a, b, reason, step))
+    if conflicts:
+        raise SafetyError(f"cannot undo run {run_id}: the store moved on since "
+                          f"({len(conflicts)} conflicts), e.g. " + "; ".join(conflicts[:5]))
+    order = {STEP_CLEANUP: 0, STEP_RESOLVE: 1, STEP_MATCH: 2}
+    changes.sort(key=lambda c: order[c.step])
+    return Plan(changes=tuple(changes), store_revision=store_revision,
+                fingerprint=f"undo:{run_id}", current_links=int(len(links)),
+                created_at=created_at, force=False, only=None, meta={"undo_of": run_id})

@@ -1,0 +1,435 @@
+"""The audit: (users, owners, links) → Audit, the read-only views of DESIGN.md §4.
+
+PURE: imports only the standard library, numpy/pandas and usermap's pure modules (models,
+normalize). No network, SQLite, Jinja, clock or environment: everything comes in as arguments.
+All rules are vectorised over whole frames; the only per-row Python is the scoring of a bounded
+number of suggestion candidates.
+
+Two decisions DESIGN.md leaves open, written down in docs/decisions.md:
+- an empty recorded e-mail on an ``email`` link counts as "changed" (so a link imported without
+  e-mails gets them recorded by the first sync, as ``emails_changed``); on a ``manual`` link an
+  empty recorded side has nothing to compare with and counts as unchanged;
+- ``duplicate_email_aloware`` counts eligible users *without a link*, the same count the match
+  step uses, so ``match_pending`` is exactly what the next sync would link on the current store.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .models import (
+    A_CONFLICT, A_DETAIL, A_ISSUE, A_ISSUE_ID, A_REASON, A_STATUS, ALOWARE_REASONS,
+    ELIGIBLE_STATUSES, EMAIL_CONFLICT_CODES, HUBSPOT_REASONS, ISSUE_CODES, L_A_EMAIL, L_H_EMAIL,
+    L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER, LINK_COLUMNS, METHOD_MANUAL,
+    O_ARCHIVED, O_EMAIL, O_FIRST, O_ID, O_LAST, O_TYPE, O_USER_ID, STATUS_ERROR, STATUS_SYNCED,
+    U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_STATUS,
+)
+from .normalize import email_keys, valid_keys
+
+__all__ = ["Audit", "audit", "prepare_users", "prepare_owners", "empty_links", "issue_id",
+           "check_manual_link", "USER_REMOVAL_CODES", "OWNER_REMOVAL_CODES"]
+
+# Internal columns added to the prepared frames.
+KEY, VALID, ELIGIBLE, ACTIVE, PERSON = "_key", "_valid", "_eligible", "_active", "_person"
+
+USER_REMOVAL_CODES = ("aloware_user_not_found", "aloware_user_deleted", "aloware_user_inactive",
+                      "aloware_not_full_user")
+OWNER_REMOVAL_CODES = ("hubspot_owner_not_found", "hubspot_owner_deactivated")
+
+# Output columns of the views (CSV files add nothing beyond these).
+MAPPED_COLUMNS = [L_USER, L_OWNER, U_FIRST, U_LAST, "email", "hubspot_email", L_METHOD, A_STATUS,
+                  A_ISSUE, A_CONFLICT, A_ISSUE_ID, L_MAPPED_AT]
+UNMAPPED_ALOWARE_COLUMNS = [L_USER, U_FIRST, U_LAST, "email", U_STATUS, U_KIND, A_REASON,
+                            "profile_url", "suggestions"]
+UNMAPPED_HUBSPOT_COLUMNS = [L_OWNER, U_FIRST, U_LAST, "email", O_TYPE, A_REASON]
+ERROR_COLUMNS = [A_ISSUE_ID, "code", L_USER, L_OWNER, "name", "email", "hubspot_email", A_DETAIL]
+
+
+def issue_id(code: str, aloware_user_id: str) -> str:
+    """The stable id of a mapping's issue: the code and the Aloware user id."""
+    return f"{code}:{aloware_user_id}"
+
+
+def empty_links() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in LINK_COLUMNS})
+
+
+def prepare_users(users: pd.DataFrame) -> pd.DataFrame:
+    """Users with their e-mail key, its validity and eligibility (DESIGN.md §2)."""
+    u = users.reset_index(drop=True).copy()
+    u[KEY] = email_keys(u[U_EMAIL])
+    u[VALID] = valid_keys(u[KEY])
+    u[ELIGIBLE] = u[U_STATUS].isin(ELIGIBLE_STATUSES) & (u[U_KIND] == "user") & u[VALID]
+    return u
+
+
+def prepare_owners(owners: pd.DataFrame) -> pd.DataFrame:
+    """Owners with their e-mail key, validity, activity and PERSON flag."""
+    o = owners.reset_index(drop=True).copy()
+    o[KEY] = email_keys(o[O_EMAIL])
+    o[VALID] = valid_keys(o[KEY])
+    o[ACTIVE] = ~o[O_ARCHIVED].astype(bool) & o[O_USER_ID].notna()
+    o[PERSON] = o[O_TYPE] == "PERSON"
+    return o
+
+
+def _take(values: np.ndarray, idx: np.ndarray, missing) -> np.ndarray:
+    """values[idx] with ``missing`` where idx == -1."""
+    out = values[np.where(idx >= 0, idx, 0)] if len(values) else np.full(len(idx), missing,
+                                                                          dtype=object)
+    return np.where(idx >= 0, out, missing)
+
+
+def _counts(keys: pd.Series, mask: pd.Series) -> pd.Series:
+    """How many rows under ``mask`` have each key (a Series indexed by key)."""
+    return keys[mask].value_counts()
+
+
+def _lookup(counts: pd.Series, keys: pd.Series) -> np.ndarray:
+    return keys.map(counts).fillna(0).to_numpy(dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Audit:
+    """The audit of one (users, owners, links) state. Frames are views; do not mutate them."""
+
+    users: pd.DataFrame           # prepared users (input columns + _key, _valid, _eligible)
+    owners: pd.DataFrame          # prepared owners (+ _key, _valid, _active, _person)
+    links: pd.DataFrame           # the store's links + issue, status, user/owner row indexes
+    mapped: pd.DataFrame          # DESIGN §4.2 (MAPPED_COLUMNS)
+    unmapped_aloware: pd.DataFrame  # §4.4 (UNMAPPED_ALOWARE_COLUMNS)
+    unmapped_hubspot: pd.DataFrame  # §4.5 (UNMAPPED_HUBSPOT_COLUMNS)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def errors(self) -> pd.DataFrame:
+        """§4.6: one row per mapping with an issue, with a detail sentence."""
+        m = self.mapped[self.mapped[A_STATUS] == STATUS_ERROR]
+        out = pd.DataFrame({
+            A_ISSUE_ID: m[A_ISSUE_ID], "code": m[A_ISSUE], L_USER: m[L_USER],
+            L_OWNER: m[L_OWNER],
+            "name": (m[U_FIRST].fillna("") + " " + m[U_LAST].fillna("")).str.strip(),
+            "email": m["email"], "hubspot_email": m["hubspot_email"],
+        })
+        out[A_DETAIL] = [_detail(c, a, h) for c, a, h in
+                         zip(out["code"], out["email"], out["hubspot_email"])]
+        return out.reset_index(drop=True)[ERROR_COLUMNS]
+
+    def summary(self) -> dict:
+        """The numbers of the overview (§4.1); the keys of summary.json."""
+        m = self.mapped
+        errors_by_code = m.loc[m[A_STATUS] == STATUS_ERROR, A_ISSUE].value_counts()
+        ua = self.unmapped_aloware[A_REASON].value_counts()
+        uh = self.unmapped_hubspot[A_REASON].value_counts()
+        return {
+            "mapped": int(len(m)),
+            "synced": int((m[A_STATUS] == STATUS_SYNCED).sum()),
+            "errors": int((m[A_STATUS] == STATUS_ERROR).sum()),
+            "errors_by_code": {c: int(errors_by_code.get(c, 0)) for c in ISSUE_CODES
+                               if errors_by_code.get(c, 0)},
+            "email_conflicts": int(m[A_CONFLICT].sum()),
+            "unmapped_aloware": int(len(self.unmapped_aloware)),
+            "unmapped_hubspot": int(len(self.unmapped_hubspot)),
+            "unmapped_aloware_by_reason": {r: int(ua.get(r, 0)) for r in ALOWARE_REASONS
+                                           if ua.get(r, 0)},
+            "unmapped_hubspot_by_reason": {r: int(uh.get(r, 0)) for r in HUBSPOT_REASONS
+                                           if uh.get(r, 0)},
+            "aloware_users": int(len(self.users)),
+            "hubspot_owners": int(len(self.owners)),
+            "active_hubspot_owners": int(self.owners[ACTIVE].sum()),
+        }
+
+    def summary_text(self) -> str:
+        """A short human summary for the terminal."""
+        s = self.summary()
+        lines = [f"mapped {s['mapped']}: {s['synced']} synced, {s['errors']} with issues",
+                 f"unmapped: {s['unmapped_aloware']} Aloware users, "
+                 f"{s['unmapped_hubspot']} active HubSpot owners"]
+        for code, n in s["errors_by_code"].items():
+            icon = " \u26a0" if code in EMAIL_CONFLICT_CODES else ""
+            lines.append(f"  {n:>7}  {code}{icon}")
+        return "\n".join(lines)
+
+
+_DETAILS = {
+    "aloware_user_not_found": "the Aloware user is not in the users listing",
+    "aloware_user_deleted": "the Aloware user was deleted",
+    "aloware_user_inactive": "the Aloware user is inactive or suspended",
+    "aloware_not_full_user": "the Aloware user is an extension or a call destination",
+    "hubspot_owner_not_found": "the HubSpot owner exists in neither owners listing",
+    "hubspot_owner_deactivated": "the HubSpot owner is archived or its user deactivated",
+    "hubspot_email_changed": "the e-mails no longer match: the HubSpot side changed",
+    "aloware_email_changed": "the e-mails no longer match: the Aloware e-mail changed",
+    "emails_changed": "both e-mails changed and still match; the recorded ones are stale",
+}
+
+
+def _detail(code: str, a: str, h: str) -> str:
+    base = _DETAILS.get(code, code)
+    if code in EMAIL_CONFLICT_CODES:
+        return f"{base} (Aloware {a or '-'}, HubSpot {h or '-'})"
+    return base
+
+
+def audit(users: pd.DataFrame, owners: pd.DataFrame, links: pd.DataFrame | None = None, *,
+          suggestions: bool = True, profile_url: str | None = None) -> Audit:
+    """Audit every link and every unlinked user and owner (DESIGN.md §4)."""
+    u = prepare_users(users)
+    o = prepare_owners(owners)
+    links = empty_links() if links is None else links
+    lk = links.reset_index(drop=True).copy()
+    for c in LINK_COLUMNS:
+        if c not in lk.columns:
+            lk[c] = ""
+    lk = lk.fillna({L_A_EMAIL: "", L_H_EMAIL: "", L_METHOD: "email", L_MAPPED_AT: "",
+                    L_UPDATED_AT: ""})
+
+    lk = _audit_links(lk, u, o)
+    mapped = _mapped_view(lk, u, o)
+    facts = _key_facts(u, o, lk)
+    ua = _unmapped_aloware(u, facts, profile_url)
+    uh = _unmapped_hubspot(o, facts)
+    if suggestions:
+        ua = _add_suggestions(ua, o, facts)
+    return Audit(users=u, owners=o, links=lk, mapped=mapped, unmapped_aloware=ua,
+                 unmapped_hubspot=uh)
+
+
+def _audit_links(lk: pd.DataFrame, u: pd.DataFrame, o: pd.DataFrame) -> pd.DataFrame:
+    """Add _ui/_oi (row in users/owners, -1 if absent) and the issue code of each link."""
+    ui = pd.Index(u[U_ID]).get_indexer(lk[L_USER])
+    oi = pd.Index(o[O_ID]).get_indexer(lk[L_OWNER])
+    lk["_ui"], lk["_oi"] = ui, oi
+    status = _take(u[U_STATUS].to_numpy(object), ui, "")
+    kind = _take(u[U_KIND].to_numpy(object), ui, "")
+    active = _take(o[ACTIVE].to_numpy(bool), oi, False).astype(bool)
+    ak = _take(u[KEY].to_numpy(object), ui, "")
+    hk = _take(o[KEY].to_numpy(object), oi, "")
+    rak = email_keys(lk[L_A_EMAIL]).to_numpy(object)
+    rhk = email_keys(lk[L_H_EMAIL]).to_numpy(object)
+    manual = (lk[L_METHOD] == METHOD_MANUAL).to_numpy()
+
+    # A side "changed" when its key differs from the recorded one. On a manual link an empty
+    # record has nothing to compare with; on an email link it counts as changed.
+    a_changed = (ak != rak) & (~manual | (rak != ""))
+    h_changed = (hk != rhk) & (~manual | (rhk != ""))
+    match = ak == hk
+    any_changed = a_changed | h_changed
+    mismatch = ~match & (~manual | any_changed)  # a manual pin with no change stays synced
+    aloware_only = a_changed & ~h_changed
+
+    conditions = [
+        ui < 0,
+        status == "deleted",
+        np.isin(status, ["inactive", "suspended"]),
+        kind != "user",
+        oi < 0,
+        ~active,
+        mismatch & ~aloware_only,
+        mismatch & aloware_only,
+        match & any_changed,
+    ]
+    lk[A_ISSUE] = np.select(conditions, list(ISSUE_CODES), default="")
+    lk["_a_email"] = _take(u[U_EMAIL].to_numpy(object), ui, "")
+    lk["_h_email"] = _take(o[O_EMAIL].to_numpy(object), oi, "")
+    return lk
+
+
+def _mapped_view(lk: pd.DataFrame, u: pd.DataFrame, o: pd.DataFrame) -> pd.DataFrame:
+    ui = lk["_ui"].to_numpy()
+    issue = lk[A_ISSUE].to_numpy(object)
+    first = _take(u[U_FIRST].to_numpy(object), ui, "")
+    last = _take(u[U_LAST].to_numpy(object), ui, "")
+    # A link to an unknown user still shows the owner's name, so a person can tell who it was.
+    oi = lk["_oi"].to_numpy()
+    no_user = ui < 0
+    if no_user.any():
+        first = np.where(no_user, _take(o[O_FIRST].to_numpy(object), oi, ""), first)
+        last = np.where(no_user, _take(o[O_LAST].to_numpy(object), oi, ""), last)
+    has_issue = issue != ""
+    ids = np.where(has_issue, pd.Series(issue).str.cat(lk[L_USER].astype(str), sep=":")
+                   .to_numpy(object), "")
+    return pd.DataFrame({
+        L_USER: lk[L_USER].to_numpy(object), L_OWNER: lk[L_OWNER].to_numpy(object),
+        U_FIRST: first, U_LAST: last,
+        "email": np.where(no_user, lk[L_A_EMAIL].to_numpy(object), lk["_a_email"].to_numpy()),
+        "hubspot_email": lk["_h_email"].to_numpy(object),
+        L_METHOD: lk[L_METHOD].to_numpy(object),
+        A_STATUS: np.where(has_issue, STATUS_ERROR, STATUS_SYNCED),
+        A_ISSUE: issue,
+        A_CONFLICT: np.isin(issue, EMAIL_CONFLICT_CODES),
+        A_ISSUE_ID: ids,
+        L_MAPPED_AT: lk[L_MAPPED_AT].to_numpy(object),
+    })
+
+
+def _key_facts(u: pd.DataFrame, o: pd.DataFrame, lk: pd.DataFrame):
+    """Per e-mail key counts shared by both unmapped views and the match step."""
+    linked_users = np.zeros(len(u), dtype=bool)
+    linked_users[lk["_ui"].to_numpy()[lk["_ui"].to_numpy() >= 0]] = True
+    linked_owners = np.zeros(len(o), dtype=bool)
+    linked_owners[lk["_oi"].to_numpy()[lk["_oi"].to_numpy() >= 0]] = True
+    ap = o[ACTIVE] & o[PERSON] & o[VALID]
+    inactive_p = ~o[ACTIVE] & o[PERSON] & o[VALID]
+    elig = u[ELIGIBLE]
+    return {
+        "linked_users": linked_users,
+        "linked_owners": linked_owners,
+        "active_person": _counts(o[KEY], ap),
+        "active_person_linked": _counts(o[KEY], ap & linked_owners),
+        "inactive_person": _counts(o[KEY], inactive_p),
+        "eligible": _counts(u[KEY], elig),
+        "eligible_unlinked": _counts(u[KEY], elig & ~linked_users),
+        "eligible_linked": _counts(u[KEY], elig & linked_users),
+        "any_user": _counts(u[KEY], u[VALID]),
+    }
+
+
+def _unmapped_aloware(u, f, profile_url) -> pd.DataFrame:
+    rows = u[~f["linked_users"]]
+    key = rows[KEY]
+    conditions = [
+        ~(rows[U_STATUS].isin(ELIGIBLE_STATUSES) & (rows[U_KIND] == "user")).to_numpy(),
+        (key == "").to_numpy(),
+        ~rows[VALID].to_numpy(),
+        _lookup(f["active_person_linked"], key) > 0,
+        _lookup(f["eligible_unlinked"], key) > 1,
+        _lookup(f["active_person"], key) > 1,
+        (_lookup(f["active_person"], key) == 0) & (_lookup(f["inactive_person"], key) > 0),
+        _lookup(f["active_person"], key) == 0,
+    ]
+    reason = np.select(conditions, list(ALOWARE_REASONS[:-1]), default=ALOWARE_REASONS[-1])
+    out = pd.DataFrame({
+        L_USER: rows[U_ID].to_numpy(object), U_FIRST: rows[U_FIRST].to_numpy(object),
+        U_LAST: rows[U_LAST].to_numpy(object), "email": rows[U_EMAIL].to_numpy(object),
+        U_STATUS: rows[U_STATUS].to_numpy(object), U_KIND: rows[U_KIND].to_numpy(object),
+        A_REASON: reason,
+    })
+    out["profile_url"] = (out[L_USER].map(lambda i: profile_url.replace("{id}", str(i)))
+                          if profile_url else "")
+    out["suggestions"] = [[] for _ in range(len(out))]
+    out.attrs["_row"] = rows.index.to_numpy()
+    return out
+
+
+def _unmapped_hubspot(o, f) -> pd.DataFrame:
+    rows = o[o[ACTIVE].to_numpy() & ~f["linked_owners"]]
+    key = rows[KEY]
+    conditions = [
+        (rows[O_TYPE] == "QUEUE").to_numpy(),
+        (key == "").to_numpy(),
+        ~rows[VALID].to_numpy(),
+        _lookup(f["eligible_linked"], key) > 0,
+        _lookup(f["active_person"], key) > 1,
+        _lookup(f["eligible_unlinked"], key) > 1,
+        (_lookup(f["eligible"], key) == 0) & (_lookup(f["any_user"], key) > 0),
+        _lookup(f["any_user"], key) == 0,
+    ]
+    reason = np.select(conditions, list(HUBSPOT_REASONS[:-1]), default=HUBSPOT_REASONS[-1])
+    return pd.DataFrame({
+        L_OWNER: rows[O_ID].to_numpy(object), U_FIRST: rows[O_FIRST].to_numpy(object),
+        U_LAST: rows[O_LAST].to_numpy(object), "email": rows[O_EMAIL].to_numpy(object),
+        O_TYPE: rows[O_TYPE].to_numpy(object), A_REASON: reason,
+    })
+
+
+# --- suggestions ----------------------------------------------------------------------------
+SUGGEST_REASONS = ("no_matching_owner", "missing_email", "invalid_email")
+MAX_SUGGESTIONS = 3
+MAX_CANDIDATES = 30      # per user and blocking key: keeps the scoring linear in the users
+MIN_SCORE = 0.55
+
+
+def _norm_name(s: pd.Series) -> pd.Series:
+    return (s.fillna("").astype(str).str.normalize("NFKD").str.encode("ascii", "ignore")
+            .str.decode("ascii").str.casefold().str.replace(r"[^a-z]", "", regex=True))
+
+
+def _add_suggestions(ua: pd.DataFrame, o, f) -> pd.DataFrame:
+    """Up to three likely owners for users whom no owner's e-mail matches.
+
+    Never O(n²): candidates come only from blocks (same normalised last name, same first name
+    and last initial, or same e-mail local part), each block capped, and only those pairs are
+    scored. A suggestion is only shown, never applied.
+    """
+    want = ua[A_REASON].isin(SUGGEST_REASONS).to_numpy()
+    if not want.any():
+        return ua
+    cand = o[o[ACTIVE].to_numpy() & o[PERSON].to_numpy() & ~f["linked_owners"]]
+    if cand.empty:
+        return ua
+    q = ua[want]
+    qf, ql = _norm_name(q[U_FIRST]), _norm_name(q[U_LAST])
+    cf, cl = _norm_name(cand[O_FIRST]), _norm_name(cand[O_LAST])
+    q_local = email_keys(q["email"]).str.split("@").str[0].str.replace(r"[^a-z0-9]", "",
+                                                                       regex=True)
+    c_local = cand[KEY].str.split("@").str[0].str.replace(r"[^a-z0-9]", "", regex=True)
+    qdf = pd.DataFrame({"q": np.arange(len(q)), "b_last": ql.to_numpy(),
+                        "b_fl": (qf + "|" + ql.str[:1]).to_numpy(),
+                        "b_local": q_local.to_numpy(), "b_first": qf.to_numpy(),
+                        "qname": (qf + " " + ql).to_numpy()})
+    cdf = pd.DataFrame({"c": np.arange(len(cand)), "b_last": cl.to_numpy(),
+                        "b_fl": (cf + "|" + cl.str[:1]).to_numpy(),
+                        "b_local": c_local.to_numpy(), "b_first": cf.to_numpy(),
+                        "cname": (cf + " " + cl).to_numpy(), "clocal": c_local.to_numpy()})
+    pairs = []
+    for b in ("b_last", "b_fl", "b_local"):
+        ok_c = cdf[cdf[b].str.len() > 1]
+        sizes = ok_c[b].value_counts()
+        ok_c = ok_c[ok_c[b].map(sizes) <= MAX_CANDIDATES]  # a too-common block says nothing
+        ok_q = qdf[qdf[b].str.len() > 1]
+        pairs.append(ok_q[["q", b]].merge(ok_c[["c", b]], on=b)[["q", "c"]])
+    pairs = pd.concat(pairs).drop_duplicates()
+    if pairs.empty:
+        return ua
+    pairs = pairs.merge(qdf[["q", "qname", "b_local"]], on="q").merge(
+        cdf[["c", "cname", "clocal"]], on="c")
+    sm = difflib.SequenceMatcher
+    pairs["score"] = [
+        round(0.6 * sm(None, a, b).ratio() + 0.4 * (sm(None, la, lb).ratio() if la and lb else
+                                                    sm(None, a.replace(" ", ""), lb).ratio()), 3)
+        for a, b, la, lb in zip(pairs["qname"], pairs["cname"], pairs["b_local"],
+                                pairs["clocal"])]
+    pairs = pairs[pairs["score"] >= MIN_SCORE].sort_values(["q", "score", "c"],
+                                                            ascending=[True, False, True])
+    pairs = pairs.groupby("q").head(MAX_SUGGESTIONS)
+    c_id, c_email = cand[O_ID].to_numpy(object), cand[O_EMAIL].to_numpy(object)
+    c_name = (cand[O_FIRST].fillna("") + " " + cand[O_LAST].fillna("")).str.strip().to_numpy(
+        object)
+    per_q: dict[int, list] = {}
+    for qi, ci, sc in zip(pairs["q"], pairs["c"], pairs["score"]):
+        per_q.setdefault(qi, []).append({"hubspot_owner_id": c_id[ci], "name": c_name[ci],
+                                         "email": c_email[ci], "score": float(sc)})
+    ua = ua.copy()
+    positions = np.flatnonzero(want)
+    col = list(ua["suggestions"])
+    for qi, lst in per_q.items():
+        col[positions[qi]] = lst
+    ua["suggestions"] = col
+    return ua
+
+
+def check_manual_link(users: pd.DataFrame, owners: pd.DataFrame, aloware_id: str,
+                      owner_id: str) -> tuple[str, str]:
+    """For ``usermap map --snapshot``: both ids must exist, the user eligible by status and kind,
+    the owner active; returns (aloware e-mail, HubSpot e-mail) to record on the link."""
+    from .errors import InputError
+    u = users[users[U_ID] == aloware_id]
+    if u.empty:
+        raise InputError(f"Aloware user {aloware_id!r} is not in the snapshot",
+                         column="aloware_user_id")
+    o = prepare_owners(owners[owners[O_ID] == owner_id])
+    if o.empty:
+        raise InputError(f"HubSpot owner {owner_id!r} is not in the snapshot",
+                         column="hubspot_owner_id")
+    row = u.iloc[0]
+    if row[U_STATUS] not in ELIGIBLE_STATUSES or row[U_KIND] != "user":
+        raise InputError(f"Aloware user {aloware_id!r} is {row[U_STATUS]} {row[U_KIND]}; only "
+                         "active or paused full users can be linked", column="aloware_user_id")
+    if not bool(o[ACTIVE].iloc[0]):
+        raise InputError(f"HubSpot owner {owner_id!r} is deactivated", column="hubspot_owner_id")
+    return str(row[U_EMAIL]), str(o[O_EMAIL].iloc[0])

@@ -1,0 +1,413 @@
+"""The mapping store on SQLite (DESIGN.md §3): links, revision, journal of every change, runs.
+
+One row per link; an Aloware user has at most one owner and an owner at most one user (both
+enforced by the schema). Every write goes through ``write_changes``, one transaction that checks,
+applies, journals, bumps the revision by one and records the run; after any failure or crash the
+file is exactly as before (SQLite rolls the transaction back). The schema carries a version, and
+``open`` migrates older files step by step.
+
+Adapter: SQLite and files. Must not import sources, report, notify or runner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import InputError, LockedError, SafetyError, UsermapError
+from .models import (
+    ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER,
+    LINK_COLUMNS, MAPPINGS_CSV_COLUMNS, METHOD_EMAIL, METHOD_MANUAL, REMOVE, UPDATE, Change,
+)
+
+__all__ = ["Store", "new_run_id", "SCHEMA_VERSION", "StoreConflictError"]
+
+SCHEMA_VERSION = 2
+_TEST_HOOK = "USERMAP_TEST_APPLY_HOOK"  # tests only: "fail:N" or "sleep:SECONDS" per change
+
+
+class StoreConflictError(SafetyError):
+    """A change does not fit the store as it is (its 'before' is not what the store holds)."""
+
+
+def new_run_id(now: str | None = None) -> str:
+    """A run id: its UTC time then a short random suffix, e.g. 20261124T120000Z-3f9a."""
+    t = (datetime.strptime(now, "%Y-%m-%dT%H:%M:%SZ") if now else datetime.now(timezone.utc))
+    return t.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+
+
+# Each migration takes the store from version i to i+1 (index i). Never edit one that shipped.
+_MIGRATIONS = [
+    # 0 -> 1: the first layout
+    """
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS links (
+        aloware_user_id  TEXT PRIMARY KEY,
+        hubspot_owner_id TEXT NOT NULL UNIQUE,
+        aloware_email    TEXT NOT NULL DEFAULT '',
+        hubspot_email    TEXT NOT NULL DEFAULT '',
+        method           TEXT NOT NULL CHECK (method IN ('email', 'manual')),
+        mapped_at        TEXT NOT NULL,
+        updated_at       TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS journal (
+        seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id           TEXT NOT NULL,
+        revision         INTEGER NOT NULL,
+        action           TEXT NOT NULL CHECK (action IN ('add', 'update', 'remove')),
+        aloware_user_id  TEXT NOT NULL,
+        hubspot_owner_id TEXT NOT NULL,
+        before           TEXT,
+        after            TEXT,
+        reason           TEXT NOT NULL,
+        at               TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS runs (
+        run_id           TEXT PRIMARY KEY,
+        kind             TEXT NOT NULL,
+        started_at       TEXT NOT NULL,
+        finished_at      TEXT NOT NULL,
+        changes          INTEGER NOT NULL,
+        adds             INTEGER NOT NULL,
+        updates          INTEGER NOT NULL,
+        removes          INTEGER NOT NULL,
+        revision_before  INTEGER NOT NULL,
+        revision_after   INTEGER NOT NULL,
+        fingerprint      TEXT NOT NULL DEFAULT ''
+    );
+    INSERT OR IGNORE INTO meta VALUES ('revision', '0');
+    """,
+    # 1 -> 2: undo and `runs` read the journal by run
+    "CREATE INDEX IF NOT EXISTS journal_run ON journal (run_id, seq);",
+]
+assert len(_MIGRATIONS) == SCHEMA_VERSION
+
+
+class Store:
+    """A mapping store file. Use as a context manager; every write is one transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path):
+        self.conn, self.path = conn, path
+
+    # --- opening ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path, *, create: bool = True, busy_timeout: float = 2.0) -> "Store":
+        path = Path(path)
+        if not path.exists():
+            if not create:
+                raise InputError("store not found (create it with `usermap mappings import` or "
+                                 "`usermap plan`/`apply`)", file=str(path))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only from birth
+        try:
+            conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=DELETE")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            store = cls(conn, path)
+            store._migrate()
+        except sqlite3.DatabaseError as e:
+            if "locked" in str(e):
+                raise LockedError(f"{path}: the store is locked by another process") from None
+            raise InputError(f"not a usermap store ({e})", file=str(path)) from None
+        return store
+
+    def _migrate(self) -> None:
+        c = self.conn
+        has_meta = c.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+                             ).fetchone()
+        version = 0
+        if has_meta:
+            row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else 1
+        elif c.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise InputError("not a usermap store (it has other tables)", file=str(self.path))
+        if version > SCHEMA_VERSION:
+            raise InputError(f"the store has schema version {version}, newer than this usermap "
+                             f"({SCHEMA_VERSION}); upgrade usermap", file=str(self.path))
+        if version == SCHEMA_VERSION:
+            return
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for step in range(version, SCHEMA_VERSION):
+                for stmt in _MIGRATIONS[step].split(";"):
+                    if stmt.strip():
+                        c.execute(stmt)
+            c.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                      (str(SCHEMA_VERSION),))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- reading ---------------------------------------------------------------------------
+    @property
+    def revision(self) -> int:
+        return int(self.conn.execute("SELECT value FROM meta WHERE key='revision'").fetchone()[0])
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("SELECT value FROM meta WHERE key='schema_version'"
+                                     ).fetchone()[0])
+
+    def links(self) -> pd.DataFrame:
+        """All links as a frame with LINK_COLUMNS (strings)."""
+        cur = self.conn.execute(f"SELECT {', '.join(LINK_COLUMNS)} FROM links "
+                                "ORDER BY aloware_user_id")
+        rows = cur.fetchall()
+        if not rows:
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in LINK_COLUMNS})
+        return pd.DataFrame.from_records(rows, columns=list(LINK_COLUMNS))
+
+    def link(self, aloware_user_id: str) -> dict | None:
+        row = self.conn.execute(f"SELECT {', '.join(LINK_COLUMNS)} FROM links "
+                                "WHERE aloware_user_id=?", (aloware_user_id,)).fetchone()
+        return dict(zip(LINK_COLUMNS, row)) if row else None
+
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM links").fetchone()[0])
+
+    def runs(self) -> list[dict]:
+        cur = self.conn.execute("SELECT * FROM runs ORDER BY run_id")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    def journal(self, run_id: str | None = None) -> pd.DataFrame:
+        sql = "SELECT * FROM journal" + (" WHERE run_id=?" if run_id else "") + " ORDER BY seq"
+        cur = self.conn.execute(sql, (run_id,) if run_id else ())
+        names = [d[0] for d in cur.description]
+        return pd.DataFrame.from_records(cur.fetchall(), columns=names)
+
+    def export_links(self, path) -> int:
+        df = self.links()
+        from .sources.snapshot import write_atomic
+        write_atomic(Path(path), lambda tmp: df.to_csv(tmp, index=False,
+                                                       columns=list(MAPPINGS_CSV_COLUMNS),
+                                                       lineterminator="\n"))
+        return len(df)
+
+    # --- writing ---------------------------------------------------------------------------
+    def write_changes(self, changes, *, kind: str, now: str, run_id: str | None = None,
+                      expect_revision: int | None = None, fingerprint: str = "") -> str:
+        """Apply ``changes`` (Change objects) in one transaction; journal them; record the run.
+
+        Each change's ``before`` must be what the store holds (for an add: no link for the user),
+        else nothing is written and StoreConflictError is raised. The revision goes up by one.
+        """
+        run_id = run_id or new_run_id(now)
+        hook = os.environ.get(_TEST_HOOK, "")
+        c = self.conn
+        try:
+            c.execute("BEGIN IMMEDIATE")  # take the write lock before reading the revision
+        except sqlite3.OperationalError as e:
+            raise LockedError(f"{self.path}: the store is busy: another apply holds it ({e})"
+                              ) from None
+        try:
+            rev = self.revision
+            if expect_revision is not None and rev != expect_revision:
+                from .errors import StalePlanError
+                raise StalePlanError(f"the store is at revision {rev} but the plan was made at "
+                                     f"revision {expect_revision}: make a new plan")
+            counts = {ADD: 0, UPDATE: 0, REMOVE: 0}
+            journal = []
+            for n, ch in enumerate(changes):
+                self._check_before(ch)
+                before = self.link(ch.aloware_user_id) if ch.action != ADD else None
+                after = None
+                if ch.action in (REMOVE, UPDATE):
+                    c.execute("DELETE FROM links WHERE aloware_user_id=?", (ch.aloware_user_id,))
+                if ch.action in (ADD, UPDATE):
+                    after = self._row_after(ch, before, now)
+                    try:
+                        c.execute(f"INSERT INTO links ({', '.join(LINK_COLUMNS)}) VALUES "
+                                  f"({', '.join('?' * len(LINK_COLUMNS))})",
+                                  [after[k] for k in LINK_COLUMNS])
+                    except sqlite3.IntegrityError:
+                        raise StoreConflictError(
+                            f"change {n + 1} ({ch.action} {ch.aloware_user_id} -> "
+                            f"{ch.hubspot_owner_id}): the owner is already linked to another "
+                            f"user; nothing was changed") from None
+                counts[ch.action] += 1
+                journal.append((run_id, rev + 1, ch.action, ch.aloware_user_id,
+                                ch.hubspot_owner_id, _dump(before), _dump(after), ch.reason, now))
+                if hook:
+                    _run_hook(hook, n + 1)
+            c.executemany("INSERT INTO journal (run_id, revision, action, aloware_user_id, "
+                          "hubspot_owner_id, before, after, reason, at) VALUES (?,?,?,?,?,?,?,?,?)",
+                          journal)
+            self._finish(run_id, kind, now, counts, rev, fingerprint)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        return run_id
+
+    def _check_before(self, ch: Change) -> None:
+        current = self.link(ch.aloware_user_id)
+        if ch.action == ADD:
+            if current is not None:
+                raise StoreConflictError(f"add {ch.aloware_user_id}: the user is already linked "
+                                         f"to owner {current[L_OWNER]}; nothing was changed")
+            return
+        want = ch.before or {}
+        if current is None or any(str(current.get(k, "")) != str(want.get(k, ""))
+                                  for k in (L_OWNER, L_A_EMAIL, L_H_EMAIL, L_METHOD)
+                                  if k in want):
+            raise StoreConflictError(f"{ch.action} {ch.aloware_user_id}: the store does not hold "
+                                     f"the link the change expects; nothing was changed")
+
+    @staticmethod
+    def _row_after(ch: Change, before: dict | None, now: str) -> dict:
+        a = ch.after or {}
+        same_pair = before is not None and before[L_OWNER] == a.get(L_OWNER)
+        mapped_at = a.get(L_MAPPED_AT) or (before[L_MAPPED_AT] if same_pair else now)
+        return {L_USER: ch.aloware_user_id, L_OWNER: str(a.get(L_OWNER, ch.hubspot_owner_id)),
+                L_A_EMAIL: str(a.get(L_A_EMAIL, "") or ""),
+                L_H_EMAIL: str(a.get(L_H_EMAIL, "") or ""),
+                L_METHOD: a.get(L_METHOD) or METHOD_EMAIL, L_MAPPED_AT: mapped_at,
+                L_UPDATED_AT: now}
+
+    def _finish(self, run_id, kind, now, counts, rev, fingerprint) -> None:
+        total = sum(counts.values())
+        self.conn.execute("UPDATE meta SET value=? WHERE key='revision'", (str(rev + 1),))
+        self.conn.execute("INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                          (run_id, kind, now, now, total, counts[ADD], counts[UPDATE],
+                           counts[REMOVE], rev, rev + 1, fingerprint))
+
+    # --- manual links and import -------------------------------------------------------------
+    def map(self, aloware_user_id: str, hubspot_owner_id: str, *, aloware_email: str = "",
+            hubspot_email: str = "", now: str) -> str:
+        """Pin a manual link (replacing the user's current link, if any)."""
+        current = self.link(aloware_user_id)
+        taken = self.conn.execute("SELECT aloware_user_id FROM links WHERE hubspot_owner_id=?",
+                                  (hubspot_owner_id,)).fetchone()
+        if taken and taken[0] != aloware_user_id:
+            raise InputError(f"HubSpot owner {hubspot_owner_id} is already linked to Aloware "
+                             f"user {taken[0]}; unmap that one first", column="OWNER_ID")
+        after = {L_USER: aloware_user_id, L_OWNER: hubspot_owner_id, L_A_EMAIL: aloware_email,
+                 L_H_EMAIL: hubspot_email, L_METHOD: METHOD_MANUAL}
+        action = UPDATE if current else ADD
+        ch = Change(action, aloware_user_id, hubspot_owner_id, current, after, "manual_pin",
+                    "manual")
+        return self.write_changes([ch], kind="map", now=now)
+
+    def unmap(self, aloware_user_id: str, *, now: str) -> str:
+        current = self.link(aloware_user_id)
+        if current is None:
+            raise InputError(f"Aloware user {aloware_user_id} has no link", column="ALOWARE_ID")
+        ch = Change(REMOVE, aloware_user_id, current[L_OWNER], current, None, "manual_unpin",
+                    "manual")
+        return self.write_changes([ch], kind="unmap", now=now)
+
+    def import_links(self, links: pd.DataFrame, *, now: str, force: bool = False
+                     ) -> tuple[str, dict]:
+        """Make the store's links those of ``links`` (a validated mappings frame), journaled.
+
+        Bulk path: one transaction, set-based diff, executemany. Refused (exit 3) when it would
+        remove more than the plan guard allows, unless forced.
+        """
+        cur = self.links()
+        new = links.copy()
+        new[L_MAPPED_AT] = new[L_MAPPED_AT].where(new[L_MAPPED_AT] != "", now)
+        new[L_UPDATED_AT] = now
+        merged = cur.merge(new, on=L_USER, how="outer", suffixes=("_old", ""), indicator=True)
+        removed = merged[merged["_merge"] == "left_only"]
+        added = merged[merged["_merge"] == "right_only"]
+        both = merged[merged["_merge"] == "both"]
+        fields = (L_OWNER, L_A_EMAIL, L_H_EMAIL, L_METHOD)
+        differs = pd.Series(False, index=both.index)
+        for f in fields:
+            differs |= both[f + "_old"].astype(str) != both[f].astype(str)
+        updated = both[differs]
+        limit = max(10, (len(cur) * 20) // 100)
+        if len(removed) > limit and not force:
+            from .errors import RemovalGuardError
+            raise RemovalGuardError(f"the import removes {len(removed)} of {len(cur)} links, more "
+                                    f"than the limit of {limit}; nothing was changed. Run again "
+                                    f"with --force to go ahead")
+        run_id = new_run_id(now)
+        c = self.conn
+        try:
+            c.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise LockedError(f"{self.path}: the store is busy ({e})") from None
+        try:
+            rev = self.revision
+            gone = list(removed[L_USER]) + list(updated[L_USER])
+            c.executemany("DELETE FROM links WHERE aloware_user_id=?", ((u,) for u in gone))
+            ins = pd.concat([added, updated])[list(LINK_COLUMNS)]
+            try:
+                c.executemany(f"INSERT INTO links ({', '.join(LINK_COLUMNS)}) VALUES "
+                              f"({', '.join('?' * len(LINK_COLUMNS))})",
+                              ins.itertuples(index=False, name=None))
+            except sqlite3.IntegrityError as e:
+                raise StoreConflictError(f"import: {e}; nothing was changed") from None
+            old_cols = [L_USER] + [f + "_old" for f in fields] + [L_MAPPED_AT + "_old",
+                                                                  L_UPDATED_AT + "_old"]
+
+            def old(df):
+                return _json_rows(df[old_cols].set_axis(list(LINK_COLUMNS), axis=1))
+
+            def new_(df):
+                return _json_rows(df[list(LINK_COLUMNS)])
+            journal = []
+            for action, df, b, a in ((REMOVE, removed, old, None), (UPDATE, updated, old, new_),
+                                     (ADD, added, None, new_)):
+                if df.empty:
+                    continue
+                owner = df[L_OWNER].where(df[L_OWNER].notna(), df.get(L_OWNER + "_old"))
+                bs = b(df) if b else [None] * len(df)
+                as_ = a(df) if a else [None] * len(df)
+                journal.extend(zip([run_id] * len(df), [rev + 1] * len(df), [action] * len(df),
+                                   df[L_USER], owner, bs, as_, ["import"] * len(df),
+                                   [now] * len(df)))
+            c.executemany("INSERT INTO journal (run_id, revision, action, aloware_user_id, "
+                          "hubspot_owner_id, before, after, reason, at) VALUES (?,?,?,?,?,?,?,?,?)",
+                          journal)
+            counts = {ADD: len(added), UPDATE: len(updated), REMOVE: len(removed)}
+            self._finish(run_id, "import", now, counts, rev, "")
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        return run_id, counts
+
+
+def _dump(link: dict | None) -> str | None:
+    return None if link is None else json.dumps(link, sort_keys=True, ensure_ascii=False)
+
+
+def _json_rows(df: pd.DataFrame) -> list[str]:
+    """One sorted-keys JSON object per row (same text as _dump), fast for millions of rows."""
+    cols = sorted(df.columns)
+    enc = json.encoder.encode_basestring
+    parts = [df[c].astype(str).map(enc) for c in cols]
+    out = "{" + f'"{cols[0]}": ' + parts[0]
+    for c, p in zip(cols[1:], parts[1:]):
+        out = out + f', "{c}": ' + p
+    return list(out + "}")
+
+
+def _run_hook(hook: str, n: int) -> None:
+    """Test-only fault injection inside the apply transaction."""
+    kind, _, arg = hook.partition(":")
+    if kind == "fail" and n >= int(arg):
+        raise UsermapError(f"injected failure after {n} changes ({_TEST_HOOK})")
+    if kind == "sleep":
+        time.sleep(float(arg))
