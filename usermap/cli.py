@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--latency", type=int, default=0, help="ms added to every answer")
     s.add_argument("--cut-after", type=int, default=0, help="owners listings stop at page K")
     s.add_argument("--max-seconds", type=float, default=3600.0, help="stop after S seconds")
-    s.add_argument("--config-out", default=None, help="also write the usermap.toml here")
+    s.add_argument("--config-out", default=None,
+                   help="also write the usermap.toml here (and aloware_export.csv beside it)")
+    s.add_argument("--verbose", action="store_true", help="log every request (tokens redacted)")
 
     s = sub.add_parser("fetch", help="pull both directories into a snapshot")
     s.add_argument("--out", required=True, help="snapshot folder to write")

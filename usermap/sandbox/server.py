@@ -1,0 +1,694 @@
+"""The sandbox: one local HTTP server that speaks HubSpot's Owners API and Aloware's Users API.
+
+``usermap sandbox`` (``run_sandbox``) and tests (``SandboxServer``) use the same class::
+
+    with SandboxServer(world.users, world.owners, error_rate=0.2, seed=3) as srv:
+        srv.base_url                      # http://127.0.0.1:PORT (port 0 picks a free one)
+        srv.stats["requests"]             # counters: requests, hubspot, aloware, 429, 5xx, drops…
+
+What it serves, on 127.0.0.1 only:
+
+- ``GET /crm/v3/owners/?limit=&after=&archived=&email=``: HubSpot's Owners API v3. Owner objects
+  exactly as given (camelCase; active ones in ``archived=false``, archived ones only in
+  ``archived=true``), ``limit`` 1–500 (default 100; anything else is a 400 ``VALIDATION_ERROR``
+  in HubSpot's error JSON with ``status``, ``message``, ``correlationId``, ``category``), opaque
+  ``after`` cursors (salted base64, not offsets), ``paging.next.after``/``link``, Bearer auth
+  (401 ``INVALID_AUTHENTICATION``, or 403 ``MISSING_SCOPES`` naming ``crm.objects.owners.read``
+  when built with ``missing_scope=True``) and ``X-HubSpot-RateLimit-*`` headers on every answer.
+  ``GET /crm/v3/owners/{id}?archived=&idProperty=`` returns one owner or a 404.
+- ``GET /api/v1/webhook/users?api_token=…``: Aloware's Users API, a JSON array (or
+  ``{"data": [...]}`` with ``aloware_wrap=True``) of ``{id, name, email, agent_status,
+  human_readable_agent_status}``. Users whose status is ``deleted`` are not listed: they exist only
+  in the admin export (``write_export``), as in real life.
+
+Tokens: demanded only when ``HUBSPOT_ACCESS_TOKEN`` / ``ALOWARE_API_TOKEN`` are set in the
+server's environment (or passed to the class); otherwise any token is taken. Tokens never reach
+a log line: request lines are redacted.
+
+Faults, drawn from a ``random.Random(seed)`` once per request in arrival order, so a single client
+sees the same faults on every run: ``rate_limit`` N requests per ``rate_window`` (10 s) per API,
+then 429 with ``Retry-After``; ``error_rate`` P answers 500/502/503/504; ``drop_rate`` P cuts the
+connection half-way through the body; ``latency_ms`` before every answer; ``cut_after`` K cuts
+every owners page after page K (the listing can never complete); ``max_seconds`` stops the server.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import math
+import os
+import random
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pandas as pd
+
+from ..errors import InputError
+from ..models import U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS
+from ..redact import MASK, redact
+
+__all__ = ["SandboxServer", "run_sandbox", "extra_archived_owners", "FROM_ENV", "OWNERS_PATH",
+           "USERS_PATH"]
+
+FROM_ENV = object()   # a token argument that means "read it from the environment"
+OWNERS_PATH = "/crm/v3/owners/"
+USERS_PATH = "/api/v1/webhook/users"
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 100
+DAILY_LIMIT = 1_000_000
+OWNERS_SCOPE = "crm.objects.owners.read"
+EXPORT_COLUMNS = (U_ID, U_STATUS, U_KIND, U_ROLE, U_FIRST, U_LAST, U_EMAIL)
+_PRESENCE = ((1, "Available"), (2, "Busy"), (3, "On Break"), (4, "Offline"), (5, "Wrap Up"))
+
+
+def extra_archived_owners(existing: list[dict], n: int, seed: int = 0) -> list[dict]:
+    """``n`` archived PERSON owners with fresh ids and e-mails (former staff), deterministic."""
+    rng = random.Random(f"archived-{seed}-{n}")
+    start = max((int(o["id"]) for o in existing if str(o.get("id", "")).isdigit()),
+                default=10_000_000) + 1
+    out = []
+    for i in range(n):
+        created = 1_483_228_800 + rng.randrange(0, 200_000_000)
+        updated = created + rng.randrange(0, 50_000_000)
+        out.append({
+            "id": str(start + i), "email": f"former.staff{i + 1}@acme.com",
+            "firstName": "Former", "lastName": f"Staff {i + 1}", "userId": None,
+            "userIdIncludingInactive": 8_000_000 + i, "type": "PERSON", "archived": True,
+            "createdAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(created)),
+            "updatedAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(updated)),
+            "teams": [],
+        })
+    return out
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = False
+    request_queue_size = 64
+
+    def __init__(self, addr, handler, app):
+        self.app = app
+        self._conns: set = set()
+        self._conns_lock = threading.Lock()
+        super().__init__(addr, handler)
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        with self._conns_lock:
+            self._conns.add(sock)
+        return sock, addr
+
+    def shutdown_request(self, request):
+        with self._conns_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._conns_lock:
+            conns = list(self._conns)
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"      # keep-alive, like the real APIs
+    server_version = "usermap-sandbox"
+    sys_version = ""
+    timeout = 30                       # an idle keep-alive connection ends after this
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        try:
+            self.server.app._handle(self)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+
+    def _not_allowed(self):
+        self.server.app._send(self, 405, {"status": "error", "message": "Method not allowed",
+                                          "correlationId": str(uuid.uuid4()),
+                                          "category": "VALIDATION_ERROR"}, headers={"Allow": "GET"})
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = _not_allowed  # noqa: N815
+
+    def log_message(self, fmt, *args):
+        self.server.app._log(fmt % args, every=True)
+
+    def log_error(self, fmt, *args):
+        self.server.app._log(fmt % args, every=True)
+
+
+class SandboxServer:
+    """An in-process sandbox; ``start()`` serves in a thread, ``stop()`` ends it.
+
+    ``users`` is a users frame (id, first_name, last_name, email, status, kind, role) and
+    ``owners`` a list of Owners API objects (active and archived together).
+    """
+
+    def __init__(self, users: pd.DataFrame, owners: list[dict], *, seed: int = 0,
+                 host: str = "127.0.0.1", port: int = 0,
+                 hubspot_token=FROM_ENV, aloware_token=FROM_ENV, missing_scope: bool = False,
+                 rate_limit: int = 0, rate_window: float = 10.0, error_rate: float = 0.0,
+                 drop_rate: float = 0.0, latency_ms: float = 0.0, cut_after: int = 0,
+                 aloware_wrap: bool = False, broken_json: tuple | set = (),
+                 log=None, verbose: bool = False):
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("the sandbox serves on loopback only")
+        for name, p in (("error_rate", error_rate), ("drop_rate", drop_rate)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1")
+        if rate_limit < 0 or latency_ms < 0 or cut_after < 0 or rate_window <= 0:
+            raise ValueError("rate_limit, latency_ms and cut_after must not be negative")
+        self.seed = seed
+        self._host, self._port = host, port
+        self.hubspot_token = (os.environ.get("HUBSPOT_ACCESS_TOKEN") or None
+                              if hubspot_token is FROM_ENV else (hubspot_token or None))
+        self.aloware_token = (os.environ.get("ALOWARE_API_TOKEN") or None
+                              if aloware_token is FROM_ENV else (aloware_token or None))
+        self.missing_scope = missing_scope
+        self.rate_limit, self.rate_window = int(rate_limit), float(rate_window)
+        self.error_rate, self.drop_rate = float(error_rate), float(drop_rate)
+        self.latency = float(latency_ms) / 1000.0
+        self.cut_after = int(cut_after)
+        self.aloware_wrap = aloware_wrap
+        self.broken_json = set(broken_json)
+        self._log_fn, self._verbose = log, verbose
+
+        self.users = users.reset_index(drop=True)
+        self.owners = list(owners)
+        self._salt = hashlib.sha256(f"usermap-sandbox-{seed}".encode()).hexdigest()[:10]
+        self._prepare()
+
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self.stats: Counter = Counter()
+        self._windows = {"hubspot": deque(), "aloware": deque()}
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._timer: threading.Timer | None = None
+        self._stopped = threading.Event()
+
+    # --- construction helpers ----------------------------------------------------------------
+    @classmethod
+    def from_world(cls, world, **kw) -> "SandboxServer":
+        return cls(world.users, world.owners, **kw)
+
+    @classmethod
+    def from_snapshot(cls, directory, **kw) -> "SandboxServer":
+        """Serve a snapshot folder (aloware_users.csv, hubspot_owners.json) as it is."""
+        from ..sources.snapshot import OWNERS_FILE, USERS_FILE, owners_frame, read_users_csv
+        d = Path(directory)
+        if not d.is_dir():
+            raise InputError("snapshot folder not found", file=str(d))
+        users = read_users_csv(d / USERS_FILE)
+        path = d / OWNERS_FILE
+        try:
+            owners = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError("file not found", file=str(path)) from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise InputError(f"not valid JSON: {e}", file=str(path)) from None
+        owners_frame(owners, source=str(path))   # validates
+        return cls(users, owners, **kw)
+
+    def _prepare(self) -> None:
+        enc = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        self._listing = {False: [], True: []}
+        self._by_id: dict[str, dict] = {}
+        for o in self.owners:
+            archived = bool(o.get("archived", False))
+            self._listing[archived].append((o, enc(o).encode("utf-8")))
+            self._by_id[str(o.get("id"))] = o
+        u = self.users
+        served = u[u[U_STATUS].astype(str) != "deleted"] if len(u) else u
+        items = []
+        rng = random.Random(f"presence-{self.seed}")
+        for uid, first, last, email in zip(served[U_ID], served[U_FIRST], served[U_LAST],
+                                           served[U_EMAIL]):
+            code, label = _PRESENCE[rng.randrange(len(_PRESENCE))]
+            sid = str(uid)
+            items.append({"id": int(sid) if sid.isdigit() else sid,
+                          "name": f"{first or ''} {last or ''}".strip(),
+                          "email": email if isinstance(email, str) else "",
+                          "agent_status": code, "human_readable_agent_status": label})
+        self._aloware_items = items
+        self._aloware_body = {
+            False: json.dumps(items, ensure_ascii=False).encode("utf-8"),
+            True: json.dumps({"data": items}, ensure_ascii=False).encode("utf-8"),
+        }
+        self.counts = {"owners_active_listing": len(self._listing[False]),
+                       "owners_archived_listing": len(self._listing[True]),
+                       "aloware_api_users": len(items),
+                       "aloware_deleted_users": int(len(u) - len(items))}
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("the sandbox is not started")
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        host = "[::1]" if self._host == "::1" else "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def requests(self) -> int:
+        return self.stats["requests"]
+
+    def start(self, max_seconds: float | None = None) -> "SandboxServer":
+        if self._httpd is not None:
+            return self
+        httpd = _HTTPServer(("127.0.0.1" if self._host == "localhost" else self._host,
+                             self._port), _Handler, self)
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="usermap-sandbox", daemon=True)
+        self._thread.start()
+        if max_seconds is not None:
+            self._timer = threading.Timer(max_seconds, self.stop)
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is None or self._stopped.is_set():
+            self._stopped.set()
+            return
+        self._stopped.set()
+        if self._timer is not None and threading.current_thread() is not self._timer:
+            self._timer.cancel()
+        self._httpd.shutdown()
+        self._httpd.close_connections()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the server stops (max_seconds or stop()); True if it stopped."""
+        return self._stopped.wait(timeout)
+
+    def __enter__(self) -> "SandboxServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- files for clients ---------------------------------------------------------------------
+    def config_toml(self, users_csv: str | None = None) -> str:
+        url = self.base_url
+        lines = [f"# usermap.toml for the usermap sandbox at {url}",
+                 "# tokens come from HUBSPOT_ACCESS_TOKEN and ALOWARE_API_TOKEN in the environment",
+                 "[hubspot]", f'host = "{url}"', "", "[aloware]", f'base_url = "{url}"']
+        if users_csv:
+            lines.append(f"users_csv = {json.dumps(str(users_csv))}")
+        else:
+            lines.append('users_csv = ""   # --config-out also writes the admin export')
+        return "\n".join(lines) + "\n"
+
+    def write_export(self, path) -> Path:
+        """The admin export of the served users (id, status, kind, role, names, e-mail),
+        deleted users included: they are missing from the API listing, present here."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        df = self.users.copy()
+        for c in EXPORT_COLUMNS:
+            if c not in df.columns:
+                df[c] = ""
+        df.loc[:, list(EXPORT_COLUMNS)].to_csv(path, index=False, lineterminator="\n")
+        return path
+
+    # --- request handling ---------------------------------------------------------------------
+    def _scrub(self, text: str) -> str:
+        s = redact(text)
+        for t in (self.hubspot_token, self.aloware_token):
+            if t:
+                s = s.replace(t, MASK)
+        return s
+
+    def _log(self, text: str, every: bool = False) -> None:
+        if self._log_fn is None or (every and not self._verbose):
+            return
+        self._log_fn(self._scrub(text))
+
+    def _send(self, h, status: int, payload, *, headers: dict | None = None,
+              content_type: str = "application/json;charset=utf-8", cut: bool = False) -> None:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
+        h.send_response(status)
+        h.send_header("Content-Type", content_type)
+        h.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            h.send_header(k, str(v))
+        h.end_headers()
+        if cut:   # half the body, then the connection goes: the client must notice
+            h.wfile.write(body[:max(1, len(body) // 2)])
+            h.wfile.flush()
+            h.close_connection = True
+            try:
+                h.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        h.wfile.write(body)
+        with self._lock:
+            self.stats[f"status_{status}"] += 1
+
+    def _hs_error(self, status: int, message: str, category: str, corr: str, **extra) -> dict:
+        return {"status": "error", "message": message, "correlationId": corr,
+                "category": category, **extra}
+
+    def _rate_headers(self, api: str, now: float) -> dict:
+        if api != "hubspot":
+            return {}
+        limit = self.rate_limit or DAILY_LIMIT
+        with self._lock:
+            used = len(self._windows[api])
+            daily = self.stats["hubspot"]
+        return {"X-HubSpot-RateLimit-Daily": DAILY_LIMIT,
+                "X-HubSpot-RateLimit-Daily-Remaining": max(0, DAILY_LIMIT - daily),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": int(self.rate_window * 1000),
+                "X-HubSpot-RateLimit-Max": limit,
+                "X-HubSpot-RateLimit-Remaining": max(0, limit - used)}
+
+    def _rate_check(self, api: str, now: float) -> float | None:
+        """None if the request may go on, else the seconds until the window has room."""
+        with self._lock:
+            win = self._windows[api]
+            while win and win[0] <= now - self.rate_window:
+                win.popleft()
+            if self.rate_limit and len(win) >= self.rate_limit:
+                return win[0] + self.rate_window - now
+            win.append(now)
+            return None
+
+    def _authorized(self, api: str, h, q) -> bool:
+        if api == "hubspot":
+            want = self.hubspot_token
+            got = h.headers.get("Authorization", "")
+            got = got[7:].strip() if got[:7].lower() == "bearer " else None
+        else:
+            want = self.aloware_token
+            got = (q.get("api_token") or [None])[-1]
+        if not got:
+            return False
+        return want is None or hmac.compare_digest(got.encode(), want.encode())
+
+    def _handle(self, h) -> None:
+        url = urlsplit(h.path)
+        path, q = url.path, parse_qs(url.query, keep_blank_values=True)
+        with self._lock:
+            self.stats["requests"] += 1
+            r_error, r_drop, r_kind = self._rng.random(), self._rng.random(), self._rng.random()
+            corr = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        if self.latency:
+            time.sleep(self.latency)
+        if path.rstrip("/") == OWNERS_PATH.rstrip("/") or path.startswith(OWNERS_PATH):
+            api = "hubspot"
+        elif path.rstrip("/") == USERS_PATH:
+            api = "aloware"
+        else:
+            with self._lock:
+                self.stats["other"] += 1
+            self._log(f"404 {h.command} {h.path}")
+            self._send(h, 404, self._hs_error(404, "Not found", "OBJECT_NOT_FOUND", corr))
+            return
+        with self._lock:
+            self.stats[api] += 1
+        now = time.monotonic()
+        if not self._authorized(api, h, q):
+            with self._lock:
+                self.stats["401"] += 1
+            self._log(f"401 {api}: bad or missing token")
+            if api == "hubspot":
+                self._send(h, 401, self._hs_error(
+                    401, "Authentication credentials not found. This API supports OAuth 2.0 "
+                    "authentication and you can find more details at "
+                    "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                    "INVALID_AUTHENTICATION", corr), headers={"WWW-Authenticate": "Bearer"})
+            else:
+                self._send(h, 401, {"message": "Unauthenticated: invalid api_token."})
+            return
+        if api == "hubspot" and self.missing_scope:
+            with self._lock:
+                self.stats["403"] += 1
+            self._log("403 hubspot: missing scope")
+            self._send(h, 403, self._hs_error(
+                403, "This app hasn't been granted all required scopes to make this call. Read "
+                "more about required scopes here: https://developers.hubspot.com/scopes.",
+                "MISSING_SCOPES", corr,
+                errors=[{"message": "One or more of the following scopes are required.",
+                         "context": {"requiredGranularScopes": [OWNERS_SCOPE]}}]))
+            return
+        wait = self._rate_check(api, now)
+        if wait is not None:
+            with self._lock:
+                self.stats["429"] += 1
+            self._log(f"429 {api}: more than {self.rate_limit} requests in {self.rate_window:g} s")
+            headers = {"Retry-After": max(1, math.ceil(wait))}
+            if api == "hubspot":
+                headers.update(self._rate_headers(api, now))
+                headers["X-HubSpot-RateLimit-Remaining"] = 0
+                body = {"status": "error", "message": "You have reached your ten_secondly_rolling "
+                        "limit.", "errorType": "RATE_LIMIT", "correlationId": corr,
+                        "policyName": "TEN_SECONDLY_ROLLING"}
+            else:
+                headers.update({"X-RateLimit-Limit": self.rate_limit, "X-RateLimit-Remaining": 0})
+                body = {"message": "Too Many Attempts."}
+            self._send(h, 429, body, headers=headers)
+            return
+        rate_headers = self._rate_headers(api, now)
+        if r_error < self.error_rate:
+            status = (500, 502, 503, 504)[int(r_kind * 4)]
+            with self._lock:
+                self.stats["5xx"] += 1
+            self._log(f"{status} {api}: injected server error")
+            if api == "hubspot" and status == 500:
+                self._send(h, 500, self._hs_error(500, "internal error", "INTERNAL_ERROR", corr),
+                           headers=rate_headers)
+            else:
+                self._send(h, status, f"<html><body><h1>{status}</h1>The server is having a bad "
+                           f"day.</body></html>".encode(), content_type="text/html",
+                           headers=rate_headers)
+            return
+        drop = r_drop < self.drop_rate
+        if api == "aloware":
+            self._serve_users(h, drop)
+        elif path.rstrip("/") == OWNERS_PATH.rstrip("/"):
+            self._serve_owners(h, q, corr, drop, rate_headers)
+        else:
+            self._serve_owner(h, path[len(OWNERS_PATH):], q, corr, drop, rate_headers)
+
+    def _maybe_broken(self, api: str, body: bytes) -> bytes:
+        if api in self.broken_json:
+            return b"<!DOCTYPE html><html><body>Down for maintenance</body></html>"
+        return body
+
+    def _serve_users(self, h, drop: bool) -> None:
+        if drop:
+            with self._lock:
+                self.stats["drops"] += 1
+            self._log("drop aloware: connection cut mid-answer")
+        body = self._maybe_broken("aloware", self._aloware_body[self.aloware_wrap])
+        self._send(h, 200, body, cut=drop)
+
+    def _cursor(self, archived: bool, offset: int) -> str:
+        raw = f"{self._salt}:{int(archived)}:{offset}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def _offset(self, cursor: str, archived: bool) -> int | None:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+            salt, arch, off = raw.split(":")
+            if salt != self._salt or arch != str(int(archived)) or int(off) < 0:
+                return None
+            return int(off)
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    def _serve_owners(self, h, q, corr: str, drop: bool, rate_headers: dict) -> None:
+        def bad(message):
+            with self._lock:
+                self.stats["400"] += 1
+            self._log(f"400 hubspot: {message}")
+            self._send(h, 400, self._hs_error(400, message, "VALIDATION_ERROR", corr),
+                       headers=rate_headers)
+
+        raw_limit = (q.get("limit") or [str(DEFAULT_LIMIT)])[-1]
+        try:
+            limit = int(raw_limit)
+        except ValueError:
+            return bad(f"Unable to parse limit: '{raw_limit}' is not a number")
+        if not 1 <= limit <= MAX_LIMIT:
+            return bad(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+        raw_arch = (q.get("archived") or ["false"])[-1].strip().lower()
+        if raw_arch not in ("true", "false"):
+            return bad(f"Unable to parse archived: '{raw_arch}' is not a boolean")
+        archived = raw_arch == "true"
+        offset = 0
+        if q.get("after") and q["after"][-1] != "":
+            offset = self._offset(q["after"][-1], archived)
+            if offset is None:
+                return bad("Invalid input JSON: the 'after' paging cursor is not valid")
+        listing = self._listing[archived]
+        if q.get("email"):
+            want = q["email"][-1].strip().casefold()
+            listing = [(o, b) for o, b in listing if str(o.get("email") or "").casefold() == want]
+        page = listing[offset:offset + limit]
+        body = b'{"results":[' + b",".join(b for _, b in page) + b"]"
+        nxt = offset + limit
+        if nxt < len(listing):
+            cursor = self._cursor(archived, nxt)
+            link = (f"{self.base_url}{OWNERS_PATH}?after={quote(cursor)}&limit={limit}"
+                    f"&archived={str(archived).lower()}")
+            body += (',"paging":{"next":{"after":' + json.dumps(cursor) + ',"link":'
+                     + json.dumps(link) + "}}").encode()
+        body += b"}"
+        cut = drop
+        if self.cut_after and offset >= self.cut_after * limit:
+            cut = True
+            with self._lock:
+                self.stats["cuts"] += 1
+            self._log(f"cut hubspot: owners listing cut after page {self.cut_after}")
+        elif drop:
+            with self._lock:
+                self.stats["drops"] += 1
+            self._log("drop hubspot: connection cut mid-answer")
+        self._send(h, 200, self._maybe_broken("hubspot", body), headers=rate_headers, cut=cut)
+
+    def _serve_owner(self, h, owner_id: str, q, corr: str, drop: bool, rate_headers) -> None:
+        owner_id = owner_id.strip("/")
+        archived = (q.get("archived") or ["false"])[-1].strip().lower() == "true"
+        prop = (q.get("idProperty") or ["id"])[-1]
+        found = None
+        if prop == "userId":
+            found = next((o for o in self.owners if str(o.get("userId")) == owner_id
+                          and bool(o.get("archived", False)) == archived), None)
+        elif prop == "id":
+            o = self._by_id.get(owner_id)
+            found = o if o is not None and bool(o.get("archived", False)) == archived else None
+        else:
+            self._send(h, 400, self._hs_error(400, f"Unknown idProperty '{prop}'",
+                                              "VALIDATION_ERROR", corr), headers=rate_headers)
+            return
+        if found is None:
+            self._send(h, 404, self._hs_error(404, "Resource not found", "OBJECT_NOT_FOUND",
+                                              corr), headers=rate_headers)
+            return
+        if drop:
+            with self._lock:
+                self.stats["drops"] += 1
+        self._send(h, 200, json.dumps(found, ensure_ascii=False).encode("utf-8"),
+                   headers=rate_headers, cut=drop)
+
+
+# --- the command ------------------------------------------------------------------------------
+def _check_args(args) -> None:
+    def bad(msg, opt):
+        raise InputError(msg, column=opt)
+    if args.snapshot is None and args.users < 1:
+        bad("must be at least 1", "--users")
+    if args.owners is not None and args.owners < 0:
+        bad("must not be negative", "--owners")
+    if (getattr(args, "archived", None) or 0) < 0:
+        bad("must not be negative", "--archived")
+    for opt, v in (("--error-rate", args.error_rate), ("--drop-rate", args.drop_rate)):
+        if not 0.0 <= v <= 1.0:
+            bad(f"must be between 0 and 1, got {v}", opt)
+    if args.drop_rate >= 1.0 or args.error_rate >= 1.0:
+        pass  # allowed: every request fails (demos of exit 4)
+    for opt, v in (("--rate-limit", args.rate_limit), ("--latency", args.latency),
+                   ("--cut-after", args.cut_after)):
+        if v < 0:
+            bad("must not be negative", opt)
+    if not args.max_seconds > 0:
+        bad("must be more than 0", "--max-seconds")
+    if not 0 <= args.port < 65536:
+        bad("must be between 0 and 65535", "--port")
+
+
+def run_sandbox(args) -> int:
+    """``usermap sandbox``: serve until ``--max-seconds`` or Ctrl-C; print URL and config."""
+    _check_args(args)
+
+    def err(line: str) -> None:
+        print(f"sandbox: {line}", file=sys.stderr, flush=True)
+
+    if args.snapshot:
+        proto = SandboxServer.from_snapshot
+        source = f"snapshot {args.snapshot}"
+        data = (args.snapshot,)
+    else:
+        from .scenarios import generate
+        world = generate(args.users, seed=args.seed, n_owners=args.owners)
+        proto = SandboxServer
+        source = f"generated world (--users {args.users} --seed {args.seed})"
+        data = (world.users, world.owners)
+    kw = dict(seed=args.seed, port=args.port, rate_limit=args.rate_limit,
+              error_rate=args.error_rate, drop_rate=args.drop_rate, latency_ms=args.latency,
+              cut_after=args.cut_after, log=err, verbose=getattr(args, "verbose", False))
+    srv = proto(*data, **kw)
+    if getattr(args, "archived", None):
+        srv.owners += extra_archived_owners(srv.owners, args.archived, seed=args.seed)
+        srv._prepare()
+        source += f" + {args.archived} archived owners"
+    try:
+        srv.start(max_seconds=args.max_seconds)
+    except OSError as e:
+        raise InputError(f"cannot listen on 127.0.0.1:{args.port}: {e.strerror or e}",
+                         column="--port") from None
+    try:
+        c = srv.counts
+        url = srv.base_url
+        print(f"usermap sandbox serving at {url}")
+        print(f"  data:    {source}")
+        print(f"  HubSpot: {url}{OWNERS_PATH}  {c['owners_active_listing']} active-listing + "
+              f"{c['owners_archived_listing']} archived owners")
+        print(f"  Aloware: {url}{USERS_PATH}  {c['aloware_api_users']} users "
+              f"(+{c['aloware_deleted_users']} deleted: in the admin export only)")
+        need = [v for v, t in (("HUBSPOT_ACCESS_TOKEN", srv.hubspot_token),
+                               ("ALOWARE_API_TOKEN", srv.aloware_token)) if t]
+        print("  tokens:  " + (f"required: the values of {' and '.join(need)} in this "
+                               f"environment" if need else "any value is accepted"))
+        faults = [f"{k} {v}" for k, v in (("--rate-limit", args.rate_limit),
+                                          ("--error-rate", args.error_rate),
+                                          ("--drop-rate", args.drop_rate),
+                                          ("--latency", args.latency),
+                                          ("--cut-after", args.cut_after)) if v]
+        print(f"  faults:  {', '.join(faults) or 'none'} (seed {args.seed})")
+        print(f"  stops after {args.max_seconds:g} s, or on Ctrl-C")
+        users_csv = None
+        if args.config_out:
+            cfg_path = Path(args.config_out)
+            export = srv.write_export(cfg_path.parent / "aloware_export.csv")
+            users_csv = export.name
+            cfg_path.write_text(srv.config_toml(users_csv=users_csv), encoding="utf-8")
+            print(f"  wrote {cfg_path} and {export}")
+        print()
+        print(srv.config_toml(users_csv=users_csv), end="")
+        print()
+        print("fetch from it with, e.g.:")
+        env = "" if need else "HUBSPOT_ACCESS_TOKEN=sandbox ALOWARE_API_TOKEN=sandbox "
+        print(f"  {env}usermap fetch --config {args.config_out or 'usermap.toml'} "
+              f"--out snapshot/", flush=True)
+        srv.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.stop()
+        s = srv.stats
+        err(f"stopped after {s['requests']} requests (hubspot {s['hubspot']}, aloware "
+            f"{s['aloware']}; 429 {s['429']}, 5xx {s['5xx']}, drops {s['drops']}, cuts "
+            f"{s['cuts']}, 401 {s['401']}, 400 {s['400']})")
+    return 0

@@ -1,0 +1,214 @@
+"""Aloware users: the public Users API plus the optional admin export (DESIGN.md §2, issue 3).
+
+``GET {base_url}/api/v1/webhook/users?api_token=…`` returns a JSON array (sometimes wrapped as
+``{"data": [...]}``) of ``{id, name, email, agent_status, human_readable_agent_status}``, unpaginated.
+``agent_status`` is presence, not account status: status and kind come from the admin export CSV
+(``aloware.users_csv``: columns ``id``, ``status``, ``kind``, more allowed), joined on ``id``.
+
+The join (``merge_export``):
+- without an export, every API user is an active full user (status ``active``, kind ``user``);
+- an API user found in the export takes its status and kind (and ``role`` when the export has one),
+  whatever they are (the export is the only source of account status);
+  an API user missing from the export (created after it was taken) is an active full user;
+- a user in the export but **not in the API counts as deleted** (status ``deleted``), with the
+  names and e-mail the export has (``first_name``/``last_name``/``name``/``email`` when present).
+- names: the API's ``name`` is split at the first space into first and last name; when the export
+  has ``first_name``/``last_name`` that join to the same name, the export's split is kept (so
+  "Front Desk" stays one first name).
+
+The token travels in the URL, so every message is built from a redacted URL and passes through
+``redact``. Same retry policy as HubSpot (``retry.Retrier``); urllib3 does not retry on its own.
+
+Adapter: network and the export file.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import AuthError, InputError, SourceError
+from ..models import (U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS, USER_KINDS,
+                      USER_STATUSES)
+from ..redact import MASK, redact
+from .retry import CONNECTION, RATE_LIMIT, SERVER, Retrier, Retryable, retry_after_seconds
+
+__all__ = ["fetch_users", "get_api_users", "api_users_frame", "read_export", "merge_export",
+           "split_name", "USERS_PATH", "EXPORT_REQUIRED"]
+
+USERS_PATH = "/api/v1/webhook/users"
+EXPORT_REQUIRED = (U_ID, U_STATUS, U_KIND)
+FRAME_COLUMNS = (U_ID, U_FIRST, U_LAST, U_EMAIL, U_STATUS, U_KIND, U_ROLE)
+
+
+def _safe_url(base_url: str) -> str:
+    return f"{base_url.rstrip('/')}{USERS_PATH}?api_token={MASK}"
+
+
+def split_name(name) -> tuple[str, str]:
+    """"Ana Lima" → ("Ana", "Lima"); "Mary Ann Smith" → ("Mary", "Ann Smith"); "Cher" → ("Cher", "")."""
+    parts = str(name or "").strip().split(None, 1)
+    if not parts:
+        return "", ""
+    return parts[0], (parts[1] if len(parts) > 1 else "")
+
+
+# --- the API -----------------------------------------------------------------------------------
+def _pool(policy):
+    import urllib3
+    return urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(
+        connect=policy.connect_timeout, read=policy.read_timeout), maxsize=2)
+
+
+def _attempt(pool, base_url: str, token: str, what: str) -> bytes:
+    import urllib3
+    url = f"{base_url.rstrip('/')}{USERS_PATH}"
+    try:
+        resp = pool.request("GET", url, fields={"api_token": token},
+                            headers={"Accept": "application/json"}, preload_content=False)
+        body = resp.data           # a cut connection raises here
+        resp.release_conn()
+    except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as e:
+        raise Retryable(CONNECTION, f"connection failed: {type(e).__name__}: {redact(e)}") from None
+    status = resp.status
+    if 200 <= status <= 299:
+        return body
+    snippet = redact(body[:200].decode("utf-8", "replace")).strip()
+    if status in (401, 403):
+        raise AuthError(f"{what}: Aloware refused the API token (HTTP {status}): a bad or revoked "
+                        f"token; check ALOWARE_API_TOKEN. {snippet}".strip())
+    if status == 429:
+        raise Retryable(RATE_LIMIT, f"HTTP 429 {snippet}".strip(),
+                        wait=retry_after_seconds(dict(resp.headers)))
+    if 500 <= status <= 599:
+        raise Retryable(SERVER, f"HTTP {status} {snippet}".strip())
+    if status == 404:
+        raise SourceError(f"{what}: no Users API there (HTTP 404); check aloware.base_url")
+    raise SourceError(f"{what}: Aloware answered HTTP {status}: {snippet}")
+
+
+def get_api_users(base_url: str, token: str, retrier: Retrier | None = None) -> list[dict]:
+    """The Users API's list of user objects (unwrapped from ``{"data": ...}``), validated."""
+    retrier = retrier or Retrier()
+    what = f"Aloware users ({_safe_url(base_url)})"
+    pool = _pool(retrier.policy)
+    try:
+        body = retrier.call(lambda: _attempt(pool, base_url, token, what), what)
+    finally:
+        pool.clear()
+    try:
+        data = json.loads(body)
+    except ValueError as e:
+        start = body[:80].decode("utf-8", "replace")
+        raise SourceError(redact(f"{what}: the answer is not valid JSON ({e}; {len(body)} bytes "
+                                 f"starting {start!r})")) from None
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        data = data["data"]
+    if not isinstance(data, list):
+        raise SourceError(f"{what}: expected a JSON array of users (or {{\"data\": [...]}}), "
+                          f"found {type(data).__name__}")
+    seen: set[str] = set()
+    for i, u in enumerate(data):
+        if not isinstance(u, dict):
+            raise SourceError(f"{what}: element {i + 1} is not a user object")
+        uid = u.get("id")
+        if uid is None or isinstance(uid, bool) or str(uid).strip() == "":
+            raise SourceError(f"{what}: element {i + 1} has no id")
+        key = str(uid).strip()
+        if key in seen:
+            raise SourceError(f"{what}: user id {key!r} appears twice (element {i + 1})")
+        seen.add(key)
+    return data
+
+
+def api_users_frame(items: list[dict]) -> pd.DataFrame:
+    """API user objects → users frame (every user active, kind user, until the export says)."""
+    ids, firsts, lasts, emails = [], [], [], []
+    for u in items:
+        ids.append(str(u["id"]).strip())
+        if "first_name" in u or "last_name" in u:
+            first, last = str(u.get("first_name") or ""), str(u.get("last_name") or "")
+        else:
+            first, last = split_name(u.get("name"))
+        firsts.append(first)
+        lasts.append(last)
+        e = u.get("email")
+        emails.append("" if e is None else str(e))
+    n = len(ids)
+    return pd.DataFrame({U_ID: ids, U_FIRST: firsts, U_LAST: lasts, U_EMAIL: emails,
+                         U_STATUS: ["active"] * n, U_KIND: ["user"] * n, U_ROLE: [""] * n},
+                        dtype=object)
+
+
+# --- the admin export ------------------------------------------------------------------------
+def read_export(path) -> pd.DataFrame:
+    """The admin export CSV (id, status, kind; more allowed), validated: InputError (exit 2)
+    names the file, the row and the column."""
+    from .snapshot import _check_in, _check_nonempty, _check_unique, read_csv_validated
+    path = Path(path)
+    df = read_csv_validated(path, EXPORT_REQUIRED)
+    df[U_ID] = df[U_ID].str.strip()
+    df[U_STATUS] = df[U_STATUS].str.strip().str.lower()
+    df[U_KIND] = df[U_KIND].str.strip().str.lower()
+    _check_nonempty(df, U_ID, path)
+    _check_unique(df, U_ID, path, "user id")
+    _check_in(df, U_STATUS, USER_STATUSES, path)
+    _check_in(df, U_KIND, USER_KINDS, path)
+    return df.reset_index(drop=True)
+
+
+def merge_export(api: pd.DataFrame, export: pd.DataFrame | None) -> pd.DataFrame:
+    """The users frame: API users with status/kind from the export, plus export-only users as
+    deleted (see the module docstring for the rules)."""
+    if export is None:
+        return api.loc[:, list(FRAME_COLUMNS)].reset_index(drop=True)
+    exp = export.set_index(U_ID, drop=False)
+    out = api.copy()
+    known = out[U_ID].isin(exp.index)
+    ids = out.loc[known, U_ID]
+    out.loc[known, U_STATUS] = exp.loc[ids, U_STATUS].to_numpy()
+    out.loc[known, U_KIND] = exp.loc[ids, U_KIND].to_numpy()
+    if U_ROLE in exp.columns:
+        out.loc[known, U_ROLE] = exp.loc[ids, U_ROLE].to_numpy()
+    if U_FIRST in exp.columns and U_LAST in exp.columns:
+        ef = exp.loc[ids, U_FIRST].to_numpy()
+        el = exp.loc[ids, U_LAST].to_numpy()
+        api_name = (out.loc[known, U_FIRST] + " " + out.loc[known, U_LAST]).str.split().str.join(" ")
+        exp_name = (pd.Series(ef, dtype=object) + " " + pd.Series(el, dtype=object)
+                    ).str.split().str.join(" ").to_numpy()
+        same = (api_name.to_numpy() == exp_name)
+        idx = out.index[known][same]
+        out.loc[idx, U_FIRST] = ef[same]
+        out.loc[idx, U_LAST] = el[same]
+    # users in the export but not in the API: deleted
+    gone = exp[~exp[U_ID].isin(set(out[U_ID]))]
+    if len(gone):
+        if U_FIRST in gone.columns or U_LAST in gone.columns:
+            first = gone.get(U_FIRST, pd.Series("", index=gone.index))
+            last = gone.get(U_LAST, pd.Series("", index=gone.index))
+        elif "name" in gone.columns:
+            pairs = gone["name"].map(split_name)
+            first, last = pairs.str[0], pairs.str[1]
+        else:
+            first = last = pd.Series("", index=gone.index)
+        extra = pd.DataFrame({
+            U_ID: gone[U_ID].to_numpy(), U_FIRST: first.to_numpy(), U_LAST: last.to_numpy(),
+            U_EMAIL: gone[U_EMAIL].to_numpy() if U_EMAIL in gone.columns else "",
+            U_STATUS: "deleted", U_KIND: gone[U_KIND].to_numpy(),
+            U_ROLE: gone[U_ROLE].to_numpy() if U_ROLE in gone.columns else "",
+        }, dtype=object)
+        out = pd.concat([out, extra], ignore_index=True)
+    return out.loc[:, list(FRAME_COLUMNS)].reset_index(drop=True)
+
+
+def fetch_users(base_url: str, token: str, retrier: Retrier | None = None, *,
+                export: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+    """(users frame, info): the API listing joined with the export (already read)."""
+    items = get_api_users(base_url, token, retrier)
+    users = merge_export(api_users_frame(items), export)
+    info = {"api_users": len(items), "export_users": 0 if export is None else len(export),
+            "deleted_from_export": len(users) - len(items)}
+    return users, info

@@ -1,0 +1,130 @@
+"""``usermap fetch``: both directories into one snapshot folder, complete or not at all.
+
+``fetch_snapshot(config, out)`` reads the admin export (if configured; a bad file is exit 2 before
+any request), lists the Aloware users and both HubSpot owners listings, and only when all of them
+are complete writes the snapshot (``aloware_users.csv``, ``hubspot_owners.json``) plus
+``fetch.json`` (when, from where, counts, requests, retries) through a temporary folder that is
+renamed when complete. A failure anywhere leaves no snapshot folder behind (and an older folder of
+the same name untouched).
+
+Progress bars (tqdm) appear on a terminal or in a notebook and nowhere else; their text carries no
+URL and passes through ``redact``. Tokens come from the environment (``config.secret``) and are
+never written: fetch.json records the host and base URL only, stripped of any user info or query.
+
+Adapter: wires the sources and the snapshot writer.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from ..errors import InputError, SourceError
+from ..redact import redact
+from . import aloware, hubspot
+from .retry import Retrier, RetryPolicy
+
+__all__ = ["fetch_snapshot", "interactive", "public_url"]
+
+
+def public_url(url: str) -> str:
+    """``url`` without user info, query or fragment (what fetch.json may record)."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        return redact(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
+    except ValueError:
+        return redact(url.split("?", 1)[0])
+
+
+def interactive() -> bool:
+    """A terminal on stderr, or a Jupyter kernel (where tqdm draws a widget)."""
+    try:
+        from IPython import get_ipython  # noqa: PLC0415
+        shell = get_ipython()
+        if shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell":
+            return True
+    except Exception:  # IPython absent or broken: not a notebook
+        pass
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _progress_factory(enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    def make(label: str):
+        return tqdm(desc=redact(label), unit=" owners" if "owners" in label else " users",
+                    leave=False, dynamic_ncols=True)
+    return make
+
+
+def fetch_snapshot(config, out, *, policy: RetryPolicy | None = None,
+                   progress: bool | None = None, page_limit: int = hubspot.PAGE_LIMIT) -> dict:
+    """Fetch both directories into the snapshot folder ``out``; return what fetch.json says.
+
+    ``progress``: None = bars when interactive; True/False to force. ``policy`` bounds retries.
+    Raises SourceError (exit 4) when a source fails, InputError (exit 2) for a bad export or a
+    missing token; in both cases nothing is written.
+    """
+    from ..config import secret
+    from .snapshot import owners_frame, write_snapshot
+
+    out = Path(out)
+    hs_token = secret("HUBSPOT_ACCESS_TOKEN", required=True)
+    al_token = secret("ALOWARE_API_TOKEN", required=True)
+    export = None
+    export_path = ""
+    if config.aloware.users_csv:
+        export_path = str(config.resolve(config.aloware.users_csv))
+        export = aloware.read_export(export_path)
+
+    started = time.monotonic()
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    retrier = Retrier(policy)
+    make_bar = _progress_factory(interactive() if progress is None else progress)
+
+    bar = make_bar("Aloware users") if make_bar else None
+    try:
+        users, al_info = aloware.fetch_users(config.aloware.base_url, al_token, retrier,
+                                             export=export)
+        if bar:
+            bar.update(al_info["api_users"])
+    finally:
+        if bar:
+            bar.close()
+    al_requests, al_retries = retrier.requests, retrier.retries
+
+    owners, hs_info = hubspot.fetch_owners(config.hubspot.host, hs_token, retrier,
+                                           limit=page_limit, progress=make_bar)
+    try:
+        owners_frame(owners, source="HubSpot owners listing")   # what later readers will demand
+    except InputError as e:
+        raise SourceError(f"HubSpot returned owners usermap cannot use: {e}") from None
+    fetched = time.monotonic()
+
+    info = {
+        "fetched_at": when,
+        "hubspot": {"host": public_url(config.hubspot.host), **hs_info,
+                    "requests": retrier.requests - al_requests,
+                    "retries": retrier.retries - al_retries},
+        "aloware": {"base_url": public_url(config.aloware.base_url),
+                    "users_csv": config.aloware.users_csv,
+                    **al_info, "requests": al_requests, "retries": al_retries},
+        "counts": {"aloware_users": int(len(users)), "hubspot_owners": len(owners)},
+        "requests": retrier.requests,
+        "retries": retrier.retries,
+        "retries_by_cause": dict(retrier.causes),
+        "seconds": round(fetched - started, 3),
+    }
+    write_snapshot(out, users, owners, extra={"fetch.json": info})
+    return info

@@ -1,0 +1,168 @@
+"""HubSpot owners through the official ``hubspot-api-client`` (DESIGN.md §2, issue 3).
+
+``fetch_owners(host, token)`` lists ``GET /crm/v3/owners/?limit=500&archived=false`` and then
+``archived=true``, following ``paging.next.after`` as an opaque cursor, and returns every owner
+object exactly as the API sent it (camelCase), active and archived together.
+
+- Pages are read raw (``_preload_content=False`` + ``json.loads``): the client's model objects cost
+  about 25 times the transfer on 100k owners.
+- The client's urllib3 retries are switched off (``retry=False``): our ``Retrier`` decides, waits
+  and counts. 429 waits as told; 5xx and cut connections back off; both bounded.
+- 401 → ``AuthError`` (a bad or expired token); 403 → ``AuthError`` naming the missing
+  ``crm.objects.owners.read`` scope. Anything that stops a listing half-way raises; the caller
+  never sees a partial list.
+
+Adapter: network only; the token is passed in (read from the environment by the caller) and never
+appears in a message.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from typing import Callable
+
+from ..errors import AuthError, IncompleteListingError, SourceError
+from ..redact import redact
+from .retry import CONNECTION, RATE_LIMIT, SERVER, Retrier, Retryable, retry_after_seconds
+
+__all__ = ["fetch_owners", "list_owners", "make_owners_api", "OWNERS_SCOPE", "PAGE_LIMIT"]
+
+OWNERS_SCOPE = "crm.objects.owners.read"
+PAGE_LIMIT = 500          # the largest page the Owners API serves
+MAX_PAGES = 20_000        # 10M owners: a listing longer than this is a server bug (cursor loop)
+
+
+def make_owners_api(host: str, token: str):
+    """The official client's OwnersApi for ``host``, with urllib3's own retries disabled."""
+    from hubspot import HubSpot
+    client = HubSpot(access_token=token, host=host.rstrip("/"), retry=False)
+    return client.crm.owners.owners_api
+
+
+def _error_details(body) -> str:
+    """HubSpot's error JSON → "message (CATEGORY, correlationId …)"; raw text otherwise."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    try:
+        data = json.loads(body) if body else {}
+    except ValueError:
+        return redact(str(body)[:200])
+    if not isinstance(data, dict):
+        return redact(str(body)[:200])
+    msg = str(data.get("message") or "").strip()
+    extra = [str(data[k]) for k in ("category",) if data.get(k)]
+    if data.get("correlationId"):
+        extra.append(f"correlationId {data['correlationId']}")
+    return redact(msg + (f" ({', '.join(extra)})" if extra else ""))
+
+
+def _connection_errors() -> tuple:
+    import urllib3
+    return (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+
+
+def _classify(e, what: str) -> Exception:
+    """An ApiException from the client → Retryable or a final SourceError."""
+    status = getattr(e, "status", None) or 0
+    details = _error_details(getattr(e, "body", None))
+    if status == 401:
+        return AuthError(f"{what}: HubSpot refused the access token (HTTP 401): a bad or expired "
+                         f"token; check HUBSPOT_ACCESS_TOKEN. {details}".strip())
+    if status == 403:
+        return AuthError(f"{what}: HubSpot denied access (HTTP 403): the token lacks the "
+                         f"{OWNERS_SCOPE} scope; add it to the private app (or OAuth app) and "
+                         f"use the new token. {details}".strip())
+    if status == 429:
+        return Retryable(RATE_LIMIT, f"HTTP 429 {details}".strip(),
+                         wait=retry_after_seconds(getattr(e, "headers", None)))
+    if 500 <= status <= 599:
+        return Retryable(SERVER, f"HTTP {status} {details}".strip())
+    if status == 0:
+        return SourceError(f"{what}: {redact(getattr(e, 'reason', e))}")
+    return SourceError(f"{what}: HubSpot answered HTTP {status}: {details}")
+
+
+def _get_page(api, *, archived: bool, after: str | None, limit: int, timeout, what: str) -> dict:
+    from hubspot.crm.owners.exceptions import ApiException
+    kwargs = {"limit": limit, "archived": archived, "_preload_content": False,
+              "_request_timeout": timeout}
+    if after is not None:
+        kwargs["after"] = after
+    try:
+        resp = api.get_page(**kwargs)
+        body = resp.data          # reads the whole body; a cut connection raises here
+        resp.release_conn()
+    except ApiException as e:
+        raise _classify(e, what) from None
+    except _connection_errors() as e:
+        raise Retryable(CONNECTION, f"connection failed: {type(e).__name__}: {e}") from None
+    try:
+        page = json.loads(body)
+    except ValueError as e:
+        start = body[:80].decode("utf-8", "replace") if isinstance(body, bytes) else str(body)[:80]
+        raise SourceError(redact(f"{what}: HubSpot returned a page that is not valid JSON "
+                                 f"({e}; {len(body)} bytes starting {start!r})")) from None
+    if not isinstance(page, dict) or not isinstance(page.get("results"), list):
+        raise SourceError(f"{what}: HubSpot returned an unexpected page (expected an object "
+                          f"with a 'results' array)")
+    return page
+
+
+def list_owners(api, retrier: Retrier, *, archived: bool, limit: int = PAGE_LIMIT,
+                on_page: Callable[[int], None] | None = None) -> tuple[list[dict], int]:
+    """Every owner of one listing (archived or not) and the number of pages; all or an error."""
+    label = "archived" if archived else "active"
+    owners: list[dict] = []
+    after: str | None = None
+    seen: set[str] = set()
+    pages = 0
+    while True:
+        pages += 1
+        what = f"HubSpot owners ({label}), page {pages}"
+        page = retrier.call(
+            lambda: _get_page(api, archived=archived, after=after, limit=limit,
+                              timeout=retrier.policy.timeout, what=what),
+            what, started_listing=pages > 1)
+        results = page["results"]
+        for i, o in enumerate(results):
+            if not isinstance(o, dict) or o.get("id") in (None, ""):
+                raise SourceError(f"{what}: element {i + 1} is not an owner object with an id")
+        owners.extend(results)
+        if on_page:
+            on_page(len(results))
+        nxt = ((page.get("paging") or {}).get("next") or {}).get("after")
+        if nxt in (None, ""):
+            return owners, pages
+        nxt = str(nxt)
+        if nxt in seen or pages >= MAX_PAGES:
+            raise IncompleteListingError(f"{what}: the paging cursor repeats; the listing is "
+                                         f"incomplete and was discarded")
+        seen.add(nxt)
+        after = nxt
+
+
+def fetch_owners(host: str, token: str, retrier: Retrier | None = None, *,
+                 limit: int = PAGE_LIMIT, progress: Callable[[str], object] | None = None
+                 ) -> tuple[list[dict], dict]:
+    """Both listings (active, then archived): (owners, info with page and owner counts).
+
+    ``progress(label)`` may return an object with ``update(n)`` and ``close()`` (a tqdm bar).
+    """
+    retrier = retrier or Retrier()
+    api = make_owners_api(host, token)
+    owners: list[dict] = []
+    info = {"pages": {}, "owners": {}}
+    for archived in (False, True):
+        label = "archived" if archived else "active"
+        bar = progress(f"HubSpot owners ({label})") if progress else None
+        try:
+            got, pages = list_owners(api, retrier, archived=archived, limit=limit,
+                                     on_page=bar.update if bar else None)
+        finally:
+            if bar:
+                bar.close()
+        owners.extend(got)
+        info["pages"][label] = pages
+        info["owners"][label] = len(got)
+    return owners, info

@@ -1,0 +1,182 @@
+"""Bounded retries shared by the HTTP sources (HubSpot owners, Aloware users).
+
+One ``Retrier`` serves one fetch: it counts every request and every retry (for fetch.json) and
+holds the fetch's time budget. Each request is an ``attempt()`` callable that either returns,
+raises ``Retryable`` (429, 5xx, a cut or refused connection) or raises a final ``SourceError``.
+
+- a 429 waits as the server says: ``Retry-After`` (seconds or an HTTP date), else the
+  ``X-HubSpot-RateLimit-*`` headers, else exponential backoff;
+- 5xx and connection failures back off exponentially (``backoff`` doubling up to ``backoff_max``);
+- attempts per request and the total time of the fetch are both bounded; when either runs out the
+  error becomes ``RateLimitError`` (429s), ``IncompleteListingError`` (a listing that had started and
+  could not go on) or ``SourceError`` (anything else). All of them exit 4.
+
+The HTTP clients underneath must not retry on their own (urllib3 ``retries=False``) so that this
+loop is in charge and the counts are true. Every message passes through ``redact``.
+
+Adapter helper: standard library only (plus usermap.errors / usermap.redact).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Mapping, TypeVar
+
+from ..errors import IncompleteListingError, RateLimitError, SourceError
+from ..redact import redact
+
+__all__ = ["RetryPolicy", "Retrier", "Retryable", "retry_after_seconds", "RATE_LIMIT", "SERVER",
+           "CONNECTION"]
+
+T = TypeVar("T")
+
+RATE_LIMIT, SERVER, CONNECTION = "rate_limit", "server_error", "connection"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds of the retry loop. The defaults suit the real APIs; tests pass tiny values."""
+
+    attempts: int = 8               # tries per request, the first one included
+    total_seconds: float = 900.0    # budget of a whole fetch (requests and waits together)
+    backoff: float = 1.0            # first backoff after a 5xx or a cut connection; doubles
+    backoff_max: float = 30.0       # longest backoff
+    max_wait: float = 120.0         # a server asking for a longer wait than this is not waited for
+    connect_timeout: float = 10.0
+    read_timeout: float = 120.0
+
+    def __post_init__(self):
+        if self.attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        if self.total_seconds <= 0 or self.backoff < 0 or self.backoff_max < 0:
+            raise ValueError("time bounds must be positive")
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.connect_timeout, self.read_timeout)
+
+
+class Retryable(Exception):
+    """A failure worth another try: ``kind`` is RATE_LIMIT, SERVER or CONNECTION.
+
+    ``wait`` is what the server asked for (seconds), or None for our own backoff.
+    """
+
+    def __init__(self, kind: str, detail: str, wait: float | None = None):
+        super().__init__(redact(detail))
+        self.kind, self.detail, self.wait = kind, redact(detail), wait
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None = None
+                        ) -> float | None:
+    """How long a 429 asks us to wait, from its headers (None when they do not say).
+
+    ``Retry-After`` wins (delay-seconds or an HTTP date). Otherwise HubSpot's
+    ``X-HubSpot-RateLimit-*`` headers: the secondly window exhausted → 1 s; the interval window
+    exhausted → the interval; the daily limit exhausted → ``math.inf`` (not worth waiting for).
+    """
+    if not headers:
+        return None
+    h = {str(k).lower(): str(v).strip() for k, v in headers.items()}
+    ra = h.get("retry-after")
+    if ra:
+        try:
+            return max(0.0, float(ra))
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(ra).timestamp()
+            except (TypeError, ValueError, IndexError, OverflowError):
+                when = None
+            if when is not None:
+                return max(0.0, when - (time.time() if now is None else now))
+
+    def num(name):
+        try:
+            return float(h[name])
+        except (KeyError, ValueError):
+            return None
+
+    if num("x-hubspot-ratelimit-daily-remaining") == 0:
+        return math.inf
+    if num("x-hubspot-ratelimit-secondly-remaining") == 0:
+        return 1.0
+    interval = num("x-hubspot-ratelimit-interval-milliseconds")
+    if num("x-hubspot-ratelimit-remaining") == 0 and interval:
+        return interval / 1000.0
+    return None
+
+
+class Retrier:
+    """Runs attempts under a RetryPolicy; counts requests, retries and what caused them."""
+
+    def __init__(self, policy: RetryPolicy | None = None, *,
+                 sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic):
+        self.policy = policy or RetryPolicy()
+        self._sleep, self._clock = sleep, clock
+        self.started = clock()
+        self.deadline = self.started + self.policy.total_seconds
+        self.requests = 0
+        self.retries = 0
+        self.waited = 0.0
+        self.causes: Counter = Counter()   # retries by kind
+
+    def backoff(self, attempt: int) -> float:
+        """Our own wait before try ``attempt + 1`` (attempt counts from 1)."""
+        p = self.policy
+        return min(p.backoff_max, p.backoff * (2 ** (attempt - 1)))
+
+    def remaining(self) -> float:
+        return self.deadline - self._clock()
+
+    def call(self, attempt: Callable[[], T], what: str, *, started_listing: bool = False) -> T:
+        """``attempt()`` until it returns, a final error, or the bounds run out.
+
+        ``what`` names the request in messages ("HubSpot owners (active), page 3").
+        ``started_listing``: pages were already read, so giving up leaves the listing incomplete.
+        """
+        p = self.policy
+        tries = 0
+        while True:
+            if self.remaining() <= 0:
+                raise SourceError(redact(f"{what}: the time budget of {p.total_seconds:g} s "
+                                         f"for the fetch ran out"))
+            tries += 1
+            self.requests += 1
+            try:
+                return attempt()
+            except Retryable as r:
+                wait = r.wait if r.wait is not None else self.backoff(tries)
+                reason = None
+                if tries >= p.attempts:
+                    reason = f"gave up after {tries} attempts"
+                elif r.wait is not None and r.wait > p.max_wait:
+                    reason = ("the daily limit is used up" if math.isinf(r.wait) else
+                              f"the server asked to wait {r.wait:.0f} s, more than the "
+                              f"{p.max_wait:g} s we wait at once")
+                elif wait >= self.remaining():
+                    reason = f"the retry budget of {p.total_seconds:g} s ran out"
+                if reason:
+                    raise self._final(r, what, reason, started_listing) from None
+                self.retries += 1
+                self.causes[r.kind] += 1
+                self.waited += wait
+                if wait > 0:
+                    self._sleep(wait)
+
+    @staticmethod
+    def _final(r: Retryable, what: str, reason: str, started_listing: bool) -> SourceError:
+        msg = redact(f"{what}: {r.detail}; {reason}")
+        if r.kind == RATE_LIMIT:
+            return RateLimitError(msg + " (rate limited)")
+        if started_listing:
+            return IncompleteListingError(msg + "; the listing is incomplete and was discarded")
+        return SourceError(msg)
+
+    def summary(self) -> dict:
+        return {"requests": self.requests, "retries": self.retries,
+                "retries_by_cause": dict(self.causes), "seconds_waited": round(self.waited, 3)}
