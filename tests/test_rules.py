@@ -119,6 +119,15 @@ def test_unmapped_aloware_reasons(users, owners, links, reason):
     assert reason_of(a, user=1) == reason
 
 
+def test_a_user_freed_by_cleanup_counts_as_a_duplicate():
+    # user 2 shares a@ but is linked to owner 11 whose e-mail changed: the clean-up frees user 2,
+    # so two eligible users have a@ and the sync links neither to owner 10.
+    a, p = run([U(1, A), U(2, A)], [O(10, A), O(11, "z@x.com")], [L(2, 11, A, A)])
+    assert reason_of(a, user=1) == "duplicate_email_aloware"
+    assert reason_of(a, owner=10) == "duplicate_email_aloware"
+    assert changes(p) == [("remove", "2", "11", "hubspot_email_changed")]
+
+
 def test_profile_url_and_suggestions():
     a, p = run([U(1, "ann.lee@gmial.com", first="Ann", last="Lee")],
                [O(10, "ann.lee@gmail.com", first="Ann", last="Lee"),

@@ -29,8 +29,7 @@ from .models import (
     METHOD_EMAIL, METHOD_MANUAL, O_EMAIL, O_ID, REASON_EMAIL_MATCH, REASON_UNDO, REMOVE,
     STEP_CLEANUP, STEP_MATCH, STEP_RESOLVE, U_EMAIL, U_ID, UPDATE, A_ISSUE, Change, Plan,
 )
-from .reconcile import (ACTIVE, ELIGIBLE, KEY, OWNER_REMOVAL_CODES, PERSON, USER_REMOVAL_CODES,
-                        VALID, Audit)
+from .reconcile import ACTIVE, ELIGIBLE, KEY, OWNER_REMOVAL_CODES, PERSON, REMOVE_COL, VALID, Audit
 
 __all__ = ["make_plan", "check_guard", "check_stale", "plan_to_json", "plan_from_json",
            "write_plan", "read_plan", "describe", "plan_frame", "undo_plan", "PLAN_FORMAT"]
@@ -44,10 +43,7 @@ def make_plan(result: Audit, *, store_revision: int, fingerprint: str, only: str
               force: bool = False, created_at: str = "") -> Plan:
     """The plan that brings the store to the fixed point of the rules (DESIGN.md §5)."""
     lk, u, o = result.links, result.users, result.owners
-    issue = lk[A_ISSUE].to_numpy(object)
-    manual = (lk[L_METHOD] == METHOD_MANUAL).to_numpy()
-    remove = np.isin(issue, USER_REMOVAL_CODES + OWNER_REMOVAL_CODES) | (
-        (issue == "hubspot_email_changed") & ~manual)
+    remove = lk[REMOVE_COL].to_numpy()
     kept = lk[~remove]
 
     # Step 1 (match) on the state after clean up.

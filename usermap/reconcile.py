@@ -9,8 +9,9 @@ Two decisions DESIGN.md leaves open, written down in docs/decisions.md:
 - an empty recorded e-mail on an ``email`` link counts as "changed" (so a link imported without
   e-mails gets them recorded by the first sync, as ``emails_changed``); on a ``manual`` link an
   empty recorded side has nothing to compare with and counts as unchanged;
-- ``duplicate_email_aloware`` counts eligible users *without a link*, the same count the match
-  step uses, so ``match_pending`` is exactly what the next sync would link on the current store.
+- "mapped elsewhere" and "duplicate" are judged on the links the clean-up keeps (the state the
+  match step works on), so ``match_pending`` is exactly the set of unlinked users and owners that
+  the next sync links.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = ["Audit", "audit", "prepare_users", "prepare_owners", "empty_links", "
 
 # Internal columns added to the prepared frames.
 KEY, VALID, ELIGIBLE, ACTIVE, PERSON = "_key", "_valid", "_eligible", "_active", "_person"
+REMOVE_COL = "_remove"  # on Audit.links: the clean-up step removes this link
 
 USER_REMOVAL_CODES = ("aloware_user_not_found", "aloware_user_deleted", "aloware_user_inactive",
                       "aloware_not_full_user")
@@ -234,6 +236,11 @@ def _audit_links(lk: pd.DataFrame, u: pd.DataFrame, o: pd.DataFrame) -> pd.DataF
         match & any_changed,
     ]
     lk[A_ISSUE] = np.select(conditions, list(ISSUE_CODES), default="")
+    # The clean-up rule of DESIGN.md §5 step 3, kept here so the audit's reasons and the plan
+    # agree: user or owner gone/inactive/not full, and non-manual hubspot_email_changed.
+    lk[REMOVE_COL] = np.isin(lk[A_ISSUE].to_numpy(object),
+                             USER_REMOVAL_CODES + OWNER_REMOVAL_CODES) | (
+        (lk[A_ISSUE].to_numpy(object) == "hubspot_email_changed") & ~manual)
     lk["_a_email"] = _take(u[U_EMAIL].to_numpy(object), ui, "")
     lk["_h_email"] = _take(o[O_EMAIL].to_numpy(object), oi, "")
     return lk
@@ -268,11 +275,22 @@ def _mapped_view(lk: pd.DataFrame, u: pd.DataFrame, o: pd.DataFrame) -> pd.DataF
 
 
 def _key_facts(u: pd.DataFrame, o: pd.DataFrame, lk: pd.DataFrame):
-    """Per e-mail key counts shared by both unmapped views and the match step."""
-    linked_users = np.zeros(len(u), dtype=bool)
-    linked_users[lk["_ui"].to_numpy()[lk["_ui"].to_numpy() >= 0]] = True
-    linked_owners = np.zeros(len(o), dtype=bool)
-    linked_owners[lk["_oi"].to_numpy()[lk["_oi"].to_numpy() >= 0]] = True
+    """Per e-mail key counts shared by both unmapped views and the suggestions.
+
+    Who is unmapped is read from the store as it is; whether a user or owner is "mapped
+    elsewhere", and how many eligible users are free, is read from the links the clean-up keeps,
+    the state the match step works on, so ``match_pending`` is exactly what a sync links.
+    """
+    def mark(n: int, idx: np.ndarray) -> np.ndarray:
+        out = np.zeros(n, dtype=bool)
+        out[idx[idx >= 0]] = True
+        return out
+
+    keep = ~lk[REMOVE_COL].to_numpy()
+    linked_users = mark(len(u), lk["_ui"].to_numpy())
+    linked_owners = mark(len(o), lk["_oi"].to_numpy())
+    kept_users = mark(len(u), lk["_ui"].to_numpy()[keep])
+    kept_owners = mark(len(o), lk["_oi"].to_numpy()[keep])
     ap = o[ACTIVE] & o[PERSON] & o[VALID]
     inactive_p = ~o[ACTIVE] & o[PERSON] & o[VALID]
     elig = u[ELIGIBLE]
@@ -280,11 +298,11 @@ def _key_facts(u: pd.DataFrame, o: pd.DataFrame, lk: pd.DataFrame):
         "linked_users": linked_users,
         "linked_owners": linked_owners,
         "active_person": _counts(o[KEY], ap),
-        "active_person_linked": _counts(o[KEY], ap & linked_owners),
+        "active_person_linked": _counts(o[KEY], ap & kept_owners),
         "inactive_person": _counts(o[KEY], inactive_p),
         "eligible": _counts(u[KEY], elig),
-        "eligible_unlinked": _counts(u[KEY], elig & ~linked_users),
-        "eligible_linked": _counts(u[KEY], elig & linked_users),
+        "eligible_unlinked": _counts(u[KEY], elig & ~kept_users),
+        "eligible_linked": _counts(u[KEY], elig & kept_users),
         "any_user": _counts(u[KEY], u[VALID]),
     }
 
