@@ -29,7 +29,7 @@ from .models import (
 
 __all__ = ["Store", "new_run_id", "SCHEMA_VERSION", "StoreConflictError"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _TEST_HOOK = "USERMAP_TEST_APPLY_HOOK"  # tests only: "fail:N" or "sleep:SECONDS" per change
 
 
@@ -86,6 +86,15 @@ _MIGRATIONS = [
     """,
     # 1 -> 2: undo and `runs` read the journal by run
     "CREATE INDEX IF NOT EXISTS journal_run ON journal (run_id, seq);",
+    # 2 -> 3: audits, for the report's history (what changed since the last run, trends)
+    """
+    CREATE TABLE IF NOT EXISTS audits (
+        run_id   TEXT PRIMARY KEY,
+        at       TEXT NOT NULL,
+        summary  TEXT NOT NULL,
+        issues   TEXT NOT NULL
+    );
+    """,
 ]
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -193,6 +202,21 @@ class Store:
         cur = self.conn.execute(sql, (run_id,) if run_id else ())
         names = [d[0] for d in cur.description]
         return pd.DataFrame.from_records(cur.fetchall(), columns=names)
+
+    def record_audit(self, run_id: str, at: str, summary: dict, issue_ids) -> None:
+        """Keep an audit's summary and issue ids (for history); not a change of the links."""
+        self.conn.execute("INSERT OR REPLACE INTO audits VALUES (?,?,?,?)",
+                          (run_id, at, json.dumps(summary, sort_keys=True),
+                           json.dumps(sorted(map(str, issue_ids)))))
+
+    def audits(self, limit: int | None = None) -> list[dict]:
+        """Recorded audits, oldest first: run_id, at, summary (dict), issues (list of ids)."""
+        sql = "SELECT run_id, at, summary, issues FROM audits ORDER BY at, run_id"
+        rows = self.conn.execute(sql).fetchall()
+        if limit is not None:
+            rows = rows[-limit:]
+        return [{"run_id": r, "at": a, "summary": json.loads(s), "issues": json.loads(i)}
+                for r, a, s, i in rows]
 
     def export_links(self, path) -> int:
         df = self.links()
