@@ -33,8 +33,9 @@ import pandas as pd
 from ..errors import AuthError, InputError, SourceError
 from ..models import (U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS, USER_KINDS,
                       USER_STATUSES)
-from ..redact import MASK, redact
-from .retry import CONNECTION, RATE_LIMIT, SERVER, Retrier, Retryable, retry_after_seconds
+from ..redact import redact
+from .retry import (CONNECTION, RATE_LIMIT, SERVER, Retrier, Retryable, connection_problem,
+                    retry_after_seconds)
 
 __all__ = ["fetch_users", "get_api_users", "api_users_frame", "read_export", "merge_export",
            "split_name", "USERS_PATH", "EXPORT_REQUIRED"]
@@ -45,7 +46,8 @@ FRAME_COLUMNS = (U_ID, U_FIRST, U_LAST, U_EMAIL, U_STATUS, U_KIND, U_ROLE)
 
 
 def _safe_url(base_url: str) -> str:
-    return f"{base_url.rstrip('/')}{USERS_PATH}?api_token={MASK}"
+    """The endpoint for messages: no query string, so the token cannot ride along."""
+    return redact(f"{base_url.rstrip('/')}{USERS_PATH}")
 
 
 def split_name(name) -> tuple[str, str]:
@@ -72,7 +74,7 @@ def _attempt(pool, base_url: str, token: str, what: str) -> bytes:
         body = resp.data           # a cut connection raises here
         resp.release_conn()
     except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as e:
-        raise Retryable(CONNECTION, f"connection failed: {type(e).__name__}: {redact(e)}") from None
+        raise Retryable(CONNECTION, connection_problem(e)) from None
     status = resp.status
     if 200 <= status <= 299:
         return body
@@ -93,7 +95,7 @@ def _attempt(pool, base_url: str, token: str, what: str) -> bytes:
 def get_api_users(base_url: str, token: str, retrier: Retrier | None = None) -> list[dict]:
     """The Users API's list of user objects (unwrapped from ``{"data": ...}``), validated."""
     retrier = retrier or Retrier()
-    what = f"Aloware users ({_safe_url(base_url)})"
+    what = f"Aloware users (GET {_safe_url(base_url)})"
     pool = _pool(retrier.policy)
     try:
         body = retrier.call(lambda: _attempt(pool, base_url, token, what), what)

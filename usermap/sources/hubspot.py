@@ -24,7 +24,8 @@ from typing import Callable
 
 from ..errors import AuthError, IncompleteListingError, SourceError
 from ..redact import redact
-from .retry import CONNECTION, RATE_LIMIT, SERVER, Retrier, Retryable, retry_after_seconds
+from .retry import (CONNECTION, RATE_LIMIT, SERVER, Retrier, Retryable, connection_problem,
+                    retry_after_seconds)
 
 __all__ = ["fetch_owners", "list_owners", "make_owners_api", "OWNERS_SCOPE", "PAGE_LIMIT"]
 
@@ -96,7 +97,7 @@ def _get_page(api, *, archived: bool, after: str | None, limit: int, timeout, wh
     except ApiException as e:
         raise _classify(e, what) from None
     except _connection_errors() as e:
-        raise Retryable(CONNECTION, f"connection failed: {type(e).__name__}: {e}") from None
+        raise Retryable(CONNECTION, connection_problem(e)) from None
     try:
         page = json.loads(body)
     except ValueError as e:

@@ -29,8 +29,8 @@ from typing import Callable, Mapping, TypeVar
 from ..errors import IncompleteListingError, RateLimitError, SourceError
 from ..redact import redact
 
-__all__ = ["RetryPolicy", "Retrier", "Retryable", "retry_after_seconds", "RATE_LIMIT", "SERVER",
-           "CONNECTION"]
+__all__ = ["RetryPolicy", "Retrier", "Retryable", "retry_after_seconds", "connection_problem",
+           "RATE_LIMIT", "SERVER", "CONNECTION"]
 
 T = TypeVar("T")
 
@@ -108,6 +108,23 @@ def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None 
     if num("x-hubspot-ratelimit-remaining") == 0 and interval:
         return interval / 1000.0
     return None
+
+
+def connection_problem(e: BaseException) -> str:
+    """A short, redacted description of a network failure (urllib3 / http.client / OSError)."""
+    name = type(e).__name__
+    text = str(e)
+    if "IncompleteRead" in text or "Connection broken" in text or name in (
+            "ProtocolError", "IncompleteRead", "RemoteDisconnected"):
+        what = "the connection was cut before the answer was complete"
+    elif "Timeout" in name or "timed out" in text:
+        what = "the request timed out"
+    elif "NewConnectionError" in name or "refused" in text.lower():
+        what = "cannot connect"
+    else:
+        what = "the connection failed"
+    detail = text if len(text) <= 160 else text[:157] + "..."
+    return redact(f"{what} ({name}: {detail})")
 
 
 class Retrier:

@@ -1,0 +1,434 @@
+"""The live sources (HubSpot owners through the real hubspot-api-client, Aloware users) and
+``usermap fetch``, against the sandbox on 127.0.0.1 (issue 3).
+
+Every retry loop here runs under ``fast_policy`` (milliseconds of backoff, few attempts), so a
+test that fails ends quickly instead of hanging.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import SANDBOX_TOKENS
+from usermap.config import Config
+from usermap.errors import (AuthError, ConfigError, IncompleteListingError, InputError,
+                            RateLimitError, SourceError, exit_code_for)
+from usermap.sandbox.scenarios import generate
+from usermap.sources import aloware, hubspot
+from usermap.sources.fetch import fetch_snapshot, public_url
+from usermap.sources.retry import (CONNECTION, SERVER, Retrier, Retryable, RetryPolicy,
+                                   retry_after_seconds)
+from usermap.sources.snapshot import read_snapshot
+
+ROOT = Path(__file__).resolve().parent.parent
+USER_COLS = ["id", "first_name", "last_name", "email", "status", "kind", "role"]
+
+
+@pytest.fixture(scope="module")
+def world():
+    # 1,200 owners: the active listing takes 3 pages of 500, the archived one 1
+    return generate(300, seed=11, n_owners=1200)
+
+
+def write_config(srv, folder: Path, *, export: bool = True) -> Config:
+    folder.mkdir(parents=True, exist_ok=True)
+    users_csv = None
+    if export:
+        srv.write_export(folder / "aloware_export.csv")
+        users_csv = "aloware_export.csv"
+    path = folder / "usermap.toml"
+    path.write_text(srv.config_toml(users_csv=users_csv), encoding="utf-8")
+    return Config.load(path)
+
+
+def sorted_users(df: pd.DataFrame) -> pd.DataFrame:
+    return (df.loc[:, USER_COLS].astype(str).sort_values("id").reset_index(drop=True))
+
+
+def by_id(owners):
+    return sorted(owners, key=lambda o: o["id"])
+
+
+def expected_requests(world, page=500) -> int:
+    active = sum(1 for o in world.owners if not o["archived"])
+    archived = len(world.owners) - active
+    return max(1, math.ceil(active / page)) + max(1, math.ceil(archived / page)) + 1
+
+
+def all_text_under(folder: Path) -> str:
+    return "\n".join(p.read_text(encoding="utf-8", errors="replace")
+                     for p in folder.rglob("*") if p.is_file())
+
+
+# --- completeness -------------------------------------------------------------------------------
+def test_fetch_reproduces_the_world(world, sandbox, sandbox_tokens, fast_policy, tmp_path):
+    srv = sandbox(world, seed=1)
+    cfg = write_config(srv, tmp_path / "cfg")
+    out = tmp_path / "snap"
+    info = fetch_snapshot(cfg, out, policy=fast_policy)
+
+    users, _ = read_snapshot(out)
+    pd.testing.assert_frame_equal(sorted_users(users), sorted_users(world.users))
+    owners = json.loads((out / "hubspot_owners.json").read_text(encoding="utf-8"))
+    assert by_id(owners) == by_id(world.owners)          # active + archived, exactly as served
+    assert {o["archived"] for o in owners} == {False, True}
+    assert (users["status"] == "deleted").sum() == (world.users["status"] == "deleted").sum() > 0
+
+    assert info["counts"] == {"aloware_users": 300, "hubspot_owners": 1200}
+    assert info["retries"] == 0
+    assert info["requests"] == expected_requests(world) == srv.stats["requests"] == 5
+    assert info["hubspot"]["pages"] == {"active": 3, "archived": 1}
+    saved = json.loads((out / "fetch.json").read_text(encoding="utf-8"))
+    assert saved["hubspot"]["host"] == srv.base_url
+    assert saved["aloware"]["base_url"] == srv.base_url
+    assert saved["requests"] == 5 and saved["fetched_at"].endswith("Z")
+    assert sorted(p.name for p in out.iterdir()) == ["aloware_users.csv", "fetch.json",
+                                                     "hubspot_owners.json"]
+
+
+def test_paging_follows_opaque_cursors_with_small_pages(world, sandbox, sandbox_tokens,
+                                                        fast_policy):
+    srv = sandbox(world)
+    owners, info = hubspot.fetch_owners(srv.base_url, sandbox_tokens["HUBSPOT_ACCESS_TOKEN"],
+                                        Retrier(fast_policy), limit=97)
+    assert by_id(owners) == by_id(world.owners)
+    active = sum(1 for o in world.owners if not o["archived"])
+    assert info["pages"] == {"active": math.ceil(active / 97),
+                             "archived": math.ceil((1200 - active) / 97)}
+
+
+def test_without_export_every_api_user_is_an_active_full_user(world, sandbox, sandbox_tokens,
+                                                              fast_policy, tmp_path):
+    srv = sandbox(world)
+    info = fetch_snapshot(write_config(srv, tmp_path / "cfg", export=False), tmp_path / "snap",
+                          policy=fast_policy)
+    users, _ = read_snapshot(tmp_path / "snap")
+    served = world.users[world.users["status"] != "deleted"]
+    assert len(users) == len(served) == info["counts"]["aloware_users"]
+    assert set(users["status"]) == {"active"} and set(users["kind"]) == {"user"}
+    assert set(users["id"]) == set(served["id"])
+
+
+def test_export_join_rules():
+    api = aloware.api_users_frame([
+        {"id": 1, "name": "Ana Lima", "email": "ana@acme.com"},
+        {"id": 2, "name": "Front Desk", "email": None},
+        {"id": 3, "name": "Mary Ann Smith", "email": "mary@acme.com"},
+        {"id": 4, "name": "New Hire", "email": "new@acme.com"},   # not in the export yet
+    ])
+    export = pd.DataFrame({
+        "id": ["1", "2", "3", "9"], "status": ["paused", "active", "suspended", "active"],
+        "kind": ["user", "extension", "user", "user"], "role": ["admin", "", "agent", "agent"],
+        "first_name": ["Ana", "Front Desk", "Mary", "Gone"],
+        "last_name": ["Lima", "", "Ann Smith", "Away"],
+        "email": ["old@acme.com", "", "mary@acme.com", "gone@acme.com"],
+    })
+    users = aloware.merge_export(api, export).set_index("id")
+    assert list(users.index) == ["1", "2", "3", "4", "9"]
+    assert users.loc["1", ["status", "kind", "role"]].tolist() == ["paused", "user", "admin"]
+    assert users.loc["1", "email"] == "ana@acme.com"                 # the API is fresher
+    assert users.loc["2", ["first_name", "last_name"]].tolist() == ["Front Desk", ""]
+    assert users.loc["2", "kind"] == "extension" and users.loc["2", "email"] == ""
+    assert users.loc["4", ["status", "kind"]].tolist() == ["active", "user"]
+    # in the export but not in the API: deleted, with what the export knows
+    assert users.loc["9"].tolist() == ["Gone", "Away", "gone@acme.com", "deleted", "user",
+                                       "agent"]
+
+
+@pytest.mark.parametrize("name, first, last", [
+    ("Ana Lima", "Ana", "Lima"), ("  Mary Ann   Smith ", "Mary", "Ann   Smith"),
+    ("Cher", "Cher", ""), ("", "", ""), (None, "", ""),
+])
+def test_split_name(name, first, last):
+    assert aloware.split_name(name) == (first, last)
+
+
+def test_wrapped_aloware_answer(world, sandbox, sandbox_tokens, fast_policy):
+    srv = sandbox(world, aloware_wrap=True)
+    items = aloware.get_api_users(srv.base_url, sandbox_tokens["ALOWARE_API_TOKEN"],
+                                  Retrier(fast_policy))
+    assert len(items) == srv.counts["aloware_api_users"]
+
+
+# --- the admin export is input: exit 2, file/row/column, and no request made ------------------
+@pytest.mark.parametrize("text, row, column", [
+    ("id,kind\n1,user\n", 1, "status"),
+    ("id,status,kind\n1,active,user\n2,retired,user\n", 3, "status"),
+    ("id,status,kind\n1,active,user\n1,paused,user\n", 3, "id"),
+    ("id,status,kind\n1,active,robot\n", 2, "kind"),
+    ("id,status,kind\n,active,user\n", 2, "id"),
+])
+def test_bad_export_is_exit_2_before_any_request(world, sandbox, sandbox_tokens, fast_policy,
+                                                 tmp_path, text, row, column):
+    srv = sandbox(world)
+    cfg = write_config(srv, tmp_path / "cfg")
+    (tmp_path / "cfg" / "aloware_export.csv").write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as e:
+        fetch_snapshot(cfg, tmp_path / "snap", policy=fast_policy)
+    assert exit_code_for(e.value) == 2
+    assert (e.value.row, e.value.column) == (row, column)
+    assert "aloware_export.csv" in str(e.value)
+    assert srv.stats["requests"] == 0
+    assert not (tmp_path / "snap").exists()
+
+
+def test_missing_token_is_exit_2(world, sandbox, monkeypatch, fast_policy, tmp_path):
+    srv = sandbox(world)
+    monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
+    monkeypatch.setenv("ALOWARE_API_TOKEN", SANDBOX_TOKENS["ALOWARE_API_TOKEN"])
+    with pytest.raises(ConfigError, match="HUBSPOT_ACCESS_TOKEN"):
+        fetch_snapshot(write_config(srv, tmp_path / "cfg"), tmp_path / "snap", policy=fast_policy)
+    assert srv.stats["requests"] == 0
+
+
+# --- faults: recovered ------------------------------------------------------------------------
+@pytest.mark.parametrize("fault, counter, cause", [
+    ({"error_rate": 0.35, "seed": 4}, "5xx", "server_error"),
+    ({"drop_rate": 0.3, "seed": 2}, "drops", "connection"),
+    ({"rate_limit": 3, "rate_window": 0.4}, "429", "rate_limit"),
+])
+def test_faults_are_retried_and_counted(world, sandbox, sandbox_tokens, fast_policy, tmp_path,
+                                        fault, counter, cause):
+    srv = sandbox(world, **fault)
+    out = tmp_path / "snap"
+    info = fetch_snapshot(write_config(srv, tmp_path / "cfg"), out, policy=fast_policy)
+    users, _ = read_snapshot(out)
+    pd.testing.assert_frame_equal(sorted_users(users), sorted_users(world.users))
+    owners = json.loads((out / "hubspot_owners.json").read_text(encoding="utf-8"))
+    assert by_id(owners) == by_id(world.owners)
+    # every injected fault cost exactly one retry: urllib3 retried nothing behind our back
+    assert srv.stats[counter] >= 1
+    assert info["retries"] == srv.stats[counter] == info["retries_by_cause"][cause]
+    assert info["requests"] == expected_requests(world) + info["retries"] == srv.stats["requests"]
+
+
+def test_429_waits_as_retry_after_says(world, sandbox, sandbox_tokens, tmp_path):
+    slept = []
+    srv = sandbox(world, rate_limit=2, rate_window=0.3)
+    r = Retrier(RetryPolicy(attempts=5, total_seconds=20, backoff=0.001), sleep=lambda s: (
+        slept.append(s), __import__("time").sleep(s)))
+    hubspot.fetch_owners(srv.base_url, sandbox_tokens["HUBSPOT_ACCESS_TOKEN"], r)
+    assert slept and all(s == 1.0 for s in slept)    # Retry-After: 1 (whole seconds, as HTTP says)
+
+
+# --- faults: exit 4 and no snapshot -----------------------------------------------------------
+def _fails(cfg, out, policy, error):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    before = set(out.parent.iterdir())
+    with pytest.raises(error) as e:
+        fetch_snapshot(cfg, out, policy=policy)
+    assert exit_code_for(e.value) == 4
+    assert not out.exists()
+    assert set(out.parent.iterdir()) == before          # no temporary folder left behind
+    for token in SANDBOX_TOKENS.values():
+        assert token not in str(e.value)
+    return e.value
+
+
+def test_listing_cut_short_is_exit_4_and_writes_nothing(world, sandbox, sandbox_tokens,
+                                                       fast_policy, tmp_path):
+    srv = sandbox(world, cut_after=1)
+    err = _fails(write_config(srv, tmp_path / "cfg"), tmp_path / "out" / "snap", fast_policy,
+                 IncompleteListingError)
+    assert "page 2" in str(err) and "incomplete" in str(err)
+    assert srv.stats["cuts"] == fast_policy.attempts
+
+
+def test_an_older_snapshot_survives_a_failed_fetch(world, sandbox, sandbox_tokens, fast_policy,
+                                                   tmp_path):
+    good = sandbox(world)
+    out = tmp_path / "snap"
+    fetch_snapshot(write_config(good, tmp_path / "a"), out, policy=fast_policy)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    bad = sandbox(world, cut_after=2)
+    with pytest.raises(IncompleteListingError):
+        fetch_snapshot(write_config(bad, tmp_path / "b"), out, policy=fast_policy)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+@pytest.mark.parametrize("fault, error, words", [
+    ({"error_rate": 1.0}, SourceError, "gave up after 5 attempts"),
+    ({"drop_rate": 1.0}, SourceError, "cut before the answer was complete"),
+    ({"rate_limit": 1, "rate_window": 60}, RateLimitError, "asked to wait"),
+])
+def test_persistent_faults_are_exit_4(world, sandbox, sandbox_tokens, fast_policy, tmp_path,
+                                      fault, error, words):
+    srv = sandbox(world, **fault)
+    err = _fails(write_config(srv, tmp_path / "cfg"), tmp_path / "out" / "snap", fast_policy,
+                 error)
+    assert words in str(err)
+
+
+def test_rate_limit_outlasting_the_attempts_is_rate_limit_error(world, sandbox, sandbox_tokens,
+                                                               tmp_path):
+    srv = sandbox(world, rate_limit=1, rate_window=0.2)
+    policy = RetryPolicy(attempts=2, total_seconds=10, backoff=0.001)
+    r = Retrier(policy, sleep=lambda s: None)           # never waits: every retry is a 429 again
+    with pytest.raises(RateLimitError) as e:
+        hubspot.fetch_owners(srv.base_url, SANDBOX_TOKENS["HUBSPOT_ACCESS_TOKEN"], r)
+    assert "gave up after 2 attempts" in str(e.value) and exit_code_for(e.value) == 4
+
+
+def test_bad_hubspot_token_is_401_bad_token(world, sandbox, sandbox_tokens, fast_policy, tmp_path):
+    srv = sandbox(world, hubspot_token="the-right-one-9f8e7d")
+    err = _fails(write_config(srv, tmp_path / "cfg"), tmp_path / "out" / "snap", fast_policy,
+                 AuthError)
+    assert "HTTP 401" in str(err) and "bad or expired token" in str(err)
+    assert "scope" not in str(err)
+    assert srv.stats["hubspot"] == 1                     # auth errors are not retried
+
+
+def test_missing_scope_is_403_naming_the_scope(world, sandbox, sandbox_tokens, fast_policy,
+                                               tmp_path):
+    srv = sandbox(world, missing_scope=True)
+    err = _fails(write_config(srv, tmp_path / "cfg"), tmp_path / "out" / "snap", fast_policy,
+                 AuthError)
+    assert "HTTP 403" in str(err) and "crm.objects.owners.read" in str(err)
+    assert "bad or expired" not in str(err)
+
+
+def test_bad_aloware_token(world, sandbox, sandbox_tokens, fast_policy, tmp_path):
+    srv = sandbox(world, aloware_token="another-aloware-token")
+    err = _fails(write_config(srv, tmp_path / "cfg"), tmp_path / "out" / "snap", fast_policy,
+                 AuthError)
+    assert "ALOWARE_API_TOKEN" in str(err) and "HTTP 401" in str(err)
+    assert "api_token=" not in str(err)
+
+
+@pytest.mark.parametrize("api, words", [
+    ("aloware", "Aloware users (GET http://127.0.0.1:"),
+    ("hubspot", "HubSpot owners (active), page 1: HubSpot returned a page that is not valid JSON"),
+])
+def test_bad_json_is_reported_clearly(world, sandbox, sandbox_tokens, fast_policy, tmp_path,
+                                      api, words):
+    srv = sandbox(world, broken_json={api})
+    err = _fails(write_config(srv, tmp_path / "cfg"), tmp_path / "out" / "snap", fast_policy,
+                 SourceError)
+    assert words in str(err) and "not valid JSON" in str(err)
+    assert "Down for maintenance" in str(err)               # shows what came instead
+
+
+def test_unreachable_host_is_exit_4(sandbox_tokens, fast_policy, tmp_path):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()                                                # nothing listens there now
+    cfg = Config.from_dict({"hubspot": {"host": f"http://127.0.0.1:{port}"},
+                            "aloware": {"base_url": f"http://127.0.0.1:{port}"}})
+    err = _fails(cfg, tmp_path / "out" / "snap", fast_policy, SourceError)
+    assert "cannot connect" in str(err)
+
+
+# --- tokens never leak; progress is silent when not interactive -----------------------------
+def test_tokens_never_written_and_no_progress_when_not_interactive(world, sandbox, sandbox_tokens,
+                                                                    fast_policy, tmp_path, capfd):
+    srv = sandbox(world, error_rate=0.2, drop_rate=0.1, seed=9, log=lambda line: print(line),
+                  verbose=True)
+    fetch_snapshot(write_config(srv, tmp_path / "cfg"), tmp_path / "snap", policy=fast_policy)
+    captured = capfd.readouterr()
+    assert captured.err == ""                                  # no bars on a non-terminal
+    assert "GET /api/v1/webhook/users?api_token=***" in captured.out     # the sandbox's log
+    text = all_text_under(tmp_path) + captured.out
+    for token in sandbox_tokens.values():
+        assert token not in text
+
+
+def test_public_url_drops_credentials():
+    assert public_url("https://user:pw@api.hubapi.com:8443/x?hapikey=abc#f") == \
+        "https://api.hubapi.com:8443/x"
+
+
+def test_the_client_does_not_retry_on_its_own():
+    api = hubspot.make_owners_api("http://127.0.0.1:9", "t")
+    assert api.api_client.configuration.retries is False
+    assert api.api_client.configuration.host == "http://127.0.0.1:9"
+
+
+# --- the retry policy ---------------------------------------------------------------------------
+@pytest.mark.parametrize("headers, wait", [
+    ({"Retry-After": "7"}, 7.0),
+    ({"retry-after": "0.5"}, 0.5),
+    ({"X-HubSpot-RateLimit-Remaining": "0", "X-HubSpot-RateLimit-Interval-Milliseconds": "10000"},
+     10.0),
+    ({"X-HubSpot-RateLimit-Secondly-Remaining": "0"}, 1.0),
+    ({"X-HubSpot-RateLimit-Daily-Remaining": "0"}, math.inf),
+    ({"X-HubSpot-RateLimit-Remaining": "12"}, None),
+    ({}, None),
+])
+def test_retry_after_seconds(headers, wait):
+    assert retry_after_seconds(headers) == wait
+
+
+def test_retry_after_http_date():
+    assert retry_after_seconds({"Retry-After": "Wed, 21 Oct 2015 07:28:10 GMT"},
+                               now=1445412480.0) == 10.0
+
+
+def test_backoff_doubles_and_is_bounded():
+    clock = [0.0]
+    slept = []
+
+    def sleep(s):
+        slept.append(s)
+        clock[0] += s
+
+    r = Retrier(RetryPolicy(attempts=6, total_seconds=100, backoff=1, backoff_max=5),
+                sleep=sleep, clock=lambda: clock[0])
+
+    def attempt():
+        raise Retryable(SERVER, "HTTP 503")
+
+    with pytest.raises(SourceError, match="gave up after 6 attempts"):
+        r.call(attempt, "x")
+    assert slept == [1, 2, 4, 5, 5]
+    assert (r.requests, r.retries) == (6, 5)
+
+
+def test_total_time_budget_ends_the_loop():
+    clock = [0.0]
+    r = Retrier(RetryPolicy(attempts=100, total_seconds=10, backoff=3, backoff_max=3),
+                sleep=lambda s: clock.__setitem__(0, clock[0] + s), clock=lambda: clock[0])
+    with pytest.raises(IncompleteListingError, match="budget of 10 s ran out"):
+        r.call(lambda: (_ for _ in ()).throw(Retryable(CONNECTION, "cut")), "page 3",
+               started_listing=True)
+    assert r.requests == 4 and clock[0] == 9
+
+
+# --- the command, as a scheduler runs it -----------------------------------------------------
+def _usermap(*args, env_extra=None, cwd=None):
+    env = {k: v for k, v in os.environ.items() if k not in SANDBOX_TOKENS}
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "usermap.cli", *args], capture_output=True,
+                          text=True, env=env, cwd=cwd or ROOT, timeout=60)
+
+
+def test_usermap_fetch_command_output_and_exit_codes(world, sandbox, tmp_path):
+    srv = sandbox(world)
+    write_config(srv, tmp_path / "cfg")
+    cfg = str(tmp_path / "cfg" / "usermap.toml")
+    ok = _usermap("fetch", "--config", cfg, "--out", str(tmp_path / "snap"),
+                  env_extra=SANDBOX_TOKENS)
+    assert ok.returncode == 0, ok.stderr
+    assert "fetched 300 Aloware users and 1200 HubSpot owners" in ok.stdout
+    assert "(5 requests, 0 retries)" in ok.stdout
+
+    wrong = dict(SANDBOX_TOKENS, HUBSPOT_ACCESS_TOKEN="pat-na1-WRONGTOKEN-0000")
+    bad = _usermap("fetch", "--config", cfg, "--out", str(tmp_path / "snap2"), env_extra=wrong)
+    assert bad.returncode == 4 and "HTTP 401" in bad.stderr
+    assert not (tmp_path / "snap2").exists()
+
+    missing = _usermap("fetch", "--config", cfg, "--out", str(tmp_path / "snap3"))
+    assert missing.returncode == 2 and "HUBSPOT_ACCESS_TOKEN" in missing.stderr
+
+    everything = ok.stdout + ok.stderr + bad.stdout + bad.stderr + all_text_under(tmp_path)
+    for token in list(SANDBOX_TOKENS.values()) + ["pat-na1-WRONGTOKEN-0000"]:
+        assert token not in everything
