@@ -10,13 +10,22 @@ from pathlib import Path
 from .models import CONFLICT_ICON
 from .reconcile import Audit
 
-__all__ = ["write_audit", "suggestions_text"]
+__all__ = ["write_audit", "suggestions_text", "fix_command"]
 
 
 def suggestions_text(items) -> str:
     """'id name <email> (score)' joined by '; ' for CSV cells."""
     return "; ".join(f"{s['hubspot_owner_id']} {s['name']} <{s['email']}> ({s['score']:.2f})"
                      for s in (items or []))
+
+
+def fix_command(issue_id: str, code: str, user: str, method: str, snapshot="SNAPSHOT_DIR",
+                store="DB") -> str:
+    """The command that fixes one issue, or what a person must decide when a sync leaves it."""
+    if code == "aloware_email_changed" or (code == "hubspot_email_changed" and method == "manual"):
+        return (f"decide: usermap map {user} OWNER_ID --store {store}  or  "
+                f"usermap unmap {user} --store {store}")
+    return f"usermap plan {snapshot} --store {store} --out fix.json --only {issue_id}"
 
 
 def write_audit(result: Audit, out: Path, *, snapshot=None, store=None) -> dict:
@@ -35,10 +44,7 @@ def write_audit(result: Audit, out: Path, *, snapshot=None, store=None) -> dict:
     errors = result.errors
     snap = snapshot or "SNAPSHOT_DIR"
     db = store or "DB"
-    errors["fix"] = [
-        (f"usermap plan {snap} --store {db} --out fix.json --only {i}"
-         if c != "aloware_email_changed" else
-         f"decide: usermap map {u} OWNER_ID --store {db}  or  usermap unmap {u} --store {db}")
-        for i, c, u in zip(errors["issue_id"], errors["code"], errors["aloware_user_id"])]
+    errors["fix"] = [fix_command(i, c, u, m, snap, db) for i, c, u, m in zip(
+        errors["issue_id"], errors["code"], errors["aloware_user_id"], errors["method"])]
     errors.to_csv(out / "errors.csv", index=False, lineterminator="\n")
     return summary

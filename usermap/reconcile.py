@@ -48,7 +48,8 @@ MAPPED_COLUMNS = [L_USER, L_OWNER, U_FIRST, U_LAST, "email", "hubspot_email", L_
 UNMAPPED_ALOWARE_COLUMNS = [L_USER, U_FIRST, U_LAST, "email", U_STATUS, U_KIND, A_REASON,
                             "profile_url", "suggestions"]
 UNMAPPED_HUBSPOT_COLUMNS = [L_OWNER, U_FIRST, U_LAST, "email", O_TYPE, A_REASON]
-ERROR_COLUMNS = [A_ISSUE_ID, "code", L_USER, L_OWNER, "name", "email", "hubspot_email", A_DETAIL]
+ERROR_COLUMNS = [A_ISSUE_ID, "code", L_USER, L_OWNER, "name", "email", "hubspot_email", L_METHOD,
+                 A_DETAIL]
 
 
 def issue_id(code: str, aloware_user_id: str) -> str:
@@ -115,7 +116,7 @@ class Audit:
             A_ISSUE_ID: m[A_ISSUE_ID], "code": m[A_ISSUE], L_USER: m[L_USER],
             L_OWNER: m[L_OWNER],
             "name": (m[U_FIRST].fillna("") + " " + m[U_LAST].fillna("")).str.strip(),
-            "email": m["email"], "hubspot_email": m["hubspot_email"],
+            "email": m["email"], "hubspot_email": m["hubspot_email"], L_METHOD: m[L_METHOD],
         })
         out[A_DETAIL] = [_detail(c, a, h) for c, a, h in
                          zip(out["code"], out["email"], out["hubspot_email"])]
