@@ -432,3 +432,24 @@ def test_usermap_fetch_command_output_and_exit_codes(world, sandbox, tmp_path):
     everything = ok.stdout + ok.stderr + bad.stdout + bad.stderr + all_text_under(tmp_path)
     for token in list(SANDBOX_TOKENS.values()) + ["pat-na1-WRONGTOKEN-0000"]:
         assert token not in everything
+
+
+# --- raw pages ----------------------------------------------------------------------------------
+def test_parse_page_keeps_the_results_text_and_falls_back_on_other_key_orders():
+    body = b'{"results":[{"id":"1","email":"\xc3\xa9@x.com"}, {"id":"2"}],"paging":{"next":{"after":"Zz"}}}'
+    page, raw = hubspot.parse_page(body)
+    assert page["results"] == [{"id": "1", "email": "\u00e9@x.com"}, {"id": "2"}]
+    assert page["paging"]["next"]["after"] == "Zz"
+    assert raw == '[{"id":"1","email":"\u00e9@x.com"}, {"id":"2"}]'
+    page, raw = hubspot.parse_page(b'{"paging":{},"results":[]}')
+    assert page == {"paging": {}, "results": []} and raw is None
+    with pytest.raises(ValueError):
+        hubspot.parse_page(b'{"results":[{"id":"1"}],"paging":')
+
+
+def test_snapshot_owners_file_is_valid_when_pages_are_empty_or_mixed():
+    from usermap.sources.fetch import _owners_json
+    assert json.loads(_owners_json([], ["[]", "[ ]"])) == []
+    owners = [{"id": "1"}, {"id": "2"}]
+    assert json.loads(_owners_json(owners, ['[{"id":"1"}]', "[]", '[ {"id":"2"} ]'])) == owners
+    assert json.loads(_owners_json(owners, ['[{"id":"1"}]', None])) == owners
