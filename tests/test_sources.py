@@ -453,3 +453,19 @@ def test_snapshot_owners_file_is_valid_when_pages_are_empty_or_mixed():
     owners = [{"id": "1"}, {"id": "2"}]
     assert json.loads(_owners_json(owners, ['[{"id":"1"}]', "[]", '[ {"id":"2"} ]'])) == owners
     assert json.loads(_owners_json(owners, ['[{"id":"1"}]', None])) == owners
+
+
+def test_debug_logging_and_progress_bars_never_show_tokens(world, sandbox, sandbox_tokens,
+                                                           fast_policy, tmp_path, caplog, capfd):
+    import logging
+    srv = sandbox(world)
+    # (the hubspot client sets the "urllib3" logger to WARNING when built: ask this one directly)
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG,
+                                                         logger="urllib3.connectionpool"):
+        fetch_snapshot(write_config(srv, tmp_path / "cfg"), tmp_path / "snap", policy=fast_policy,
+                       progress=True)
+    err = capfd.readouterr().err
+    assert "HubSpot owners (active)" in err and "Aloware users" in err     # the tqdm bars
+    assert "api_token=***" in caplog.text                                  # urllib3's own line
+    for token in sandbox_tokens.values():
+        assert token not in caplog.text and token not in err

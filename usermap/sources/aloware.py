@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -41,6 +42,26 @@ __all__ = ["fetch_users", "get_api_users", "api_users_frame", "read_export", "me
            "split_name", "USERS_PATH", "EXPORT_REQUIRED"]
 
 USERS_PATH = "/api/v1/webhook/users"
+
+
+class _RedactingFilter(logging.Filter):
+    """urllib3 logs request lines (``GET /api/v1/webhook/users?api_token=… 200``) at DEBUG: a
+    notebook that turns logging up must not see the token, so those records are redacted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed record is not ours to fix
+            return True
+        clean = redact(text)
+        if clean != text:
+            record.msg, record.args = clean, ()
+        return True
+
+
+_URLLIB3_LOG = logging.getLogger("urllib3.connectionpool")
+if not any(isinstance(f, _RedactingFilter) for f in _URLLIB3_LOG.filters):
+    _URLLIB3_LOG.addFilter(_RedactingFilter())
 EXPORT_REQUIRED = (U_ID, U_STATUS, U_KIND)
 FRAME_COLUMNS = (U_ID, U_FIRST, U_LAST, U_EMAIL, U_STATUS, U_KIND, U_ROLE)
 

@@ -96,10 +96,10 @@ def fetch_snapshot(config, out, *, policy: RetryPolicy | None = None,
     try:
         users, al_info = aloware.fetch_users(config.aloware.base_url, al_token, retrier,
                                              export=export)
-        if bar:
+        if bar is not None:
             bar.update(al_info["api_users"])
     finally:
-        if bar:
+        if bar is not None:
             bar.close()
     al_requests, al_retries = retrier.requests, retrier.retries
 

@@ -208,9 +208,9 @@ def fetch_owners(host: str, token: str, retrier: Retrier | None = None, *,
             bar = progress(f"HubSpot owners ({label})") if progress else None
             try:
                 got, pages = list_owners(api, retrier, archived=archived, limit=limit,
-                                         on_page=bar.update if bar else None, raw=raw)
+                                         on_page=bar.update if bar is not None else None, raw=raw)
             finally:
-                if bar:
+                if bar is not None:
                     bar.close()
             owners.extend(got)
             info["pages"][label] = pages

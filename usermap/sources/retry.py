@@ -160,8 +160,12 @@ class Retrier:
         tries = 0
         while True:
             if self.remaining() <= 0:
-                raise SourceError(redact(f"{what}: the time budget of {p.total_seconds:g} s "
-                                         f"for the fetch ran out"))
+                msg = redact(f"{what}: the time budget of {p.total_seconds:g} s for the fetch "
+                             f"ran out")
+                if started_listing:
+                    raise IncompleteListingError(msg + "; the listing is incomplete and was "
+                                                       "discarded")
+                raise SourceError(msg)
             tries += 1
             self.requests += 1
             try:
