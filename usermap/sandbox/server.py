@@ -609,8 +609,6 @@ def _check_args(args) -> None:
     for opt, v in (("--error-rate", args.error_rate), ("--drop-rate", args.drop_rate)):
         if not 0.0 <= v <= 1.0:
             bad(f"must be between 0 and 1, got {v}", opt)
-    if args.drop_rate >= 1.0 or args.error_rate >= 1.0:
-        pass  # allowed: every request fails (demos of exit 4)
     for opt, v in (("--rate-limit", args.rate_limit), ("--latency", args.latency),
                    ("--cut-after", args.cut_after)):
         if v < 0:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import AuthError, InputError, SourceError
+from ..errors import AuthError, SourceError
 from ..models import (U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS, USER_KINDS,
                       USER_STATUSES)
 from ..redact import redact
