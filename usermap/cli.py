@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _tune_pandas()
+    # One short-lived process that builds millions of small containers and frees them at exit:
+    # the cyclic GC would only rescan them. (Long-running `sandbox`/`run` keep it on.)
+    if args.command not in ("sandbox", "run"):
+        import gc
+        gc.disable()
     try:
         handler = _HANDLERS[args.command]
         return handler(args) or 0
@@ -125,6 +131,17 @@ def main(argv: list[str] | None = None) -> int:
         from .redact import redact
         print(f"usermap: unexpected error: {type(e).__name__}: {redact(str(e))}", file=sys.stderr)
         return 1
+
+
+def _tune_pandas() -> None:
+    """The command works on plain Python strings: pandas 3's inferred Arrow strings cost more
+    than they save for ids and e-mails that are compared, counted and written back out. Only the
+    `usermap` process is tuned; the library leaves a notebook's pandas settings alone."""
+    import pandas as pd
+    try:
+        pd.set_option("future.infer_string", False)
+    except (KeyError, ValueError, pd.errors.OptionError):  # an older or newer pandas: keep it
+        pass
 
 
 # --- handlers -------------------------------------------------------------------------------

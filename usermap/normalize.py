@@ -30,17 +30,21 @@ def is_valid_key(key: str) -> bool:
 
 
 def email_keys(values: pd.Series) -> pd.Series:
-    """Vectorised ``email_key`` over a Series of strings (missing values become "")."""
-    s = values.fillna("").astype(str).str.strip()
-    # NFC is a no-op for ASCII; only normalise the (rare) non-ASCII values.
-    non_ascii = ~s.map(str.isascii, na_action="ignore").astype(bool)
-    if non_ascii.any():
-        s = s.copy()
-        s[non_ascii] = s[non_ascii].str.normalize("NFC")
-    return s.str.casefold()
+    """Vectorised ``email_key`` over a Series (missing values become "").
+
+    A comprehension over the raw objects beats pandas' string methods here (each of those is a
+    Python loop too); NFC is only applied to the rare non-ASCII values.
+    """
+    nfc = unicodedata.normalize
+    out = [
+        "" if not isinstance(v, str) else
+        (v.strip().casefold() if v.isascii() else nfc("NFC", v.strip()).casefold())
+        for v in values.to_numpy(dtype=object)
+    ]
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def valid_keys(keys: pd.Series) -> pd.Series:
     """Vectorised ``is_valid_key``: a boolean Series."""
-    at = keys.str.find("@")
-    return (keys.str.count("@") == 1) & (at > 0) & (at < keys.str.len() - 1)
+    ok = [k.count("@") == 1 and 0 < k.find("@") < len(k) - 1 for k in keys.to_numpy(dtype=object)]
+    return pd.Series(ok, index=keys.index, dtype=bool)

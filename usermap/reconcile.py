@@ -36,6 +36,7 @@ __all__ = ["Audit", "audit", "prepare_users", "prepare_owners", "empty_links", "
 
 # Internal columns added to the prepared frames.
 KEY, VALID, ELIGIBLE, ACTIVE, PERSON = "_key", "_valid", "_eligible", "_active", "_person"
+KC = "_kc"  # integer code of the e-mail key, shared by users and owners of one audit
 REMOVE_COL = "_remove"  # on Audit.links: the clean-up step removes this link
 
 USER_REMOVAL_CODES = ("aloware_user_not_found", "aloware_user_deleted", "aloware_user_inactive",
@@ -87,13 +88,18 @@ def _take(values: np.ndarray, idx: np.ndarray, missing) -> np.ndarray:
     return np.where(idx >= 0, out, missing)
 
 
-def _counts(keys: pd.Series, mask: pd.Series) -> pd.Series:
-    """How many rows under ``mask`` have each key (a Series indexed by key)."""
-    return keys[mask].value_counts()
+def _add_key_codes(u: pd.DataFrame, o: pd.DataFrame) -> int:
+    """Give users and owners one integer code per e-mail key (shared across both), so that
+    per-key counts are np.bincount and look-ups are array indexing. Returns the number of keys."""
+    codes, uniques = pd.factorize(np.concatenate([u[KEY].to_numpy(object),
+                                                  o[KEY].to_numpy(object)]))
+    u[KC], o[KC] = codes[:len(u)], codes[len(u):]
+    return len(uniques)
 
 
-def _lookup(counts: pd.Series, keys: pd.Series) -> np.ndarray:
-    return keys.map(counts).fillna(0).to_numpy(dtype=np.int64)
+def counts_by_key(codes: np.ndarray, mask, n_keys: int) -> np.ndarray:
+    """How many rows under ``mask`` have each key code."""
+    return np.bincount(np.asarray(codes)[np.asarray(mask, dtype=bool)], minlength=n_keys)
 
 
 @dataclass(frozen=True)
@@ -193,13 +199,14 @@ def audit(users: pd.DataFrame, owners: pd.DataFrame, links: pd.DataFrame | None 
 
     lk = _audit_links(lk, u, o)
     mapped = _mapped_view(lk, u, o)
-    facts = _key_facts(u, o, lk)
+    n_keys = _add_key_codes(u, o)
+    facts = _key_facts(u, o, lk, n_keys)
     ua = _unmapped_aloware(u, facts, profile_url)
     uh = _unmapped_hubspot(o, facts)
     if suggestions:
         ua = _add_suggestions(ua, o, facts)
     return Audit(users=u, owners=o, links=lk, mapped=mapped, unmapped_aloware=ua,
-                 unmapped_hubspot=uh)
+                 unmapped_hubspot=uh, meta={"n_keys": n_keys})
 
 
 def _audit_links(lk: pd.DataFrame, u: pd.DataFrame, o: pd.DataFrame) -> pd.DataFrame:
@@ -212,8 +219,10 @@ def _audit_links(lk: pd.DataFrame, u: pd.DataFrame, o: pd.DataFrame) -> pd.DataF
     active = _take(o[ACTIVE].to_numpy(bool), oi, False).astype(bool)
     ak = _take(u[KEY].to_numpy(object), ui, "")
     hk = _take(o[KEY].to_numpy(object), oi, "")
-    rak = email_keys(lk[L_A_EMAIL]).to_numpy(object)
-    rhk = email_keys(lk[L_H_EMAIL]).to_numpy(object)
+    rak = _recorded_keys(lk[L_A_EMAIL].to_numpy(object), _take(u[U_EMAIL].to_numpy(object), ui,
+                                                               None), ak)
+    rhk = _recorded_keys(lk[L_H_EMAIL].to_numpy(object), _take(o[O_EMAIL].to_numpy(object), oi,
+                                                               None), hk)
     manual = (lk[L_METHOD] == METHOD_MANUAL).to_numpy()
 
     # A side "changed" when its key differs from the recorded one. On a manual link an empty
@@ -247,6 +256,17 @@ def _audit_links(lk: pd.DataFrame, u: pd.DataFrame, o: pd.DataFrame) -> pd.DataF
     return lk
 
 
+def _recorded_keys(recorded: np.ndarray, current: np.ndarray, current_keys: np.ndarray
+                   ) -> np.ndarray:
+    """Keys of the recorded e-mails; where the text is the current e-mail's (most links), its
+    key is already known, so only the others are normalised."""
+    same = recorded == current
+    out = current_keys.copy()
+    if (~same).any():
+        out[~same] = email_keys(pd.Series(recorded[~same], dtype=object)).to_numpy(object)
+    return out
+
+
 def _mapped_view(lk: pd.DataFrame, u: pd.DataFrame, o: pd.DataFrame) -> pd.DataFrame:
     ui = lk["_ui"].to_numpy()
     issue = lk[A_ISSUE].to_numpy(object)
@@ -275,7 +295,7 @@ def _mapped_view(lk: pd.DataFrame, u: pd.DataFrame, o: pd.DataFrame) -> pd.DataF
     })
 
 
-def _key_facts(u: pd.DataFrame, o: pd.DataFrame, lk: pd.DataFrame):
+def _key_facts(u: pd.DataFrame, o: pd.DataFrame, lk: pd.DataFrame, n_keys: int):
     """Per e-mail key counts shared by both unmapped views and the suggestions.
 
     Who is unmapped is read from the store as it is; whether a user or owner is "mapped
@@ -292,34 +312,38 @@ def _key_facts(u: pd.DataFrame, o: pd.DataFrame, lk: pd.DataFrame):
     linked_owners = mark(len(o), lk["_oi"].to_numpy())
     kept_users = mark(len(u), lk["_ui"].to_numpy()[keep])
     kept_owners = mark(len(o), lk["_oi"].to_numpy()[keep])
-    ap = o[ACTIVE] & o[PERSON] & o[VALID]
-    inactive_p = ~o[ACTIVE] & o[PERSON] & o[VALID]
-    elig = u[ELIGIBLE]
+    ap = (o[ACTIVE] & o[PERSON] & o[VALID]).to_numpy()
+    inactive_p = (~o[ACTIVE] & o[PERSON] & o[VALID]).to_numpy()
+    elig = u[ELIGIBLE].to_numpy()
+    uk, ok = u[KC].to_numpy(), o[KC].to_numpy()
+
+    def _counts(codes, mask):
+        return counts_by_key(codes, mask, n_keys)
     return {
         "linked_users": linked_users,
         "linked_owners": linked_owners,
-        "active_person": _counts(o[KEY], ap),
-        "active_person_linked": _counts(o[KEY], ap & kept_owners),
-        "inactive_person": _counts(o[KEY], inactive_p),
-        "eligible": _counts(u[KEY], elig),
-        "eligible_unlinked": _counts(u[KEY], elig & ~kept_users),
-        "eligible_linked": _counts(u[KEY], elig & kept_users),
-        "any_user": _counts(u[KEY], u[VALID]),
+        "active_person": _counts(ok, ap),
+        "active_person_linked": _counts(ok, ap & kept_owners),
+        "inactive_person": _counts(ok, inactive_p),
+        "eligible": _counts(uk, elig),
+        "eligible_unlinked": _counts(uk, elig & ~kept_users),
+        "eligible_linked": _counts(uk, elig & kept_users),
+        "any_user": _counts(uk, u[VALID].to_numpy()),
     }
 
 
 def _unmapped_aloware(u, f, profile_url) -> pd.DataFrame:
     rows = u[~f["linked_users"]]
-    key = rows[KEY]
+    key, code = rows[KEY], rows[KC].to_numpy()
     conditions = [
         ~(rows[U_STATUS].isin(ELIGIBLE_STATUSES) & (rows[U_KIND] == "user")).to_numpy(),
         (key == "").to_numpy(),
         ~rows[VALID].to_numpy(),
-        _lookup(f["active_person_linked"], key) > 0,
-        _lookup(f["eligible_unlinked"], key) > 1,
-        _lookup(f["active_person"], key) > 1,
-        (_lookup(f["active_person"], key) == 0) & (_lookup(f["inactive_person"], key) > 0),
-        _lookup(f["active_person"], key) == 0,
+        f["active_person_linked"][code] > 0,
+        f["eligible_unlinked"][code] > 1,
+        f["active_person"][code] > 1,
+        (f["active_person"][code] == 0) & (f["inactive_person"][code] > 0),
+        f["active_person"][code] == 0,
     ]
     reason = np.select(conditions, list(ALOWARE_REASONS[:-1]), default=ALOWARE_REASONS[-1])
     out = pd.DataFrame({
@@ -337,16 +361,16 @@ def _unmapped_aloware(u, f, profile_url) -> pd.DataFrame:
 
 def _unmapped_hubspot(o, f) -> pd.DataFrame:
     rows = o[o[ACTIVE].to_numpy() & ~f["linked_owners"]]
-    key = rows[KEY]
+    key, code = rows[KEY], rows[KC].to_numpy()
     conditions = [
         (rows[O_TYPE] == "QUEUE").to_numpy(),
         (key == "").to_numpy(),
         ~rows[VALID].to_numpy(),
-        _lookup(f["eligible_linked"], key) > 0,
-        _lookup(f["active_person"], key) > 1,
-        _lookup(f["eligible_unlinked"], key) > 1,
-        (_lookup(f["eligible"], key) == 0) & (_lookup(f["any_user"], key) > 0),
-        _lookup(f["any_user"], key) == 0,
+        f["eligible_linked"][code] > 0,
+        f["active_person"][code] > 1,
+        f["eligible_unlinked"][code] > 1,
+        (f["eligible"][code] == 0) & (f["any_user"][code] > 0),
+        f["any_user"][code] == 0,
     ]
     reason = np.select(conditions, list(HUBSPOT_REASONS[:-1]), default=HUBSPOT_REASONS[-1])
     return pd.DataFrame({

@@ -19,6 +19,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import InputError, LockedError, SafetyError, UsermapError
@@ -182,7 +183,9 @@ class Store:
         rows = cur.fetchall()
         if not rows:
             return pd.DataFrame({c: pd.Series(dtype=object) for c in LINK_COLUMNS})
-        return pd.DataFrame.from_records(rows, columns=list(LINK_COLUMNS))
+        arr = np.empty((len(rows), len(LINK_COLUMNS)), dtype=object)
+        arr[:] = rows
+        return pd.DataFrame(arr, columns=list(LINK_COLUMNS))
 
     def link(self, aloware_user_id: str) -> dict | None:
         row = self.conn.execute(f"SELECT {', '.join(LINK_COLUMNS)} FROM links "

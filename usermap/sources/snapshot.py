@@ -11,13 +11,17 @@ Adapter: file I/O only; no network, no SQLite.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import os
 import shutil
 import tempfile
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import InputError
@@ -81,7 +85,7 @@ def read_csv_validated(path: Path, required: tuple[str, ...], *, optional_empty=
         raise InputError("column appears twice in the header", file=str(path), row=1,
                          column=dupes[0])
     try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=True,
+        df = pd.read_csv(io.StringIO(text), dtype=object, keep_default_na=False, na_filter=True,
                          na_values=[], skip_blank_lines=True, engine="c")
     except pd.errors.ParserError as e:
         msg = str(e)
@@ -93,14 +97,25 @@ def read_csv_validated(path: Path, required: tuple[str, ...], *, optional_empty=
                              row=int(m.group(2)), column=None) from None
         raise InputError(f"cannot parse CSV: {msg}", file=str(path)) from None
     df.columns = [c.strip() for c in df.columns]
-    # A row with too few fields leaves NaN (an empty field is "" since na_values is empty).
-    short = df.isna().any(axis=1)
+    # A row with too few fields leaves NaN in its last column(s) (an empty field is "" since
+    # na_values is empty), so the last column alone finds every short row.
+    short = df.iloc[:, -1].isna()
     if short.any():
         i = int(short.to_numpy().argmax())
         first_missing = df.columns[df.iloc[i].isna().to_numpy().argmax()]
         raise InputError(f"expected {len(df.columns)} fields, the row is short",
                          file=str(path), row=_line_of(df, i), column=first_missing)
     return df
+
+
+def _strip(s: pd.Series, lower: bool = False) -> pd.Series:
+    """Strip (and lower) a column of strings. Low-cardinality columns (status, kind) are done per
+    distinct value; pandas' .str methods are Python loops and several times slower."""
+    if lower:  # status and kind: a handful of distinct values
+        codes, uniques = pd.factorize(s.to_numpy(dtype=object))
+        done = np.array([u.strip().lower() for u in uniques] + [""], dtype=object)
+        return pd.Series(done[codes], index=s.index, dtype=object)
+    return pd.Series([v.strip() for v in s.to_numpy(object)], index=s.index, dtype=object)
 
 
 def _line_of(df: pd.DataFrame, i: int) -> int:
@@ -128,7 +143,7 @@ def _check_in(df: pd.DataFrame, column: str, allowed, path: Path) -> None:
 
 
 def _check_nonempty(df: pd.DataFrame, column: str, path: Path) -> None:
-    empty = df[column].str.strip() == ""
+    empty = _strip(df[column]) == ""
     if empty.any():
         i = int(empty.to_numpy().argmax())
         raise InputError("empty value", file=str(path), row=_line_of(df, i), column=column)
@@ -139,9 +154,9 @@ def read_users_csv(path) -> pd.DataFrame:
     """aloware_users.csv → users frame (USER_CSV_COLUMNS + role; more columns kept)."""
     path = Path(path)
     df = read_csv_validated(path, USER_CSV_COLUMNS)
-    df[U_ID] = df[U_ID].str.strip()
-    df[U_STATUS] = df[U_STATUS].str.strip().str.lower()
-    df[U_KIND] = df[U_KIND].str.strip().str.lower()
+    df[U_ID] = _strip(df[U_ID])
+    df[U_STATUS] = _strip(df[U_STATUS], lower=True)
+    df[U_KIND] = _strip(df[U_KIND], lower=True)
     _check_nonempty(df, U_ID, path)
     _check_unique(df, U_ID, path, "user id")
     _check_in(df, U_STATUS, USER_STATUSES, path)
@@ -157,11 +172,32 @@ def read_owners_json(path) -> pd.DataFrame:
     path = Path(path)
     text = _decode(path)
     try:
-        data = json.loads(text)
+        data = _parse_json(text)
     except json.JSONDecodeError as e:
         raise InputError(f"not valid JSON: {e.msg}", file=str(path), row=e.lineno,
                          column=f"char {e.colno}") from None
     return owners_frame(data, source=str(path))
+
+
+def _parse_json(text: str):
+    """json.loads with the cyclic GC paused: a listing of 1M owners creates millions of dicts,
+    and the collections they trigger (finding nothing) cost as much as the parse itself."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        return json.loads(text)
+    finally:
+        if was:
+            gc.enable()
+
+
+def _column(objects: list[dict], field: str) -> list:
+    """One field of every object, None where absent. itemgetter in map() runs the loop in C;
+    when some object lacks the field, fall back to dict.get."""
+    try:
+        return list(map(itemgetter(field), objects))
+    except KeyError:
+        return list(map(dict.get, objects, repeat(field)))
 
 
 def owners_frame(owners, source: str = "owners") -> pd.DataFrame:
@@ -179,43 +215,51 @@ def owners_frame(owners, source: str = "owners") -> pd.DataFrame:
         if not isinstance(o, dict):
             raise InputError(f"expected an owner object, found {type(o).__name__}", file=source,
                              row=i + 1)
-    cols = {col: [o.get(api) for o in owners] for col, api in API_OWNER_FIELDS.items()}
+    cols = {col: _column(owners, api) for col, api in API_OWNER_FIELDS.items()}
 
-    def first_bad(values, ok) -> int:
-        """Index of the first value that fails ``ok`` (-1 if none); checks on the raw lists so
-        pandas never coerces types before we look."""
+    def first_bad(values, ok, types=()) -> int:
+        """Index of the first value that fails ``ok`` (-1 if none); checks the raw lists so
+        pandas never coerces types before we look. When every value's type is in ``types``
+        (one C-speed pass over the list) only ``ok`` on strings can still fail."""
+        if types and set(map(type, values)) <= set(types):
+            return -1
         for i, v in enumerate(values):
             if not ok(v):
                 return i
         return -1
 
-    i = first_bad(cols[O_ID], lambda v: isinstance(v, (str, int)) and not isinstance(v, bool)
-                  and str(v).strip() != "")
+    i = first_bad(cols[O_ID], lambda v: isinstance(v, (str, int)) and not isinstance(v, bool),
+                  (str, int))
+    if i < 0:
+        ids = [str(v).strip() for v in cols[O_ID]]
+        if "" in set(ids):
+            i = ids.index("")
     if i >= 0:
         raise InputError("missing or empty owner id", file=source, row=i + 1, column="id")
+    cols[O_ID] = ids
     for col in (O_EMAIL, O_FIRST, O_LAST):
-        i = first_bad(cols[col], lambda v: v is None or isinstance(v, str))
+        i = first_bad(cols[col], lambda v: v is None or isinstance(v, str), (str, type(None)))
         if i >= 0:
             raise InputError(f"expected a string, found {type(cols[col][i]).__name__}",
                              file=source, row=i + 1, column=API_OWNER_FIELDS[col])
-    i = first_bad(cols[O_TYPE], lambda v: v is None or (isinstance(v, str)
-                                                       and v.upper() in OWNER_TYPES))
+    i = -1 if set(cols[O_TYPE]) <= {None, *OWNER_TYPES} else first_bad(
+        cols[O_TYPE], lambda v: v is None or (isinstance(v, str) and v.upper() in OWNER_TYPES))
     if i >= 0:
         raise InputError(f"unknown owner type {cols[O_TYPE][i]!r}; expected PERSON or QUEUE",
                          file=source, row=i + 1, column="type")
-    i = first_bad(cols[O_ARCHIVED], lambda v: v is None or isinstance(v, bool))
+    i = first_bad(cols[O_ARCHIVED], lambda v: v is None or isinstance(v, bool), (bool, type(None)))
     if i >= 0:
         raise InputError(f"expected true or false, found {cols[O_ARCHIVED][i]!r}", file=source,
                          row=i + 1, column="archived")
     for col in (O_USER_ID, O_USER_ID_ALL):
         i = first_bad(cols[col], lambda v: v is None or (isinstance(v, (int, str))
-                                                         and not isinstance(v, bool)))
+                                                         and not isinstance(v, bool)),
+                      (int, str, type(None)))
         if i >= 0:
             raise InputError(f"expected a number or null, found {cols[col][i]!r}", file=source,
                              row=i + 1, column=API_OWNER_FIELDS[col])
     df = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in cols.items()},
                       index=pd.RangeIndex(n))
-    df[O_ID] = df[O_ID].astype(str).str.strip()
     dup = df[O_ID].duplicated()
     if dup.any():
         i = int(dup.to_numpy().argmax())
@@ -223,7 +267,8 @@ def owners_frame(owners, source: str = "owners") -> pd.DataFrame:
                          column="id")
     for col in (O_EMAIL, O_FIRST, O_LAST):
         df[col] = df[col].fillna("")
-    df[O_TYPE] = df[O_TYPE].fillna("PERSON").str.upper()
+    df[O_TYPE] = _strip(df[O_TYPE].fillna("PERSON")).str.upper() if not set(
+        cols[O_TYPE]) <= {"PERSON", "QUEUE"} else df[O_TYPE]
     df[O_ARCHIVED] = df[O_ARCHIVED].fillna(False).astype(bool)
     return df
 
