@@ -330,7 +330,8 @@ def write_snapshot(directory, users: pd.DataFrame, owners: list[dict], extra: di
         cols = list(USER_CSV_COLUMNS) + [c for c in users.columns if c not in USER_CSV_COLUMNS]
         users.to_csv(tmp / USERS_FILE, index=False, columns=cols, lineterminator="\n")
         with open(tmp / OWNERS_FILE, "w", encoding="utf-8") as f:
-            json.dump(owners, f, ensure_ascii=False, separators=(",", ":"))
+            # dumps (one shot) uses the C encoder; dump() would fall back to the Python one
+            f.write(json.dumps(owners, ensure_ascii=False, separators=(",", ":")))
         for name, obj in (extra or {}).items():
             (tmp / name).write_text(json.dumps(obj, indent=2, default=str) + "\n",
                                     encoding="utf-8")
