@@ -46,5 +46,5 @@ def email_keys(values: pd.Series) -> pd.Series:
 
 def valid_keys(keys: pd.Series) -> pd.Series:
     """Vectorised ``is_valid_key``: a boolean Series."""
-    ok = [k.count("@") == 1 and 0 < k.find("@") < len(k) - 1 for k in keys.to_numpy(dtype=object)]
+    ok = [k.count("@") == 1 and k[0] != "@" and k[-1] != "@" for k in keys.to_numpy(dtype=object)]
     return pd.Series(ok, index=keys.index, dtype=bool)

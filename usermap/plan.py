@@ -164,9 +164,12 @@ def plan_to_json(plan: Plan) -> str:
     enc = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(", ", ": ")).encode
     lines = ["{"] + [f" {enc(k)}: {enc(header[k])}," for k in sorted(header)]
     lines.append(' "changes": [')
-    # Changes and their link dicts are built with a fixed key order: no sorting needed.
-    enc_change = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
-    lines.append(",\n".join("  " + enc_change(_change_dict(c)) for c in plan.changes))
+    # Changes and their link dicts are built with a fixed key order: no sorting needed. One
+    # encode of the whole list (C encoder), then a line break before each change: '{"action"'
+    # cannot occur inside a JSON string, where the quote would be escaped.
+    changes = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode(
+        [_change_dict(c) for c in plan.changes])
+    lines.append("  " + changes[1:-1].replace('}, {"action"', '},\n  {"action"'))
     lines.append(" ],")
     body = "\n".join(x for x in lines if x) + "\n"
     checksum = "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
@@ -278,10 +281,13 @@ def undo_plan(journal: pd.DataFrame, links: pd.DataFrame, *, store_revision: int
     owners_now = set(links[L_OWNER]) if len(links) else set()
     changes, conflicts = [], []
     reason = f"{REASON_UNDO}:{run_id}"
+    # owners the run's links hold now are freed by the undo itself, so restoring them is fine
+    freed = {json.loads(a)[L_OWNER] for a in journal["after"] if a}
     for r in reversed(_records(journal)):
         before = json.loads(r["before"]) if r["before"] else None
         after = json.loads(r["after"]) if r["after"] else None
-        b = {k: before[k] for k in _LINK_FIELDS} if before else None
+        # the link to restore keeps its original mapped_at, so an undo leaves no trace in it
+        b = {k: before[k] for k in _LINK_FIELDS + (L_MAPPED_AT,)} if before else None
         a = {k: after[k] for k in _LINK_FIELDS} if after else None
         user = r[L_USER]
         now = None
@@ -292,8 +298,8 @@ def undo_plan(journal: pd.DataFrame, links: pd.DataFrame, *, store_revision: int
             conflicts.append(f"{user}: the link is no longer as run {run_id} left it")
         if a is None and now is not None:
             conflicts.append(f"{user}: linked again since run {run_id}")
-        if b is not None and b[L_OWNER] in owners_now and (now is None or
-                                                         now[L_OWNER] != b[L_OWNER]):
+        if b is not None and b[L_OWNER] in owners_now - freed and (
+                now is None or now[L_OWNER] != b[L_OWNER]):
             conflicts.append(f"{user}: owner {b[L_OWNER]} is linked to another user now")
         action = ADD if a is None else REMOVE if b is None else UPDATE
         owner = (b or a)[L_OWNER]

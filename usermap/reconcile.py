@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -104,15 +105,35 @@ def counts_by_key(codes: np.ndarray, mask, n_keys: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Audit:
-    """The audit of one (users, owners, links) state. Frames are views; do not mutate them."""
+    """The audit of one (users, owners, links) state. Frames are views; do not mutate them.
 
-    users: pd.DataFrame           # prepared users (input columns + _key, _valid, _eligible)
-    owners: pd.DataFrame          # prepared owners (+ _key, _valid, _active, _person)
-    links: pd.DataFrame           # the store's links + issue, status, user/owner row indexes
-    mapped: pd.DataFrame          # DESIGN §4.2 (MAPPED_COLUMNS)
-    unmapped_aloware: pd.DataFrame  # §4.4 (UNMAPPED_ALOWARE_COLUMNS)
-    unmapped_hubspot: pd.DataFrame  # §4.5 (UNMAPPED_HUBSPOT_COLUMNS)
+    The views (mapped, unmapped_aloware, unmapped_hubspot) are computed on first use, so a plan,
+    which needs only the links' issues and the per-key counts, does not pay for them.
+    """
+
+    users: pd.DataFrame           # prepared users (input columns + _key, _valid, _eligible, _kc)
+    owners: pd.DataFrame          # prepared owners (+ _key, _valid, _active, _person, _kc)
+    links: pd.DataFrame           # the store's links + issue, _remove, user/owner row indexes
+    facts: dict                   # per-key counts (see _key_facts)
     meta: dict = field(default_factory=dict)
+    profile_url: str | None = None
+    suggestions: bool = True
+
+    @cached_property
+    def mapped(self) -> pd.DataFrame:
+        """DESIGN §4.2 (MAPPED_COLUMNS)."""
+        return _mapped_view(self.links, self.users, self.owners)
+
+    @cached_property
+    def unmapped_aloware(self) -> pd.DataFrame:
+        """§4.4 (UNMAPPED_ALOWARE_COLUMNS), with suggestions when asked for."""
+        ua = _unmapped_aloware(self.users, self.facts, self.profile_url)
+        return _add_suggestions(ua, self.owners, self.facts) if self.suggestions else ua
+
+    @cached_property
+    def unmapped_hubspot(self) -> pd.DataFrame:
+        """§4.5 (UNMAPPED_HUBSPOT_COLUMNS)."""
+        return _unmapped_hubspot(self.owners, self.facts)
 
     @property
     def errors(self) -> pd.DataFrame:
@@ -198,15 +219,10 @@ def audit(users: pd.DataFrame, owners: pd.DataFrame, links: pd.DataFrame | None 
                     L_UPDATED_AT: ""})
 
     lk = _audit_links(lk, u, o)
-    mapped = _mapped_view(lk, u, o)
     n_keys = _add_key_codes(u, o)
     facts = _key_facts(u, o, lk, n_keys)
-    ua = _unmapped_aloware(u, facts, profile_url)
-    uh = _unmapped_hubspot(o, facts)
-    if suggestions:
-        ua = _add_suggestions(ua, o, facts)
-    return Audit(users=u, owners=o, links=lk, mapped=mapped, unmapped_aloware=ua,
-                 unmapped_hubspot=uh, meta={"n_keys": n_keys})
+    return Audit(users=u, owners=o, links=lk, facts=facts, meta={"n_keys": n_keys},
+                 profile_url=profile_url, suggestions=suggestions)
 
 
 def _audit_links(lk: pd.DataFrame, u: pd.DataFrame, o: pd.DataFrame) -> pd.DataFrame:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import csv
 import gc
 import io
+import re
 import json
+import json.scanner
 import os
 import shutil
 import tempfile
@@ -90,7 +92,6 @@ def read_csv_validated(path: Path, required: tuple[str, ...], *, optional_empty=
     except pd.errors.ParserError as e:
         msg = str(e)
         # "Error tokenizing data. C error: Expected 6 fields in line 5, saw 7"
-        import re
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
         if m:
             raise InputError(f"expected {m.group(1)} fields, found {m.group(3)}", file=str(path),
@@ -168,24 +169,122 @@ def read_users_csv(path) -> pd.DataFrame:
 
 # --- HubSpot owners ---------------------------------------------------------------------------
 def read_owners_json(path) -> pd.DataFrame:
-    """hubspot_owners.json (a JSON array of Owners API objects) → owners frame."""
+    """hubspot_owners.json (a JSON array of Owners API objects) → owners frame.
+
+    The array is parsed a few MB at a time and each piece's fields gathered into columns at once,
+    so a million owner dicts never exist together: the peak is the text plus the columns. Pieces
+    are cut at "}, {" between elements; a cut that falls inside a string leaves an unterminated
+    string, which fails to parse, and then the file is read element by element instead, which
+    also gives the exact line of any syntax error.
+    """
     path = Path(path)
     text = _decode(path)
+    source = str(path)
+    start = _WS.match(text, 0).end()
+    if not text.startswith("[", start):
+        data = _parse_json(text, source)  # say what it is instead
+        raise InputError(f"expected a JSON array of owner objects, found {type(data).__name__}",
+                         file=source)
+    was = gc.isenabled()
+    gc.disable()  # millions of short-lived dicts: collections would find nothing
     try:
-        data = _parse_json(text)
-    except json.JSONDecodeError as e:
-        raise InputError(f"not valid JSON: {e.msg}", file=str(path), row=e.lineno,
-                         column=f"char {e.colno}") from None
-    return owners_frame(data, source=str(path))
+        try:
+            cols = _owners_by_pieces(text, start + 1, source)
+        except (json.JSONDecodeError, _Recut):
+            cols = _owners_by_element(text, start + 1, source)
+    finally:
+        if was:
+            gc.enable()
+    return _owner_columns_frame(cols, source)
 
 
-def _parse_json(text: str):
-    """json.loads with the cyclic GC paused: a listing of 1M owners creates millions of dicts,
-    and the collections they trigger (finding nothing) cost as much as the parse itself."""
+class _Recut(Exception):
+    """A piece did not parse as whole elements: read element by element instead."""
+
+
+_WS = re.compile(r"\s*")
+_SEP = re.compile(r"\s*([,\]])\s*")
+_BOUNDARY = re.compile(r"\}\s*,\s*\{")
+_PIECE_CHARS = 4 << 20
+_CHUNK = 20_000
+
+
+def _owners_by_pieces(text: str, pos: int, source: str) -> dict:
+    cols = {col: [] for col in API_OWNER_FIELDS}
+    count = 0
+    while True:
+        cut = _BOUNDARY.search(text, pos + _PIECE_CHARS) if pos + _PIECE_CHARS < len(text) else None
+        if cut is None:
+            objs = json.loads("[" + text[pos:])  # the rest, with its closing bracket
+            if not isinstance(objs, list):
+                raise _Recut()
+        else:
+            objs = json.loads("[" + text[pos:cut.start() + 1] + "]")
+        _gather(objs, cols, count, source)
+        count += len(objs)
+        if cut is None:
+            return cols
+        pos = cut.end() - 1
+
+
+def _owners_by_element(text: str, pos: int, source: str) -> dict:
+    cols = {col: [] for col in API_OWNER_FIELDS}
+    scan = json.scanner.make_scanner(json.JSONDecoder())
+    i = _WS.match(text, pos).end()
+    chunk: list = []
+    count = 0
+    if text.startswith("]", i):
+        i += 1
+    else:
+        while True:
+            try:
+                obj, i = scan(text, i)
+            except StopIteration:
+                line = text.count("\n", 0, i) + 1
+                raise InputError("not valid JSON: expected an owner object (truncated?)",
+                                 file=source, row=line) from None
+            except json.JSONDecodeError as e:
+                raise InputError(f"not valid JSON: {e.msg}", file=source, row=e.lineno,
+                                 column=f"char {e.colno}") from None
+            chunk.append(obj)
+            m = _SEP.match(text, i)
+            if not m:
+                line = text.count("\n", 0, i) + 1
+                raise InputError("not valid JSON: expected ',' or ']' after an owner "
+                                 "(truncated?)", file=source, row=line,
+                                 column=f"char {i - text.rfind(chr(10), 0, i)}")
+            i = m.end()
+            if len(chunk) == _CHUNK or m.group(1) == "]":
+                _gather(chunk, cols, count, source)
+                count += len(chunk)
+                chunk = []
+            if m.group(1) == "]":
+                break
+    if text[i:].strip():
+        raise InputError("not valid JSON: extra data after the array", file=source,
+                         row=text.count("\n", 0, i) + 1)
+    return cols
+
+
+def _gather(chunk: list, cols: dict, offset: int, source: str) -> None:
+    """Append the fields of a chunk of parsed owners to the column lists."""
+    if set(map(type, chunk)) != {dict}:
+        i = next(k for k, o in enumerate(chunk) if not isinstance(o, dict))
+        raise InputError(f"expected an owner object, found {type(chunk[i]).__name__}",
+                         file=source, row=offset + i + 1)
+    for col, api in API_OWNER_FIELDS.items():
+        cols[col].extend(_column(chunk, api))
+
+
+def _parse_json(text: str, source: str):
+    """json.loads with the cyclic GC paused (see read_owners_json); errors name the line."""
     was = gc.isenabled()
     gc.disable()
     try:
         return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"not valid JSON: {e.msg}", file=source, row=e.lineno,
+                         column=f"char {e.colno}") from None
     finally:
         if was:
             gc.enable()
@@ -210,12 +309,14 @@ def owners_frame(owners, source: str = "owners") -> pd.DataFrame:
     if not isinstance(owners, list):
         raise InputError(f"expected a JSON array of owner objects, found {type(owners).__name__}",
                          file=source)
-    n = len(owners)
-    for i, o in enumerate(owners):
-        if not isinstance(o, dict):
-            raise InputError(f"expected an owner object, found {type(o).__name__}", file=source,
-                             row=i + 1)
-    cols = {col: _column(owners, api) for col, api in API_OWNER_FIELDS.items()}
+    cols = {col: [] for col in API_OWNER_FIELDS}
+    _gather(owners, cols, 0, source) if owners else None
+    return _owner_columns_frame(cols, source)
+
+
+def _owner_columns_frame(cols: dict, source: str) -> pd.DataFrame:
+    """Validate the owner columns (raw values, as parsed) and make the owners frame."""
+    n = len(cols[O_ID])
 
     def first_bad(values, ok, types=()) -> int:
         """Index of the first value that fails ``ok`` (-1 if none); checks the raw lists so
@@ -231,7 +332,8 @@ def owners_frame(owners, source: str = "owners") -> pd.DataFrame:
     i = first_bad(cols[O_ID], lambda v: isinstance(v, (str, int)) and not isinstance(v, bool),
                   (str, int))
     if i < 0:
-        ids = [str(v).strip() for v in cols[O_ID]]
+        ids = ([v.strip() for v in cols[O_ID]] if set(map(type, cols[O_ID])) == {str} else
+               [str(v).strip() for v in cols[O_ID]])
         if "" in set(ids):
             i = ids.index("")
     if i >= 0:
@@ -258,18 +360,21 @@ def owners_frame(owners, source: str = "owners") -> pd.DataFrame:
         if i >= 0:
             raise InputError(f"expected a number or null, found {cols[col][i]!r}", file=source,
                              row=i + 1, column=API_OWNER_FIELDS[col])
-    df = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in cols.items()},
-                      index=pd.RangeIndex(n))
+    # Defaults for absent fields, on the lists (list.count(None) is a C loop; most files have
+    # no gaps, so this usually copies nothing).
+    for col, default in ((O_EMAIL, ""), (O_FIRST, ""), (O_LAST, ""), (O_TYPE, "PERSON"),
+                         (O_ARCHIVED, False)):
+        if cols[col].count(None):
+            cols[col] = [default if v is None else v for v in cols[col]]
+    if not set(cols[O_TYPE]) <= set(OWNER_TYPES):
+        cols[O_TYPE] = [v.strip().upper() for v in cols[O_TYPE]]
+    df = pd.DataFrame({c: pd.Series(v, dtype=bool if c == O_ARCHIVED else object)
+                       for c, v in cols.items()}, index=pd.RangeIndex(n))
     dup = df[O_ID].duplicated()
     if dup.any():
         i = int(dup.to_numpy().argmax())
         raise InputError(f"owner id {df[O_ID].iloc[i]!r} appears twice", file=source, row=i + 1,
                          column="id")
-    for col in (O_EMAIL, O_FIRST, O_LAST):
-        df[col] = df[col].fillna("")
-    df[O_TYPE] = _strip(df[O_TYPE].fillna("PERSON")).str.upper() if not set(
-        cols[O_TYPE]) <= {"PERSON", "QUEUE"} else df[O_TYPE]
-    df[O_ARCHIVED] = df[O_ARCHIVED].fillna(False).astype(bool)
     return df
 
 
