@@ -1,0 +1,219 @@
+/* usermap report: draws the long lists from the JSON block, a page at a time.
+   Every value is put into the page with textContent (never innerHTML), links only when they
+   are http(s) URLs. This file is static: it is not a template, and its sha256 is the one
+   script the page's Content-Security-Policy allows. */
+(function () {
+  "use strict";
+  var DATA = JSON.parse(document.getElementById("report-data").textContent);
+  var CONFLICT = {};
+  DATA.conflict_codes.forEach(function (c) { CONFLICT[c] = true; });
+  var ICON = DATA.conflict_icon;
+  var SAFE_URL = /^https?:\/\/[^\s"'<>]+$/i;
+  var PILL = { synced: "ok", error: "bad", add: "ok", update: "warn", remove: "bad" };
+  var NON_ASCII = /[^\x00-\x7f]/;
+  var MARKS = /[\u0300-\u036f]/g;
+  var fmt = function (n) { return n.toLocaleString("en-US"); };
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined && text !== null) { e.textContent = String(text); }
+    return e;
+  }
+
+  /* lower case, and accents folded so "bjorn" finds "Björn" */
+  function fold(s) {
+    s = String(s).toLowerCase();
+    return NON_ASCII.test(s) ? s.normalize("NFD").replace(MARKS, "") : s;
+  }
+
+  function Table(root, spec) {
+    var self = this;
+    this.id = root.getAttribute("data-table");
+    this.spec = spec;
+    this.cols = spec.columns;
+    this.data = spec.data;
+    this.n = this.data.length ? this.data[0].length : 0;
+    this.index = {};
+    this.cols.forEach(function (c, i) { self.index[c.key] = i; });
+    this.visible = this.cols.filter(function (c) { return !c.hidden; });
+    this.searchCols = [];
+    this.cols.forEach(function (c, i) { if (c.search) { self.searchCols.push(i); } });
+    this.hay = null;
+    this.rows = null;            /* Int32Array of matching rows, or null for all */
+    this.last = { q: "", f: "", rows: null };
+    this.page = 0;
+    this.body = document.getElementById(this.id + "-body");
+    this.input = document.getElementById(this.id + "-search");
+    this.facetSel = document.getElementById(this.id + "-facet");
+    this.sizeSel = document.getElementById(this.id + "-size");
+    this.status = document.getElementById(this.id + "-status");
+    this.pageLabel = document.getElementById(this.id + "-page");
+    this.buttons = {};
+    ["first", "prev", "next", "last"].forEach(function (b) {
+      var btn = document.getElementById(self.id + "-" + b);
+      self.buttons[b] = btn;
+      btn.addEventListener("click", function () { self.go(b); });
+    });
+    this.size = parseInt(this.sizeSel.value, 10) || 50;
+    this.sizeSel.addEventListener("change", function () {
+      self.size = parseInt(self.sizeSel.value, 10) || 50;
+      self.page = 0;
+      self.draw();
+    });
+    this.input.addEventListener("input", function () { self.filter(); });
+    this.input.addEventListener("focus", function () { self.buildHay(); }, { once: true });
+    if (this.facetSel) {
+      this.fillFacet();
+      this.facetSel.addEventListener("change", function () { self.filter(); });
+    }
+  }
+
+  Table.prototype.fillFacet = function () {
+    var col = this.data[this.index[this.spec.facet]], counts = {}, keys = [], i, v;
+    for (i = 0; i < this.n; i++) {
+      v = col[i];
+      if (counts[v] === undefined) { counts[v] = 0; keys.push(v); }
+      counts[v]++;
+    }
+    keys.sort(function (a, b) { return counts[b] - counts[a] || (a < b ? -1 : a > b ? 1 : 0); });
+    var sel = this.facetSel;
+    keys.forEach(function (k) {
+      var o = el("option", null, (k === "" ? "(none)" : k) + " (" + fmt(counts[k]) + ")");
+      o.value = k;
+      sel.appendChild(o);
+    });
+  };
+
+  Table.prototype.buildHay = function () {
+    if (this.hay) { return; }
+    var cols = this.searchCols.map(function (i) { return this.data[i]; }, this);
+    var n = this.n, m = cols.length, hay = new Array(n), i, j, s;
+    for (i = 0; i < n; i++) {
+      s = "";
+      for (j = 0; j < m; j++) { s += cols[j][i] + "\u0001"; }
+      hay[i] = fold(s);
+    }
+    this.hay = hay;
+  };
+
+  Table.prototype.filter = function () {
+    var q = fold(this.input.value.trim());
+    var f = this.facetSel ? this.facetSel.value : "";
+    var terms = q ? q.split(/\s+/) : [];
+    if (!terms.length && !f) {
+      this.rows = null;
+    } else {
+      if (terms.length) { this.buildHay(); }
+      var fcol = f ? this.data[this.index[this.spec.facet]] : null;
+      /* typing more letters narrows the previous result: search only within it */
+      var from = (this.last.rows && this.last.f === f && this.last.q && q.indexOf(this.last.q) === 0 &&
+                  q.split(/\s+/).length === this.last.q.split(/\s+/).length) ? this.last.rows : null;
+      var total = from ? from.length : this.n;
+      var out = new Int32Array(total), k = 0, hay = this.hay, nt = terms.length, r, i, t, h;
+      outer:
+      for (r = 0; r < total; r++) {
+        i = from ? from[r] : r;
+        if (fcol && fcol[i] !== f) { continue; }
+        if (nt) {
+          h = hay[i];
+          for (t = 0; t < nt; t++) { if (h.indexOf(terms[t]) < 0) { continue outer; } }
+        }
+        out[k++] = i;
+      }
+      this.rows = out.subarray(0, k);
+    }
+    this.last = { q: q, f: f, rows: this.rows };
+    this.page = 0;
+    this.draw();
+  };
+
+  Table.prototype.go = function (where) {
+    var pages = this.pages();
+    if (where === "first") { this.page = 0; }
+    else if (where === "prev") { this.page = Math.max(0, this.page - 1); }
+    else if (where === "next") { this.page = Math.min(pages - 1, this.page + 1); }
+    else if (where === "last") { this.page = pages - 1; }
+    this.draw();
+  };
+
+  Table.prototype.count = function () { return this.rows ? this.rows.length : this.n; };
+  Table.prototype.pages = function () { return Math.max(1, Math.ceil(this.count() / this.size)); };
+
+  Table.prototype.cell = function (c, i) {
+    var v = this.data[this.index[c.key]][i], td = el("td", "k-" + c.kind), a, url, span;
+    if (c.kind === "status") {
+      td.appendChild(el("span", "pill " + (PILL[v] || ""), v));
+    } else if (c.kind === "code") {
+      if (v !== "") {
+        td.appendChild(el("code", "code", v));
+        if (CONFLICT[v] === true) {
+          span = el("span", "icon", " " + ICON);
+          span.title = "e-mail conflict";
+          td.appendChild(span);
+        }
+      }
+    } else if (c.kind === "link") {
+      url = c.link ? this.data[this.index[c.link]][i] : "";
+      if (url && SAFE_URL.test(url)) {
+        a = el("a", null, v);
+        a.href = url;
+        a.target = "_blank";
+        a.rel = "noopener noreferrer";
+        td.appendChild(a);
+      } else {
+        td.textContent = v;
+      }
+    } else if (c.kind === "suggestions") {
+      (v || []).forEach(function (s) {
+        var d = el("span", "sugg");
+        d.appendChild(el("span", null, s[1] + " <" + s[2] + "> "));
+        d.appendChild(el("span", "score", "HubSpot id " + s[0] + ", score " + s[3]));
+        td.appendChild(d);
+      });
+    } else if (c.kind === "command") {
+      td.appendChild(el("code", "cmd", v));
+    } else {
+      td.textContent = v;
+    }
+    return td;
+  };
+
+  Table.prototype.draw = function () {
+    var total = this.count(), pages = this.pages(), frag = document.createDocumentFragment();
+    if (this.page > pages - 1) { this.page = pages - 1; }
+    var start = this.page * this.size, end = Math.min(total, start + this.size), r, i, tr, j;
+    for (r = start; r < end; r++) {
+      i = this.rows ? this.rows[r] : r;
+      tr = document.createElement("tr");
+      for (j = 0; j < this.visible.length; j++) { tr.appendChild(this.cell(this.visible[j], i)); }
+      frag.appendChild(tr);
+    }
+    if (!total) {
+      tr = document.createElement("tr");
+      var td = el("td", "empty", this.n ? "No rows match." : this.spec.empty);
+      td.colSpan = this.visible.length;
+      tr.appendChild(td);
+      frag.appendChild(tr);
+    }
+    this.body.replaceChildren(frag);
+    this.status.textContent = total ?
+      "Rows " + fmt(start + 1) + "–" + fmt(end) + " of " + fmt(total) +
+        (this.rows ? " (filtered from " + fmt(this.n) + ")" : "") :
+      (this.n ? "0 of " + fmt(this.n) + " rows match" : "0 rows");
+    this.pageLabel.textContent = "Page " + fmt(this.page + 1) + " of " + fmt(pages);
+    this.buttons.first.disabled = this.buttons.prev.disabled = this.page === 0;
+    this.buttons.next.disabled = this.buttons.last.disabled = this.page >= pages - 1;
+  };
+
+  var tables = {};
+  Array.prototype.forEach.call(document.querySelectorAll("div.tbl[data-table]"), function (root) {
+    var id = root.getAttribute("data-table"), spec = DATA.tables[id];
+    if (spec) {
+      tables[id] = new Table(root, spec);
+      tables[id].draw();
+    }
+  });
+  window.usermapReport = { tables: tables };
+  document.documentElement.setAttribute("data-ready", "1");
+})();
