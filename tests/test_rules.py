@@ -321,3 +321,18 @@ def test_plan_json_round_trip_and_checksum():
         planmod.plan_from_json(text.replace('"10"', '"11"'))
     with pytest.raises(PlanFileError, match="truncated"):
         planmod.plan_from_json(text[: len(text) // 2])
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from(
+    list(" \t\n\u00a0\u2003@.aAzZ\u00df\u0130e\u0301\u00e9+")), max_size=12)), max_size=20))
+def test_vectorised_email_keys_equal_the_scalar_rule(values):
+    import pandas as pd
+    from usermap.normalize import email_key, email_keys, is_valid_key, valid_keys
+    s = pd.Series(values, dtype=object)
+    keys = email_keys(s)
+    assert list(keys) == [email_key(v) for v in values]
+    assert list(valid_keys(keys)) == [is_valid_key(email_key(v)) for v in values]

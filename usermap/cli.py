@@ -158,11 +158,26 @@ def _config(path):
 
 
 def _load(snapshot, store_path, *, create=True):
-    from .sources.snapshot import read_snapshot
+    """(users, owners, links, store revision) of a snapshot and a store.
+
+    The users CSV and the store's links are read in a second thread while this one parses the
+    owners JSON: pandas' CSV tokenizer and SQLite release the GIL, so the two overlap. The
+    store is only opened (created) once the snapshot has been read without error, so bad input
+    leaves no new store file behind.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .sources.snapshot import OWNERS_FILE, USERS_FILE, read_owners_json, read_users_csv
     from .store import Store
-    users, owners = read_snapshot(snapshot)
-    store = Store.open(store_path, create=create)
-    return users, owners, store
+    d = Path(snapshot)
+    if not d.is_dir():
+        raise InputError("snapshot folder not found", file=str(d))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        users = pool.submit(read_users_csv, d / USERS_FILE)
+        owners = read_owners_json(d / OWNERS_FILE)
+        users = users.result()
+    with Store.open(store_path, create=create) as store:
+        return users, owners, store.links(), store.revision
 
 
 def _cmd_sandbox(args) -> int:
@@ -183,10 +198,9 @@ def _cmd_audit(args) -> int:
     from . import reconcile
     from .output import write_audit
     cfg = _config(args.config)
-    users, owners, store = _load(args.snapshot, args.store)
-    with store:
-        result = reconcile.audit(users, owners, store.links(), suggestions=True,
-                                 profile_url=cfg.aloware.profile_url)
+    users, owners, links, _ = _load(args.snapshot, args.store)
+    result = reconcile.audit(users, owners, links, suggestions=True,
+                             profile_url=cfg.aloware.profile_url)
     write_audit(result, Path(args.out), snapshot=args.snapshot, store=args.store)
     print(result.summary_text())
     print(f"wrote {args.out}/summary.json, mapped.csv, unmapped_aloware.csv, "
@@ -198,10 +212,8 @@ def _cmd_plan(args) -> int:
     from . import plan as planmod
     from . import reconcile
     from .sources.snapshot import fingerprint
-    users, owners, store = _load(args.snapshot, args.store)
-    with store:
-        result = reconcile.audit(users, owners, store.links(), suggestions=False)
-        revision = store.revision
+    users, owners, links, revision = _load(args.snapshot, args.store)
+    result = reconcile.audit(users, owners, links, suggestions=False)
     p = planmod.make_plan(result, store_revision=revision, fingerprint=fingerprint(args.snapshot),
                           only=args.only, force=args.force, created_at=_now())
     planmod.check_guard(p, force=args.force)

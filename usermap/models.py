@@ -8,7 +8,7 @@ dataclasses are the record form of one row, for callers that want objects (noteb
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 # --- Aloware users -------------------------------------------------------------------------
 USER_STATUSES = ("active", "paused", "inactive", "suspended", "deleted")
@@ -138,9 +138,12 @@ class Mapping:
     updated_at: str = ""
 
 
-@dataclass(frozen=True)
-class Change:
-    """One change of a plan. ``before``/``after`` are link dicts (LINK_COLUMNS) or None."""
+class Change(NamedTuple):
+    """One change of a plan. ``before``/``after`` are link dicts (LINK_COLUMNS) or None.
+
+    A NamedTuple rather than a frozen dataclass: plans of a million users carry hundreds of
+    thousands of changes, and a tuple is built several times faster. Immutable all the same.
+    """
 
     action: str
     aloware_user_id: str
@@ -151,7 +154,7 @@ class Change:
     step: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._asdict()
 
 
 @dataclass(frozen=True)

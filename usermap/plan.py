@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -78,26 +79,26 @@ def make_plan(result: Audit, *, store_revision: int, fingerprint: str, only: str
     pair_by_user = pairs.set_index(L_USER)
     adds = pairs[~pairs[L_USER].isin(repointed[L_USER])]
 
+    # Build the changes column-wise (lists zipped into dicts and tuples): per-row pandas
+    # access would dominate the run time of a plan with hundreds of thousands of changes.
     changes: list[Change] = []
-    for r in _records(removed):
-        changes.append(Change(REMOVE, r[L_USER], r[L_OWNER], _link(r), None, r[A_ISSUE],
-                              STEP_CLEANUP))
-    for r in _records(repointed):
-        p = pair_by_user.loc[r[L_USER]]
-        after = {L_USER: r[L_USER], L_OWNER: p[L_OWNER], L_A_EMAIL: p[L_A_EMAIL],
-                 L_H_EMAIL: p[L_H_EMAIL], L_METHOD: METHOD_EMAIL}
-        changes.append(Change(UPDATE, r[L_USER], p[L_OWNER], _link(r), after, r[A_ISSUE],
-                              STEP_RESOLVE))
+    changes += _changes(REMOVE, STEP_CLEANUP, removed[L_USER], removed[L_OWNER],
+                        _links_of(removed), None, removed[A_ISSUE])
+    new_owner = pair_by_user.loc[repointed[L_USER]]
+    changes += _changes(UPDATE, STEP_RESOLVE, repointed[L_USER], new_owner[L_OWNER],
+                        _links_of(repointed),
+                        _links_of(repointed, owner=new_owner[L_OWNER],
+                                  a_email=new_owner[L_A_EMAIL], h_email=new_owner[L_H_EMAIL],
+                                  method=METHOD_EMAIL),
+                        repointed[A_ISSUE])
     refresh = kept[kept[A_ISSUE] == "emails_changed"]
-    for r in _records(refresh):
-        after = _link(r) | {L_A_EMAIL: r["_a_email"], L_H_EMAIL: r["_h_email"]}
-        changes.append(Change(UPDATE, r[L_USER], r[L_OWNER], _link(r), after, "emails_changed",
-                              STEP_RESOLVE))
-    for r in _records(adds):
-        after = {L_USER: r[L_USER], L_OWNER: r[L_OWNER], L_A_EMAIL: r[L_A_EMAIL],
-                 L_H_EMAIL: r[L_H_EMAIL], L_METHOD: METHOD_EMAIL}
-        changes.append(Change(ADD, r[L_USER], r[L_OWNER], None, after, REASON_EMAIL_MATCH,
-                              STEP_MATCH))
+    changes += _changes(UPDATE, STEP_RESOLVE, refresh[L_USER], refresh[L_OWNER],
+                        _links_of(refresh),
+                        _links_of(refresh, a_email=refresh["_a_email"],
+                                  h_email=refresh["_h_email"]),
+                        "emails_changed")
+    changes += _changes(ADD, STEP_MATCH, adds[L_USER], adds[L_OWNER], None,
+                        _links_of(adds, method=METHOD_EMAIL), REASON_EMAIL_MATCH)
 
     if only is not None:
         changes = _restrict(changes, result, only)
@@ -116,8 +117,34 @@ def _records(df: pd.DataFrame) -> list[dict]:
     return [dict(zip(cols, row)) for row in zip(*(df[c].tolist() for c in cols))]
 
 
-def _link(r: dict) -> dict:
-    return {k: ("" if r.get(k) is None else str(r.get(k))) for k in _LINK_FIELDS}
+def _strings(values, n: int) -> list[str]:
+    """A column (or one value for every row) as a list of strings, "" for missing."""
+    if isinstance(values, str):
+        return [values] * n
+    return ["" if v is None or v != v else str(v) for v in values.tolist()]
+
+
+def _links_of(df: pd.DataFrame, *, owner=None, a_email=None, h_email=None, method=None
+              ) -> list[dict]:
+    """Link dicts (_LINK_FIELDS) of the rows of ``df``, with some fields replaced."""
+    n = len(df)
+    cols = [_strings(df[L_USER], n),
+            _strings(df[L_OWNER] if owner is None else owner, n),
+            _strings(df[L_A_EMAIL] if a_email is None else a_email, n),
+            _strings(df[L_H_EMAIL] if h_email is None else h_email, n),
+            _strings(df[L_METHOD] if method is None else method, n)]
+    return [dict(zip(_LINK_FIELDS, row)) for row in zip(*cols)]
+
+
+def _changes(action: str, step: str, users, owners, before, after, reason) -> list[Change]:
+    n = len(users)
+    if not n:
+        return []
+    return list(map(Change._make, zip(
+        repeat(action, n), _strings(users, n), _strings(owners, n),
+        before if before is not None else repeat(None, n),
+        after if after is not None else repeat(None, n),
+        _strings(reason, n), repeat(step, n))))
 
 
 def _restrict(changes: list[Change], result: Audit, only: str) -> list[Change]:
@@ -152,9 +179,18 @@ def check_stale(plan: Plan, revision: int) -> None:
 
 # --- the plan file ------------------------------------------------------------------------
 def plan_to_json(plan: Plan) -> str:
-    """The plan file's text: one header field per line, one change per line (sorted keys), then
-    a sha256 checksum of every byte above it. Readable in a pager and diffable; the C JSON encoder
-    writes each line, so large plans stay fast."""
+    """The plan file's text: one header field per line, one change per line, then a sha256
+    checksum of every byte above it. Readable in a pager and diffable."""
+    body = "".join(_plan_body(plan))
+    return body + _checksum_line(hashlib.sha256(body.encode("utf-8")))
+
+
+def _checksum_line(h) -> str:
+    return f' "checksum": "sha256:{h.hexdigest()}"\n}}\n'
+
+
+def _plan_body(plan: Plan, chunk: int = 20_000):
+    """The plan file above its checksum line, in pieces (a large plan is never one string)."""
     header = {
         "format": PLAN_FORMAT, "created_at": plan.created_at,
         "store_revision": plan.store_revision, "fingerprint": plan.fingerprint,
@@ -162,27 +198,23 @@ def plan_to_json(plan: Plan) -> str:
         "meta": plan.meta, "summary": _summary(plan),
     }
     enc = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(", ", ": ")).encode
-    lines = ["{"] + [f" {enc(k)}: {enc(header[k])}," for k in sorted(header)]
-    lines.append(' "changes": [')
-    # Changes and their link dicts are built with a fixed key order: no sorting needed. One
-    # encode of the whole list (C encoder), then a line break before each change: '{"action"'
+    yield "{\n" + "".join(f" {enc(k)}: {enc(header[k])},\n" for k in sorted(header))
+    yield ' "changes": ['
+    # Changes and their link dicts are built with a fixed key order: no sorting needed. Each
+    # chunk is one encode (C encoder), then a line break before each change: '{"action"'
     # cannot occur inside a JSON string, where the quote would be escaped.
-    changes = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode(
-        [_change_dict(c) for c in plan.changes])
-    lines.append("  " + changes[1:-1].replace('}, {"action"', '},\n  {"action"'))
-    lines.append(" ],")
-    body = "\n".join(x for x in lines if x) + "\n"
-    checksum = "sha256:" + hashlib.sha256(body.encode("utf-8")).hexdigest()
-    return body + f' "checksum": "{checksum}"\n}}\n'
+    enc_list = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+    for i in range(0, len(plan.changes), chunk):
+        text = enc_list([_change_dict(c) for c in plan.changes[i:i + chunk]])
+        yield ("\n  " if i == 0 else ",\n  ") + text[1:-1].replace('}, {"action"',
+                                                                    '},\n  {"action"')
+    yield "\n ],\n"
 
 
 _CHECKSUM_LINE = '\n "checksum": "'
 
 
-def _change_dict(c: Change) -> dict:
-    return {"action": c.action, "aloware_user_id": c.aloware_user_id,
-            "hubspot_owner_id": c.hubspot_owner_id, "before": c.before, "after": c.after,
-            "reason": c.reason, "step": c.step}
+_change_dict = Change._asdict
 
 
 def _summary(plan: Plan) -> dict:
@@ -224,9 +256,17 @@ def plan_from_json(text: str, source: str = "plan.json") -> Plan:
 
 
 def write_plan(plan: Plan, path) -> Path:
+    """Write the plan file atomically, streaming: text and checksum are made piece by piece."""
     from .sources.snapshot import write_atomic  # file I/O lives with the other writers
-    text = plan_to_json(plan)
-    return write_atomic(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+    def write(tmp: Path) -> None:
+        h = hashlib.sha256()
+        with open(tmp, "w", encoding="utf-8") as f:
+            for piece in _plan_body(plan):
+                f.write(piece)
+                h.update(piece.encode("utf-8"))
+            f.write(_checksum_line(h))
+    return write_atomic(Path(path), write)
 
 
 def read_plan(path) -> Plan:

@@ -119,11 +119,33 @@ class Table:
     def page_json(self) -> dict:
         return {"columns": [{"key": c.key, "label": c.label, "kind": c.kind, "search": c.search,
                              "link": c.link, "hidden": c.hidden} for c in self.columns],
-                "data": self.data, "facet": self.facet, "empty": self.empty}
+                "data": [_encode_column(c) for c in self.data], "facet": self.facet,
+                "empty": self.empty}
 
     def to_json(self) -> dict:
         return {"columns": [c.key for c in self.columns],
                 "rows": [list(r) for r in zip(*self.data)] if self.data else []}
+
+
+def _encode_column(values: tuple):
+    """A column for the page, compact: ``{"d": distinct, "i": codes}`` when few values repeat
+    (statuses, codes, reasons, common names), ``{"p": prefix, "v": rests}`` when every value
+    starts with the same long prefix (profile links), else the plain list. The script expands
+    them once at load."""
+    n = len(values)
+    if n < 16 or not all(isinstance(v, str) for v in values[:64]):
+        return values
+    try:
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=True)
+    except TypeError:   # lists (suggestions)
+        return values
+    if len(uniques) <= max(16, n // 4):
+        return {"d": uniques.tolist(), "i": codes.tolist()}
+    prefix = os.path.commonprefix([min(values), max(values)])
+    if len(prefix) >= 8:
+        k = len(prefix)
+        return {"p": prefix, "v": [v[k:] for v in values]}
+    return values
 
 
 @dataclass(frozen=True)

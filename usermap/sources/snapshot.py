@@ -219,7 +219,16 @@ def _owners_by_pieces(text: str, pos: int, source: str) -> dict:
             if not isinstance(objs, list):
                 raise _Recut()
         else:
-            objs = json.loads("[" + text[pos:cut.start() + 1] + "]")
+            for _ in range(64):  # a cut inside a nested array (e.g. teams) fails: take the next
+                try:
+                    objs = json.loads("[" + text[pos:cut.start() + 1] + "]")
+                    break
+                except json.JSONDecodeError:
+                    cut = _BOUNDARY.search(text, cut.end())
+                    if cut is None:
+                        raise _Recut() from None
+            else:
+                raise _Recut()
         _gather(objs, cols, count, source)
         count += len(objs)
         if cut is None:
@@ -268,7 +277,7 @@ def _owners_by_element(text: str, pos: int, source: str) -> dict:
 
 def _gather(chunk: list, cols: dict, offset: int, source: str) -> None:
     """Append the fields of a chunk of parsed owners to the column lists."""
-    if set(map(type, chunk)) != {dict}:
+    if not set(map(type, chunk)) <= {dict}:
         i = next(k for k, o in enumerate(chunk) if not isinstance(o, dict))
         raise InputError(f"expected an owner object, found {type(chunk[i]).__name__}",
                          file=source, row=offset + i + 1)
@@ -334,7 +343,7 @@ def _owner_columns_frame(cols: dict, source: str) -> pd.DataFrame:
     if i < 0:
         ids = ([v.strip() for v in cols[O_ID]] if set(map(type, cols[O_ID])) == {str} else
                [str(v).strip() for v in cols[O_ID]])
-        if "" in set(ids):
+        if ids.count(""):
             i = ids.index("")
     if i >= 0:
         raise InputError("missing or empty owner id", file=source, row=i + 1, column="id")
@@ -452,18 +461,22 @@ def read_mappings_csv(path) -> pd.DataFrame:
         if col not in df.columns:
             df[col] = ""
     df = df[list(MAPPINGS_CSV_COLUMNS)].copy()
-    df[L_USER] = df[L_USER].str.strip()
-    df[L_OWNER] = df[L_OWNER].str.strip()
+    df[L_USER] = _strip(df[L_USER])
+    df[L_OWNER] = _strip(df[L_OWNER])
     _check_nonempty(df, L_USER, path)
     _check_nonempty(df, L_OWNER, path)
     _check_unique(df, L_USER, path, "Aloware user")
     _check_unique(df, L_OWNER, path, "HubSpot owner")
-    df[L_METHOD] = df[L_METHOD].str.strip().str.lower().replace("", "email")
+    df[L_METHOD] = _strip(df[L_METHOD], lower=True).replace("", "email")
     _check_in(df, L_METHOD, METHODS, path)
-    for col in (L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT):
-        df[col] = df[col].str.strip()
-    bad = (df[L_MAPPED_AT] != "") & pd.to_datetime(df[L_MAPPED_AT], errors="coerce",
-                                                   utc=True, format="ISO8601").isna()
+    for col in (L_A_EMAIL, L_H_EMAIL):
+        df[col] = _strip(df[col])
+    df[L_MAPPED_AT] = _strip(df[L_MAPPED_AT], lower=False)
+    # parse each distinct time once (imports often share a handful of timestamps)
+    codes, uniques = pd.factorize(df[L_MAPPED_AT].to_numpy(object))
+    parsed_ok = pd.to_datetime(pd.Series(uniques, dtype=object), errors="coerce", utc=True,
+                               format="ISO8601").notna().to_numpy() | (uniques == "")
+    bad = pd.Series(~parsed_ok[codes], index=df.index)
     if bad.any():
         i = int(bad.to_numpy().argmax())
         raise InputError(f"not an ISO 8601 time: {df[L_MAPPED_AT].iloc[i]!r}", file=str(path),

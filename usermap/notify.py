@@ -1,0 +1,171 @@
+"""The e-mail notification of a run (DESIGN.md §8): build it, keep it as ``notification.eml``,
+and send it by SMTP when ``[smtp] host`` is set.
+
+The message is ``multipart/alternative``: the report's plain-text summary and its HTML summary
+with the CSS inlined by css-inline (mail clients drop ``<style>``). It stays under
+``MAX_MESSAGE_BYTES`` however big the account: the summaries cap every list and value, the full
+report is attached only when it is no bigger than ``report.attach_max_bytes`` *and* the whole
+message still fits, and otherwise the message names the report's URL (``report.url``, where
+``{run_id}`` is replaced) or its path.
+
+Secrets: ``SMTP_USER`` and ``SMTP_PASSWORD`` are read from the environment at the moment of
+sending and are never part of the message; error texts pass through ``redact``.
+
+Adapter: files and the network. A failed send raises ``NotifyError`` from ``send``; ``notify``
+turns it into ``{"sent": False, "error": ...}`` so a run is never lost to a mail server.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .config import secret
+from .errors import UsermapError
+from .redact import redact
+
+__all__ = ["build_message", "write_eml", "send", "notify", "NotifyError", "MAX_MESSAGE_BYTES",
+           "EML_NAME"]
+
+log = logging.getLogger("usermap.notify")
+
+MAX_MESSAGE_BYTES = 100_000      # "under 100 KB however large the account"
+EML_NAME = "notification.eml"
+DEFAULT_SENDER = "usermap@localhost"
+
+
+class NotifyError(UsermapError):
+    """The notification could not be sent (SMTP refused, unreachable, TLS or login failed)."""
+
+
+def _inline(html: str) -> str:
+    import css_inline
+    inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_style_tags=False,
+                                    keep_link_tags=False)
+    return inliner.inline(html)
+
+
+def _date(generated_at: str) -> str:
+    try:
+        t = datetime.strptime(generated_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    except (TypeError, ValueError):
+        t = datetime.now(timezone.utc)
+    return format_datetime(t)
+
+
+def _report_url(config, run_id: str) -> str:
+    url = (config.report.url or "").strip()
+    return url.replace("{run_id}", run_id) if url else ""
+
+
+def _compose(report, config, location: dict, attachment: tuple[str, bytes] | None
+             ) -> EmailMessage:
+    msg = EmailMessage()
+    msg["Subject"] = report.subject()
+    msg["From"] = config.smtp.sender or DEFAULT_SENDER
+    if config.smtp.recipients:
+        msg["To"] = ", ".join(config.smtp.recipients)
+    msg["Date"] = _date(report.generated_at)
+    msg["Message-ID"] = make_msgid(idstring="usermap", domain="usermap.local")
+    msg["X-Usermap-Run"] = report.run_id or "-"
+    msg["X-Usermap-Status"] = " ".join(str(report.status).split())[:60] or "-"
+    msg.set_content(report.email_text(location), subtype="plain", charset="utf-8",
+                    cte="quoted-printable")
+    msg.add_alternative(_inline(report.email_html(location)), subtype="html", charset="utf-8",
+                        cte="quoted-printable")
+    if attachment is not None:
+        name, data = attachment
+        msg.add_attachment(data, maintype="text", subtype="html", filename=name)
+    return msg
+
+
+def build_message(report, config, *, report_path=None) -> EmailMessage:
+    """The notification for ``report``: multipart/alternative (text + HTML with inline CSS),
+    always under MAX_MESSAGE_BYTES; with the full report attached when it is small enough."""
+    path = Path(report_path) if report_path else None
+    url = _report_url(config, report.run_id)
+    location = {"url": url, "path": str(path.resolve()) if path else "", "attached": ""}
+    if path is not None and path.is_file():
+        size = path.stat().st_size
+        if size <= config.report.attach_max_bytes:
+            msg = _compose(report, config, location | {"attached": path.name},
+                           (path.name, path.read_bytes()))
+            if len(msg.as_bytes()) < MAX_MESSAGE_BYTES:
+                return msg
+    msg = _compose(report, config, location, None)
+    if len(msg.as_bytes()) >= MAX_MESSAGE_BYTES:  # cannot happen with the capped templates
+        raise NotifyError(f"the notification is {len(msg.as_bytes()):,} bytes, over the "
+                          f"{MAX_MESSAGE_BYTES:,} limit")
+    return msg
+
+
+def write_eml(msg: EmailMessage, path) -> Path:
+    """Keep the message as an .eml file (RFC 5322 bytes), written atomically."""
+    from .sources.snapshot import write_atomic
+    data = msg.as_bytes()
+    return write_atomic(Path(path), lambda tmp: tmp.write_bytes(data))
+
+
+def send(msg: EmailMessage, config) -> None:
+    """Send by SMTP per ``[smtp]``: implicit TLS when ``ssl``, else STARTTLS when ``starttls``
+    (required: a server without it is an error, never a silent downgrade), else plain. Logs in
+    with SMTP_USER/SMTP_PASSWORD from the environment when SMTP_USER is set."""
+    s = config.smtp
+    if not s.host:
+        raise NotifyError("[smtp] host is not set")
+    recipients = [r for r in s.recipients if r.strip()]
+    if not recipients:
+        raise NotifyError("[smtp] recipients is empty: nobody to send to")
+    sender = s.sender or DEFAULT_SENDER
+    user, password = secret("SMTP_USER"), secret("SMTP_PASSWORD")
+    where = f"{s.host}:{s.port}"
+    try:
+        context = ssl.create_default_context()
+        if s.ssl:
+            server = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
+        else:
+            server = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        with server:
+            server.ehlo()
+            if s.starttls and not s.ssl:
+                server.starttls(context=context)
+                server.ehlo()
+            if user:
+                server.login(user, password)
+            refused = server.send_message(msg, from_addr=sender, to_addrs=recipients)
+        if refused:
+            raise NotifyError(f"SMTP {where} refused recipients: {', '.join(sorted(refused))}")
+    except NotifyError:
+        raise
+    except smtplib.SMTPNotSupportedError as e:
+        raise NotifyError(f"SMTP {where}: {redact(e)} (STARTTLS or AUTH not offered; set "
+                          "[smtp] starttls = false only for a trusted local relay)") from None
+    except (smtplib.SMTPException, ssl.SSLError, OSError) as e:
+        raise NotifyError(f"SMTP {where}: {type(e).__name__}: {redact(e)}") from None
+
+
+def notify(report, config, run_dir, *, report_path=None) -> dict:
+    """Write ``run_dir/notification.eml`` always, send it when ``[smtp] host`` is set.
+
+    Returns ``{"eml": path, "sent": bool, "error": str | None}``; a failed send is logged and
+    returned, never raised, so the caller records it and the run is kept.
+    """
+    msg = build_message(report, config, report_path=report_path)
+    eml = write_eml(msg, Path(run_dir) / EML_NAME)
+    result = {"eml": str(eml), "sent": False, "error": None}
+    if config.smtp.host:
+        try:
+            send(msg, config)
+            result["sent"] = True
+            log.info("notification sent to %d recipient(s) via %s", len(config.smtp.recipients),
+                     config.smtp.host)
+        except Exception as e:  # noqa: BLE001 - a failed send must not lose the run
+            result["error"] = redact(str(e) if isinstance(e, NotifyError)
+                                     else f"{type(e).__name__}: {e}")
+            log.warning("notification not sent: %s", result["error"])
+    return result
