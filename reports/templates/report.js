@@ -1,5 +1,5 @@
 /* usermap report: draws the long lists from the JSON block, a page at a time.
-   Every value is put into the page with textContent (never innerHTML), links only when they
+   Every value is put into the page with textContent (never parsed as HTML), links only when they
    are http(s) URLs. This file is static: it is not a template, and its sha256 is the one
    script the page's Content-Security-Policy allows. */
 (function () {
@@ -13,6 +13,20 @@
   var NON_ASCII = /[^\x00-\x7f]/;
   var MARKS = /[\u0300-\u036f]/g;
   var fmt = function (n) { return n.toLocaleString("en-US"); };
+
+  /* a column as the page ships it: a list, {d: distinct values, i: codes}, or {p: prefix, v: rests} */
+  function expand(col) {
+    var out, k, n;
+    if (Array.isArray(col)) { return col; }
+    if (col.d) {
+      n = col.i.length; out = new Array(n);
+      for (k = 0; k < n; k++) { out[k] = col.d[col.i[k]]; }
+      return out;
+    }
+    n = col.v.length; out = new Array(n);
+    for (k = 0; k < n; k++) { out[k] = col.p + col.v[k]; }
+    return out;
+  }
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -32,7 +46,7 @@
     this.id = root.getAttribute("data-table");
     this.spec = spec;
     this.cols = spec.columns;
-    this.data = spec.data;
+    this.data = spec.data.map(expand);
     this.n = this.data.length ? this.data[0].length : 0;
     this.index = {};
     this.cols.forEach(function (c, i) { self.index[c.key] = i; });
