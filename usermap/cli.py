@@ -158,7 +158,7 @@ def _config(path):
 
 
 def _load(snapshot, store_path, *, create=True):
-    """(users, owners, links, store revision) of a snapshot and a store.
+    """(users, owners, links, store revision, snapshot fingerprint) of a snapshot and a store.
 
     The users CSV and the store's links are read in a second thread while this one parses the
     owners JSON: pandas' CSV tokenizer and SQLite release the GIL, so the two overlap. The
@@ -167,17 +167,19 @@ def _load(snapshot, store_path, *, create=True):
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from .sources.snapshot import OWNERS_FILE, USERS_FILE, read_owners_json, read_users_csv
+    from .sources.snapshot import (OWNERS_FILE, USERS_FILE, fingerprint, read_owners_json,
+                                   read_users_csv)
     from .store import Store
     d = Path(snapshot)
     if not d.is_dir():
         raise InputError("snapshot folder not found", file=str(d))
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:
         users = pool.submit(read_users_csv, d / USERS_FILE)
+        digest = pool.submit(fingerprint, d)  # hashlib releases the GIL too
         owners = read_owners_json(d / OWNERS_FILE)
-        users = users.result()
+        users, digest = users.result(), digest.result()
     with Store.open(store_path, create=create) as store:
-        return users, owners, store.links(), store.revision
+        return users, owners, store.links(), store.revision, digest
 
 
 def _cmd_sandbox(args) -> int:
@@ -198,7 +200,7 @@ def _cmd_audit(args) -> int:
     from . import reconcile
     from .output import write_audit
     cfg = _config(args.config)
-    users, owners, links, _ = _load(args.snapshot, args.store)
+    users, owners, links, _, _ = _load(args.snapshot, args.store)
     result = reconcile.audit(users, owners, links, suggestions=True,
                              profile_url=cfg.aloware.profile_url)
     write_audit(result, Path(args.out), snapshot=args.snapshot, store=args.store)
@@ -211,10 +213,9 @@ def _cmd_audit(args) -> int:
 def _cmd_plan(args) -> int:
     from . import plan as planmod
     from . import reconcile
-    from .sources.snapshot import fingerprint
-    users, owners, links, revision = _load(args.snapshot, args.store)
+    users, owners, links, revision, digest = _load(args.snapshot, args.store)
     result = reconcile.audit(users, owners, links, suggestions=False)
-    p = planmod.make_plan(result, store_revision=revision, fingerprint=fingerprint(args.snapshot),
+    p = planmod.make_plan(result, store_revision=revision, fingerprint=digest,
                           only=args.only, force=args.force, created_at=_now())
     planmod.check_guard(p, force=args.force)
     planmod.write_plan(p, args.out)

@@ -67,7 +67,6 @@ def make_plan(result: Audit, *, store_revision: int, fingerprint: str, only: str
         object), L_H_EMAIL: cand_o[O_EMAIL].to_numpy(object)}).merge(
         pd.DataFrame({KEY: cand_u[KEY].to_numpy(object), L_USER: cand_u[U_ID].to_numpy(object),
                       L_A_EMAIL: cand_u[U_EMAIL].to_numpy(object)}), on=KEY)
-    pairs = pairs.sort_values(L_USER, kind="stable")
 
     # Step 2 (resolve): re-point removals whose only fault is the owner, when step 1 pairs the
     # same user; and refresh recorded e-mails of emails_changed links.
@@ -121,7 +120,10 @@ def _strings(values, n: int) -> list[str]:
     """A column (or one value for every row) as a list of strings, "" for missing."""
     if isinstance(values, str):
         return [values] * n
-    return ["" if v is None or v != v else str(v) for v in values.tolist()]
+    out = values.tolist()
+    if values.isna().any() or not all(type(v) is str for v in out):
+        out = ["" if v is None or v != v else str(v) for v in out]
+    return out
 
 
 def _links_of(df: pd.DataFrame, *, owner=None, a_email=None, h_email=None, method=None
