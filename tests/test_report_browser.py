@@ -1,0 +1,312 @@
+"""The HTML report in a real browser (Playwright driving Debian's /usr/bin/chromium): search and
+pagination work, XSS payloads show as text and run nothing, no request leaves the file, and a
+100k-link report loads and searches fast.
+
+Without Chromium these tests are skipped with a message, unless CI=true, where they fail.
+`playwright install` is never needed: the system Chromium is used.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from test_report import XSS, big_report, world_report
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("USERMAP_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+TABLE_IDS = ("changes", "new_issues", "resolved_issues", "activity_users", "errors", "mapped",
+             "unmapped_aloware", "unmapped_hubspot")
+
+
+def _unavailable(reason: str):
+    msg = (f"browser tests need Chromium at {CHROMIUM} and the playwright package ({reason}); "
+           "install Debian's chromium (apt-get install chromium)")
+    if IN_CI:
+        pytest.fail(msg + "; CI=true, so this is a failure, not a skip")
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        _unavailable("Chromium is missing")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Watch:
+    """What a page did: requests, dialogs, script errors, console errors."""
+
+    def __init__(self):
+        self.requests, self.blocked, self.dialogs, self.errors, self.console = [], [], [], [], []
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    w = Watch()
+
+    def route(r):
+        url = r.request.url
+        if url.startswith(("file:", "data:")):
+            r.continue_()
+        else:
+            w.blocked.append(url)
+            r.abort()
+    context.route("**/*", route)
+    context.on("request", lambda req: w.requests.append(req.url))
+    pg = context.new_page()
+    pg.set_default_timeout(10_000)
+    pg.on("dialog", lambda d: (w.dialogs.append(d.message), d.dismiss()))
+    pg.on("pageerror", lambda e: w.errors.append(str(e)))
+    pg.on("console", lambda m: w.console.append(m.text) if m.type in ("error", "warning")
+          else None)
+    pg.watch = w
+    yield pg
+    context.close()
+
+
+def open_report(page, path: Path, timeout: float = 30_000) -> float:
+    """Open a report file; seconds until its script has drawn every table."""
+    t = time.perf_counter()
+    page.goto(path.as_uri(), wait_until="load", timeout=timeout)
+    page.wait_for_function("document.documentElement.dataset.ready === '1'", timeout=timeout)
+    return time.perf_counter() - t
+
+
+def search(page, table: str, query: str) -> float:
+    """Type a query (as one input event); milliseconds until the rows are drawn and laid out."""
+    return page.evaluate("""([id, q]) => {
+        const t0 = performance.now();
+        const box = document.getElementById(id + '-search');
+        box.value = q;
+        box.dispatchEvent(new Event('input', {bubbles: true}));
+        document.body.offsetHeight;            // force layout: the answer is on screen
+        return performance.now() - t0;
+    }""", [table, query])
+
+
+def body_rows(page, table: str) -> list[list[str]]:
+    return page.evaluate("""id => Array.from(document.querySelectorAll('#' + id + '-body tr'))
+        .map(tr => Array.from(tr.cells).map(td => td.textContent))""", table)
+
+
+def status(page, table: str) -> str:
+    return page.inner_text(f"#{table}-status")
+
+
+def write(tmp_path: Path, report, name="report.html") -> Path:
+    p = tmp_path / name
+    p.write_text(report.to_html(), encoding="utf-8")
+    return p
+
+
+# --- XSS ---------------------------------------------------------------------------------------
+def test_payloads_show_as_text_in_every_table_and_run_nothing(page, tmp_path):
+    path = write(tmp_path, world_report())
+    open_report(page, path)
+    for t in TABLE_IDS:
+        page.select_option(f"#{t}-size", "500")
+    text = {t: page.inner_text(f"#{t}-body") for t in TABLE_IDS}
+    expect = {"mapped": [XSS[0], XSS[1]], "errors": [XSS[0]], "changes": [XSS[0]],
+              "new_issues": [XSS[0]], "unmapped_aloware": [XSS[2], XSS[3], XSS[5]],
+              "unmapped_hubspot": [XSS[4]], "activity_users": [XSS[2]]}
+    for t, payloads in expect.items():
+        for p in payloads:
+            assert p in text[t], (t, p)
+    assert XSS[6] in page.inner_text("header")          # a note, rendered by Jinja
+    # search for a payload: the matching row shows it, still as text
+    search(page, "mapped", "onerror")
+    assert any(XSS[0] in c for row in body_rows(page, "mapped") for c in row)
+    # nothing was created from the data, nothing ran
+    counts = page.evaluate("""() => ({
+        bad: document.querySelectorAll('img, iframe, object, embed, b, body script[src]').length,
+        scripts: document.scripts.length,
+        svgs: document.querySelectorAll('svg').length,
+        chartSvgs: document.querySelectorAll('figure.chart > svg').length,
+        handlers: Array.from(document.querySelectorAll('*')).filter(
+            e => Array.from(e.attributes).some(a => a.name.startsWith('on'))).length })""")
+    assert counts == {"bad": 0, "scripts": 2, "svgs": 2, "chartSvgs": 2, "handlers": 0}
+    page.hover("#mapped-body tr")                         # an onmouseover payload would fire
+    page.wait_for_timeout(50)
+    assert page.watch.dialogs == [] and page.watch.errors == []
+
+
+# --- search and pagination ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def medium(tmp_path_factory):
+    from usermap import plan as planmod
+    from usermap import reconcile
+    from usermap.report import build_report
+    from usermap.sandbox.scenarios import generate
+    from usermap.sources.snapshot import owners_frame
+    w = generate(400, seed=5, linked_share=1.0)
+    lk = w.links.copy()
+    lk["updated_at"] = ""
+    a = reconcile.audit(w.users, owners_frame(w.owners), lk,
+                        profile_url="https://app.aloware.com/users/{id}")
+    r = build_report(a, plan=planmod.make_plan(a, store_revision=0, fingerprint="m"),
+                     applied=True, run_id="r", generated_at="2026-01-01T00:00:00Z")
+    return r, write(tmp_path_factory.mktemp("medium"), r)
+
+
+def test_pagination(page, medium):
+    r, path = medium
+    n = len(r.mapped)
+    assert n > 150
+    open_report(page, path)
+    pages = math.ceil(n / 50)
+    assert status(page, "mapped") == f"Rows 1–50 of {n}"
+    assert page.inner_text("#mapped-page") == f"Page 1 of {pages}"
+    assert page.is_disabled("#mapped-prev") and page.is_disabled("#mapped-first")
+    first = body_rows(page, "mapped")
+    assert len(first) == 50 and first[0][2] == r.mapped.col("aloware_user_id")[0]
+    page.click("#mapped-next")
+    assert status(page, "mapped") == f"Rows 51–100 of {n}"
+    assert body_rows(page, "mapped")[0][2] == r.mapped.col("aloware_user_id")[50]
+    page.click("#mapped-last")
+    assert page.inner_text("#mapped-page") == f"Page {pages} of {pages}"
+    assert len(body_rows(page, "mapped")) == n - 50 * (pages - 1)
+    assert page.is_disabled("#mapped-next") and page.is_disabled("#mapped-last")
+    page.click("#mapped-first")
+    assert page.inner_text("#mapped-page") == f"Page 1 of {pages}"
+    page.select_option("#mapped-size", "100")
+    assert len(body_rows(page, "mapped")) == 100
+    assert page.inner_text("#mapped-page") == f"Page 1 of {math.ceil(n / 100)}"
+
+
+def test_search_by_name_email_and_id(page, medium):
+    r, path = medium
+    open_report(page, path)
+    n = len(r.mapped)
+    rows = list(r.mapped.rows())
+    row = next(x for x in rows if x["issue"] == "" and x["first_name"].isascii())
+    # by e-mail, in any case
+    search(page, "mapped", row["email"].upper())
+    got = body_rows(page, "mapped")
+    assert got and all(row["email"].lower() in " ".join(g).lower() for g in got)
+    # by Aloware id and by HubSpot id
+    for key in ("aloware_user_id", "hubspot_owner_id"):
+        search(page, "mapped", row[key])
+        assert row[key] in [g[2 if key == "aloware_user_id" else 3] for g in body_rows(page,
+                                                                                       "mapped")]
+    # by first and last name together (every word must match)
+    search(page, "mapped", f"{row['first_name']} {row['last_name']}")
+    want = sum(1 for x in rows if row["first_name"].lower() in " ".join(x.values()).lower()
+               and row["last_name"].lower() in " ".join(x.values()).lower())
+    assert status(page, "mapped").startswith(f"Rows 1–{min(want, 50)} of {want} (filtered")
+    # accents fold: "bjorn" finds "Björn"
+    accented = next((x for x in rows if not x["first_name"].isascii()), None)
+    if accented:
+        plain = "".join(c for c in unicodedata.normalize("NFD", accented["first_name"])
+                        if not unicodedata.combining(c)).lower()
+        search(page, "mapped", plain)
+        assert any(accented["first_name"] in g[0] for g in body_rows(page, "mapped"))
+    # no match, then clearing the box shows everything again
+    search(page, "mapped", "no-such-person-zzz")
+    assert status(page, "mapped") == f"0 of {n} rows match"
+    assert body_rows(page, "mapped") == [["No rows match."]]
+    search(page, "mapped", "")
+    assert status(page, "mapped") == f"Rows 1–50 of {n}"
+    # pagination within a search result
+    search(page, "mapped", "acme")
+    m = int(status(page, "mapped").split(" of ")[1].split(" ")[0].replace(",", ""))
+    assert m > 50
+    page.click("#mapped-next")
+    assert status(page, "mapped").startswith(f"Rows 51–{min(100, m)} of {m:,}")
+    # the real typing path (keyboard events) works too
+    page.fill("#unmapped_hubspot-search", "")
+    owner = r.unmapped_hubspot.col("hubspot_owner_id")[0]
+    page.type("#unmapped_hubspot-search", owner)
+    assert owner in [g[2] for g in body_rows(page, "unmapped_hubspot")]
+
+
+def test_facet_filter(page, medium):
+    r, path = medium
+    open_report(page, path)
+    codes = [c for c in r.mapped.col("issue") if c]
+    code = max(set(codes), key=codes.count)
+    page.select_option("#mapped-facet", code)
+    got = body_rows(page, "mapped")
+    assert len(got) == min(50, codes.count(code))
+    assert all(g[8].startswith(code) for g in got)
+    assert status(page, "mapped").endswith(f"of {codes.count(code)} (filtered from "
+                                           f"{len(r.mapped)})")
+    page.select_option("#mapped-facet", "")
+    assert status(page, "mapped") == f"Rows 1–50 of {len(r.mapped)}"
+
+
+def test_profile_links_and_suggestions(page, tmp_path):
+    open_report(page, write(tmp_path, world_report()))
+    page.select_option("#unmapped_aloware-size", "500")
+    links = page.evaluate("""() => Array.from(document.querySelectorAll(
+        '#unmapped_aloware-body a')).map(a => [a.textContent, a.getAttribute('href'), a.rel])""")
+    assert ["7", "https://app.aloware.com/users/7", "noopener noreferrer"] in links
+    assert all(h.startswith("https://app.aloware.com/users/") for _, h, _ in links)
+    assert "gus@acme.com" in page.inner_text("#unmapped_aloware-body")   # a suggestion
+
+
+# --- offline -----------------------------------------------------------------------------------
+def test_no_request_leaves_the_file(page, tmp_path):
+    path = write(tmp_path, world_report())
+    open_report(page, path)
+    search(page, "mapped", "ann")
+    page.select_option("#errors-size", "25")
+    page.click("#trend-share")
+    page.select_option("#unmapped_aloware-facet", "no_matching_owner")
+    page.hover("#trend-share circle")
+    page.wait_for_timeout(200)
+    assert page.watch.blocked == []
+    assert page.watch.requests == [path.as_uri()]
+    # the CSP allowed our script (the page was drawn) and nothing was refused or failed
+    assert page.watch.errors == [] and page.watch.console == []
+
+
+def test_the_watch_would_see_a_request(page, tmp_path):
+    """The check above is not blind: a page that does load something is caught."""
+    bad = tmp_path / "bad.html"
+    bad.write_text('<img src="http://example.invalid/x.png"><script>fetch("https://example.'
+                   'invalid/y").catch(() => 0)</script>')
+    page.goto(bad.as_uri())
+    page.wait_for_timeout(300)
+    assert {"http://example.invalid/x.png", "https://example.invalid/y"} <= set(
+        page.watch.blocked)
+
+
+# --- a large account -----------------------------------------------------------------------------
+@pytest.mark.slow
+def test_100k_links_load_under_3s_and_search_under_half_a_second(page, tmp_path):
+    r = big_report()
+    assert len(r.mapped) >= 100_000
+    path = write(tmp_path, r)
+    assert path.stat().st_size < 20_000_000
+    load = open_report(page, path)
+    assert load < 3.0, f"loaded in {load:.2f} s"
+    assert status(page, "mapped") == f"Rows 1–50 of {len(r.mapped):,}"
+    times = {}
+    for q in ("smith", "smith j", "acme.io", r.mapped.col("hubspot_owner_id")[77777], "zzzz"):
+        t = time.perf_counter()
+        inner = search(page, "mapped", q)
+        times[q] = (inner, (time.perf_counter() - t) * 1000)
+        assert inner < 500 and times[q][1] < 500, times
+    assert status(page, "mapped") == f"0 of {len(r.mapped):,} rows match"
+    search(page, "mapped", "")
+    page.click("#mapped-last")
+    assert page.inner_text("#mapped-page").startswith("Page ")
+    assert page.watch.errors == [] and page.watch.dialogs == []
