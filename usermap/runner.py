@@ -1,0 +1,526 @@
+"""``usermap run``: the notebooks executed by papermill into one folder per run (DESIGN.md §7).
+
+A run::
+
+    runs/<run_id>/                 run_id = UTC time + a short suffix (store.new_run_id)
+      snapshot/                    what the audit notebook fetched (aloware_users.csv, ...)
+      audit.ipynb, sync.ipynb      the executed notebooks (kept half-executed when one fails)
+      summary.json, mapped.csv, unmapped_aloware.csv, unmapped_hubspot.csv, errors.csv
+      plan.json, report.html, notification.eml, sync.json
+      run.log                      the runner's log and the notebooks' printed output (redacted)
+      run.json                     status, exit code, error, timings
+
+- **One run at a time**: ``runs/.lock`` is held with ``flock`` for the whole run, so a second
+  ``usermap run`` fails at once with LockedError (exit 3). The kernel drops a killed process's
+  lock, so a lock left behind by a killed run is taken over (the file still names the old run,
+  which the log records). Without ``fcntl`` (Windows) the lock is an exclusive-create file
+  whose pid is checked instead.
+- **Kernel**: the ``usermap`` kernelspec (``make install``) when it runs this very interpreter;
+  otherwise a kernel started with this interpreter directly (``sys.executable -m
+  ipykernel_launcher``), so a run never picks up another environment's Python.
+- **Failures**: a notebook that raises keeps its partially executed copy; the run's exit code is
+  the code of the exception's class in usermap.errors (4 a source, 3 safety, 2 input, 1 other),
+  read from papermill's ``ename``. The sync notebook does not run after a failed audit.
+- **Secrets** are never parameters: the kernel inherits the environment, and the notebooks read
+  the tokens there through usermap (``config.secret``). Parameters are paths, the run id and
+  two booleans; the runner refuses any name the notebook does not declare.
+- **Retention**: after each run only the newest ``runs.keep`` run folders are kept (folders whose
+  name is a run id; nothing else in the runs folder is touched).
+
+Adapter: files, processes (papermill, the kernel). ``cli._cmd_run`` prints ``describe()`` and
+exits with ``exit_code``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import InputError, LockedError, UsermapError
+from .redact import redact
+
+__all__ = ["run", "RunResult", "RunLock", "prune", "notebooks_dir", "execute_notebook",
+           "NotebookFailed", "exit_code_for_ename", "kernel_options", "RUN_ID_PATTERN",
+           "LOCK_NAME", "CELL_TIMEOUT"]
+
+RUN_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{4,}$")
+LOCK_NAME = ".lock"
+LOG_NAME, RUN_JSON = "run.log", "run.json"
+NOTEBOOKS = ("audit", "sync")
+CELL_TIMEOUT = 3600          # seconds any one cell may take (a fetch of a very large account)
+START_TIMEOUT = 120          # seconds the kernel may take to start
+NOTEBOOKS_ENV = "USERMAP_NOTEBOOKS"   # another folder holding audit.ipynb and sync.ipynb
+KERNEL_NAME = "usermap"
+
+_EXIT_MEANING = {0: "done", 1: "unexpected error", 2: "bad usage, config or input",
+                 3: "refused for safety", 4: "a source failed"}
+
+log = logging.getLogger("usermap.runner")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- the lock ---------------------------------------------------------------------------------
+class RunLock:
+    """One run at a time in a runs folder. ``acquire`` raises LockedError (exit 3) at once when a
+    live run holds it; ``previous`` then names the run whose stale lock was taken over, if any."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.fd: int | None = None
+        self.previous: dict | None = None
+
+    def _read(self) -> dict:
+        try:
+            text = self.path.read_text(encoding="utf-8").strip()
+            return json.loads(text) if text else {}
+        except (OSError, ValueError):
+            return {}
+
+    def acquire(self, run_id: str = "") -> "RunLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return self._acquire_pidfile(run_id)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise LockedError(self._held_message(self._read())) from None
+        self.fd = fd
+        held = self._read()
+        self.previous = held or None   # a lock file with content but no flock: a killed run
+        self._write(run_id)
+        return self
+
+    def _acquire_pidfile(self, run_id: str) -> "RunLock":  # pragma: no cover - Windows
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                held = self._read()
+                if held and _pid_alive(int(held.get("pid", 0) or 0)):
+                    raise LockedError(self._held_message(held)) from None
+                self.previous = held or None
+                self.path.unlink(missing_ok=True)
+                continue
+            self.fd = fd
+            self._write(run_id)
+            return self
+        raise LockedError(self._held_message(self._read()))
+
+    def _write(self, run_id: str) -> None:
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "run_id": run_id,
+                "started_at": _now()}
+        os.ftruncate(self.fd, 0)
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        os.write(self.fd, (json.dumps(info) + "\n").encode())
+        os.fsync(self.fd)
+
+    def update(self, run_id: str) -> None:
+        if self.fd is not None:
+            self._write(run_id)
+
+    def _held_message(self, held: dict) -> str:
+        who = (f"run {held.get('run_id') or '?'} (pid {held.get('pid', '?')} on "
+               f"{held.get('host', '?')}, since {held.get('started_at', '?')})") if held else \
+            "another run"
+        return (f"{who} holds the lock {self.path}: one run at a time; try again when it has "
+                f"finished")
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            os.ftruncate(self.fd, 0)   # an empty file: released cleanly
+        except OSError:
+            pass
+        try:
+            import fcntl
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+        except ImportError:  # pragma: no cover - Windows: the file itself is the lock
+            os.close(self.fd)
+            self.fd = None
+            self.path.unlink(missing_ok=True)
+            return
+        os.close(self.fd)
+        self.fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# --- retention --------------------------------------------------------------------------------
+def prune(runs_dir, keep: int, *, protect=()) -> list[str]:
+    """Delete all but the newest ``keep`` run folders (named by run id, so by time); returns
+    the names deleted. Folders in ``protect`` and anything not named like a run stay."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    runs = sorted(d.name for d in runs_dir.iterdir()
+                  if d.is_dir() and not d.is_symlink() and RUN_ID_PATTERN.match(d.name))
+    doomed = [n for n in runs[:max(len(runs) - max(int(keep), 1), 0)] if n not in protect]
+    for name in doomed:
+        shutil.rmtree(runs_dir / name, ignore_errors=True)
+    return doomed
+
+
+# --- the kernel and papermill -----------------------------------------------------------------
+def notebooks_dir() -> Path:
+    """Where audit.ipynb and sync.ipynb are: $USERMAP_NOTEBOOKS, else the project's notebooks/."""
+    env = os.environ.get(NOTEBOOKS_ENV)
+    d = Path(env) if env else Path(__file__).resolve().parent.parent / "notebooks"
+    for name in NOTEBOOKS:
+        if not (d / f"{name}.ipynb").is_file():
+            raise InputError(f"notebook not found (set {NOTEBOOKS_ENV} to the folder that "
+                             f"holds audit.ipynb and sync.ipynb)", file=str(d / f"{name}.ipynb"))
+    return d
+
+
+def _same_env(argv0: str) -> bool:
+    if not argv0:
+        return False
+    exe = Path(sys.executable).absolute()
+    p = Path(argv0)
+    if not p.is_absolute():
+        return False
+    return p.absolute() == exe or Path(os.path.abspath(argv0)).parent == exe.parent
+
+
+def _env_kernel_manager():
+    """A kernel manager class that starts ipykernel with this interpreter, whatever kernelspecs
+    are installed (papermill passes it on to nbclient)."""
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class EnvKernelSpecManager(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name, *args, **kwargs):
+            return KernelSpec(argv=[sys.executable, "-Xfrozen_modules=off", "-m",
+                                    "ipykernel_launcher", "-f", "{connection_file}"],
+                              display_name="usermap (this environment)", language="python",
+                              metadata={}, resource_dir="")
+
+    class EnvKernelManager(AsyncKernelManager):
+        @default("kernel_spec_manager")
+        def _kernel_spec_manager_default(self):
+            return EnvKernelSpecManager()
+
+    return EnvKernelManager
+
+
+def kernel_options() -> tuple[dict, str]:
+    """papermill keyword arguments that pick the kernel, and a description for the log."""
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+        if _same_env(spec.argv[0] if spec.argv else ""):
+            return {"kernel_name": KERNEL_NAME}, f"kernelspec {KERNEL_NAME!r} ({spec.argv[0]})"
+        why = f"kernelspec {KERNEL_NAME!r} runs {spec.argv[0] if spec.argv else '?'}"
+    except NoSuchKernel:
+        why = f"no kernelspec {KERNEL_NAME!r} (make install adds it)"
+    except Exception as e:  # noqa: BLE001 - any trouble with kernelspecs: use the interpreter
+        why = f"kernelspecs unreadable ({type(e).__name__})"
+    return ({"kernel_name": "usermap-env", "kernel_manager_class": _env_kernel_manager()},
+            f"{sys.executable} -m ipykernel_launcher ({why})")
+
+
+def _error_classes() -> dict[str, type]:
+    import importlib
+    for mod in ("store", "notify", "plan", "apply", "sources.fetch"):
+        try:
+            importlib.import_module(f"{__package__}.{mod}")
+        except Exception:  # noqa: BLE001 - a module that does not import adds no classes
+            pass
+    out, todo = {}, [UsermapError]
+    while todo:
+        cls = todo.pop()
+        out.setdefault(cls.__name__, cls)
+        todo.extend(cls.__subclasses__())
+    return out
+
+
+def exit_code_for_ename(ename: str) -> int:
+    """The exit code of an exception raised in a notebook, by its class name."""
+    cls = _error_classes().get(str(ename or ""))
+    return int(getattr(cls, "exit_code", 1)) if cls is not None else 1
+
+
+class NotebookFailed(Exception):
+    """A notebook did not complete; carries the exit code of its failure."""
+
+    def __init__(self, notebook: str, exit_code: int, ename: str, evalue: str, cell: int | None,
+                 seconds: float):
+        self.notebook, self.exit_code, self.ename, self.evalue = notebook, exit_code, ename, evalue
+        self.cell, self.seconds = cell, seconds
+        super().__init__(f"{notebook}: {ename}: {evalue}")
+
+
+def _declared_parameters(path: Path) -> set[str]:
+    import papermill
+    return set(papermill.inspect_notebook(str(path)))
+
+
+def execute_notebook(source: Path, output: Path, parameters: dict, *, cwd: Path,
+                     kernel: dict, cell_timeout: float = CELL_TIMEOUT) -> dict:
+    """Run one notebook with papermill; returns timings. Raises NotebookFailed (with the exit
+    code of the failure) after papermill has saved the partially executed notebook."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+    unknown = set(parameters) - _declared_parameters(source)
+    if unknown:
+        raise InputError(f"parameters {', '.join(sorted(unknown))} are not declared by the "
+                         f"notebook's parameters cell", file=str(source))
+    name = source.stem
+    t0 = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(source), str(output), parameters=parameters, cwd=str(cwd), progress_bar=False,
+            log_output=True, start_timeout=START_TIMEOUT, execution_timeout=cell_timeout,
+            **kernel)
+    except PapermillExecutionError as e:
+        seconds = time.perf_counter() - t0
+        raise NotebookFailed(name, exit_code_for_ename(e.ename), e.ename, redact(e.evalue),
+                             e.exec_count, seconds) from None
+    except UsermapError:
+        raise
+    except Exception as e:  # kernel died, timed out, failed to start...
+        seconds = time.perf_counter() - t0
+        raise NotebookFailed(name, 1, type(e).__name__, redact(str(e))[:2000], None,
+                             seconds) from None
+    wall = time.perf_counter() - t0
+    return {"notebook": name, "seconds": round(wall, 3), **_cell_times(output, wall)}
+
+
+def _cell_times(path: Path, wall: float) -> dict:
+    """Time spent in the cells, per papermill's metadata; the rest is papermill itself and the
+    kernel (start, shutdown)."""
+    try:
+        nb = json.loads(Path(path).read_text(encoding="utf-8"))
+        cells = sum(float(c.get("metadata", {}).get("papermill", {}).get("duration") or 0)
+                    for c in nb.get("cells", []))
+    except (OSError, ValueError):
+        return {}
+    return {"cells_seconds": round(cells, 3), "overhead_seconds": round(wall - cells, 3)}
+
+
+# --- the run ----------------------------------------------------------------------------------
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    exit_code: int = 0
+    error: str = ""
+    failed_notebook: str = ""
+    apply: bool = False
+    summary: dict | None = None
+    plan: dict | None = None
+    sync: dict | None = None
+    timings: list = field(default_factory=list)
+    seconds: float = 0.0
+    pruned: list = field(default_factory=list)
+    took_over: dict | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    @property
+    def report(self) -> Path:
+        return self.run_dir / "report.html"
+
+    def describe(self) -> str:
+        head = (f"run {self.run_id}: ok" if self.ok else
+                f"run {self.run_id}: FAILED in {self.failed_notebook or 'the runner'} "
+                f"(exit {self.exit_code}: {_EXIT_MEANING.get(self.exit_code, 'error')})")
+        lines = [head, f"  folder:       {self.run_dir}"]
+        if self.error:
+            lines.append(f"  error:        {self.error}")
+        if not self.ok and self.failed_notebook:
+            lines.append(f"  notebook:     {self.run_dir / (self.failed_notebook + '.ipynb')} "
+                         "(as far as it ran)")
+        if self.report.is_file():
+            lines.append(f"  report:       {self.report}")
+        s = self.summary
+        if s:
+            lines.append(f"  mapped:       {s['mapped']:,} ({s['synced']:,} synced, "
+                         f"{s['errors']:,} with issues)")
+            lines.append(f"  unmapped:     {s['unmapped_aloware']:,} Aloware users, "
+                         f"{s['unmapped_hubspot']:,} HubSpot owners")
+        p = self.plan
+        if p is not None:
+            done = ((self.sync or {}).get("applied"))
+            verb = "applied" if done else ("refused" if (self.sync or {}).get("status") ==
+                                           "refused" else "planned, not applied")
+            lines.append(f"  plan:         {p.get('add', 0):,} to add, {p.get('update', 0):,} "
+                         f"to update, {p.get('remove', 0):,} to remove ({verb})")
+        if self.sync and self.sync.get("notification"):
+            how = ("sent" if self.sync.get("sent") else
+                   f"not sent: {self.sync['send_error']}" if self.sync.get("send_error") else
+                   "written, not sent: no [smtp] host")
+            lines.append(f"  notification: {self.sync['notification']} ({how})")
+        lines.append(f"  log:          {self.run_dir / LOG_NAME}")
+        lines.append(f"  took:         {self.seconds:.1f} s")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        return {"run_id": self.run_id, "status": "ok" if self.ok else "failed",
+                "exit_code": self.exit_code, "error": self.error,
+                "failed_notebook": self.failed_notebook, "apply": self.apply,
+                "summary": self.summary, "plan": self.plan, "sync": self.sync,
+                "timings": self.timings, "seconds": round(self.seconds, 3),
+                "pruned": self.pruned, "took_over_lock_of": self.took_over}
+
+
+class _RedactingFormatter(logging.Formatter):
+    def format(self, record):
+        return redact(super().format(record))
+
+
+def _open_log(path: Path) -> logging.Handler:
+    h = logging.FileHandler(path, encoding="utf-8")
+    h.setFormatter(_RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s",
+                                       "%Y-%m-%dT%H:%M:%S"))
+    h.setLevel(logging.INFO)
+    for name in ("usermap", "papermill"):
+        lg = logging.getLogger(name)
+        lg.addHandler(h)
+        if lg.getEffectiveLevel() > logging.INFO or lg.level == logging.NOTSET:
+            lg.setLevel(logging.INFO)
+    return h
+
+
+def _close_log(h: logging.Handler) -> None:
+    for name in ("usermap", "papermill"):
+        logging.getLogger(name).removeHandler(h)
+    h.close()
+
+
+def _config_path(config) -> str:
+    if not config.path:
+        return ""
+    p = Path(config.path)
+    if not p.is_file():
+        raise InputError("config file not found (the notebooks read it again)", file=str(p))
+    return str(p.absolute())
+
+
+def run(config, *, apply: bool = False, force: bool = False, cell_timeout: float = CELL_TIMEOUT,
+        notebooks: Path | None = None) -> RunResult:
+    """One scheduled run: lock, run folder, audit.ipynb then sync.ipynb, retention.
+
+    Raises LockedError (exit 3) when another run holds the lock, InputError (exit 2) for a
+    config or notebook that cannot be used; every failure inside a notebook is returned as a
+    RunResult with the failure's exit code instead, after the run folder is complete.
+    """
+    from .store import new_run_id
+    t0 = time.perf_counter()
+    nb_dir = Path(notebooks) if notebooks else notebooks_dir()
+    config_path = _config_path(config)
+    runs_dir = config.resolve(config.runs.dir).absolute()
+    store = config.resolve(config.store.path).absolute()
+    lock = RunLock(runs_dir / LOCK_NAME).acquire()
+    try:
+        run_id = new_run_id()
+        run_dir = runs_dir / run_id
+        while run_dir.exists():   # pragma: no cover - same second, same random suffix
+            run_id = new_run_id()
+            run_dir = runs_dir / run_id
+        run_dir.mkdir(parents=True)
+        lock.update(run_id)
+        handler = _open_log(run_dir / LOG_NAME)
+        result = RunResult(run_id=run_id, run_dir=run_dir, apply=apply, took_over=lock.previous)
+        try:
+            _execute(result, nb_dir, config_path, store, run_dir, apply, force, cell_timeout)
+        finally:
+            result.pruned = prune(runs_dir, config.runs.keep, protect={run_id})
+            if result.pruned:
+                log.info("retention (keep %d): removed %s", config.runs.keep,
+                         ", ".join(result.pruned))
+            result.seconds = time.perf_counter() - t0
+            log.info("run %s finished: exit %d in %.1f s", run_id, result.exit_code,
+                     result.seconds)
+            _close_log(handler)
+            (run_dir / RUN_JSON).write_text(json.dumps(result.to_json(), indent=2,
+                                                       default=str) + "\n", encoding="utf-8")
+    finally:
+        lock.release()
+    return result
+
+
+def _execute(result: RunResult, nb_dir: Path, config_path: str, store: Path, run_dir: Path,
+             apply: bool, force: bool, cell_timeout: float) -> None:
+    run_id = result.run_id
+    if result.took_over:
+        log.warning("took over the lock left by run %s (pid %s, no longer running)",
+                    result.took_over.get("run_id", "?"), result.took_over.get("pid", "?"))
+    kernel, kernel_desc = kernel_options()
+    log.info("run %s: apply=%s force=%s config=%s store=%s", run_id, apply, force,
+             config_path or "(defaults)", store)
+    log.info("kernel: %s", kernel_desc)
+    common = {"config": config_path, "store": str(store), "run_dir": str(run_dir),
+              "run_id": run_id}
+    steps = [("audit", {**common, "snapshot": ""}),
+             ("sync", {**common, "snapshot": str(run_dir / "snapshot"), "apply": bool(apply),
+                       "force": bool(force)})]
+    try:
+        for name, params in steps:
+            log.info("executing %s.ipynb", name)
+            t = execute_notebook(nb_dir / f"{name}.ipynb", run_dir / f"{name}.ipynb", params,
+                                 cwd=run_dir, kernel=kernel, cell_timeout=cell_timeout)
+            result.timings.append(t)
+            log.info("%s.ipynb done in %.2f s (cells %.2f s, papermill and kernel %.2f s)",
+                     name, t["seconds"], t.get("cells_seconds", 0.0),
+                     t.get("overhead_seconds", 0.0))
+    except NotebookFailed as e:
+        result.exit_code = e.exit_code
+        result.failed_notebook = e.notebook
+        result.error = f"{e.ename}: {e.evalue}"
+        result.timings.append({"notebook": e.notebook, "seconds": round(e.seconds, 3),
+                               "failed": True})
+        log.error("%s.ipynb failed (cell %s): %s -> exit %d", e.notebook, e.cell,
+                  result.error, e.exit_code)
+    finally:
+        result.summary = _read_json(run_dir / "summary.json")
+        plan = _read_json(run_dir / "plan.json")
+        if plan is not None:
+            s = plan.get("summary", {})
+            result.plan = {k: s.get(k, 0) for k in ("add", "update", "remove")} | {
+                "changes": len(plan.get("changes", [])),
+                "store_revision": plan.get("store_revision")}
+        result.sync = _read_json(run_dir / "sync.json")
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
