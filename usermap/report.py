@@ -692,9 +692,11 @@ def _chart(cid: str, title: str, points: tuple[TrendPoint, ...], value, *, perce
     for i, (p, v) in enumerate(zip(points, vals)):
         if v is None:
             continue
-        dots.append(ChartDot(x(i), y(v), f"{p.run_id} {p.at}: {fmt(v)}".replace("  ", " ")))
+        who = " ".join(t for t in (p.run_id, p.at) if t) or "this run"
+        dots.append(ChartDot(x(i), y(v), f"{who}: {fmt(v)}"))
         line.append(f"{x(i)},{y(v)}")
-    ticks = tuple((y(t), fmt(t)) for t in (0.0, y_max / 2, y_max))
+    steps = (0.0, y_max / 2, y_max) if percent or (y_max / 2).is_integer() else (0.0, y_max)
+    ticks = tuple((y(t), fmt(t)) for t in steps)
     labels: tuple = ()
     if n:
         labels = ((x(0), _short_at(points[0]), "start" if n > 1 else "middle"),)
