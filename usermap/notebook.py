@@ -224,9 +224,8 @@ class Loaded:
     fetch_info: dict | None = None
 
     def __repr__(self) -> str:
-        return (f"{len(self.users):,} Aloware users and {len(self.owners):,} HubSpot owners "
-                f"(snapshot {self.snapshot.name}); {len(self.links):,} links in the store "
-                f"(revision {self.revision})")
+        return (f"{len(self.users):,} Aloware users and {len(self.owners):,} HubSpot owners; "
+                f"{len(self.links):,} links in the store (revision {self.revision})")
 
 
 def load(s: Session) -> Loaded:
@@ -353,9 +352,10 @@ def show(df: pd.DataFrame, caption: str | None = None, *, html_columns=(), **opt
         return
     if html_columns:
         df = df.copy()
-        for c in df.columns:
-            if c not in html_columns and df[c].dtype == object:
-                df[c] = df[c].map(_esc)
+        for c in df.columns:   # every text column, whatever its dtype (object, str, category)
+            if c not in html_columns and not (pd.api.types.is_numeric_dtype(df[c])
+                                              or pd.api.types.is_bool_dtype(df[c])):
+                df[c] = df[c].map(_esc).astype(object)
         kw["allow_html"] = True
     _show(df, **kw)
 
