@@ -89,7 +89,7 @@ def test_run_folder_holds_everything(two_runs):
     assert r1.exit_code == 0, r1.describe()
     d = r1.run_dir
     assert d.parent == two_runs["root"] / "runs" and runner.RUN_ID_PATTERN.match(d.name)
-    for name in ("snapshot/aloware_users.csv", "snapshot/hubspot_owners.json",
+    for name in ("kernel.log", "snapshot/aloware_users.csv", "snapshot/hubspot_owners.json",
                  "snapshot/fetch.json", "audit.ipynb", "sync.ipynb", "summary.json",
                  "plan.json", "report.html", "notification.eml", "run.log", "run.json",
                  "mapped.csv", "unmapped_aloware.csv", "unmapped_hubspot.csv", "errors.csv"):
@@ -338,14 +338,14 @@ def test_exit_codes_of_notebook_errors():
 
 def test_kernel_runs_this_interpreter():
     kw, desc = runner.kernel_options()
-    if kw["kernel_name"] == runner.KERNEL_NAME:
-        from jupyter_client.kernelspec import KernelSpecManager
-        argv0 = KernelSpecManager().get_kernel_spec(runner.KERNEL_NAME).argv[0]
-        assert Path(argv0).parent == Path(sys.executable).parent
-    else:
-        km = kw["kernel_manager_class"](kernel_name=kw["kernel_name"])
-        assert km.kernel_spec.argv[0] == sys.executable
+    km = kw["kernel_manager_class"](kernel_name=kw["kernel_name"])
+    assert Path(km.kernel_spec.argv[0]).parent == Path(sys.executable).parent
     assert desc
+    # and without the usermap kernelspec: this interpreter, directly
+    kw, desc = {"kernel_name": "usermap-env",
+                "kernel_manager_class": runner._kernel_manager_class(True, None)}, ""
+    km = kw["kernel_manager_class"](kernel_name=kw["kernel_name"])
+    assert km.kernel_spec.argv[0] == sys.executable
 
 
 def test_config_file_must_exist_for_the_notebooks(tmp_path):

@@ -8,6 +8,7 @@ A run::
       summary.json, mapped.csv, unmapped_aloware.csv, unmapped_hubspot.csv, errors.csv
       plan.json, report.html, notification.eml, sync.json
       run.log                      the runner's log and the notebooks' printed output (redacted)
+      kernel.log                   the kernels' own messages (start-up warnings; redacted)
       run.json                     status, exit code, error, timings
 
 - **One run at a time**: ``runs/.lock`` is held with ``flock`` for the whole run, so a second
@@ -54,7 +55,7 @@ __all__ = ["run", "RunResult", "RunLock", "prune", "notebooks_dir", "execute_not
 
 RUN_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{4,}$")
 LOCK_NAME = ".lock"
-LOG_NAME, RUN_JSON = "run.log", "run.json"
+LOG_NAME, RUN_JSON, KERNEL_LOG = "run.log", "run.json", "kernel.log"
 NOTEBOOKS = ("audit", "sync")
 CELL_TIMEOUT = 3600          # seconds any one cell may take (a fetch of a very large account)
 START_TIMEOUT = 120          # seconds the kernel may take to start
@@ -215,9 +216,10 @@ def _same_env(argv0: str) -> bool:
     return p.absolute() == exe or Path(os.path.abspath(argv0)).parent == exe.parent
 
 
-def _env_kernel_manager():
-    """A kernel manager class that starts ipykernel with this interpreter, whatever kernelspecs
-    are installed (papermill passes it on to nbclient)."""
+def _kernel_manager_class(env_spec: bool, output: Path | None):
+    """The kernel manager papermill hands to nbclient: the kernel's own stdout and stderr (its
+    start-up warnings) go to ``output`` instead of the terminal, and with ``env_spec`` the kernel
+    is ipykernel under this very interpreter, whatever kernelspecs are installed."""
     from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
@@ -229,27 +231,39 @@ def _env_kernel_manager():
                               display_name="usermap (this environment)", language="python",
                               metadata={}, resource_dir="")
 
-    class EnvKernelManager(AsyncKernelManager):
+    class RunKernelManager(AsyncKernelManager):
         @default("kernel_spec_manager")
         def _kernel_spec_manager_default(self):
-            return EnvKernelSpecManager()
+            return EnvKernelSpecManager() if env_spec else KernelSpecManager(
+                data_dir=self.data_dir)
 
-    return EnvKernelManager
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            if output is None:
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+            with open(output, "ab") as f:   # the child keeps its own descriptor
+                kw.setdefault("stdout", f)
+                kw.setdefault("stderr", f)
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return RunKernelManager
 
 
-def kernel_options() -> tuple[dict, str]:
+def kernel_options(output: Path | None = None) -> tuple[dict, str]:
     """papermill keyword arguments that pick the kernel, and a description for the log."""
     try:
         from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
         spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
         if _same_env(spec.argv[0] if spec.argv else ""):
-            return {"kernel_name": KERNEL_NAME}, f"kernelspec {KERNEL_NAME!r} ({spec.argv[0]})"
+            return ({"kernel_name": KERNEL_NAME,
+                     "kernel_manager_class": _kernel_manager_class(False, output)},
+                    f"kernelspec {KERNEL_NAME!r} ({spec.argv[0]})")
         why = f"kernelspec {KERNEL_NAME!r} runs {spec.argv[0] if spec.argv else '?'}"
     except NoSuchKernel:
         why = f"no kernelspec {KERNEL_NAME!r} (make install adds it)"
     except Exception as e:  # noqa: BLE001 - any trouble with kernelspecs: use the interpreter
         why = f"kernelspecs unreadable ({type(e).__name__})"
-    return ({"kernel_name": "usermap-env", "kernel_manager_class": _env_kernel_manager()},
+    return ({"kernel_name": "usermap-env",
+             "kernel_manager_class": _kernel_manager_class(True, output)},
             f"{sys.executable} -m ipykernel_launcher ({why})")
 
 
@@ -482,7 +496,7 @@ def _execute(result: RunResult, nb_dir: Path, config_path: str, store: Path, run
     if result.took_over:
         log.warning("took over the lock left by run %s (pid %s, no longer running)",
                     result.took_over.get("run_id", "?"), result.took_over.get("pid", "?"))
-    kernel, kernel_desc = kernel_options()
+    kernel, kernel_desc = kernel_options(run_dir / KERNEL_LOG)
     log.info("run %s: apply=%s force=%s config=%s store=%s", run_id, apply, force,
              config_path or "(defaults)", store)
     log.info("kernel: %s", kernel_desc)
@@ -517,6 +531,18 @@ def _execute(result: RunResult, nb_dir: Path, config_path: str, store: Path, run
                 "changes": len(plan.get("changes", [])),
                 "store_revision": plan.get("store_revision")}
         result.sync = _read_json(run_dir / "sync.json")
+        _redact_file(run_dir / KERNEL_LOG)
+
+
+def _redact_file(path: Path) -> None:
+    """The kernel wrote this file itself, past our redaction: redact it afterwards."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    clean = redact(text)
+    if clean != text:
+        path.write_text(clean, encoding="utf-8")
 
 
 def _read_json(path: Path):
