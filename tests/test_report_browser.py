@@ -237,6 +237,16 @@ def test_search_by_name_email_and_id(page, medium):
     assert owner in [g[2] for g in body_rows(page, "unmapped_hubspot")]
 
 
+def test_search_index_is_built_while_idle_and_agrees(page, medium):
+    r, path = medium
+    open_report(page, path)
+    page.wait_for_function("Object.values(window.usermapReport.tables).every(t => t.hay)",
+                           timeout=10_000)
+    row = next(x for x in r.unmapped_aloware.rows() if x["email"])
+    search(page, "unmapped_aloware", row["email"])
+    assert row["aloware_user_id"] in [g[2] for g in body_rows(page, "unmapped_aloware")]
+
+
 def test_facet_filter(page, medium):
     r, path = medium
     open_report(page, path)

@@ -46,10 +46,11 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 
 from .models import (
-    ACTIONS, ADD, ALOWARE_REASONS, CONFLICT_ICON, EMAIL_CONFLICT_CODES, HUBSPOT_REASONS,
+    U_ID, ACTIONS, ADD, ALOWARE_REASONS, CONFLICT_ICON, EMAIL_CONFLICT_CODES, HUBSPOT_REASONS,
     ISSUE_CODES, L_A_EMAIL, L_H_EMAIL, L_OWNER, L_USER, METHOD_MANUAL, REMOVE, UPDATE,
 )
 
@@ -135,12 +136,17 @@ def _encode_column(values: tuple):
     n = len(values)
     if n < 16 or not all(isinstance(v, str) for v in values[:64]):
         return values
-    try:
-        codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=True)
-    except TypeError:   # lists (suggestions)
-        return values
-    if len(uniques) <= max(16, n // 4):
-        return {"d": uniques.tolist(), "i": codes.tolist()}
+    limit = max(16, n // 4)
+    sample = values[:2048]
+    if len(set(sample)) <= max(16, len(sample) // 4):       # worth counting them all
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object))
+        if len(uniques) <= limit:
+            order = sorted(range(len(uniques)), key=uniques.__getitem__)
+            rank = [0] * len(order)
+            for r, i in enumerate(order):
+                rank[i] = r
+            return {"d": [uniques[i] for i in order],
+                    "i": [rank[c] for c in codes.tolist()]}
     prefix = os.path.commonprefix([min(values), max(values)])
     if len(prefix) >= 8:
         k = len(prefix)
@@ -439,7 +445,12 @@ def mask_email(value: str) -> str:
 
 def _strs(s) -> list[str]:
     """A column as a list of str, missing values as ""."""
-    return s.astype(object).fillna("").astype(str).tolist() if len(s) else []
+    if not len(s):
+        return []
+    values = s.to_numpy(dtype=object, na_value="").tolist()
+    if s.dtype != object and pd.api.types.is_string_dtype(s.dtype):
+        return values                       # a string dtype holds only str (and NA, now "")
+    return [v if type(v) is str else str(v) for v in values]
 
 
 def _masked(values: list[str], mask) -> list[str]:
@@ -570,20 +581,48 @@ def _unmapped_hubspot_table(uh: pd.DataFrame, mask) -> Table:
 
 
 class _NameBook:
-    """Names of Aloware users by id: from the users listing, else from the mapped view."""
+    """Names and e-mails of Aloware users by id, looked up on demand: from the users listing,
+    else (a link to a user no longer listed) from the mapped view."""
 
     def __init__(self, audit, mapped: pd.DataFrame):
-        u = audit.users
-        first, last = _strs(u["first_name"]), _strs(u["last_name"])
-        self.name = dict(zip(_strs(u["id"]), (f"{a} {b}".strip() for a, b in zip(first, last))))
-        self.email = dict(zip(_strs(u["id"]), _strs(u["email"])))
-        for i, a, b in zip(_strs(mapped[L_USER]), _strs(mapped["first_name"]),
-                           _strs(mapped["last_name"])):
-            self.name.setdefault(i, f"{a} {b}".strip())
+        self.users, self.mapped = audit.users, mapped
+        self._u_index = self._m_index = None
+
+    def _find(self, frame, index, ids: list[str]):
+        if index is None:
+            index = pd.Index(_strs(frame[U_ID if frame is self.users else L_USER]))
+        return index, index.get_indexer(pd.Index(ids, dtype=object))
+
+    def _column(self, frame, pos, key) -> list[str]:
+        if not len(frame):
+            return [""] * len(pos)
+        taken = frame[key].to_numpy(dtype=object, na_value="")[np.where(pos >= 0, pos, 0)]
+        return _strs(pd.Series(np.where(pos >= 0, taken, ""), dtype=object))
 
     def names(self, ids: Iterable[str]) -> list[str]:
-        g = self.name.get
-        return [g(i, "") for i in ids]
+        ids = list(ids)
+        if not ids:
+            return []
+        self._u_index, pos = self._find(self.users, self._u_index, ids)
+        first = self._column(self.users, pos, "first_name")
+        last = self._column(self.users, pos, "last_name")
+        out = [f"{a} {b}".strip() for a, b in zip(first, last)]
+        missing = [k for k, p in enumerate(pos) if p < 0]
+        if missing:
+            self._m_index, mpos = self._find(self.mapped, self._m_index,
+                                             [ids[k] for k in missing])
+            mf = self._column(self.mapped, mpos, "first_name")
+            ml = self._column(self.mapped, mpos, "last_name")
+            for k, a, b in zip(missing, mf, ml):
+                out[k] = f"{a} {b}".strip()
+        return out
+
+    def emails(self, ids: Iterable[str]) -> list[str]:
+        ids = list(ids)
+        if not ids:
+            return []
+        self._u_index, pos = self._find(self.users, self._u_index, ids)
+        return self._column(self.users, pos, "email")
 
 
 def _changes(plan, applied: bool, names: _NameBook, mask) -> Changes:
@@ -753,7 +792,7 @@ def _activity(acts: pd.DataFrame, mapped: pd.DataFrame, ua: pd.DataFrame, names:
                 .assign(total=lambda d: d["call"] + d["sms"]).reset_index()
                 .sort_values(["total", "user"], ascending=[False, True]))
     users = per_user["user"].tolist()
-    emails = [names.email.get(u, "") for u in users]
+    emails = names.emails(users)
     cols = (Column("name", "Name", search=True), _USER,
             Column("email", "E-mail", "email", search=True), Column("kind", "Why"),
             Column("code", "Code", "code"), Column("call", "Calls", "num"),

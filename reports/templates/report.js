@@ -54,6 +54,8 @@
     this.searchCols = [];
     this.cols.forEach(function (c, i) { if (c.search) { self.searchCols.push(i); } });
     this.hay = null;
+    this.hayPart = null;
+    this.hayPos = 0;
     this.rows = null;            /* Int32Array of matching rows, or null for all */
     this.last = { q: "", f: "", rows: null };
     this.page = 0;
@@ -76,7 +78,6 @@
       self.draw();
     });
     this.input.addEventListener("input", function () { self.filter(); });
-    this.input.addEventListener("focus", function () { self.buildHay(); }, { once: true });
     if (this.facetSel) {
       this.fillFacet();
       this.facetSel.addEventListener("change", function () { self.filter(); });
@@ -99,16 +100,22 @@
     });
   };
 
-  Table.prototype.buildHay = function () {
-    if (this.hay) { return; }
+  /* The search index: one folded string per row. Built in slices while the page is idle
+     (see below), or at once when a search comes first. */
+  Table.prototype.buildHay = function (upTo) {
+    if (this.hay) { return true; }
+    if (!this.hayPart) { this.hayPart = new Array(this.n); }
     var cols = this.searchCols.map(function (i) { return this.data[i]; }, this);
-    var n = this.n, m = cols.length, hay = new Array(n), i, j, s;
-    for (i = 0; i < n; i++) {
+    var end = Math.min(this.n, upTo === undefined ? this.n : upTo), m = cols.length;
+    var part = this.hayPart, i, j, s;
+    for (i = this.hayPos; i < end; i++) {
       s = "";
       for (j = 0; j < m; j++) { s += cols[j][i] + "\u0001"; }
-      hay[i] = fold(s);
+      part[i] = fold(s);
     }
-    this.hay = hay;
+    this.hayPos = end;
+    if (end >= this.n) { this.hay = part; this.hayPart = null; return true; }
+    return false;
   };
 
   Table.prototype.filter = function () {
@@ -230,4 +237,16 @@
   });
   window.usermapReport = { tables: tables };
   document.documentElement.setAttribute("data-ready", "1");
+
+  /* after the first paint, build the search indexes a slice at a time, so the first search
+     on a very large list need not wait for it */
+  var queue = Object.keys(tables).map(function (k) { return tables[k]; });
+  function idle() {
+    var t0 = Date.now();
+    while (queue.length && Date.now() - t0 < 12) {
+      if (queue[0].buildHay(queue[0].hayPos + 5000)) { queue.shift(); }
+    }
+    if (queue.length) { setTimeout(idle, 0); }
+  }
+  setTimeout(idle, 50);
 })();
