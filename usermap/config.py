@@ -91,6 +91,10 @@ class Config:
             raise ConfigError("config file not found", file=str(p)) from None
         except UnicodeDecodeError:
             raise ConfigError("not UTF-8", file=str(p)) from None
+        except OSError as e:  # a folder, no permission...
+            raise ConfigError(f"cannot read the config file: {e.strerror}", file=str(p)) from None
+        except RecursionError:
+            raise ConfigError("not valid TOML: nested too deeply", file=str(p)) from None
         except tomllib.TOMLDecodeError as e:
             # tomllib says "... (at line 3, column 7)"
             import re
@@ -103,6 +107,8 @@ class Config:
     @classmethod
     def from_dict(cls, raw: dict, source: str = "usermap.toml") -> "Config":
         sections = {}
+        if not isinstance(raw, dict):
+            raise ConfigError("expected a table of sections", file=source)
         for name, value in raw.items():
             if name not in _SECTIONS:
                 raise ConfigError(f"unknown section [{name}]; known: {', '.join(_SECTIONS)}",

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from itertools import repeat
+from itertools import chain, repeat
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -235,6 +236,8 @@ def plan_from_json(text: str, source: str = "plan.json") -> Plan:
     except json.JSONDecodeError as e:
         raise PlanFileError(f"not valid JSON (truncated?): {e.msg}", file=source, row=e.lineno,
                             column=f"char {e.colno}") from None
+    except (RecursionError, ValueError) as e:  # nested too deeply; a number too long for int
+        raise PlanFileError(f"not valid JSON: {type(e).__name__}", file=source) from None
     if not isinstance(doc, dict) or doc.get("format") != PLAN_FORMAT:
         raise PlanFileError(f"not a usermap plan (expected format {PLAN_FORMAT!r})",
                             file=source, column="format")
@@ -249,11 +252,29 @@ def plan_from_json(text: str, source: str = "plan.json") -> Plan:
                             column="checksum")
     try:
         changes = tuple(Change(**c) for c in doc["changes"])
+        # a checksum is no proof of sense: check the shape, column-wise (set/map run in C)
+        act, users, owners, before, after, reason, step = (
+            list(map(itemgetter(i), changes)) for i in range(7))
+        links = [d for d in chain(before, after) if d is not None]
+        if (not set(act) <= {ADD, UPDATE, REMOVE}
+                or not set(map(type, chain(users, owners, reason, step))) <= {str}
+                or "" in users or "" in owners
+                or not set(map(type, chain(before, after))) <= {dict, type(None)}
+                or not set(map(type, chain.from_iterable(map(dict.values, links)))) <= {str}
+                or not {d.get(L_METHOD, METHOD_EMAIL) for d in after if d} <= {METHOD_EMAIL,
+                                                                               METHOD_MANUAL}):
+            raise ValueError("a change is not an add, update or remove of string ids and links")
+        if not all(isinstance(doc[k], int) and not isinstance(doc[k], bool)
+                   for k in ("store_revision", "current_links")) or not isinstance(
+                doc["force"], bool):
+            raise ValueError("store_revision, current_links or force has the wrong type")
+        if "\\u" in text:  # a lone "\ud800" escape gives a string SQLite cannot store
+            json.dumps(doc["changes"], ensure_ascii=False).encode("utf-8")
         return Plan(changes=changes, store_revision=int(doc["store_revision"]),
                     fingerprint=str(doc["fingerprint"]), current_links=int(doc["current_links"]),
                     created_at=str(doc["created_at"]), force=bool(doc["force"]),
                     only=doc.get("only"), meta=dict(doc.get("meta") or {}))
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise PlanFileError(f"malformed plan: {e}", file=source) from None
 
 

@@ -76,7 +76,10 @@ def read_csv_validated(path: Path, required: tuple[str, ...], *, optional_empty=
     text = _decode(path)
     if not text.strip():
         raise InputError("empty file (expected a header row)", file=str(path), row=1)
-    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])))
+    try:  # a lone CR ends the header line, as it does for pandas below
+        header = next(csv.reader(io.StringIO(text.split("\n", 1)[0], newline=None)), [])
+    except csv.Error as e:
+        raise InputError(f"cannot read the header: {e}", file=str(path), row=1) from None
     header = [h.strip() for h in header]
     missing = [c for c in required if c not in header]
     if missing:
@@ -96,6 +99,10 @@ def read_csv_validated(path: Path, required: tuple[str, ...], *, optional_empty=
         if m:
             raise InputError(f"expected {m.group(1)} fields, found {m.group(3)}", file=str(path),
                              row=int(m.group(2)), column=None) from None
+        m = re.search(r"EOF inside string starting at row (\d+)", msg)  # row is 0-based
+        if m:
+            raise InputError("a quoted field is never closed", file=str(path),
+                             row=int(m.group(1)) + 1) from None
         raise InputError(f"cannot parse CSV: {msg}", file=str(path)) from None
     df.columns = [c.strip() for c in df.columns]
     # A row with too few fields leaves NaN in its last column(s) (an empty field is "" since
@@ -192,9 +199,18 @@ def read_owners_json(path) -> pd.DataFrame:
             cols = _owners_by_pieces(text, start + 1, source)
         except (json.JSONDecodeError, _Recut):
             cols = _owners_by_element(text, start + 1, source)
+    except (RecursionError, ValueError) as e:  # nested too deeply; a number too long for int
+        raise InputError(f"not valid JSON: {type(e).__name__}: {str(e)[:200]}",
+                         file=source) from None
     finally:
         if was:
             gc.enable()
+    if _SURROGATE.search(text):  # "\ud800" alone decodes to a string nothing can write out
+        for col, api in API_OWNER_FIELDS.items():
+            for i, v in enumerate(cols[col]):
+                if isinstance(v, str) and _SURROGATE_CHAR.search(v):
+                    raise InputError("not valid text: a lone UTF-16 surrogate escape",
+                                     file=source, row=i + 1, column=api)
     return _owner_columns_frame(cols, source)
 
 
@@ -203,6 +219,8 @@ class _Recut(Exception):
 
 
 _WS = re.compile(r"\s*")
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_CHAR = re.compile("[\ud800-\udfff]")
 _SEP = re.compile(r"\s*([,\]])\s*")
 _BOUNDARY = re.compile(r"\}\s*,\s*\{")
 _PIECE_CHARS = 4 << 20
@@ -294,6 +312,9 @@ def _parse_json(text: str, source: str):
     except json.JSONDecodeError as e:
         raise InputError(f"not valid JSON: {e.msg}", file=source, row=e.lineno,
                          column=f"char {e.colno}") from None
+    except (RecursionError, ValueError) as e:  # nested too deeply; a number too long for int
+        raise InputError(f"not valid JSON: {type(e).__name__}: {str(e)[:200]}",
+                         file=source) from None
     finally:
         if was:
             gc.enable()
@@ -353,7 +374,8 @@ def _owner_columns_frame(cols: dict, source: str) -> pd.DataFrame:
         if i >= 0:
             raise InputError(f"expected a string, found {type(cols[col][i]).__name__}",
                              file=source, row=i + 1, column=API_OWNER_FIELDS[col])
-    i = -1 if set(cols[O_TYPE]) <= {None, *OWNER_TYPES} else first_bad(
+    i = -1 if set(map(type, cols[O_TYPE])) <= {str, type(None)} and set(cols[O_TYPE]) <= {
+        None, *OWNER_TYPES} else first_bad(  # (a list or dict value is not hashable)
         cols[O_TYPE], lambda v: v is None or (isinstance(v, str) and v.upper() in OWNER_TYPES))
     if i >= 0:
         raise InputError(f"unknown owner type {cols[O_TYPE][i]!r}; expected PERSON or QUEUE",
