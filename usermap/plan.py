@@ -246,7 +246,8 @@ def plan_from_json(text: str, source: str = "plan.json") -> Plan:
     if not isinstance(checksum, str) or cut < 0:
         raise PlanFileError("the plan has no checksum", file=source, column="checksum")
     actual = "sha256:" + hashlib.sha256(text[:cut + 1].encode("utf-8")).hexdigest()
-    if checksum != actual:
+    # the checksum line must close the file: keys after it would escape the checksum
+    if checksum != actual or text[cut:].rstrip() != f'{_CHECKSUM_LINE}{actual}"\n}}':
         raise PlanFileError("the checksum does not match: the plan was edited by hand or "
                             "damaged. Make a new plan with `usermap plan`", file=source,
                             column="checksum")
