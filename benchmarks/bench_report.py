@@ -7,8 +7,10 @@ linked_share=1)``; the engine's audit and plan are not counted), then measures:
   - size:    the HTML file
   - load:    Chromium (Debian's /usr/bin/chromium, headless, via Playwright) from navigation to the
              page's script having drawn every table
-  - search:  in-page time from one input event to the rows being drawn and laid out, for the
-             first query (which also builds the search index) and three more; wall time as well
+  - index:   seconds after load until the page has built its search index (in idle slices)
+  - search:  in-page time from one input event to the rows being drawn and laid out, for five
+             queries (first search: "smith"); wall time as well. A search that comes before
+             the index is ready finishes the index first (that cost is the "index" column)
   - e-mail:  ``notify.build_message`` time and size (with the report too big to attach)
 
 Targets (issue 5, at 100k links): file < 20 MB, load < 3 s, search < 0.5 s; e-mail < 100 KB at
@@ -61,6 +63,16 @@ def build(n_links: int, seed: int):
     return a, p
 
 
+def wait_until(page, expression: str, timeout_s: float) -> None:
+    """Poll from Python: page.wait_for_function would evaluate a string inside the page, which
+    the report's Content-Security-Policy refuses."""
+    end = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        if time.monotonic() > end:
+            raise TimeoutError(expression)
+        time.sleep(0.002)
+
+
 def browser_times(path: Path, timeout_s: float, id_query: str) -> dict:
     from playwright.sync_api import sync_playwright
     out = {}
@@ -73,10 +85,13 @@ def browser_times(path: Path, timeout_s: float, id_query: str) -> dict:
         page = ctx.new_page()
         t = time.perf_counter()
         page.goto(path.as_uri(), wait_until="load", timeout=timeout_s * 1000)
-        page.wait_for_function("document.documentElement.dataset.ready === '1'",
-                               timeout=timeout_s * 1000)
+        wait_until(page, "document.documentElement.dataset.ready === '1'", timeout_s)
         out["load"] = time.perf_counter() - t
         searches = []
+        t = time.perf_counter()
+        wait_until(page, "Object.values(window.usermapReport.tables).every(t => t.hay)",
+                   timeout_s)
+        out["index"] = time.perf_counter() - t
         for q in QUERIES + (id_query,):
             t = time.perf_counter()
             inner = page.evaluate(SEARCH_JS, ["mapped", q])
@@ -131,7 +146,8 @@ def main() -> int:
             s = bt.get("searches", [])
             print(f"[{n:,}] links {links:,}; world+audit {prep:.1f} s; build {t_build:.2f} s; "
                   f"render {t_render:.2f} s; {size / 1e6:.1f} MB; e-mail {mail / 1e3:.1f} KB "
-                  f"in {t_mail:.2f} s; load {bt.get('load', float('nan')):.2f} s; searches "
+                  f"in {t_mail:.2f} s; load {bt.get('load', float('nan')):.2f} s; index "
+                  f"{bt.get('index', float('nan')):.2f} s; searches "
                   + ", ".join(f"{q!r} {i:.0f}/{w:.0f} ms ({st})" for q, i, w, st in s)
                   + (f"; EXTERNAL REQUESTS {bt['external']}" if bt.get("external") else ""),
                   flush=True)
@@ -143,7 +159,7 @@ def main() -> int:
 
     print()
     print(f"{'links':>10} {'build s':>8} {'render s':>9} {'file MB':>8} {'load s':>7} "
-          f"{'1st search ms':>14} {'max search ms':>14} {'e-mail KB':>10}")
+          f"{'index s':>8} {'1st search ms':>14} {'max search ms':>14} {'e-mail KB':>10}")
     ok = True
     for n, links, prep, tb, tr, size, tm, mail, bt in rows:
         s = bt.get("searches", [])
@@ -151,7 +167,8 @@ def main() -> int:
         worst = max((max(i, w) for _, i, w, _ in s), default=float("nan"))
         load = bt.get("load", float("nan"))
         print(f"{links:>10,} {tb:>8.2f} {tr:>9.2f} {size / 1e6:>8.1f} {load:>7.2f} "
-              f"{first:>14.0f} {worst:>14.0f} {mail / 1e3:>10.1f}")
+              f"{bt.get('index', float('nan')):>8.2f} {first:>14.0f} {worst:>14.0f} "
+              f"{mail / 1e3:>10.1f}")
         ok &= mail < MAX_MESSAGE_BYTES
         if 90_000 <= links <= 150_000:
             ok &= size < 20_000_000 and (not bt or (load < 3.0 and worst < 500))

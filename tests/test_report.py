@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tiny import L, O, U, frames, run
+from tiny import L, O, U, frames
 from usermap import plan as planmod
 from usermap import reconcile
 from usermap.models import CONFLICT_ICON

@@ -82,11 +82,21 @@ def page(browser):
     context.close()
 
 
-def open_report(page, path: Path, timeout: float = 30_000) -> float:
+def wait_until(page, expression: str, timeout: float = 30.0) -> None:
+    """Poll a JS expression from here: Playwright's wait_for_function evaluates strings inside
+    the page, which the report's Content-Security-Policy (rightly) refuses."""
+    end = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > end:
+            raise TimeoutError(f"{expression} still false after {timeout} s")
+        time.sleep(0.005)
+
+
+def open_report(page, path: Path, timeout: float = 30.0) -> float:
     """Open a report file; seconds until its script has drawn every table."""
     t = time.perf_counter()
-    page.goto(path.as_uri(), wait_until="load", timeout=timeout)
-    page.wait_for_function("document.documentElement.dataset.ready === '1'", timeout=timeout)
+    page.goto(path.as_uri(), wait_until="load", timeout=timeout * 1000)
+    wait_until(page, "document.documentElement.dataset.ready === '1'", timeout)
     return time.perf_counter() - t
 
 
@@ -240,8 +250,7 @@ def test_search_by_name_email_and_id(page, medium):
 def test_search_index_is_built_while_idle_and_agrees(page, medium):
     r, path = medium
     open_report(page, path)
-    page.wait_for_function("Object.values(window.usermapReport.tables).every(t => t.hay)",
-                           timeout=10_000)
+    wait_until(page, "Object.values(window.usermapReport.tables).every(t => t.hay)", 10)
     row = next(x for x in r.unmapped_aloware.rows() if x["email"])
     search(page, "unmapped_aloware", row["email"])
     assert row["aloware_user_id"] in [g[2] for g in body_rows(page, "unmapped_aloware")]
