@@ -104,6 +104,9 @@ def read_csv_validated(path: Path, required: tuple[str, ...], *, optional_empty=
             raise InputError("a quoted field is never closed", file=str(path),
                              row=int(m.group(1)) + 1) from None
         raise InputError(f"cannot parse CSV: {msg}", file=str(path)) from None
+    if not isinstance(df.index, pd.RangeIndex):  # pandas took the first field(s) as an index:
+        raise InputError(f"expected {len(df.columns)} fields, found "  # row 2 has extra ones
+                         f"{len(df.columns) + df.index.nlevels}", file=str(path), row=2)
     df.columns = [c.strip() for c in df.columns]
     # A row with too few fields leaves NaN in its last column(s) (an empty field is "" since
     # na_values is empty), so the last column alone finds every short row.
