@@ -298,16 +298,26 @@ class NotebookFailed(Exception):
         super().__init__(f"{notebook}: {ename}: {evalue}")
 
 
-def _declared_parameters(path: Path) -> set[str]:
+def _papermill():
+    """papermill, imported without ``rfc3987_syntax``: jsonschema (through nbformat) loads that
+    optional module when it is installed, and it builds a grammar at import, about 1.5 s of every
+    run, for IRI format checks that notebook validation never makes. Only when this process has
+    not loaded jsonschema already (a host process that did keeps its full jsonschema)."""
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)   # jsonschema then skips the IRI checks
     import papermill
-    return set(papermill.inspect_notebook(str(path)))
+    return papermill
+
+
+def _declared_parameters(path: Path) -> set[str]:
+    return set(_papermill().inspect_notebook(str(path)))
 
 
 def execute_notebook(source: Path, output: Path, parameters: dict, *, cwd: Path,
                      kernel: dict, cell_timeout: float = CELL_TIMEOUT) -> dict:
     """Run one notebook with papermill; returns timings. Raises NotebookFailed (with the exit
     code of the failure) after papermill has saved the partially executed notebook."""
-    import papermill
+    papermill = _papermill()
     from papermill.exceptions import PapermillExecutionError
     unknown = set(parameters) - _declared_parameters(source)
     if unknown:
