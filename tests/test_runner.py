@@ -209,6 +209,7 @@ def test_failing_source_exits_4_and_keeps_partial_notebook(tmp_path):
     finally:
         srv.stop()
     assert p.returncode == 4, p.stdout + p.stderr
+    assert not any(v in p.stdout + p.stderr for v in SANDBOX_TOKENS.values())
     (run_dir,) = [d for d in (tmp_path / "runs").iterdir() if d.is_dir()]
     assert "FAILED in audit" in p.stdout and "AuthError" in p.stdout
     nb = json.loads((run_dir / "audit.ipynb").read_text())
@@ -222,6 +223,22 @@ def test_failing_source_exits_4_and_keeps_partial_notebook(tmp_path):
     for path in run_dir.rglob("*"):
         if path.is_file():
             assert not any(v.encode() in path.read_bytes() for v in SANDBOX_TOKENS.values())
+
+
+def test_cell_timeout_exits_1_and_keeps_partial_notebook(tmp_path, monkeypatch):
+    """A cell over the per-cell timeout (a slow source) ends the run with exit 1; the notebook
+    is kept as far as it ran."""
+    for k, v in SANDBOX_TOKENS.items():
+        monkeypatch.setenv(k, v)
+    srv, cfg, _, _ = _make_env(tmp_path, n_users=120, latency_ms=4000)
+    try:
+        r = runner.run(cfg, cell_timeout=2)
+    finally:
+        srv.stop()
+    assert r.exit_code == 1 and r.failed_notebook == "audit"
+    assert "timed out" in r.error and "CellTimeoutError" in r.describe()
+    assert (r.run_dir / "audit.ipynb").is_file() and not (r.run_dir / "sync.ipynb").exists()
+    assert json.loads((r.run_dir / "run.json").read_text())["exit_code"] == 1
 
 
 def test_second_run_while_one_holds_the_lock_exits_3_at_once(tmp_path):

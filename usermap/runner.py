@@ -387,7 +387,8 @@ class RunResult:
                 f"(exit {self.exit_code}: {_EXIT_MEANING.get(self.exit_code, 'error')})")
         lines = [head, f"  folder:       {self.run_dir}"]
         if self.error:
-            lines.append(f"  error:        {self.error}")
+            first = self.error.strip().splitlines()[0] if self.error.strip() else ""
+            lines.append(f"  error:        {first[:300]}")
         if not self.ok and self.failed_notebook:
             lines.append(f"  notebook:     {self.run_dir / (self.failed_notebook + '.ipynb')} "
                          "(as far as it ran)")
