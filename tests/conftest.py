@@ -62,3 +62,74 @@ def sandbox():
     for srv in started:
         srv.stop()
 # === end of sources and sandbox ===
+
+
+# === network guard (issue 6, tests/test_security.py): nothing beyond this machine ===
+# Every test runs with socket connections limited to loopback (127.0.0.0/8, ::1, "localhost")
+# and AF_UNIX paths. Anything else raises before a packet is sent, and names other than
+# "localhost" are not even resolved (no DNS query leaves the machine). Covers this process only:
+# the `usermap` subprocesses that tests start talk to 127.0.0.1 by construction.
+import ipaddress as _ipaddress
+import socket as _socket
+
+_GUARD_MESSAGE = "network guard: tests may only connect to loopback or AF_UNIX, not"
+
+
+def _is_local_host(host) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    if host is None or not isinstance(host, str):
+        return host is None                       # getaddrinfo(None, port): the local wildcard
+    name = host.strip().rstrip(".").lower()
+    if name in ("localhost", "localhost.localdomain", "ip6-localhost", ""):
+        return True
+    try:
+        ip = _ipaddress.ip_address(name.split("%", 1)[0].strip("[]"))
+    except ValueError:
+        return False                               # any other name: refused, never resolved
+    if getattr(ip, "ipv4_mapped", None) is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def _check_address(family, address) -> None:
+    if family == getattr(_socket, "AF_UNIX", object()):
+        return
+    host = address[0] if isinstance(address, tuple) and address else address
+    if not _is_local_host(host):
+        raise ConnectionRefusedError(f"{_GUARD_MESSAGE} {address!r}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def network_guard():
+    """Refuse socket connections (and name lookups) beyond loopback for the whole session."""
+    real_connect, real_connect_ex = _socket.socket.connect, _socket.socket.connect_ex
+    real_create_connection, real_getaddrinfo = _socket.create_connection, _socket.getaddrinfo
+
+    def connect(self, address):
+        _check_address(self.family, address)
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        _check_address(self.family, address)
+        return real_connect_ex(self, address)
+
+    def create_connection(address, *args, **kwargs):
+        _check_address(_socket.AF_INET, address)
+        return real_create_connection(address, *args, **kwargs)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not _is_local_host(host):
+            raise _socket.gaierror(_socket.EAI_NONAME, f"{_GUARD_MESSAGE} {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(_socket.socket, "connect", connect)
+    mp.setattr(_socket.socket, "connect_ex", connect_ex)
+    mp.setattr(_socket, "create_connection", create_connection)
+    mp.setattr(_socket, "getaddrinfo", getaddrinfo)
+    try:
+        yield _GUARD_MESSAGE
+    finally:
+        mp.undo()
+# === end of network guard ===

@@ -447,9 +447,11 @@ def write_atomic(path, write) -> Path:
             Path(tmp).unlink(missing_ok=True)
             raise
     else:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))  # 0700
         try:
             write(tmp)
+            for p in tmp.rglob("*"):  # owner-only whatever the umask, even if moved out later
+                p.chmod(0o700 if p.is_dir() else 0o600)
             if path.exists():
                 shutil.rmtree(path)
             os.replace(tmp, path)
