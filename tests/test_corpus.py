@@ -62,10 +62,6 @@ class Case:
     absent: tuple = field(default=())  # substrings it must not contain
 
 
-def edit_plan(fn):
-    return fn
-
-
 def _forge(text: str, **changes) -> str:
     """Edit the plan's JSON and recompute a valid checksum (what a determined hand could do)."""
     doc = json.loads(text)
