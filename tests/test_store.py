@@ -42,7 +42,10 @@ def test_version_1_file_is_migrated(tmp_path):
         assert s.audits()[0]["issues"] == ["x:1"]
     names = {r[0] for r in sqlite3.connect(db).execute(
         "SELECT name FROM sqlite_master WHERE type IN ('index','table')")}
-    assert {"journal_run", "audits"} <= names
+    assert "audits" in names and "journal_run" not in names  # v4 dropped the index
+    with Store.open(db) as s:
+        run = s.runs()
+        assert run == [] or run[0]["journal_from"] is not None
 
 
 def test_newer_schema_is_refused(tmp_path):
@@ -119,3 +122,23 @@ def test_import_journal_matches_links(tmp_path):
         _, counts = s.import_links(changed.iloc[:1], now=NOW)
         assert counts == {"add": 0, "update": 1, "remove": 1}
         assert dict(zip(s.links()["aloware_user_id"], s.links()["hubspot_owner_id"])) == {"1": "12"}
+
+
+def test_version_3_runs_get_their_journal_range(tmp_path):
+    """A v3 file with a run migrates to v4: the run's journal is still found by run id."""
+    db = tmp_path / "v3.db"
+    from usermap.store import _MIGRATIONS
+    c = sqlite3.connect(db)
+    for m in _MIGRATIONS[:3]:
+        c.executescript(m)
+    c.execute("INSERT INTO meta VALUES ('schema_version', '3')")
+    c.execute("INSERT INTO journal (run_id, revision, action, aloware_user_id, hubspot_owner_id,"
+              " before, after, reason, at) VALUES ('r1', 1, 'add', '1', '10', NULL,"
+              " '{\"hubspot_owner_id\": \"10\"}', 'import', ?)", (NOW,))
+    c.execute("INSERT INTO runs VALUES ('r1','import',?,?,1,1,0,0,0,1,'')", (NOW, NOW))
+    c.commit()
+    c.close()
+    with Store.open(db) as s:
+        assert s.schema_version == SCHEMA_VERSION
+        assert list(s.journal("r1")["aloware_user_id"]) == ["1"]
+        assert s.runs()[0]["journal_from"] == 1

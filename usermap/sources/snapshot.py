@@ -154,7 +154,8 @@ def _check_in(df: pd.DataFrame, column: str, allowed, path: Path) -> None:
 
 
 def _check_nonempty(df: pd.DataFrame, column: str, path: Path) -> None:
-    empty = _strip(df[column]) == ""
+    """Callers strip the column first."""
+    empty = df[column] == ""
     if empty.any():
         i = int(empty.to_numpy().argmax())
         raise InputError("empty value", file=str(path), row=_line_of(df, i), column=column)
