@@ -9,11 +9,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+import runkit
 from conftest import SANDBOX_TOKENS
 from usermap import runner
 from usermap.config import Config
@@ -21,32 +21,14 @@ from usermap.errors import InputError, LockedError
 
 pytestmark = pytest.mark.slow
 
-USERMAP = str(Path(sys.executable).parent / "usermap")
+USERMAP = runkit.USERMAP
 OLD_RUNS = ["20200101T000000Z-aaaa", "20200102T000000Z-bbbb", "20200103T000000Z-cccc"]
 
 
 def _make_env(root: Path, *, n_users=300, seed=3, keep=30, served_users=None, **server_kw):
-    """A sandbox serving a generated world, a config pointing at it, and a store holding the
-    world's links. Returns (server, config, world, store path)."""
-    from usermap.sandbox.scenarios import generate
-    from usermap.sandbox.server import SandboxServer
-    from usermap.sources.snapshot import read_mappings_csv
-    from usermap.store import Store
-    world = generate(n_users, seed=seed)
-    users = world.users if served_users is None else served_users(world.users)
-    server_kw.setdefault("hubspot_token", SANDBOX_TOKENS["HUBSPOT_ACCESS_TOKEN"])
-    server_kw.setdefault("aloware_token", SANDBOX_TOKENS["ALOWARE_API_TOKEN"])
-    srv = SandboxServer(users, world.owners, **server_kw).start(max_seconds=600)
-    root.mkdir(parents=True, exist_ok=True)
-    srv.write_export(root / "aloware_export.csv")
-    (root / "usermap.toml").write_text(
-        srv.config_toml(users_csv="aloware_export.csv")
-        + f'\n[store]\npath = "store.db"\n\n[runs]\ndir = "runs"\nkeep = {keep}\n',
-        encoding="utf-8")
-    world.links.to_csv(root / "mappings.csv", index=False)
-    with Store.open(root / "store.db") as store:
-        store.import_links(read_mappings_csv(root / "mappings.csv"), now="2025-01-01T00:00:00Z")
-    return srv, Config.load(root / "usermap.toml"), world, root / "store.db"
+    """See runkit.make_env: (server, config, world, store path)."""
+    return runkit.make_env(root, n_users=n_users, seed=seed, keep=keep,
+                           served_users=served_users, **server_kw)
 
 
 def _dead_pid() -> int:
@@ -190,12 +172,7 @@ def test_log_is_written_and_redacted(two_runs):
 
 
 # --- failures -------------------------------------------------------------------------------
-def _cli(args, env_extra=None, cwd=None, timeout=180):
-    env = {**os.environ, **(env_extra or {})}
-    t0 = time.perf_counter()
-    p = subprocess.run([USERMAP, *args], capture_output=True, text=True, env=env, cwd=cwd,
-                       timeout=timeout)
-    return p, time.perf_counter() - t0
+_cli = runkit.cli
 
 
 def test_failing_source_exits_4_and_keeps_partial_notebook(tmp_path):

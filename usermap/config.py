@@ -5,6 +5,19 @@ Every key is optional; ``Config.load(None)`` gives the defaults. Secrets never l
 from the environment by ``secrets()`` at the moment they are needed, and are never stored on the
 Config object (so a Config can be printed, logged or passed to papermill safely).
 
+``[fetch]`` bounds the retries and timeouts of ``usermap fetch`` and of the fetch in ``usermap run``
+(both directories share one budget; see ``sources/retry.py``). The defaults suit the real APIs; a
+test or an impatient scheduler sets smaller ones::
+
+    [fetch]
+    attempts = 8              # tries per request, the first included (429, 5xx, cut connections)
+    total_seconds = 900.0     # budget of the whole fetch, requests and waits together
+    backoff = 1.0             # first wait after a 5xx or a cut connection; doubles each time
+    backoff_max = 30.0        # longest such wait
+    max_wait = 120.0          # a 429 asking to wait longer than this is not waited for (exit 4)
+    connect_timeout = 10.0    # seconds to connect
+    read_timeout = 120.0      # seconds a server may stay silent while answering
+
 Adapter: reads files and the environment; imports nothing but errors.
 """
 
@@ -18,7 +31,7 @@ from pathlib import Path
 from .errors import ConfigError
 
 __all__ = ["Config", "HubSpotConfig", "AlowareConfig", "StoreConfig", "RunsConfig",
-           "SmtpConfig", "ReportConfig", "secret", "SECRET_ENV_VARS"]
+           "SmtpConfig", "ReportConfig", "FetchConfig", "secret", "SECRET_ENV_VARS"]
 
 SECRET_ENV_VARS = ("HUBSPOT_ACCESS_TOKEN", "ALOWARE_API_TOKEN", "SMTP_USER", "SMTP_PASSWORD")
 
@@ -65,8 +78,22 @@ class ReportConfig:
     activities_csv: str = ""
 
 
+@dataclass(frozen=True)
+class FetchConfig:
+    """Retry bounds and timeouts of a fetch (the fields of ``sources.retry.RetryPolicy``)."""
+
+    attempts: int = 8
+    total_seconds: float = 900.0
+    backoff: float = 1.0
+    backoff_max: float = 30.0
+    max_wait: float = 120.0
+    connect_timeout: float = 10.0
+    read_timeout: float = 120.0
+
+
 _SECTIONS = {"hubspot": HubSpotConfig, "aloware": AlowareConfig, "store": StoreConfig,
-             "runs": RunsConfig, "smtp": SmtpConfig, "report": ReportConfig}
+             "runs": RunsConfig, "smtp": SmtpConfig, "report": ReportConfig,
+             "fetch": FetchConfig}
 
 
 @dataclass(frozen=True)
@@ -77,6 +104,7 @@ class Config:
     runs: RunsConfig = field(default_factory=RunsConfig)
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    fetch: FetchConfig = field(default_factory=FetchConfig)
     path: str = ""  # the file it came from ("" for defaults); relative paths resolve against it
 
     @classmethod
@@ -165,6 +193,15 @@ def _section(kind, name: str, value: dict, source: str):
         raise ConfigError("keep must be at least 1", file=source, column="runs.keep")
     if kind is SmtpConfig and not 0 < kwargs.get("port", 587) < 65536:
         raise ConfigError("port out of range", file=source, column="smtp.port")
+    if kind is FetchConfig:
+        for key, v in kwargs.items():
+            if key == "attempts" and v < 1:
+                raise ConfigError("attempts must be at least 1", file=source,
+                                  column="fetch.attempts")
+            if key in ("total_seconds", "connect_timeout", "read_timeout") and not v > 0:
+                raise ConfigError("must be more than 0", file=source, column=f"fetch.{key}")
+            if not v >= 0:   # also refuses nan
+                raise ConfigError("must not be negative", file=source, column=f"fetch.{key}")
     return kind(**kwargs)
 
 

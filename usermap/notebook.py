@@ -48,7 +48,7 @@ __all__ = [
     "injected_parameter_names", "start", "load", "audit", "write_audit", "overview_text",
     "overview_table", "init_display", "show", "show_mapped", "show_conflicts",
     "show_unmapped_aloware", "show_unmapped_hubspot", "errors_by_code", "show_errors",
-    "write_report", "make_plan", "describe_plan", "plan_by_step", "show_plan", "apply", "finish",
+    "write_report", "fetch_note", "make_plan", "describe_plan", "plan_by_step", "show_plan", "apply", "finish",
 ]
 
 # The parameters of each notebook, with their types. The notebooks' `parameters` cells declare
@@ -465,6 +465,9 @@ def _report(s: Session, result, *, plan=None, applied=False, status="ok", notes=
     if s.config.report.activities_csv:
         acts = rep.read_activities(s.config.resolve(s.config.report.activities_csv))
     snap, db = shlex.quote(str(s.snapshot)), shlex.quote(str(s.store_path))
+    fetched = fetch_note(s.snapshot)
+    if fetched:
+        notes = (fetched, *notes)
     return rep.build_report(
         result, plan=plan, applied=applied, run_id=s.run_id, generated_at=_now(),
         status=status, history=history, activities=acts, mask_emails=s.config.report.mask_emails,
@@ -472,6 +475,30 @@ def _report(s: Session, result, *, plan=None, applied=False, status="ok", notes=
         decide_command=(f"decide: usermap map {{aloware_user_id}} OWNER_ID --store {db}  or  "
                         f"usermap unmap {{aloware_user_id}} --store {db}"),
         notes=tuple(notes))
+
+
+def fetch_note(snapshot) -> str:
+    """What the fetch of a snapshot took (its fetch.json): requests, and the retries by cause,
+    so a report says when a run got through 429s, server errors or cut connections; "" for a
+    snapshot that was not fetched."""
+    try:
+        info = json.loads((Path(snapshot) / "fetch.json").read_text(encoding="utf-8"))
+        counts = info["counts"]
+        text = (f"Fetched {int(counts['aloware_users']):,} Aloware users and "
+                f"{int(counts['hubspot_owners']):,} HubSpot owners in "
+                f"{int(info['requests']):,} requests ({float(info['seconds']):g} s)")
+        retries = int(info.get("retries") or 0)
+        causes = {str(k): int(v) for k, v in (info.get("retries_by_cause") or {}).items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return ""
+    if not retries:
+        return text + ", without retries."
+    why = ", ".join(f"{n} after {_CAUSES.get(k, k)}" for k, n in sorted(causes.items()))
+    return text + f", with {retries} retries ({why})."
+
+
+_CAUSES = {"rate_limit": "rate limiting (HTTP 429)", "server_error": "server errors (HTTP 5xx)",
+           "connection": "cut, refused or timed-out connections"}
 
 
 def write_report(s: Session, result, **kw) -> Path:

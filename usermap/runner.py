@@ -22,6 +22,16 @@ A run::
 - **Failures**: a notebook that raises keeps its partially executed copy; the run's exit code is
   the code of the exception's class in usermap.errors (4 a source, 3 safety, 2 input, 1 other),
   read from papermill's ``ename``. The sync notebook does not run after a failed audit.
+  Stakeholders hear about a failure as about any run: unless the sync notebook already reported
+  it (a refusal by the removal guard: its own report and notification, status "refused"), the
+  runner writes a **failure report** (``FailureReport``: report.html from
+  ``reports/templates/failure.html.j2``, and notification.eml through ``notify``, sent when SMTP
+  is configured) that states FAILED or REFUSED, the error class and its (redacted) message, where
+  it stopped, whether the store changed (its revision and link count before and after the run)
+  and what to do. A report.html the audit notebook wrote before the failure is kept as
+  ``audit-report.html``. run.json records ``status`` (ok, failed, refused), ``exit_code``,
+  ``error_class``, ``error_message``, the store before and after, and the fetch's requests and
+  retries by cause (from snapshot/fetch.json) when there was a fetch.
 - **Secrets** are never parameters: the kernel inherits the environment, and the notebooks read
   the tokens there through usermap (``config.secret``). Parameters are paths, the run id and
   two booleans; the runner refuses any name the notebook does not declare.
@@ -50,12 +60,13 @@ from .errors import InputError, LockedError, UsermapError
 from .redact import redact
 
 __all__ = ["run", "RunResult", "RunLock", "prune", "notebooks_dir", "execute_notebook",
-           "NotebookFailed", "exit_code_for_ename", "kernel_options", "RUN_ID_PATTERN",
-           "LOCK_NAME", "CELL_TIMEOUT"]
+           "NotebookFailed", "exit_code_for_ename", "kernel_options", "FailureReport",
+           "RUN_ID_PATTERN", "LOCK_NAME", "CELL_TIMEOUT"]
 
 RUN_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{4,}$")
 LOCK_NAME = ".lock"
 LOG_NAME, RUN_JSON, KERNEL_LOG = "run.log", "run.json", "kernel.log"
+REPORT_NAME, AUDIT_REPORT_NAME = "report.html", "audit-report.html"
 NOTEBOOKS = ("audit", "sync")
 CELL_TIMEOUT = 3600          # seconds any one cell may take (a fetch of a very large account)
 START_TIMEOUT = 120          # seconds the kernel may take to start
@@ -362,8 +373,11 @@ class RunResult:
     run_id: str
     run_dir: Path
     exit_code: int = 0
-    error: str = ""
+    error: str = ""                 # "ErrorClass: message", redacted
+    error_class: str = ""
+    error_message: str = ""
     failed_notebook: str = ""
+    failed_cell: int | None = None
     apply: bool = False
     summary: dict | None = None
     plan: dict | None = None
@@ -372,10 +386,30 @@ class RunResult:
     seconds: float = 0.0
     pruned: list = field(default_factory=list)
     took_over: dict | None = None
+    store_before: dict | None = None     # {"revision", "links"} when the run started
+    store_after: dict | None = None
+    fetch: dict | None = None            # requests and retries of the fetch (snapshot/fetch.json)
+    notification: dict | None = None     # the failure report: report, notification, sent, error
 
     @property
     def ok(self) -> bool:
         return self.exit_code == 0
+
+    @property
+    def status(self) -> str:
+        """"ok", "refused" (exit 3) or "failed"."""
+        return "ok" if self.ok else "refused" if self.exit_code == 3 else "failed"
+
+    @property
+    def store_changed(self) -> bool | None:
+        if not self.store_before or not self.store_after:
+            return None
+        return self.store_before != self.store_after
+
+    def _fail(self, error_class: str, message: str, exit_code: int) -> None:
+        self.exit_code = exit_code
+        self.error_class, self.error_message = error_class, redact(message)
+        self.error = f"{error_class}: {self.error_message}"
 
     @property
     def report(self) -> Path:
@@ -383,7 +417,8 @@ class RunResult:
 
     def describe(self) -> str:
         head = (f"run {self.run_id}: ok" if self.ok else
-                f"run {self.run_id}: FAILED in {self.failed_notebook or 'the runner'} "
+                f"run {self.run_id}: {self.status.upper()} in "
+                f"{self.failed_notebook or 'the runner'} "
                 f"(exit {self.exit_code}: {_EXIT_MEANING.get(self.exit_code, 'error')})")
         lines = [head, f"  folder:       {self.run_dir}"]
         if self.error:
@@ -407,19 +442,29 @@ class RunResult:
                                            "refused" else "planned, not applied")
             lines.append(f"  plan:         {p.get('add', 0):,} to add, {p.get('update', 0):,} "
                          f"to update, {p.get('remove', 0):,} to remove ({verb})")
-        if self.sync and self.sync.get("notification"):
-            how = ("sent" if self.sync.get("sent") else
-                   f"not sent: {self.sync['send_error']}" if self.sync.get("send_error") else
+        told = self.notification or self.sync
+        if told and told.get("notification"):
+            how = ("sent" if told.get("sent") else
+                   f"not sent: {told['send_error']}" if told.get("send_error") else
                    "written, not sent: no [smtp] host")
-            lines.append(f"  notification: {self.sync['notification']} ({how})")
+            lines.append(f"  notification: {told['notification']} ({how})")
+        if not self.ok and self.store_changed is False:
+            lines.append(f"  store:        unchanged (revision {self.store_after['revision']}, "
+                         f"{self.store_after['links']:,} links)")
         lines.append(f"  log:          {self.run_dir / LOG_NAME}")
         lines.append(f"  took:         {self.seconds:.1f} s")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
-        return {"run_id": self.run_id, "status": "ok" if self.ok else "failed",
+        told = self.notification or ({k: self.sync.get(k) for k in (
+            "report", "notification", "sent", "send_error", "status")} if self.sync else None)
+        return {"run_id": self.run_id, "status": self.status,
                 "exit_code": self.exit_code, "error": self.error,
-                "failed_notebook": self.failed_notebook, "apply": self.apply,
+                "error_class": self.error_class, "error_message": self.error_message,
+                "failed_notebook": self.failed_notebook, "failed_cell": self.failed_cell,
+                "apply": self.apply, "store_before": self.store_before,
+                "store_after": self.store_after, "store_changed": self.store_changed,
+                "fetch": self.fetch, "report": told,
                 "summary": self.summary, "plan": self.plan, "sync": self.sync,
                 "timings": self.timings, "seconds": round(self.seconds, 3),
                 "pruned": self.pruned, "took_over_lock_of": self.took_over}
@@ -483,9 +528,18 @@ def run(config, *, apply: bool = False, force: bool = False, cell_timeout: float
         lock.update(run_id)
         handler = _open_log(run_dir / LOG_NAME)
         result = RunResult(run_id=run_id, run_dir=run_dir, apply=apply, took_over=lock.previous)
+        result.store_before = _store_state(store)
         try:
             _execute(result, nb_dir, config_path, store, run_dir, apply, force, cell_timeout)
+        except Exception as e:   # outside the notebooks (a parameter refused, papermill missing)
+            if result.ok:
+                from .errors import exit_code_for
+                result._fail(type(e).__name__, str(e), exit_code_for(e))
+            raise
         finally:
+            result.store_after = _store_state(store)
+            if not result.ok:
+                _report_failure(result, config, run_dir)
             result.pruned = prune(runs_dir, config.runs.keep, protect={run_id})
             if result.pruned:
                 log.info("retention (keep %d): removed %s", config.runs.keep,
@@ -526,9 +580,8 @@ def _execute(result: RunResult, nb_dir: Path, config_path: str, store: Path, run
                      name, t["seconds"], t.get("cells_seconds", 0.0),
                      t.get("overhead_seconds", 0.0))
     except NotebookFailed as e:
-        result.exit_code = e.exit_code
-        result.failed_notebook = e.notebook
-        result.error = f"{e.ename}: {e.evalue}"
+        result._fail(e.ename, e.evalue, e.exit_code)
+        result.failed_notebook, result.failed_cell = e.notebook, e.cell
         result.timings.append({"notebook": e.notebook, "seconds": round(e.seconds, 3),
                                "failed": True})
         log.error("%s.ipynb failed (cell %s): %s -> exit %d", e.notebook, e.cell,
@@ -542,7 +595,183 @@ def _execute(result: RunResult, nb_dir: Path, config_path: str, store: Path, run
                 "changes": len(plan.get("changes", [])),
                 "store_revision": plan.get("store_revision")}
         result.sync = _read_json(run_dir / "sync.json")
+        fetched = _read_json(run_dir / "snapshot" / "fetch.json")
+        if isinstance(fetched, dict):
+            result.fetch = {k: fetched.get(k) for k in ("fetched_at", "counts", "requests",
+                                                        "retries", "retries_by_cause",
+                                                        "seconds")}
         _redact_file(run_dir / KERNEL_LOG)
+
+
+def _store_state(path: Path) -> dict | None:
+    """The store's revision and link count (None when there is no store, or it cannot be
+    read): recorded before and after a run, so a failed run can say the store did not change."""
+    if not Path(path).is_file():
+        return None
+    try:
+        from .store import Store
+        with Store.open(path, create=False) as st:
+            return {"revision": st.revision, "links": st.count()}
+    except Exception as e:  # noqa: BLE001 - the notebooks will report a bad store themselves
+        log.warning("could not read the store %s: %s", path, redact(e))
+        return None
+
+
+# --- the failure report -----------------------------------------------------------------------
+_ADVICE = {
+    4: ("A source failed, so this run used no data from it: no partial listing reached the "
+        "planner and nothing was applied.",
+        "Check that HubSpot and Aloware answer at the addresses in usermap.toml and that "
+        "HUBSPOT_ACCESS_TOKEN and ALOWARE_API_TOKEN are valid (the error names the source).",
+        "Rate limits, server errors and cut connections are retried within the bounds of "
+        "[fetch] in usermap.toml (attempts, total_seconds, max_wait, timeouts); the next "
+        "scheduled run tries again."),
+    3: ("Refused for safety: nothing was applied.",
+        "Review plan.json in the run folder (when there is one). If its changes are intended, "
+        "run `usermap run --apply --force`, or apply the plan with `usermap apply PLAN --store "
+        "DB --yes --force`; a store that moved on is planned again by the next run."),
+    2: ("Fix the file, row or column the error names, then run again.",),
+    1: ("An unexpected error: the notebook (as far as it ran), run.log and kernel.log in the "
+        "run folder show where it stopped. Please report it with them.",),
+}
+_FILES = (("audit.ipynb", "the audit notebook, executed as far as it ran"),
+          ("sync.ipynb", "the sync notebook, executed as far as it ran"),
+          ("plan.json", "the plan (not applied)"),
+          ("summary.json", "the audit's numbers"),
+          (AUDIT_REPORT_NAME, "the audit's report, written before the failure"),
+          ("snapshot", "the fetched directories"),
+          (LOG_NAME, "the runner's log and the notebooks' output"),
+          (KERNEL_LOG, "the kernels' own messages"),
+          (RUN_JSON, "status, exit code, error, timings (machine-readable)"))
+_SUMMARY_ROWS = (("mapped", "mapped"), ("synced", "synced"), ("errors", "with issues"),
+                 ("unmapped_aloware", "unmapped Aloware users"),
+                 ("unmapped_hubspot", "unmapped HubSpot owners"))
+
+
+@dataclass(frozen=True)
+class FailureReport:
+    """The report of a run that did not complete: what ``notify`` needs (``subject``,
+    ``email_text``, ``email_html``, ``run_id``, ``generated_at``, ``status``) and the page.
+
+    Rendered with the report's Jinja environment (autoescape on) from failure.html.j2 and
+    failure.txt.j2; every text in it is redacted before it gets here."""
+
+    run_id: str
+    generated_at: str
+    status: str                 # "failed" or "refused"
+    exit_code: int
+    error_class: str
+    error_message: str
+    where: str
+    store: str
+    apply: bool = False
+    advice: tuple = ()
+    notes: tuple = ()
+    summary: dict | None = None
+    audit_report: str = ""
+    run_dir: str = ""
+    files: tuple = ()
+
+    @property
+    def meaning(self) -> str:
+        return _EXIT_MEANING.get(self.exit_code, "error")
+
+    @property
+    def css_class(self) -> str:
+        return "warn" if self.status == "refused" else "bad"
+
+    @property
+    def summary_rows(self) -> list:
+        s = self.summary or {}
+        return [(label, int(s[k])) for k, label in _SUMMARY_ROWS
+                if isinstance(s.get(k), (int, float))]
+
+    @classmethod
+    def of(cls, result: RunResult, *, audit_report: str = "") -> "FailureReport":
+        where = (f"the {result.failed_notebook} notebook"
+                 + (f" (cell {result.failed_cell})" if result.failed_cell else "")
+                 if result.failed_notebook else "the runner")
+        b, a = result.store_before, result.store_after
+        if b and a and b == a:
+            store = (f"The store was not changed: revision {a['revision']}, "
+                     f"{a['links']:,} links, as before the run.")
+        elif b and a:
+            store = (f"The store changed during the run: revision {b['revision']} -> "
+                     f"{a['revision']}, {b['links']:,} -> {a['links']:,} links.")
+        else:
+            store = "The store could not be read before and after the run."
+        notes = []
+        if result.fetch and result.fetch.get("retries"):
+            causes = ", ".join(f"{k}: {v}" for k, v in
+                               sorted((result.fetch.get("retries_by_cause") or {}).items()))
+            notes.append(f"The fetch completed after {result.fetch['retries']} retries "
+                         f"({causes}).")
+        files = tuple((n, w) for n, w in _FILES
+                      if n in (LOG_NAME, RUN_JSON) or (result.run_dir / n).exists())
+        return cls(run_id=result.run_id, generated_at=_now(), status=result.status,
+                   exit_code=result.exit_code, error_class=result.error_class or "Error",
+                   error_message=redact(result.error_message or result.error or "(no message)"),
+                   where=where, store=store, apply=result.apply,
+                   advice=_ADVICE.get(result.exit_code, _ADVICE[1]), notes=tuple(notes),
+                   summary=result.summary, audit_report=audit_report,
+                   run_dir=str(result.run_dir), files=files)
+
+    def subject(self) -> str:
+        first = " ".join(self.error_message.split())
+        text = (f"usermap [{self.status.upper()}]: run {self.run_id}, exit {self.exit_code} "
+                f"({self.meaning}): {self.error_class}: {first}")
+        return text if len(text) <= 200 else text[:199] + "…"
+
+    def _render(self, name: str, **kw) -> str:
+        from .report import jinja_env
+        return jinja_env().get_template(name).render(r=self, **kw)
+
+    def to_html(self) -> str:
+        return self._render("failure.html.j2", page=True, location={})
+
+    def email_html(self, location: dict | None = None) -> str:
+        where = {"attached": "", "url": "", "path": ""} | dict(location or {})
+        return self._render("failure.html.j2", page=False, location=where)
+
+    def email_text(self, location: dict | None = None) -> str:
+        where = {"attached": "", "url": "", "path": ""} | dict(location or {})
+        return self._render("failure.txt.j2", location=where)
+
+    def to_text(self) -> str:
+        return self.email_text()
+
+    def write(self, path) -> Path:
+        from .sources.snapshot import write_atomic
+        html = self.to_html()
+        return write_atomic(Path(path), lambda tmp: tmp.write_text(html, encoding="utf-8"))
+
+
+def _report_failure(result: RunResult, config, run_dir: Path) -> None:
+    """The failure report and its notification, unless the sync notebook reported the failure
+    itself (a refusal: its report and notification already say so). Never raises: a report
+    that cannot be written is logged, and the run keeps its exit code."""
+    sync = result.sync or {}
+    if sync.get("status") not in (None, "ok") and sync.get("notification"):
+        log.info("the sync notebook reported the %s itself: %s", sync.get("status"),
+                 sync.get("report"))
+        return
+    try:
+        page = run_dir / REPORT_NAME
+        audit_report = ""
+        if page.is_file():     # written by the audit notebook before the failure
+            page.replace(run_dir / AUDIT_REPORT_NAME)
+            audit_report = AUDIT_REPORT_NAME
+        rep = FailureReport.of(result, audit_report=audit_report)
+        path = rep.write(page)
+        from .notify import notify
+        sent = notify(rep, config, run_dir, report_path=path)
+        result.notification = {"report": str(path), "notification": sent.get("eml"),
+                               "sent": sent.get("sent"), "send_error": sent.get("error"),
+                               "status": result.status, "subject": rep.subject()}
+        log.info("failure report %s and notification %s (%s)", path, sent.get("eml"),
+                 "sent" if sent.get("sent") else sent.get("error") or "not sent: no [smtp] host")
+    except Exception as e:  # noqa: BLE001 - the run's own failure must not be hidden by this one
+        log.error("could not write the failure report: %s: %s", type(e).__name__, redact(e))
 
 
 def _redact_file(path: Path) -> None:

@@ -27,7 +27,14 @@ from ..redact import redact
 from . import aloware, hubspot
 from .retry import Retrier, RetryPolicy
 
-__all__ = ["fetch_snapshot", "interactive", "public_url"]
+__all__ = ["fetch_snapshot", "interactive", "public_url", "policy_for"]
+
+
+def policy_for(config) -> RetryPolicy:
+    """The retry bounds and timeouts of ``config``'s ``[fetch]`` section (defaults without)."""
+    from dataclasses import asdict
+    f = getattr(config, "fetch", None)
+    return RetryPolicy(**asdict(f)) if f is not None else RetryPolicy()
 
 
 def public_url(url: str) -> str:
@@ -72,7 +79,8 @@ def fetch_snapshot(config, out, *, policy: RetryPolicy | None = None,
                    progress: bool | None = None, page_limit: int = hubspot.PAGE_LIMIT) -> dict:
     """Fetch both directories into the snapshot folder ``out``; return what fetch.json says.
 
-    ``progress``: None = bars when interactive; True/False to force. ``policy`` bounds retries.
+    ``progress``: None = bars when interactive; True/False to force. ``policy`` bounds retries
+    (default: the config's ``[fetch]`` section, see ``policy_for``).
     Raises SourceError (exit 4) when a source fails, InputError (exit 2) for a bad export or a
     missing token; in both cases nothing is written.
     """
@@ -89,7 +97,7 @@ def fetch_snapshot(config, out, *, policy: RetryPolicy | None = None,
 
     started = time.monotonic()
     when = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    retrier = Retrier(policy)
+    retrier = Retrier(policy or policy_for(config))
     make_bar = _progress_factory(interactive() if progress is None else progress)
 
     bar = make_bar("Aloware users") if make_bar else None
