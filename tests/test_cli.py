@@ -73,6 +73,9 @@ def test_audit_writes_its_files_and_a_summary(world):
     assert list(ua["aloware_user_id"]) == ["3", "5"] and set(ua["reason"]) == {"match_pending"}
     uh = pd.read_csv(tmp / "audit" / "unmapped_hubspot.csv", dtype=str)
     assert {"hubspot_owner_id", "reason"} <= set(uh.columns)
+    import stat
+    assert stat.S_IMODE((tmp / "audit").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp / "audit" / "mapped.csv").stat().st_mode) == 0o600
     errors = pd.read_csv(tmp / "audit" / "errors.csv", dtype=str)
     assert "--only aloware_user_deleted:2" in errors.set_index("code").loc[
         "aloware_user_deleted", "fix"]
@@ -261,6 +264,7 @@ BAD_MAPPINGS = [
     ("aloware_user_id,hubspot_owner_id,mapped_at\n1,10,yesterday\n", "row 2", "mapped_at"),
     ("aloware_user_id\n1\n", "row 1", "hubspot_owner_id"),
     ("aloware_user_id,hubspot_owner_id\n,10\n", "row 2", "aloware_user_id"),
+    ("aloware_user_id,hubspot_owner_id,method\n1,10,email\n2,11\n", "row 3", "method"),
 ]
 
 

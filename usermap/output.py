@@ -5,6 +5,7 @@ unmapped_hubspot.csv, errors.csv. Adapter: files only.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from .models import CONFLICT_ICON
@@ -31,6 +32,7 @@ def fix_command(issue_id: str, code: str, user: str, method: str, snapshot="SNAP
 def write_audit(result: Audit, out: Path, *, snapshot=None, store=None) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    os.chmod(out, 0o700)  # names and e-mails: owner-only, like the store and run folders
     summary = result.summary()
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     mapped = result.mapped.copy()
@@ -47,4 +49,7 @@ def write_audit(result: Audit, out: Path, *, snapshot=None, store=None) -> dict:
     errors["fix"] = [fix_command(i, c, u, m, snap, db) for i, c, u, m in zip(
         errors["issue_id"], errors["code"], errors["aloware_user_id"], errors["method"])]
     errors.to_csv(out / "errors.csv", index=False, lineterminator="\n")
+    for name in ("summary.json", "mapped.csv", "unmapped_aloware.csv", "unmapped_hubspot.csv",
+                 "errors.csv"):
+        os.chmod(out / name, 0o600)
     return summary

@@ -108,15 +108,38 @@ def read_csv_validated(path: Path, required: tuple[str, ...], *, optional_empty=
         raise InputError(f"expected {len(df.columns)} fields, found "  # row 2 has extra ones
                          f"{len(df.columns) + df.index.nlevels}", file=str(path), row=2)
     df.columns = [c.strip() for c in df.columns]
-    # A row with too few fields leaves NaN in its last column(s) (an empty field is "" since
-    # na_values is empty), so the last column alone finds every short row.
-    short = df.iloc[:, -1].isna()
-    if short.any():
-        i = int(short.to_numpy().argmax())
-        first_missing = df.columns[df.iloc[i].isna().to_numpy().argmax()]
-        raise InputError(f"expected {len(df.columns)} fields, the row is short",
-                         file=str(path), row=_line_of(df, i), column=first_missing)
+    _check_short_rows(text, len(df.columns), len(df), str(path), list(df.columns))
     return df
+
+
+_QUOTED = re.compile(r'"(?:[^"]|"")*"')
+
+
+def _check_short_rows(text: str, n_fields: int, n_rows: int, path: str, columns: list[str]
+                      ) -> None:
+    """pandas fills a row with too few fields with "" (the same as empty fields), so count.
+
+    Rows with too many fields were refused by the parser already. Without quotes the check is
+    one count of commas over the whole text; the per-line scan runs only to name the row (and
+    for quoted files, through the csv module).
+    """
+    def report(line: int, found: int):
+        raise InputError(f"expected {n_fields} fields, found {found}: the row is short",
+                         file=path, row=line, column=columns[found] if found < n_fields else None)
+
+    quoted = '"' in text
+    plain = _QUOTED.sub('""', text) if quoted else text  # commas inside quotes don't count
+    if plain.count(",") == (n_fields - 1) * (n_rows + 1):  # the header and every row
+        return
+    if not quoted:
+        for number, ln in enumerate(text.split("\n"), start=1):
+            if ln.strip() and ln.count(",") < n_fields - 1:
+                report(number, ln.count(",") + 1)
+        return
+    reader = csv.reader(io.StringIO(text, newline=""))
+    for row in reader:
+        if row and any(f.strip() for f in row) and len(row) < n_fields:
+            report(reader.line_num, len(row))
 
 
 def _strip(s: pd.Series, lower: bool = False) -> pd.Series:
