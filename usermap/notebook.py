@@ -494,7 +494,7 @@ def fetch_note(snapshot) -> str:
     if not retries:
         return text + ", without retries."
     why = ", ".join(f"{n} after {_CAUSES.get(k, k)}" for k, n in sorted(causes.items()))
-    return text + f", with {retries} retries ({why})."
+    return text + f", with {retries} retries: {why}."
 
 
 _CAUSES = {"rate_limit": "rate limiting (HTTP 429)", "server_error": "server errors (HTTP 5xx)",

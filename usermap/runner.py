@@ -689,7 +689,8 @@ class FailureReport:
     @classmethod
     def of(cls, result: RunResult, *, audit_report: str = "") -> "FailureReport":
         where = (f"the {result.failed_notebook} notebook"
-                 + (f" (cell {result.failed_cell})" if result.failed_cell else "")
+                 + (f" (the cell numbered [{result.failed_cell}])" if result.failed_cell
+                    else "")
                  if result.failed_notebook else "the runner")
         b, a = result.store_before, result.store_after
         if b and a and b == a:
