@@ -127,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("usermap: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `usermap … | head`: the reader left; say nothing more
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as e:  # anything unexpected: exit 1 with the type, not a secret-bearing repr
         from .redact import redact
         print(f"usermap: unexpected error: {type(e).__name__}: {redact(str(e))}", file=sys.stderr)
