@@ -16,7 +16,9 @@ import os
 import secrets
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -350,6 +352,19 @@ class Store:
         last = c.execute("SELECT max(seq) FROM journal").fetchone()[0]
         return (first, last) if last is not None and last >= first else (None, None)
 
+    def _journal_adds_from_links(self, run_id: str, revision: int, now: str):
+        """Journal every link as an add, the JSON made by SQLite (the same keys, sorted, and
+        compact separators as _dump): no Python work per row for a first import."""
+        c = self.conn
+        first = c.execute("SELECT coalesce(max(seq), 0) + 1 FROM journal").fetchone()[0]
+        pairs = ", ".join(f"'{k}', {k}" for k in sorted(LINK_COLUMNS))
+        c.execute("INSERT INTO journal (run_id, revision, action, aloware_user_id, "
+                  "hubspot_owner_id, before, after, reason, at) SELECT ?, ?, 'add', "
+                  f"aloware_user_id, hubspot_owner_id, NULL, json_object({pairs}), 'import', ? "
+                  "FROM links ORDER BY aloware_user_id", (run_id, revision, now))
+        last = c.execute("SELECT max(seq) FROM journal").fetchone()[0]
+        return (first, last) if last is not None and last >= first else (None, None)
+
     def _finish(self, run_id, kind, now, counts, rev, fingerprint, seqs) -> None:
         total = sum(counts.values())
         self.conn.execute("UPDATE meta SET value=? WHERE key='revision'", (str(rev + 1),))
@@ -392,9 +407,8 @@ class Store:
         remove more than the plan guard allows, unless forced.
         """
         cur = self.links()
-        new = links.copy()
-        new[L_MAPPED_AT] = new[L_MAPPED_AT].where(new[L_MAPPED_AT] != "", now)
-        new[L_UPDATED_AT] = now
+        new = links.assign(**{L_MAPPED_AT: links[L_MAPPED_AT].where(links[L_MAPPED_AT] != "", now),
+                              L_UPDATED_AT: now})
         fields = (L_OWNER, L_A_EMAIL, L_H_EMAIL, L_METHOD)
         if cur.empty:  # the first import: everything is an add, no diff to compute
             added, removed, updated = new, new.iloc[:0], new.iloc[:0]
@@ -422,16 +436,6 @@ class Store:
             raise LockedError(f"{self.path}: the store is busy ({e})") from None
         try:
             rev = self.revision
-            gone = list(removed[L_USER]) + list(updated[L_USER])
-            c.executemany("DELETE FROM links WHERE aloware_user_id=?", ((u,) for u in gone))
-            # in key order: B-tree inserts then append instead of splitting pages at random
-            ins = pd.concat([added, updated])[list(LINK_COLUMNS)].sort_values(L_USER)
-            try:
-                c.executemany(f"INSERT INTO links ({', '.join(LINK_COLUMNS)}) VALUES "
-                              f"({', '.join('?' * len(LINK_COLUMNS))})",
-                              ins.itertuples(index=False, name=None))
-            except sqlite3.IntegrityError as e:
-                raise StoreConflictError(f"import: {e}; nothing was changed") from None
             old_cols = [L_USER] + [f + "_old" for f in fields] + [L_MAPPED_AT + "_old",
                                                                   L_UPDATED_AT + "_old"]
 
@@ -440,18 +444,44 @@ class Store:
 
             def new_(df):
                 return _json_rows(df[list(LINK_COLUMNS)])
-            journal = []
-            for action, df, b, a in ((REMOVE, removed, old, None), (UPDATE, updated, old, new_),
-                                     (ADD, added, None, new_)):
-                if df.empty:
-                    continue
-                owner = df[L_OWNER].where(df[L_OWNER].notna(), df.get(L_OWNER + "_old"))
-                bs = b(df) if b else [None] * len(df)
-                as_ = a(df) if a else [None] * len(df)
-                journal.extend(zip([run_id] * len(df), [rev + 1] * len(df), [action] * len(df),
-                                   df[L_USER], owner, bs, as_, ["import"] * len(df),
-                                   [now] * len(df)))
-            seqs = self._journal(journal)
+
+            def journal_rows() -> list[tuple]:
+                rows: list[tuple] = []
+                for action, df, b, a in ((REMOVE, removed, old, None),
+                                         (UPDATE, updated, old, new_), (ADD, added, None, new_)):
+                    if df.empty:
+                        continue
+                    owner = df[L_OWNER].where(df[L_OWNER].notna(), df.get(L_OWNER + "_old"))
+                    n = len(df)
+                    rows.extend(zip(repeat(run_id, n), repeat(rev + 1, n), repeat(action, n),
+                                    df[L_USER], owner, b(df) if b else repeat(None, n),
+                                    a(df) if a else repeat(None, n), repeat("import", n),
+                                    repeat(now, n)))
+                return rows
+
+            first_import = cur.empty
+            # The journal's JSON is made in a second thread while SQLite (which releases the
+            # GIL) writes the links: a million-link import overlaps the two. A first import is
+            # all adds: SQLite writes their journal itself from the links (below).
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                journal = pool.submit(list if first_import else journal_rows)
+                gone = list(removed[L_USER]) + list(updated[L_USER])
+                c.executemany("DELETE FROM links WHERE aloware_user_id=?", ((u,) for u in gone))
+                # in key order: B-tree inserts append instead of splitting pages at random
+                ins = pd.concat([added, updated]) if len(updated) else added
+                if not ins[L_USER].is_monotonic_increasing:
+                    ins = ins.sort_values(L_USER)
+                try:
+                    c.executemany(f"INSERT INTO links ({', '.join(LINK_COLUMNS)}) VALUES "
+                                  f"({', '.join('?' * len(LINK_COLUMNS))})",
+                                  zip(*(ins[col].tolist() for col in LINK_COLUMNS)))
+                except sqlite3.IntegrityError as e:
+                    raise StoreConflictError(f"import: {e}; nothing was changed") from None
+                journal = journal.result()
+            if first_import:
+                seqs = self._journal_adds_from_links(run_id, rev + 1, now)
+            else:
+                seqs = self._journal(journal)
             counts = {ADD: len(added), UPDATE: len(updated), REMOVE: len(removed)}
             self._finish(run_id, "import", now, counts, rev, "", seqs)
             c.execute("COMMIT")

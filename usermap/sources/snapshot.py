@@ -511,7 +511,8 @@ def read_mappings_csv(path) -> pd.DataFrame:
     for col in MAPPINGS_CSV_COLUMNS:
         if col not in df.columns:
             df[col] = ""
-    df = df[list(MAPPINGS_CSV_COLUMNS)].copy()
+    if list(df.columns) != list(MAPPINGS_CSV_COLUMNS):
+        df = df[list(MAPPINGS_CSV_COLUMNS)]
     df[L_USER] = _strip(df[L_USER])
     df[L_OWNER] = _strip(df[L_OWNER])
     _check_nonempty(df, L_USER, path)
