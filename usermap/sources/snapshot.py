@@ -19,6 +19,7 @@ import json.scanner
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
@@ -219,19 +220,11 @@ def read_owners_json(path) -> pd.DataFrame:
         data = _parse_json(text, source)  # say what it is instead
         raise InputError(f"expected a JSON array of owner objects, found {type(data).__name__}",
                          file=source)
-    was = gc.isenabled()
-    gc.disable()  # millions of short-lived dicts: collections would find nothing
-    try:
+    with _json_parsing(source):
         try:
             cols = _owners_by_pieces(text, start + 1, source)
         except (json.JSONDecodeError, _Recut):
             cols = _owners_by_element(text, start + 1, source)
-    except (RecursionError, ValueError) as e:  # nested too deeply; a number too long for int
-        raise InputError(f"not valid JSON: {type(e).__name__}: {str(e)[:200]}",
-                         file=source) from None
-    finally:
-        if was:
-            gc.enable()
     if _SURROGATE.search(text):  # "\ud800" alone decodes to a string nothing can write out
         for col, api in API_OWNER_FIELDS.items():
             for i, v in enumerate(cols[col]):
@@ -330,12 +323,14 @@ def _gather(chunk: list, cols: dict, offset: int, source: str) -> None:
         cols[col].extend(_column(chunk, api))
 
 
-def _parse_json(text: str, source: str):
-    """json.loads with the cyclic GC paused (see read_owners_json); errors name the line."""
+@contextmanager
+def _json_parsing(source: str):
+    """Parse JSON with the cyclic GC paused (millions of short-lived dicts: collections would
+    find nothing), every parser error becoming an InputError that names the file."""
     was = gc.isenabled()
     gc.disable()
     try:
-        return json.loads(text)
+        yield
     except json.JSONDecodeError as e:
         raise InputError(f"not valid JSON: {e.msg}", file=source, row=e.lineno,
                          column=f"char {e.colno}") from None
@@ -345,6 +340,11 @@ def _parse_json(text: str, source: str):
     finally:
         if was:
             gc.enable()
+
+
+def _parse_json(text: str, source: str):
+    with _json_parsing(source):
+        return json.loads(text)
 
 
 def _column(objects: list[dict], field: str) -> list:
