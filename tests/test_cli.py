@@ -216,6 +216,7 @@ BAD_USERS = [
     (GOOD_USERS + "1,C,D,c@x.com,active,user\n", "row 3", "'id'"),
     (GOOD_USERS + "2,C,D,c@x.com,active,user,extra\n", "row 3", "expected 6 fields"),
     (GOOD_USERS + "2,C,D,c@x.com\n", "row 3", "status"),
+    (GOOD_USERS + "\n\n2,C,D,c@x.com,active,robot\n", "row 5", "kind"),  # blank lines counted
     (GOOD_USERS.encode() + b"2,Jos\xe9,D,c@x.com,active,user\n", "row 3", "first_name"),
 ]
 

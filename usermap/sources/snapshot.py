@@ -110,7 +110,15 @@ def read_csv_validated(path: Path, required: tuple[str, ...], *, optional_empty=
                          f"{len(df.columns) + df.index.nlevels}", file=str(path), row=2)
     df.columns = [c.strip() for c in df.columns]
     _check_short_rows(text, len(df.columns), len(df), str(path), list(df.columns))
+    if _BLANK_LINE.search(text) and '"' not in text:
+        # pandas skipped blank lines: keep each row's real file line for error messages
+        lines = [n for n, ln in enumerate(text.split("\n"), start=1) if ln.strip()][1:]
+        if len(lines) == len(df):
+            df.attrs["lines"] = lines
     return df
+
+
+_BLANK_LINE = re.compile(r"\n[^\S\n]*(\n|$)")
 
 
 _QUOTED = re.compile(r'"(?:[^"]|"")*"')
@@ -154,8 +162,10 @@ def _strip(s: pd.Series, lower: bool = False) -> pd.Series:
 
 
 def _line_of(df: pd.DataFrame, i: int) -> int:
-    """File line of data row i (header is line 1; blank lines are rare and not counted)."""
-    return i + 2
+    """File line of data row i: the header is line 1, and blank lines (skipped by pandas) are
+    counted when the reader recorded them."""
+    lines = df.attrs.get("lines")
+    return lines[i] if lines and i < len(lines) else i + 2
 
 
 def _check_unique(df: pd.DataFrame, column: str, path: Path, what: str) -> None:
