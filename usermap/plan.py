@@ -32,7 +32,7 @@ from .models import (
     STEP_CLEANUP, STEP_MATCH, STEP_RESOLVE, U_EMAIL, U_ID, UPDATE, A_ISSUE, Change, Plan,
 )
 from .reconcile import (ACTIVE, ELIGIBLE, KC, KEY, OWNER_REMOVAL_CODES, PERSON, REMOVE_COL, VALID,
-                        Audit, counts_by_key)
+                        Audit)
 
 __all__ = ["make_plan", "check_guard", "check_stale", "plan_to_json", "plan_from_json",
            "write_plan", "read_plan", "describe", "plan_frame", "undo_plan", "PLAN_FORMAT"]
@@ -49,21 +49,14 @@ def make_plan(result: Audit, *, store_revision: int, fingerprint: str, only: str
     remove = lk[REMOVE_COL].to_numpy()
     kept = lk[~remove]
 
-    # Step 1 (match) on the state after clean up.
-    linked_u = np.zeros(len(u), dtype=bool)
-    ku = kept["_ui"].to_numpy()
-    linked_u[ku[ku >= 0]] = True
-    linked_o = np.zeros(len(o), dtype=bool)
-    ko = kept["_oi"].to_numpy()
-    linked_o[ko[ko >= 0]] = True
-    n_keys = result.meta["n_keys"]
+    # Step 1 (match) on the state after clean up: the audit's per-key counts are already
+    # taken on that state (see reconcile._key_facts), so match_pending and the plan agree.
+    f = result.facts
     ok, uk = o[KC].to_numpy(), u[KC].to_numpy()
     active_person = (o[ACTIVE] & o[PERSON] & o[VALID]).to_numpy()
-    n_active = counts_by_key(ok, active_person, n_keys)
-    cand_o = o[active_person & ~linked_o & (n_active[ok] == 1)]
-    free_u = u[ELIGIBLE].to_numpy() & ~linked_u
-    n_free_u = counts_by_key(uk, free_u, n_keys)
-    cand_u = u[free_u & (n_free_u[uk] == 1)]
+    cand_o = o[active_person & ~f["kept_owners"] & (f["active_person"][ok] == 1)]
+    free_u = u[ELIGIBLE].to_numpy() & ~f["kept_users"]
+    cand_u = u[free_u & (f["eligible_unlinked"][uk] == 1)]
     pairs = pd.DataFrame({KEY: cand_o[KEY].to_numpy(object), L_OWNER: cand_o[O_ID].to_numpy(
         object), L_H_EMAIL: cand_o[O_EMAIL].to_numpy(object)}).merge(
         pd.DataFrame({KEY: cand_u[KEY].to_numpy(object), L_USER: cand_u[U_ID].to_numpy(object),
@@ -100,10 +93,9 @@ def make_plan(result: Audit, *, store_revision: int, fingerprint: str, only: str
     changes += _changes(ADD, STEP_MATCH, adds[L_USER], adds[L_OWNER], None,
                         _links_of(adds, method=METHOD_EMAIL), REASON_EMAIL_MATCH)
 
+    # Built in step order (removals first: they free ids that adds use); _restrict keeps it.
     if only is not None:
         changes = _restrict(changes, result, only)
-    order = {STEP_CLEANUP: 0, STEP_RESOLVE: 1, STEP_MATCH: 2}
-    changes.sort(key=lambda c: order[c.step])  # removals first: they free ids that adds use
     return Plan(changes=tuple(changes), store_revision=int(store_revision),
                 fingerprint=fingerprint, current_links=int(len(lk)), created_at=created_at,
                 force=bool(force), only=only)

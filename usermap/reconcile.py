@@ -338,6 +338,8 @@ def _key_facts(u: pd.DataFrame, o: pd.DataFrame, lk: pd.DataFrame, n_keys: int):
     return {
         "linked_users": linked_users,
         "linked_owners": linked_owners,
+        "kept_users": kept_users,      # linked by a link the clean-up keeps
+        "kept_owners": kept_owners,
         "active_person": _counts(ok, ap),
         "active_person_linked": _counts(ok, ap & kept_owners),
         "inactive_person": _counts(ok, inactive_p),

@@ -344,24 +344,26 @@ class Store:
 
     def _journal(self, rows) -> tuple[int | None, int | None]:
         """Append journal rows; returns the (first, last) seq they got."""
-        c = self.conn
-        first = c.execute("SELECT coalesce(max(seq), 0) + 1 FROM journal").fetchone()[0]
-        c.executemany("INSERT INTO journal (run_id, revision, action, aloware_user_id, "
-                      "hubspot_owner_id, before, after, reason, at) VALUES (?,?,?,?,?,?,?,?,?)",
-                      rows)
-        last = c.execute("SELECT max(seq) FROM journal").fetchone()[0]
-        return (first, last) if last is not None and last >= first else (None, None)
+        return self._journal_range(lambda c: c.executemany(
+            "INSERT INTO journal (run_id, revision, action, aloware_user_id, hubspot_owner_id, "
+            "before, after, reason, at) VALUES (?,?,?,?,?,?,?,?,?)", rows))
 
     def _journal_adds_from_links(self, run_id: str, revision: int, now: str):
         """Journal every link as an add, the JSON made by SQLite (the same keys, sorted, and
         compact separators as _dump): no Python work per row for a first import."""
+        pairs = ", ".join(f"'{k}', {k}" for k in sorted(LINK_COLUMNS))
+        return self._journal_range(lambda c: c.execute(
+            "INSERT INTO journal (run_id, revision, action, aloware_user_id, hubspot_owner_id, "
+            "before, after, reason, at) SELECT ?, ?, 'add', aloware_user_id, hubspot_owner_id, "
+            f"NULL, json_object({pairs}), 'import', ? FROM links ORDER BY aloware_user_id",
+            (run_id, revision, now)))
+
+    def _journal_range(self, insert) -> tuple[int | None, int | None]:
+        """Run ``insert(conn)`` and return the (first, last) seq of the rows it appended (a
+        run's rows are contiguous: runs keep this range instead of an index by run)."""
         c = self.conn
         first = c.execute("SELECT coalesce(max(seq), 0) + 1 FROM journal").fetchone()[0]
-        pairs = ", ".join(f"'{k}', {k}" for k in sorted(LINK_COLUMNS))
-        c.execute("INSERT INTO journal (run_id, revision, action, aloware_user_id, "
-                  "hubspot_owner_id, before, after, reason, at) SELECT ?, ?, 'add', "
-                  f"aloware_user_id, hubspot_owner_id, NULL, json_object({pairs}), 'import', ? "
-                  "FROM links ORDER BY aloware_user_id", (run_id, revision, now))
+        insert(c)
         last = c.execute("SELECT max(seq) FROM journal").fetchone()[0]
         return (first, last) if last is not None and last >= first else (None, None)
 
