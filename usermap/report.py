@@ -845,18 +845,9 @@ def read_activities(path) -> pd.DataFrame:
 
 # --- templates --------------------------------------------------------------------------------
 def templates_dir() -> Path:
-    """reports/templates beside the package (a source checkout or an editable install), or the
-    folder named by $USERMAP_TEMPLATES."""
-    override = os.environ.get(TEMPLATES_ENV, "")
-    candidates = ([Path(override)] if override else []) + [
-        Path(__file__).resolve().parent.parent / "reports" / "templates",
-        Path(__file__).resolve().parent / "templates"]
-    for c in candidates:
-        if (c / "report.html.j2").is_file():
-            return c
-    from .errors import UsermapError
-    raise UsermapError("the report templates are not found (looked in "
-                       + ", ".join(map(str, candidates)) + f"); set {TEMPLATES_ENV}")
+    """reports/templates: $USERMAP_TEMPLATES, the checkout's, or the installed package's."""
+    from . import resources
+    return resources.templates_dir()
 
 
 @lru_cache(maxsize=4)
