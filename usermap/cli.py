@@ -28,7 +28,14 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="usermap", description="Keep Aloware users and HubSpot owners mapped.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_sandbox(sub)
+    _add_steps(sub)
+    _add_links(sub)
+    _add_runs(sub)
+    return p
 
+
+def _add_sandbox(sub) -> None:
     s = sub.add_parser("sandbox", help="serve both fake APIs on 127.0.0.1")
     s.add_argument("--port", type=int, default=0, help="port (0: any free port)")
     s.add_argument("--users", type=int, default=200, help="size of the generated world")
@@ -47,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the usermap.toml here (and aloware_export.csv beside it)")
     s.add_argument("--verbose", action="store_true", help="log every request (tokens redacted)")
 
+
+def _add_steps(sub) -> None:
+    """fetch, audit, plan, apply: the steps of a sync, one command each."""
     s = sub.add_parser("fetch", help="pull both directories into a snapshot")
     s.add_argument("--out", required=True, help="snapshot folder to write")
     s.add_argument("--config", default=None, help="usermap.toml")
@@ -70,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--yes", action="store_true")
     s.add_argument("--force", action="store_true")
 
+
+def _add_links(sub) -> None:
+    """mappings import/export, map, unmap: the store's links by hand."""
     s = sub.add_parser("mappings", help="import or export the links")
     msub = s.add_subparsers(dest="mappings_command", required=True)
     m = msub.add_parser("import")
@@ -91,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("aloware_id")
     s.add_argument("--store", required=True)
 
+
+def _add_runs(sub) -> None:
+    """run, report, runs, undo: scheduled runs, reports and the history of applied runs."""
     s = sub.add_parser("run", help="papermill run into runs/<run_id>/")
     s.add_argument("--config", default=None)
     s.add_argument("--apply", action="store_true")
@@ -110,7 +126,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run_id")
     s.add_argument("--store", required=True)
     s.add_argument("--out", required=True)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
