@@ -24,20 +24,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, LockedError, SafetyError, UsermapError
+from .errors import InputError, LockedError, StoreConflictError, UsermapError
+from .files import write_atomic
 from .models import (
     ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER,
     LINK_COLUMNS, MAPPINGS_CSV_COLUMNS, METHOD_EMAIL, METHOD_MANUAL, REMOVE, UPDATE, Change,
 )
 
-__all__ = ["Store", "new_run_id", "SCHEMA_VERSION", "StoreConflictError"]
+__all__ = ["Store", "new_run_id", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 4
 _TEST_HOOK = "USERMAP_TEST_APPLY_HOOK"  # tests only: "fail:N" or "sleep:SECONDS" per change
-
-
-class StoreConflictError(SafetyError):
-    """A change does not fit the store as it is (its 'before' is not what the store holds)."""
 
 
 def new_run_id(now: str | None = None) -> str:
@@ -257,7 +254,6 @@ class Store:
 
     def export_links(self, path) -> int:
         df = self.links()
-        from .sources.snapshot import write_atomic
         write_atomic(Path(path), lambda tmp: df.to_csv(tmp, index=False,
                                                        columns=list(MAPPINGS_CSV_COLUMNS),
                                                        lineterminator="\n"))
