@@ -17,7 +17,7 @@ Two decisions DESIGN.md leaves open, written down in docs/decisions.md:
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -44,12 +44,7 @@ USER_REMOVAL_CODES = ("aloware_user_not_found", "aloware_user_deleted", "aloware
                       "aloware_not_full_user")
 OWNER_REMOVAL_CODES = ("hubspot_owner_not_found", "hubspot_owner_deactivated")
 
-# Output columns of the views (CSV files add nothing beyond these).
-MAPPED_COLUMNS = [L_USER, L_OWNER, U_FIRST, U_LAST, "email", "hubspot_email", L_METHOD, A_STATUS,
-                  A_ISSUE, A_CONFLICT, A_ISSUE_ID, L_MAPPED_AT]
-UNMAPPED_ALOWARE_COLUMNS = [L_USER, U_FIRST, U_LAST, "email", U_STATUS, U_KIND, A_REASON,
-                            "profile_url", "suggestions"]
-UNMAPPED_HUBSPOT_COLUMNS = [L_OWNER, U_FIRST, U_LAST, "email", O_TYPE, A_REASON]
+# Columns of the errors view (CSV files add nothing beyond these).
 ERROR_COLUMNS = [A_ISSUE_ID, "code", L_USER, L_OWNER, "name", "email", "hubspot_email", L_METHOD,
                  A_DETAIL]
 
@@ -115,24 +110,23 @@ class Audit:
     owners: pd.DataFrame          # prepared owners (+ _key, _valid, _active, _person, _kc)
     links: pd.DataFrame           # the store's links + issue, _remove, user/owner row indexes
     facts: dict                   # per-key counts (see _key_facts)
-    meta: dict = field(default_factory=dict)
     profile_url: str | None = None
     suggestions: bool = True
 
     @cached_property
     def mapped(self) -> pd.DataFrame:
-        """DESIGN §4.2 (MAPPED_COLUMNS)."""
+        """DESIGN §4.2."""
         return _mapped_view(self.links, self.users, self.owners)
 
     @cached_property
     def unmapped_aloware(self) -> pd.DataFrame:
-        """§4.4 (UNMAPPED_ALOWARE_COLUMNS), with suggestions when asked for."""
+        """§4.4, with suggestions when asked for."""
         ua = _unmapped_aloware(self.users, self.facts, self.profile_url)
         return _add_suggestions(ua, self.owners, self.facts) if self.suggestions else ua
 
     @cached_property
     def unmapped_hubspot(self) -> pd.DataFrame:
-        """§4.5 (UNMAPPED_HUBSPOT_COLUMNS)."""
+        """§4.5."""
         return _unmapped_hubspot(self.owners, self.facts)
 
     @property
@@ -221,7 +215,7 @@ def audit(users: pd.DataFrame, owners: pd.DataFrame, links: pd.DataFrame | None 
     lk = _audit_links(lk, u, o)
     n_keys = _add_key_codes(u, o)
     facts = _key_facts(u, o, lk, n_keys)
-    return Audit(users=u, owners=o, links=lk, facts=facts, meta={"n_keys": n_keys},
+    return Audit(users=u, owners=o, links=lk, facts=facts,
                  profile_url=profile_url, suggestions=suggestions)
 
 
@@ -373,7 +367,6 @@ def _unmapped_aloware(u, f, profile_url) -> pd.DataFrame:
     out["profile_url"] = (out[L_USER].map(lambda i: profile_url.replace("{id}", str(i)))
                           if profile_url else "")
     out["suggestions"] = [[] for _ in range(len(out))]
-    out.attrs["_row"] = rows.index.to_numpy()
     return out
 
 

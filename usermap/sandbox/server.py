@@ -201,10 +201,6 @@ class SandboxServer:
 
     # --- construction helpers ----------------------------------------------------------------
     @classmethod
-    def from_world(cls, world, **kw) -> "SandboxServer":
-        return cls(world.users, world.owners, **kw)
-
-    @classmethod
     def from_snapshot(cls, directory, **kw) -> "SandboxServer":
         """Serve a snapshot folder (aloware_users.csv, hubspot_owners.json) as it is."""
         from ..sources.snapshot import OWNERS_FILE, USERS_FILE, owners_frame, read_users_csv
@@ -242,7 +238,6 @@ class SandboxServer:
                           "name": f"{first or ''} {last or ''}".strip(),
                           "email": email if isinstance(email, str) else "",
                           "agent_status": code, "human_readable_agent_status": label})
-        self._aloware_items = items
         self._aloware_body = {
             False: json.dumps(items, ensure_ascii=False).encode("utf-8"),
             True: json.dumps({"data": items}, ensure_ascii=False).encode("utf-8"),
@@ -367,11 +362,11 @@ class SandboxServer:
             self.stats[f"status_{status}"] += 1
         h.wfile.write(head + body)
 
-    def _hs_error(self, status: int, message: str, category: str, corr: str, **extra) -> dict:
+    def _hs_error(self, message: str, category: str, corr: str, **extra) -> dict:
         return {"status": "error", "message": message, "correlationId": corr,
                 "category": category, **extra}
 
-    def _rate_headers(self, api: str, now: float) -> dict:
+    def _rate_headers(self, api: str) -> dict:
         if api != "hubspot":
             return {}
         limit = self.rate_limit or DAILY_LIMIT
@@ -421,7 +416,7 @@ class SandboxServer:
             with self._lock:
                 self.stats["other"] += 1
             self._log(f"404 {h.command} {h.path}")
-            self._send(h, 404, self._hs_error(404, "Not found", "OBJECT_NOT_FOUND", corr))
+            self._send(h, 404, self._hs_error("Not found", "OBJECT_NOT_FOUND", corr))
             return
         with self._lock:
             self.stats[api] += 1
@@ -434,9 +429,9 @@ class SandboxServer:
             return
         wait = self._rate_check(api, now)
         if wait is not None:
-            self._refuse_rate(h, api, now, wait, corr)
+            self._refuse_rate(h, api, wait, corr)
             return
-        rate_headers = self._rate_headers(api, now)
+        rate_headers = self._rate_headers(api)
         if r_error < self.error_rate:
             self._injected_error(h, api, (500, 502, 503, 504)[int(r_kind * 4)], corr,
                                  rate_headers)
@@ -464,7 +459,7 @@ class SandboxServer:
         self._log(f"401 {api}: bad or missing token")
         if api == "hubspot":
             self._send(h, 401, self._hs_error(
-                401, "Authentication credentials not found. This API supports OAuth 2.0 "
+                "Authentication credentials not found. This API supports OAuth 2.0 "
                 "authentication and you can find more details at "
                 "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
                 "INVALID_AUTHENTICATION", corr), headers={"WWW-Authenticate": "Bearer"})
@@ -476,19 +471,19 @@ class SandboxServer:
             self.stats["403"] += 1
         self._log("403 hubspot: missing scope")
         self._send(h, 403, self._hs_error(
-            403, "This app hasn't been granted all required scopes to make this call. Read "
+            "This app hasn't been granted all required scopes to make this call. Read "
             "more about required scopes here: https://developers.hubspot.com/scopes.",
             "MISSING_SCOPES", corr,
             errors=[{"message": "One or more of the following scopes are required.",
                      "context": {"requiredGranularScopes": [OWNERS_SCOPE]}}]))
 
-    def _refuse_rate(self, h, api: str, now: float, wait: float, corr: str) -> None:
+    def _refuse_rate(self, h, api: str, wait: float, corr: str) -> None:
         with self._lock:
             self.stats["429"] += 1
         self._log(f"429 {api}: more than {self.rate_limit} requests in {self.rate_window:g} s")
         headers = {"Retry-After": max(1, math.ceil(wait))}
         if api == "hubspot":
-            headers.update(self._rate_headers(api, now))
+            headers.update(self._rate_headers(api))
             headers["X-HubSpot-RateLimit-Remaining"] = 0
             body = {"status": "error", "message": "You have reached your ten_secondly_rolling "
                     "limit.", "errorType": "RATE_LIMIT", "correlationId": corr,
@@ -503,7 +498,7 @@ class SandboxServer:
             self.stats["5xx"] += 1
         self._log(f"{status} {api}: injected server error")
         if api == "hubspot" and status == 500:
-            self._send(h, 500, self._hs_error(500, "internal error", "INTERNAL_ERROR", corr),
+            self._send(h, 500, self._hs_error("internal error", "INTERNAL_ERROR", corr),
                        headers=rate_headers)
         else:
             self._send(h, status, f"<html><body><h1>{status}</h1>The server is having a bad "
@@ -542,7 +537,7 @@ class SandboxServer:
             with self._lock:
                 self.stats["400"] += 1
             self._log(f"400 hubspot: {message}")
-            self._send(h, 400, self._hs_error(400, message, "VALIDATION_ERROR", corr),
+            self._send(h, 400, self._hs_error(message, "VALIDATION_ERROR", corr),
                        headers=rate_headers)
 
         raw_limit = (q.get("limit") or [str(DEFAULT_LIMIT)])[-1]
@@ -599,11 +594,11 @@ class SandboxServer:
             o = self._by_id.get(owner_id)
             found = o if o is not None and bool(o.get("archived", False)) == archived else None
         else:
-            self._send(h, 400, self._hs_error(400, f"Unknown idProperty '{prop}'",
+            self._send(h, 400, self._hs_error(f"Unknown idProperty '{prop}'",
                                               "VALIDATION_ERROR", corr), headers=rate_headers)
             return
         if found is None:
-            self._send(h, 404, self._hs_error(404, "Resource not found", "OBJECT_NOT_FOUND",
+            self._send(h, 404, self._hs_error("Resource not found", "OBJECT_NOT_FOUND",
                                               corr), headers=rate_headers)
             return
         if drop:
