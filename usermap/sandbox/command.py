@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from .server import OWNERS_PATH, USERS_PATH, SandboxServer, extra_archived_owners
+from .scenarios import extra_archived_owners
+from .server import OWNERS_PATH, USERS_PATH, SandboxServer
 
 __all__ = ["run_sandbox"]
 

@@ -51,6 +51,8 @@ from __future__ import annotations
 import gc
 import json
 import os
+import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +65,7 @@ from .showcase import (SHOWCASE_MIN_OWNERS, SHOWCASE_MIN_USERS, add_showcase, sh
                        showcase_expectations, showcase_locals)
 from .world import Builder, World
 
-__all__ = ["World", "generate", "write_world", "showcase_expectations", "SHOWCASE_MIN_USERS",
+__all__ = ["World", "generate", "write_world", "extra_archived_owners", "showcase_expectations", "SHOWCASE_MIN_USERS",
            "SHOWCASE_MIN_OWNERS", "FILE_USERS", "FILE_OWNERS", "FILE_MAPPINGS"]
 
 FILE_USERS, FILE_OWNERS, FILE_MAPPINGS = "aloware_users.csv", "hubspot_owners.json", "mappings.csv"
@@ -256,6 +258,28 @@ def _owner_dicts(ids, emails, first, last, user_id, user_id_all, types, archived
     finally:
         if was_enabled:
             gc.enable()
+    return out
+
+
+# --- more of a world -------------------------------------------------------------------------
+
+def extra_archived_owners(existing: list[dict], n: int, seed: int = 0) -> list[dict]:
+    """``n`` archived PERSON owners with fresh ids and e-mails (former staff), deterministic."""
+    rng = random.Random(f"archived-{seed}-{n}")
+    start = max((int(o["id"]) for o in existing if str(o.get("id", "")).isdigit()),
+                default=10_000_000) + 1
+    out = []
+    for i in range(n):
+        created = 1_483_228_800 + rng.randrange(0, 200_000_000)
+        updated = created + rng.randrange(0, 50_000_000)
+        out.append({
+            "id": str(start + i), "email": f"former.staff{i + 1}@acme.com",
+            "firstName": "Former", "lastName": f"Staff {i + 1}", "userId": None,
+            "userIdIncludingInactive": 8_000_000 + i, "type": "PERSON", "archived": True,
+            "createdAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(created)),
+            "updatedAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(updated)),
+            "teams": [],
+        })
     return out
 
 

@@ -46,7 +46,6 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -55,6 +54,8 @@ import pandas as pd
 from ..errors import InputError
 from ..models import U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS
 from ..redact import MASK, redact
+from .scenarios import extra_archived_owners  # compat: re-export, removed after merge
+from .transport import _Handler, _HTTPServer
 
 __all__ = ["SandboxServer", "extra_archived_owners", "FROM_ENV", "OWNERS_PATH",
            "USERS_PATH"]
@@ -68,85 +69,6 @@ DAILY_LIMIT = 1_000_000
 OWNERS_SCOPE = "crm.objects.owners.read"
 EXPORT_COLUMNS = (U_ID, U_STATUS, U_KIND, U_ROLE, U_FIRST, U_LAST, U_EMAIL)
 _PRESENCE = ((1, "Available"), (2, "Busy"), (3, "On Break"), (4, "Offline"), (5, "Wrap Up"))
-
-
-def extra_archived_owners(existing: list[dict], n: int, seed: int = 0) -> list[dict]:
-    """``n`` archived PERSON owners with fresh ids and e-mails (former staff), deterministic."""
-    rng = random.Random(f"archived-{seed}-{n}")
-    start = max((int(o["id"]) for o in existing if str(o.get("id", "")).isdigit()),
-                default=10_000_000) + 1
-    out = []
-    for i in range(n):
-        created = 1_483_228_800 + rng.randrange(0, 200_000_000)
-        updated = created + rng.randrange(0, 50_000_000)
-        out.append({
-            "id": str(start + i), "email": f"former.staff{i + 1}@acme.com",
-            "firstName": "Former", "lastName": f"Staff {i + 1}", "userId": None,
-            "userIdIncludingInactive": 8_000_000 + i, "type": "PERSON", "archived": True,
-            "createdAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(created)),
-            "updatedAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(updated)),
-            "teams": [],
-        })
-    return out
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = False
-    request_queue_size = 64
-
-    def __init__(self, addr, handler, app):
-        self.app = app
-        self._conns: set = set()
-        self._conns_lock = threading.Lock()
-        super().__init__(addr, handler)
-
-    def get_request(self):
-        sock, addr = super().get_request()
-        with self._conns_lock:
-            self._conns.add(sock)
-        return sock, addr
-
-    def shutdown_request(self, request):
-        with self._conns_lock:
-            self._conns.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._conns_lock:
-            conns = list(self._conns)
-        for s in conns:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"      # keep-alive, like the real APIs
-    server_version = "usermap-sandbox"
-    sys_version = ""
-    timeout = 30                       # an idle keep-alive connection ends after this
-    disable_nagle_algorithm = True     # headers and body go out at once, no 40 ms stalls
-
-    def do_GET(self):  # noqa: N802 (http.server's naming)
-        try:
-            self.server.app._handle(self)
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True
-
-    def _not_allowed(self):
-        self.server.app._send(self, 405, {"status": "error", "message": "Method not allowed",
-                                          "correlationId": str(uuid.uuid4()),
-                                          "category": "VALIDATION_ERROR"}, headers={"Allow": "GET"})
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = _not_allowed  # noqa: N815
-
-    def log_message(self, fmt, *args):
-        self.server.app._log(fmt % args, every=True)
-
-    def log_error(self, fmt, *args):
-        self.server.app._log(fmt % args, every=True)
 
 
 class SandboxServer:
