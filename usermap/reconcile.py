@@ -403,20 +403,10 @@ def _norm_name(s: pd.Series) -> pd.Series:
             .str.decode("ascii").str.casefold().str.replace(r"[^a-z]", "", regex=True))
 
 
-def _add_suggestions(ua: pd.DataFrame, o, f) -> pd.DataFrame:
-    """Up to three likely owners for users whom no owner's e-mail matches.
-
-    Never O(n²): candidates come only from blocks (same normalised last name, same first name
-    and last initial, or same e-mail local part), each block capped, and only those pairs are
-    scored. A suggestion is only shown, never applied.
-    """
-    want = ua[A_REASON].isin(SUGGEST_REASONS).to_numpy()
-    if not want.any():
-        return ua
-    cand = o[o[ACTIVE].to_numpy() & o[PERSON].to_numpy() & ~f["linked_owners"]]
-    if cand.empty:
-        return ua
-    q = ua[want]
+def _suggestion_pairs(q: pd.DataFrame, cand: pd.DataFrame) -> pd.DataFrame | None:
+    """Scored (q, c) pairs, best first per user, at most MAX_SUGGESTIONS each and none under
+    MIN_SCORE: ``q`` and ``c`` are row positions in ``q`` and ``cand``. None when no block
+    pairs anyone."""
     qf, ql = _norm_name(q[U_FIRST]), _norm_name(q[U_LAST])
     cf, cl = _norm_name(cand[O_FIRST]), _norm_name(cand[O_LAST])
     q_local = email_keys(q["email"]).str.split("@").str[0].str.replace(r"[^a-z0-9]", "",
@@ -439,7 +429,7 @@ def _add_suggestions(ua: pd.DataFrame, o, f) -> pd.DataFrame:
         pairs.append(ok_q[["q", b]].merge(ok_c[["c", b]], on=b)[["q", "c"]])
     pairs = pd.concat(pairs).drop_duplicates()
     if pairs.empty:
-        return ua
+        return None
     pairs = pairs.merge(qdf[["q", "qname", "b_local"]], on="q").merge(
         cdf[["c", "cname", "clocal"]], on="c")
     sm = difflib.SequenceMatcher
@@ -450,7 +440,25 @@ def _add_suggestions(ua: pd.DataFrame, o, f) -> pd.DataFrame:
                                 pairs["clocal"])]
     pairs = pairs[pairs["score"] >= MIN_SCORE].sort_values(["q", "score", "c"],
                                                             ascending=[True, False, True])
-    pairs = pairs.groupby("q").head(MAX_SUGGESTIONS)
+    return pairs.groupby("q").head(MAX_SUGGESTIONS)
+
+
+def _add_suggestions(ua: pd.DataFrame, o, f) -> pd.DataFrame:
+    """Up to three likely owners for users whom no owner's e-mail matches.
+
+    Never O(n²): candidates come only from blocks (same normalised last name, same first name
+    and last initial, or same e-mail local part), each block capped, and only those pairs are
+    scored. A suggestion is only shown, never applied.
+    """
+    want = ua[A_REASON].isin(SUGGEST_REASONS).to_numpy()
+    if not want.any():
+        return ua
+    cand = o[o[ACTIVE].to_numpy() & o[PERSON].to_numpy() & ~f["linked_owners"]]
+    if cand.empty:
+        return ua
+    pairs = _suggestion_pairs(ua[want], cand)
+    if pairs is None:
+        return ua
     c_id, c_email = cand[O_ID].to_numpy(object), cand[O_EMAIL].to_numpy(object)
     c_name = (cand[O_FIRST].fillna("") + " " + cand[O_LAST].fillna("")).str.strip().to_numpy(
         object)

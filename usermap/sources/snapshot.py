@@ -227,58 +227,9 @@ def owners_frame(owners, source: str = "owners") -> pd.DataFrame:
 def _owner_columns_frame(cols: dict, source: str) -> pd.DataFrame:
     """Validate the owner columns (raw values, as parsed) and make the owners frame."""
     n = len(cols[O_ID])
-
-    def first_bad(values, ok, types=()) -> int:
-        """Index of the first value that fails ``ok`` (-1 if none); checks the raw lists so
-        pandas never coerces types before we look. When every value's type is in ``types``
-        (one C-speed pass over the list) only ``ok`` on strings can still fail."""
-        if types and set(map(type, values)) <= set(types):
-            return -1
-        for i, v in enumerate(values):
-            if not ok(v):
-                return i
-        return -1
-
-    i = first_bad(cols[O_ID], lambda v: isinstance(v, (str, int)) and not isinstance(v, bool),
-                  (str, int))
-    if i < 0:
-        ids = ([v.strip() for v in cols[O_ID]] if set(map(type, cols[O_ID])) == {str} else
-               [str(v).strip() for v in cols[O_ID]])
-        if ids.count(""):
-            i = ids.index("")
-    if i >= 0:
-        raise InputError("missing or empty owner id", file=source, row=i + 1, column="id")
-    cols[O_ID] = ids
-    for col in (O_EMAIL, O_FIRST, O_LAST):
-        i = first_bad(cols[col], lambda v: v is None or isinstance(v, str), (str, type(None)))
-        if i >= 0:
-            raise InputError(f"expected a string, found {type(cols[col][i]).__name__}",
-                             file=source, row=i + 1, column=API_OWNER_FIELDS[col])
-    i = -1 if set(map(type, cols[O_TYPE])) <= {str, type(None)} and set(cols[O_TYPE]) <= {
-        None, *OWNER_TYPES} else first_bad(  # (a list or dict value is not hashable)
-        cols[O_TYPE], lambda v: v is None or (isinstance(v, str) and v.upper() in OWNER_TYPES))
-    if i >= 0:
-        raise InputError(f"unknown owner type {cols[O_TYPE][i]!r}; expected PERSON or QUEUE",
-                         file=source, row=i + 1, column="type")
-    i = first_bad(cols[O_ARCHIVED], lambda v: v is None or isinstance(v, bool), (bool, type(None)))
-    if i >= 0:
-        raise InputError(f"expected true or false, found {cols[O_ARCHIVED][i]!r}", file=source,
-                         row=i + 1, column="archived")
-    for col in (O_USER_ID, O_USER_ID_ALL):
-        i = first_bad(cols[col], lambda v: v is None or (isinstance(v, (int, str))
-                                                         and not isinstance(v, bool)),
-                      (int, str, type(None)))
-        if i >= 0:
-            raise InputError(f"expected a number or null, found {cols[col][i]!r}", file=source,
-                             row=i + 1, column=API_OWNER_FIELDS[col])
-    # Defaults for absent fields, on the lists (list.count(None) is a C loop; most files have
-    # no gaps, so this usually copies nothing).
-    for col, default in ((O_EMAIL, ""), (O_FIRST, ""), (O_LAST, ""), (O_TYPE, "PERSON"),
-                         (O_ARCHIVED, False)):
-        if cols[col].count(None):
-            cols[col] = [default if v is None else v for v in cols[col]]
-    if not set(cols[O_TYPE]) <= set(OWNER_TYPES):
-        cols[O_TYPE] = [v.strip().upper() for v in cols[O_TYPE]]
+    cols[O_ID] = _owner_ids(cols[O_ID], source)
+    _check_owner_fields(cols, source)
+    _fill_owner_defaults(cols)
     df = pd.DataFrame({c: pd.Series(v, dtype=bool if c == O_ARCHIVED else object)
                        for c, v in cols.items()}, index=pd.RangeIndex(n))
     dup = df[O_ID].duplicated()
@@ -287,6 +238,70 @@ def _owner_columns_frame(cols: dict, source: str) -> pd.DataFrame:
         raise InputError(f"owner id {df[O_ID].iloc[i]!r} appears twice", file=source, row=i + 1,
                          column="id")
     return df
+
+
+def _first_bad(values, ok, types=()) -> int:
+    """Index of the first value that fails ``ok`` (-1 if none); checks the raw lists so pandas
+    never coerces types before we look. When every value's type is in ``types`` (one C-speed
+    pass over the list) only ``ok`` on strings can still fail."""
+    if types and set(map(type, values)) <= set(types):
+        return -1
+    for i, v in enumerate(values):
+        if not ok(v):
+            return i
+    return -1
+
+
+def _owner_ids(values: list, source: str) -> list[str]:
+    """The ids as stripped strings; a missing, empty or non-scalar id is an InputError."""
+    i = _first_bad(values, lambda v: isinstance(v, (str, int)) and not isinstance(v, bool),
+                   (str, int))
+    if i < 0:
+        ids = ([v.strip() for v in values] if set(map(type, values)) == {str} else
+               [str(v).strip() for v in values])
+        if ids.count(""):
+            i = ids.index("")
+    if i >= 0:
+        raise InputError("missing or empty owner id", file=source, row=i + 1, column="id")
+    return ids
+
+
+def _check_owner_fields(cols: dict, source: str) -> None:
+    """The type of every other field (None where absent is fine)."""
+    for col in (O_EMAIL, O_FIRST, O_LAST):
+        i = _first_bad(cols[col], lambda v: v is None or isinstance(v, str), (str, type(None)))
+        if i >= 0:
+            raise InputError(f"expected a string, found {type(cols[col][i]).__name__}",
+                             file=source, row=i + 1, column=API_OWNER_FIELDS[col])
+    i = -1 if set(map(type, cols[O_TYPE])) <= {str, type(None)} and set(cols[O_TYPE]) <= {
+        None, *OWNER_TYPES} else _first_bad(  # (a list or dict value is not hashable)
+        cols[O_TYPE], lambda v: v is None or (isinstance(v, str) and v.upper() in OWNER_TYPES))
+    if i >= 0:
+        raise InputError(f"unknown owner type {cols[O_TYPE][i]!r}; expected PERSON or QUEUE",
+                         file=source, row=i + 1, column="type")
+    i = _first_bad(cols[O_ARCHIVED], lambda v: v is None or isinstance(v, bool),
+                   (bool, type(None)))
+    if i >= 0:
+        raise InputError(f"expected true or false, found {cols[O_ARCHIVED][i]!r}", file=source,
+                         row=i + 1, column="archived")
+    for col in (O_USER_ID, O_USER_ID_ALL):
+        i = _first_bad(cols[col], lambda v: v is None or (isinstance(v, (int, str))
+                                                          and not isinstance(v, bool)),
+                       (int, str, type(None)))
+        if i >= 0:
+            raise InputError(f"expected a number or null, found {cols[col][i]!r}", file=source,
+                             row=i + 1, column=API_OWNER_FIELDS[col])
+
+
+def _fill_owner_defaults(cols: dict) -> None:
+    """Defaults for absent fields, on the lists (list.count(None) is a C loop; most files have
+    no gaps, so this usually copies nothing); owner types upper case."""
+    for col, default in ((O_EMAIL, ""), (O_FIRST, ""), (O_LAST, ""), (O_TYPE, "PERSON"),
+                         (O_ARCHIVED, False)):
+        if cols[col].count(None):
+            cols[col] = [default if v is None else v for v in cols[col]]
+    if not set(cols[O_TYPE]) <= set(OWNER_TYPES):
+        cols[O_TYPE] = [v.strip().upper() for v in cols[O_TYPE]]
 
 
 # --- the snapshot as a whole ------------------------------------------------------------------
