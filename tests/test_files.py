@@ -174,9 +174,6 @@ def test_read_plan_errors(tmp_path):
         files.read_plan(tmp_path / "bin.json")
 
 
-def test_plan_module_compat_names_resolve_lazily():
-    # compat: removed after merge, with plan.__getattr__
-    assert planmod.write_plan is files.write_plan
-    assert planmod.read_plan is files.read_plan
-    with pytest.raises(AttributeError):
-        planmod.no_such_name  # noqa: B018
+def test_plan_module_writes_no_file():
+    # the pure core has no file I/O: the plan file is read and written by usermap.files only
+    assert not hasattr(planmod, "write_plan") and not hasattr(planmod, "read_plan")

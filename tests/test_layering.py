@@ -63,10 +63,7 @@ def _forbidden(name: str) -> str | None:
     return None
 
 
-# compat: removed after merge. plan.write_plan/read_plan still resolve (lazily, in a module
-# __getattr__) to usermap.files for callers not yet switched; importing plan loads no adapter
-# (test_core_import_loads_no_adapter), but the source names usermap.files once.
-COMPAT_ALLOWED = {("plan", "usermap.files")}
+COMPAT_ALLOWED: set = set()   # (module, import) pairs allowed despite the rule: none
 
 
 @pytest.mark.parametrize("module", CORE)

@@ -273,15 +273,6 @@ def plan_json_pieces(plan: Plan):
     yield _checksum_line(h)
 
 
-def __getattr__(name: str):
-    # compat: re-export, removed after merge. The plan file is read and written by usermap.files;
-    # resolved lazily so that importing this pure module loads no adapter.
-    if name in ("write_plan", "read_plan"):
-        from . import files
-        return getattr(files, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 # --- views --------------------------------------------------------------------------------
 def plan_frame(plan: Plan) -> pd.DataFrame:
     """One row per change: step, action, reason, ids, before/after owner (for notebooks)."""

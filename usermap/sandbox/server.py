@@ -54,10 +54,9 @@ import pandas as pd
 from ..errors import InputError
 from ..models import U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS
 from ..redact import MASK, redact
-from .scenarios import extra_archived_owners  # compat: re-export, removed after merge
 from .transport import _Handler, _HTTPServer
 
-__all__ = ["SandboxServer", "extra_archived_owners", "FROM_ENV", "OWNERS_PATH",
+__all__ = ["SandboxServer", "FROM_ENV", "OWNERS_PATH",
            "USERS_PATH"]
 
 FROM_ENV = object()   # a token argument that means "read it from the environment"
@@ -529,11 +528,3 @@ class SandboxServer:
         self._send(h, 200, json.dumps(found, ensure_ascii=False).encode("utf-8"),
                    headers=rate_headers, cut=drop)
 
-
-def __getattr__(name: str):
-    # compat: re-export, removed after merge (cli.py imports run_sandbox from here). Lazy:
-    # usermap.sandbox.command imports this module.
-    if name == "run_sandbox":
-        from .command import run_sandbox
-        return run_sandbox
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
