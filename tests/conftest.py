@@ -158,41 +158,61 @@ class TempLeftovers(UserWarning):
     """Something the suite wrote to the system temporary folder outside pytest's tmp_path."""
 
 
-@pytest.fixture(scope="session", autouse=True)
-def no_temp_leftovers(tmp_path_factory):
-    """Nothing the suite writes is left behind in the system temporary folder.
+_TEMP = {}   # the session's private temporary folder and what it replaced
 
-    pytest's own basetemp (tmp_path, tmp_path_factory) is resolved first and stays where it is.
-    Then, for the session, TMPDIR (inherited by every subprocess: the CLI, papermill, kernels)
-    and ``tempfile.tempdir`` point to a private folder inside the system one; whatever is still
-    in it at the end was left behind by the suite or the code under test: the session fails,
-    naming each entry, and the folder is removed. Other programs on the machine writing to /tmp
-    at the same time cannot cause a false alarm. Entries that appeared in the real system folder
-    itself (code that ignores TMPDIR) are only warned about, and only in CI: on a shared machine
-    other programs make them all the time.
-    """
-    tmp_path_factory.getbasetemp()                      # stays in the real temporary folder
+
+def pytest_sessionstart(session):
+    """Before collection (a test module may write at import time): pytest's own basetemp is
+    resolved in the real temporary folder, then TMPDIR (inherited by every subprocess: the CLI,
+    papermill, kernels) and ``tempfile.tempdir`` point to a private folder inside it."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is not None:
+        factory.getbasetemp()                          # stays where pytest puts it
     system = Path(_tempfile.gettempdir())
-    before = set(os.listdir(system))
-    private = Path(_tempfile.mkdtemp(prefix="usermap-tests-"))
-    old_env, old_tempdir = os.environ.get("TMPDIR"), _tempfile.tempdir
+    _TEMP.update(system=system, before=set(os.listdir(system)),
+                 env=os.environ.get("TMPDIR"), tempdir=_tempfile.tempdir)
+    _TEMP["private"] = private = Path(_tempfile.mkdtemp(prefix="usermap-tests-"))
     os.environ["TMPDIR"] = str(private)
     _tempfile.tempdir = str(private)
-    try:
-        yield private
-    finally:
-        if old_env is None:
-            os.environ.pop("TMPDIR", None)
-        else:
-            os.environ["TMPDIR"] = old_env
-        _tempfile.tempdir = old_tempdir
-        left = sorted(os.listdir(private))
+
+
+def pytest_sessionfinish(session):
+    if not _TEMP:
+        return
+    if _TEMP["env"] is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = _TEMP["env"]
+    _tempfile.tempdir = _TEMP["tempdir"]
+    _shutil.rmtree(_TEMP["private"], ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_temp_leftovers():
+    """Nothing the suite writes is left behind in the system temporary folder.
+
+    For the session the temporary folder is a private one (pytest_sessionstart above); whatever
+    is still in it when the tests end was left behind by a test or the code under test: the
+    session fails (an error at the teardown of the last test) naming each entry, and the folder
+    is removed. Other programs on the machine writing to /tmp at the same time cannot cause a
+    false alarm. Entries that appeared in the real system folder itself (code that ignores
+    TMPDIR) are only warned about, and only in CI: on a shared machine other programs make them
+    all the time.
+    """
+    yield _TEMP.get("private")
+    if not _TEMP:
+        return
+    private, system = _TEMP["private"], _TEMP["system"]
+    left = sorted(os.listdir(private))
+    new = sorted(set(os.listdir(system)) - _TEMP["before"] - {private.name})
+    if new and IN_CI:
+        _warnings.warn(TempLeftovers(
+            f"new entries in {system} during the tests (maybe another program's): {new}"))
+    if left:
         _shutil.rmtree(private, ignore_errors=True)
-        new = sorted(set(os.listdir(system)) - before - {private.name})
-        if new and IN_CI:
-            _warnings.warn(TempLeftovers(
-                f"new entries in {system} during the tests (maybe another program's): {new}"))
-        if left:
-            pytest.fail(f"the tests left {len(left)} entries in the temporary folder "
-                        f"(written outside tmp_path and not removed): {left}", pytrace=False)
+        private.mkdir()
+        pytest.fail(f"the tests left {len(left)} entries in the temporary folder (written "
+                    f"outside tmp_path and not removed): {left}", pytrace=False)
+
+
 # === end of reproducible property tests and no temp leftovers ===
