@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -33,7 +32,16 @@ FUZZ = settings(max_examples=N, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much])
 
-_DIR = Path(tempfile.mkdtemp(prefix="usermap-fuzz-"))
+_DIR: Path  # the module's scratch folder, under pytest's basetemp (see _scratch)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _scratch(tmp_path_factory):
+    """Readers read real files: the examples write them here (not in the system temporary
+    folder, where a mkdtemp at import time was left behind by every run)."""
+    global _DIR
+    _DIR = tmp_path_factory.mktemp("fuzz")
+    yield _DIR
 
 
 def _file(name: str, content: str | bytes) -> Path:

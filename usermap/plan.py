@@ -52,9 +52,9 @@ def make_plan(result: Audit, *, store_revision: int, fingerprint: str, only: str
     f = result.facts
     ok, uk = o[KC].to_numpy(), u[KC].to_numpy()
     active_person = (o[ACTIVE] & o[PERSON] & o[VALID]).to_numpy()
-    cand_o = o[active_person & ~f["kept_owners"] & (f["active_person"][ok] == 1)]
+    cand_o = o[active_person & ~f["kept_owners"] & f["pairable"][ok]]
     free_u = u[ELIGIBLE].to_numpy() & ~f["kept_users"]
-    cand_u = u[free_u & (f["eligible_unlinked"][uk] == 1)]
+    cand_u = u[free_u & f["pairable"][uk]]
     pairs = pd.DataFrame({KEY: cand_o[KEY].to_numpy(object), L_OWNER: cand_o[O_ID].to_numpy(
         object), L_H_EMAIL: cand_o[O_EMAIL].to_numpy(object)}).merge(
         pd.DataFrame({KEY: cand_u[KEY].to_numpy(object), L_USER: cand_u[U_ID].to_numpy(object),

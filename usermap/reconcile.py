@@ -329,29 +329,37 @@ def _key_facts(u: pd.DataFrame, o: pd.DataFrame, lk: pd.DataFrame, n_keys: int):
 
     def _counts(codes, mask):
         return counts_by_key(codes, mask, n_keys)
+    active_person = _counts(ok, ap)
+    active_person_linked = _counts(ok, ap & kept_owners)
+    eligible_unlinked = _counts(uk, elig & ~kept_users)
     return {
         "linked_users": linked_users,
         "linked_owners": linked_owners,
         "kept_users": kept_users,      # linked by a link the clean-up keeps
         "kept_owners": kept_owners,
-        "active_person": _counts(ok, ap),
-        "active_person_linked": _counts(ok, ap & kept_owners),
+        "active_person": active_person,
+        "active_person_linked": active_person_linked,
         "inactive_person": _counts(ok, inactive_p),
         "eligible": _counts(uk, elig),
-        "eligible_unlinked": _counts(uk, elig & ~kept_users),
+        "eligible_unlinked": eligible_unlinked,
         "eligible_linked": _counts(uk, elig & kept_users),
         "any_user": _counts(uk, u[VALID].to_numpy()),
+        # The keys the match step pairs (DESIGN.md §5 step 1, used by plan.make_plan too): one
+        # active PERSON owner, not kept linked, and one eligible user not kept linked. A free
+        # user or owner with such a key is linked by the next sync: its reason is match_pending.
+        "pairable": (active_person == 1) & (active_person_linked == 0) & (eligible_unlinked == 1),
     }
 
 
 def _unmapped_aloware(u, f, profile_url) -> pd.DataFrame:
     rows = u[~f["linked_users"]]
     key, code = rows[KEY], rows[KC].to_numpy()
+    pending = rows[ELIGIBLE].to_numpy() & f["pairable"][code]   # the next sync links it
     conditions = [
         ~(rows[U_STATUS].isin(ELIGIBLE_STATUSES) & (rows[U_KIND] == "user")).to_numpy(),
         (key == "").to_numpy(),
         ~rows[VALID].to_numpy(),
-        f["active_person_linked"][code] > 0,
+        (f["active_person_linked"][code] > 0) & ~pending,
         f["eligible_unlinked"][code] > 1,
         f["active_person"][code] > 1,
         (f["active_person"][code] == 0) & (f["inactive_person"][code] > 0),
@@ -373,11 +381,15 @@ def _unmapped_aloware(u, f, profile_url) -> pd.DataFrame:
 def _unmapped_hubspot(o, f) -> pd.DataFrame:
     rows = o[o[ACTIVE].to_numpy() & ~f["linked_owners"]]
     key, code = rows[KEY], rows[KC].to_numpy()
+    pending = rows[PERSON].to_numpy() & rows[VALID].to_numpy() & f["pairable"][code]
     conditions = [
         (rows[O_TYPE] == "QUEUE").to_numpy(),
         (key == "").to_numpy(),
         ~rows[VALID].to_numpy(),
-        f["eligible_linked"][code] > 0,
+        # "mapped elsewhere" only when the sync does not link this owner anyway: another
+        # eligible user with the key may be kept on a link (aloware_email_changed) while the
+        # one free user is paired with this owner.
+        (f["eligible_linked"][code] > 0) & ~pending,
         f["active_person"][code] > 1,
         f["eligible_unlinked"][code] > 1,
         (f["eligible"][code] == 0) & (f["any_user"][code] > 0),

@@ -15,7 +15,7 @@ starts with a fixed *showcase* block of 49 hand-built cases (46 users, 45 owners
 the listings) in which, under the rules of DESIGN.md §2-§5, every user status and kind, every
 mapping issue code (``models.ISSUE_CODES``) and every unmapped reason (``models.ALOWARE_REASONS``,
 ``models.HUBSPOT_REASONS``) occurs at least once, along with mixed-case, whitespace-padded,
-NFD/NFC and casefold-only (``ß``/``SS``) e-mails that must match, a pinned manual alias, a QUEUE
+NFD/NFC and capital-sharp-s (``ß``/``ẞ``) e-mails that must match, a pinned manual alias, a QUEUE
 owner sharing a user's e-mail, a deactivated link whose person has a new active owner, and
 name/e-mail-typo pairs for suggestions. ``showcase_expectations(world)`` lists each showcase
 record with the code it must produce. Smaller worlds take the leading showcase cases that fit in

@@ -479,8 +479,8 @@ class SandboxServer:
                 return bad("Invalid input JSON: the 'after' paging cursor is not valid")
         listing = self._listing[archived]
         if q.get("email"):
-            want = q["email"][-1].strip().casefold()
-            listing = [(o, b) for o, b in listing if str(o.get("email") or "").casefold() == want]
+            want = q["email"][-1].strip().lower()
+            listing = [(o, b) for o, b in listing if str(o.get("email") or "").lower() == want]
         page = listing[offset:offset + limit]
         body = b'{"results":[' + b",".join(b for _, b in page) + b"]"
         nxt = offset + limit

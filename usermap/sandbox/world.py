@@ -28,7 +28,8 @@ class World:
 
 
 def email_key(value) -> str:
-    """The e-mail key as usermap.normalize makes it (strip, NFC, casefold)."""
+    """A casefolded e-mail key: stricter than usermap.normalize (strip, NFC, lower), so the local
+    parts reserved for the showcase cover every spelling that could collide."""
     if value is None:
         return ""
     return unicodedata.normalize("NFC", str(value).strip()).casefold()
