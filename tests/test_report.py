@@ -522,15 +522,17 @@ def test_build_imports_no_jinja_sqlite_or_io_modules():
     SQLite; its own imports name no I/O, network or clock module (pandas itself imports
     socket, so that one is checked in build.py's source, not in sys.modules)."""
     import ast
-    code = ("import sys, usermap.report.build, usermap.report.model\n"
+    code = ("import sys, usermap.report.build, usermap.report.chart, usermap.report.model\n"
             "bad = [m for m in ('jinja2', 'markupsafe', 'sqlite3', 'usermap.store', "
             "'usermap.runner', 'usermap.report.render', 'usermap.report.compose', "
             "'usermap.sources') if m in sys.modules]\n"
             "assert not bad, bad\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    src = Path(__file__).resolve().parent.parent / "usermap" / "report" / "build.py"
-    tree = ast.parse(src.read_text(encoding="utf-8"))
+    folder = Path(__file__).resolve().parent.parent / "usermap" / "report"
+    tree = ast.Module(body=[n for f in ("build.py", "chart.py") for n in
+                            ast.parse((folder / f).read_text(encoding="utf-8")).body],
+                      type_ignores=[])
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -544,7 +546,7 @@ def test_build_imports_no_jinja_sqlite_or_io_modules():
                  "..store", "..runner", "..sources", "..config"}
     assert not {n for n in names if n.split(".")[0] in forbidden or n in forbidden}, names
     assert names <= {"__future__", "math", "typing", "urllib.parse", "numpy", "pandas",
-                     "..models", ".model"}, names
+                     "..models", ".model", ".chart"}, names
 
 
 def test_old_public_names_are_importable_from_the_package():
@@ -555,6 +557,7 @@ def test_old_public_names_are_importable_from_the_package():
                  "templates_dir", "ACTIVITY_COLUMNS", "DEFAULT_FIX_COMMAND",
                  "DEFAULT_DECIDE_COMMAND", "FailureReport", "Notification", "fix_for"):
         assert getattr(rep, name) is not None and name in rep.__all__ and name in dir(rep)
+    assert sorted(rep.__all__) == sorted(rep._WHERE)
     with pytest.raises(AttributeError):
         rep.nothing_here
     from usermap.runner import FailureReport

@@ -18,12 +18,11 @@ Decisions the spec leaves open:
 
 Must not import: jinja2, markupsafe, sqlite3, socket, os, pathlib, the store, the sources, the
 runner, render.py or compose.py; no file I/O, no clock, no environment (tests/test_report.py
-checks the imports).
+checks the imports). chart.py lays out the trend charts under the same rules.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Iterable, Mapping
 from urllib.parse import quote
 
@@ -34,8 +33,9 @@ from ..models import (
     U_ID, ACTIONS, ADD, ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES, L_A_EMAIL, L_H_EMAIL,
     L_OWNER, L_USER, METHOD_MANUAL, REMOVE, UPDATE,
 )
-from .model import (SAFE_URL, ActivityImpact, Changes, Chart, ChartDot, Column, FailureReport,
-                    Overview, Report, SincePrevious, Table, TrendPoint)
+from .chart import line_chart
+from .model import (SAFE_URL, ActivityImpact, Changes, Column, FailureReport, Overview, Report,
+                    SincePrevious, Table, TrendPoint)
 
 __all__ = ["build_report", "build_failure_report", "mask_email", "fix_for",
            "ACTIVITY_COLUMNS", "ACTIVITY_TYPES", "DEFAULT_FIX_COMMAND", "DEFAULT_DECIDE_COMMAND"]
@@ -77,9 +77,9 @@ def build_report(audit, *, plan=None, applied: bool = False, run_id: str = "",
         run_id or "this run", generated_at, overview.mapped, overview.synced, overview.errors,
         current=True),)
     charts = (
-        _chart("trend-share", "Mapped share (synced / mapped)", trend,
+        line_chart("trend-share", "Mapped share (synced / mapped)", trend,
                lambda p: None if p.share is None else 100.0 * p.share, percent=True),
-        _chart("trend-errors", "Errors", trend, lambda p: float(p.errors), percent=False),
+        line_chart("trend-errors", "Errors", trend, lambda p: float(p.errors), percent=False),
     )
     activity = (_activity(activities, mapped_df, audit.unmapped_aloware, names, mask)
                 if activities is not None else None)
@@ -354,55 +354,6 @@ def _trend_point(h: dict) -> TrendPoint:
                       int(s.get("synced", 0)), int(s.get("errors", 0)))
 
 
-def _nice_max(v: float) -> float:
-    if v <= 0:
-        return 1.0
-    exp = 10 ** math.floor(math.log10(v))
-    for m in (1, 2, 2.5, 5, 10):
-        if v <= m * exp:
-            return m * exp
-    return 10 * exp
-
-
-def _chart(cid: str, title: str, points: tuple[TrendPoint, ...], value, *, percent: bool
-           ) -> Chart:
-    W, H = 360, 160
-    left, top, right, bottom = 44.0, 12.0, W - 12.0, H - 28.0
-    vals = [value(p) for p in points]
-    known = [v for v in vals if v is not None]
-    y_max = 100.0 if percent else _nice_max(max(known) if known else 0.0)
-    n = len(points)
-
-    def x(i: int) -> float:
-        return round(left + (right - left) * (i / (n - 1) if n > 1 else 0.5), 1)
-
-    def y(v: float) -> float:
-        return round(bottom - (bottom - top) * (v / y_max if y_max else 0), 1)
-
-    def fmt(v: float) -> str:
-        return f"{v:.1f}%" if percent else f"{v:,.0f}"
-    dots, line = [], []
-    for i, (p, v) in enumerate(zip(points, vals)):
-        if v is None:
-            continue
-        who = " ".join(t for t in (p.run_id, p.at) if t) or "this run"
-        dots.append(ChartDot(x(i), y(v), f"{who}: {fmt(v)}"))
-        line.append(f"{x(i)},{y(v)}")
-    steps = (0.0, y_max / 2, y_max) if percent or (y_max / 2).is_integer() else (0.0, y_max)
-    ticks = tuple((y(t), fmt(t)) for t in steps)
-    labels: tuple = ()
-    if n:
-        labels = ((x(0), _short_at(points[0]), "start" if n > 1 else "middle"),)
-        if n > 1:
-            labels += ((x(n - 1), _short_at(points[-1]), "end"),)
-    return Chart(cid, title, W, H, " ".join(line), tuple(dots), ticks, labels,
-                 (left, top, right, bottom))
-
-
-def _short_at(p: TrendPoint) -> str:
-    return (p.at[:10] if p.at else p.run_id[:15]) or ("this run" if p.current else "")
-
-
 # --- activity impact --------------------------------------------------------------------------
 _CAUSE_NO_LINK, _CAUSE_LINK, _CAUSE_UNKNOWN = "no link", "link with an issue", "unknown user"
 
@@ -446,8 +397,7 @@ def _causes(uid: pd.Series, mapped: pd.DataFrame, ua: pd.DataFrame
     for u, r in zip(_strs(ua[L_USER]), _strs(ua["reason"])):
         cause_kind[u], cause_code[u] = _CAUSE_NO_LINK, r
     synced = set()
-    for u, st, code in zip(_strs(mapped[L_USER]), _strs(mapped["status"]),
-                           _strs(mapped["issue"])):
+    for u, code in zip(_strs(mapped[L_USER]), _strs(mapped["issue"])):
         if code:
             cause_kind[u], cause_code[u] = _CAUSE_LINK, code
         else:
