@@ -4,6 +4,8 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -35,3 +37,79 @@ def test_readme_shows_both_commands_early():
 
 def test_ci_script_calls_make_test():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_hubspot_client_is_at_least_11():
+    # before 11 the client ignores the configured host and drops retry=False
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert "hubspot-api-client>=11" in [d.replace(" ", "") for d in deps]
+
+
+def test_version_flag_prints_the_package_version(capsys):
+    import importlib.metadata
+
+    import usermap
+    from usermap.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    try:
+        expected = importlib.metadata.version("usermap")
+    except importlib.metadata.PackageNotFoundError:
+        expected = usermap.__version__
+    assert capsys.readouterr().out.strip() == f"usermap {expected}"
+    assert usermap.version() == expected
+
+
+def test_version_falls_back_to_dunder_version_without_metadata(monkeypatch):
+    import importlib.metadata
+
+    import usermap
+
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    assert usermap.version() == usermap.__version__
+
+
+def test_resources_are_the_checkout_folders_in_a_checkout(monkeypatch):
+    from usermap import resources
+    monkeypatch.delenv("USERMAP_NOTEBOOKS", raising=False)
+    monkeypatch.delenv("USERMAP_TEMPLATES", raising=False)
+    assert resources.notebooks_dir() == ROOT / "notebooks"
+    assert resources.templates_dir() == ROOT / "reports" / "templates"
+
+
+def test_resources_environment_overrides_win_and_must_hold_the_files(monkeypatch, tmp_path):
+    import shutil
+
+    from usermap import report, resources, runner
+    from usermap.errors import InputError
+    nbs, tpl = tmp_path / "nbs", tmp_path / "tpl"
+    shutil.copytree(ROOT / "notebooks", nbs)
+    shutil.copytree(ROOT / "reports" / "templates", tpl)
+    monkeypatch.setenv("USERMAP_NOTEBOOKS", str(nbs))
+    monkeypatch.setenv("USERMAP_TEMPLATES", str(tpl))
+    assert resources.notebooks_dir() == runner.notebooks_dir() == nbs
+    assert resources.templates_dir() == report.templates_dir() == tpl
+    (nbs / "sync.ipynb").unlink()
+    with pytest.raises(InputError) as e:
+        runner.notebooks_dir()
+    assert e.value.file == str(nbs / "sync.ipynb") and "USERMAP_NOTEBOOKS" in str(e.value)
+    monkeypatch.setenv("USERMAP_TEMPLATES", str(tmp_path / "nowhere"))
+    with pytest.raises(InputError, match="USERMAP_TEMPLATES"):
+        report.templates_dir()
+
+
+def test_resources_fall_back_to_the_installed_package(monkeypatch, tmp_path):
+    # no checkout beside the package: the data packages inside it are used (tests/test_wheel.py
+    # checks the real thing with a built wheel; here the package folder is faked)
+    from usermap import resources
+    monkeypatch.delenv("USERMAP_NOTEBOOKS", raising=False)
+    monkeypatch.setattr(resources, "_CHECKOUT", tmp_path / "not-a-checkout")
+    pkg = tmp_path / "pkg"
+    (pkg / "_notebooks").mkdir(parents=True)
+    for name in ("audit.ipynb", "sync.ipynb"):
+        (pkg / "_notebooks" / name).write_text("{}")
+    monkeypatch.setattr(resources, "files", lambda package: pkg)
+    assert resources.notebooks_dir() == pkg / "_notebooks"

@@ -24,6 +24,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="usermap", description="Keep Aloware users and HubSpot owners mapped.")
+    from . import version
+    p.add_argument("--version", action="version", version=f"usermap {version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("sandbox", help="serve both fake APIs on 127.0.0.1")

@@ -207,14 +207,10 @@ def prune(runs_dir, keep: int, *, protect=()) -> list[str]:
 
 # --- the kernel and papermill -----------------------------------------------------------------
 def notebooks_dir() -> Path:
-    """Where audit.ipynb and sync.ipynb are: $USERMAP_NOTEBOOKS, else the project's notebooks/."""
-    env = os.environ.get(NOTEBOOKS_ENV)
-    d = Path(env) if env else Path(__file__).resolve().parent.parent / "notebooks"
-    for name in NOTEBOOKS:
-        if not (d / f"{name}.ipynb").is_file():
-            raise InputError(f"notebook not found (set {NOTEBOOKS_ENV} to the folder that "
-                             f"holds audit.ipynb and sync.ipynb)", file=str(d / f"{name}.ipynb"))
-    return d
+    """Where audit.ipynb and sync.ipynb are: $USERMAP_NOTEBOOKS, the checkout's notebooks/, or
+    the installed package's."""
+    from . import resources
+    return resources.notebooks_dir()
 
 
 def _same_env(argv0: str) -> bool:

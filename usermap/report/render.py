@@ -1,6 +1,7 @@
 """Rendering of the report model (DESIGN.md §8): the ONE Jinja environment, used for both
 ``Report`` (report.html.j2, email.html.j2, email.txt.j2) and ``FailureReport``
-(failure.html.j2, failure.txt.j2), and the lookup of the templates folder.
+(failure.html.j2, failure.txt.j2), and ``templates_dir`` (which asks ``usermap.resources``:
+$USERMAP_TEMPLATES, the checkout's reports/templates, or the installed package's copy).
 
 The environment: ``autoescape=True`` (``select_autoescape()`` would not escape ``*.j2`` files)
 and ``StrictUndefined``. The plain-text templates turn escaping off inside themselves with
@@ -21,18 +22,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..models import CONFLICT_ICON, EMAIL_CONFLICT_CODES
+from ..resources import TEMPLATES_ENV  # noqa: F401 - re-exported: overrides the templates folder
 from .model import SAFE_URL, FailureReport, Report, plural
 
 __all__ = ["jinja_env", "templates_dir", "report_html", "report_email", "failure_html",
            "failure_email", "TEMPLATES_ENV", "EMAIL_TOP", "EMAIL_CLIP"]
 
-TEMPLATES_ENV = "USERMAP_TEMPLATES"   # overrides where the templates are found
 EMAIL_TOP = 10                        # rows of each list in the e-mail and the text
 EMAIL_CLIP = 120                      # characters of any one value in the e-mail and the text
 
@@ -43,18 +43,9 @@ _FAVICON = ("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBo
 
 # --- templates --------------------------------------------------------------------------------
 def templates_dir() -> Path:
-    """reports/templates beside the package (a source checkout or an editable install), or the
-    folder named by $USERMAP_TEMPLATES."""
-    package = Path(__file__).resolve().parent.parent          # usermap/
-    override = os.environ.get(TEMPLATES_ENV, "")
-    candidates = ([Path(override)] if override else []) + [
-        package.parent / "reports" / "templates", package / "templates"]
-    for c in candidates:
-        if (c / "report.html.j2").is_file():
-            return c
-    from ..errors import UsermapError
-    raise UsermapError("the report templates are not found (looked in "
-                       + ", ".join(map(str, candidates)) + f"); set {TEMPLATES_ENV}")
+    """reports/templates: $USERMAP_TEMPLATES, the checkout's, or the installed package's."""
+    from .. import resources
+    return resources.templates_dir()
 
 
 @lru_cache(maxsize=4)
