@@ -285,3 +285,17 @@ def test_plan_file_that_is_not_a_plan(world):
     (tmp / "p.json").write_text('{"changes": []}')
     r = usermap("apply", tmp / "p.json", "--store", db, "--yes")
     assert r.returncode == 2 and "not a usermap plan" in r.stderr
+
+
+def test_apply_of_an_empty_plan_prints_the_store_revision(world):
+    """The revision printed after an apply is the store's, read back from it: an empty plan
+    still records a run (the revision moves on), so computing it from the plan was wrong."""
+    snap, db, tmp = world
+    assert usermap("plan", snap, "--store", db, "--out", tmp / "p.json").returncode == 0
+    assert usermap("apply", tmp / "p.json", "--store", db, "--yes").returncode == 0
+    assert usermap("plan", snap, "--store", db, "--out", tmp / "empty.json").returncode == 0
+    assert db_state(db)[2] == "2"
+    r = usermap("apply", tmp / "empty.json", "--store", db, "--yes")
+    assert r.returncode == 0, r.stderr
+    assert db_state(db)[2] == "3"
+    assert "store revision is now 3" in r.stdout, r.stdout

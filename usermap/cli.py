@@ -1,19 +1,22 @@
 """The ``usermap`` command (DESIGN.md §6): a stable contract that scheduled jobs depend on.
 
-This is the one place where errors become exit codes: 0 done; 2 bad usage, config or input;
-3 refused for safety; 4 a source failed; 1 anything unexpected. Each subcommand wires adapters
-(sources, store, report, notify, runner) around the pure engine (reconcile, plan).
+This is the one place where errors become exit codes; what each code means is the one table
+``errors.EXIT_CODES`` (0 done, 1 unexpected, 2 bad usage/config/input, 3 refused for safety,
+4 a source failed, 130 interrupted). Each subcommand parses its arguments, calls the one wiring
+of the steps (``usermap.workflow``) and prints what it returned; no step is repeated here.
+
+Must not be imported by any other usermap module.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from . import errors
-from .errors import InputError, UsermapError, exit_code_for
+from . import workflow
+from .clock import utc_now
+from .errors import UsermapError, exit_code_for
 
 __all__ = ["main", "build_parser"]
 
@@ -27,7 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
     from . import version
     p.add_argument("--version", action="version", version=f"usermap {version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_sandbox(sub)
+    _add_steps(sub)
+    _add_links(sub)
+    _add_runs(sub)
+    return p
 
+
+def _add_sandbox(sub) -> None:
     s = sub.add_parser("sandbox", help="serve both fake APIs on 127.0.0.1")
     s.add_argument("--port", type=int, default=0, help="port (0: any free port)")
     s.add_argument("--users", type=int, default=200, help="size of the generated world")
@@ -46,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the usermap.toml here (and aloware_export.csv beside it)")
     s.add_argument("--verbose", action="store_true", help="log every request (tokens redacted)")
 
+
+def _add_steps(sub) -> None:
+    """fetch, audit, plan, apply: the steps of a sync, one command each."""
     s = sub.add_parser("fetch", help="pull both directories into a snapshot")
     s.add_argument("--out", required=True, help="snapshot folder to write")
     s.add_argument("--config", default=None, help="usermap.toml")
@@ -69,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--yes", action="store_true")
     s.add_argument("--force", action="store_true")
 
+
+def _add_links(sub) -> None:
+    """mappings import/export, map, unmap: the store's links by hand."""
     s = sub.add_parser("mappings", help="import or export the links")
     msub = s.add_subparsers(dest="mappings_command", required=True)
     m = msub.add_parser("import")
@@ -90,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("aloware_id")
     s.add_argument("--store", required=True)
 
+
+def _add_runs(sub) -> None:
+    """run, report, runs, undo: scheduled runs, reports and the history of applied runs."""
     s = sub.add_parser("run", help="papermill run into runs/<run_id>/")
     s.add_argument("--config", default=None)
     s.add_argument("--apply", action="store_true")
@@ -109,7 +128,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run_id")
     s.add_argument("--store", required=True)
     s.add_argument("--out", required=True)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,41 +169,11 @@ def _tune_pandas() -> None:
 
 
 # --- handlers -------------------------------------------------------------------------------
-def _now() -> str:
-    from datetime import datetime, timezone
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _config(path):
     from .config import Config
     if path is None and Path("usermap.toml").exists():
         path = "usermap.toml"
     return Config.load(path)
-
-
-def _load(snapshot, store_path, *, create=True):
-    """(users, owners, links, store revision, snapshot fingerprint) of a snapshot and a store.
-
-    The users CSV and the store's links are read in a second thread while this one parses the
-    owners JSON: pandas' CSV tokenizer and SQLite release the GIL, so the two overlap. The
-    store is only opened (created) once the snapshot has been read without error, so bad input
-    leaves no new store file behind.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from .sources.snapshot import (OWNERS_FILE, USERS_FILE, fingerprint, read_owners_json,
-                                   read_users_csv)
-    from .store import Store
-    d = Path(snapshot)
-    if not d.is_dir():
-        raise InputError("snapshot folder not found", file=str(d))
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        users = pool.submit(read_users_csv, d / USERS_FILE)
-        digest = pool.submit(fingerprint, d)  # hashlib releases the GIL too
-        owners = read_owners_json(d / OWNERS_FILE)
-        users, digest = users.result(), digest.result()
-    with Store.open(store_path, create=create) as store:
-        return users, owners, store.links(), store.revision, digest
 
 
 def _cmd_sandbox(args) -> int:
@@ -194,8 +182,7 @@ def _cmd_sandbox(args) -> int:
 
 
 def _cmd_fetch(args) -> int:
-    from .sources.fetch import fetch_snapshot
-    info = fetch_snapshot(_config(args.config), Path(args.out))
+    info = workflow.fetch(_config(args.config), Path(args.out))
     print(f"fetched {info['counts']['aloware_users']} Aloware users and "
           f"{info['counts']['hubspot_owners']} HubSpot owners into {args.out} "
           f"({info['requests']} requests, {info['retries']} retries)")
@@ -203,13 +190,10 @@ def _cmd_fetch(args) -> int:
 
 
 def _cmd_audit(args) -> int:
-    from . import reconcile
-    from .output import write_audit
     cfg = _config(args.config)
-    users, owners, links, _, _ = _load(args.snapshot, args.store)
-    result = reconcile.audit(users, owners, links, suggestions=True,
-                             profile_url=cfg.aloware.profile_url)
-    write_audit(result, Path(args.out), snapshot=args.snapshot, store=args.store)
+    data = workflow.load(args.snapshot, args.store)
+    result = workflow.audit(data, profile_url=cfg.aloware.profile_url)
+    workflow.write_audit(result, Path(args.out), snapshot=args.snapshot, store_path=args.store)
     print(result.summary_text())
     print(f"wrote {args.out}/summary.json, mapped.csv, unmapped_aloware.csv, "
           f"unmapped_hubspot.csv, errors.csv")
@@ -217,34 +201,25 @@ def _cmd_audit(args) -> int:
 
 
 def _cmd_plan(args) -> int:
-    from . import plan as planmod
-    from . import reconcile
-    users, owners, links, revision, digest = _load(args.snapshot, args.store)
-    result = reconcile.audit(users, owners, links, suggestions=False)
-    p = planmod.make_plan(result, store_revision=revision, fingerprint=digest,
-                          only=args.only, force=args.force, created_at=_now())
-    planmod.check_guard(p, force=args.force)
-    planmod.write_plan(p, args.out)
-    print(planmod.describe(p))
+    from .plan import describe
+    data = workflow.load(args.snapshot, args.store)
+    result = workflow.audit(data, suggestions=False)
+    p = workflow.make_plan(data, result, only=args.only, force=args.force, now=utc_now(),
+                           out=args.out)
+    print(describe(p))
     print(f"wrote {args.out}")
     return 0
 
 
 def _cmd_apply(args) -> int:
-    from . import plan as planmod
-    from .apply import apply_plan
-    from .store import Store
-    p = planmod.read_plan(args.plan)
-    with Store.open(args.store, create=False) as store:
-        planmod.check_stale(p, store.revision)
-        planmod.check_guard(p, force=args.force or p.force)
-        if not args.yes:
-            print(planmod.describe(p))
-            print("dry run: nothing was changed; add --yes to apply")
-            return 0
-        run_id = apply_plan(store, p, force=args.force, now=_now())
-    print(planmod.describe(p))
-    print(f"applied as run {run_id}; store revision is now {p.store_revision + (1 if len(p) else 0)}")
+    from .plan import describe, read_plan
+    p = read_plan(args.plan)
+    done = workflow.apply(args.store, p, yes=args.yes, force=args.force, now=utc_now())
+    print(describe(p))
+    if done.dry_run:
+        print("dry run: nothing was changed; add --yes to apply")
+        return 0
+    print(f"applied as run {done.store_run_id}; store revision is now {done.revision}")
     return 0
 
 
@@ -254,7 +229,7 @@ def _cmd_mappings(args) -> int:
     if args.mappings_command == "import":
         links = read_mappings_csv(args.csv)
         with Store.open(args.store) as store:
-            run_id, counts = store.import_links(links, now=_now(), force=args.force)
+            run_id, counts = store.import_links(links, now=utc_now(), force=args.force)
         print(f"imported {len(links)} links from {args.csv} as run {run_id}: "
               f"{counts['add']} added, {counts['update']} updated, {counts['remove']} removed")
         return 0
@@ -265,25 +240,15 @@ def _cmd_mappings(args) -> int:
 
 
 def _cmd_map(args) -> int:
-    from .store import Store
-    emails = ("", "")
-    if args.snapshot:
-        from .reconcile import check_manual_link
-        from .sources.snapshot import read_snapshot
-        users, owners = read_snapshot(args.snapshot)
-        emails = check_manual_link(users, owners, args.aloware_id, args.owner_id)
-    with Store.open(args.store) as store:
-        run_id = store.map(args.aloware_id, args.owner_id, aloware_email=emails[0],
-                           hubspot_email=emails[1], now=_now())
+    run_id = workflow.map_link(args.store, args.aloware_id, args.owner_id, now=utc_now(),
+                               snapshot=args.snapshot)
     print(f"linked Aloware user {args.aloware_id} to HubSpot owner {args.owner_id} (manual) "
           f"as run {run_id}")
     return 0
 
 
 def _cmd_unmap(args) -> int:
-    from .store import Store
-    with Store.open(args.store, create=False) as store:
-        run_id = store.unmap(args.aloware_id, now=_now())
+    run_id = workflow.unmap_link(args.store, args.aloware_id, now=utc_now())
     print(f"removed the link of Aloware user {args.aloware_id} as run {run_id}")
     return 0
 
@@ -296,9 +261,8 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .report import write_report_for_snapshot
-    path = write_report_for_snapshot(_config(args.config), args.snapshot, args.store, args.out,
-                                     activities=args.activities)
+    path = workflow.report_for_snapshot(_config(args.config), args.snapshot, args.store,
+                                        args.out, now=utc_now(), activities=args.activities)
     print(f"wrote {path}")
     return 0
 
@@ -318,14 +282,9 @@ def _cmd_runs(args) -> int:
 
 
 def _cmd_undo(args) -> int:
-    from . import plan as planmod
-    from .store import Store
-    with Store.open(args.store, create=False) as store:
-        p = planmod.undo_plan(store.journal(args.run_id), store.links(),
-                              store_revision=store.revision, run_id=args.run_id,
-                              created_at=_now())
-    planmod.write_plan(p, args.out)
-    print(planmod.describe(p))
+    from .plan import describe
+    p = workflow.undo(args.store, args.run_id, now=utc_now(), out=args.out)
+    print(describe(p))
     print(f"wrote {args.out}; review it, then: usermap apply {args.out} --store {args.store} --yes")
     return 0
 

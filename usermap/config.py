@@ -18,6 +18,9 @@ test or an impatient scheduler sets smaller ones::
     connect_timeout = 10.0    # seconds to connect
     read_timeout = 120.0      # seconds a server may stay silent while answering
 
+``SECRET_ENV_VARS`` is the one list of the variables that hold secrets: ``secret()`` reads only
+those, and ``redact`` masks their values everywhere.
+
 Adapter: reads files and the environment; imports nothing but errors.
 """
 

@@ -16,7 +16,8 @@ that turns them into exit codes (DESIGN.md §6)::
         ├── RateLimitError                    429s outlasted the retry budget
         └── IncompleteListingError            a listing stopped half-way
 
-This module imports nothing from usermap.
+``EXIT_CODES`` is the one table of what each exit code means; the CLI, the runner's summary
+and the failure report all read it. This module imports nothing from usermap.
 """
 
 from __future__ import annotations
@@ -34,8 +35,20 @@ __all__ = [
     "AuthError",
     "RateLimitError",
     "IncompleteListingError",
+    "EXIT_CODES",
     "exit_code_for",
+    "exit_meaning",
 ]
+
+#: The meaning of every exit code of ``usermap`` (DESIGN.md §6): the one table.
+EXIT_CODES = {
+    0: "done",
+    1: "unexpected error",
+    2: "bad usage, config or input",
+    3: "refused for safety",
+    4: "a source failed",
+    130: "interrupted",
+}
 
 
 class UsermapError(Exception):
@@ -114,3 +127,8 @@ class IncompleteListingError(SourceError):
 def exit_code_for(exc: BaseException) -> int:
     """The exit code for an exception: its class's, or 1 for anything unexpected."""
     return getattr(exc, "exit_code", 1) if isinstance(exc, UsermapError) else 1
+
+
+def exit_meaning(code: int) -> str:
+    """What an exit code means (``EXIT_CODES``), "error" for a code usermap does not use."""
+    return EXIT_CODES.get(code, "error")

@@ -1,6 +1,7 @@
 """The vocabulary of usermap: records, codes and the column names of every table.
 
-Pure: imports only the standard library. Nothing here touches the network, files, clock or
+Pure: imports only the standard library and ``usermap.errors`` (the plan's safety policy raises
+its SafetyErrors). Nothing here touches the network, files, clock or
 environment. The engine works on pandas frames whose columns are the constants below; the frozen
 dataclasses are the record form of one row, for callers that want objects (notebooks, tests).
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
+
+from .errors import RemovalGuardError, StalePlanError
 
 # --- Aloware users -------------------------------------------------------------------------
 USER_STATUSES = ("active", "paused", "inactive", "suspended", "deleted")
@@ -159,7 +162,13 @@ class Change(NamedTuple):
 
 @dataclass(frozen=True)
 class Plan:
-    """A sync plan: the changes, and what they were computed from."""
+    """A sync plan: the changes, what they were computed from, and its own safety policy.
+
+    The policy (octoDNS style) lives here and nowhere else: a plan refuses itself when the store
+    moved on since it was made (``raise_if_stale``) or when it removes more links than the
+    removal guard allows without force (``raise_if_unsafe``); ``check`` does both. The plan
+    step and the apply step of ``usermap.workflow`` call ``check``; nothing else decides it.
+    """
 
     changes: tuple[Change, ...]
     store_revision: int
@@ -170,6 +179,10 @@ class Plan:
     only: str | None = None
     meta: dict = field(default_factory=dict)
 
+    # The removal guard: at most max(GUARD_MIN_REMOVALS, GUARD_PERCENT % of current links).
+    GUARD_MIN_REMOVALS = 10
+    GUARD_PERCENT = 20
+
     @property
     def removals(self) -> int:
         return sum(1 for c in self.changes if c.action == REMOVE)
@@ -177,11 +190,35 @@ class Plan:
     @property
     def removal_limit(self) -> int:
         """The most removals a plan may carry without --force: max(10, 20% of current links)."""
-        return max(10, (self.current_links * 20) // 100)
+        return max(self.GUARD_MIN_REMOVALS, (self.current_links * self.GUARD_PERCENT) // 100)
 
     @property
     def exceeds_guard(self) -> bool:
         return self.removals > self.removal_limit
+
+    def raise_if_unsafe(self, *, force: bool = False) -> None:
+        """RemovalGuardError when the plan exceeds the removal guard and ``force`` is false
+        (the plan's own ``force`` is not consulted here; ``check`` adds it)."""
+        if self.exceeds_guard and not force:
+            raise RemovalGuardError(
+                f"the plan removes {self.removals} of {self.current_links} links, more than the "
+                f"limit of {self.removal_limit} (max({self.GUARD_MIN_REMOVALS}, "
+                f"{self.GUARD_PERCENT}% of current links)); nothing was changed. Review the "
+                f"plan, then run again with --force to go ahead")
+
+    def raise_if_stale(self, revision: int) -> None:
+        """StalePlanError when the store's ``revision`` is not the one the plan was made at."""
+        if self.store_revision != revision:
+            raise StalePlanError(
+                f"the store is at revision {revision} but the plan was made at revision "
+                f"{self.store_revision}: the store changed since. Make a new plan")
+
+    def check(self, *, force: bool = False, revision: int | None = None) -> None:
+        """The whole policy: not stale against ``revision`` (when given), and within the removal
+        guard unless ``force`` or the plan was made with force."""
+        if revision is not None:
+            self.raise_if_stale(revision)
+        self.raise_if_unsafe(force=force or self.force)
 
     def counts(self) -> dict[str, int]:
         out = {a: 0 for a in ACTIONS}

@@ -16,32 +16,35 @@ which checks the parameters (names, types; and that papermill injected no unknow
   (tokens from the environment, through ``sources.fetch``; never a parameter).
 - ``audit``, ``write_audit``: the views of §4 and summary.json + CSVs in the run folder; a run
   (``run_id`` set) also records its audit in the store, for the next report's comparison.
-- ``show_*``: searchable, paginated tables (itables, offline mode). Every value from Aloware or
-  HubSpot is escaped before it reaches HTML.
+- ``show_*``, ``overview_*``, ``plan_by_step``: the displays, from ``usermap.display`` (searchable,
+  paginated tables; every value from Aloware or HubSpot is escaped before it reaches HTML).
 - ``make_plan``, ``apply``, ``finish``: the sync notebook's plan.json, the guarded apply, the
   report and the notification.
 
-Adapter: files, the store, the sources, the report and notify. Imports of heavy or optional
-modules (itables, IPython, papermill) happen inside the functions that need them.
+Every step (load, audit, plan, apply, record, report, notify) is ``usermap.workflow``'s; this
+module resolves a notebook's parameters into a ``Session``, calls the workflow with it and prints
+what happened. Must not repeat a step, build a command string or check a plan's safety itself;
+must not be imported by workflow, cli or runner. Heavy or optional modules (itables, IPython,
+papermill) are imported inside the functions that need them.
 """
 
 from __future__ import annotations
 
 import ast
-import html
-import json
 import os
-import shlex
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
-import pandas as pd
-
+from . import display, workflow
+from .clock import utc_now
 from .config import Config
+from .display import (DISPLAY_MAX_BYTES, _esc, _issue_label, _link,  # noqa: F401 (re-exported)
+                      describe_plan, init_display, mapped_frame, overview_table, overview_text,
+                      plan_by_step, show, show_conflicts, show_mapped, show_plan,
+                      show_unmapped_aloware, show_unmapped_hubspot)
 from .errors import InputError, RemovalGuardError
-from .models import CONFLICT_ICON, EMAIL_CONFLICT_CODES, ISSUE_CODES
+from .workflow import Loaded, fetch_note  # noqa: F401 (re-exported: the notebooks' names)
 
 __all__ = [
     "PARAMETERS", "DEMO", "DEMO_USERS", "DEMO_SEED", "Session", "Loaded", "check_parameters",
@@ -63,13 +66,8 @@ DEMO_USERS = 200         # big enough for every showcase case (scenarios.SHOWCAS
 DEMO_SEED = 7
 DEMO_STORE = "demo.db"
 SNAPSHOT_DIR = "snapshot"
-REPORT_FILE, PLAN_FILE, SUMMARY_FILE = "report.html", "plan.json", "summary.json"
-DISPLAY_MAX_BYTES = "2MB"   # itables embeds at most this much of a table, then shows a sample
+REPORT_FILE, PLAN_FILE, SUMMARY_FILE = workflow.REPORT_FILE, "plan.json", "summary.json"
 _INJECTED_COMMENT = "# Parameters"   # first line of the cell papermill injects
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- parameters -------------------------------------------------------------------------------
@@ -161,7 +159,7 @@ class Session:
     recorded: bool            # a run of `usermap run`: record the audit, no progress bars
     apply: bool = False
     force: bool = False
-    started_at: str = field(default_factory=_now)
+    started_at: str = field(default_factory=utc_now)
 
     def __repr__(self) -> str:
         what = {"demo": f"an offline demo world ({DEMO_USERS} users, seed {DEMO_SEED})",
@@ -214,37 +212,17 @@ def _new_run_id() -> str:
 
 
 # --- loading ------------------------------------------------------------------------------
-@dataclass
-class Loaded:
-    users: pd.DataFrame
-    owners: pd.DataFrame
-    links: pd.DataFrame
-    revision: int
-    snapshot: Path
-    fetch_info: dict | None = None
-
-    def __repr__(self) -> str:
-        return (f"{len(self.users):,} Aloware users and {len(self.owners):,} HubSpot owners; "
-                f"{len(self.links):,} links in the store (revision {self.revision})")
-
-
 def load(s: Session) -> Loaded:
     """The users, owners and links to audit (see the module docstring for the three sources)."""
-    from .sources.snapshot import read_snapshot
-    from .store import Store
     info = None
     if s.source == "demo":
         _demo(s)
     elif s.source == "fetch":
-        from .sources.fetch import fetch_snapshot
-        info = fetch_snapshot(s.config, s.snapshot, progress=False if s.recorded else None)
+        info = workflow.fetch(s.config, s.snapshot, progress=False if s.recorded else None)
         print(f"fetched {info['counts']['aloware_users']:,} Aloware users and "
               f"{info['counts']['hubspot_owners']:,} HubSpot owners "
               f"({info['requests']} requests, {info['retries']} retries, {info['seconds']} s)")
-    users, owners = read_snapshot(s.snapshot)
-    with Store.open(s.store_path) as store:
-        links, revision = store.links(), store.revision
-    return Loaded(users, owners, links, revision, s.snapshot, info)
+    return workflow.load(s.snapshot, s.store_path, fetch_info=info)
 
 
 def _demo(s: Session) -> None:
@@ -265,350 +243,81 @@ def _demo(s: Session) -> None:
 # --- the audit ------------------------------------------------------------------------------
 def audit(s: Session, data: Loaded):
     """The audit (DESIGN.md §4) of the loaded data, with suggestions and profile links."""
-    from . import reconcile
-    return reconcile.audit(data.users, data.owners, data.links, suggestions=True,
-                           profile_url=s.config.aloware.profile_url)
+    return workflow.audit(data, profile_url=s.config.aloware.profile_url)
 
 
 def write_audit(s: Session, result) -> dict:
     """summary.json, mapped.csv, unmapped_aloware.csv, unmapped_hubspot.csv and errors.csv in
     the run folder; a recorded run also keeps the audit in the store's history."""
-    from .output import write_audit as _write
-    summary = _write(result, s.run_dir, snapshot=str(s.snapshot), store=str(s.store_path))
-    if s.recorded:
-        from .store import Store
-        ids = [i for i in result.mapped["issue_id"].tolist() if i]
-        with Store.open(s.store_path) as store:
-            store.record_audit(s.run_id, s.started_at, summary, ids)
-    return summary
+    return workflow.write_audit(result, s.run_dir, snapshot=str(s.snapshot),
+                                store_path=str(s.store_path),
+                                run_id=s.run_id if s.recorded else "", now=s.started_at)
 
 
-def overview_text(result) -> str:
-    """The overview numbers (§4.1) as text: stable, so nbval can compare it."""
-    s = result.summary()
-    lines = [f"mapped:                  {s['mapped']:>7,}",
-             f"  synced:                {s['synced']:>7,}",
-             f"  with issues:           {s['errors']:>7,}"]
-    for code, n in s["errors_by_code"].items():
-        icon = f" {CONFLICT_ICON}" if code in EMAIL_CONFLICT_CODES else ""
-        lines.append(f"    {code + icon:<30}{n:>5,}")
-    lines.append(f"unmapped Aloware users:  {s['unmapped_aloware']:>7,}")
-    for r, n in s["unmapped_aloware_by_reason"].items():
-        lines.append(f"    {r:<30}{n:>5,}")
-    lines.append(f"unmapped HubSpot owners: {s['unmapped_hubspot']:>7,}")
-    for r, n in s["unmapped_hubspot_by_reason"].items():
-        lines.append(f"    {r:<30}{n:>5,}")
-    return "\n".join(lines)
+def _commands(s: Session):
+    return workflow.commands(s.snapshot, s.store_path)
 
 
-def overview_table(result) -> pd.DataFrame:
-    """The overview as a small frame (what, count, share of mapped)."""
-    s = result.summary()
-    rows = [("mapped", s["mapped"]), ("synced", s["synced"]), ("with issues", s["errors"]),
-            (f"e-mail conflicts {CONFLICT_ICON}", s.get("email_conflicts", 0)),
-            ("unmapped Aloware users", s["unmapped_aloware"]),
-            ("unmapped HubSpot owners (active)", s["unmapped_hubspot"]),
-            ("Aloware users", s.get("aloware_users", 0)),
-            ("HubSpot owners", s.get("hubspot_owners", 0))]
-    df = pd.DataFrame(rows, columns=["", "count"]).set_index("")
-    if s["mapped"]:
-        df["share of mapped"] = [f"{100 * n / s['mapped']:.1f} %" if i < 4 else ""
-                                 for i, n in enumerate(df["count"])]
-    return df
-
-
-# --- display ----------------------------------------------------------------------------------
-def init_display() -> None:
-    """itables in offline mode (the DataTables bundle is embedded: no network needed)."""
-    import itables
-    itables.init_notebook_mode(all_interactive=False, connected=False)
-
-
-def _esc(v) -> str:
-    if v is None or (isinstance(v, float) and v != v):
-        return ""
-    return html.escape(str(v), quote=True)
-
-
-def _link(url: str, text: str) -> str:
-    u = str(url or "")
-    if not u.lower().startswith(("https://", "http://")):
-        return _esc(u)
-    return (f'<a href="{_esc(u)}" target="_blank" rel="noopener noreferrer">'
-            f"{_esc(text)}</a>")
-
-
-def show(df: pd.DataFrame, caption: str | None = None, *, html_columns=(), **options) -> None:
-    """A searchable, paginated table. Values are text; the columns in ``html_columns`` carry
-    markup this module made (every other cell is escaped before it is marked up)."""
-    from itables import show as _show
-    kw = dict(caption=caption, maxBytes=DISPLAY_MAX_BYTES, pageLength=10,
-              lengthMenu=[10, 25, 50, 100, 500], classes="display compact",
-              showIndex=False)
-    kw.update(options)
-    if df.empty:
-        from IPython.display import display
-        display(f"({caption or 'table'}: none)")
-        return
-    if html_columns:
-        df = df.copy()
-        for c in df.columns:   # every text column, whatever its dtype (object, str, category)
-            if c not in html_columns and not (pd.api.types.is_numeric_dtype(df[c])
-                                              or pd.api.types.is_bool_dtype(df[c])):
-                df[c] = df[c].map(_esc).astype(object)
-        kw["allow_html"] = True
-    _show(df, **kw)
-
-
-def _issue_label(code: str) -> str:
-    return f"{CONFLICT_ICON} {code}" if code in EMAIL_CONFLICT_CODES else code
-
-
-def mapped_frame(result) -> pd.DataFrame:
-    m = result.mapped
-    return pd.DataFrame({
-        "first name": m["first_name"], "last name": m["last_name"],
-        "Aloware id": m["aloware_user_id"], "HubSpot id": m["hubspot_owner_id"],
-        "e-mail": m["email"], "HubSpot e-mail": m["hubspot_email"], "method": m["method"],
-        "status": m["status"], "issue": m["issue"].map(_issue_label),
-    })
-
-
-def show_mapped(result) -> None:
-    """§4.2: every link with its integration status; search by name, e-mail or id."""
-    show(mapped_frame(result), "Mapped users (integration status)")
-
-
-def show_conflicts(result) -> None:
-    """The e-mail conflicts (the last three issue codes), each with the icon."""
-    df = mapped_frame(result)
-    df = df[result.mapped["conflict"].to_numpy(bool)]
-    show(df, f"E-mail conflicts {CONFLICT_ICON}")
-
-
-def _suggestions_html(items) -> str:
-    return "<br>".join(f"{_esc(x['name'])} &lt;{_esc(x['email'])}&gt; "
-                       f"(HubSpot {_esc(x['hubspot_owner_id'])}, {x['score']:.2f})"
-                       for x in (items or []))
-
-
-def show_unmapped_aloware(result) -> None:
-    """§4.4: unmapped Aloware users with their reason, profile link and suggested owners."""
-    ua = result.unmapped_aloware
-    df = pd.DataFrame({
-        "first name": ua["first_name"], "last name": ua["last_name"],
-        "Aloware id": ua["aloware_user_id"], "e-mail": ua["email"], "status": ua["status"],
-        "kind": ua["kind"], "reason": ua["reason"],
-        "profile": [_link(u, "profile") for u in ua["profile_url"]],
-        "suggested owners": [_suggestions_html(x) for x in ua["suggestions"]],
-    })
-    show(df, "Unmapped Aloware users", html_columns=("profile", "suggested owners"))
-
-
-def show_unmapped_hubspot(result) -> None:
-    """§4.5: active HubSpot owners without a link, with their reason."""
-    uh = result.unmapped_hubspot
-    df = pd.DataFrame({"first name": uh["first_name"], "last name": uh["last_name"],
-                       "HubSpot id": uh["hubspot_owner_id"], "e-mail": uh["email"],
-                       "type": uh["type"], "reason": uh["reason"]})
-    show(df, "Unmapped HubSpot owners")
-
-
-def _detail(code: str) -> str:
-    from . import reconcile
-    return getattr(reconcile, "_DETAILS", {}).get(code, code)
-
-
-def _fix(s: Session, issue_id: str, code: str, user: str, method: str) -> str:
-    from .output import fix_command
-    return fix_command(issue_id, code, user, method, shlex.quote(str(s.snapshot)),
-                       shlex.quote(str(s.store_path)))
-
-
-def errors_by_code(s: Session, result) -> pd.DataFrame:
+def errors_by_code(s: Session, result):
     """§4.6: the errors per code, what each means and how a sync treats it."""
-    e = result.errors
-    counts = e["code"].value_counts()
-    rows = []
-    for code in ISSUE_CODES:
-        n = int(counts.get(code, 0))
-        if not n:
-            continue
-        first = e[e["code"] == code].iloc[0]
-        rows.append({"code": _issue_label(code), "errors": n, "meaning": _detail(code),
-                     "fix (e.g. the first one)": _fix(s, first["issue_id"], code,
-                                                      first["aloware_user_id"],
-                                                      first["method"])})
-    return pd.DataFrame(rows, columns=["code", "errors", "meaning", "fix (e.g. the first one)"])
+    return display.errors_by_code(result, _commands(s))
 
 
 def show_errors(s: Session, result) -> None:
     """Every error with its detail and its fix command (the plan restricted to it)."""
-    e = result.errors
-    df = pd.DataFrame({
-        "issue": e["code"].map(_issue_label), "name": e["name"],
-        "Aloware id": e["aloware_user_id"], "HubSpot id": e["hubspot_owner_id"],
-        "detail": e["detail"],
-        "fix": [_fix(s, i, c, u, m) for i, c, u, m in
-                zip(e["issue_id"], e["code"], e["aloware_user_id"], e["method"])],
-    })
-    show(df, "Errors and their fix")
+    display.show_errors(result, _commands(s))
 
 
 # --- the report -------------------------------------------------------------------------------
-def _report(s: Session, result, *, plan=None, applied=False, status="ok", notes=()):
-    from . import report as rep
-    from .store import Store
-    with Store.open(s.store_path) as store:
-        history = store.audits(limit=60)
-    acts = None
-    if s.config.report.activities_csv:
-        acts = rep.read_activities(s.config.resolve(s.config.report.activities_csv))
-    snap, db = shlex.quote(str(s.snapshot)), shlex.quote(str(s.store_path))
-    fetched = fetch_note(s.snapshot)
-    if fetched:
-        notes = (fetched, *notes)
-    return rep.build_report(
-        result, plan=plan, applied=applied, run_id=s.run_id, generated_at=_now(),
-        status=status, history=history, activities=acts, mask_emails=s.config.report.mask_emails,
-        fix_command=f"usermap plan {snap} --store {db} --out fix.json --only {{issue_id}}",
-        decide_command=(f"decide: usermap map {{aloware_user_id}} OWNER_ID --store {db}  or  "
-                        f"usermap unmap {{aloware_user_id}} --store {db}"),
-        notes=tuple(notes))
-
-
-def fetch_note(snapshot) -> str:
-    """What the fetch of a snapshot took (its fetch.json): requests, and the retries by cause,
-    so a report says when a run got through 429s, server errors or cut connections; "" for a
-    snapshot that was not fetched."""
-    try:
-        info = json.loads((Path(snapshot) / "fetch.json").read_text(encoding="utf-8"))
-        counts = info["counts"]
-        text = (f"Fetched {int(counts['aloware_users']):,} Aloware users and "
-                f"{int(counts['hubspot_owners']):,} HubSpot owners in "
-                f"{int(info['requests']):,} requests ({float(info['seconds']):g} s)")
-        retries = int(info.get("retries") or 0)
-        causes = {str(k): int(v) for k, v in (info.get("retries_by_cause") or {}).items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return ""
-    if not retries:
-        return text + ", without retries."
-    why = ", ".join(f"{n} after {_CAUSES.get(k, k)}" for k, n in sorted(causes.items()))
-    return text + f", with {retries} retries: {why}."
-
-
-_CAUSES = {"rate_limit": "rate limiting (HTTP 429)", "server_error": "server errors (HTTP 5xx)",
-           "connection": "cut, refused or timed-out connections"}
-
-
-def write_report(s: Session, result, **kw) -> Path:
+def write_report(s: Session, result, *, plan=None, applied=False, status="ok", notes=()) -> Path:
     """The HTML report of this audit in the run folder (``report.html``)."""
-    from .report import write_report as _write
-    rep = _report(s, result, **kw)
-    return _write(rep, s.run_dir / REPORT_FILE)
+    rep = workflow.build_report(s.config, result, snapshot=s.snapshot, store_path=s.store_path,
+                                now=utc_now(), plan=plan, applied=applied, run_id=s.run_id,
+                                status=status, notes=notes)
+    return workflow.write_report(rep, s.run_dir / REPORT_FILE)
 
 
 # --- the sync -------------------------------------------------------------------------------
 def make_plan(s: Session, data: Loaded, result):
-    """The sync plan (DESIGN.md §5), written to ``plan.json`` in the run folder (before any
-    apply, so a refused plan can be reviewed)."""
-    from . import plan as planmod
-    from .sources.snapshot import fingerprint
-    p = planmod.make_plan(result, store_revision=data.revision,
-                          fingerprint=fingerprint(data.snapshot), force=s.force,
-                          created_at=_now())
-    planmod.write_plan(p, s.run_dir / PLAN_FILE)
-    return p
-
-
-def describe_plan(plan) -> str:
-    from .plan import describe
-    return describe(plan)
-
-
-_STEP_ORDER = {"match": 0, "resolve": 1, "cleanup": 2}
-
-
-def plan_by_step(plan) -> pd.DataFrame:
-    """Changes counted by step (match, resolve, clean up), reason and action."""
-    from .plan import plan_frame
-    f = plan_frame(plan)
-    if f.empty:
-        return pd.DataFrame(columns=["step", "reason", "action", "changes"])
-    g = f.groupby(["step", "reason", "action"]).size().rename("changes").reset_index()
-    g["_o"] = g["step"].map(_STEP_ORDER).fillna(9)
-    g = g.sort_values(["_o", "changes"], ascending=[True, False]).drop(columns="_o")
-    g["step"] = g["step"].replace({"cleanup": "clean up"})
-    g["reason"] = g["reason"].map(_issue_label)
-    return g.set_index(["step", "reason", "action"])
-
-
-def show_plan(plan) -> None:
-    from .plan import plan_frame
-    f = plan_frame(plan)
-    f["reason"] = f["reason"].map(_issue_label)
-    show(f, "The plan: every change")
+    """The sync plan (DESIGN.md §5), written to ``plan.json`` in the run folder before any
+    apply (unchecked: a plan the guard refuses is kept for review; ``apply`` refuses it)."""
+    return workflow.make_plan(data, result, force=s.force, now=utc_now(), guard=False,
+                              out=s.run_dir / PLAN_FILE)
 
 
 def apply(s: Session, result, plan) -> dict:
     """Apply the plan when the notebook's ``apply`` is true.
 
-    The removal guard refuses a plan that removes too many links unless ``force`` (exit 3): the
+    The plan refuses itself when it removes too many links unless ``force`` (exit 3): the
     refused plan stays in plan.json, and the report and the notification say so before the
     error stops the notebook. Returns what happened: applied, run id, store revision."""
-    from .plan import check_guard
-    out = {"applied": False, "changes": len(plan), "store_run_id": None,
-           "revision": plan.store_revision, "dry_run": not s.apply}
     if not s.apply:
         print("dry run: nothing was changed (apply=True applies the plan)")
-        return out
+        return workflow.Applied.unapplied(plan, dry_run=True).to_dict()
     try:
-        check_guard(plan, force=s.force)
+        done = workflow.apply(s.store_path, plan, now=utc_now(), force=s.force,
+                              run_id=s.run_id, skip_empty=True)
     except RemovalGuardError as e:
-        finish(s, result, plan, out, status="refused",
-               notes=[f"Refused for safety: {e}"])
+        finish(s, result, plan, workflow.Applied.unapplied(plan, dry_run=False).to_dict(),
+               status="refused", notes=[f"Refused for safety: {e}"])
         raise
-    if not len(plan):
+    if not done.applied:
         print("nothing to apply: the store is in step with the directories")
-        return out
-    from .apply import apply_plan
-    from .store import Store
-    with Store.open(s.store_path, create=False) as store:
-        out["store_run_id"] = apply_plan(store, plan, now=_now(), force=s.force,
-                                         run_id=s.run_id)
-        out["revision"] = store.revision
-    out["applied"] = True
+        return done.to_dict()
     n = plan.counts()
     print(f"applied {len(plan):,} changes ({n['add']} added, {n['update']} updated, "
-          f"{n['remove']} removed) as run {out['store_run_id']}; store revision is now "
-          f"{out['revision']}")
-    return out
+          f"{n['remove']} removed) as run {done.store_run_id}; store revision is now "
+          f"{done.revision}")
+    return done.to_dict()
 
 
 def finish(s: Session, result, plan, outcome: dict, *, status: str = "ok", notes=()) -> dict:
     """The final report (with the plan, applied or not) and the notification (notification.eml,
     sent by SMTP when configured). Returns the paths and whether the e-mail was sent."""
-    from .notify import notify
-    notes = list(notes)
-    if outcome.get("dry_run"):
-        notes.append("Dry run: nothing was changed. `usermap run --apply` applies the plan.")
-    elif outcome.get("applied"):
-        notes.append(f"Applied as run {outcome['store_run_id']}; the store is now at revision "
-                     f"{outcome['revision']}.")
-    if plan.exceeds_guard and status == "ok":
-        notes.append(f"The plan removes {plan.removals} links, more than the removal guard "
-                     f"allows ({plan.removal_limit}); applying it needs --force.")
-    rep = _report(s, result, plan=plan, applied=bool(outcome.get("applied")), status=status,
-                  notes=notes)
-    from .report import write_report as _write
-    path = _write(rep, s.run_dir / REPORT_FILE)
-    sent = notify(rep, s.config, s.run_dir, report_path=path)
-    out = {"report": str(path), "notification": sent.get("eml"), "sent": sent.get("sent"),
-           "send_error": sent.get("error"), "subject": rep.subject()}
-    (s.run_dir / "sync.json").write_text(json.dumps({**outcome, **out, "status": status},
-                                                    indent=2, default=str) + "\n",
-                                         encoding="utf-8")
-    print(f"report:       {path}")
+    out = workflow.finish(s.config, result, plan, outcome, snapshot=s.snapshot,
+                          store_path=s.store_path, run_dir=s.run_dir, run_id=s.run_id,
+                          now=utc_now(), status=status, notes=notes)
+    print(f"report:       {out['report']}")
     print(f"notification: {out['notification']}"
           + (" (sent)" if out["sent"] else f" (not sent: {out['send_error']})"
              if out["send_error"] else " (not sent: no [smtp] host)"))

@@ -1,17 +1,24 @@
 """Writes an audit's files (DESIGN.md §6): summary.json, mapped.csv, unmapped_aloware.csv,
-unmapped_hubspot.csv, errors.csv. Adapter: files only.
+unmapped_hubspot.csv, errors.csv; and builds the fix and "decide" commands that every view of an
+error shows (``fix_commands``: the one place those command strings are made; errors.csv, the
+notebooks' tables and the HTML report all take them from here).
+
+Adapter: files only. Must not import store, sources, report, notify, runner or workflow.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
-from .models import CONFLICT_ICON
+from .models import CONFLICT_ICON, METHOD_MANUAL
 from .reconcile import Audit
 
-__all__ = ["write_audit", "suggestions_text", "fix_command"]
+__all__ = ["write_audit", "suggestions_text", "fix_command", "fix_commands", "FixCommands",
+           "needs_decision"]
 
 
 def suggestions_text(items) -> str:
@@ -20,13 +27,43 @@ def suggestions_text(items) -> str:
                      for s in (items or []))
 
 
+def needs_decision(code: str, method: str) -> bool:
+    """An issue a sync leaves to a person (the e-mail changed on the Aloware side, or on the
+    HubSpot side of a manual link): its fix is a decision, not a plan."""
+    return code == "aloware_email_changed" or (code == "hubspot_email_changed"
+                                               and method == METHOD_MANUAL)
+
+
+@dataclass(frozen=True)
+class FixCommands:
+    """The two command templates of a snapshot and a store: ``fix`` (placeholder
+    ``{issue_id}``) and ``decide`` (placeholder ``{aloware_user_id}``), as the HTML report takes
+    them; ``for_issue`` fills in the one for an error."""
+
+    fix: str
+    decide: str
+
+    def for_issue(self, issue_id: str, code: str, user: str, method: str) -> str:
+        if needs_decision(code, method):
+            return self.decide.replace("{aloware_user_id}", str(user))
+        return self.fix.replace("{issue_id}", str(issue_id))
+
+
+def fix_commands(snapshot="SNAPSHOT_DIR", store="DB") -> FixCommands:
+    """The fix and decide commands for ``snapshot`` and ``store`` (paths, quoted for a shell;
+    the placeholders SNAPSHOT_DIR and DB when not known). The one place they are built."""
+    snap = shlex.quote(str(snapshot or "SNAPSHOT_DIR"))
+    db = shlex.quote(str(store or "DB"))
+    return FixCommands(
+        fix=f"usermap plan {snap} --store {db} --out fix.json --only {{issue_id}}",
+        decide=(f"decide: usermap map {{aloware_user_id}} OWNER_ID --store {db}  or  "
+                f"usermap unmap {{aloware_user_id}} --store {db}"))
+
+
 def fix_command(issue_id: str, code: str, user: str, method: str, snapshot="SNAPSHOT_DIR",
                 store="DB") -> str:
     """The command that fixes one issue, or what a person must decide when a sync leaves it."""
-    if code == "aloware_email_changed" or (code == "hubspot_email_changed" and method == "manual"):
-        return (f"decide: usermap map {user} OWNER_ID --store {store}  or  "
-                f"usermap unmap {user} --store {store}")
-    return f"usermap plan {snapshot} --store {store} --out fix.json --only {issue_id}"
+    return fix_commands(snapshot, store).for_issue(issue_id, code, user, method)
 
 
 def write_audit(result: Audit, out: Path, *, snapshot=None, store=None) -> dict:
@@ -44,9 +81,8 @@ def write_audit(result: Audit, out: Path, *, snapshot=None, store=None) -> dict:
     result.unmapped_hubspot.to_csv(out / "unmapped_hubspot.csv", index=False,
                                    lineterminator="\n")
     errors = result.errors
-    snap = snapshot or "SNAPSHOT_DIR"
-    db = store or "DB"
-    errors["fix"] = [fix_command(i, c, u, m, snap, db) for i, c, u, m in zip(
+    commands = fix_commands(snapshot, store)
+    errors["fix"] = [commands.for_issue(i, c, u, m) for i, c, u, m in zip(
         errors["issue_id"], errors["code"], errors["aloware_user_id"], errors["method"])]
     errors.to_csv(out / "errors.csv", index=False, lineterminator="\n")
     for name in ("summary.json", "mapped.csv", "unmapped_aloware.csv", "unmapped_hubspot.csv",

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import PlanFileError, RemovalGuardError, StalePlanError
+from .errors import PlanFileError
 from .models import (
     ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER,
     METHOD_EMAIL, METHOD_MANUAL, O_EMAIL, O_ID, REASON_EMAIL_MATCH, REASON_UNDO, REMOVE,
@@ -157,19 +157,13 @@ def _restrict(changes: list[Change], result: Audit, only: str) -> list[Change]:
 
 # --- safety -------------------------------------------------------------------------------
 def check_guard(plan: Plan, *, force: bool) -> None:
-    """Refuse a plan that removes more than max(10, 20% of current links) unless forced."""
-    if plan.exceeds_guard and not force:
-        raise RemovalGuardError(
-            f"the plan removes {plan.removals} of {plan.current_links} links, more than the "
-            f"limit of {plan.removal_limit} (max(10, 20% of current links)); nothing was "
-            f"changed. Review the plan, then run again with --force to go ahead")
+    """The removal guard: ``Plan.raise_if_unsafe`` (the policy lives on the plan)."""
+    plan.raise_if_unsafe(force=force)
 
 
 def check_stale(plan: Plan, revision: int) -> None:
-    if plan.store_revision != revision:
-        raise StalePlanError(
-            f"the store is at revision {revision} but the plan was made at revision "
-            f"{plan.store_revision}: the store changed since. Make a new plan")
+    """The staleness check: ``Plan.raise_if_stale``."""
+    plan.raise_if_stale(revision)
 
 
 # --- the plan file ------------------------------------------------------------------------

@@ -11,12 +11,12 @@ A run::
       kernel.log                   the kernels' own messages (start-up warnings; redacted)
       run.json                     status, exit code, error, timings
 
-- **One run at a time**: ``runs/.lock`` is held with ``flock`` for the whole run, so a second
+- **One run at a time** (``usermap.lock``): ``runs/.lock`` is held with ``flock`` for the whole run, so a second
   ``usermap run`` fails at once with LockedError (exit 3). The kernel drops a killed process's
   lock, so a lock left behind by a killed run is taken over (the file still names the old run,
   which the log records). Without ``fcntl`` (Windows) the lock is an exclusive-create file
   whose pid is checked instead.
-- **Kernel**: the ``usermap`` kernelspec (``make install``) when it runs this very interpreter;
+- **Kernel** (``usermap.execute``): the ``usermap`` kernelspec (``make install``) when it runs this very interpreter;
   otherwise a kernel started with this interpreter directly (``sys.executable -m
   ipykernel_launcher``), so a run never picks up another environment's Python.
 - **Failures**: a notebook that raises keeps its partially executed copy; the run's exit code is
@@ -35,332 +35,41 @@ A run::
 - **Secrets** are never parameters: the kernel inherits the environment, and the notebooks read
   the tokens there through usermap (``config.secret``). Parameters are paths, the run id and
   two booleans; the runner refuses any name the notebook does not declare.
-- **Retention**: after each run only the newest ``runs.keep`` run folders are kept (folders whose
+- **Retention** (``usermap.lock.prune``): after each run only the newest ``runs.keep`` run folders are kept (folders whose
   name is a run id; nothing else in the runs folder is touched).
 
-Adapter: files, processes (papermill, the kernel). ``cli._cmd_run`` prints ``describe()`` and
-exits with ``exit_code``.
+This module strings a run together (lock, folder, the two notebooks, failure report,
+retention); the steps inside the notebooks are ``usermap.workflow``'s, through
+``usermap.notebook``. The meaning of each exit code is ``errors.EXIT_CODES``. Adapter: files,
+processes. Must not import cli or notebook; ``cli._cmd_run`` prints ``describe()`` and exits
+with ``exit_code``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import re
-import shutil
-import socket
-import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import InputError, LockedError, UsermapError
+from .clock import utc_now as _now
+from .errors import EXIT_CODES, InputError, SafetyError, exit_code_for, exit_meaning
+from .execute import (CELL_TIMEOUT, KERNEL_NAME, NOTEBOOKS, NOTEBOOKS_ENV,  # noqa: F401
+                      START_TIMEOUT, NotebookFailed, _kernel_manager_class, execute_notebook,
+                      exit_code_for_ename, kernel_options, notebooks_dir)
+from .lock import LOCK_NAME, RUN_ID_PATTERN, RunLock, prune  # noqa: F401 (re-exported)
 from .redact import redact
 
 __all__ = ["run", "RunResult", "RunLock", "prune", "notebooks_dir", "execute_notebook",
            "NotebookFailed", "exit_code_for_ename", "kernel_options", "FailureReport",
            "RUN_ID_PATTERN", "LOCK_NAME", "CELL_TIMEOUT"]
 
-RUN_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{4,}$")
-LOCK_NAME = ".lock"
 LOG_NAME, RUN_JSON, KERNEL_LOG = "run.log", "run.json", "kernel.log"
 REPORT_NAME, AUDIT_REPORT_NAME = "report.html", "audit-report.html"
-NOTEBOOKS = ("audit", "sync")
-CELL_TIMEOUT = 3600          # seconds any one cell may take (a fetch of a very large account)
-START_TIMEOUT = 120          # seconds the kernel may take to start
-NOTEBOOKS_ENV = "USERMAP_NOTEBOOKS"   # another folder holding audit.ipynb and sync.ipynb
-KERNEL_NAME = "usermap"
-
-_EXIT_MEANING = {0: "done", 1: "unexpected error", 2: "bad usage, config or input",
-                 3: "refused for safety", 4: "a source failed"}
+_EXIT_MEANING = EXIT_CODES   # the one table (errors.EXIT_CODES); FailureReport reads it here
 
 log = logging.getLogger("usermap.runner")
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# --- the lock ---------------------------------------------------------------------------------
-class RunLock:
-    """One run at a time in a runs folder. ``acquire`` raises LockedError (exit 3) at once when a
-    live run holds it; ``previous`` then names the run whose stale lock was taken over, if any."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-        self.fd: int | None = None
-        self.previous: dict | None = None
-
-    def _read(self) -> dict:
-        try:
-            text = self.path.read_text(encoding="utf-8").strip()
-            return json.loads(text) if text else {}
-        except (OSError, ValueError):
-            return {}
-
-    def acquire(self, run_id: str = "") -> "RunLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows
-            return self._acquire_pidfile(run_id)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise LockedError(self._held_message(self._read())) from None
-        self.fd = fd
-        held = self._read()
-        self.previous = held or None   # a lock file with content but no flock: a killed run
-        self._write(run_id)
-        return self
-
-    def _acquire_pidfile(self, run_id: str) -> "RunLock":  # pragma: no cover - Windows
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                held = self._read()
-                if held and _pid_alive(int(held.get("pid", 0) or 0)):
-                    raise LockedError(self._held_message(held)) from None
-                self.previous = held or None
-                self.path.unlink(missing_ok=True)
-                continue
-            self.fd = fd
-            self._write(run_id)
-            return self
-        raise LockedError(self._held_message(self._read()))
-
-    def _write(self, run_id: str) -> None:
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "run_id": run_id,
-                "started_at": _now()}
-        os.ftruncate(self.fd, 0)
-        os.lseek(self.fd, 0, os.SEEK_SET)
-        os.write(self.fd, (json.dumps(info) + "\n").encode())
-        os.fsync(self.fd)
-
-    def update(self, run_id: str) -> None:
-        if self.fd is not None:
-            self._write(run_id)
-
-    def _held_message(self, held: dict) -> str:
-        who = (f"run {held.get('run_id') or '?'} (pid {held.get('pid', '?')} on "
-               f"{held.get('host', '?')}, since {held.get('started_at', '?')})") if held else \
-            "another run"
-        return (f"{who} holds the lock {self.path}: one run at a time; try again when it has "
-                f"finished")
-
-    def release(self) -> None:
-        if self.fd is None:
-            return
-        try:
-            os.ftruncate(self.fd, 0)   # an empty file: released cleanly
-        except OSError:
-            pass
-        try:
-            import fcntl
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-        except ImportError:  # pragma: no cover - Windows: the file itself is the lock
-            os.close(self.fd)
-            self.fd = None
-            self.path.unlink(missing_ok=True)
-            return
-        os.close(self.fd)
-        self.fd = None
-
-    def __enter__(self) -> "RunLock":
-        return self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-# --- retention --------------------------------------------------------------------------------
-def prune(runs_dir, keep: int, *, protect=()) -> list[str]:
-    """Delete all but the newest ``keep`` run folders (named by run id, so by time); returns
-    the names deleted. Folders in ``protect`` and anything not named like a run stay."""
-    runs_dir = Path(runs_dir)
-    if not runs_dir.is_dir():
-        return []
-    runs = sorted(d.name for d in runs_dir.iterdir()
-                  if d.is_dir() and not d.is_symlink() and RUN_ID_PATTERN.match(d.name))
-    doomed = [n for n in runs[:max(len(runs) - max(int(keep), 1), 0)] if n not in protect]
-    for name in doomed:
-        shutil.rmtree(runs_dir / name, ignore_errors=True)
-    return doomed
-
-
-# --- the kernel and papermill -----------------------------------------------------------------
-def notebooks_dir() -> Path:
-    """Where audit.ipynb and sync.ipynb are: $USERMAP_NOTEBOOKS, the checkout's notebooks/, or
-    the installed package's."""
-    from . import resources
-    return resources.notebooks_dir()
-
-
-def _same_env(argv0: str) -> bool:
-    if not argv0:
-        return False
-    exe = Path(sys.executable).absolute()
-    p = Path(argv0)
-    if not p.is_absolute():
-        return False
-    return p.absolute() == exe or Path(os.path.abspath(argv0)).parent == exe.parent
-
-
-def _kernel_manager_class(env_spec: bool, output: Path | None):
-    """The kernel manager papermill hands to nbclient: the kernel's own stdout and stderr (its
-    start-up warnings) go to ``output`` instead of the terminal, and with ``env_spec`` the kernel
-    is ipykernel under this very interpreter, whatever kernelspecs are installed."""
-    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import default
-
-    class EnvKernelSpecManager(KernelSpecManager):
-        def get_kernel_spec(self, kernel_name, *args, **kwargs):
-            return KernelSpec(argv=[sys.executable, "-Xfrozen_modules=off", "-m",
-                                    "ipykernel_launcher", "-f", "{connection_file}"],
-                              display_name="usermap (this environment)", language="python",
-                              metadata={}, resource_dir="")
-
-    class RunKernelManager(AsyncKernelManager):
-        @default("kernel_spec_manager")
-        def _kernel_spec_manager_default(self):
-            return EnvKernelSpecManager() if env_spec else KernelSpecManager(
-                data_dir=self.data_dir)
-
-        async def _async_launch_kernel(self, kernel_cmd, **kw):
-            if output is None:
-                return await super()._async_launch_kernel(kernel_cmd, **kw)
-            with open(output, "ab") as f:   # the child keeps its own descriptor
-                kw.setdefault("stdout", f)
-                kw.setdefault("stderr", f)
-                return await super()._async_launch_kernel(kernel_cmd, **kw)
-
-    return RunKernelManager
-
-
-def kernel_options(output: Path | None = None) -> tuple[dict, str]:
-    """papermill keyword arguments that pick the kernel, and a description for the log."""
-    try:
-        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
-        if _same_env(spec.argv[0] if spec.argv else ""):
-            return ({"kernel_name": KERNEL_NAME,
-                     "kernel_manager_class": _kernel_manager_class(False, output)},
-                    f"kernelspec {KERNEL_NAME!r} ({spec.argv[0]})")
-        why = f"kernelspec {KERNEL_NAME!r} runs {spec.argv[0] if spec.argv else '?'}"
-    except NoSuchKernel:
-        why = f"no kernelspec {KERNEL_NAME!r} (make install adds it)"
-    except Exception as e:  # noqa: BLE001 - any trouble with kernelspecs: use the interpreter
-        why = f"kernelspecs unreadable ({type(e).__name__})"
-    return ({"kernel_name": "usermap-env",
-             "kernel_manager_class": _kernel_manager_class(True, output)},
-            f"{sys.executable} -m ipykernel_launcher ({why})")
-
-
-def _error_classes() -> dict[str, type]:
-    import importlib
-    for mod in ("store", "notify", "plan", "apply", "sources.fetch"):
-        try:
-            importlib.import_module(f"{__package__}.{mod}")
-        except Exception:  # noqa: BLE001 - a module that does not import adds no classes
-            pass
-    out, todo = {}, [UsermapError]
-    while todo:
-        cls = todo.pop()
-        out.setdefault(cls.__name__, cls)
-        todo.extend(cls.__subclasses__())
-    return out
-
-
-def exit_code_for_ename(ename: str) -> int:
-    """The exit code of an exception raised in a notebook, by its class name."""
-    cls = _error_classes().get(str(ename or ""))
-    return int(getattr(cls, "exit_code", 1)) if cls is not None else 1
-
-
-class NotebookFailed(Exception):
-    """A notebook did not complete; carries the exit code of its failure."""
-
-    def __init__(self, notebook: str, exit_code: int, ename: str, evalue: str, cell: int | None,
-                 seconds: float):
-        self.notebook, self.exit_code, self.ename, self.evalue = notebook, exit_code, ename, evalue
-        self.cell, self.seconds = cell, seconds
-        super().__init__(f"{notebook}: {ename}: {evalue}")
-
-
-def _papermill():
-    """papermill, imported without ``rfc3987_syntax``: jsonschema (through nbformat) loads that
-    optional module when it is installed, and it builds a grammar at import, about 1.5 s of every
-    run, for IRI format checks that notebook validation never makes. Only when this process has
-    not loaded jsonschema already (a host process that did keeps its full jsonschema)."""
-    if "jsonschema" not in sys.modules:
-        sys.modules.setdefault("rfc3987_syntax", None)   # jsonschema then skips the IRI checks
-    import papermill
-    return papermill
-
-
-def _declared_parameters(path: Path) -> set[str]:
-    return set(_papermill().inspect_notebook(str(path)))
-
-
-def execute_notebook(source: Path, output: Path, parameters: dict, *, cwd: Path,
-                     kernel: dict, cell_timeout: float = CELL_TIMEOUT) -> dict:
-    """Run one notebook with papermill; returns timings. Raises NotebookFailed (with the exit
-    code of the failure) after papermill has saved the partially executed notebook."""
-    papermill = _papermill()
-    from papermill.exceptions import PapermillExecutionError
-    unknown = set(parameters) - _declared_parameters(source)
-    if unknown:
-        raise InputError(f"parameters {', '.join(sorted(unknown))} are not declared by the "
-                         f"notebook's parameters cell", file=str(source))
-    name = source.stem
-    t0 = time.perf_counter()
-    try:
-        papermill.execute_notebook(
-            str(source), str(output), parameters=parameters, cwd=str(cwd), progress_bar=False,
-            log_output=True, start_timeout=START_TIMEOUT, execution_timeout=cell_timeout,
-            **kernel)
-    except PapermillExecutionError as e:
-        seconds = time.perf_counter() - t0
-        raise NotebookFailed(name, exit_code_for_ename(e.ename), e.ename, redact(e.evalue),
-                             e.exec_count, seconds) from None
-    except UsermapError:
-        raise
-    except Exception as e:  # kernel died, timed out, failed to start...
-        seconds = time.perf_counter() - t0
-        raise NotebookFailed(name, 1, type(e).__name__, redact(str(e))[:2000], None,
-                             seconds) from None
-    wall = time.perf_counter() - t0
-    return {"notebook": name, "seconds": round(wall, 3), **_cell_times(output, wall)}
-
-
-def _cell_times(path: Path, wall: float) -> dict:
-    """Time spent in the cells, per papermill's metadata; the rest is papermill itself and the
-    kernel (start, shutdown)."""
-    try:
-        nb = json.loads(Path(path).read_text(encoding="utf-8"))
-        cells = sum(float(c.get("metadata", {}).get("papermill", {}).get("duration") or 0)
-                    for c in nb.get("cells", []))
-    except (OSError, ValueError):
-        return {}
-    return {"cells_seconds": round(cells, 3), "overhead_seconds": round(wall - cells, 3)}
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -394,7 +103,8 @@ class RunResult:
     @property
     def status(self) -> str:
         """"ok", "refused" (exit 3) or "failed"."""
-        return "ok" if self.ok else "refused" if self.exit_code == 3 else "failed"
+        return ("ok" if self.ok else "refused" if self.exit_code == SafetyError.exit_code
+                else "failed")
 
     @property
     def store_changed(self) -> bool | None:
@@ -415,7 +125,7 @@ class RunResult:
         head = (f"run {self.run_id}: ok" if self.ok else
                 f"run {self.run_id}: {self.status.upper()} in "
                 f"{self.failed_notebook or 'the runner'} "
-                f"(exit {self.exit_code}: {_EXIT_MEANING.get(self.exit_code, 'error')})")
+                f"(exit {self.exit_code}: {exit_meaning(self.exit_code)})")
         lines = [head, f"  folder:       {self.run_dir}"]
         if self.error:
             first = self.error.strip().splitlines()[0] if self.error.strip() else ""
@@ -529,7 +239,6 @@ def run(config, *, apply: bool = False, force: bool = False, cell_timeout: float
             _execute(result, nb_dir, config_path, store, run_dir, apply, force, cell_timeout)
         except Exception as e:   # outside the notebooks (a parameter refused, papermill missing)
             if result.ok:
-                from .errors import exit_code_for
                 result._fail(type(e).__name__, str(e), exit_code_for(e))
             raise
         finally:

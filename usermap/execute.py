@@ -1,0 +1,191 @@
+"""Executing one notebook with papermill in a kernel of this environment (DESIGN.md §7).
+
+- **Kernel** (``kernel_options``): the ``usermap`` kernelspec (``make install``) when it runs this
+  very interpreter; otherwise a kernel started with this interpreter directly (``sys.executable
+  -m ipykernel_launcher``), so a run never picks up another environment's Python. The kernel's
+  own output goes to a file (kernel.log), not the terminal.
+- **Failures** (``execute_notebook``): a notebook that raises keeps its partially executed copy
+  and raises ``NotebookFailed`` carrying the exit code of the exception's class in usermap.errors
+  (``exit_code_for_ename``, by papermill's ``ename``); a kernel that died or timed out is exit 1.
+
+Adapter: processes (papermill, the kernel) and the executed notebook file. Must not import
+store, report, notify, workflow or runner (the error classes are looked up by name).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .errors import InputError, UsermapError
+from .redact import redact
+
+__all__ = ["notebooks_dir", "kernel_options", "execute_notebook", "NotebookFailed",
+           "exit_code_for_ename", "NOTEBOOKS", "NOTEBOOKS_ENV", "KERNEL_NAME", "CELL_TIMEOUT",
+           "START_TIMEOUT"]
+
+NOTEBOOKS = ("audit", "sync")
+CELL_TIMEOUT = 3600          # seconds any one cell may take (a fetch of a very large account)
+START_TIMEOUT = 120          # seconds the kernel may take to start
+NOTEBOOKS_ENV = "USERMAP_NOTEBOOKS"   # another folder holding audit.ipynb and sync.ipynb
+KERNEL_NAME = "usermap"
+
+
+def notebooks_dir() -> Path:
+    """Where audit.ipynb and sync.ipynb are: $USERMAP_NOTEBOOKS, the checkout's notebooks/, or the
+    copies shipped inside the installed package (``usermap.resources``)."""
+    from . import resources
+    return resources.notebooks_dir()
+
+
+def _same_env(argv0: str) -> bool:
+    if not argv0:
+        return False
+    exe = Path(sys.executable).absolute()
+    p = Path(argv0)
+    if not p.is_absolute():
+        return False
+    return p.absolute() == exe or Path(os.path.abspath(argv0)).parent == exe.parent
+
+
+def _kernel_manager_class(env_spec: bool, output: Path | None):
+    """The kernel manager papermill hands to nbclient: the kernel's own stdout and stderr (its
+    start-up warnings) go to ``output`` instead of the terminal, and with ``env_spec`` the kernel
+    is ipykernel under this very interpreter, whatever kernelspecs are installed."""
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class EnvKernelSpecManager(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name, *args, **kwargs):
+            return KernelSpec(argv=[sys.executable, "-Xfrozen_modules=off", "-m",
+                                    "ipykernel_launcher", "-f", "{connection_file}"],
+                              display_name="usermap (this environment)", language="python",
+                              metadata={}, resource_dir="")
+
+    class RunKernelManager(AsyncKernelManager):
+        @default("kernel_spec_manager")
+        def _kernel_spec_manager_default(self):
+            return EnvKernelSpecManager() if env_spec else KernelSpecManager(
+                data_dir=self.data_dir)
+
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            if output is None:
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+            with open(output, "ab") as f:   # the child keeps its own descriptor
+                kw.setdefault("stdout", f)
+                kw.setdefault("stderr", f)
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return RunKernelManager
+
+
+def kernel_options(output: Path | None = None) -> tuple[dict, str]:
+    """papermill keyword arguments that pick the kernel, and a description for the log."""
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+        spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+        if _same_env(spec.argv[0] if spec.argv else ""):
+            return ({"kernel_name": KERNEL_NAME,
+                     "kernel_manager_class": _kernel_manager_class(False, output)},
+                    f"kernelspec {KERNEL_NAME!r} ({spec.argv[0]})")
+        why = f"kernelspec {KERNEL_NAME!r} runs {spec.argv[0] if spec.argv else '?'}"
+    except NoSuchKernel:
+        why = f"no kernelspec {KERNEL_NAME!r} (make install adds it)"
+    except Exception as e:  # noqa: BLE001 - any trouble with kernelspecs: use the interpreter
+        why = f"kernelspecs unreadable ({type(e).__name__})"
+    return ({"kernel_name": "usermap-env",
+             "kernel_manager_class": _kernel_manager_class(True, output)},
+            f"{sys.executable} -m ipykernel_launcher ({why})")
+
+
+def _error_classes() -> dict[str, type]:
+    import importlib
+    for mod in ("store", "notify", "plan", "apply", "sources.fetch"):
+        try:
+            importlib.import_module(f"{__package__}.{mod}")
+        except Exception:  # noqa: BLE001 - a module that does not import adds no classes
+            pass
+    out, todo = {}, [UsermapError]
+    while todo:
+        cls = todo.pop()
+        out.setdefault(cls.__name__, cls)
+        todo.extend(cls.__subclasses__())
+    return out
+
+
+def exit_code_for_ename(ename: str) -> int:
+    """The exit code of an exception raised in a notebook, by its class name."""
+    cls = _error_classes().get(str(ename or ""))
+    return int(getattr(cls, "exit_code", 1)) if cls is not None else 1
+
+
+class NotebookFailed(Exception):
+    """A notebook did not complete; carries the exit code of its failure."""
+
+    def __init__(self, notebook: str, exit_code: int, ename: str, evalue: str, cell: int | None,
+                 seconds: float):
+        self.notebook, self.exit_code, self.ename, self.evalue = notebook, exit_code, ename, evalue
+        self.cell, self.seconds = cell, seconds
+        super().__init__(f"{notebook}: {ename}: {evalue}")
+
+
+def _papermill():
+    """papermill, imported without ``rfc3987_syntax``: jsonschema (through nbformat) loads that
+    optional module when it is installed, and it builds a grammar at import, about 1.5 s of every
+    run, for IRI format checks that notebook validation never makes. Only when this process has
+    not loaded jsonschema already (a host process that did keeps its full jsonschema)."""
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)   # jsonschema then skips the IRI checks
+    import papermill
+    return papermill
+
+
+def _declared_parameters(path: Path) -> set[str]:
+    return set(_papermill().inspect_notebook(str(path)))
+
+
+def execute_notebook(source: Path, output: Path, parameters: dict, *, cwd: Path,
+                     kernel: dict, cell_timeout: float = CELL_TIMEOUT) -> dict:
+    """Run one notebook with papermill; returns timings. Raises NotebookFailed (with the exit
+    code of the failure) after papermill has saved the partially executed notebook."""
+    papermill = _papermill()
+    from papermill.exceptions import PapermillExecutionError
+    unknown = set(parameters) - _declared_parameters(source)
+    if unknown:
+        raise InputError(f"parameters {', '.join(sorted(unknown))} are not declared by the "
+                         f"notebook's parameters cell", file=str(source))
+    name = source.stem
+    t0 = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(source), str(output), parameters=parameters, cwd=str(cwd), progress_bar=False,
+            log_output=True, start_timeout=START_TIMEOUT, execution_timeout=cell_timeout,
+            **kernel)
+    except PapermillExecutionError as e:
+        seconds = time.perf_counter() - t0
+        raise NotebookFailed(name, exit_code_for_ename(e.ename), e.ename, redact(e.evalue),
+                             e.exec_count, seconds) from None
+    except UsermapError:
+        raise
+    except Exception as e:  # kernel died, timed out, failed to start...
+        seconds = time.perf_counter() - t0
+        raise NotebookFailed(name, 1, type(e).__name__, redact(str(e))[:2000], None,
+                             seconds) from None
+    wall = time.perf_counter() - t0
+    return {"notebook": name, "seconds": round(wall, 3), **_cell_times(output, wall)}
+
+
+def _cell_times(path: Path, wall: float) -> dict:
+    """Time spent in the cells, per papermill's metadata; the rest is papermill itself and the
+    kernel (start, shutdown)."""
+    try:
+        nb = json.loads(Path(path).read_text(encoding="utf-8"))
+        cells = sum(float(c.get("metadata", {}).get("papermill", {}).get("duration") or 0)
+                    for c in nb.get("cells", []))
+    except (OSError, ValueError):
+        return {}
+    return {"cells_seconds": round(cells, 3), "overhead_seconds": round(wall - cells, 3)}

@@ -1,0 +1,322 @@
+"""The one wiring of usermap's steps (DESIGN.md §1, issue 9):
+
+    load (snapshot + store) -> audit -> plan (``only`` too) -> apply -> record -> report -> notify
+
+``cli.py``, ``notebook.py``, ``runner.py`` (through the notebooks) and the tab call these
+functions; none of them repeats a step. Every function takes paths, a ``Config`` and ``now``
+(``clock.utc_now()`` at the edge), and returns data: the engine's ``Audit`` and ``Plan``, the
+report's ``Report``, or the small dataclasses below (``Loaded``, ``Applied``). A GUI can call
+them as they are.
+
+Safety is decided by the plan itself (``Plan.check``: stale store, removal guard); this module
+calls it in exactly two places, the plan step (``make_plan(guard=True)``) and the apply step
+(``apply``, through ``apply.apply_plan``).
+
+Must not print, read stdin, call ``sys.exit`` or map errors to exit codes: errors are raised
+(``usermap.errors``) and ``cli.py`` turns them into exit codes. Must not import cli, notebook,
+runner or tab. Adapters (store, sources, report, notify) are imported inside the functions that
+use them, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .clock import utc_now
+from .errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from .config import Config
+    from .models import Plan
+    from .output import FixCommands
+    from .reconcile import Audit
+
+__all__ = [
+    "utc_now", "Loaded", "load", "fetch", "fetch_note", "audit", "write_audit", "make_plan",
+    "Applied", "apply", "commands", "build_report", "write_report", "report_for_snapshot",
+    "finish", "undo", "map_link", "unmap_link", "HISTORY_LIMIT", "REPORT_FILE", "SYNC_FILE",
+]
+
+HISTORY_LIMIT = 60           # recorded audits a report compares with and plots (newest kept)
+REPORT_FILE, SYNC_FILE = "report.html", "sync.json"
+
+
+# --- load -------------------------------------------------------------------------------------
+@dataclass
+class Loaded:
+    """What an audit is made of: both directories of a snapshot and the store's links."""
+
+    users: "pd.DataFrame"
+    owners: "pd.DataFrame"
+    links: "pd.DataFrame"
+    revision: int
+    snapshot: Path
+    fingerprint: str = ""
+    fetch_info: dict | None = None
+
+    def __repr__(self) -> str:
+        return (f"{len(self.users):,} Aloware users and {len(self.owners):,} HubSpot owners; "
+                f"{len(self.links):,} links in the store (revision {self.revision})")
+
+
+def load(snapshot, store_path, *, create: bool = True, fetch_info: dict | None = None) -> Loaded:
+    """The users and owners of the snapshot folder, its fingerprint, and the store's links and
+    revision.
+
+    The users CSV and the fingerprint are read in a second thread while this one parses the
+    owners JSON: pandas' CSV tokenizer and hashlib release the GIL, so the two overlap. The
+    store is only opened (created, when ``create``) once the snapshot has been read without
+    error, so bad input leaves no new store file behind.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .sources.snapshot import (OWNERS_FILE, USERS_FILE, fingerprint, read_owners_json,
+                                   read_users_csv)
+    from .store import Store
+    d = Path(snapshot)
+    if not d.is_dir():
+        raise InputError("snapshot folder not found", file=str(d))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        users = pool.submit(read_users_csv, d / USERS_FILE)
+        digest = pool.submit(fingerprint, d)
+        owners = read_owners_json(d / OWNERS_FILE)
+        users, digest = users.result(), digest.result()
+    with Store.open(store_path, create=create) as store:
+        links, revision = store.links(), store.revision
+    return Loaded(users, owners, links, revision, d, digest, fetch_info)
+
+
+def fetch(config: "Config", out, *, progress: bool | None = None) -> dict:
+    """Fetch both directories from the APIs of ``config`` into the snapshot folder ``out``;
+    returns what fetch.json says (counts, requests, retries, seconds)."""
+    from .sources.fetch import fetch_snapshot
+    return fetch_snapshot(config, Path(out), progress=progress)
+
+
+_CAUSES = {"rate_limit": "rate limiting (HTTP 429)", "server_error": "server errors (HTTP 5xx)",
+           "connection": "cut, refused or timed-out connections"}
+
+
+def fetch_note(snapshot) -> str:
+    """What the fetch of a snapshot took (its fetch.json): requests, and the retries by cause,
+    so a report says when a run got through 429s, server errors or cut connections; "" for a
+    snapshot that was not fetched."""
+    try:
+        info = json.loads((Path(snapshot) / "fetch.json").read_text(encoding="utf-8"))
+        counts = info["counts"]
+        text = (f"Fetched {int(counts['aloware_users']):,} Aloware users and "
+                f"{int(counts['hubspot_owners']):,} HubSpot owners in "
+                f"{int(info['requests']):,} requests ({float(info['seconds']):g} s)")
+        retries = int(info.get("retries") or 0)
+        causes = {str(k): int(v) for k, v in (info.get("retries_by_cause") or {}).items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return ""
+    if not retries:
+        return text + ", without retries."
+    why = ", ".join(f"{n} after {_CAUSES.get(k, k)}" for k, n in sorted(causes.items()))
+    return text + f", with {retries} retries: {why}."
+
+
+# --- audit ------------------------------------------------------------------------------------
+def audit(data: Loaded, *, profile_url: str | None = None, suggestions: bool = True) -> "Audit":
+    """The audit (DESIGN.md §4) of loaded data."""
+    from . import reconcile
+    return reconcile.audit(data.users, data.owners, data.links, suggestions=suggestions,
+                           profile_url=profile_url)
+
+
+def commands(snapshot, store_path) -> "FixCommands":
+    """The fix and decide commands of a snapshot and a store (``output.fix_commands``)."""
+    from .output import fix_commands
+    return fix_commands(snapshot, store_path)
+
+
+def write_audit(result: "Audit", out, *, snapshot=None, store_path=None, run_id: str = "",
+                now: str = "") -> dict:
+    """summary.json and the CSVs in ``out``; with ``run_id``, the audit is also recorded in the
+    store's history (for the next report's comparison and trend). Returns the summary."""
+    from .output import write_audit as _write
+    summary = _write(result, Path(out), snapshot=snapshot, store=store_path)
+    if run_id:
+        from .store import Store
+        ids = [i for i in result.mapped["issue_id"].tolist() if i]
+        with Store.open(store_path) as store:
+            store.record_audit(run_id, now or utc_now(), summary, ids)
+    return summary
+
+
+# --- plan -------------------------------------------------------------------------------------
+def make_plan(data: Loaded, result: "Audit", *, now: str, only: str | None = None,
+              force: bool = False, guard: bool = True, out=None) -> "Plan":
+    """The sync plan (DESIGN.md §5) of an audit, restricted to issue ``only`` when given.
+
+    With ``guard`` the plan is checked first (``Plan.check``: RemovalGuardError unless
+    ``force``) and a refused plan is not written; without it the plan is written as it is (the
+    sync notebook keeps a refused plan for review; its apply step refuses it). ``out``: where
+    to write plan.json, if anywhere.
+    """
+    from . import plan as planmod
+    p = planmod.make_plan(result, store_revision=data.revision,
+                          fingerprint=data.fingerprint or _fingerprint(data.snapshot),
+                          only=only, force=force, created_at=now)
+    if guard:
+        p.check(force=force)
+    if out is not None:
+        planmod.write_plan(p, out)
+    return p
+
+
+def _fingerprint(snapshot) -> str:
+    from .sources.snapshot import fingerprint
+    return fingerprint(snapshot)
+
+
+# --- apply ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Applied:
+    """What the apply step did. ``revision`` is always read from the store (never computed)."""
+
+    applied: bool
+    changes: int
+    store_run_id: str | None
+    revision: int
+    dry_run: bool
+
+    @classmethod
+    def unapplied(cls, plan: "Plan", *, dry_run: bool) -> "Applied":
+        """Nothing applied and the store not looked at: the sync notebook without ``apply``
+        (``dry_run``), or a plan refused before the store was touched."""
+        return cls(False, len(plan), None, plan.store_revision, dry_run)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def apply(store_path, plan: "Plan", *, now: str, yes: bool = True, force: bool = False,
+          run_id: str | None = None, skip_empty: bool = False) -> Applied:
+    """Check the plan against the store (stale, removal guard) and, with ``yes``, apply it in
+    one transaction. Raises SafetyError (nothing changed) when the plan refuses itself.
+
+    ``yes=False`` is a dry run: checked, nothing written. ``skip_empty``: an empty plan writes
+    no run (scheduled syncs); otherwise an applied empty plan is recorded as a run like any
+    other (``usermap apply --yes``)."""
+    from .apply import apply_plan
+    from .store import Store
+    with Store.open(store_path, create=False) as store:
+        rid = apply_plan(store, plan, now=now, force=force, run_id=run_id,
+                         dry_run=not yes or (skip_empty and not len(plan)))
+        return Applied(applied=rid is not None, changes=len(plan), store_run_id=rid,
+                       revision=store.revision, dry_run=not yes)
+
+
+def undo(store_path, run_id: str, *, now: str, out=None) -> "Plan":
+    """The inverse plan of an applied run (written to ``out`` when given); apply it like any
+    plan. Refused when the store moved on in ways that conflict."""
+    from . import plan as planmod
+    from .store import Store
+    with Store.open(store_path, create=False) as store:
+        p = planmod.undo_plan(store.journal(run_id), store.links(),
+                              store_revision=store.revision, run_id=run_id, created_at=now)
+    if out is not None:
+        planmod.write_plan(p, out)
+    return p
+
+
+def map_link(store_path, aloware_id: str, owner_id: str, *, now: str, snapshot=None) -> str:
+    """Pin a manual link (checked against ``snapshot``, whose e-mails it records, when given);
+    returns the store's run id."""
+    from .store import Store
+    emails = ("", "")
+    if snapshot:
+        from .reconcile import check_manual_link
+        from .sources.snapshot import read_snapshot
+        users, owners = read_snapshot(snapshot)
+        emails = check_manual_link(users, owners, aloware_id, owner_id)
+    with Store.open(store_path) as store:
+        return store.map(aloware_id, owner_id, aloware_email=emails[0],
+                         hubspot_email=emails[1], now=now)
+
+
+def unmap_link(store_path, aloware_id: str, *, now: str) -> str:
+    """Remove a user's link; returns the store's run id."""
+    from .store import Store
+    with Store.open(store_path, create=False) as store:
+        return store.unmap(aloware_id, now=now)
+
+
+# --- report and notify -------------------------------------------------------------------------
+def build_report(config: "Config", result: "Audit", *, snapshot, store_path, now: str,
+                 plan: "Plan | None" = None, applied: bool = False, run_id: str = "",
+                 status: str = "ok", notes=(), activities=None):
+    """The report (``usermap.report.Report``) of an audit: the store's recorded history, the
+    activities CSV (``activities``, else the config's), the fix commands of this snapshot and
+    store, and the note of the snapshot's fetch before ``notes``."""
+    from . import report as rep
+    from .store import Store
+    with Store.open(store_path, create=False) as store:
+        history = store.audits(limit=HISTORY_LIMIT)
+    path = activities or (config.resolve(config.report.activities_csv)
+                          if config.report.activities_csv else None)
+    acts = rep.read_activities(path) if path else None
+    fetched = fetch_note(snapshot)
+    cmds = commands(snapshot, store_path)
+    return rep.build_report(
+        result, plan=plan, applied=applied, run_id=run_id, generated_at=now, status=status,
+        history=history, activities=acts, mask_emails=config.report.mask_emails,
+        fix_command=cmds.fix, decide_command=cmds.decide,
+        notes=((fetched,) if fetched else ()) + tuple(notes))
+
+
+def write_report(report, path) -> Path:
+    """Write the report's HTML page atomically."""
+    from .report import write_report as _write
+    return _write(report, Path(path))
+
+
+def report_for_snapshot(config: "Config", snapshot, store_path, out, *, now: str,
+                        activities=None) -> Path:
+    """``usermap report``: audit a snapshot against the store, with the plan a sync would make
+    and the history of recorded audits, and write the HTML report. Changes nothing."""
+    data = load(snapshot, store_path, create=False)
+    result = audit(data, profile_url=config.aloware.profile_url)
+    plan = make_plan(data, result, now=now, guard=False)
+    report = build_report(config, result, snapshot=snapshot, store_path=store_path, now=now,
+                          plan=plan, activities=activities,
+                          notes=[f"Snapshot {snapshot}; store {store_path} at revision "
+                                 f"{data.revision}. A report only: nothing was changed."])
+    return write_report(report, out)
+
+
+def finish(config: "Config", result: "Audit", plan: "Plan", outcome, *, snapshot, store_path,
+           run_dir, run_id: str, now: str, status: str = "ok", notes=()) -> dict:
+    """The sync's last steps: the report (with the plan, applied or not) in
+    ``run_dir/report.html``, the notification (notification.eml, sent by SMTP when configured)
+    and ``run_dir/sync.json`` (what happened, read by the runner). ``outcome``: an ``Applied``
+    (or its dict). Returns the paths, whether the e-mail was sent, and the subject."""
+    from .notify import notify
+    o = outcome.to_dict() if isinstance(outcome, Applied) else dict(outcome)
+    notes = list(notes)
+    if o.get("dry_run"):
+        notes.append("Dry run: nothing was changed. `usermap run --apply` applies the plan.")
+    elif o.get("applied"):
+        notes.append(f"Applied as run {o['store_run_id']}; the store is now at revision "
+                     f"{o['revision']}.")
+    if plan.exceeds_guard and status == "ok":
+        notes.append(f"The plan removes {plan.removals} links, more than the removal guard "
+                     f"allows ({plan.removal_limit}); applying it needs --force.")
+    run_dir = Path(run_dir)
+    rep = build_report(config, result, snapshot=snapshot, store_path=store_path, now=now,
+                       plan=plan, applied=bool(o.get("applied")), run_id=run_id, status=status,
+                       notes=notes)
+    path = write_report(rep, run_dir / REPORT_FILE)
+    sent = notify(rep, config, run_dir, report_path=path)
+    out = {"report": str(path), "notification": sent.get("eml"), "sent": sent.get("sent"),
+           "send_error": sent.get("error"), "subject": rep.subject()}
+    (run_dir / SYNC_FILE).write_text(json.dumps({**o, **out, "status": status}, indent=2,
+                                                default=str) + "\n", encoding="utf-8")
+    return out
