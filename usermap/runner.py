@@ -343,7 +343,7 @@ def _failure_report(result: RunResult, *, audit_report: str = "") -> FailureRepo
                   if n in (LOG_NAME, RUN_JSON) or (result.run_dir / n).exists())
     return build_failure_report(
         run_id=result.run_id, generated_at=_now(), status=result.status,
-        exit_code=result.exit_code, meaning=_EXIT_MEANING.get(result.exit_code, "error"),
+        exit_code=result.exit_code, meaning=exit_meaning(result.exit_code),
         error_class=result.error_class,
         error_message=redact(result.error_message or result.error or ""),
         failed_notebook=result.failed_notebook, failed_cell=result.failed_cell,

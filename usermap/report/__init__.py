@@ -6,7 +6,8 @@ and HTML bodies of the e-mail. Model, build and render are separate steps:
 - ``build.py``: PURE, data -> model (``build_report``, ``build_failure_report``);
 - ``render.py``: the one Jinja environment and the templates lookup (``jinja_env``,
   ``templates_dir``);
-- ``compose.py``: the only I/O: the store's history, the activities CSV, atomic writes.
+- ``compose.py``: the only I/O: the activities CSV, atomic writes (``usermap.workflow``
+  reads the store's history and wires the steps).
 
 Every public name of the former ``usermap/report.py`` is importable from here. The names are
 re-exported lazily (module ``__getattr__``), so ``import usermap.report.build`` or
@@ -26,7 +27,7 @@ _EXPORTS = {
               "ACTIVITY_COLUMNS", "ACTIVITY_TYPES", "DEFAULT_FIX_COMMAND",
               "DEFAULT_DECIDE_COMMAND"),
     "render": ("jinja_env", "templates_dir", "TEMPLATES_ENV", "EMAIL_TOP", "EMAIL_CLIP"),
-    "compose": ("write_report", "write_report_for_snapshot", "read_activities", "read_store"),
+    "compose": ("write_report", "write_report_for_snapshot", "read_activities"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -36,7 +37,7 @@ __all__ = [   # the same names as _EXPORTS, spelled out for linters and readers
     "build_report", "build_failure_report", "mask_email", "fix_for", "ACTIVITY_COLUMNS",
     "ACTIVITY_TYPES", "DEFAULT_FIX_COMMAND", "DEFAULT_DECIDE_COMMAND",
     "jinja_env", "templates_dir", "TEMPLATES_ENV", "EMAIL_TOP", "EMAIL_CLIP",
-    "write_report", "write_report_for_snapshot", "read_activities", "read_store",
+    "write_report", "write_report_for_snapshot", "read_activities",
 ]
 
 
@@ -57,7 +58,7 @@ if TYPE_CHECKING:   # for type checkers and editors; at run time the names load 
     from .build import (ACTIVITY_COLUMNS, ACTIVITY_TYPES, DEFAULT_DECIDE_COMMAND,
                         DEFAULT_FIX_COMMAND, build_failure_report, build_report, fix_for,
                         mask_email)
-    from .compose import read_activities, read_store, write_report, write_report_for_snapshot
+    from .compose import read_activities, write_report, write_report_for_snapshot
     from .model import (ActivityImpact, Changes, Chart, ChartDot, Column, FailureReport,
                         Notification, Overview, Report, SincePrevious, Table, TrendPoint)
     from .render import EMAIL_CLIP, EMAIL_TOP, TEMPLATES_ENV, jinja_env, templates_dir

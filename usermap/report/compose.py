@@ -1,22 +1,21 @@
 """The report's adapter at the edges (DESIGN.md §8): the only module of the package with I/O.
 
-It reads what ``build.py`` needs (the store's links, revision and recorded audits, the snapshot,
-the activities CSV), reads the clock when the caller gives no time, and writes the rendered
-pages atomically. ``write_report_for_snapshot`` is ``usermap report``.
+It reads the activities CSV that ``build.py`` takes as a DataFrame and writes the rendered pages
+atomically. The store's history is read by ``usermap.workflow`` (the one wiring of load, audit,
+plan, report), which calls these; ``write_report_for_snapshot`` is kept for its former callers
+and hands over to ``workflow.report_for_snapshot``.
 """
 
 from __future__ import annotations
 
-import shlex
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
-from .build import ACTIVITY_COLUMNS, ACTIVITY_TYPES, _strs, build_report
+from .build import ACTIVITY_COLUMNS, ACTIVITY_TYPES, _strs
 from .model import FailureReport, Report
 
-__all__ = ["write_report", "write_report_for_snapshot", "read_activities", "read_store"]
+__all__ = ["write_report", "write_report_for_snapshot", "read_activities"]
 
 
 def read_activities(path) -> pd.DataFrame:
@@ -48,13 +47,6 @@ def read_activities(path) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def read_store(store_path) -> tuple[pd.DataFrame, int, list[dict]]:
-    """The store's links, revision and the history of recorded audits (oldest first)."""
-    from ..store import Store
-    with Store.open(store_path, create=False) as store:
-        return store.links(), store.revision, store.audits()
-
-
 def write_report(report: Report | FailureReport, path) -> Path:
     """Write the HTML page of a report (or a failure report) atomically."""
     from ..sources.snapshot import write_atomic
@@ -64,28 +56,9 @@ def write_report(report: Report | FailureReport, path) -> Path:
 
 def write_report_for_snapshot(config, snapshot, store_path, out, activities=None, *,
                               now: str | None = None) -> Path:
-    """`usermap report`: audit a snapshot against the store, with the plan a sync would make and
-    the history of recorded audits, and write the HTML report. Changes nothing. ``now``
-    (``YYYY-MM-DDTHH:MM:SSZ``) defaults to the clock."""
-    from .. import plan as planmod
-    from .. import reconcile
-    from ..sources.snapshot import fingerprint, read_snapshot
-    users, owners = read_snapshot(snapshot)
-    links, revision, history = read_store(store_path)
-    result = reconcile.audit(users, owners, links, suggestions=True,
-                             profile_url=config.aloware.profile_url)
-    plan = planmod.make_plan(result, store_revision=revision, fingerprint=fingerprint(snapshot))
-    path = activities or (str(config.resolve(config.report.activities_csv))
-                          if config.report.activities_csv else None)
-    acts = read_activities(path) if path else None
-    snap, db = shlex.quote(str(snapshot)), shlex.quote(str(store_path))
-    now = now or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    report = build_report(
-        result, plan=plan, applied=False, run_id="", generated_at=now, status="ok",
-        history=history, activities=acts, mask_emails=config.report.mask_emails,
-        fix_command=f"usermap plan {snap} --store {db} --out fix.json --only {{issue_id}}",
-        decide_command=(f"decide: usermap map {{aloware_user_id}} OWNER_ID --store {db}  or  "
-                        f"usermap unmap {{aloware_user_id}} --store {db}"),
-        notes=[f"Snapshot {snapshot}; store {store_path} at revision {revision}. "
-               "A report only: nothing was changed."])
-    return write_report(report, out)
+    """`usermap report` under its former name: ``workflow.report_for_snapshot`` (the one wiring
+    of load, audit, plan and report), with ``now`` from the clock unless given."""
+    from .. import workflow
+    from ..clock import utc_now
+    return workflow.report_for_snapshot(config, snapshot, store_path, out, now=now or utc_now(),
+                                        activities=activities)
