@@ -64,7 +64,7 @@ print(json.dumps({"owners": len(owners), "users": len(users), "requests": reques
 
 def build_snapshot(folder: Path, active: int, archived: int, users: int, seed: int) -> None:
     from usermap.sandbox.scenarios import generate
-    from usermap.sandbox.server import extra_archived_owners
+    from usermap.sandbox.scenarios import extra_archived_owners
     from usermap.sources.snapshot import write_snapshot
     world = generate(users, seed=seed, n_owners=active)
     owners = [dict(o, archived=False) for o in world.owners]   # exactly `active` active owners

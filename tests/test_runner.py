@@ -15,7 +15,7 @@ import pytest
 
 import runkit
 from conftest import SANDBOX_TOKENS
-from usermap import runner
+from usermap import files, runner
 from usermap.config import Config
 from usermap.errors import InputError, LockedError
 
@@ -103,7 +103,7 @@ def test_summary_and_plan_match_the_engine(two_runs):
     for key, value in expect.summary().items():
         assert summary[key] == value, key
     assert summary["mapped"] > 0 and summary["errors"] > 0
-    p = planmod.read_plan(r1.run_dir / "plan.json")
+    p = files.read_plan(r1.run_dir / "plan.json")
     want = planmod.make_plan(expect, store_revision=two_runs["rev_before"],
                              fingerprint=fingerprint(r1.run_dir / "snapshot"))
     assert sorted(p.changes) == sorted(want.changes) and len(p) > 0
@@ -120,10 +120,10 @@ def test_apply_recorded_and_second_run_plans_nothing(two_runs):
         audits = [a["run_id"] for a in st.audits()]
         assert st.revision == two_runs["rev_before"] + 1
     assert r1.run_id in runs and runs[r1.run_id]["kind"] == "apply"
-    assert runs[r1.run_id]["changes"] == len(planmod.read_plan(r1.run_dir / "plan.json"))
+    assert runs[r1.run_id]["changes"] == len(files.read_plan(r1.run_dir / "plan.json"))
     assert r2.run_id not in runs                      # a dry run changes nothing
     assert audits[-2:] == [r1.run_id, r2.run_id]      # both audits kept for the history
-    p2 = planmod.read_plan(r2.run_dir / "plan.json")
+    p2 = files.read_plan(r2.run_dir / "plan.json")
     assert len(p2) == 0
     assert json.loads((r2.run_dir / "sync.json").read_text())["dry_run"] is True
     # the second report compares with the first run

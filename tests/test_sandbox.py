@@ -24,8 +24,8 @@ import pytest
 
 from conftest import SANDBOX_TOKENS
 from usermap import cli
-from usermap.sandbox.scenarios import generate, write_world
-from usermap.sandbox.server import SandboxServer, extra_archived_owners
+from usermap.sandbox.scenarios import extra_archived_owners, generate, write_world
+from usermap.sandbox.server import SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent
 HS = SANDBOX_TOKENS["HUBSPOT_ACCESS_TOKEN"]

@@ -11,7 +11,7 @@ import pytest
 
 from usermap import models as m
 from usermap.normalize import email_key, is_valid_key
-from usermap.sandbox import scenarios
+from usermap.sandbox import scenarios, showcase
 from usermap.sandbox.scenarios import World, generate, write_world
 
 USER_COLUMNS = ["id", "first_name", "last_name", "email", "status", "kind", "role"]
@@ -148,7 +148,7 @@ def test_most_users_healthy(worlds):
 
 def test_showcase_locals_have_no_digits():
     # bulk e-mails only differ from the showcase's by an appended number
-    assert not any(c.isdigit() for loc in scenarios._showcase_locals(scenarios._SHOWCASE)
+    assert not any(c.isdigit() for loc in showcase.showcase_locals(showcase.CASES)
                    for c in loc)
 
 
@@ -194,9 +194,9 @@ def test_every_code_occurs(worlds, n):
 
 
 def test_showcase_table_matches_cases():
-    assert [c[0] for c in scenarios._SHOWCASE] == list(scenarios._SHOWCASE_EXPECT)
-    for name, us, os_, ls in scenarios._SHOWCASE:
-        eu, eo, el = scenarios._SHOWCASE_EXPECT[name]
+    assert [c[0] for c in showcase.CASES] == list(showcase.EXPECT)
+    for name, us, os_, ls in showcase.CASES:
+        eu, eo, el = showcase.EXPECT[name]
         assert len(eu) == sum(not u["ghost"] for u in us), name
         assert len(eo) == sum(not o["ghost"] for o in os_), name
         assert len(el) == len(ls), name

@@ -75,7 +75,8 @@ def test_store_plan_and_export_are_owner_only_under_umask_0(small):
 
 
 def test_snapshot_folders_are_owner_only_whatever_the_umask(tmp_path):
-    from usermap.sources.snapshot import write_atomic, write_snapshot as write_snap
+    from usermap.files import write_atomic
+    from usermap.sources.snapshot import write_snapshot as write_snap
     users = pd.DataFrame([U(1, "a@x.com")])
     old = os.umask(0)
     try:

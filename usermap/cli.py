@@ -177,7 +177,7 @@ def _config(path):
 
 
 def _cmd_sandbox(args) -> int:
-    from .sandbox.server import run_sandbox
+    from .sandbox.command import run_sandbox
     return run_sandbox(args)
 
 
@@ -212,7 +212,8 @@ def _cmd_plan(args) -> int:
 
 
 def _cmd_apply(args) -> int:
-    from .plan import describe, read_plan
+    from .files import read_plan
+    from .plan import describe
     p = read_plan(args.plan)
     done = workflow.apply(args.store, p, yes=args.yes, force=args.force, now=utc_now())
     print(describe(p))

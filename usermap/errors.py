@@ -10,14 +10,29 @@ that turns them into exit codes (DESIGN.md §6)::
     ├── SafetyError                   exit 3  refused for safety
     │   ├── RemovalGuardError                 the plan removes too many links (use --force)
     │   ├── StalePlanError                    the store changed since the plan was made
+    │   ├── StoreConflictError                a change does not fit the store as it is
     │   └── LockedError                       another run holds the lock
-    └── SourceError                   exit 4  a source failed
-        ├── AuthError                         401/403: bad token or missing scope
-        ├── RateLimitError                    429s outlasted the retry budget
-        └── IncompleteListingError            a listing stopped half-way
+    ├── SourceError                   exit 4  a source failed
+    │   ├── AuthError                         401/403: bad token or missing scope
+    │   ├── RateLimitError                    429s outlasted the retry budget
+    │   └── IncompleteListingError            a listing stopped half-way
+    ├── NotifyError                   exit 1  the notification could not be sent
+    └── NotebookFailedError           exit *  a notebook run failed; carries the exit code of
+                                              the error raised inside it (an instance attribute)
+
+    Exception (internal signals: caught inside usermap, never reach a caller)
+    ├── Retryable                             a source failure worth another try (sources.retry)
+    └── RecutSignal                           a JSON piece did not parse as whole elements
+                                              (sources.snapshot reads element by element then)
+
+``error_class(name)`` and ``exit_code_for_name(name)`` look a class up by its name (an exception
+raised inside a notebook reaches the runner only as its class name).
 
 ``EXIT_CODES`` is the one table of what each exit code means; the CLI, the runner's summary
-and the failure report all read it. This module imports nothing from usermap.
+and the failure report all read it.
+
+This module imports nothing from usermap at import time (``Retryable`` imports ``redact`` when
+one is made).
 """
 
 from __future__ import annotations
@@ -36,8 +51,15 @@ __all__ = [
     "RateLimitError",
     "IncompleteListingError",
     "EXIT_CODES",
-    "exit_code_for",
     "exit_meaning",
+    "StoreConflictError",
+    "NotifyError",
+    "NotebookFailedError",
+    "Retryable",
+    "RecutSignal",
+    "exit_code_for",
+    "error_class",
+    "exit_code_for_name",
 ]
 
 #: The meaning of every exit code of ``usermap`` (DESIGN.md §6): the one table.
@@ -102,6 +124,10 @@ class StalePlanError(SafetyError):
     """The store's revision differs from the one the plan was made against."""
 
 
+class StoreConflictError(SafetyError):
+    """A change does not fit the store as it is (its 'before' is not what the store holds)."""
+
+
 class LockedError(SafetyError):
     """Another run holds the lock."""
 
@@ -124,6 +150,42 @@ class IncompleteListingError(SourceError):
     """A listing stopped half-way (cut connection, missing page)."""
 
 
+class NotifyError(UsermapError):
+    """The notification could not be sent (SMTP refused, unreachable, TLS or login failed)."""
+
+
+class NotebookFailedError(UsermapError):
+    """A notebook did not complete; carries the exit code of its failure.
+
+    ``exit_code`` is per instance: the code of the error raised inside the notebook (looked up
+    by ``exit_code_for_name(ename)``), 1 for anything unexpected.
+    """
+
+    def __init__(self, notebook: str, exit_code: int, ename: str, evalue: str, cell: int | None,
+                 seconds: float):
+        self.notebook, self.exit_code, self.ename, self.evalue = notebook, exit_code, ename, evalue
+        self.cell, self.seconds = cell, seconds
+        super().__init__(f"{notebook}: {ename}: {evalue}")
+
+
+# --- internal signals: not UsermapErrors, caught where they are raised --------------------------
+class Retryable(Exception):
+    """A failure worth another try: ``kind`` is RATE_LIMIT, SERVER or CONNECTION.
+
+    ``wait`` is what the server asked for (seconds), or None for our own backoff.
+    """
+
+    def __init__(self, kind: str, detail: str, wait: float | None = None):
+        from .redact import redact   # at call time: importing errors loads nothing else
+        super().__init__(redact(detail))
+        self.kind, self.detail, self.wait = kind, redact(detail), wait
+
+
+class RecutSignal(Exception):
+    """A piece of an owners JSON array did not parse as whole elements: read element by element
+    instead (sources.snapshot)."""
+
+
 def exit_code_for(exc: BaseException) -> int:
     """The exit code for an exception: its class's, or 1 for anything unexpected."""
     return getattr(exc, "exit_code", 1) if isinstance(exc, UsermapError) else 1
@@ -132,3 +194,24 @@ def exit_code_for(exc: BaseException) -> int:
 def exit_meaning(code: int) -> str:
     """What an exit code means (``EXIT_CODES``), "error" for a code usermap does not use."""
     return EXIT_CODES.get(code, "error")
+
+
+def _named() -> dict[str, type]:
+    out, todo = {}, [UsermapError]
+    while todo:
+        cls = todo.pop()
+        out.setdefault(cls.__name__, cls)
+        todo.extend(cls.__subclasses__())
+    return out
+
+
+def error_class(name: str) -> type | None:
+    """The UsermapError class (this module's tree) named ``name``, or None."""
+    return _named().get(str(name or ""))
+
+
+def exit_code_for_name(name: str) -> int:
+    """The exit code of an exception known only by its class name (e.g. raised inside a
+    notebook): its class's, or 1 for a name outside the tree."""
+    cls = error_class(name)
+    return int(getattr(cls, "exit_code", 1)) if cls is not None else 1

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import InputError, UsermapError
+from .errors import InputError, NotebookFailedError, UsermapError, exit_code_for_name
 from .redact import redact
 
 __all__ = ["notebooks_dir", "kernel_options", "execute_notebook", "NotebookFailed",
@@ -102,35 +102,12 @@ def kernel_options(output: Path | None = None) -> tuple[dict, str]:
             f"{sys.executable} -m ipykernel_launcher ({why})")
 
 
-def _error_classes() -> dict[str, type]:
-    import importlib
-    for mod in ("store", "notify", "plan", "apply", "sources.fetch"):
-        try:
-            importlib.import_module(f"{__package__}.{mod}")
-        except Exception:  # noqa: BLE001 - a module that does not import adds no classes
-            pass
-    out, todo = {}, [UsermapError]
-    while todo:
-        cls = todo.pop()
-        out.setdefault(cls.__name__, cls)
-        todo.extend(cls.__subclasses__())
-    return out
-
-
 def exit_code_for_ename(ename: str) -> int:
     """The exit code of an exception raised in a notebook, by its class name."""
-    cls = _error_classes().get(str(ename or ""))
-    return int(getattr(cls, "exit_code", 1)) if cls is not None else 1
+    return exit_code_for_name(ename)
 
 
-class NotebookFailed(Exception):
-    """A notebook did not complete; carries the exit code of its failure."""
-
-    def __init__(self, notebook: str, exit_code: int, ename: str, evalue: str, cell: int | None,
-                 seconds: float):
-        self.notebook, self.exit_code, self.ename, self.evalue = notebook, exit_code, ename, evalue
-        self.cell, self.seconds = cell, seconds
-        super().__init__(f"{notebook}: {ename}: {evalue}")
+NotebookFailed = NotebookFailedError   # the runner's name for it
 
 
 def _papermill():

@@ -8,7 +8,7 @@ dataclasses are the record form of one row, for callers that want objects (noteb
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .errors import RemovalGuardError, StalePlanError
@@ -89,56 +89,12 @@ HUBSPOT_REASONS = (
 ADD, UPDATE, REMOVE = "add", "update", "remove"
 ACTIONS = (ADD, UPDATE, REMOVE)
 STEP_MATCH, STEP_RESOLVE, STEP_CLEANUP = "match", "resolve", "cleanup"
-STEPS = (STEP_MATCH, STEP_RESOLVE, STEP_CLEANUP)
 REASON_EMAIL_MATCH = "email_match"  # the reason of every add: one owner, one user, same e-mail key
 REASON_UNDO = "undo"                # prefix of the reason of every change in an undo plan
 
 # Columns of the audit frames.
 A_ISSUE, A_STATUS, A_CONFLICT, A_ISSUE_ID, A_REASON, A_DETAIL = (
     "issue", "status", "conflict", "issue_id", "reason", "detail")
-
-
-@dataclass(frozen=True)
-class AlowareUser:
-    id: str
-    first_name: str = ""
-    last_name: str = ""
-    email: str = ""
-    status: str = "active"
-    kind: str = "user"
-    role: str = ""
-
-
-@dataclass(frozen=True)
-class HubSpotOwner:
-    id: str
-    email: str = ""
-    firstName: str = ""
-    lastName: str = ""
-    userId: int | None = None
-    userIdIncludingInactive: int | None = None
-    type: str = "PERSON"
-    archived: bool = False
-    createdAt: str = ""
-    updatedAt: str = ""
-    teams: tuple = ()
-
-    def to_api(self) -> dict[str, Any]:
-        """The object as the Owners API returns it."""
-        d = asdict(self)
-        d["teams"] = list(self.teams)
-        return d
-
-
-@dataclass(frozen=True)
-class Mapping:
-    aloware_user_id: str
-    hubspot_owner_id: str
-    aloware_email: str = ""
-    hubspot_email: str = ""
-    method: str = METHOD_EMAIL
-    mapped_at: str = ""
-    updated_at: str = ""
 
 
 class Change(NamedTuple):

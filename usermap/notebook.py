@@ -229,7 +229,8 @@ def _demo(s: Session) -> None:
     """The demo world's snapshot and a store holding its links (each made once per run folder,
     so a demo sync that applied its plan is seen by the next audit of the same folder)."""
     from .sandbox.scenarios import FILE_MAPPINGS, generate, write_world
-    from .sources.snapshot import read_mappings_csv, write_atomic
+    from .files import write_atomic
+    from .sources.snapshot import read_mappings_csv
     from .store import Store
     if not (s.snapshot / "hubspot_owners.json").is_file():
         world = generate(DEMO_USERS, seed=DEMO_SEED)

@@ -1,8 +1,8 @@
 """The sync plan: Audit → Plan (DESIGN.md §5), the safety policy, and the plan file format.
 
-PURE: standard library, numpy/pandas and usermap's pure modules only. File reading and writing
-happen in ``read_plan``/``write_plan``, which take a path and do nothing else (no clock: the
-caller passes ``created_at``).
+PURE: standard library, numpy/pandas and usermap's pure modules only; no file, no clock (the
+caller passes ``created_at``). The plan file is read and written by ``usermap.files``
+(``read_plan``/``write_plan``) from the text made here (``plan_to_json``/``plan_json_pieces``).
 
 The three steps are computed together as one fixed point:
 1. clean up: links whose user or owner is gone, inactive or not a full user, and non-manual
@@ -20,14 +20,12 @@ import hashlib
 import json
 from itertools import chain, repeat
 from operator import itemgetter
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .errors import PlanFileError
 from .models import (
-    ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER,
+    ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_USER,
     METHOD_EMAIL, METHOD_MANUAL, O_EMAIL, O_ID, REASON_EMAIL_MATCH, REASON_UNDO, REMOVE,
     STEP_CLEANUP, STEP_MATCH, STEP_RESOLVE, U_EMAIL, U_ID, UPDATE, A_ISSUE, Change, Plan,
 )
@@ -35,7 +33,7 @@ from .reconcile import (ACTIVE, ELIGIBLE, KC, KEY, OWNER_REMOVAL_CODES, PERSON, 
                         Audit)
 
 __all__ = ["make_plan", "check_guard", "check_stale", "plan_to_json", "plan_from_json",
-           "write_plan", "read_plan", "describe", "plan_frame", "undo_plan", "PLAN_FORMAT"]
+           "plan_json_pieces", "describe", "plan_frame", "undo_plan", "PLAN_FORMAT"]
 
 PLAN_FORMAT = "usermap-plan/1"
 # What a link dict in a change carries (timestamps are set by the store when it applies).
@@ -265,29 +263,14 @@ def plan_from_json(text: str, source: str = "plan.json") -> Plan:
         raise PlanFileError(f"malformed plan: {e}", file=source) from None
 
 
-def write_plan(plan: Plan, path) -> Path:
-    """Write the plan file atomically, streaming: text and checksum are made piece by piece."""
-    from .sources.snapshot import write_atomic  # file I/O lives with the other writers
-
-    def write(tmp: Path) -> None:
-        h = hashlib.sha256()
-        with open(tmp, "w", encoding="utf-8") as f:
-            for piece in _plan_body(plan):
-                f.write(piece)
-                h.update(piece.encode("utf-8"))
-            f.write(_checksum_line(h))
-    return write_atomic(Path(path), write)
-
-
-def read_plan(path) -> Plan:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanFileError("plan file not found", file=str(p)) from None
-    except UnicodeDecodeError:
-        raise PlanFileError("not UTF-8: not a plan file", file=str(p)) from None
-    return plan_from_json(text, source=str(p))
+def plan_json_pieces(plan: Plan):
+    """The plan file's text (``plan_to_json``) in pieces, the checksum line last: a large plan
+    is written without ever being one string (``files.write_plan``)."""
+    h = hashlib.sha256()
+    for piece in _plan_body(plan):
+        h.update(piece.encode("utf-8"))
+        yield piece
+    yield _checksum_line(h)
 
 
 # --- views --------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ Two decisions DESIGN.md leaves open, written down in docs/decisions.md:
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -44,12 +44,7 @@ USER_REMOVAL_CODES = ("aloware_user_not_found", "aloware_user_deleted", "aloware
                       "aloware_not_full_user")
 OWNER_REMOVAL_CODES = ("hubspot_owner_not_found", "hubspot_owner_deactivated")
 
-# Output columns of the views (CSV files add nothing beyond these).
-MAPPED_COLUMNS = [L_USER, L_OWNER, U_FIRST, U_LAST, "email", "hubspot_email", L_METHOD, A_STATUS,
-                  A_ISSUE, A_CONFLICT, A_ISSUE_ID, L_MAPPED_AT]
-UNMAPPED_ALOWARE_COLUMNS = [L_USER, U_FIRST, U_LAST, "email", U_STATUS, U_KIND, A_REASON,
-                            "profile_url", "suggestions"]
-UNMAPPED_HUBSPOT_COLUMNS = [L_OWNER, U_FIRST, U_LAST, "email", O_TYPE, A_REASON]
+# Columns of the errors view (CSV files add nothing beyond these).
 ERROR_COLUMNS = [A_ISSUE_ID, "code", L_USER, L_OWNER, "name", "email", "hubspot_email", L_METHOD,
                  A_DETAIL]
 
@@ -115,24 +110,23 @@ class Audit:
     owners: pd.DataFrame          # prepared owners (+ _key, _valid, _active, _person, _kc)
     links: pd.DataFrame           # the store's links + issue, _remove, user/owner row indexes
     facts: dict                   # per-key counts (see _key_facts)
-    meta: dict = field(default_factory=dict)
     profile_url: str | None = None
     suggestions: bool = True
 
     @cached_property
     def mapped(self) -> pd.DataFrame:
-        """DESIGN §4.2 (MAPPED_COLUMNS)."""
+        """DESIGN §4.2."""
         return _mapped_view(self.links, self.users, self.owners)
 
     @cached_property
     def unmapped_aloware(self) -> pd.DataFrame:
-        """§4.4 (UNMAPPED_ALOWARE_COLUMNS), with suggestions when asked for."""
+        """§4.4, with suggestions when asked for."""
         ua = _unmapped_aloware(self.users, self.facts, self.profile_url)
         return _add_suggestions(ua, self.owners, self.facts) if self.suggestions else ua
 
     @cached_property
     def unmapped_hubspot(self) -> pd.DataFrame:
-        """§4.5 (UNMAPPED_HUBSPOT_COLUMNS)."""
+        """§4.5."""
         return _unmapped_hubspot(self.owners, self.facts)
 
     @property
@@ -221,7 +215,7 @@ def audit(users: pd.DataFrame, owners: pd.DataFrame, links: pd.DataFrame | None 
     lk = _audit_links(lk, u, o)
     n_keys = _add_key_codes(u, o)
     facts = _key_facts(u, o, lk, n_keys)
-    return Audit(users=u, owners=o, links=lk, facts=facts, meta={"n_keys": n_keys},
+    return Audit(users=u, owners=o, links=lk, facts=facts,
                  profile_url=profile_url, suggestions=suggestions)
 
 
@@ -373,7 +367,6 @@ def _unmapped_aloware(u, f, profile_url) -> pd.DataFrame:
     out["profile_url"] = (out[L_USER].map(lambda i: profile_url.replace("{id}", str(i)))
                           if profile_url else "")
     out["suggestions"] = [[] for _ in range(len(out))]
-    out.attrs["_row"] = rows.index.to_numpy()
     return out
 
 
@@ -410,20 +403,10 @@ def _norm_name(s: pd.Series) -> pd.Series:
             .str.decode("ascii").str.casefold().str.replace(r"[^a-z]", "", regex=True))
 
 
-def _add_suggestions(ua: pd.DataFrame, o, f) -> pd.DataFrame:
-    """Up to three likely owners for users whom no owner's e-mail matches.
-
-    Never O(n²): candidates come only from blocks (same normalised last name, same first name
-    and last initial, or same e-mail local part), each block capped, and only those pairs are
-    scored. A suggestion is only shown, never applied.
-    """
-    want = ua[A_REASON].isin(SUGGEST_REASONS).to_numpy()
-    if not want.any():
-        return ua
-    cand = o[o[ACTIVE].to_numpy() & o[PERSON].to_numpy() & ~f["linked_owners"]]
-    if cand.empty:
-        return ua
-    q = ua[want]
+def _suggestion_pairs(q: pd.DataFrame, cand: pd.DataFrame) -> pd.DataFrame | None:
+    """Scored (q, c) pairs, best first per user, at most MAX_SUGGESTIONS each and none under
+    MIN_SCORE: ``q`` and ``c`` are row positions in ``q`` and ``cand``. None when no block
+    pairs anyone."""
     qf, ql = _norm_name(q[U_FIRST]), _norm_name(q[U_LAST])
     cf, cl = _norm_name(cand[O_FIRST]), _norm_name(cand[O_LAST])
     q_local = email_keys(q["email"]).str.split("@").str[0].str.replace(r"[^a-z0-9]", "",
@@ -446,7 +429,7 @@ def _add_suggestions(ua: pd.DataFrame, o, f) -> pd.DataFrame:
         pairs.append(ok_q[["q", b]].merge(ok_c[["c", b]], on=b)[["q", "c"]])
     pairs = pd.concat(pairs).drop_duplicates()
     if pairs.empty:
-        return ua
+        return None
     pairs = pairs.merge(qdf[["q", "qname", "b_local"]], on="q").merge(
         cdf[["c", "cname", "clocal"]], on="c")
     sm = difflib.SequenceMatcher
@@ -457,7 +440,25 @@ def _add_suggestions(ua: pd.DataFrame, o, f) -> pd.DataFrame:
                                 pairs["clocal"])]
     pairs = pairs[pairs["score"] >= MIN_SCORE].sort_values(["q", "score", "c"],
                                                             ascending=[True, False, True])
-    pairs = pairs.groupby("q").head(MAX_SUGGESTIONS)
+    return pairs.groupby("q").head(MAX_SUGGESTIONS)
+
+
+def _add_suggestions(ua: pd.DataFrame, o, f) -> pd.DataFrame:
+    """Up to three likely owners for users whom no owner's e-mail matches.
+
+    Never O(n²): candidates come only from blocks (same normalised last name, same first name
+    and last initial, or same e-mail local part), each block capped, and only those pairs are
+    scored. A suggestion is only shown, never applied.
+    """
+    want = ua[A_REASON].isin(SUGGEST_REASONS).to_numpy()
+    if not want.any():
+        return ua
+    cand = o[o[ACTIVE].to_numpy() & o[PERSON].to_numpy() & ~f["linked_owners"]]
+    if cand.empty:
+        return ua
+    pairs = _suggestion_pairs(ua[want], cand)
+    if pairs is None:
+        return ua
     c_id, c_email = cand[O_ID].to_numpy(object), cand[O_EMAIL].to_numpy(object)
     c_name = (cand[O_FIRST].fillna("") + " " + cand[O_LAST].fillna("")).str.strip().to_numpy(
         object)

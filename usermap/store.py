@@ -24,105 +24,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, LockedError, SafetyError, UsermapError
+from .errors import (InputError, LockedError, RemovalGuardError, StoreConflictError,
+                     UsermapError)
+from .files import write_atomic
+from .store_schema import MIGRATIONS, SCHEMA_VERSION
 from .models import (
     ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER,
     LINK_COLUMNS, MAPPINGS_CSV_COLUMNS, METHOD_EMAIL, METHOD_MANUAL, REMOVE, UPDATE, Change,
 )
 
-__all__ = ["Store", "new_run_id", "SCHEMA_VERSION", "StoreConflictError"]
+__all__ = ["Store", "new_run_id", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 4
 _TEST_HOOK = "USERMAP_TEST_APPLY_HOOK"  # tests only: "fail:N" or "sleep:SECONDS" per change
-
-
-class StoreConflictError(SafetyError):
-    """A change does not fit the store as it is (its 'before' is not what the store holds)."""
 
 
 def new_run_id(now: str | None = None) -> str:
     """A run id: its UTC time then a short random suffix, e.g. 20261124T120000Z-3f9a."""
     t = (datetime.strptime(now, "%Y-%m-%dT%H:%M:%SZ") if now else datetime.now(timezone.utc))
     return t.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
-
-
-# Each migration takes the store from version i to i+1 (index i). Never edit one that shipped.
-_MIGRATIONS = [
-    # 0 -> 1: the first layout
-    """
-    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE IF NOT EXISTS links (
-        aloware_user_id  TEXT PRIMARY KEY,
-        hubspot_owner_id TEXT NOT NULL UNIQUE,
-        aloware_email    TEXT NOT NULL DEFAULT '',
-        hubspot_email    TEXT NOT NULL DEFAULT '',
-        method           TEXT NOT NULL CHECK (method IN ('email', 'manual')),
-        mapped_at        TEXT NOT NULL,
-        updated_at       TEXT NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS journal (
-        seq              INTEGER PRIMARY KEY AUTOINCREMENT,
-        run_id           TEXT NOT NULL,
-        revision         INTEGER NOT NULL,
-        action           TEXT NOT NULL CHECK (action IN ('add', 'update', 'remove')),
-        aloware_user_id  TEXT NOT NULL,
-        hubspot_owner_id TEXT NOT NULL,
-        before           TEXT,
-        after            TEXT,
-        reason           TEXT NOT NULL,
-        at               TEXT NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS runs (
-        run_id           TEXT PRIMARY KEY,
-        kind             TEXT NOT NULL,
-        started_at       TEXT NOT NULL,
-        finished_at      TEXT NOT NULL,
-        changes          INTEGER NOT NULL,
-        adds             INTEGER NOT NULL,
-        updates          INTEGER NOT NULL,
-        removes          INTEGER NOT NULL,
-        revision_before  INTEGER NOT NULL,
-        revision_after   INTEGER NOT NULL,
-        fingerprint      TEXT NOT NULL DEFAULT ''
-    );
-    INSERT OR IGNORE INTO meta VALUES ('revision', '0');
-    """,
-    # 1 -> 2: undo and `runs` read the journal by run
-    "CREATE INDEX IF NOT EXISTS journal_run ON journal (run_id, seq);",
-    # 2 -> 3: audits, for the report's history (what changed since the last run, trends)
-    """
-    CREATE TABLE IF NOT EXISTS audits (
-        run_id   TEXT PRIMARY KEY,
-        at       TEXT NOT NULL,
-        summary  TEXT NOT NULL,
-        issues   TEXT NOT NULL
-    );
-    """,
-    # 3 -> 4: a run's journal rows are contiguous, so a run records their seq range and the
-    # journal needs neither AUTOINCREMENT nor an index by run (each made big imports 2x slower).
-    """
-    CREATE TABLE journal_v4 (
-        seq              INTEGER PRIMARY KEY,
-        run_id           TEXT NOT NULL,
-        revision         INTEGER NOT NULL,
-        action           TEXT NOT NULL,
-        aloware_user_id  TEXT NOT NULL,
-        hubspot_owner_id TEXT NOT NULL,
-        before           TEXT,
-        after            TEXT,
-        reason           TEXT NOT NULL,
-        at               TEXT NOT NULL
-    );
-    INSERT INTO journal_v4 SELECT * FROM journal;
-    DROP TABLE journal;
-    ALTER TABLE journal_v4 RENAME TO journal;
-    ALTER TABLE runs ADD COLUMN journal_from INTEGER;
-    ALTER TABLE runs ADD COLUMN journal_to INTEGER;
-    UPDATE runs SET journal_from = (SELECT min(seq) FROM journal j WHERE j.run_id = runs.run_id),
-                    journal_to = (SELECT max(seq) FROM journal j WHERE j.run_id = runs.run_id);
-    """,
-]
-assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 
 class Store:
@@ -173,7 +92,7 @@ class Store:
         c.execute("BEGIN IMMEDIATE")
         try:
             for step in range(version, SCHEMA_VERSION):
-                for stmt in _MIGRATIONS[step].split(";"):
+                for stmt in MIGRATIONS[step].split(";"):
                     if stmt.strip():
                         c.execute(stmt)
             c.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
@@ -257,7 +176,6 @@ class Store:
 
     def export_links(self, path) -> int:
         df = self.links()
-        from .sources.snapshot import write_atomic
         write_atomic(Path(path), lambda tmp: df.to_csv(tmp, index=False,
                                                        columns=list(MAPPINGS_CSV_COLUMNS),
                                                        lineterminator="\n"))
@@ -411,22 +329,9 @@ class Store:
         cur = self.links()
         new = links.assign(**{L_MAPPED_AT: links[L_MAPPED_AT].where(links[L_MAPPED_AT] != "", now),
                               L_UPDATED_AT: now})
-        fields = (L_OWNER, L_A_EMAIL, L_H_EMAIL, L_METHOD)
-        if cur.empty:  # the first import: everything is an add, no diff to compute
-            added, removed, updated = new, new.iloc[:0], new.iloc[:0]
-        else:
-            merged = cur.merge(new, on=L_USER, how="outer", suffixes=("_old", ""),
-                               indicator=True)
-            removed = merged[merged["_merge"] == "left_only"]
-            added = merged[merged["_merge"] == "right_only"]
-            both = merged[merged["_merge"] == "both"]
-            differs = pd.Series(False, index=both.index)
-            for f in fields:
-                differs |= both[f + "_old"].astype(str) != both[f].astype(str)
-            updated = both[differs]
+        added, removed, updated = _import_diff(cur, new)
         limit = max(10, (len(cur) * 20) // 100)
         if len(removed) > limit and not force:
-            from .errors import RemovalGuardError
             raise RemovalGuardError(f"the import removes {len(removed)} of {len(cur)} links, more "
                                     f"than the limit of {limit}; nothing was changed. Run again "
                                     f"with --force to go ahead")
@@ -438,47 +343,15 @@ class Store:
             raise LockedError(f"{self.path}: the store is busy ({e})") from None
         try:
             rev = self.revision
-            old_cols = [L_USER] + [f + "_old" for f in fields] + [L_MAPPED_AT + "_old",
-                                                                  L_UPDATED_AT + "_old"]
-
-            def old(df):
-                return _json_rows(df[old_cols].set_axis(list(LINK_COLUMNS), axis=1))
-
-            def new_(df):
-                return _json_rows(df[list(LINK_COLUMNS)])
-
-            def journal_rows() -> list[tuple]:
-                rows: list[tuple] = []
-                for action, df, b, a in ((REMOVE, removed, old, None),
-                                         (UPDATE, updated, old, new_), (ADD, added, None, new_)):
-                    if df.empty:
-                        continue
-                    owner = df[L_OWNER].where(df[L_OWNER].notna(), df.get(L_OWNER + "_old"))
-                    n = len(df)
-                    rows.extend(zip(repeat(run_id, n), repeat(rev + 1, n), repeat(action, n),
-                                    df[L_USER], owner, b(df) if b else repeat(None, n),
-                                    a(df) if a else repeat(None, n), repeat("import", n),
-                                    repeat(now, n)))
-                return rows
-
             first_import = cur.empty
             # The journal's JSON is made in a second thread while SQLite (which releases the
             # GIL) writes the links: a million-link import overlaps the two. A first import is
             # all adds: SQLite writes their journal itself from the links (below).
             with ThreadPoolExecutor(max_workers=1) as pool:
-                journal = pool.submit(list if first_import else journal_rows)
-                gone = list(removed[L_USER]) + list(updated[L_USER])
-                c.executemany("DELETE FROM links WHERE aloware_user_id=?", ((u,) for u in gone))
-                # in key order: B-tree inserts append instead of splitting pages at random
-                ins = pd.concat([added, updated]) if len(updated) else added
-                if not ins[L_USER].is_monotonic_increasing:
-                    ins = ins.sort_values(L_USER)
-                try:
-                    c.executemany(f"INSERT INTO links ({', '.join(LINK_COLUMNS)}) VALUES "
-                                  f"({', '.join('?' * len(LINK_COLUMNS))})",
-                                  zip(*(ins[col].tolist() for col in LINK_COLUMNS)))
-                except sqlite3.IntegrityError as e:
-                    raise StoreConflictError(f"import: {e}; nothing was changed") from None
+                journal = pool.submit(list) if first_import else pool.submit(
+                    _import_journal_rows, run_id, rev + 1, now, removed, updated, added)
+                self._replace_links(gone=list(removed[L_USER]) + list(updated[L_USER]),
+                                    ins=pd.concat([added, updated]) if len(updated) else added)
                 journal = journal.result()
             if first_import:
                 seqs = self._journal_adds_from_links(run_id, rev + 1, now)
@@ -491,6 +364,63 @@ class Store:
             c.execute("ROLLBACK")
             raise
         return run_id, counts
+
+    def _replace_links(self, gone: list, ins: pd.DataFrame) -> None:
+        """Delete the links of the users in ``gone``, then insert the rows of ``ins``."""
+        c = self.conn
+        c.executemany("DELETE FROM links WHERE aloware_user_id=?", ((u,) for u in gone))
+        # in key order: B-tree inserts append instead of splitting pages at random
+        if not ins[L_USER].is_monotonic_increasing:
+            ins = ins.sort_values(L_USER)
+        try:
+            c.executemany(f"INSERT INTO links ({', '.join(LINK_COLUMNS)}) VALUES "
+                          f"({', '.join('?' * len(LINK_COLUMNS))})",
+                          zip(*(ins[col].tolist() for col in LINK_COLUMNS)))
+        except sqlite3.IntegrityError as e:
+            raise StoreConflictError(f"import: {e}; nothing was changed") from None
+
+
+_IMPORT_FIELDS = (L_OWNER, L_A_EMAIL, L_H_EMAIL, L_METHOD)
+
+
+def _import_diff(cur: pd.DataFrame, new: pd.DataFrame):
+    """(added, removed, updated) rows of an import: ``removed`` and ``updated`` carry the old
+    values in ``<column>_old`` columns (an outer merge on the Aloware id)."""
+    if cur.empty:  # the first import: everything is an add, no diff to compute
+        return new, new.iloc[:0], new.iloc[:0]
+    merged = cur.merge(new, on=L_USER, how="outer", suffixes=("_old", ""), indicator=True)
+    removed = merged[merged["_merge"] == "left_only"]
+    added = merged[merged["_merge"] == "right_only"]
+    both = merged[merged["_merge"] == "both"]
+    differs = pd.Series(False, index=both.index)
+    for f in _IMPORT_FIELDS:
+        differs |= both[f + "_old"].astype(str) != both[f].astype(str)
+    return added, removed, both[differs]
+
+
+def _import_journal_rows(run_id: str, revision: int, now: str, removed: pd.DataFrame,
+                         updated: pd.DataFrame, added: pd.DataFrame) -> list[tuple]:
+    """The journal rows of an import (removes, updates, adds), before/after as JSON."""
+    old_cols = [L_USER] + [f + "_old" for f in _IMPORT_FIELDS] + [L_MAPPED_AT + "_old",
+                                                                  L_UPDATED_AT + "_old"]
+
+    def old(df):
+        return _json_rows(df[old_cols].set_axis(list(LINK_COLUMNS), axis=1))
+
+    def new_(df):
+        return _json_rows(df[list(LINK_COLUMNS)])
+
+    rows: list[tuple] = []
+    for action, df, b, a in ((REMOVE, removed, old, None), (UPDATE, updated, old, new_),
+                             (ADD, added, None, new_)):
+        if df.empty:
+            continue
+        owner = df[L_OWNER].where(df[L_OWNER].notna(), df.get(L_OWNER + "_old"))
+        n = len(df)
+        rows.extend(zip(repeat(run_id, n), repeat(revision, n), repeat(action, n), df[L_USER],
+                        owner, b(df) if b else repeat(None, n), a(df) if a else repeat(None, n),
+                        repeat("import", n), repeat(now, n)))
+    return rows
 
 
 def _dump(link: dict | None) -> str | None:

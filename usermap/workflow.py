@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import files
 from .clock import utc_now
 from .errors import InputError
 
@@ -167,7 +168,7 @@ def make_plan(data: Loaded, result: "Audit", *, now: str, only: str | None = Non
     if guard:
         p.check(force=force)
     if out is not None:
-        planmod.write_plan(p, out)
+        files.write_plan(p, out)
     return p
 
 
@@ -223,7 +224,7 @@ def undo(store_path, run_id: str, *, now: str, out=None) -> "Plan":
         p = planmod.undo_plan(store.journal(run_id), store.links(),
                               store_revision=store.revision, run_id=run_id, created_at=now)
     if out is not None:
-        planmod.write_plan(p, out)
+        files.write_plan(p, out)
     return p
 
 

@@ -1,6 +1,6 @@
 """The sandbox: one local HTTP server that speaks HubSpot's Owners API and Aloware's Users API.
 
-``usermap sandbox`` (``run_sandbox``) and tests (``SandboxServer``) use the same class::
+``usermap sandbox`` (``usermap.sandbox.command.run_sandbox``) and tests (``SandboxServer``) use the same class::
 
     with SandboxServer(world.users, world.owners, error_rate=0.2, seed=3) as srv:
         srv.base_url                      # http://127.0.0.1:PORT (port 0 picks a free one)
@@ -42,12 +42,10 @@ import math
 import os
 import random
 import socket
-import sys
 import threading
 import time
 import uuid
 from collections import Counter, deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -56,8 +54,9 @@ import pandas as pd
 from ..errors import InputError
 from ..models import U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS
 from ..redact import MASK, redact
+from .transport import _Handler, _HTTPServer
 
-__all__ = ["SandboxServer", "run_sandbox", "extra_archived_owners", "FROM_ENV", "OWNERS_PATH",
+__all__ = ["SandboxServer", "FROM_ENV", "OWNERS_PATH",
            "USERS_PATH"]
 
 FROM_ENV = object()   # a token argument that means "read it from the environment"
@@ -69,85 +68,6 @@ DAILY_LIMIT = 1_000_000
 OWNERS_SCOPE = "crm.objects.owners.read"
 EXPORT_COLUMNS = (U_ID, U_STATUS, U_KIND, U_ROLE, U_FIRST, U_LAST, U_EMAIL)
 _PRESENCE = ((1, "Available"), (2, "Busy"), (3, "On Break"), (4, "Offline"), (5, "Wrap Up"))
-
-
-def extra_archived_owners(existing: list[dict], n: int, seed: int = 0) -> list[dict]:
-    """``n`` archived PERSON owners with fresh ids and e-mails (former staff), deterministic."""
-    rng = random.Random(f"archived-{seed}-{n}")
-    start = max((int(o["id"]) for o in existing if str(o.get("id", "")).isdigit()),
-                default=10_000_000) + 1
-    out = []
-    for i in range(n):
-        created = 1_483_228_800 + rng.randrange(0, 200_000_000)
-        updated = created + rng.randrange(0, 50_000_000)
-        out.append({
-            "id": str(start + i), "email": f"former.staff{i + 1}@acme.com",
-            "firstName": "Former", "lastName": f"Staff {i + 1}", "userId": None,
-            "userIdIncludingInactive": 8_000_000 + i, "type": "PERSON", "archived": True,
-            "createdAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(created)),
-            "updatedAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(updated)),
-            "teams": [],
-        })
-    return out
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = False
-    request_queue_size = 64
-
-    def __init__(self, addr, handler, app):
-        self.app = app
-        self._conns: set = set()
-        self._conns_lock = threading.Lock()
-        super().__init__(addr, handler)
-
-    def get_request(self):
-        sock, addr = super().get_request()
-        with self._conns_lock:
-            self._conns.add(sock)
-        return sock, addr
-
-    def shutdown_request(self, request):
-        with self._conns_lock:
-            self._conns.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._conns_lock:
-            conns = list(self._conns)
-        for s in conns:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"      # keep-alive, like the real APIs
-    server_version = "usermap-sandbox"
-    sys_version = ""
-    timeout = 30                       # an idle keep-alive connection ends after this
-    disable_nagle_algorithm = True     # headers and body go out at once, no 40 ms stalls
-
-    def do_GET(self):  # noqa: N802 (http.server's naming)
-        try:
-            self.server.app._handle(self)
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True
-
-    def _not_allowed(self):
-        self.server.app._send(self, 405, {"status": "error", "message": "Method not allowed",
-                                          "correlationId": str(uuid.uuid4()),
-                                          "category": "VALIDATION_ERROR"}, headers={"Allow": "GET"})
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = _not_allowed  # noqa: N815
-
-    def log_message(self, fmt, *args):
-        self.server.app._log(fmt % args, every=True)
-
-    def log_error(self, fmt, *args):
-        self.server.app._log(fmt % args, every=True)
 
 
 class SandboxServer:
@@ -202,10 +122,6 @@ class SandboxServer:
 
     # --- construction helpers ----------------------------------------------------------------
     @classmethod
-    def from_world(cls, world, **kw) -> "SandboxServer":
-        return cls(world.users, world.owners, **kw)
-
-    @classmethod
     def from_snapshot(cls, directory, **kw) -> "SandboxServer":
         """Serve a snapshot folder (aloware_users.csv, hubspot_owners.json) as it is."""
         from ..sources.snapshot import OWNERS_FILE, USERS_FILE, owners_frame, read_users_csv
@@ -243,7 +159,6 @@ class SandboxServer:
                           "name": f"{first or ''} {last or ''}".strip(),
                           "email": email if isinstance(email, str) else "",
                           "agent_status": code, "human_readable_agent_status": label})
-        self._aloware_items = items
         self._aloware_body = {
             False: json.dumps(items, ensure_ascii=False).encode("utf-8"),
             True: json.dumps({"data": items}, ensure_ascii=False).encode("utf-8"),
@@ -368,11 +283,11 @@ class SandboxServer:
             self.stats[f"status_{status}"] += 1
         h.wfile.write(head + body)
 
-    def _hs_error(self, status: int, message: str, category: str, corr: str, **extra) -> dict:
+    def _hs_error(self, message: str, category: str, corr: str, **extra) -> dict:
         return {"status": "error", "message": message, "correlationId": corr,
                 "category": category, **extra}
 
-    def _rate_headers(self, api: str, now: float) -> dict:
+    def _rate_headers(self, api: str) -> dict:
         if api != "hubspot":
             return {}
         limit = self.rate_limit or DAILY_LIMIT
@@ -417,73 +332,30 @@ class SandboxServer:
             corr = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
         if self.latency:
             time.sleep(self.latency)
-        if path.rstrip("/") == OWNERS_PATH.rstrip("/") or path.startswith(OWNERS_PATH):
-            api = "hubspot"
-        elif path.rstrip("/") == USERS_PATH:
-            api = "aloware"
-        else:
+        api = self._api_of(path)
+        if api is None:
             with self._lock:
                 self.stats["other"] += 1
             self._log(f"404 {h.command} {h.path}")
-            self._send(h, 404, self._hs_error(404, "Not found", "OBJECT_NOT_FOUND", corr))
+            self._send(h, 404, self._hs_error("Not found", "OBJECT_NOT_FOUND", corr))
             return
         with self._lock:
             self.stats[api] += 1
         now = time.monotonic()
         if not self._authorized(api, h, q):
-            with self._lock:
-                self.stats["401"] += 1
-            self._log(f"401 {api}: bad or missing token")
-            if api == "hubspot":
-                self._send(h, 401, self._hs_error(
-                    401, "Authentication credentials not found. This API supports OAuth 2.0 "
-                    "authentication and you can find more details at "
-                    "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
-                    "INVALID_AUTHENTICATION", corr), headers={"WWW-Authenticate": "Bearer"})
-            else:
-                self._send(h, 401, {"message": "Unauthenticated: invalid api_token."})
+            self._refuse_token(h, api, corr)
             return
         if api == "hubspot" and self.missing_scope:
-            with self._lock:
-                self.stats["403"] += 1
-            self._log("403 hubspot: missing scope")
-            self._send(h, 403, self._hs_error(
-                403, "This app hasn't been granted all required scopes to make this call. Read "
-                "more about required scopes here: https://developers.hubspot.com/scopes.",
-                "MISSING_SCOPES", corr,
-                errors=[{"message": "One or more of the following scopes are required.",
-                         "context": {"requiredGranularScopes": [OWNERS_SCOPE]}}]))
+            self._refuse_scope(h, corr)
             return
         wait = self._rate_check(api, now)
         if wait is not None:
-            with self._lock:
-                self.stats["429"] += 1
-            self._log(f"429 {api}: more than {self.rate_limit} requests in {self.rate_window:g} s")
-            headers = {"Retry-After": max(1, math.ceil(wait))}
-            if api == "hubspot":
-                headers.update(self._rate_headers(api, now))
-                headers["X-HubSpot-RateLimit-Remaining"] = 0
-                body = {"status": "error", "message": "You have reached your ten_secondly_rolling "
-                        "limit.", "errorType": "RATE_LIMIT", "correlationId": corr,
-                        "policyName": "TEN_SECONDLY_ROLLING"}
-            else:
-                headers.update({"X-RateLimit-Limit": self.rate_limit, "X-RateLimit-Remaining": 0})
-                body = {"message": "Too Many Attempts."}
-            self._send(h, 429, body, headers=headers)
+            self._refuse_rate(h, api, wait, corr)
             return
-        rate_headers = self._rate_headers(api, now)
+        rate_headers = self._rate_headers(api)
         if r_error < self.error_rate:
-            status = (500, 502, 503, 504)[int(r_kind * 4)]
-            with self._lock:
-                self.stats["5xx"] += 1
-            self._log(f"{status} {api}: injected server error")
-            if api == "hubspot" and status == 500:
-                self._send(h, 500, self._hs_error(500, "internal error", "INTERNAL_ERROR", corr),
-                           headers=rate_headers)
-            else:
-                self._send(h, status, f"<html><body><h1>{status}</h1>The server is having a bad "
-                           f"day.</body></html>".encode(), content_type="text/html",
-                           headers=rate_headers)
+            self._injected_error(h, api, (500, 502, 503, 504)[int(r_kind * 4)], corr,
+                                 rate_headers)
             return
         drop = r_drop < self.drop_rate
         if api == "aloware":
@@ -492,6 +364,67 @@ class SandboxServer:
             self._serve_owners(h, q, corr, drop, rate_headers)
         else:
             self._serve_owner(h, path[len(OWNERS_PATH):], q, corr, drop, rate_headers)
+
+    @staticmethod
+    def _api_of(path: str) -> str | None:
+        """"hubspot", "aloware", or None for a path neither API has."""
+        if path.rstrip("/") == OWNERS_PATH.rstrip("/") or path.startswith(OWNERS_PATH):
+            return "hubspot"
+        if path.rstrip("/") == USERS_PATH:
+            return "aloware"
+        return None
+
+    def _refuse_token(self, h, api: str, corr: str) -> None:
+        with self._lock:
+            self.stats["401"] += 1
+        self._log(f"401 {api}: bad or missing token")
+        if api == "hubspot":
+            self._send(h, 401, self._hs_error(
+                "Authentication credentials not found. This API supports OAuth 2.0 "
+                "authentication and you can find more details at "
+                "https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                "INVALID_AUTHENTICATION", corr), headers={"WWW-Authenticate": "Bearer"})
+        else:
+            self._send(h, 401, {"message": "Unauthenticated: invalid api_token."})
+
+    def _refuse_scope(self, h, corr: str) -> None:
+        with self._lock:
+            self.stats["403"] += 1
+        self._log("403 hubspot: missing scope")
+        self._send(h, 403, self._hs_error(
+            "This app hasn't been granted all required scopes to make this call. Read "
+            "more about required scopes here: https://developers.hubspot.com/scopes.",
+            "MISSING_SCOPES", corr,
+            errors=[{"message": "One or more of the following scopes are required.",
+                     "context": {"requiredGranularScopes": [OWNERS_SCOPE]}}]))
+
+    def _refuse_rate(self, h, api: str, wait: float, corr: str) -> None:
+        with self._lock:
+            self.stats["429"] += 1
+        self._log(f"429 {api}: more than {self.rate_limit} requests in {self.rate_window:g} s")
+        headers = {"Retry-After": max(1, math.ceil(wait))}
+        if api == "hubspot":
+            headers.update(self._rate_headers(api))
+            headers["X-HubSpot-RateLimit-Remaining"] = 0
+            body = {"status": "error", "message": "You have reached your ten_secondly_rolling "
+                    "limit.", "errorType": "RATE_LIMIT", "correlationId": corr,
+                    "policyName": "TEN_SECONDLY_ROLLING"}
+        else:
+            headers.update({"X-RateLimit-Limit": self.rate_limit, "X-RateLimit-Remaining": 0})
+            body = {"message": "Too Many Attempts."}
+        self._send(h, 429, body, headers=headers)
+
+    def _injected_error(self, h, api: str, status: int, corr: str, rate_headers: dict) -> None:
+        with self._lock:
+            self.stats["5xx"] += 1
+        self._log(f"{status} {api}: injected server error")
+        if api == "hubspot" and status == 500:
+            self._send(h, 500, self._hs_error("internal error", "INTERNAL_ERROR", corr),
+                       headers=rate_headers)
+        else:
+            self._send(h, status, f"<html><body><h1>{status}</h1>The server is having a bad "
+                       f"day.</body></html>".encode(), content_type="text/html",
+                       headers=rate_headers)
 
     def _maybe_broken(self, api: str, body: bytes) -> bytes:
         if api in self.broken_json:
@@ -525,7 +458,7 @@ class SandboxServer:
             with self._lock:
                 self.stats["400"] += 1
             self._log(f"400 hubspot: {message}")
-            self._send(h, 400, self._hs_error(400, message, "VALIDATION_ERROR", corr),
+            self._send(h, 400, self._hs_error(message, "VALIDATION_ERROR", corr),
                        headers=rate_headers)
 
         raw_limit = (q.get("limit") or [str(DEFAULT_LIMIT)])[-1]
@@ -582,11 +515,11 @@ class SandboxServer:
             o = self._by_id.get(owner_id)
             found = o if o is not None and bool(o.get("archived", False)) == archived else None
         else:
-            self._send(h, 400, self._hs_error(400, f"Unknown idProperty '{prop}'",
+            self._send(h, 400, self._hs_error(f"Unknown idProperty '{prop}'",
                                               "VALIDATION_ERROR", corr), headers=rate_headers)
             return
         if found is None:
-            self._send(h, 404, self._hs_error(404, "Resource not found", "OBJECT_NOT_FOUND",
+            self._send(h, 404, self._hs_error("Resource not found", "OBJECT_NOT_FOUND",
                                               corr), headers=rate_headers)
             return
         if drop:
@@ -595,101 +528,3 @@ class SandboxServer:
         self._send(h, 200, json.dumps(found, ensure_ascii=False).encode("utf-8"),
                    headers=rate_headers, cut=drop)
 
-
-# --- the command ------------------------------------------------------------------------------
-def _check_args(args) -> None:
-    def bad(msg, opt):
-        raise InputError(msg, column=opt)
-    if args.snapshot is None and args.users < 1:
-        bad("must be at least 1", "--users")
-    if args.owners is not None and args.owners < 0:
-        bad("must not be negative", "--owners")
-    if (getattr(args, "archived", None) or 0) < 0:
-        bad("must not be negative", "--archived")
-    for opt, v in (("--error-rate", args.error_rate), ("--drop-rate", args.drop_rate)):
-        if not 0.0 <= v <= 1.0:
-            bad(f"must be between 0 and 1, got {v}", opt)
-    for opt, v in (("--rate-limit", args.rate_limit), ("--latency", args.latency),
-                   ("--cut-after", args.cut_after)):
-        if v < 0:
-            bad("must not be negative", opt)
-    if not args.max_seconds > 0:
-        bad("must be more than 0", "--max-seconds")
-    if not 0 <= args.port < 65536:
-        bad("must be between 0 and 65535", "--port")
-
-
-def run_sandbox(args) -> int:
-    """``usermap sandbox``: serve until ``--max-seconds`` or Ctrl-C; print URL and config."""
-    _check_args(args)
-
-    def err(line: str) -> None:
-        print(f"sandbox: {line}", file=sys.stderr, flush=True)
-
-    if args.snapshot:
-        proto = SandboxServer.from_snapshot
-        source = f"snapshot {args.snapshot}"
-        data = (args.snapshot,)
-    else:
-        from .scenarios import generate
-        world = generate(args.users, seed=args.seed, n_owners=args.owners)
-        proto = SandboxServer
-        source = f"generated world (--users {args.users} --seed {args.seed})"
-        data = (world.users, world.owners)
-    kw = dict(seed=args.seed, port=args.port, rate_limit=args.rate_limit,
-              error_rate=args.error_rate, drop_rate=args.drop_rate, latency_ms=args.latency,
-              cut_after=args.cut_after, log=err, verbose=getattr(args, "verbose", False))
-    srv = proto(*data, **kw)
-    if getattr(args, "archived", None):
-        srv.owners += extra_archived_owners(srv.owners, args.archived, seed=args.seed)
-        srv._prepare()
-        source += f" + {args.archived} archived owners"
-    try:
-        srv.start(max_seconds=args.max_seconds)
-    except OSError as e:
-        raise InputError(f"cannot listen on 127.0.0.1:{args.port}: {e.strerror or e}",
-                         column="--port") from None
-    try:
-        c = srv.counts
-        url = srv.base_url
-        print(f"usermap sandbox serving at {url}")
-        print(f"  data:    {source}")
-        print(f"  HubSpot: {url}{OWNERS_PATH}  {c['owners_active_listing']} active-listing + "
-              f"{c['owners_archived_listing']} archived owners")
-        print(f"  Aloware: {url}{USERS_PATH}  {c['aloware_api_users']} users "
-              f"(+{c['aloware_deleted_users']} deleted: in the admin export only)")
-        need = [v for v, t in (("HUBSPOT_ACCESS_TOKEN", srv.hubspot_token),
-                               ("ALOWARE_API_TOKEN", srv.aloware_token)) if t]
-        print("  tokens:  " + (f"required: the values of {' and '.join(need)} in this "
-                               f"environment" if need else "any value is accepted"))
-        faults = [f"{k} {v}" for k, v in (("--rate-limit", args.rate_limit),
-                                          ("--error-rate", args.error_rate),
-                                          ("--drop-rate", args.drop_rate),
-                                          ("--latency", args.latency),
-                                          ("--cut-after", args.cut_after)) if v]
-        print(f"  faults:  {', '.join(faults) or 'none'} (seed {args.seed})")
-        print(f"  stops after {args.max_seconds:g} s, or on Ctrl-C")
-        users_csv = None
-        if args.config_out:
-            cfg_path = Path(args.config_out)
-            export = srv.write_export(cfg_path.parent / "aloware_export.csv")
-            users_csv = export.name
-            cfg_path.write_text(srv.config_toml(users_csv=users_csv), encoding="utf-8")
-            print(f"  wrote {cfg_path} and {export}")
-        print()
-        print(srv.config_toml(users_csv=users_csv), end="")
-        print()
-        print("fetch from it with, e.g.:")
-        env = "" if need else "HUBSPOT_ACCESS_TOKEN=sandbox ALOWARE_API_TOKEN=sandbox "
-        print(f"  {env}usermap fetch --config {args.config_out or 'usermap.toml'} "
-              f"--out snapshot/", flush=True)
-        srv.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        srv.stop()
-        s = srv.stats
-        err(f"stopped after {s['requests']} requests (hubspot {s['hubspot']}, aloware "
-            f"{s['aloware']}; 429 {s['429']}, 5xx {s['5xx']}, drops {s['drops']}, cuts "
-            f"{s['cuts']}, 401 {s['401']}, 400 {s['400']})")
-    return 0

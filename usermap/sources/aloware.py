@@ -170,16 +170,16 @@ def api_users_frame(items: list[dict]) -> pd.DataFrame:
 def read_export(path) -> pd.DataFrame:
     """The admin export CSV (id, status, kind; more allowed), validated: InputError (exit 2)
     names the file, the row and the column."""
-    from .snapshot import _check_in, _check_nonempty, _check_unique, read_csv_validated
+    from .csvread import check_in, check_nonempty, check_unique, read_csv_validated
     path = Path(path)
     df = read_csv_validated(path, EXPORT_REQUIRED)
     df[U_ID] = df[U_ID].str.strip()
     df[U_STATUS] = df[U_STATUS].str.strip().str.lower()
     df[U_KIND] = df[U_KIND].str.strip().str.lower()
-    _check_nonempty(df, U_ID, path)
-    _check_unique(df, U_ID, path, "user id")
-    _check_in(df, U_STATUS, USER_STATUSES, path)
-    _check_in(df, U_KIND, USER_KINDS, path)
+    check_nonempty(df, U_ID, path)
+    check_unique(df, U_ID, path, "user id")
+    check_in(df, U_STATUS, USER_STATUSES, path)
+    check_in(df, U_KIND, USER_KINDS, path)
     return df.reset_index(drop=True)
 
 

@@ -166,7 +166,8 @@ def _write(out: Path, users, owners_json: str, info: dict) -> None:
     import json
 
     from ..models import USER_CSV_COLUMNS
-    from .snapshot import OWNERS_FILE, USERS_FILE, write_atomic
+    from ..files import write_atomic
+    from .snapshot import OWNERS_FILE, USERS_FILE
 
     def write(tmp: Path) -> None:
         cols = list(USER_CSV_COLUMNS) + [c for c in users.columns if c not in USER_CSV_COLUMNS]

@@ -26,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Mapping, TypeVar
 
-from ..errors import IncompleteListingError, RateLimitError, SourceError
+from ..errors import IncompleteListingError, RateLimitError, Retryable, SourceError
 from ..redact import redact
 
 __all__ = ["RetryPolicy", "Retrier", "Retryable", "retry_after_seconds", "connection_problem",
@@ -58,17 +58,6 @@ class RetryPolicy:
     @property
     def timeout(self) -> tuple[float, float]:
         return (self.connect_timeout, self.read_timeout)
-
-
-class Retryable(Exception):
-    """A failure worth another try: ``kind`` is RATE_LIMIT, SERVER or CONNECTION.
-
-    ``wait`` is what the server asked for (seconds), or None for our own backoff.
-    """
-
-    def __init__(self, kind: str, detail: str, wait: float | None = None):
-        super().__init__(redact(detail))
-        self.kind, self.detail, self.wait = kind, redact(detail), wait
 
 
 def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None = None

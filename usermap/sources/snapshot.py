@@ -10,26 +10,24 @@ Adapter: file I/O only; no network, no SQLite.
 
 from __future__ import annotations
 
-import csv
 import gc
-import io
 import re
 import json
 import json.scanner
-import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, RecutSignal
+from ..files import write_atomic  # compat: re-export, removed after merge (also used here)
+from .csvread import (check_in, check_nonempty, check_unique, line_of, read_text_utf8,
+                      strip_column)
+from .csvread import read_csv_validated  # compat: re-export, removed after merge (report.py)
 from ..models import (
-    API_OWNER_FIELDS, ELIGIBLE_STATUSES, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER,
+    API_OWNER_FIELDS, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER,
     L_USER, MAPPINGS_CSV_COLUMNS, METHODS, O_ARCHIVED, O_EMAIL, O_FIRST, O_ID, O_LAST, O_TYPE,
     O_USER_ID, O_USER_ID_ALL, OWNER_TYPES, U_ID, U_KIND, U_ROLE, U_STATUS, USER_CSV_COLUMNS,
     USER_KINDS, USER_STATUSES,
@@ -42,157 +40,6 @@ __all__ = [
 
 USERS_FILE = "aloware_users.csv"
 OWNERS_FILE = "hubspot_owners.json"
-ELIGIBLE = ELIGIBLE_STATUSES  # re-exported for callers that validate exports
-
-
-# --- low-level CSV reading -----------------------------------------------------------------
-def _decode(path: Path) -> str:
-    """The file's text; a byte that is not UTF-8 is reported with its line."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError("file not found", file=str(path)) from None
-    except IsADirectoryError:
-        raise InputError("is a folder, not a file", file=str(path)) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise InputError(f"not UTF-8 (byte {data[e.start]:#04x} at offset {e.start})",
-                         file=str(path), row=line, column=_column_at(data, e.start)) from None
-    return text[1:] if text.startswith("\ufeff") else text  # tolerate a BOM from spreadsheets
-
-
-def _column_at(data: bytes, offset: int) -> str | None:
-    """The header name of the CSV field holding byte ``offset`` (best effort, for messages)."""
-    header = data.split(b"\n", 1)[0].decode("utf-8", "replace").strip().split(",")
-    line_start = data.rfind(b"\n", 0, offset) + 1
-    index = data.count(b",", line_start, offset)
-    return header[index] if index < len(header) else None
-
-
-def read_csv_validated(path: Path, required: tuple[str, ...], *, optional_empty=()) -> pd.DataFrame:
-    """Read a CSV as strings; check header, field counts; rows keep their file line in .attrs."""
-    path = Path(path)
-    text = _decode(path)
-    if not text.strip():
-        raise InputError("empty file (expected a header row)", file=str(path), row=1)
-    try:  # a lone CR ends the header line, as it does for pandas below
-        header = next(csv.reader(io.StringIO(text.split("\n", 1)[0], newline=None)), [])
-    except csv.Error as e:
-        raise InputError(f"cannot read the header: {e}", file=str(path), row=1) from None
-    header = [h.strip() for h in header]
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise InputError(f"missing column(s) {', '.join(missing)}; header is {','.join(header)}",
-                         file=str(path), row=1, column=missing[0])
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise InputError("column appears twice in the header", file=str(path), row=1,
-                         column=dupes[0])
-    try:
-        df = pd.read_csv(io.StringIO(text), dtype=object, keep_default_na=False, na_filter=True,
-                         na_values=[], skip_blank_lines=True, engine="c")
-    except pd.errors.ParserError as e:
-        msg = str(e)
-        # "Error tokenizing data. C error: Expected 6 fields in line 5, saw 7"
-        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
-        if m:
-            raise InputError(f"expected {m.group(1)} fields, found {m.group(3)}", file=str(path),
-                             row=int(m.group(2)), column=None) from None
-        m = re.search(r"EOF inside string starting at row (\d+)", msg)  # row is 0-based
-        if m:
-            raise InputError("a quoted field is never closed", file=str(path),
-                             row=int(m.group(1)) + 1) from None
-        raise InputError(f"cannot parse CSV: {msg}", file=str(path)) from None
-    if not isinstance(df.index, pd.RangeIndex):  # pandas took the first field(s) as an index:
-        raise InputError(f"expected {len(df.columns)} fields, found "  # row 2 has extra ones
-                         f"{len(df.columns) + df.index.nlevels}", file=str(path), row=2)
-    df.columns = [c.strip() for c in df.columns]
-    _check_short_rows(text, len(df.columns), len(df), str(path), list(df.columns))
-    if _BLANK_LINE.search(text) and '"' not in text:
-        # pandas skipped blank lines: keep each row's real file line for error messages
-        lines = [n for n, ln in enumerate(text.split("\n"), start=1) if ln.strip()][1:]
-        if len(lines) == len(df):
-            df.attrs["lines"] = lines
-    return df
-
-
-_BLANK_LINE = re.compile(r"\n[^\S\n]*(\n|$)")
-
-
-_QUOTED = re.compile(r'"(?:[^"]|"")*"')
-
-
-def _check_short_rows(text: str, n_fields: int, n_rows: int, path: str, columns: list[str]
-                      ) -> None:
-    """pandas fills a row with too few fields with "" (the same as empty fields), so count.
-
-    Rows with too many fields were refused by the parser already. Without quotes the check is
-    one count of commas over the whole text; the per-line scan runs only to name the row (and
-    for quoted files, through the csv module).
-    """
-    def report(line: int, found: int):
-        raise InputError(f"expected {n_fields} fields, found {found}: the row is short",
-                         file=path, row=line, column=columns[found] if found < n_fields else None)
-
-    quoted = '"' in text
-    plain = _QUOTED.sub('""', text) if quoted else text  # commas inside quotes don't count
-    if plain.count(",") == (n_fields - 1) * (n_rows + 1):  # the header and every row
-        return
-    if not quoted:
-        for number, ln in enumerate(text.split("\n"), start=1):
-            if ln.strip() and ln.count(",") < n_fields - 1:
-                report(number, ln.count(",") + 1)
-        return
-    reader = csv.reader(io.StringIO(text, newline=""))
-    for row in reader:
-        if row and any(f.strip() for f in row) and len(row) < n_fields:
-            report(reader.line_num, len(row))
-
-
-def _strip(s: pd.Series, lower: bool = False) -> pd.Series:
-    """Strip (and lower) a column of strings. Low-cardinality columns (status, kind) are done per
-    distinct value; pandas' .str methods are Python loops and several times slower."""
-    if lower:  # status and kind: a handful of distinct values
-        codes, uniques = pd.factorize(s.to_numpy(dtype=object))
-        done = np.array([u.strip().lower() for u in uniques] + [""], dtype=object)
-        return pd.Series(done[codes], index=s.index, dtype=object)
-    return pd.Series([v.strip() for v in s.to_numpy(object)], index=s.index, dtype=object)
-
-
-def _line_of(df: pd.DataFrame, i: int) -> int:
-    """File line of data row i: the header is line 1, and blank lines (skipped by pandas) are
-    counted when the reader recorded them."""
-    lines = df.attrs.get("lines")
-    return lines[i] if lines and i < len(lines) else i + 2
-
-
-def _check_unique(df: pd.DataFrame, column: str, path: Path, what: str) -> None:
-    dup = df[column].duplicated(keep="first")
-    if dup.any():
-        i = int(dup.to_numpy().argmax())
-        value = df[column].iloc[i]
-        first = int((df[column] == value).to_numpy().argmax())
-        raise InputError(f"{what} {value!r} appears twice (first on row {_line_of(df, first)})",
-                         file=str(path), row=_line_of(df, i), column=column)
-
-
-def _check_in(df: pd.DataFrame, column: str, allowed, path: Path) -> None:
-    bad = ~df[column].isin(allowed)
-    if bad.any():
-        i = int(bad.to_numpy().argmax())
-        raise InputError(f"unknown value {df[column].iloc[i]!r}; expected one of "
-                         f"{', '.join(allowed)}", file=str(path), row=_line_of(df, i),
-                         column=column)
-
-
-def _check_nonempty(df: pd.DataFrame, column: str, path: Path) -> None:
-    """Callers strip the column first."""
-    empty = df[column] == ""
-    if empty.any():
-        i = int(empty.to_numpy().argmax())
-        raise InputError("empty value", file=str(path), row=_line_of(df, i), column=column)
 
 
 # --- Aloware users ----------------------------------------------------------------------------
@@ -200,13 +47,13 @@ def read_users_csv(path) -> pd.DataFrame:
     """aloware_users.csv → users frame (USER_CSV_COLUMNS + role; more columns kept)."""
     path = Path(path)
     df = read_csv_validated(path, USER_CSV_COLUMNS)
-    df[U_ID] = _strip(df[U_ID])
-    df[U_STATUS] = _strip(df[U_STATUS], lower=True)
-    df[U_KIND] = _strip(df[U_KIND], lower=True)
-    _check_nonempty(df, U_ID, path)
-    _check_unique(df, U_ID, path, "user id")
-    _check_in(df, U_STATUS, USER_STATUSES, path)
-    _check_in(df, U_KIND, USER_KINDS, path)
+    df[U_ID] = strip_column(df[U_ID])
+    df[U_STATUS] = strip_column(df[U_STATUS], lower=True)
+    df[U_KIND] = strip_column(df[U_KIND], lower=True)
+    check_nonempty(df, U_ID, path)
+    check_unique(df, U_ID, path, "user id")
+    check_in(df, U_STATUS, USER_STATUSES, path)
+    check_in(df, U_KIND, USER_KINDS, path)
     if U_ROLE not in df.columns:
         df[U_ROLE] = ""
     return df.reset_index(drop=True)
@@ -223,7 +70,7 @@ def read_owners_json(path) -> pd.DataFrame:
     also gives the exact line of any syntax error.
     """
     path = Path(path)
-    text = _decode(path)
+    text = read_text_utf8(path)
     source = str(path)
     start = _WS.match(text, 0).end()
     if not text.startswith("[", start):
@@ -233,7 +80,7 @@ def read_owners_json(path) -> pd.DataFrame:
     with _json_parsing(source):
         try:
             cols = _owners_by_pieces(text, start + 1, source)
-        except (json.JSONDecodeError, _Recut):
+        except (json.JSONDecodeError, RecutSignal):
             cols = _owners_by_element(text, start + 1, source)
     if _SURROGATE.search(text):  # "\ud800" alone decodes to a string nothing can write out
         for col, api in API_OWNER_FIELDS.items():
@@ -242,10 +89,6 @@ def read_owners_json(path) -> pd.DataFrame:
                     raise InputError("not valid text: a lone UTF-16 surrogate escape",
                                      file=source, row=i + 1, column=api)
     return _owner_columns_frame(cols, source)
-
-
-class _Recut(Exception):
-    """A piece did not parse as whole elements: read element by element instead."""
 
 
 _WS = re.compile(r"\s*")
@@ -265,7 +108,7 @@ def _owners_by_pieces(text: str, pos: int, source: str) -> dict:
         if cut is None:
             objs = json.loads("[" + text[pos:])  # the rest, with its closing bracket
             if not isinstance(objs, list):
-                raise _Recut()
+                raise RecutSignal()
         else:
             for _ in range(64):  # a cut inside a nested array (e.g. teams) fails: take the next
                 try:
@@ -274,9 +117,9 @@ def _owners_by_pieces(text: str, pos: int, source: str) -> dict:
                 except json.JSONDecodeError:
                     cut = _BOUNDARY.search(text, cut.end())
                     if cut is None:
-                        raise _Recut() from None
+                        raise RecutSignal() from None
             else:
-                raise _Recut()
+                raise RecutSignal()
         _gather(objs, cols, count, source)
         count += len(objs)
         if cut is None:
@@ -384,58 +227,9 @@ def owners_frame(owners, source: str = "owners") -> pd.DataFrame:
 def _owner_columns_frame(cols: dict, source: str) -> pd.DataFrame:
     """Validate the owner columns (raw values, as parsed) and make the owners frame."""
     n = len(cols[O_ID])
-
-    def first_bad(values, ok, types=()) -> int:
-        """Index of the first value that fails ``ok`` (-1 if none); checks the raw lists so
-        pandas never coerces types before we look. When every value's type is in ``types``
-        (one C-speed pass over the list) only ``ok`` on strings can still fail."""
-        if types and set(map(type, values)) <= set(types):
-            return -1
-        for i, v in enumerate(values):
-            if not ok(v):
-                return i
-        return -1
-
-    i = first_bad(cols[O_ID], lambda v: isinstance(v, (str, int)) and not isinstance(v, bool),
-                  (str, int))
-    if i < 0:
-        ids = ([v.strip() for v in cols[O_ID]] if set(map(type, cols[O_ID])) == {str} else
-               [str(v).strip() for v in cols[O_ID]])
-        if ids.count(""):
-            i = ids.index("")
-    if i >= 0:
-        raise InputError("missing or empty owner id", file=source, row=i + 1, column="id")
-    cols[O_ID] = ids
-    for col in (O_EMAIL, O_FIRST, O_LAST):
-        i = first_bad(cols[col], lambda v: v is None or isinstance(v, str), (str, type(None)))
-        if i >= 0:
-            raise InputError(f"expected a string, found {type(cols[col][i]).__name__}",
-                             file=source, row=i + 1, column=API_OWNER_FIELDS[col])
-    i = -1 if set(map(type, cols[O_TYPE])) <= {str, type(None)} and set(cols[O_TYPE]) <= {
-        None, *OWNER_TYPES} else first_bad(  # (a list or dict value is not hashable)
-        cols[O_TYPE], lambda v: v is None or (isinstance(v, str) and v.upper() in OWNER_TYPES))
-    if i >= 0:
-        raise InputError(f"unknown owner type {cols[O_TYPE][i]!r}; expected PERSON or QUEUE",
-                         file=source, row=i + 1, column="type")
-    i = first_bad(cols[O_ARCHIVED], lambda v: v is None or isinstance(v, bool), (bool, type(None)))
-    if i >= 0:
-        raise InputError(f"expected true or false, found {cols[O_ARCHIVED][i]!r}", file=source,
-                         row=i + 1, column="archived")
-    for col in (O_USER_ID, O_USER_ID_ALL):
-        i = first_bad(cols[col], lambda v: v is None or (isinstance(v, (int, str))
-                                                         and not isinstance(v, bool)),
-                      (int, str, type(None)))
-        if i >= 0:
-            raise InputError(f"expected a number or null, found {cols[col][i]!r}", file=source,
-                             row=i + 1, column=API_OWNER_FIELDS[col])
-    # Defaults for absent fields, on the lists (list.count(None) is a C loop; most files have
-    # no gaps, so this usually copies nothing).
-    for col, default in ((O_EMAIL, ""), (O_FIRST, ""), (O_LAST, ""), (O_TYPE, "PERSON"),
-                         (O_ARCHIVED, False)):
-        if cols[col].count(None):
-            cols[col] = [default if v is None else v for v in cols[col]]
-    if not set(cols[O_TYPE]) <= set(OWNER_TYPES):
-        cols[O_TYPE] = [v.strip().upper() for v in cols[O_TYPE]]
+    cols[O_ID] = _owner_ids(cols[O_ID], source)
+    _check_owner_fields(cols, source)
+    _fill_owner_defaults(cols)
     df = pd.DataFrame({c: pd.Series(v, dtype=bool if c == O_ARCHIVED else object)
                        for c, v in cols.items()}, index=pd.RangeIndex(n))
     dup = df[O_ID].duplicated()
@@ -444,6 +238,70 @@ def _owner_columns_frame(cols: dict, source: str) -> pd.DataFrame:
         raise InputError(f"owner id {df[O_ID].iloc[i]!r} appears twice", file=source, row=i + 1,
                          column="id")
     return df
+
+
+def _first_bad(values, ok, types=()) -> int:
+    """Index of the first value that fails ``ok`` (-1 if none); checks the raw lists so pandas
+    never coerces types before we look. When every value's type is in ``types`` (one C-speed
+    pass over the list) only ``ok`` on strings can still fail."""
+    if types and set(map(type, values)) <= set(types):
+        return -1
+    for i, v in enumerate(values):
+        if not ok(v):
+            return i
+    return -1
+
+
+def _owner_ids(values: list, source: str) -> list[str]:
+    """The ids as stripped strings; a missing, empty or non-scalar id is an InputError."""
+    i = _first_bad(values, lambda v: isinstance(v, (str, int)) and not isinstance(v, bool),
+                   (str, int))
+    if i < 0:
+        ids = ([v.strip() for v in values] if set(map(type, values)) == {str} else
+               [str(v).strip() for v in values])
+        if ids.count(""):
+            i = ids.index("")
+    if i >= 0:
+        raise InputError("missing or empty owner id", file=source, row=i + 1, column="id")
+    return ids
+
+
+def _check_owner_fields(cols: dict, source: str) -> None:
+    """The type of every other field (None where absent is fine)."""
+    for col in (O_EMAIL, O_FIRST, O_LAST):
+        i = _first_bad(cols[col], lambda v: v is None or isinstance(v, str), (str, type(None)))
+        if i >= 0:
+            raise InputError(f"expected a string, found {type(cols[col][i]).__name__}",
+                             file=source, row=i + 1, column=API_OWNER_FIELDS[col])
+    i = -1 if set(map(type, cols[O_TYPE])) <= {str, type(None)} and set(cols[O_TYPE]) <= {
+        None, *OWNER_TYPES} else _first_bad(  # (a list or dict value is not hashable)
+        cols[O_TYPE], lambda v: v is None or (isinstance(v, str) and v.upper() in OWNER_TYPES))
+    if i >= 0:
+        raise InputError(f"unknown owner type {cols[O_TYPE][i]!r}; expected PERSON or QUEUE",
+                         file=source, row=i + 1, column="type")
+    i = _first_bad(cols[O_ARCHIVED], lambda v: v is None or isinstance(v, bool),
+                   (bool, type(None)))
+    if i >= 0:
+        raise InputError(f"expected true or false, found {cols[O_ARCHIVED][i]!r}", file=source,
+                         row=i + 1, column="archived")
+    for col in (O_USER_ID, O_USER_ID_ALL):
+        i = _first_bad(cols[col], lambda v: v is None or (isinstance(v, (int, str))
+                                                          and not isinstance(v, bool)),
+                       (int, str, type(None)))
+        if i >= 0:
+            raise InputError(f"expected a number or null, found {cols[col][i]!r}", file=source,
+                             row=i + 1, column=API_OWNER_FIELDS[col])
+
+
+def _fill_owner_defaults(cols: dict) -> None:
+    """Defaults for absent fields, on the lists (list.count(None) is a C loop; most files have
+    no gaps, so this usually copies nothing); owner types upper case."""
+    for col, default in ((O_EMAIL, ""), (O_FIRST, ""), (O_LAST, ""), (O_TYPE, "PERSON"),
+                         (O_ARCHIVED, False)):
+        if cols[col].count(None):
+            cols[col] = [default if v is None else v for v in cols[col]]
+    if not set(cols[O_TYPE]) <= set(OWNER_TYPES):
+        cols[O_TYPE] = [v.strip().upper() for v in cols[O_TYPE]]
 
 
 # --- the snapshot as a whole ------------------------------------------------------------------
@@ -465,34 +323,6 @@ def fingerprint(directory) -> str:
                 h.update(block)
         h.update(b"\0")
     return "sha256:" + h.hexdigest()
-
-
-def write_atomic(path, write) -> Path:
-    """Call ``write(tmp_path)`` then rename tmp_path over ``path`` (file or folder)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        os.close(fd)
-        try:
-            write(Path(tmp))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    else:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))  # 0700
-        try:
-            write(tmp)
-            for p in tmp.rglob("*"):  # owner-only whatever the umask, even if moved out later
-                p.chmod(0o700 if p.is_dir() else 0o600)
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    return path
 
 
 def write_snapshot(directory, users: pd.DataFrame, owners: list[dict], extra: dict | None = None
@@ -523,17 +353,17 @@ def read_mappings_csv(path) -> pd.DataFrame:
             df[col] = ""
     if list(df.columns) != list(MAPPINGS_CSV_COLUMNS):
         df = df[list(MAPPINGS_CSV_COLUMNS)]
-    df[L_USER] = _strip(df[L_USER])
-    df[L_OWNER] = _strip(df[L_OWNER])
-    _check_nonempty(df, L_USER, path)
-    _check_nonempty(df, L_OWNER, path)
-    _check_unique(df, L_USER, path, "Aloware user")
-    _check_unique(df, L_OWNER, path, "HubSpot owner")
-    df[L_METHOD] = _strip(df[L_METHOD], lower=True).replace("", "email")
-    _check_in(df, L_METHOD, METHODS, path)
+    df[L_USER] = strip_column(df[L_USER])
+    df[L_OWNER] = strip_column(df[L_OWNER])
+    check_nonempty(df, L_USER, path)
+    check_nonempty(df, L_OWNER, path)
+    check_unique(df, L_USER, path, "Aloware user")
+    check_unique(df, L_OWNER, path, "HubSpot owner")
+    df[L_METHOD] = strip_column(df[L_METHOD], lower=True).replace("", "email")
+    check_in(df, L_METHOD, METHODS, path)
     for col in (L_A_EMAIL, L_H_EMAIL):
-        df[col] = _strip(df[col])
-    df[L_MAPPED_AT] = _strip(df[L_MAPPED_AT], lower=False)
+        df[col] = strip_column(df[col])
+    df[L_MAPPED_AT] = strip_column(df[L_MAPPED_AT], lower=False)
     # parse each distinct time once (imports often share a handful of timestamps)
     codes, uniques = pd.factorize(df[L_MAPPED_AT].to_numpy(object))
     parsed_ok = pd.to_datetime(pd.Series(uniques, dtype=object), errors="coerce", utc=True,
@@ -542,5 +372,5 @@ def read_mappings_csv(path) -> pd.DataFrame:
     if bad.any():
         i = int(bad.to_numpy().argmax())
         raise InputError(f"not an ISO 8601 time: {df[L_MAPPED_AT].iloc[i]!r}", file=str(path),
-                         row=_line_of(df, i), column=L_MAPPED_AT)
+                         row=line_of(df, i), column=L_MAPPED_AT)
     return df.reset_index(drop=True)

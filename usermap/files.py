@@ -1,0 +1,164 @@
+"""Files (DESIGN.md §1): atomic writes, safe output paths, CSV for people, the plan file.
+
+Adapter: the file system only. The pure core never writes a file; whatever it makes (a plan, an
+audit's tables) is written here.
+
+- ``write_atomic(path, write)``: a file or a whole folder appears complete or not at all.
+- ``check_output_file`` / ``check_output_folder``: an ``--out`` path that would overwrite the
+  store or the config, or is a folder where a file is expected (or the other way round), is an
+  ``InputError`` (exit 2) before anything is computed.
+- ``write_csv(df, path)``: a table people open, owner-only (0600), "\\n" line endings, UTF-8.
+- ``write_plan`` / ``read_plan``: the plan file (its text is ``plan.plan_to_json``'s).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import InputError, PlanFileError
+
+__all__ = ["write_atomic", "check_output_file", "check_output_folder", "write_csv",
+           "write_plan", "read_plan"]
+
+
+# --- atomic writes ------------------------------------------------------------------------------
+def write_atomic(path, write) -> Path:
+    """Call ``write(tmp_path)`` then rename tmp_path over ``path`` (file or folder).
+
+    A path with a suffix is a file (a temp file beside it); one without is a folder (a temp
+    folder, owner-only with everything in it, replacing any folder already there).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.close(fd)
+        try:
+            write(Path(tmp))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))  # 0700
+        try:
+            write(tmp)
+            for p in tmp.rglob("*"):  # owner-only whatever the umask, even if moved out later
+                p.chmod(0o700 if p.is_dir() else 0o600)
+            if path.exists():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return path
+
+
+# --- output paths -------------------------------------------------------------------------------
+def _resolved(path) -> Path:
+    return Path(os.path.abspath(os.path.expanduser(str(path)))).resolve(strict=False)
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:           # one of them does not exist (yet): compare the resolved paths
+        return _resolved(a) == _resolved(b)
+
+
+def _within(inner: Path, outer: Path) -> bool:
+    """``inner`` is ``outer`` or lies somewhere below it (after resolving links)."""
+    i, o = _resolved(inner), _resolved(outer)
+    return i == o or o in i.parents
+
+
+def _protected(protected) -> list[tuple[str, Path]]:
+    """(what, path) pairs from a mapping {what: path} or an iterable of paths; None skipped."""
+    items = protected.items() if isinstance(protected, dict) else (("input", p) for p in protected)
+    return [(str(what), Path(p)) for what, p in items if p is not None and str(p) != ""]
+
+
+def check_output_file(path, *, protected=()) -> Path:
+    """Check an ``--out`` path that will hold one file; returns it as a Path.
+
+    ``protected`` maps what a path is (``"store"``, ``"config"``...) to the path, or lists paths:
+    an output that is one of them is refused. So is an existing folder, and a parent that is an
+    existing file. Raises InputError naming the option's path.
+    """
+    out = Path(path)
+    if str(path) == "":
+        raise InputError("the output path is empty")
+    if out.is_dir():
+        raise InputError("is a folder; a file is expected here", file=str(out))
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{parent} is a file, not a folder", file=str(out))
+            break
+    for what, p in _protected(protected):
+        if _same(out, p):
+            raise InputError(f"would overwrite the {what} ({p})", file=str(out))
+    return out
+
+
+def check_output_folder(path, *, protected=()) -> Path:
+    """Check an ``--out`` path that will be a folder (written whole, replacing what is there);
+    returns it as a Path.
+
+    Refused: an existing file, a parent that is a file, and a folder that is or holds one of the
+    ``protected`` paths (the folder is replaced as a whole, so the store or the config inside it
+    would be lost). Raises InputError.
+    """
+    out = Path(path)
+    if str(path) == "":
+        raise InputError("the output path is empty")
+    if out.exists() and not out.is_dir():
+        raise InputError("is a file; a folder is expected here", file=str(out))
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{parent} is a file, not a folder", file=str(out))
+            break
+    for what, p in _protected(protected):
+        if _within(p, out):
+            raise InputError(f"would overwrite the {what} ({p})", file=str(out))
+    return out
+
+
+# --- CSV for people -----------------------------------------------------------------------------
+def write_csv(df, path, *, columns=None) -> Path:
+    """Write a DataFrame as CSV for people: no index, "\\n" line endings, UTF-8, owner-only
+    (0600; the file holds names and e-mails). ``columns`` picks and orders columns."""
+    path = Path(path)
+    df.to_csv(path, index=False, columns=None if columns is None else list(columns),
+              lineterminator="\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+# --- the plan file ------------------------------------------------------------------------------
+def write_plan(plan, path) -> Path:
+    """Write the plan file atomically, streaming: text and checksum are made piece by piece."""
+    from .plan import plan_json_pieces
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            for piece in plan_json_pieces(plan):
+                f.write(piece)
+    return write_atomic(Path(path), write)
+
+
+def read_plan(path):
+    """Read and verify a plan file (``plan.plan_from_json``); PlanFileError when it is not one."""
+    from .plan import plan_from_json
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlanFileError("plan file not found", file=str(p)) from None
+    except UnicodeDecodeError:
+        raise PlanFileError("not UTF-8: not a plan file", file=str(p)) from None
+    return plan_from_json(text, source=str(p))

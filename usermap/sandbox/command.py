@@ -1,0 +1,123 @@
+"""``usermap sandbox``: serve a generated world or a snapshot folder until ``--max-seconds`` or
+Ctrl-C, and print the URL and the config that fetches from it (DESIGN.md §7)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import InputError
+from .scenarios import extra_archived_owners
+from .server import OWNERS_PATH, USERS_PATH, SandboxServer
+
+__all__ = ["run_sandbox"]
+
+
+def _check_args(args) -> None:
+    def bad(msg, opt):
+        raise InputError(msg, column=opt)
+    if args.snapshot is None and args.users < 1:
+        bad("must be at least 1", "--users")
+    if args.owners is not None and args.owners < 0:
+        bad("must not be negative", "--owners")
+    if (getattr(args, "archived", None) or 0) < 0:
+        bad("must not be negative", "--archived")
+    for opt, v in (("--error-rate", args.error_rate), ("--drop-rate", args.drop_rate)):
+        if not 0.0 <= v <= 1.0:
+            bad(f"must be between 0 and 1, got {v}", opt)
+    for opt, v in (("--rate-limit", args.rate_limit), ("--latency", args.latency),
+                   ("--cut-after", args.cut_after)):
+        if v < 0:
+            bad("must not be negative", opt)
+    if not args.max_seconds > 0:
+        bad("must be more than 0", "--max-seconds")
+    if not 0 <= args.port < 65536:
+        bad("must be between 0 and 65535", "--port")
+
+
+def _err(line: str) -> None:
+    print(f"sandbox: {line}", file=sys.stderr, flush=True)
+
+
+def _server_for(args) -> tuple[SandboxServer, str]:
+    """The (not yet started) server the arguments ask for, and a description of its data."""
+    if args.snapshot:
+        proto = SandboxServer.from_snapshot
+        source = f"snapshot {args.snapshot}"
+        data = (args.snapshot,)
+    else:
+        from .scenarios import generate
+        world = generate(args.users, seed=args.seed, n_owners=args.owners)
+        proto = SandboxServer
+        source = f"generated world (--users {args.users} --seed {args.seed})"
+        data = (world.users, world.owners)
+    kw = dict(seed=args.seed, port=args.port, rate_limit=args.rate_limit,
+              error_rate=args.error_rate, drop_rate=args.drop_rate, latency_ms=args.latency,
+              cut_after=args.cut_after, log=_err, verbose=getattr(args, "verbose", False))
+    srv = proto(*data, **kw)
+    if getattr(args, "archived", None):
+        srv.owners += extra_archived_owners(srv.owners, args.archived, seed=args.seed)
+        srv._prepare()
+        source += f" + {args.archived} archived owners"
+    return srv, source
+
+
+def _print_banner(srv: SandboxServer, args, source: str) -> None:
+    """What is served where, the faults, and the config to fetch from it (written to
+    ``--config-out`` with an admin export beside it when asked)."""
+    c = srv.counts
+    url = srv.base_url
+    print(f"usermap sandbox serving at {url}")
+    print(f"  data:    {source}")
+    print(f"  HubSpot: {url}{OWNERS_PATH}  {c['owners_active_listing']} active-listing + "
+          f"{c['owners_archived_listing']} archived owners")
+    print(f"  Aloware: {url}{USERS_PATH}  {c['aloware_api_users']} users "
+          f"(+{c['aloware_deleted_users']} deleted: in the admin export only)")
+    need = [v for v, t in (("HUBSPOT_ACCESS_TOKEN", srv.hubspot_token),
+                           ("ALOWARE_API_TOKEN", srv.aloware_token)) if t]
+    print("  tokens:  " + (f"required: the values of {' and '.join(need)} in this "
+                           f"environment" if need else "any value is accepted"))
+    faults = [f"{k} {v}" for k, v in (("--rate-limit", args.rate_limit),
+                                      ("--error-rate", args.error_rate),
+                                      ("--drop-rate", args.drop_rate),
+                                      ("--latency", args.latency),
+                                      ("--cut-after", args.cut_after)) if v]
+    print(f"  faults:  {', '.join(faults) or 'none'} (seed {args.seed})")
+    print(f"  stops after {args.max_seconds:g} s, or on Ctrl-C")
+    users_csv = None
+    if args.config_out:
+        cfg_path = Path(args.config_out)
+        export = srv.write_export(cfg_path.parent / "aloware_export.csv")
+        users_csv = export.name
+        cfg_path.write_text(srv.config_toml(users_csv=users_csv), encoding="utf-8")
+        print(f"  wrote {cfg_path} and {export}")
+    print()
+    print(srv.config_toml(users_csv=users_csv), end="")
+    print()
+    print("fetch from it with, e.g.:")
+    env = "" if need else "HUBSPOT_ACCESS_TOKEN=sandbox ALOWARE_API_TOKEN=sandbox "
+    print(f"  {env}usermap fetch --config {args.config_out or 'usermap.toml'} "
+          f"--out snapshot/", flush=True)
+
+
+def run_sandbox(args) -> int:
+    """``usermap sandbox``: serve until ``--max-seconds`` or Ctrl-C; print URL and config."""
+    _check_args(args)
+    srv, source = _server_for(args)
+    try:
+        srv.start(max_seconds=args.max_seconds)
+    except OSError as e:
+        raise InputError(f"cannot listen on 127.0.0.1:{args.port}: {e.strerror or e}",
+                         column="--port") from None
+    try:
+        _print_banner(srv, args, source)
+        srv.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.stop()
+        s = srv.stats
+        _err(f"stopped after {s['requests']} requests (hubspot {s['hubspot']}, aloware "
+             f"{s['aloware']}; 429 {s['429']}, 5xx {s['5xx']}, drops {s['drops']}, cuts "
+             f"{s['cuts']}, 401 {s['401']}, 400 {s['400']})")
+    return 0

@@ -1,0 +1,72 @@
+"""The sandbox's HTTP side: a threading server on loopback that remembers its open connections
+(so ``SandboxServer.stop`` can cut idle keep-alive ones) and a handler that hands every GET to
+the app (``SandboxServer._handle``) and refuses other methods with HubSpot's error JSON.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+__all__: list[str] = []
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = False
+    request_queue_size = 64
+
+    def __init__(self, addr, handler, app):
+        self.app = app
+        self._conns: set = set()
+        self._conns_lock = threading.Lock()
+        super().__init__(addr, handler)
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        with self._conns_lock:
+            self._conns.add(sock)
+        return sock, addr
+
+    def shutdown_request(self, request):
+        with self._conns_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._conns_lock:
+            conns = list(self._conns)
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"      # keep-alive, like the real APIs
+    server_version = "usermap-sandbox"
+    sys_version = ""
+    timeout = 30                       # an idle keep-alive connection ends after this
+    disable_nagle_algorithm = True     # headers and body go out at once, no 40 ms stalls
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        try:
+            self.server.app._handle(self)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+
+    def _not_allowed(self):
+        self.server.app._send(self, 405, {"status": "error", "message": "Method not allowed",
+                                          "correlationId": str(uuid.uuid4()),
+                                          "category": "VALIDATION_ERROR"}, headers={"Allow": "GET"})
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = _not_allowed  # noqa: N815
+
+    def log_message(self, fmt, *args):
+        self.server.app._log(fmt % args, every=True)
+
+    def log_error(self, fmt, *args):
+        self.server.app._log(fmt % args, every=True)
