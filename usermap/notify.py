@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import secret
-from .errors import UsermapError
+from .errors import NotifyError  # re-exported: usermap.notify.NotifyError
+from .files import write_atomic
 from .redact import redact
 
 if TYPE_CHECKING:
@@ -46,10 +47,6 @@ log = logging.getLogger("usermap.notify")
 MAX_MESSAGE_BYTES = 100_000      # "under 100 KB however large the account"
 EML_NAME = "notification.eml"
 DEFAULT_SENDER = "usermap@localhost"
-
-
-class NotifyError(UsermapError):
-    """The notification could not be sent (SMTP refused, unreachable, TLS or login failed)."""
 
 
 def _inline(html: str) -> str:
@@ -116,7 +113,6 @@ def build_message(report: Notification, config, *, report_path=None) -> EmailMes
 
 def write_eml(msg: EmailMessage, path) -> Path:
     """Keep the message as an .eml file (RFC 5322 bytes), written atomically."""
-    from .sources.snapshot import write_atomic
     data = msg.as_bytes()
     return write_atomic(Path(path), lambda tmp: tmp.write_bytes(data))
 

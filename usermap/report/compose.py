@@ -22,7 +22,7 @@ def read_activities(path) -> pd.DataFrame:
     """An activities CSV (``aloware_user_id,type,timestamp``; type call or sms; ISO 8601
     timestamps). Errors name the file, row and column (InputError, exit 2)."""
     from ..errors import InputError
-    from ..sources.snapshot import read_csv_validated
+    from ..sources.csvread import read_csv_validated
     path = Path(path)
     df = read_csv_validated(path, ACTIVITY_COLUMNS)
     for c in ACTIVITY_COLUMNS:
@@ -49,7 +49,7 @@ def read_activities(path) -> pd.DataFrame:
 
 def write_report(report: Report | FailureReport, path) -> Path:
     """Write the HTML page of a report (or a failure report) atomically."""
-    from ..sources.snapshot import write_atomic
+    from ..files import write_atomic
     html = report.to_html()
     return write_atomic(Path(path), lambda tmp: tmp.write_text(html, encoding="utf-8"))
 
