@@ -314,7 +314,7 @@ def page_column(data: dict, table: str, key: str) -> list:
 
 
 def test_page_columns_are_coded_compactly_and_decode_exactly():
-    from usermap.report import _encode_column
+    from usermap.report.model import _encode_column
     status = tuple(["synced"] * 90 + ["error"] * 10)
     assert _encode_column(status) == {"d": ["error", "synced"], "i": [1] * 90 + [0] * 10}
     urls = tuple(f"https://app.aloware.com/users/{i}" for i in range(100))
@@ -496,3 +496,100 @@ def test_to_json_is_serialisable():
         or set(j["since_previous"]["resolved"]) == {"hubspot_owner_not_found:99",
                                                     "emails_changed:1"}
     assert "tables" not in j and "tables" in r.to_json(rows=True)
+
+
+# --- the package: model, build, render, compose ------------------------------------------------
+def failure_report(**kw):
+    """A fixed failure report (the failure golden files use it)."""
+    from usermap.report import build_failure_report
+    args = dict(run_id=RUN_ID, generated_at=NOW, status="refused", exit_code=3,
+                meaning="refused for safety", error_class="StalePlanError",
+                error_message=XSS[0] + " changed since the plan", failed_notebook="sync",
+                failed_cell=7, store_before={"revision": 4, "links": 12},
+                store_after={"revision": 4, "links": 12},
+                fetch={"retries": 3, "retries_by_cause": {"429": 2, "timeout": 1}}, apply=True,
+                summary={"mapped": 12, "synced": 10, "errors": 2, "unmapped_aloware": 3,
+                         "unmapped_hubspot": 1},
+                audit_report="audit-report.html", run_dir="/runs/" + RUN_ID,
+                files=(("sync.ipynb", "the sync notebook, executed as far as it ran"),
+                       ("run.log", "the runner's log and the notebooks' output")))
+    args.update(kw)
+    return build_failure_report(**args)
+
+
+def test_build_imports_no_jinja_sqlite_or_io_modules():
+    """build.py is pure: importing it (and the package's lazy __init__) pulls in no Jinja, no
+    SQLite; its own imports name no I/O, network or clock module (pandas itself imports
+    socket, so that one is checked in build.py's source, not in sys.modules)."""
+    import ast
+    code = ("import sys, usermap.report.build, usermap.report.chart, usermap.report.model\n"
+            "bad = [m for m in ('jinja2', 'markupsafe', 'sqlite3', 'usermap.store', "
+            "'usermap.runner', 'usermap.report.render', 'usermap.report.compose', "
+            "'usermap.sources') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    folder = Path(__file__).resolve().parent.parent / "usermap" / "report"
+    tree = ast.Module(body=[n for f in ("build.py", "chart.py") for n in
+                            ast.parse((folder / f).read_text(encoding="utf-8")).body],
+                      type_ignores=[])
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names.add("." * node.level + (node.module or ""))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            assert node.func.id not in ("open", "print", "input"), node.func.id
+    forbidden = {"jinja2", "markupsafe", "sqlite3", "socket", "os", "pathlib", "time",
+                 "datetime", "shutil", "subprocess", "smtplib", ".render", ".compose",
+                 "..store", "..runner", "..sources", "..config"}
+    assert not {n for n in names if n.split(".")[0] in forbidden or n in forbidden}, names
+    assert names <= {"__future__", "math", "typing", "urllib.parse", "numpy", "pandas",
+                     "..models", ".model", ".chart"}, names
+
+
+def test_old_public_names_are_importable_from_the_package():
+    import usermap.report as rep
+    for name in ("Report", "Table", "Column", "Overview", "Changes", "SincePrevious", "Chart",
+                 "TrendPoint", "ActivityImpact", "build_report", "write_report",
+                 "write_report_for_snapshot", "read_activities", "mask_email", "jinja_env",
+                 "templates_dir", "ACTIVITY_COLUMNS", "DEFAULT_FIX_COMMAND",
+                 "DEFAULT_DECIDE_COMMAND", "FailureReport", "Notification", "fix_for"):
+        assert getattr(rep, name) is not None and name in rep.__all__ and name in dir(rep)
+    assert sorted(rep.__all__) == sorted(rep._WHERE)
+    with pytest.raises(AttributeError):
+        rep.nothing_here
+    from usermap.runner import FailureReport
+    assert FailureReport is rep.FailureReport
+
+
+def test_report_and_failure_report_satisfy_the_notification_contract():
+    from usermap.report import FailureReport, Notification
+    r, f = world_report(), failure_report()
+    for n in (r, f):
+        assert isinstance(n, Notification)
+        assert n.subject() and "\n" not in n.subject()
+        assert "<style" in n.email_html({"url": "https://x/r"}) and n.email_text()
+    assert isinstance(f, FailureReport) and not f.ok
+    json.dumps(f.to_json())
+
+
+def test_failure_report_is_built_from_plain_values():
+    f = failure_report()
+    assert f.where == "the sync notebook (the cell numbered [7])"
+    assert f.store == "The store was not changed: revision 4, 12 links, as before the run."
+    assert f.notes == ("The fetch completed after 3 retries (429: 2, timeout: 1).",)
+    assert f.advice[0] == "Refused for safety: nothing was applied."
+    assert f.summary_rows[2] == ("with issues", 2) and f.css_class == "warn"
+    assert f.subject().startswith(f"usermap [REFUSED]: run {RUN_ID}, exit 3 (refused for "
+                                  "safety): StalePlanError: <img")
+    g = failure_report(failed_notebook="", store_after={"revision": 5, "links": 11}, exit_code=9,
+                       status="failed", error_class="", error_message="", fetch=None)
+    assert g.where == "the runner" and "revision 4 -> 5, 12 -> 11 links" in g.store
+    assert g.error_class == "Error" and g.error_message == "(no message)"
+    assert g.advice == failure_report(exit_code=1).advice and g.css_class == "bad"
+    h = failure_report(store_after=None)
+    assert h.store == "The store could not be read before and after the run."
+    html = f.to_html()
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html

@@ -59,3 +59,13 @@ def test_email_html_matches_golden():
 
 def test_rendering_is_deterministic():
     assert world_report().to_html() == world_report().to_html()
+
+
+def test_failure_report_matches_golden():
+    from test_report import failure_report
+    f = failure_report()
+    check_golden("failure.html", f.to_html())
+    check_golden("failure.txt", f.to_text())
+    check_golden("failure_email.html", f.email_html({"url": "https://reports.example/r",
+                                                     "path": "/runs/r/report.html",
+                                                     "attached": "report.html"}))

@@ -11,6 +11,11 @@ message still fits, and otherwise the message names the report's URL (``report.u
 Secrets: ``SMTP_USER`` and ``SMTP_PASSWORD`` are read from the environment at the moment of
 sending and are never part of the message; error texts pass through ``redact``.
 
+What it sends: any ``usermap.report.Notification`` (``usermap/report/model.py``), the one
+contract it relies on: ``subject()``, ``email_text(location)``, ``email_html(location)`` (with a
+``<style>`` block, inlined here), and ``run_id``, ``generated_at``, ``status`` for the headers.
+``Report`` (a run) and ``FailureReport`` (a run that did not complete) both satisfy it.
+
 Adapter: files and the network. A failed send raises ``NotifyError`` from ``send``; ``notify``
 turns it into ``{"sent": False, "error": ...}`` so a run is never lost to a mail server.
 """
@@ -24,10 +29,15 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import secret
-from .errors import UsermapError
+from .errors import NotifyError  # re-exported: usermap.notify.NotifyError
+from .files import write_atomic
 from .redact import redact
+
+if TYPE_CHECKING:
+    from .report.model import Notification
 
 __all__ = ["build_message", "write_eml", "send", "notify", "NotifyError", "MAX_MESSAGE_BYTES",
            "EML_NAME"]
@@ -37,10 +47,6 @@ log = logging.getLogger("usermap.notify")
 MAX_MESSAGE_BYTES = 100_000      # "under 100 KB however large the account"
 EML_NAME = "notification.eml"
 DEFAULT_SENDER = "usermap@localhost"
-
-
-class NotifyError(UsermapError):
-    """The notification could not be sent (SMTP refused, unreachable, TLS or login failed)."""
 
 
 def _inline(html: str) -> str:
@@ -63,7 +69,7 @@ def _report_url(config, run_id: str) -> str:
     return url.replace("{run_id}", run_id) if url else ""
 
 
-def _compose(report, config, location: dict, attachment: tuple[str, bytes] | None
+def _compose(report: Notification, config, location: dict, attachment: tuple[str, bytes] | None
              ) -> EmailMessage:
     msg = EmailMessage()
     msg["Subject"] = report.subject()
@@ -84,9 +90,10 @@ def _compose(report, config, location: dict, attachment: tuple[str, bytes] | Non
     return msg
 
 
-def build_message(report, config, *, report_path=None) -> EmailMessage:
-    """The notification for ``report``: multipart/alternative (text + HTML with inline CSS),
-    always under MAX_MESSAGE_BYTES; with the full report attached when it is small enough."""
+def build_message(report: Notification, config, *, report_path=None) -> EmailMessage:
+    """The notification for ``report`` (a ``Notification``): multipart/alternative (text +
+    HTML with inline CSS), always under MAX_MESSAGE_BYTES; with the full report attached when
+    it is small enough."""
     path = Path(report_path) if report_path else None
     url = _report_url(config, report.run_id)
     location = {"url": url, "path": str(path.resolve()) if path else "", "attached": ""}
@@ -106,7 +113,6 @@ def build_message(report, config, *, report_path=None) -> EmailMessage:
 
 def write_eml(msg: EmailMessage, path) -> Path:
     """Keep the message as an .eml file (RFC 5322 bytes), written atomically."""
-    from .sources.snapshot import write_atomic
     data = msg.as_bytes()
     return write_atomic(Path(path), lambda tmp: tmp.write_bytes(data))
 
@@ -149,8 +155,11 @@ def send(msg: EmailMessage, config) -> None:
         raise NotifyError(f"SMTP {where}: {type(e).__name__}: {redact(e)}") from None
 
 
-def notify(report, config, run_dir, *, report_path=None) -> dict:
+def notify(report: Notification, config, run_dir, *, report_path=None) -> dict:
     """Write ``run_dir/notification.eml`` always, send it when ``[smtp] host`` is set.
+
+    ``report`` is a ``usermap.report.Notification``: a ``Report`` or a ``FailureReport``.
+    ``report_path`` is the report's page, attached when small enough.
 
     Returns ``{"eml": path, "sent": bool, "error": str | None}``; a failed send is logged and
     returned, never raised, so the caller records it and the run is kept.

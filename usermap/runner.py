@@ -323,22 +323,6 @@ def _store_state(path: Path) -> dict | None:
 
 
 # --- the failure report -----------------------------------------------------------------------
-_ADVICE = {
-    4: ("A source failed, so this run used no data from it: no partial listing reached the "
-        "planner and nothing was applied.",
-        "Check that HubSpot and Aloware answer at the addresses in usermap.toml and that "
-        "HUBSPOT_ACCESS_TOKEN and ALOWARE_API_TOKEN are valid (the error names the source).",
-        "Rate limits, server errors and cut connections are retried within the bounds of "
-        "[fetch] in usermap.toml (attempts, total_seconds, max_wait, timeouts); the next "
-        "scheduled run tries again."),
-    3: ("Refused for safety: nothing was applied.",
-        "Review plan.json in the run folder (when there is one). If its changes are intended, "
-        "run `usermap run --apply --force`, or apply the plan with `usermap apply PLAN --store "
-        "DB --yes --force`; a store that moved on is planned again by the next run."),
-    2: ("Fix the file, row or column the error names, then run again.",),
-    1: ("An unexpected error: the notebook (as far as it ran), run.log and kernel.log in the "
-        "run folder show where it stopped. Please report it with them.",),
-}
 _FILES = (("audit.ipynb", "the audit notebook, executed as far as it ran"),
           ("sync.ipynb", "the sync notebook, executed as far as it ran"),
           ("plan.json", "the plan (not applied)"),
@@ -348,108 +332,24 @@ _FILES = (("audit.ipynb", "the audit notebook, executed as far as it ran"),
           (LOG_NAME, "the runner's log and the notebooks' output"),
           (KERNEL_LOG, "the kernels' own messages"),
           (RUN_JSON, "status, exit code, error, timings (machine-readable)"))
-_SUMMARY_ROWS = (("mapped", "mapped"), ("synced", "synced"), ("errors", "with issues"),
-                 ("unmapped_aloware", "unmapped Aloware users"),
-                 ("unmapped_hubspot", "unmapped HubSpot owners"))
+
+from .report.model import FailureReport  # noqa: E402 - re-exported: runner.FailureReport
 
 
-@dataclass(frozen=True)
-class FailureReport:
-    """The report of a run that did not complete: what ``notify`` needs (``subject``,
-    ``email_text``, ``email_html``, ``run_id``, ``generated_at``, ``status``) and the page.
-
-    Rendered with the report's Jinja environment (autoescape on) from failure.html.j2 and
-    failure.txt.j2; every text in it is redacted before it gets here."""
-
-    run_id: str
-    generated_at: str
-    status: str                 # "failed" or "refused"
-    exit_code: int
-    error_class: str
-    error_message: str
-    where: str
-    store: str
-    apply: bool = False
-    advice: tuple = ()
-    notes: tuple = ()
-    summary: dict | None = None
-    audit_report: str = ""
-    run_dir: str = ""
-    files: tuple = ()
-
-    @property
-    def meaning(self) -> str:
-        return _EXIT_MEANING.get(self.exit_code, "error")
-
-    @property
-    def css_class(self) -> str:
-        return "warn" if self.status == "refused" else "bad"
-
-    @property
-    def summary_rows(self) -> list:
-        s = self.summary or {}
-        return [(label, int(s[k])) for k, label in _SUMMARY_ROWS
-                if isinstance(s.get(k), (int, float))]
-
-    @classmethod
-    def of(cls, result: RunResult, *, audit_report: str = "") -> "FailureReport":
-        where = (f"the {result.failed_notebook} notebook"
-                 + (f" (the cell numbered [{result.failed_cell}])" if result.failed_cell
-                    else "")
-                 if result.failed_notebook else "the runner")
-        b, a = result.store_before, result.store_after
-        if b and a and b == a:
-            store = (f"The store was not changed: revision {a['revision']}, "
-                     f"{a['links']:,} links, as before the run.")
-        elif b and a:
-            store = (f"The store changed during the run: revision {b['revision']} -> "
-                     f"{a['revision']}, {b['links']:,} -> {a['links']:,} links.")
-        else:
-            store = "The store could not be read before and after the run."
-        notes = []
-        if result.fetch and result.fetch.get("retries"):
-            causes = ", ".join(f"{k}: {v}" for k, v in
-                               sorted((result.fetch.get("retries_by_cause") or {}).items()))
-            notes.append(f"The fetch completed after {result.fetch['retries']} retries "
-                         f"({causes}).")
-        files = tuple((n, w) for n, w in _FILES
-                      if n in (LOG_NAME, RUN_JSON) or (result.run_dir / n).exists())
-        return cls(run_id=result.run_id, generated_at=_now(), status=result.status,
-                   exit_code=result.exit_code, error_class=result.error_class or "Error",
-                   error_message=redact(result.error_message or result.error or "(no message)"),
-                   where=where, store=store, apply=result.apply,
-                   advice=_ADVICE.get(result.exit_code, _ADVICE[1]), notes=tuple(notes),
-                   summary=result.summary, audit_report=audit_report,
-                   run_dir=str(result.run_dir), files=files)
-
-    def subject(self) -> str:
-        first = " ".join(self.error_message.split())
-        text = (f"usermap [{self.status.upper()}]: run {self.run_id}, exit {self.exit_code} "
-                f"({self.meaning}): {self.error_class}: {first}")
-        return text if len(text) <= 200 else text[:199] + "…"
-
-    def _render(self, name: str, **kw) -> str:
-        from .report import jinja_env
-        return jinja_env().get_template(name).render(r=self, **kw)
-
-    def to_html(self) -> str:
-        return self._render("failure.html.j2", page=True, location={})
-
-    def email_html(self, location: dict | None = None) -> str:
-        where = {"attached": "", "url": "", "path": ""} | dict(location or {})
-        return self._render("failure.html.j2", page=False, location=where)
-
-    def email_text(self, location: dict | None = None) -> str:
-        where = {"attached": "", "url": "", "path": ""} | dict(location or {})
-        return self._render("failure.txt.j2", location=where)
-
-    def to_text(self) -> str:
-        return self.email_text()
-
-    def write(self, path) -> Path:
-        from .sources.snapshot import write_atomic
-        html = self.to_html()
-        return write_atomic(Path(path), lambda tmp: tmp.write_text(html, encoding="utf-8"))
+def _failure_report(result: RunResult, *, audit_report: str = "") -> FailureReport:
+    """The failure report of ``result``: its plain values handed to the report package."""
+    from .report.build import build_failure_report
+    files = tuple((n, w) for n, w in _FILES
+                  if n in (LOG_NAME, RUN_JSON) or (result.run_dir / n).exists())
+    return build_failure_report(
+        run_id=result.run_id, generated_at=_now(), status=result.status,
+        exit_code=result.exit_code, meaning=exit_meaning(result.exit_code),
+        error_class=result.error_class,
+        error_message=redact(result.error_message or result.error or ""),
+        failed_notebook=result.failed_notebook, failed_cell=result.failed_cell,
+        store_before=result.store_before, store_after=result.store_after, fetch=result.fetch,
+        apply=result.apply, summary=result.summary, audit_report=audit_report,
+        run_dir=str(result.run_dir), files=files)
 
 
 def _report_failure(result: RunResult, config, run_dir: Path) -> None:
@@ -467,9 +367,10 @@ def _report_failure(result: RunResult, config, run_dir: Path) -> None:
         if page.is_file():     # written by the audit notebook before the failure
             page.replace(run_dir / AUDIT_REPORT_NAME)
             audit_report = AUDIT_REPORT_NAME
-        rep = FailureReport.of(result, audit_report=audit_report)
-        path = rep.write(page)
+        rep = _failure_report(result, audit_report=audit_report)
         from .notify import notify
+        from .report.compose import write_report
+        path = write_report(rep, page)
         sent = notify(rep, config, run_dir, report_path=path)
         result.notification = {"report": str(path), "notification": sent.get("eml"),
                                "sent": sent.get("sent"), "send_error": sent.get("error"),

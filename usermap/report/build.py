@@ -1,0 +1,490 @@
+"""Building the report model (DESIGN.md §8): PURE functions from data to the frozen dataclasses
+of model.py.
+
+``build_report`` takes the audit, the plan (and whether it was applied), the history of earlier
+audits (dicts as the store records them) and, optionally, an activities DataFrame, and returns a
+``Report``. ``build_failure_report`` takes the plain values of a run that did not complete and
+returns a ``FailureReport``. Everything they need is passed in: ``generated_at`` (no clock),
+the commands to print, whether to mask e-mails (no configuration, no environment).
+
+Decisions the spec leaves open:
+- "Since the previous run" compares this audit's issue ids with those of the newest history entry
+  whose run id differs from this run's (a runner may record this run's audit before reporting).
+- The trend plots the history, oldest first, then this run; mapped share = synced / mapped.
+- Activity impact counts activities whose Aloware user has no *synced* link: no link at all
+  (by the unmapped reason), a link with an issue (by its code), or a user id in neither listing.
+- ``mask_emails`` masks every e-mail in every view as ``j***@example.com`` (first character of the
+  local part, then ``***``), including those inside error details and suggestions.
+
+Must not import: jinja2, markupsafe, sqlite3, socket, os, pathlib, the store, the sources, the
+runner, render.py or compose.py; no file I/O, no clock, no environment (tests/test_report.py
+checks the imports). chart.py lays out the trend charts under the same rules.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+
+from ..models import (
+    U_ID, ACTIONS, ADD, ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES, L_A_EMAIL, L_H_EMAIL,
+    L_OWNER, L_USER, METHOD_MANUAL, REMOVE, UPDATE,
+)
+from .chart import line_chart
+from .model import (SAFE_URL, ActivityImpact, Changes, Column, FailureReport, Overview, Report,
+                    SincePrevious, Table, TrendPoint)
+
+__all__ = ["build_report", "build_failure_report", "mask_email", "fix_for",
+           "ACTIVITY_COLUMNS", "ACTIVITY_TYPES", "DEFAULT_FIX_COMMAND", "DEFAULT_DECIDE_COMMAND"]
+
+DEFAULT_FIX_COMMAND = "usermap plan SNAPSHOT --store DB --out fix.json --only {issue_id}"
+DEFAULT_DECIDE_COMMAND = ("decide: usermap map {aloware_user_id} OWNER_ID --store DB  or  "
+                          "usermap unmap {aloware_user_id} --store DB")
+ACTIVITY_COLUMNS = ("aloware_user_id", "type", "timestamp")
+ACTIVITY_TYPES = ("call", "sms")
+
+
+# --- building ---------------------------------------------------------------------------------
+def build_report(audit, *, plan=None, applied: bool = False, run_id: str = "",
+                 generated_at: str = "", status: str = "ok", history: Iterable[dict] = (),
+                 activities: pd.DataFrame | None = None, mask_emails: bool = False,
+                 fix_command: str = DEFAULT_FIX_COMMAND,
+                 decide_command: str = DEFAULT_DECIDE_COMMAND,
+                 notes: Iterable[str] = ()) -> Report:
+    """The report of one audit (and the plan of its run). Pure: no I/O, no clock.
+
+    ``fix_command`` and ``decide_command`` are templates with ``{issue_id}``,
+    ``{aloware_user_id}``, ``{hubspot_owner_id}`` and ``{code}``: the first is an error's fix, the
+    second what a person must decide where a sync leaves the link alone.
+    """
+    mask = mask_email if mask_emails else None
+    summary = audit.summary()
+    overview = _overview(summary)
+    mapped_df = audit.mapped
+    mapped = _mapped_table(mapped_df, mask)
+    errors = _errors_table(audit.errors, mask, fix_command, decide_command)
+    ua = _unmapped_aloware_table(audit.unmapped_aloware, mask, audit.profile_url)
+    uh = _unmapped_hubspot_table(audit.unmapped_hubspot, mask)
+    names = _NameBook(audit, mapped_df)
+    changes = _changes(plan, applied, names, mask) if plan is not None else None
+    history = [h for h in history if str(h.get("run_id", "")) != run_id or not run_id]
+    current_ids = [i for i in mapped_df["issue_id"].tolist() if i]
+    since = _since(history[-1], current_ids, names) if history else None
+    trend = tuple(_trend_point(h) for h in history) + (TrendPoint(
+        run_id or "this run", generated_at, overview.mapped, overview.synced, overview.errors,
+        current=True),)
+    charts = (
+        line_chart("trend-share", "Mapped share (synced / mapped)", trend,
+               lambda p: None if p.share is None else 100.0 * p.share, percent=True),
+        line_chart("trend-errors", "Errors", trend, lambda p: float(p.errors), percent=False),
+    )
+    activity = (_activity(activities, mapped_df, audit.unmapped_aloware, names, mask)
+                if activities is not None else None)
+    return Report(run_id=run_id, generated_at=generated_at, status=str(status or "ok"),
+                  notes=tuple(str(n) for n in notes), mask_emails=bool(mask_emails),
+                  overview=overview, mapped=mapped, errors=errors, unmapped_aloware=ua,
+                  unmapped_hubspot=uh, changes=changes, since=since, trend=trend, charts=charts,
+                  activity=activity)
+
+
+def mask_email(value: str) -> str:
+    """``john@example.com`` → ``j***@example.com``; empty stays empty."""
+    if not value:
+        return ""
+    local, at, domain = str(value).strip().rpartition("@")
+    if not at:
+        return value[:1] + "***"
+    return f"{local[:1]}***@{domain}"
+
+
+def _strs(s) -> list[str]:
+    """A column as a list of str, missing values as ""."""
+    if not len(s):
+        return []
+    values = s.to_numpy(dtype=object, na_value="").tolist()
+    if s.dtype != object and pd.api.types.is_string_dtype(s.dtype):
+        return values                       # a string dtype holds only str (and NA, now "")
+    return [v if type(v) is str else str(v) for v in values]
+
+
+def _masked(values: list[str], mask) -> list[str]:
+    return [mask(v) for v in values] if mask else values
+
+
+def _counts(d: dict, order: Iterable[str]) -> tuple[tuple[str, int], ...]:
+    order = list(order)
+    known = [(k, int(d[k])) for k in order if d.get(k)]
+    return tuple(known + sorted((k, int(v)) for k, v in d.items() if k not in order and v))
+
+
+def _overview(s: dict) -> Overview:
+    return Overview(
+        mapped=s["mapped"], synced=s["synced"], errors=s["errors"],
+        email_conflicts=s.get("email_conflicts", 0), unmapped_aloware=s["unmapped_aloware"],
+        unmapped_hubspot=s["unmapped_hubspot"], aloware_users=s.get("aloware_users", 0),
+        hubspot_owners=s.get("hubspot_owners", 0),
+        active_hubspot_owners=s.get("active_hubspot_owners", 0),
+        errors_by_code=_counts(s["errors_by_code"], ISSUE_CODES),
+        unmapped_aloware_by_reason=_counts(s["unmapped_aloware_by_reason"], ALOWARE_REASONS),
+        unmapped_hubspot_by_reason=_counts(s["unmapped_hubspot_by_reason"], HUBSPOT_REASONS))
+
+
+_FIRST = Column("first_name", "First name", search=True)
+_LAST = Column("last_name", "Last name", search=True)
+_USER = Column(L_USER, "Aloware id", "id", search=True)
+_OWNER = Column(L_OWNER, "HubSpot id", "id", search=True)
+
+
+def _mapped_table(m: pd.DataFrame, mask) -> Table:
+    email = _strs(m["email"])
+    h_email = _strs(m["hubspot_email"])
+    # The HubSpot e-mail is shown only where it differs (a conflict): half the page's bytes else.
+    h_shown = [h if h.strip().casefold() != a.strip().casefold() else ""
+               for a, h in zip(email, h_email)]
+    cols = (_FIRST, _LAST, _USER, _OWNER, Column("email", "E-mail", "email", search=True),
+            Column("hubspot_email", "HubSpot e-mail (if different)", "email", search=True),
+            Column("method", "Method"), Column("status", "Status", "status"),
+            Column("issue", "Issue", "code"))
+    data = (_strs(m["first_name"]), _strs(m["last_name"]), _strs(m[L_USER]), _strs(m[L_OWNER]),
+            _masked(email, mask), _masked(h_shown, mask), _strs(m["method"]), _strs(m["status"]),
+            _strs(m["issue"]))
+    return Table("mapped", "Mapped users", cols, tuple(tuple(c) for c in data), facet="issue",
+                 empty="No links in the store.")
+
+
+def _template(template: str, **values: str) -> str:
+    out = template
+    for k, v in values.items():
+        out = out.replace("{" + k + "}", v)
+    return out
+
+
+def fix_for(code: str, method: str, issue_id: str, user: str, owner: str,
+            fix_command: str = DEFAULT_FIX_COMMAND,
+            decide_command: str = DEFAULT_DECIDE_COMMAND) -> str:
+    """An error's fix: the plan restricted to it, or what a person must decide."""
+    needs_person = code == "aloware_email_changed" or (
+        code == "hubspot_email_changed" and method == METHOD_MANUAL)
+    return _template(decide_command if needs_person else fix_command, issue_id=issue_id,
+                     aloware_user_id=user, hubspot_owner_id=owner, code=code)
+
+
+def _errors_table(e: pd.DataFrame, mask, fix_command: str, decide_command: str) -> Table:
+    ids, codes, users, owners = (_strs(e["issue_id"]), _strs(e["code"]),
+                                 _strs(e[L_USER]), _strs(e[L_OWNER]))
+    methods = _strs(e["method"])
+    email, h_email, detail = _strs(e["email"]), _strs(e["hubspot_email"]), _strs(e["detail"])
+    if mask:
+        detail = [d.replace(f"Aloware {a}", f"Aloware {mask(a)}")
+                  .replace(f"HubSpot {h}", f"HubSpot {mask(h)}") if (a or h) else d
+                  for d, a, h in zip(detail, email, h_email)]
+    fixes = [fix_for(c, m, i, u, o, fix_command, decide_command)
+             for c, m, i, u, o in zip(codes, methods, ids, users, owners)]
+    cols = (Column("code", "Issue", "code"), Column("name", "Name", search=True), _USER, _OWNER,
+            Column("email", "E-mail", "email", search=True),
+            Column("hubspot_email", "HubSpot e-mail", "email", search=True),
+            Column("detail", "Detail"), Column("fix", "Fix", "command"),
+            Column("issue_id", "Issue id", "id", search=True, hidden=True))
+    data = (codes, _strs(e["name"]), users, owners, _masked(email, mask),
+            _masked(h_email, mask), detail, fixes, ids)
+    return Table("errors", "Errors", cols, tuple(tuple(c) for c in data), facet="code",
+                 empty="No errors: every link is synced.")
+
+
+def _profile_urls(users: list[str], template: str | None, fallback: list[str]) -> list[str]:
+    """Profile links with the id URL-encoded; only http(s) links are kept."""
+    if template:
+        urls = [template.replace("{id}", quote(u, safe="")) for u in users]
+    else:
+        urls = fallback
+    return [u if SAFE_URL.match(u) else "" for u in urls]
+
+
+def _unmapped_aloware_table(ua: pd.DataFrame, mask, profile_template: str | None) -> Table:
+    users = _strs(ua[L_USER])
+    urls = _profile_urls(users, profile_template,
+                         _strs(ua["profile_url"]) if "profile_url" in ua else [""] * len(users))
+    sugg = [tuple((str(s.get("hubspot_owner_id", "")), str(s.get("name", "")),
+                   mask(str(s.get("email", ""))) if mask else str(s.get("email", "")),
+                   f"{float(s.get('score', 0)):.2f}") for s in (lst or ()))
+            for lst in (ua["suggestions"].tolist() if "suggestions" in ua else [()] * len(users))]
+    cols = (_FIRST, _LAST, Column(L_USER, "Aloware id", "link", search=True, link="profile_url"),
+            Column("email", "E-mail", "email", search=True), Column("status", "Status"),
+            Column("kind", "Kind"), Column("reason", "Reason", "code"),
+            Column("suggestions", "Suggested owners", "suggestions"),
+            Column("profile_url", "Profile", hidden=True))
+    data = (_strs(ua["first_name"]), _strs(ua["last_name"]), users,
+            _masked(_strs(ua["email"]), mask), _strs(ua["status"]), _strs(ua["kind"]),
+            _strs(ua["reason"]), sugg, urls)
+    return Table("unmapped_aloware", "Unmapped Aloware users", cols,
+                 tuple(tuple(c) for c in data), facet="reason",
+                 empty="Every Aloware user is mapped.")
+
+
+def _unmapped_hubspot_table(uh: pd.DataFrame, mask) -> Table:
+    cols = (_FIRST, _LAST, _OWNER, Column("email", "E-mail", "email", search=True),
+            Column("type", "Type"), Column("reason", "Reason", "code"))
+    data = (_strs(uh["first_name"]), _strs(uh["last_name"]), _strs(uh[L_OWNER]),
+            _masked(_strs(uh["email"]), mask), _strs(uh["type"]), _strs(uh["reason"]))
+    return Table("unmapped_hubspot", "Unmapped HubSpot owners", cols,
+                 tuple(tuple(c) for c in data), facet="reason",
+                 empty="Every active HubSpot owner is mapped.")
+
+
+class _NameBook:
+    """Names and e-mails of Aloware users by id, looked up on demand: from the users listing,
+    else (a link to a user no longer listed) from the mapped view."""
+
+    def __init__(self, audit, mapped: pd.DataFrame):
+        self.users, self.mapped = audit.users, mapped
+        self._u_index = self._m_index = None
+
+    def _find(self, frame, index, ids: list[str]):
+        if index is None:
+            index = pd.Index(_strs(frame[U_ID if frame is self.users else L_USER]))
+        return index, index.get_indexer(pd.Index(ids, dtype=object))
+
+    def _column(self, frame, pos, key) -> list[str]:
+        if not len(frame):
+            return [""] * len(pos)
+        taken = frame[key].to_numpy(dtype=object, na_value="")[np.where(pos >= 0, pos, 0)]
+        return _strs(pd.Series(np.where(pos >= 0, taken, ""), dtype=object))
+
+    def names(self, ids: Iterable[str]) -> list[str]:
+        ids = list(ids)
+        if not ids:
+            return []
+        self._u_index, pos = self._find(self.users, self._u_index, ids)
+        first = self._column(self.users, pos, "first_name")
+        last = self._column(self.users, pos, "last_name")
+        out = [f"{a} {b}".strip() for a, b in zip(first, last)]
+        missing = [k for k, p in enumerate(pos) if p < 0]
+        if missing:
+            self._m_index, mpos = self._find(self.mapped, self._m_index,
+                                             [ids[k] for k in missing])
+            mf = self._column(self.mapped, mpos, "first_name")
+            ml = self._column(self.mapped, mpos, "last_name")
+            for k, a, b in zip(missing, mf, ml):
+                out[k] = f"{a} {b}".strip()
+        return out
+
+    def emails(self, ids: Iterable[str]) -> list[str]:
+        ids = list(ids)
+        if not ids:
+            return []
+        self._u_index, pos = self._find(self.users, self._u_index, ids)
+        return self._column(self.users, pos, "email")
+
+
+def _changes(plan, applied: bool, names: _NameBook, mask) -> Changes:
+    ch = plan.changes
+    actions = [c.action for c in ch]
+    users = [str(c.aloware_user_id) for c in ch]
+    befores = [str((c.before or {}).get(L_OWNER, "") or "") for c in ch]
+    afters = [str((c.after or {}).get(L_OWNER, "") or "") for c in ch]
+    a_email = [str(((c.after or c.before) or {}).get(L_A_EMAIL, "") or "") for c in ch]
+    h_email = [str(((c.after or c.before) or {}).get(L_H_EMAIL, "") or "") for c in ch]
+    by_reason: dict[str, int] = {}
+    for c in ch:
+        k = f"{c.action}:{c.reason}"
+        by_reason[k] = by_reason.get(k, 0) + 1
+    cols = (Column("action", "Action", "status"), Column("reason", "Reason", "code"),
+            Column("name", "Name", search=True), _USER,
+            Column("before_owner", "HubSpot id before", "id", search=True),
+            Column("after_owner", "HubSpot id after", "id", search=True),
+            Column("email", "E-mail", "email", search=True),
+            Column("hubspot_email", "HubSpot e-mail", "email", search=True))
+    data = (actions, [c.reason for c in ch], names.names(users), users, befores, afters,
+            _masked(a_email, mask), _masked(h_email, mask))
+    n = {a: actions.count(a) for a in ACTIONS}
+    return Changes(applied=bool(applied), adds=n[ADD], updates=n[UPDATE], removes=n[REMOVE],
+                   by_reason=tuple(sorted(by_reason.items())),
+                   table=Table("changes", "Changes applied in this run" if applied else
+                               "Changes a sync would make (not applied)", cols,
+                               tuple(tuple(c) for c in data), facet="action",
+                               empty="No changes."))
+
+
+def _issue_table(tid: str, title: str, ids: list[str], names: _NameBook, empty: str) -> Table:
+    codes, users = [], []
+    for i in ids:
+        code, _, user = i.partition(":")
+        codes.append(code)
+        users.append(user)
+    cols = (Column("code", "Issue", "code"), Column("name", "Name", search=True), _USER,
+            Column("issue_id", "Issue id", "id", search=True))
+    return Table(tid, title, cols, (tuple(codes), tuple(names.names(users)), tuple(users),
+                                    tuple(ids)), facet="code", empty=empty)
+
+
+def _by_code(ids: Iterable[str]) -> tuple[tuple[str, int], ...]:
+    d: dict[str, int] = {}
+    for i in ids:
+        c = i.partition(":")[0]
+        d[c] = d.get(c, 0) + 1
+    return _counts(d, ISSUE_CODES)
+
+
+def _since(previous: dict, current_ids: list[str], names: _NameBook) -> SincePrevious:
+    before = set(map(str, previous.get("issues") or ()))
+    now = set(current_ids)
+    new = sorted(now - before, key=_issue_sort)
+    resolved = sorted(before - now, key=_issue_sort)
+    return SincePrevious(
+        previous_run_id=str(previous.get("run_id", "")), previous_at=str(previous.get("at", "")),
+        new=_issue_table("new_issues", "New issues since the previous run", new, names,
+                         "No new issues."),
+        resolved=_issue_table("resolved_issues", "Issues resolved since the previous run",
+                              resolved, names, "No issue was resolved."),
+        new_by_code=_by_code(new), resolved_by_code=_by_code(resolved))
+
+
+def _issue_sort(i: str):
+    code, _, user = i.partition(":")
+    rank = ISSUE_CODES.index(code) if code in ISSUE_CODES else len(ISSUE_CODES)
+    return (rank, code, len(user), user)
+
+
+def _trend_point(h: dict) -> TrendPoint:
+    s = h.get("summary") or {}
+    return TrendPoint(str(h.get("run_id", "")), str(h.get("at", "")), int(s.get("mapped", 0)),
+                      int(s.get("synced", 0)), int(s.get("errors", 0)))
+
+
+# --- activity impact --------------------------------------------------------------------------
+_CAUSE_NO_LINK, _CAUSE_LINK, _CAUSE_UNKNOWN = "no link", "link with an issue", "unknown user"
+
+
+def _activity(acts: pd.DataFrame, mapped: pd.DataFrame, ua: pd.DataFrame, names: _NameBook,
+              mask) -> ActivityImpact:
+    missing = [c for c in ("aloware_user_id", "type") if c not in acts.columns]
+    if missing:
+        raise ValueError(f"activities need the columns {', '.join(ACTIVITY_COLUMNS)}")
+    uid = pd.Series(_strs(acts["aloware_user_id"]), dtype=object).str.strip()
+    typ = pd.Series(_strs(acts["type"]), dtype=object).str.strip().str.lower()
+    ts = (pd.to_datetime(acts["timestamp"], utc=True, errors="coerce", format="ISO8601")
+          if "timestamp" in acts.columns and len(acts) else pd.Series([], dtype="datetime64[ns, UTC]"))
+    kind, code = _causes(uid, mapped, ua)
+    bad = kind.notna()
+    by_type = {t: int((typ == t).sum()) for t in ACTIVITY_TYPES}
+    by_type_bad = {t: int(((typ == t) & bad).sum()) for t in ACTIVITY_TYPES}
+    frame = pd.DataFrame({"user": uid[bad], "kind": kind[bad], "code": code[bad],
+                          "call": (typ[bad] == "call").astype(int),
+                          "sms": (typ[bad] == "sms").astype(int)})
+    causes = (frame.groupby(["kind", "code"], sort=True)[["call", "sms"]].sum()
+              .assign(total=lambda d: d["call"] + d["sms"]).reset_index()
+              .sort_values(["total", "kind", "code"], ascending=[False, True, True]))
+    by_cause = tuple((k, c, int(a), int(b), int(t)) for k, c, a, b, t in zip(
+        causes["kind"], causes["code"], causes["call"], causes["sms"], causes["total"]))
+    valid = ts.dropna() if len(ts) else ts
+    start = _fmt_ts(valid.min()) if len(valid) else ""
+    end = _fmt_ts(valid.max()) if len(valid) else ""
+    return ActivityImpact(total=int(len(uid)), by_type=tuple(by_type.items()),
+                          unassigned=int(bad.sum()), unassigned_by_type=tuple(by_type_bad.items()),
+                          period_start=start, period_end=end, by_cause=by_cause,
+                          users=_activity_users(frame, names, mask))
+
+
+def _causes(uid: pd.Series, mapped: pd.DataFrame, ua: pd.DataFrame
+            ) -> tuple[pd.Series, pd.Series]:
+    """For each activity's user: the kind of cause (None for a user with a synced link) and its
+    code (the unmapped reason, the link's issue, or unknown_user)."""
+    cause_kind: dict[str, str] = {}
+    cause_code: dict[str, str] = {}
+    for u, r in zip(_strs(ua[L_USER]), _strs(ua["reason"])):
+        cause_kind[u], cause_code[u] = _CAUSE_NO_LINK, r
+    synced = set()
+    for u, code in zip(_strs(mapped[L_USER]), _strs(mapped["issue"])):
+        if code:
+            cause_kind[u], cause_code[u] = _CAUSE_LINK, code
+        else:
+            synced.add(u)
+            cause_kind.pop(u, None)
+    kind = uid.map(lambda u: None if u in synced else cause_kind.get(u, _CAUSE_UNKNOWN))
+    code = uid.map(lambda u: cause_code.get(u, "unknown_user"))
+    return kind, code
+
+
+def _activity_users(frame: pd.DataFrame, names: _NameBook, mask) -> Table:
+    """The users whose activities go unassigned, most activities first."""
+    per_user = (frame.groupby(["user", "kind", "code"], sort=True)[["call", "sms"]].sum()
+                .assign(total=lambda d: d["call"] + d["sms"]).reset_index()
+                .sort_values(["total", "user"], ascending=[False, True]))
+    users = per_user["user"].tolist()
+    emails = names.emails(users)
+    cols = (Column("name", "Name", search=True), _USER,
+            Column("email", "E-mail", "email", search=True), Column("kind", "Why"),
+            Column("code", "Code", "code"), Column("call", "Calls", "num"),
+            Column("sms", "SMS", "num"), Column("total", "Activities", "num"))
+    return Table("activity_users", "Users whose activities go unassigned", cols, (
+        tuple(names.names(users)), tuple(users), tuple(_masked(emails, mask)),
+        tuple(per_user["kind"].tolist()), tuple(per_user["code"].tolist()),
+        tuple(str(int(v)) for v in per_user["call"]), tuple(str(int(v)) for v in per_user["sms"]),
+        tuple(str(int(v)) for v in per_user["total"])), facet="code",
+        empty="Every activity belongs to a user with a synced link.")
+
+
+def _fmt_ts(t) -> str:
+    return t.strftime("%Y-%m-%d %H:%M UTC")
+
+
+# --- the failure report -----------------------------------------------------------------------
+_ADVICE = {
+    4: ("A source failed, so this run used no data from it: no partial listing reached the "
+        "planner and nothing was applied.",
+        "Check that HubSpot and Aloware answer at the addresses in usermap.toml and that "
+        "HUBSPOT_ACCESS_TOKEN and ALOWARE_API_TOKEN are valid (the error names the source).",
+        "Rate limits, server errors and cut connections are retried within the bounds of "
+        "[fetch] in usermap.toml (attempts, total_seconds, max_wait, timeouts); the next "
+        "scheduled run tries again."),
+    3: ("Refused for safety: nothing was applied.",
+        "Review plan.json in the run folder (when there is one). If its changes are intended, "
+        "run `usermap run --apply --force`, or apply the plan with `usermap apply PLAN --store "
+        "DB --yes --force`; a store that moved on is planned again by the next run."),
+    2: ("Fix the file, row or column the error names, then run again.",),
+    1: ("An unexpected error: the notebook (as far as it ran), run.log and kernel.log in the "
+        "run folder show where it stopped. Please report it with them.",),
+}
+
+
+def build_failure_report(*, run_id: str, generated_at: str, status: str, exit_code: int,
+                         meaning: str, error_class: str, error_message: str,
+                         failed_notebook: str = "", failed_cell: int | None = None,
+                         store_before: Mapping | None = None, store_after: Mapping | None = None,
+                         fetch: Mapping | None = None, apply: bool = False,
+                         summary: dict | None = None, audit_report: str = "",
+                         run_dir: str = "", files: Iterable[tuple[str, str]] = ()
+                         ) -> FailureReport:
+    """The report of a run that did not complete, from plain values (the runner passes its
+    RunResult's): ``status`` "failed" or "refused"; ``meaning`` what the exit code means;
+    ``error_message`` already redacted; ``store_before``/``store_after`` ``{"revision",
+    "links"}`` or None when the store could not be read; ``fetch`` the fetch's record (its
+    ``retries`` and ``retries_by_cause``); ``files`` (name, what it is) of the run folder's files
+    worth opening. Pure."""
+    where = (f"the {failed_notebook} notebook"
+             + (f" (the cell numbered [{failed_cell}])" if failed_cell else "")
+             if failed_notebook else "the runner")
+    b, a = store_before, store_after
+    if b and a and b == a:
+        store = (f"The store was not changed: revision {a['revision']}, "
+                 f"{a['links']:,} links, as before the run.")
+    elif b and a:
+        store = (f"The store changed during the run: revision {b['revision']} -> "
+                 f"{a['revision']}, {b['links']:,} -> {a['links']:,} links.")
+    else:
+        store = "The store could not be read before and after the run."
+    notes = []
+    if fetch and fetch.get("retries"):
+        causes = ", ".join(f"{k}: {v}" for k, v in
+                           sorted((fetch.get("retries_by_cause") or {}).items()))
+        notes.append(f"The fetch completed after {fetch['retries']} retries ({causes}).")
+    return FailureReport(run_id=run_id, generated_at=generated_at, status=status,
+                         exit_code=exit_code, error_class=error_class or "Error",
+                         error_message=error_message or "(no message)", where=where,
+                         store=store, apply=bool(apply),
+                         advice=_ADVICE.get(exit_code, _ADVICE[1]), notes=tuple(notes),
+                         summary=summary, audit_report=audit_report, run_dir=str(run_dir),
+                         files=tuple(files), meaning=meaning)

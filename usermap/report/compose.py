@@ -1,0 +1,64 @@
+"""The report's adapter at the edges (DESIGN.md §8): the only module of the package with I/O.
+
+It reads the activities CSV that ``build.py`` takes as a DataFrame and writes the rendered pages
+atomically. The store's history is read by ``usermap.workflow`` (the one wiring of load, audit,
+plan, report), which calls these; ``write_report_for_snapshot`` is kept for its former callers
+and hands over to ``workflow.report_for_snapshot``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .build import ACTIVITY_COLUMNS, ACTIVITY_TYPES, _strs
+from .model import FailureReport, Report
+
+__all__ = ["write_report", "write_report_for_snapshot", "read_activities"]
+
+
+def read_activities(path) -> pd.DataFrame:
+    """An activities CSV (``aloware_user_id,type,timestamp``; type call or sms; ISO 8601
+    timestamps). Errors name the file, row and column (InputError, exit 2)."""
+    from ..errors import InputError
+    from ..sources.csvread import read_csv_validated
+    path = Path(path)
+    df = read_csv_validated(path, ACTIVITY_COLUMNS)
+    for c in ACTIVITY_COLUMNS:
+        df[c] = pd.Series(_strs(df[c]), index=df.index, dtype=object).str.strip()
+    df["type"] = df["type"].str.lower()
+    empty = (df["aloware_user_id"] == "").to_numpy()
+    if empty.any():
+        i = int(empty.argmax())
+        raise InputError("empty aloware_user_id", file=str(path), row=i + 2,
+                         column="aloware_user_id")
+    bad = ~df["type"].isin(ACTIVITY_TYPES).to_numpy()
+    if bad.any():
+        i = int(bad.argmax())
+        raise InputError(f"type {df['type'].iloc[i]!r} is not one of {', '.join(ACTIVITY_TYPES)}",
+                         file=str(path), row=i + 2, column="type")
+    ts = pd.to_datetime(df["timestamp"], utc=True, errors="coerce", format="ISO8601")
+    bad = ts.isna().to_numpy()
+    if bad.any():
+        i = int(bad.argmax())
+        raise InputError(f"timestamp {df['timestamp'].iloc[i]!r} is not an ISO 8601 time",
+                         file=str(path), row=i + 2, column="timestamp")
+    return df.reset_index(drop=True)
+
+
+def write_report(report: Report | FailureReport, path) -> Path:
+    """Write the HTML page of a report (or a failure report) atomically."""
+    from ..files import write_atomic
+    html = report.to_html()
+    return write_atomic(Path(path), lambda tmp: tmp.write_text(html, encoding="utf-8"))
+
+
+def write_report_for_snapshot(config, snapshot, store_path, out, activities=None, *,
+                              now: str | None = None) -> Path:
+    """`usermap report` under its former name: ``workflow.report_for_snapshot`` (the one wiring
+    of load, audit, plan and report), with ``now`` from the clock unless given."""
+    from .. import workflow
+    from ..clock import utc_now
+    return workflow.report_for_snapshot(config, snapshot, store_path, out, now=now or utc_now(),
+                                        activities=activities)

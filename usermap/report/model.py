@@ -1,0 +1,459 @@
+"""The report's data model (DESIGN.md §8): frozen dataclasses that hold everything the HTML page
+and the e-mail show, and the ``Notification`` contract that ``notify`` takes.
+
+``Report`` (a run's audit, plan, history and activity impact) and ``FailureReport`` (a run that
+did not complete) are trees of frozen dataclasses built by ``build.py``. Long lists are ``Table``
+objects stored column by column (one tuple per column): that is what the page's script wants
+(``Table.page_json``). ``to_json`` gives the numbers for summary files and notebooks.
+
+The rendering methods (``to_html``, ``email_text``, ``email_html``) are thin calls into
+``render.py``, imported when called, so importing this module does not import Jinja.
+
+Imports only the standard library at import time (pandas when a long column is encoded for
+the page), so the runner can hold a ``FailureReport`` cheaply. Must not import: jinja2 or
+markupsafe (at import time), sqlite3, socket, the runner, the store, the sources; it does no
+file I/O and reads no clock or environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Iterator, Mapping, Protocol, runtime_checkable
+
+
+__all__ = [
+    "Notification", "Report", "Table", "Column", "Overview", "Changes", "SincePrevious", "Chart",
+    "ChartDot", "TrendPoint", "ActivityImpact", "FailureReport", "plural", "one_line",
+    "SAFE_URL",
+]
+
+# Only http(s) links reach the page (profile links, the report's URL in the e-mail).
+SAFE_URL = re.compile(r"^https?://[^\s\"'<>]+$", re.I)
+
+
+# --- the contract notify takes ---------------------------------------------------------------
+@runtime_checkable
+class Notification(Protocol):
+    """What ``usermap.notify`` needs of a report to build, keep and send its e-mail. ``Report``
+    and ``FailureReport`` both satisfy it.
+
+    ``location`` says where the full report is: a dict with the keys ``attached`` (the attached
+    file's name), ``url`` and ``path``, each "" when it does not apply (missing keys are "").
+    """
+
+    @property
+    def run_id(self) -> str: ...            # the X-Usermap-Run header ("" outside a run)
+
+    @property
+    def generated_at(self) -> str: ...      # "YYYY-MM-DDTHH:MM:SSZ": the Date header
+
+    @property
+    def status(self) -> str: ...            # "ok", "failed", "refused", ...: X-Usermap-Status
+
+    def subject(self) -> str: ...           # one line, the e-mail's Subject
+
+    def email_text(self, location: Mapping[str, str] | None = None) -> str: ...
+
+    def email_html(self, location: Mapping[str, str] | None = None) -> str: ...  # has <style>
+
+
+# --- tables ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Column:
+    """A column of a Table. ``kind`` tells the page how to draw a cell: text, id, email, status,
+    code (an issue code or reason; e-mail conflicts get the icon), link (its URL is in the
+    column named by ``link``), suggestions, command, num. ``search``: the search box looks here."""
+
+    key: str
+    label: str
+    kind: str = "text"
+    search: bool = False
+    link: str | None = None
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """A list the page draws with search and pagination; stored column by column."""
+
+    id: str
+    title: str
+    columns: tuple[Column, ...]
+    data: tuple[tuple, ...]          # one tuple of cell values per column
+    facet: str | None = None         # a column to filter on with a <select>
+    empty: str = "Nothing to show."
+
+    def __len__(self) -> int:
+        return len(self.data[0]) if self.data else 0
+
+    def col(self, key: str) -> tuple:
+        for c, values in zip(self.columns, self.data):
+            if c.key == key:
+                return values
+        raise KeyError(key)
+
+    def rows(self, limit: int | None = None) -> Iterator[dict]:
+        """Rows as dicts (the first ``limit``), for the text and e-mail templates."""
+        n = len(self) if limit is None else min(limit, len(self))
+        keys = [c.key for c in self.columns]
+        for i in range(n):
+            yield {k: v[i] for k, v in zip(keys, self.data)}
+
+    @property
+    def visible(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if not c.hidden)
+
+    def page_json(self) -> dict:
+        return {"columns": [{"key": c.key, "label": c.label, "kind": c.kind, "search": c.search,
+                             "link": c.link, "hidden": c.hidden} for c in self.columns],
+                "data": [_encode_column(c) for c in self.data], "facet": self.facet,
+                "empty": self.empty}
+
+    def to_json(self) -> dict:
+        return {"columns": [c.key for c in self.columns],
+                "rows": [list(r) for r in zip(*self.data)] if self.data else []}
+
+
+def _encode_column(values: tuple):
+    """A column for the page, compact: ``{"d": distinct, "i": codes}`` when few values repeat
+    (statuses, codes, reasons, common names), ``{"p": prefix, "v": rests}`` when every value
+    starts with the same long prefix (profile links), else the plain list. The script expands
+    them once at load."""
+    n = len(values)
+    if n < 16 or not all(isinstance(v, str) for v in values[:64]):
+        return values
+    limit = max(16, n // 4)
+    sample = values[:2048]
+    if len(set(sample)) <= max(16, len(sample) // 4):       # worth counting them all
+        import pandas as pd
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object))
+        if len(uniques) <= limit:
+            order = sorted(range(len(uniques)), key=uniques.__getitem__)
+            rank = [0] * len(order)
+            for r, i in enumerate(order):
+                rank[i] = r
+            return {"d": [uniques[i] for i in order],
+                    "i": [rank[c] for c in codes.tolist()]}
+    prefix = os.path.commonprefix([min(values), max(values)])
+    if len(prefix) >= 8:
+        k = len(prefix)
+        return {"p": prefix, "v": [v[k:] for v in values]}
+    return values
+
+
+# --- the sections of a report ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Overview:
+    mapped: int
+    synced: int
+    errors: int
+    email_conflicts: int
+    unmapped_aloware: int
+    unmapped_hubspot: int
+    aloware_users: int
+    hubspot_owners: int
+    active_hubspot_owners: int
+    errors_by_code: tuple[tuple[str, int], ...]
+    unmapped_aloware_by_reason: tuple[tuple[str, int], ...]
+    unmapped_hubspot_by_reason: tuple[tuple[str, int], ...]
+
+    @property
+    def mapped_share(self) -> float | None:
+        """Synced / mapped (None without links)."""
+        return self.synced / self.mapped if self.mapped else None
+
+    def to_json(self) -> dict:
+        return {"mapped": self.mapped, "synced": self.synced, "errors": self.errors,
+                "email_conflicts": self.email_conflicts,
+                "unmapped_aloware": self.unmapped_aloware,
+                "unmapped_hubspot": self.unmapped_hubspot, "aloware_users": self.aloware_users,
+                "hubspot_owners": self.hubspot_owners,
+                "active_hubspot_owners": self.active_hubspot_owners,
+                "mapped_share": self.mapped_share,
+                "errors_by_code": dict(self.errors_by_code),
+                "unmapped_aloware_by_reason": dict(self.unmapped_aloware_by_reason),
+                "unmapped_hubspot_by_reason": dict(self.unmapped_hubspot_by_reason)}
+
+
+@dataclass(frozen=True)
+class Changes:
+    """The plan of this run: applied, or what a sync would do."""
+
+    applied: bool
+    adds: int
+    updates: int
+    removes: int
+    by_reason: tuple[tuple[str, int], ...]   # ("add:email_match", 12), ...
+    table: Table
+
+    @property
+    def total(self) -> int:
+        return self.adds + self.updates + self.removes
+
+    def to_json(self) -> dict:
+        return {"applied": self.applied, "add": self.adds, "update": self.updates,
+                "remove": self.removes, "by_reason": dict(self.by_reason)}
+
+
+@dataclass(frozen=True)
+class SincePrevious:
+    previous_run_id: str
+    previous_at: str
+    new: Table
+    resolved: Table
+    new_by_code: tuple[tuple[str, int], ...]
+    resolved_by_code: tuple[tuple[str, int], ...]
+
+    def to_json(self) -> dict:
+        return {"previous_run_id": self.previous_run_id, "previous_at": self.previous_at,
+                "new": list(self.new.col("issue_id")),
+                "resolved": list(self.resolved.col("issue_id"))}
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    run_id: str
+    at: str
+    mapped: int
+    synced: int
+    errors: int
+    current: bool = False
+
+    @property
+    def share(self) -> float | None:
+        return self.synced / self.mapped if self.mapped else None
+
+    def to_json(self) -> dict:
+        return {"run_id": self.run_id, "at": self.at, "mapped": self.mapped,
+                "synced": self.synced, "errors": self.errors, "mapped_share": self.share,
+                "current": self.current}
+
+
+@dataclass(frozen=True)
+class ChartDot:
+    x: float
+    y: float
+    label: str        # the tooltip: run and value
+
+
+@dataclass(frozen=True)
+class Chart:
+    """An inline SVG line chart, laid out by build.py (numbers only); the template draws it."""
+
+    id: str
+    title: str
+    width: int
+    height: int
+    polyline: str
+    dots: tuple[ChartDot, ...]
+    y_ticks: tuple[tuple[float, str], ...]
+    x_labels: tuple[tuple[float, str, str], ...]   # (x, text, text-anchor)
+    plot: tuple[float, float, float, float]         # left, top, right, bottom
+
+
+@dataclass(frozen=True)
+class ActivityImpact:
+    total: int
+    by_type: tuple[tuple[str, int], ...]
+    unassigned: int
+    unassigned_by_type: tuple[tuple[str, int], ...]
+    period_start: str
+    period_end: str
+    by_cause: tuple[tuple[str, str, int, int, int], ...]   # (kind, code, calls, sms, total)
+    users: Table                                            # affected users, most first
+
+    @property
+    def share(self) -> float | None:
+        return self.unassigned / self.total if self.total else None
+
+    def to_json(self) -> dict:
+        return {"total": self.total, "by_type": dict(self.by_type),
+                "unassigned": self.unassigned, "unassigned_by_type": dict(self.unassigned_by_type),
+                "period_start": self.period_start, "period_end": self.period_end,
+                "by_cause": [{"kind": k, "code": c, "call": a, "sms": b, "total": t}
+                             for k, c, a, b, t in self.by_cause],
+                "affected_users": len(self.users)}
+
+
+# --- the report of a run ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Report:
+    """Everything the HTML report and the e-mail show, built by ``build_report``. A
+    ``Notification``."""
+
+    run_id: str
+    generated_at: str
+    status: str
+    notes: tuple[str, ...]
+    mask_emails: bool
+    overview: Overview
+    mapped: Table
+    errors: Table
+    unmapped_aloware: Table
+    unmapped_hubspot: Table
+    changes: Changes | None
+    since: SincePrevious | None
+    trend: tuple[TrendPoint, ...]
+    charts: tuple[Chart, ...]
+    activity: ActivityImpact | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def tables(self) -> tuple[Table, ...]:
+        """Every table the page draws, in page order."""
+        out = []
+        if self.changes is not None:
+            out.append(self.changes.table)
+        if self.since is not None:
+            out += [self.since.new, self.since.resolved]
+        if self.activity is not None:
+            out.append(self.activity.users)
+        out += [self.errors, self.mapped, self.unmapped_aloware, self.unmapped_hubspot]
+        return tuple(out)
+
+    def subject(self) -> str:
+        """One line with the key numbers, e.g. ``usermap: 3 new errors, 12 linked, 2 removed``."""
+        parts = []
+        if self.since is not None:
+            parts.append(plural(len(self.since.new), "new error"))
+            if len(self.since.resolved):
+                parts.append(f"{len(self.since.resolved):,} resolved")
+        else:
+            parts.append(plural(self.overview.errors, "error"))
+        c = self.changes
+        if c is not None and c.applied:
+            parts += [f"{c.adds:,} linked", f"{c.removes:,} removed"]
+            if c.updates:
+                parts.append(f"{c.updates:,} updated")
+        elif c is not None and c.total:
+            parts += [f"{c.adds:,} to link", f"{c.removes:,} to remove"]
+            if c.updates:
+                parts.append(f"{c.updates:,} to update")
+        else:
+            parts.append(f"{self.overview.synced:,} of {self.overview.mapped:,} links synced")
+        head = "usermap" if self.ok else f"usermap [{one_line(self.status).upper()[:40]}]"
+        return one_line(f"{head}: {', '.join(parts)}")
+
+    def to_json(self, rows: bool = False) -> dict:
+        """The report's numbers (for summary files and notebooks); ``rows=True`` adds every
+        table's rows."""
+        out = {
+            "run_id": self.run_id, "generated_at": self.generated_at, "status": self.status,
+            "notes": list(self.notes), "mask_emails": self.mask_emails, "subject": self.subject(),
+            "overview": self.overview.to_json(),
+            "changes": self.changes.to_json() if self.changes else None,
+            "since_previous": self.since.to_json() if self.since else None,
+            "trend": [p.to_json() for p in self.trend],
+            "activity": self.activity.to_json() if self.activity else None,
+        }
+        if rows:
+            out["tables"] = {t.id: t.to_json() for t in self.tables}
+        return out
+
+    # --- rendering: thin calls into render.py ----------------------------------------------
+    def to_html(self) -> str:
+        """The self-contained HTML report."""
+        from . import render
+        return render.report_html(self)
+
+    def to_text(self) -> str:
+        """The plain-text summary (the e-mail's text part without the report's location)."""
+        return self.email_text()
+
+    def email_text(self, location: Mapping[str, str] | None = None) -> str:
+        from . import render
+        return render.report_email(self, location, html=False)
+
+    def email_html(self, location: Mapping[str, str] | None = None) -> str:
+        """The e-mail's HTML part, with a <style> block (notify inlines it with css-inline)."""
+        from . import render
+        return render.report_email(self, location, html=True)
+
+
+# --- the report of a failed run --------------------------------------------------------------
+_SUMMARY_ROWS = (("mapped", "mapped"), ("synced", "synced"), ("errors", "with issues"),
+                 ("unmapped_aloware", "unmapped Aloware users"),
+                 ("unmapped_hubspot", "unmapped HubSpot owners"))
+
+
+@dataclass(frozen=True)
+class FailureReport:
+    """The report of a run that did not complete (built by ``build_failure_report``): the page
+    (failure.html.j2) and the e-mail (failure.html.j2, failure.txt.j2). A ``Notification``.
+    Every text in it is redacted before it gets here."""
+
+    run_id: str
+    generated_at: str
+    status: str                 # "failed" or "refused"
+    exit_code: int
+    error_class: str
+    error_message: str
+    where: str                  # "the sync notebook (the cell numbered [7])", "the runner"
+    store: str                  # a sentence: did the store change during the run
+    apply: bool = False
+    advice: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    summary: dict | None = None                   # the audit's numbers, when the audit ran
+    audit_report: str = ""                        # the audit's report file, kept beside
+    run_dir: str = ""
+    files: tuple[tuple[str, str], ...] = ()       # (name, what it is) in the run folder
+    meaning: str = "error"                        # the exit code's meaning, "a source failed"
+
+    @property
+    def ok(self) -> bool:
+        return False
+
+    @property
+    def css_class(self) -> str:
+        return "warn" if self.status == "refused" else "bad"
+
+    @property
+    def summary_rows(self) -> list[tuple[str, int]]:
+        s = self.summary or {}
+        return [(label, int(s[k])) for k, label in _SUMMARY_ROWS
+                if isinstance(s.get(k), (int, float))]
+
+    def subject(self) -> str:
+        first = " ".join(self.error_message.split())
+        text = (f"usermap [{self.status.upper()}]: run {self.run_id}, exit {self.exit_code} "
+                f"({self.meaning}): {self.error_class}: {first}")
+        return text if len(text) <= 200 else text[:199] + "…"
+
+    def to_json(self) -> dict:
+        return {"run_id": self.run_id, "generated_at": self.generated_at, "status": self.status,
+                "exit_code": self.exit_code, "meaning": self.meaning,
+                "error_class": self.error_class, "error_message": self.error_message,
+                "where": self.where, "store": self.store, "apply": self.apply,
+                "advice": list(self.advice), "notes": list(self.notes), "summary": self.summary,
+                "audit_report": self.audit_report, "run_dir": self.run_dir,
+                "files": [list(f) for f in self.files], "subject": self.subject()}
+
+    # --- rendering: thin calls into render.py ----------------------------------------------
+    def to_html(self) -> str:
+        from . import render
+        return render.failure_html(self)
+
+    def to_text(self) -> str:
+        return self.email_text()
+
+    def email_html(self, location: Mapping[str, str] | None = None) -> str:
+        from . import render
+        return render.failure_email(self, location, html=True)
+
+    def email_text(self, location: Mapping[str, str] | None = None) -> str:
+        from . import render
+        return render.failure_email(self, location, html=False)
+
+
+# --- small text helpers (the subject lines here; Jinja filters in render.py) -----------------
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def one_line(s: str) -> str:
+    return " ".join(str(s).split())

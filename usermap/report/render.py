@@ -1,0 +1,148 @@
+"""Rendering of the report model (DESIGN.md §8): the ONE Jinja environment, used for both
+``Report`` (report.html.j2, email.html.j2, email.txt.j2) and ``FailureReport``
+(failure.html.j2, failure.txt.j2), and ``templates_dir`` (which asks ``usermap.resources``:
+$USERMAP_TEMPLATES, the checkout's reports/templates, or the installed package's copy).
+
+The environment: ``autoescape=True`` (``select_autoescape()`` would not escape ``*.j2`` files)
+and ``StrictUndefined``. The plain-text templates turn escaping off inside themselves with
+``{% autoescape false %}``: text/plain has no markup to escape.
+
+The page embeds every table as compact JSON through ``|tojson`` inside
+``<script type="application/json">``; its script draws one page of rows at a time with
+``textContent`` and never puts data into ``innerHTML``. The page is offline: CSS, script and
+SVG charts are inline, and a Content-Security-Policy meta tag (``default-src 'none'``; the one
+script allowed by its sha256) keeps even a future mistake from loading anything or running
+injected handlers.
+
+Reads the template files (through Jinja's loader) and ``$USERMAP_TEMPLATES``; writes nothing.
+Must not import: sqlite3, socket, the store, the sources, the runner.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..models import CONFLICT_ICON, EMAIL_CONFLICT_CODES
+from ..resources import TEMPLATES_ENV  # noqa: F401 - re-exported: overrides the templates folder
+from .model import SAFE_URL, FailureReport, Report, plural
+
+__all__ = ["jinja_env", "templates_dir", "report_html", "report_email", "failure_html",
+           "failure_email", "TEMPLATES_ENV", "EMAIL_TOP", "EMAIL_CLIP"]
+
+EMAIL_TOP = 10                        # rows of each list in the e-mail and the text
+EMAIL_CLIP = 120                      # characters of any one value in the e-mail and the text
+
+# A tiny inline icon (data: URL), so the browser never asks for /favicon.ico.
+_FAVICON = ("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E"
+            "%3Crect width='16' height='16' rx='3' fill='%232b5797'/%3E%3C/svg%3E")
+
+
+# --- templates --------------------------------------------------------------------------------
+def templates_dir() -> Path:
+    """reports/templates: $USERMAP_TEMPLATES, the checkout's, or the installed package's."""
+    from .. import resources
+    return resources.templates_dir()
+
+
+@lru_cache(maxsize=4)
+def _env_for(folder: str):
+    import jinja2
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder), autoescape=True,
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True)
+    # Compact JSON for the embedded rows; |tojson still escapes <, >, & and ' as \u00XX.
+    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "separators": (",", ":"),
+                                         "sort_keys": False}
+    env.filters["num"] = lambda v: f"{int(v):,}"
+    env.filters["pct"] = lambda v, d=1: "–" if v is None else f"{100 * v:.{d}f}%"
+    env.filters["clip"] = _clip
+    env.filters["safe_url"] = lambda u: u if isinstance(u, str) and SAFE_URL.match(u) else ""
+    env.globals["plural"] = plural
+    return env
+
+
+def jinja_env():
+    """The one Jinja environment (autoescape on, StrictUndefined) over reports/templates."""
+    return _env_for(str(templates_dir()))
+
+
+def _render(name: str, **context) -> str:
+    return jinja_env().get_template(name).render(**context)
+
+
+def _where(location: Mapping[str, str] | None) -> dict:
+    """The report's location for the e-mail templates: attached, url, path ("" when absent)."""
+    return {"attached": "", "url": "", "path": ""} | dict(location or {})
+
+
+# --- the report -------------------------------------------------------------------------------
+def report_html(r: Report) -> str:
+    """The self-contained HTML report."""
+    script, digest = _page_script()
+    data = {"tables": {t.id: t.page_json() for t in r.tables},
+            "conflict_codes": list(EMAIL_CONFLICT_CODES), "conflict_icon": CONFLICT_ICON}
+    return _render("report.html.j2", r=r, data=data, script=script, script_hash=digest,
+                   css=_page_css(), icon=CONFLICT_ICON, conflict_codes=EMAIL_CONFLICT_CODES,
+                   status_class=_status_class, favicon=_FAVICON)
+
+
+def report_email(r: Report, location: Mapping[str, str] | None, *, html: bool) -> str:
+    """The e-mail's HTML part (with a <style> block: notify inlines it) or its text part."""
+    return _render("email.html.j2" if html else "email.txt.j2", r=r, location=_where(location),
+                   top=EMAIL_TOP, icon=CONFLICT_ICON, conflict_codes=EMAIL_CONFLICT_CODES,
+                   status_class=_status_class)
+
+
+# --- the failure report -----------------------------------------------------------------------
+def failure_html(f: FailureReport) -> str:
+    """The failure report's page."""
+    return _render("failure.html.j2", r=f, page=True, location={})
+
+
+def failure_email(f: FailureReport, location: Mapping[str, str] | None, *, html: bool) -> str:
+    if html:
+        return _render("failure.html.j2", r=f, page=False, location=_where(location))
+    return _render("failure.txt.j2", r=f, location=_where(location))
+
+
+# --- static parts and filters -----------------------------------------------------------------
+def _static(name: str) -> str:
+    env = jinja_env()
+    return env.loader.get_source(env, name)[0]
+
+
+def _page_script() -> tuple[Any, str]:
+    """The page's script (a static file, not a template) and its CSP hash."""
+    from markupsafe import Markup
+    js = _static("report.js")
+    if "</script" in js.lower() or "<!--" in js:
+        raise ValueError("report.js must not contain '</script' or '<!--'")
+    digest = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode("ascii")
+    return Markup(js), f"sha256-{digest}"
+
+
+def _page_css():
+    from markupsafe import Markup
+    css = _static("report.css")
+    if "</style" in css.lower():
+        raise ValueError("report.css must not contain '</style'")
+    return Markup(css)
+
+
+def _clip(value: Any, n: int = EMAIL_CLIP) -> str:
+    s = "" if value is None else str(value)
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _status_class(status: str) -> str:
+    s = str(status).lower()
+    if s == "ok":
+        return "ok"
+    if s in ("warning", "partial", "refused", "dry_run", "no_changes"):
+        return "warn"
+    return "bad"
