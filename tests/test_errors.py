@@ -25,7 +25,7 @@ def test_every_exception_class_lives_in_errors():
                     elsewhere.append(f"{path.relative_to(pkg)}:{node.lineno} {node.name}")
     # compat: removed after merge (notify.py and runner.py switch to errors.NotifyError and
     # errors.NotebookFailedError then)
-    allowed = {"notify.py NotifyError"}   # compat: until notify.py switches (report branch)
+    allowed: set = set()
     left = [e for e in elsewhere if re.sub(r":\d+", "", e) not in allowed]
     assert not left, left
 

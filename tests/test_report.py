@@ -21,7 +21,7 @@ from usermap import plan as planmod
 from usermap import reconcile
 from usermap.models import CONFLICT_ICON
 from usermap.report import (Report, build_report, jinja_env, mask_email, read_activities,
-                            templates_dir, write_report, write_report_for_snapshot)
+                            templates_dir, write_report)
 
 # Payloads that must show as text wherever they appear (every table has at least one).
 XSS = ['<img src=x onerror=alert(1)>', '"><script>alert(2)</script>', "<svg onload=alert(3)>",
@@ -435,16 +435,17 @@ def _snapshot(tmp_path, users, owners):
     return d
 
 
-def test_write_report_for_snapshot(tmp_path):
+def test_report_for_snapshot(tmp_path):
     from usermap.config import Config
+    from usermap.workflow import report_for_snapshot
     users, owners, links = world_frames()
     snap = _snapshot(tmp_path, users, owners)
     db = _store_with_links(tmp_path, links, HISTORY)
     acts = tmp_path / "acts.csv"
     ACTIVITIES.to_csv(acts, index=False)
     before = db.read_bytes()
-    out = write_report_for_snapshot(Config(), snap, db, tmp_path / "r" / "report.html",
-                                    activities=str(acts))
+    out = report_for_snapshot(Config(), snap, db, tmp_path / "r" / "report.html",
+                              activities=str(acts), now="2026-03-01T12:00:00Z")
     assert db.read_bytes() == before                    # a report changes nothing
     h = out.read_text()
     assert "Changes a sync would make (not applied)" in h
@@ -553,7 +554,7 @@ def test_old_public_names_are_importable_from_the_package():
     import usermap.report as rep
     for name in ("Report", "Table", "Column", "Overview", "Changes", "SincePrevious", "Chart",
                  "TrendPoint", "ActivityImpact", "build_report", "write_report",
-                 "write_report_for_snapshot", "read_activities", "mask_email", "jinja_env",
+                 "read_activities", "mask_email", "jinja_env",
                  "templates_dir", "ACTIVITY_COLUMNS", "DEFAULT_FIX_COMMAND",
                  "DEFAULT_DECIDE_COMMAND", "FailureReport", "Notification", "fix_for"):
         assert getattr(rep, name) is not None and name in rep.__all__ and name in dir(rep)

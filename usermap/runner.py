@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .clock import utc_now as _now
-from .errors import EXIT_CODES, InputError, SafetyError, exit_code_for, exit_meaning
+from .errors import InputError, SafetyError, exit_code_for, exit_meaning
 from .execute import (CELL_TIMEOUT, KERNEL_NAME, NOTEBOOKS, NOTEBOOKS_ENV,  # noqa: F401
                       START_TIMEOUT, NotebookFailed, _kernel_manager_class, execute_notebook,
                       exit_code_for_ename, kernel_options, notebooks_dir)
@@ -67,7 +67,6 @@ __all__ = ["run", "RunResult", "RunLock", "prune", "notebooks_dir", "execute_not
 
 LOG_NAME, RUN_JSON, KERNEL_LOG = "run.log", "run.json", "kernel.log"
 REPORT_NAME, AUDIT_REPORT_NAME = "report.html", "audit-report.html"
-_EXIT_MEANING = EXIT_CODES   # the one table (errors.EXIT_CODES); FailureReport reads it here
 
 log = logging.getLogger("usermap.runner")
 

@@ -27,7 +27,7 @@ _EXPORTS = {
               "ACTIVITY_COLUMNS", "ACTIVITY_TYPES", "DEFAULT_FIX_COMMAND",
               "DEFAULT_DECIDE_COMMAND"),
     "render": ("jinja_env", "templates_dir", "TEMPLATES_ENV", "EMAIL_TOP", "EMAIL_CLIP"),
-    "compose": ("write_report", "write_report_for_snapshot", "read_activities"),
+    "compose": ("write_report", "read_activities"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -37,7 +37,7 @@ __all__ = [   # the same names as _EXPORTS, spelled out for linters and readers
     "build_report", "build_failure_report", "mask_email", "fix_for", "ACTIVITY_COLUMNS",
     "ACTIVITY_TYPES", "DEFAULT_FIX_COMMAND", "DEFAULT_DECIDE_COMMAND",
     "jinja_env", "templates_dir", "TEMPLATES_ENV", "EMAIL_TOP", "EMAIL_CLIP",
-    "write_report", "write_report_for_snapshot", "read_activities",
+    "write_report", "read_activities",
 ]
 
 
@@ -58,7 +58,7 @@ if TYPE_CHECKING:   # for type checkers and editors; at run time the names load 
     from .build import (ACTIVITY_COLUMNS, ACTIVITY_TYPES, DEFAULT_DECIDE_COMMAND,
                         DEFAULT_FIX_COMMAND, build_failure_report, build_report, fix_for,
                         mask_email)
-    from .compose import read_activities, write_report, write_report_for_snapshot
+    from .compose import read_activities, write_report
     from .model import (ActivityImpact, Changes, Chart, ChartDot, Column, FailureReport,
                         Notification, Overview, Report, SincePrevious, Table, TrendPoint)
     from .render import EMAIL_CLIP, EMAIL_TOP, TEMPLATES_ENV, jinja_env, templates_dir

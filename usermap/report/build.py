@@ -142,7 +142,7 @@ def _mapped_table(m: pd.DataFrame, mask) -> Table:
     email = _strs(m["email"])
     h_email = _strs(m["hubspot_email"])
     # The HubSpot e-mail is shown only where it differs (a conflict): half the page's bytes else.
-    h_shown = [h if h.strip().casefold() != a.strip().casefold() else ""
+    h_shown = [h if h.strip().lower() != a.strip().lower() else ""
                for a, h in zip(email, h_email)]
     cols = (_FIRST, _LAST, _USER, _OWNER, Column("email", "E-mail", "email", search=True),
             Column("hubspot_email", "HubSpot e-mail (if different)", "email", search=True),

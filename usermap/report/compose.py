@@ -2,8 +2,7 @@
 
 It reads the activities CSV that ``build.py`` takes as a DataFrame and writes the rendered pages
 atomically. The store's history is read by ``usermap.workflow`` (the one wiring of load, audit,
-plan, report), which calls these; ``write_report_for_snapshot`` is kept for its former callers
-and hands over to ``workflow.report_for_snapshot``.
+plan, report), which calls these (``usermap report`` is ``workflow.report_for_snapshot``).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import pandas as pd
 from .build import ACTIVITY_COLUMNS, ACTIVITY_TYPES, _strs
 from .model import FailureReport, Report
 
-__all__ = ["write_report", "write_report_for_snapshot", "read_activities"]
+__all__ = ["write_report", "read_activities"]
 
 
 def read_activities(path) -> pd.DataFrame:
@@ -53,12 +52,3 @@ def write_report(report: Report | FailureReport, path) -> Path:
     html = report.to_html()
     return write_atomic(Path(path), lambda tmp: tmp.write_text(html, encoding="utf-8"))
 
-
-def write_report_for_snapshot(config, snapshot, store_path, out, activities=None, *,
-                              now: str | None = None) -> Path:
-    """`usermap report` under its former name: ``workflow.report_for_snapshot`` (the one wiring
-    of load, audit, plan and report), with ``now`` from the clock unless given."""
-    from .. import workflow
-    from ..clock import utc_now
-    return workflow.report_for_snapshot(config, snapshot, store_path, out, now=now or utc_now(),
-                                        activities=activities)
