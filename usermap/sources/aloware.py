@@ -63,6 +63,9 @@ _URLLIB3_LOG = logging.getLogger("urllib3.connectionpool")
 if not any(isinstance(f, _RedactingFilter) for f in _URLLIB3_LOG.filters):
     _URLLIB3_LOG.addFilter(_RedactingFilter())
 EXPORT_REQUIRED = (U_ID, U_STATUS, U_KIND)
+#: the export's columns usermap reads: no tab, CR or LF inside their values (other columns may
+#: hold multi-line text)
+EXPORT_STRICT = EXPORT_REQUIRED + (U_FIRST, U_LAST, "name", U_EMAIL, U_ROLE)
 FRAME_COLUMNS = (U_ID, U_FIRST, U_LAST, U_EMAIL, U_STATUS, U_KIND, U_ROLE)
 
 
@@ -172,7 +175,7 @@ def read_export(path) -> pd.DataFrame:
     names the file, the row and the column."""
     from .csvread import check_in, check_nonempty, check_unique, read_csv_validated
     path = Path(path)
-    df = read_csv_validated(path, EXPORT_REQUIRED)
+    df = read_csv_validated(path, EXPORT_REQUIRED, strict=EXPORT_STRICT)
     df[U_ID] = df[U_ID].str.strip()
     df[U_STATUS] = df[U_STATUS].str.strip().str.lower()
     df[U_KIND] = df[U_KIND].str.strip().str.lower()

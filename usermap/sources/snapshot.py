@@ -46,7 +46,7 @@ OWNERS_FILE = "hubspot_owners.json"
 def read_users_csv(path) -> pd.DataFrame:
     """aloware_users.csv → users frame (USER_CSV_COLUMNS + role; more columns kept)."""
     path = Path(path)
-    df = read_csv_validated(path, USER_CSV_COLUMNS)
+    df = read_csv_validated(path, USER_CSV_COLUMNS, strict=USER_CSV_COLUMNS + (U_ROLE,))
     df[U_ID] = strip_column(df[U_ID])
     df[U_STATUS] = strip_column(df[U_STATUS], lower=True)
     df[U_KIND] = strip_column(df[U_KIND], lower=True)
@@ -347,7 +347,7 @@ def write_snapshot(directory, users: pd.DataFrame, owners: list[dict], extra: di
 def read_mappings_csv(path) -> pd.DataFrame:
     """A mappings CSV → links frame. A user or an owner linked twice is an error."""
     path = Path(path)
-    df = read_csv_validated(path, (L_USER, L_OWNER))
+    df = read_csv_validated(path, (L_USER, L_OWNER), strict=MAPPINGS_CSV_COLUMNS)
     for col in MAPPINGS_CSV_COLUMNS:
         if col not in df.columns:
             df[col] = ""
@@ -372,5 +372,5 @@ def read_mappings_csv(path) -> pd.DataFrame:
     if bad.any():
         i = int(bad.to_numpy().argmax())
         raise InputError(f"not an ISO 8601 time: {df[L_MAPPED_AT].iloc[i]!r}", file=str(path),
-                         row=line_of(df, i), column=L_MAPPED_AT)
+                         row=line_of(path, i), column=L_MAPPED_AT)
     return df.reset_index(drop=True)
