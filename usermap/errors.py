@@ -15,7 +15,10 @@ that turns them into exit codes (DESIGN.md §6)::
     ├── SourceError                   exit 4  a source failed
     │   ├── AuthError                         401/403: bad token or missing scope
     │   ├── RateLimitError                    429s outlasted the retry budget
-    │   └── IncompleteListingError            a listing stopped half-way
+    │   ├── IncompleteListingError            a listing stopped half-way
+    │   └── BadAnswerError                    an answer of the wrong shape: not the array asked
+    │                                         for, a field of the wrong type (names the endpoint
+    │                                         and the field)
     ├── NotifyError                   exit 1  the notification could not be sent
     └── NotebookFailedError           exit *  a notebook run failed; carries the exit code of
                                               the error raised inside it (an instance attribute)
@@ -50,6 +53,7 @@ __all__ = [
     "AuthError",
     "RateLimitError",
     "IncompleteListingError",
+    "BadAnswerError",
     "EXIT_CODES",
     "exit_meaning",
     "StoreConflictError",
@@ -148,6 +152,12 @@ class RateLimitError(SourceError):
 
 class IncompleteListingError(SourceError):
     """A listing stopped half-way (cut connection, missing page)."""
+
+
+class BadAnswerError(SourceError):
+    """A source answered with data of the wrong shape or type (an ``id`` that is a list, an
+    ``archived`` that is not a boolean, not a JSON array…); the message names the endpoint, the
+    element and the field. Nothing fetched is used."""
 
 
 class NotifyError(UsermapError):

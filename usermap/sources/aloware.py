@@ -27,11 +27,12 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import re
 from pathlib import Path
 
 import pandas as pd
 
-from ..errors import AuthError, SourceError
+from ..errors import AuthError, BadAnswerError, SourceError
 from ..models import (U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS, USER_KINDS,
                       USER_STATUSES)
 from ..redact import redact
@@ -63,6 +64,9 @@ _URLLIB3_LOG = logging.getLogger("urllib3.connectionpool")
 if not any(isinstance(f, _RedactingFilter) for f in _URLLIB3_LOG.filters):
     _URLLIB3_LOG.addFilter(_RedactingFilter())
 EXPORT_REQUIRED = (U_ID, U_STATUS, U_KIND)
+#: the export's columns usermap reads: no tab, CR or LF inside their values (other columns may
+#: hold multi-line text)
+EXPORT_STRICT = EXPORT_REQUIRED + (U_FIRST, U_LAST, "name", U_EMAIL, U_ROLE)
 FRAME_COLUMNS = (U_ID, U_FIRST, U_LAST, U_EMAIL, U_STATUS, U_KIND, U_ROLE)
 
 
@@ -131,20 +135,47 @@ def get_api_users(base_url: str, token: str, retrier: Retrier | None = None) -> 
     if isinstance(data, dict) and isinstance(data.get("data"), list):
         data = data["data"]
     if not isinstance(data, list):
-        raise SourceError(f"{what}: expected a JSON array of users (or {{\"data\": [...]}}), "
-                          f"found {type(data).__name__}")
+        raise BadAnswerError(f"{what}: expected a JSON array of users (or {{\"data\": [...]}}), "
+                             f"found {type(data).__name__}")
+    check_user_objects(data, what)
+    return data
+
+
+_TEXT_FIELDS = ("email", "name", "first_name", "last_name")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def check_user_objects(data: list, what: str) -> None:
+    """Every element a user object with a usable id (a non-empty string or integer; not a bool,
+    list or object), ``email`` and names strings or null, no control character in any of them
+    (the snapshot's CSV could not carry it faithfully: docs/decisions.md "Input files"), ids
+    unique. Anything else is a BadAnswerError naming the endpoint, the element and the field."""
+    def bad(i: int, field: str | None, detail: str):
+        where = f"element {i + 1}" + (f", field {field!r}" if field else "")
+        raise BadAnswerError(f"{what}: {where}: {detail}")
+
     seen: set[str] = set()
     for i, u in enumerate(data):
         if not isinstance(u, dict):
-            raise SourceError(f"{what}: element {i + 1} is not a user object")
+            bad(i, None, f"expected a user object, found {type(u).__name__}")
         uid = u.get("id")
-        if uid is None or isinstance(uid, bool) or str(uid).strip() == "":
-            raise SourceError(f"{what}: element {i + 1} has no id")
+        if uid is None or isinstance(uid, bool) or not isinstance(uid, (str, int)):
+            bad(i, "id", f"expected a string or integer id, found {type(uid).__name__}")
         key = str(uid).strip()
+        if key == "":
+            bad(i, "id", "empty id")
+        if _CONTROL.search(key):
+            bad(i, "id", "a control character in the id")
         if key in seen:
-            raise SourceError(f"{what}: user id {key!r} appears twice (element {i + 1})")
+            bad(i, "id", f"user id {key!r} appears twice")
         seen.add(key)
-    return data
+        for field in _TEXT_FIELDS:
+            v = u.get(field)
+            if v is not None and not isinstance(v, str):
+                bad(i, field, f"expected a string or null, found {type(v).__name__}")
+            if v and _CONTROL.search(v):
+                ch = _CONTROL.search(v).group()
+                bad(i, field, f"control character U+{ord(ch):04X} in the value (user {key!r})")
 
 
 def api_users_frame(items: list[dict]) -> pd.DataFrame:
@@ -172,7 +203,7 @@ def read_export(path) -> pd.DataFrame:
     names the file, the row and the column."""
     from .csvread import check_in, check_nonempty, check_unique, read_csv_validated
     path = Path(path)
-    df = read_csv_validated(path, EXPORT_REQUIRED)
+    df = read_csv_validated(path, EXPORT_REQUIRED, strict=EXPORT_STRICT)
     df[U_ID] = df[U_ID].str.strip()
     df[U_STATUS] = df[U_STATUS].str.strip().str.lower()
     df[U_KIND] = df[U_KIND].str.strip().str.lower()

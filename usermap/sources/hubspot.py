@@ -25,7 +25,7 @@ import re
 from contextlib import contextmanager
 from typing import Callable
 
-from ..errors import AuthError, IncompleteListingError, SourceError
+from ..errors import AuthError, BadAnswerError, IncompleteListingError, InputError, SourceError
 from ..redact import redact
 from .retry import (CONNECTION, RATE_LIMIT, SERVER, Retrier, Retryable, connection_problem,
                     retry_after_seconds)
@@ -157,9 +157,7 @@ def list_owners(api, retrier: Retrier, *, archived: bool, limit: int = PAGE_LIMI
                               timeout=retrier.policy.timeout, what=what),
             what, started_listing=pages > 1)
         results = page["results"]
-        for i, o in enumerate(results):
-            if not isinstance(o, dict) or o.get("id") in (None, ""):
-                raise SourceError(f"{what}: element {i + 1} is not an owner object with an id")
+        check_owner_objects(results, f"{what} (GET {OWNERS_PATH}?archived={str(archived).lower()})")
         owners.extend(results)
         if raw is not None:
             raw.append(page_raw)
@@ -174,6 +172,25 @@ def list_owners(api, retrier: Retrier, *, archived: bool, limit: int = PAGE_LIMI
                                          f"incomplete and was discarded")
         seen.add(nxt)
         after = nxt
+
+
+OWNERS_PATH = "/crm/v3/owners/"
+
+
+def check_owner_objects(results: list, what: str) -> None:
+    """The owners of one page, validated as a snapshot's owners are (``snapshot.owners_frame``:
+    objects with a non-empty string or integer id, ``archived`` a boolean, ``email`` and names
+    strings, ``type`` PERSON or QUEUE, ``userId`` a number or null): anything else is a
+    BadAnswerError naming the endpoint, the element and the field, so a snapshot is never
+    written that could not be read back."""
+    from .snapshot import owners_frame
+    try:
+        owners_frame(results, source="answer")
+    except InputError as e:
+        where = f"element {e.row}" if e.row is not None else "the page"
+        field = f", field {e.column!r}" if e.column is not None else ""
+        detail = str(e).split(": ", 1)[-1]
+        raise BadAnswerError(f"{what}: {where}{field}: {detail}") from None
 
 
 @contextmanager

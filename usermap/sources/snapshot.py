@@ -46,7 +46,7 @@ OWNERS_FILE = "hubspot_owners.json"
 def read_users_csv(path) -> pd.DataFrame:
     """aloware_users.csv → users frame (USER_CSV_COLUMNS + role; more columns kept)."""
     path = Path(path)
-    df = read_csv_validated(path, USER_CSV_COLUMNS)
+    df = read_csv_validated(path, USER_CSV_COLUMNS, strict=USER_CSV_COLUMNS + (U_ROLE,))
     df[U_ID] = strip_column(df[U_ID])
     df[U_STATUS] = strip_column(df[U_STATUS], lower=True)
     df[U_KIND] = strip_column(df[U_KIND], lower=True)
@@ -68,6 +68,10 @@ def read_owners_json(path) -> pd.DataFrame:
     are cut at "}, {" between elements; a cut that falls inside a string leaves an unterminated
     string, which fails to parse, and then the file is read element by element instead, which
     also gives the exact line of any syntax error.
+
+    A key given twice in one object (two ``"email"`` keys: json keeps the last one silently) is
+    an InputError naming the owner (row) and the key; an ``object_pairs_hook`` that only builds
+    the dict and compares lengths finds it (measured in docs/decisions.md "Input files").
     """
     path = Path(path)
     text = read_text_utf8(path)
@@ -100,19 +104,59 @@ _PIECE_CHARS = 4 << 20
 _CHUNK = 20_000
 
 
+class _DupKeyObject(dict):
+    """A parsed JSON object that had a key twice (``dup``: the first such key)."""
+    dup: str = ""
+
+
+def _dup_key_hook(flagged: list):
+    """An object_pairs_hook: the dict, as json builds it, plus a note when a key repeats."""
+    def hook(pairs):
+        d = dict(pairs)
+        if len(d) != len(pairs):
+            d = _DupKeyObject(d)
+            seen: set = set()
+            d.dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+            flagged.append(d)
+        return d
+    return hook
+
+
+def _dup_key_in(value):
+    """The repeated key inside ``value`` (an owner, searched with its nested objects), or None."""
+    if isinstance(value, _DupKeyObject):
+        return value.dup
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for v in items:
+        found = _dup_key_in(v)
+        if found is not None:
+            return found
+    return None
+
+
+def _refuse_dup_keys(objs: list, offset: int, source: str) -> None:
+    for i, o in enumerate(objs):
+        key = _dup_key_in(o)
+        if key is not None:
+            raise InputError(f"key {key!r} appears twice in one owner object (JSON would keep "
+                             f"only the last)", file=source, row=offset + i + 1, column=key)
+
+
 def _owners_by_pieces(text: str, pos: int, source: str) -> dict:
     cols = {col: [] for col in API_OWNER_FIELDS}
     count = 0
+    flagged: list = []
+    loads = json.JSONDecoder(object_pairs_hook=_dup_key_hook(flagged)).decode
     while True:
         cut = _BOUNDARY.search(text, pos + _PIECE_CHARS) if pos + _PIECE_CHARS < len(text) else None
         if cut is None:
-            objs = json.loads("[" + text[pos:])  # the rest, with its closing bracket
+            objs = loads("[" + text[pos:])  # the rest, with its closing bracket
             if not isinstance(objs, list):
                 raise RecutSignal()
         else:
             for _ in range(64):  # a cut inside a nested array (e.g. teams) fails: take the next
                 try:
-                    objs = json.loads("[" + text[pos:cut.start() + 1] + "]")
+                    objs = loads("[" + text[pos:cut.start() + 1] + "]")
                     break
                 except json.JSONDecodeError:
                     cut = _BOUNDARY.search(text, cut.end())
@@ -120,6 +164,9 @@ def _owners_by_pieces(text: str, pos: int, source: str) -> dict:
                         raise RecutSignal() from None
             else:
                 raise RecutSignal()
+        if flagged:  # (a failed attempt on a piece may have flagged too: look, then forget)
+            _refuse_dup_keys(objs, count, source)
+            flagged.clear()
         _gather(objs, cols, count, source)
         count += len(objs)
         if cut is None:
@@ -129,7 +176,8 @@ def _owners_by_pieces(text: str, pos: int, source: str) -> dict:
 
 def _owners_by_element(text: str, pos: int, source: str) -> dict:
     cols = {col: [] for col in API_OWNER_FIELDS}
-    scan = json.scanner.make_scanner(json.JSONDecoder())
+    flagged: list = []
+    scan = json.scanner.make_scanner(json.JSONDecoder(object_pairs_hook=_dup_key_hook(flagged)))
     i = _WS.match(text, pos).end()
     chunk: list = []
     count = 0
@@ -147,6 +195,8 @@ def _owners_by_element(text: str, pos: int, source: str) -> dict:
                 raise InputError(f"not valid JSON: {e.msg}", file=source, row=e.lineno,
                                  column=f"char {e.colno}") from None
             chunk.append(obj)
+            if flagged:
+                _refuse_dup_keys(chunk, count, source)
             m = _SEP.match(text, i)
             if not m:
                 line = text.count("\n", 0, i) + 1
@@ -347,7 +397,7 @@ def write_snapshot(directory, users: pd.DataFrame, owners: list[dict], extra: di
 def read_mappings_csv(path) -> pd.DataFrame:
     """A mappings CSV → links frame. A user or an owner linked twice is an error."""
     path = Path(path)
-    df = read_csv_validated(path, (L_USER, L_OWNER))
+    df = read_csv_validated(path, (L_USER, L_OWNER), strict=MAPPINGS_CSV_COLUMNS)
     for col in MAPPINGS_CSV_COLUMNS:
         if col not in df.columns:
             df[col] = ""
@@ -372,5 +422,5 @@ def read_mappings_csv(path) -> pd.DataFrame:
     if bad.any():
         i = int(bad.to_numpy().argmax())
         raise InputError(f"not an ISO 8601 time: {df[L_MAPPED_AT].iloc[i]!r}", file=str(path),
-                         row=line_of(df, i), column=L_MAPPED_AT)
+                         row=line_of(path, i), column=L_MAPPED_AT)
     return df.reset_index(drop=True)
