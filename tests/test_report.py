@@ -282,7 +282,10 @@ def test_read_activities_validates(tmp_path):
               "2026-01-01T00:00:00Z\n", 3, "type"),
              ("aloware_user_id,type,timestamp\n1,call,yesterday\n", 2, "timestamp"),
              ("aloware_user_id,type,timestamp\n,call,2026-01-01T00:00:00Z\n", 2,
-              "aloware_user_id")]
+              "aloware_user_id"),
+             # the real file line after a blank line and a quoted multi-line extra field
+             ('aloware_user_id,type,timestamp,note\n\n1,call,2026-01-01T00:00:00Z,"a\nb"\n'
+              '2,fax,2026-01-01T00:00:00Z,\n', 5, "type")]
     for text, row, column in cases:
         bad = tmp_path / "bad.csv"
         bad.write_text(text)

@@ -22,10 +22,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError, RecutSignal
-from ..files import write_atomic  # compat: re-export, removed after merge (also used here)
+from ..files import write_atomic
 from .csvread import (check_in, check_nonempty, check_unique, line_of, read_text_utf8,
                       strip_column)
-from .csvread import read_csv_validated  # compat: re-export, removed after merge (report.py)
+from .csvread import read_csv_validated
 from ..models import (
     API_OWNER_FIELDS, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER,
     L_USER, MAPPINGS_CSV_COLUMNS, METHODS, O_ARCHIVED, O_EMAIL, O_FIRST, O_ID, O_LAST, O_TYPE,
