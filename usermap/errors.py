@@ -11,11 +11,13 @@ that turns them into exit codes (DESIGN.md §6)::
     │   ├── RemovalGuardError                 the plan removes too many links (use --force)
     │   ├── StalePlanError                    the store changed since the plan was made
     │   ├── StoreConflictError                a change does not fit the store as it is
+    │   ├── ForeignPlanError                  the plan was made on another store (store id)
     │   └── LockedError                       another run holds the lock
     ├── SourceError                   exit 4  a source failed
     │   ├── AuthError                         401/403: bad token or missing scope
     │   ├── RateLimitError                    429s outlasted the retry budget
     │   └── IncompleteListingError            a listing stopped half-way
+    ├── StoreWriteError               exit 1  the store's disk is full (or refused the write)
     ├── NotifyError                   exit 1  the notification could not be sent
     └── NotebookFailedError           exit *  a notebook run failed; carries the exit code of
                                               the error raised inside it (an instance attribute)
@@ -53,6 +55,8 @@ __all__ = [
     "EXIT_CODES",
     "exit_meaning",
     "StoreConflictError",
+    "ForeignPlanError",
+    "StoreWriteError",
     "NotifyError",
     "NotebookFailedError",
     "Retryable",
@@ -128,6 +132,11 @@ class StoreConflictError(SafetyError):
     """A change does not fit the store as it is (its 'before' is not what the store holds)."""
 
 
+class ForeignPlanError(SafetyError):
+    """The plan was made on another store (its store id is not this store's), or records no
+    store id at all (made by a usermap before store ids)."""
+
+
 class LockedError(SafetyError):
     """Another run holds the lock."""
 
@@ -148,6 +157,11 @@ class RateLimitError(SourceError):
 
 class IncompleteListingError(SourceError):
     """A listing stopped half-way (cut connection, missing page)."""
+
+
+class StoreWriteError(UsermapError):
+    """The store could not be written for a reason outside usermap's input: the disk (or the
+    file size limit) is full. Nothing was changed: SQLite rolled the transaction back."""
 
 
 class NotifyError(UsermapError):
