@@ -131,7 +131,7 @@ def test_plan_apply_through_the_store_reaches_a_fixed_point(tmp_path_factory, wo
     users, owners, links = world
     u, o, lk = frames(users, owners, links)
     db = tmp_path_factory.mktemp("p") / "s.db"
-    with Store.open(db) as store:
+    with Store.open(db, create=True) as store:
         store.import_links(lk.drop(columns=["updated_at"]), now="2026-11-24T00:00:00Z",
                            force=True)
         a = reconcile.audit(u, o, store.links(), suggestions=False)
