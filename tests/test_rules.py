@@ -336,7 +336,8 @@ def test_fixed_point_after_apply(tmp_path):
     with Store.open(tmp_path / "s.db", create=True) as store:
         store.import_links(lk, now="2026-11-24T00:00:00Z")
         a = reconcile.audit(u, o, store.links())
-        p = planmod.make_plan(a, store_revision=store.revision, fingerprint="f")
+        p = planmod.make_plan(a, store_revision=store.revision, fingerprint="f",
+                              store_id=store.store_id)
         assert len(p) == 5
         apply_plan(store, p, now="2026-11-24T00:00:01Z")
         a2 = reconcile.audit(u, o, store.links())
