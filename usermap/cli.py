@@ -233,10 +233,11 @@ def _check_paths(args) -> None:
         store = cfg.resolve(cfg.store.path)
     protected = {"store": store, "config": cfg_path}
 
-    if cmd == "run" or (store is not None and cmd != "init" and not getattr(args, "create",
-                                                                              False)):
-        if cmd != "fetch":
-            _require_store(store)
+    creates = cmd == "init" or bool(getattr(args, "create", False))
+    if creates and Path(store).is_dir():
+        raise InputError("is a folder, not a usermap store file", file=str(store))
+    if cmd != "fetch" and store is not None and not creates:
+        _require_store(store)
     if cmd == "fetch":
         files.check_output_folder(args.out, protected=protected, holds=SNAPSHOT_FILES,
                                   kind="snapshot")
@@ -252,9 +253,6 @@ def _check_paths(args) -> None:
     elif cmd == "mappings" and sub == "export":
         files.check_output_file(args.csv, protected=protected, kind="mappings CSV",
                                 looks_like=_is_mappings)
-    elif cmd == "init" or getattr(args, "create", False):
-        if Path(store).is_dir():
-            raise InputError("is a folder, not a usermap store file", file=str(store))
 
 
 def _require_store(path) -> None:
