@@ -335,7 +335,7 @@ def base(tmp_path_factory):
     (d / "snap" / "hubspot_owners.json").write_text(GOOD_OWNERS)
     (d / "links.csv").write_text(GOOD_LINKS)
     (d / "usermap.toml").write_text("[runs]\nkeep = 5\n")
-    code, out, err = run_cli("mappings", "import", d / "links.csv", "--store", d / "store.db")
+    code, out, err = run_cli("mappings", "import", "--create", d / "links.csv", "--store", d / "store.db")
     assert code == 0, err
     code, out, err = run_cli("plan", d / "snap", "--store", d / "store.db", "--out",
                              d / "good-plan.json")
@@ -373,7 +373,7 @@ def setup_case(case: Case, base: Path, tmp: Path) -> tuple[Path, list]:
         "config": ["audit", d / "snap", "--store", d / "store.db", "--out", d / "audit",
                    "--config", d / "usermap.toml"],
         "plan": ["apply", d / "plan.json", "--store", d / "store.db", "--yes"],
-        "mappings": ["mappings", "import", d / "bad.csv", "--store", d / "store.db"],
+        "mappings": ["mappings", "import", "--create", d / "bad.csv", "--store", d / "store.db"],
     }
     return d, commands[case.kind]
 

@@ -423,7 +423,7 @@ def _store_with_links(tmp_path, links, audits=()):
     from usermap.store import Store
     db = tmp_path / "store.db"
     _, _, lk = frames((), (), links)
-    with Store.open(db) as s:
+    with Store.open(db, create=True) as s:
         s.import_links(lk.drop(columns=["updated_at"]), now="2026-01-01T00:00:00Z")
         for h in audits:
             s.record_audit(h["run_id"], h["at"], h["summary"], h["issues"])

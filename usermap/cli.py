@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import workflow
 from .clock import utc_now
-from .errors import UsermapError, exit_code_for
+from .errors import InputError, UsermapError, exit_code_for
 
 __all__ = ["main", "build_parser"]
 
@@ -65,22 +65,34 @@ def _add_steps(sub) -> None:
 
     s = sub.add_parser("audit", help="audit a snapshot against the store")
     s.add_argument("snapshot")
-    s.add_argument("--store", required=True)
+    _store_args(s)
     s.add_argument("--out", required=True)
-    s.add_argument("--config", default=None)
 
     s = sub.add_parser("plan", help="compute the sync plan")
     s.add_argument("snapshot")
-    s.add_argument("--store", required=True)
+    _store_args(s)
     s.add_argument("--out", required=True)
     s.add_argument("--only", default=None, metavar="ISSUE_ID")
     s.add_argument("--force", action="store_true")
 
     s = sub.add_parser("apply", help="apply a plan (dry run unless --yes)")
     s.add_argument("plan")
-    s.add_argument("--store", required=True)
+    _store_args(s)
     s.add_argument("--yes", action="store_true")
     s.add_argument("--force", action="store_true")
+
+    s = sub.add_parser("init", help="create an empty store")
+    _store_args(s)
+
+
+def _store_args(s, *, create: bool = False) -> None:
+    """--store (default: ``[store] path`` of --config, or of ./usermap.toml) and --config."""
+    s.add_argument("--store", default=None,
+                   help="the store file (default: [store] path of the config)")
+    s.add_argument("--config", default=None, help="usermap.toml")
+    if create:
+        s.add_argument("--create", action="store_true",
+                       help="create the store if it does not exist")
 
 
 def _add_links(sub) -> None:
@@ -89,22 +101,23 @@ def _add_links(sub) -> None:
     msub = s.add_subparsers(dest="mappings_command", required=True)
     m = msub.add_parser("import")
     m.add_argument("csv")
-    m.add_argument("--store", required=True)
+    _store_args(m, create=True)
     m.add_argument("--force", action="store_true")
     m = msub.add_parser("export")
-    m.add_argument("--store", required=True)
+    _store_args(m)
     m.add_argument("csv")
 
     s = sub.add_parser("map", help="pin a manual link")
     s.add_argument("aloware_id")
     s.add_argument("owner_id")
-    s.add_argument("--store", required=True)
+    _store_args(s, create=True)
     s.add_argument("--snapshot", default=None,
-                   help="check both ids against this snapshot and record their e-mails")
+                   help="check both ids against this snapshot and record their e-mails "
+                        "(default: the newest run's snapshot under [runs] dir of --config)")
 
     s = sub.add_parser("unmap", help="remove a link")
     s.add_argument("aloware_id")
-    s.add_argument("--store", required=True)
+    _store_args(s)
 
 
 def _add_runs(sub) -> None:
@@ -116,17 +129,16 @@ def _add_runs(sub) -> None:
 
     s = sub.add_parser("report", help="the HTML report for a snapshot")
     s.add_argument("snapshot")
-    s.add_argument("--store", required=True)
+    _store_args(s)
     s.add_argument("--out", required=True)
-    s.add_argument("--config", default=None)
     s.add_argument("--activities", default=None, help="aloware_user_id,type,timestamp CSV")
 
     s = sub.add_parser("runs", help="the applied runs")
-    s.add_argument("--store", required=True)
+    _store_args(s)
 
     s = sub.add_parser("undo", help="the inverse plan of an applied run")
     s.add_argument("run_id")
-    s.add_argument("--store", required=True)
+    _store_args(s)
     s.add_argument("--out", required=True)
 
 
@@ -140,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         gc.disable()
     try:
         handler = _HANDLERS[args.command]
+        _check_paths(args)  # stores and outputs: before anything is read or written
         return handler(args) or 0
     except UsermapError as e:
         print(f"usermap: error: {e}", file=sys.stderr)
@@ -168,12 +181,90 @@ def _tune_pandas() -> None:
         pass
 
 
-# --- handlers -------------------------------------------------------------------------------
+# --- stores and outputs: checked once, before a command reads anything ------------------------
+SNAPSHOT_FILES = frozenset({"aloware_users.csv", "hubspot_owners.json", "fetch.json"})
+AUDIT_FILES = frozenset({"summary.json", "mapped.csv", "unmapped_aloware.csv",
+                         "unmapped_hubspot.csv", "errors.csv"})
+
+
+def _config_path(path):
+    """The config file a command uses: --config, else ./usermap.toml when there is one."""
+    if path is None and Path("usermap.toml").exists():
+        return "usermap.toml"
+    return path
+
+
 def _config(path):
     from .config import Config
-    if path is None and Path("usermap.toml").exists():
-        path = "usermap.toml"
-    return Config.load(path)
+    return Config.load(_config_path(path))
+
+
+def _is_plan(head: bytes) -> bool:
+    return b'"format": "usermap-plan/' in head
+
+
+def _is_report(head: bytes) -> bool:
+    return head.lstrip().lower().startswith(b"<!doctype html") and b'content="usermap"' in head
+
+
+def _is_mappings(head: bytes) -> bool:
+    return head.removeprefix(b"\xef\xbb\xbf").startswith(b"aloware_user_id,hubspot_owner_id")
+
+
+def _check_paths(args) -> None:
+    """The one place where a command's paths are checked (DESIGN.md §6), before anything is
+    read: the store must exist (``usermap init`` makes one; ``mappings import`` and ``map``
+    with ``--create``), and no output may be the store or the config, a folder where a file
+    goes (or the other way round), or an existing file or folder that is not a usermap output
+    of the same kind. Fills in ``args.store`` from the config when --store is omitted.
+    InputError (exit 2) otherwise."""
+    from . import files
+    cmd = args.command
+    sub = getattr(args, "mappings_command", None)
+    if cmd in ("sandbox",):
+        return
+    cfg_path = _config_path(getattr(args, "config", None))
+    if hasattr(args, "store") and args.store is None:
+        cfg = _config(cfg_path)
+        args.store = str(cfg.resolve(cfg.store.path))
+    store = getattr(args, "store", None)
+    if cmd in ("fetch", "run"):
+        cfg = _config(cfg_path)
+        store = cfg.resolve(cfg.store.path)
+    protected = {"store": store, "config": cfg_path}
+
+    creates = cmd == "init" or bool(getattr(args, "create", False))
+    if creates and Path(store).is_dir():
+        raise InputError("is a folder, not a usermap store file", file=str(store))
+    if cmd != "fetch" and store is not None and not creates:
+        _require_store(store)
+    if cmd == "fetch":
+        files.check_output_folder(args.out, protected=protected, holds=SNAPSHOT_FILES,
+                                  kind="snapshot")
+    elif cmd == "audit":
+        files.check_output_folder(args.out, protected=protected, holds=AUDIT_FILES,
+                                  kind="audit")
+    elif cmd in ("plan", "undo"):
+        files.check_output_file(args.out, protected=protected, kind="usermap plan file",
+                                looks_like=_is_plan)
+    elif cmd == "report":
+        files.check_output_file(args.out, protected=protected, kind="usermap report",
+                                looks_like=_is_report)
+    elif cmd == "mappings" and sub == "export":
+        files.check_output_file(args.csv, protected=protected, kind="mappings CSV",
+                                looks_like=_is_mappings)
+
+
+def _require_store(path) -> None:
+    p = Path(path)
+    if p.is_dir():
+        raise InputError("is a folder, not a usermap store file", file=str(p))
+    if not p.exists():
+        raise InputError(f"store not found; create an empty one with `usermap init --store "
+                         f"{p}`", file=str(p))
+
+
+# --- handlers -------------------------------------------------------------------------------
 
 
 def _cmd_sandbox(args) -> int:
@@ -217,6 +308,9 @@ def _cmd_apply(args) -> int:
     p = read_plan(args.plan)
     done = workflow.apply(args.store, p, yes=args.yes, force=args.force, now=utc_now())
     print(describe(p))
+    if not len(p):
+        print(f"nothing to apply; store revision is {done.revision}")
+        return 0
     if done.dry_run:
         print("dry run: nothing was changed; add --yes to apply")
         return 0
@@ -229,8 +323,13 @@ def _cmd_mappings(args) -> int:
     from .store import Store
     if args.mappings_command == "import":
         links = read_mappings_csv(args.csv)
-        with Store.open(args.store) as store:
+        with Store.open(args.store, create=args.create) as store:
             run_id, counts = store.import_links(links, now=utc_now(), force=args.force)
+            revision = store.revision
+        if run_id is None:
+            print(f"nothing to import: the store already holds the {len(links)} links of "
+                  f"{args.csv}; store revision is {revision}")
+            return 0
         print(f"imported {len(links)} links from {args.csv} as run {run_id}: "
               f"{counts['add']} added, {counts['update']} updated, {counts['remove']} removed")
         return 0
@@ -241,10 +340,31 @@ def _cmd_mappings(args) -> int:
 
 
 def _cmd_map(args) -> int:
-    run_id = workflow.map_link(args.store, args.aloware_id, args.owner_id, now=utc_now(),
-                               snapshot=args.snapshot)
-    print(f"linked Aloware user {args.aloware_id} to HubSpot owner {args.owner_id} (manual) "
+    snapshot = args.snapshot
+    if snapshot is None and args.config is not None:
+        cfg = _config(args.config)
+        snapshot = workflow.newest_snapshot(cfg.resolve(cfg.runs.dir))
+    aloware_id = workflow.clean_id(args.aloware_id, "ALOWARE_ID")
+    owner_id = workflow.clean_id(args.owner_id, "OWNER_ID")
+    run_id = workflow.map_link(args.store, aloware_id, owner_id, now=utc_now(),
+                               snapshot=snapshot, create=args.create)
+    print(f"linked Aloware user {aloware_id} to HubSpot owner {owner_id} (manual) "
           f"as run {run_id}")
+    if snapshot:
+        print(f"both ids were checked against the snapshot {snapshot}")
+    else:
+        print("no snapshot (--snapshot DIR, or a run's under [runs] dir of --config): nothing "
+              "was checked; the ids were taken as given")
+    return 0
+
+
+def _cmd_init(args) -> int:
+    info = workflow.init_store(args.store)
+    if info["created"]:
+        print(f"created an empty store {args.store} (store id {info['store_id']})")
+    else:
+        print(f"{args.store} is a usermap store already (store id {info['store_id']}, revision "
+              f"{info['revision']}, {info['links']} links); nothing was changed")
     return 0
 
 
@@ -294,6 +414,7 @@ _HANDLERS = {
     "sandbox": _cmd_sandbox, "fetch": _cmd_fetch, "audit": _cmd_audit, "plan": _cmd_plan,
     "apply": _cmd_apply, "mappings": _cmd_mappings, "map": _cmd_map, "unmap": _cmd_unmap,
     "run": _cmd_run, "report": _cmd_report, "runs": _cmd_runs, "undo": _cmd_undo,
+    "init": _cmd_init,
 }
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,7 @@ that turns them into exit codes (DESIGN.md §6)::
     │   ├── RemovalGuardError                 the plan removes too many links (use --force)
     │   ├── StalePlanError                    the store changed since the plan was made
     │   ├── StoreConflictError                a change does not fit the store as it is
+    │   ├── ForeignPlanError                  the plan was made on another store (store id)
     │   └── LockedError                       another run holds the lock
     ├── SourceError                   exit 4  a source failed
     │   ├── AuthError                         401/403: bad token or missing scope
@@ -19,6 +20,7 @@ that turns them into exit codes (DESIGN.md §6)::
     │   └── BadAnswerError                    an answer of the wrong shape: not the array asked
     │                                         for, a field of the wrong type (names the endpoint
     │                                         and the field)
+    ├── StoreWriteError               exit 1  the store's disk is full (or refused the write)
     ├── NotifyError                   exit 1  the notification could not be sent
     └── NotebookFailedError           exit *  a notebook run failed; carries the exit code of
                                               the error raised inside it (an instance attribute)
@@ -57,6 +59,8 @@ __all__ = [
     "EXIT_CODES",
     "exit_meaning",
     "StoreConflictError",
+    "ForeignPlanError",
+    "StoreWriteError",
     "NotifyError",
     "NotebookFailedError",
     "Retryable",
@@ -132,6 +136,11 @@ class StoreConflictError(SafetyError):
     """A change does not fit the store as it is (its 'before' is not what the store holds)."""
 
 
+class ForeignPlanError(SafetyError):
+    """The plan was made on another store (its store id is not this store's), or records no
+    store id at all (made by a usermap before store ids)."""
+
+
 class LockedError(SafetyError):
     """Another run holds the lock."""
 
@@ -158,6 +167,11 @@ class BadAnswerError(SourceError):
     """A source answered with data of the wrong shape or type (an ``id`` that is a list, an
     ``archived`` that is not a boolean, not a JSON array…); the message names the endpoint, the
     element and the field. Nothing fetched is used."""
+
+
+class StoreWriteError(UsermapError):
+    """The store could not be written for a reason outside usermap's input: the disk (or the
+    file size limit) is full. Nothing was changed: SQLite rolled the transaction back."""
 
 
 class NotifyError(UsermapError):

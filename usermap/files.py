@@ -81,12 +81,14 @@ def _protected(protected) -> list[tuple[str, Path]]:
     return [(str(what), Path(p)) for what, p in items if p is not None and str(p) != ""]
 
 
-def check_output_file(path, *, protected=()) -> Path:
+def check_output_file(path, *, protected=(), kind: str = "", looks_like=None) -> Path:
     """Check an ``--out`` path that will hold one file; returns it as a Path.
 
     ``protected`` maps what a path is (``"store"``, ``"config"``...) to the path, or lists paths:
     an output that is one of them is refused. So is an existing folder, and a parent that is an
-    existing file. Raises InputError naming the option's path.
+    existing file. With ``looks_like`` (a test of an existing file's first 8 KB), an existing
+    file that is not a usermap output of this ``kind`` is refused too: usermap replaces only
+    what it wrote. Raises InputError naming the option's path.
     """
     out = Path(path)
     if str(path) == "":
@@ -101,20 +103,35 @@ def check_output_file(path, *, protected=()) -> Path:
     for what, p in _protected(protected):
         if _same(out, p):
             raise InputError(f"would overwrite the {what} ({p})", file=str(out))
+    if looks_like is not None and (out.exists() or out.is_symlink()):
+        head = b""
+        try:
+            with open(out, "rb") as f:
+                head = f.read(8192)
+        except OSError as e:
+            raise InputError(f"cannot read the existing file: {e.strerror or e}",
+                             file=str(out)) from None
+        if head and not looks_like(head):
+            raise InputError(f"exists and is not a {kind or 'usermap output'}: usermap does not "
+                             f"overwrite what it did not write; choose another path or remove "
+                             f"it", file=str(out))
     return out
 
 
-def check_output_folder(path, *, protected=()) -> Path:
+def check_output_folder(path, *, protected=(), holds=None, kind: str = "") -> Path:
     """Check an ``--out`` path that will be a folder (written whole, replacing what is there);
     returns it as a Path.
 
-    Refused: an existing file, a parent that is a file, and a folder that is or holds one of the
-    ``protected`` paths (the folder is replaced as a whole, so the store or the config inside it
-    would be lost). Raises InputError.
+    Refused: an existing file, a symbolic link, a parent that is a file, a folder that is or
+    holds one of the ``protected`` paths (the folder is replaced as a whole, so the store or
+    the config inside it would be lost) and, with ``holds`` (the names a usermap output of this
+    ``kind`` consists of), an existing folder holding anything else. Raises InputError.
     """
     out = Path(path)
     if str(path) == "":
         raise InputError("the output path is empty")
+    if out.is_symlink():
+        raise InputError("is a symbolic link; give the folder itself", file=str(out))
     if out.exists() and not out.is_dir():
         raise InputError("is a file; a folder is expected here", file=str(out))
     for parent in out.parents:
@@ -125,6 +142,17 @@ def check_output_folder(path, *, protected=()) -> Path:
     for what, p in _protected(protected):
         if _within(p, out):
             raise InputError(f"would overwrite the {what} ({p})", file=str(out))
+    if holds is not None and out.is_dir():
+        try:
+            other = sorted(p.name for p in out.iterdir() if p.name not in holds)
+        except OSError as e:
+            raise InputError(f"cannot list the folder: {e.strerror or e}", file=str(out)) from None
+        if other:
+            shown = ", ".join(other[:3]) + (f" and {len(other) - 3} more" if len(other) > 3
+                                            else "")
+            raise InputError(f"is not {_a(kind or 'usermap output')} folder: it holds {shown}, "
+                             f"which usermap did not write there and would lose; choose a new or "
+                             f"empty folder", file=str(out))
     return out
 
 
@@ -162,3 +190,7 @@ def read_plan(path):
     except UnicodeDecodeError:
         raise PlanFileError("not UTF-8: not a plan file", file=str(p)) from None
     return plan_from_json(text, source=str(p))
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .errors import RemovalGuardError, StalePlanError
+from .errors import ForeignPlanError, RemovalGuardError, StalePlanError
 
 # --- Aloware users -------------------------------------------------------------------------
 USER_STATUSES = ("active", "paused", "inactive", "suspended", "deleted")
@@ -134,6 +134,7 @@ class Plan:
     force: bool = False
     only: str | None = None
     meta: dict = field(default_factory=dict)
+    store_id: str = ""           # the id of the store the plan was made on ("" in old plans)
 
     # The removal guard: at most max(GUARD_MIN_REMOVALS, GUARD_PERCENT % of current links).
     GUARD_MIN_REMOVALS = 10
@@ -169,9 +170,25 @@ class Plan:
                 f"the store is at revision {revision} but the plan was made at revision "
                 f"{self.store_revision}: the store changed since. Make a new plan")
 
-    def check(self, *, force: bool = False, revision: int | None = None) -> None:
-        """The whole policy: not stale against ``revision`` (when given), and within the removal
-        guard unless ``force`` or the plan was made with force."""
+    def raise_if_foreign(self, store_id: str) -> None:
+        """ForeignPlanError when the plan was made on another store than the one whose id is
+        ``store_id``, or records no store id (a plan file from before store ids)."""
+        if not self.store_id:
+            raise ForeignPlanError(
+                f"the plan records no store id (made by an older usermap), so it cannot be "
+                f"checked against this store ({store_id}); nothing was changed. Make a new plan")
+        if self.store_id != store_id:
+            raise ForeignPlanError(
+                f"the plan was made on store {self.store_id}, not on this store ({store_id}); "
+                f"nothing was changed. Make a plan against this store")
+
+    def check(self, *, force: bool = False, revision: int | None = None,
+              store_id: str | None = None) -> None:
+        """The whole policy: made on the store whose id is ``store_id`` (when given), not stale
+        against ``revision`` (when given), and within the removal guard unless ``force`` or the
+        plan was made with force."""
+        if store_id is not None:
+            self.raise_if_foreign(store_id)
         if revision is not None:
             self.raise_if_stale(revision)
         self.raise_if_unsafe(force=force or self.force)
