@@ -233,7 +233,6 @@ def _check_bound(section: str, key: str, v, floor: int, source: str) -> None:
     if v > _MAX_SECONDS:
         raise ConfigError(f"{where} must be at most {_MAX_SECONDS:g} s (a week), found {v:g}",
                           file=source, column=f"{section}.{key}")
-    return kind(**kwargs)
 
 
 def secret(name: str, *, required: bool = False) -> str:

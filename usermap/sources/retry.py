@@ -189,7 +189,7 @@ class Retrier:
             tries += 1
             self.requests += 1
             try:
-                return attempt()
+                got = attempt()
             except Exception as e:
                 if self.watchdog.fired:   # the deadline cut the connection mid-answer
                     raise self._out_of_time(
@@ -215,6 +215,11 @@ class Retrier:
                 self.waited += wait
                 if wait > 0:
                     self._sleep(wait)
+                continue
+            if self.watchdog.fired:   # an answer the deadline cut may look complete: it is not
+                raise self._out_of_time(what, started_listing, " while reading the answer (the "
+                                        "server answered too slowly)")
+            return got
 
     @staticmethod
     def _final(r: Retryable, what: str, reason: str, started_listing: bool) -> SourceError:
