@@ -181,3 +181,92 @@ def test_retry_policy_refuses_infinite_bounds():
                {"connect_timeout": 0}):
         with pytest.raises(ValueError):
             RetryPolicy(**kw)
+
+
+# --- 2. a FIFO, a device or a folder where a file should be: exit 2 at once ------------------------
+def _make_fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def _snapshot(tmp_path, small_world) -> Path:
+    from usermap.sources.snapshot import write_snapshot
+    snap = tmp_path / "snap"
+    write_snapshot(snap, small_world.users, small_world.owners)
+    return snap
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder"])
+@pytest.mark.parametrize("which", ["aloware_users.csv", "hubspot_owners.json"])
+def test_snapshot_file_that_is_not_a_regular_file_is_exit_2_at_once(tmp_path, small_world,
+                                                                    kind, which):
+    snap = _snapshot(tmp_path, small_world)
+    target = snap / which
+    target.unlink()
+    if kind == "fifo":
+        _make_fifo(target)
+    elif kind == "device":
+        target.symlink_to("/dev/zero")
+    else:
+        target.mkdir()
+    from usermap.store import Store
+    Store.open(tmp_path / "s.db").close()
+    p, seconds = runkit.cli(["audit", str(snap), "--store", str(tmp_path / "s.db"), "--out",
+                             str(tmp_path / "out")], timeout=30)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert which in p.stderr
+    assert seconds < 15
+
+
+@pytest.mark.parametrize("reader", ["mappings", "plan", "config", "export", "activities"])
+def test_every_reader_refuses_a_fifo(tmp_path, reader):
+    """Each reader checks before it opens: a FIFO with no writer would block open() for ever.
+    Run in a thread with a timeout so that a regression fails instead of hanging."""
+    from usermap import files, report
+    from usermap.config import Config
+    from usermap.errors import InputError
+    from usermap.sources import aloware, snapshot
+    fifo = _make_fifo(tmp_path / "input")
+    call = {"mappings": lambda: snapshot.read_mappings_csv(fifo),
+            "plan": lambda: files.read_plan(fifo),
+            "config": lambda: Config.load(fifo),
+            "export": lambda: aloware.read_export(fifo),
+            "activities": lambda: report.read_activities(fifo)}[reader]
+    out: dict = {}
+
+    def go():
+        try:
+            call()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            out["error"] = e
+
+    t = threading.Thread(target=go, daemon=True)
+    t.start()
+    t.join(10)
+    if t.is_alive():   # unblock the reader so the thread can end, then fail
+        with open(fifo, "wb", buffering=0) as w:
+            w.write(b"")
+        pytest.fail(f"{reader}: reading a FIFO blocked")
+    e = out.get("error")
+    assert isinstance(e, InputError), repr(e)
+    assert "FIFO" in str(e) and str(fifo) in str(e)
+
+
+def test_check_regular_file_names_what_it_found(tmp_path):
+    from usermap.errors import InputError
+    from usermap.files import check_regular_file, read_regular_bytes
+    (tmp_path / "ok.csv").write_text("a\n")
+    assert read_regular_bytes(tmp_path / "ok.csv") == b"a\n"
+    (tmp_path / "link.csv").symlink_to(tmp_path / "ok.csv")
+    check_regular_file(tmp_path / "link.csv")            # a symlink to a file is fine
+    for path, words in ((Path("/dev/zero"), "a device"), (tmp_path, "a folder"),
+                        (_make_fifo(tmp_path / "f"), "FIFO"), (tmp_path / "none", "not found")):
+        with pytest.raises(InputError, match=words):
+            check_regular_file(path)
+
+
+def test_config_that_is_a_device_is_exit_2(tmp_path):
+    p, seconds = runkit.cli(["fetch", "--config", "/dev/zero", "--out", str(tmp_path / "s")],
+                            env_extra=SANDBOX_TOKENS, timeout=30)
+    assert p.returncode == 2 and "/dev/zero" in p.stderr and "device" in p.stderr
+    assert seconds < 15

@@ -138,8 +138,9 @@ class SandboxServer:
             raise InputError("snapshot folder not found", file=str(d))
         users = read_users_csv(d / USERS_FILE)
         path = d / OWNERS_FILE
+        from ..files import read_regular_bytes
         try:
-            owners = json.loads(path.read_text(encoding="utf-8"))
+            owners = json.loads(read_regular_bytes(path).decode("utf-8"))
         except FileNotFoundError:
             raise InputError("file not found", file=str(path)) from None
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
