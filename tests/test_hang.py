@@ -34,6 +34,14 @@ def fetch_toml(**kw) -> str:
     return "[fetch]\n" + "".join(f"{k} = {v!r}\n" for k, v in bounds.items())
 
 
+@pytest.fixture(autouse=True)
+def _trickle_bounded(monkeypatch):
+    """A trickled answer is cut after 20 s here: a fetch that ignored its deadline fails the
+    test (too slow, or an error) instead of holding it for the sandbox's usual 300 s."""
+    from usermap.sandbox import server
+    monkeypatch.setattr(server, "TRICKLE_MAX_SECONDS", 20.0)
+
+
 @pytest.fixture(scope="module")
 def small_world():
     from usermap.sandbox.scenarios import generate
@@ -270,3 +278,161 @@ def test_config_that_is_a_device_is_exit_2(tmp_path):
                             env_extra=SANDBOX_TOKENS, timeout=30)
     assert p.returncode == 2 and "/dev/zero" in p.stderr and "device" in p.stderr
     assert seconds < 15
+
+
+# --- 3. SIGTERM / SIGINT stop `usermap run` cleanly ----------------------------------------------------
+def _children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (from /proc)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(d.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"      # a zombie has exited; only its parent's reaping is left
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signame,code", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_signal_stops_a_run_cleanly(tmp_path, signame, code):
+    """`usermap run` gets the signal while the audit notebook is fetching from a slow sandbox:
+    it exits 143 / 130 within seconds; run.json says killed with that exit code; the failure
+    report and the notification are written; the lock is released (another run can take it);
+    the kernel is gone; the store is unchanged."""
+    from email import policy as email_policy
+    from email.parser import BytesParser
+
+    from usermap import runner
+    srv, _cfg, _w, store = runkit.make_env(
+        tmp_path, n_users=120, latency_ms=4000,
+        extra_toml="[fetch]\ntotal_seconds = 60.0\nread_timeout = 30.0\n")
+    before = runkit.store_state(store)
+    proc = subprocess.Popen([USERMAP, "run", "--config", str(tmp_path / "usermap.toml"),
+                             "--apply"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, **SANDBOX_TOKENS})
+    try:
+        t0 = time.monotonic()
+        while srv.stats["requests"] < 1 and proc.poll() is None and time.monotonic() - t0 < 90:
+            time.sleep(0.05)
+        assert proc.poll() is None and srv.stats["requests"] >= 1, "the fetch never started"
+        kernels = _children(proc.pid)
+        assert kernels, "no kernel process under usermap run"
+        proc.send_signal(getattr(signal, signame))
+        t1 = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        stopped_in = time.monotonic() - t1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+        srv.stop()
+    assert proc.returncode == code, out + err
+    assert stopped_in < 20, stopped_in
+    assert f"KILLED in audit (exit {code}" in out
+    (run_dir,) = [d for d in (tmp_path / "runs").iterdir() if d.is_dir()]
+    info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert info["status"] == "killed" and info["exit_code"] == code
+    assert info["killed_by"] == signame and info["error_class"] == "RunKilled"
+    assert info["failed_notebook"] == "audit" and info["store_changed"] is False
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert 'id="run-status">KILLED<' in html and signame in html
+    with open(run_dir / "notification.eml", "rb") as f:
+        msg = BytesParser(policy=email_policy.default).parse(f)
+    assert "[KILLED]" in msg["Subject"] and f"exit {code}" in msg["Subject"]
+    assert info["report"]["notification"].endswith("notification.eml")
+    # the lock: released, and another run can take it at once
+    assert (tmp_path / "runs" / runner.LOCK_NAME).read_text() == ""
+    runner.RunLock(tmp_path / "runs" / runner.LOCK_NAME).acquire("next").release()
+    # the kernel: gone
+    t2 = time.monotonic()
+    while any(_alive(k) for k in kernels) and time.monotonic() - t2 < 10:
+        time.sleep(0.1)
+    assert not [k for k in kernels if _alive(k)], "a kernel outlived the run"
+    after = runkit.store_state(store)
+    assert after["revision"] == before["revision"] and after["runs"] == before["runs"]
+    assert not runkit.token_leaks(tmp_path / "runs", out, err)
+
+
+# --- 4. another writer holding the store: exit 3, never exit 1 ------------------------------------
+@pytest.mark.slow
+def test_run_while_another_writer_holds_the_store_exits_3_with_a_report(tmp_path):
+    srv, _cfg, _w, store = runkit.make_env(tmp_path, n_users=120)
+    holder = sqlite3.connect(store, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        p, _ = runkit.cli(["run", "--config", str(tmp_path / "usermap.toml"), "--apply"],
+                          env_extra=SANDBOX_TOKENS, timeout=180)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        srv.stop()
+    assert p.returncode == 3, p.stdout + p.stderr
+    (run_dir,) = [d for d in (tmp_path / "runs").iterdir() if d.is_dir()]
+    info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert info["exit_code"] == 3 and info["status"] == "refused"
+    assert info["error_class"] == "LockedError"
+    assert (run_dir / "report.html").is_file() and (run_dir / "notification.eml").is_file()
+
+
+@pytest.mark.slow
+def test_store_locked_inside_a_notebook_is_exit_3_not_1(tmp_path):
+    """A read of the store that meets another writer's lock (sqlite3's "database is locked",
+    not wrapped by the store) fails the notebook: that is exit 3 (LockedError), never 1."""
+    import nbformat
+
+    from usermap.execute import NotebookFailed, execute_notebook, kernel_options
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    params = nbformat.v4.new_code_cell("x = 1")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(
+        "import sqlite3\nraise sqlite3.OperationalError('database is locked')")]
+    src = tmp_path / "busy.ipynb"
+    nbformat.write(nb, str(src))
+    kernel, _ = kernel_options(tmp_path / "kernel.log")
+    with pytest.raises(NotebookFailed) as e:
+        execute_notebook(src, tmp_path / "out.ipynb", {}, cwd=tmp_path, kernel=kernel,
+                         cell_timeout=60)
+    assert e.value.exit_code == 3 and e.value.ename == "LockedError"
+    assert "another writer holds the store" in e.value.evalue
+
+
+# --- 5. the run lock never writes through a symlink -------------------------------------------------
+def test_run_lock_that_is_a_symlink_is_refused_and_its_target_untouched(tmp_path):
+    (tmp_path / "usermap.toml").write_text('[runs]\ndir = "runs"\n[store]\npath = "s.db"\n')
+    (tmp_path / "runs").mkdir()
+    victim = tmp_path / "precious.txt"
+    victim.write_text("do not touch\n")
+    (tmp_path / "runs" / ".lock").symlink_to(victim)
+    stat_before = victim.stat()
+    p, seconds = runkit.cli(["run", "--config", str(tmp_path / "usermap.toml")],
+                            env_extra=SANDBOX_TOKENS, timeout=60)
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "symbolic link" in p.stderr and ".lock" in p.stderr
+    assert victim.read_text() == "do not touch\n"
+    assert victim.stat().st_mtime_ns == stat_before.st_mtime_ns
+    assert (tmp_path / "runs" / ".lock").is_symlink()
+    assert [d.name for d in (tmp_path / "runs").iterdir()] == [".lock"]   # no run folder
+
+
+def test_run_lock_symlink_to_a_missing_file_creates_nothing(tmp_path):
+    from usermap.errors import SafetyError
+    from usermap.lock import RunLock
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / ".lock").symlink_to(tmp_path / "created-through-the-link")
+    with pytest.raises(SafetyError, match="symbolic link"):
+        RunLock(tmp_path / "runs" / ".lock").acquire("x")
+    assert not (tmp_path / "created-through-the-link").exists()
