@@ -9,7 +9,7 @@ A run::
       plan.json, report.html, notification.eml, sync.json
       run.log                      the runner's log and the notebooks' printed output (redacted)
       kernel.log                   the kernels' own messages (start-up warnings; redacted)
-      run.json                     status, exit code, error, timings
+      run.json                     status (ok, failed, refused, killed), exit code, error, timings
 
 - **One run at a time** (``usermap.lock``): ``runs/.lock`` is held with ``flock`` for the whole run, so a second
   ``usermap run`` fails at once with LockedError (exit 3). The kernel drops a killed process's
