@@ -25,6 +25,10 @@ that turns them into exit codes (DESIGN.md §6)::
     └── RecutSignal                           a JSON piece did not parse as whole elements
                                               (sources.snapshot reads element by element then)
 
+    BaseException
+    └── RunKilled                     exit 143/130  SIGTERM/SIGINT stopped `usermap run` (raised
+                                              by the runner's handler, caught by the runner)
+
 ``error_class(name)`` and ``exit_code_for_name(name)`` look a class up by its name (an exception
 raised inside a notebook reaches the runner only as its class name).
 
