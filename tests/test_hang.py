@@ -436,3 +436,30 @@ def test_run_lock_symlink_to_a_missing_file_creates_nothing(tmp_path):
     with pytest.raises(SafetyError, match="symbolic link"):
         RunLock(tmp_path / "runs" / ".lock").acquire("x")
     assert not (tmp_path / "created-through-the-link").exists()
+
+
+@pytest.mark.slow
+def test_usermap_run_against_a_trickling_server_exits_4_and_frees_the_lock(tmp_path):
+    """The red-team case end to end: `usermap run` (the scheduled command) against a server
+    trickling every answer. The audit's fetch stops at the deadline: exit 4, failure report,
+    store unchanged, and the lock is free for the next scheduled run."""
+    from usermap import runner
+    srv, _cfg, _w, store = runkit.make_env(tmp_path, n_users=120, trickle_ms=TRICKLE_MS,
+                                           extra_toml=fetch_toml())
+    before = runkit.store_state(store)
+    try:
+        p, seconds = runkit.cli(["run", "--config", str(tmp_path / "usermap.toml"), "--apply"],
+                                env_extra=SANDBOX_TOKENS, timeout=120)
+    finally:
+        srv.stop()
+    assert p.returncode == 4, p.stdout + p.stderr
+    assert srv.stats["trickles"] >= 1
+    (run_dir,) = [d for d in (tmp_path / "runs").iterdir() if d.is_dir()]
+    info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert info["status"] == "failed" and info["error_class"] == "SourceError"
+    assert "time budget of 3 s" in info["error_message"]
+    assert (run_dir / "report.html").is_file() and (run_dir / "notification.eml").is_file()
+    assert not (run_dir / "snapshot").exists()
+    assert runkit.store_state(store)["revision"] == before["revision"]
+    runner.RunLock(tmp_path / "runs" / runner.LOCK_NAME).acquire("next").release()
+    assert seconds < 40, seconds
