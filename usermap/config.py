@@ -11,12 +11,15 @@ test or an impatient scheduler sets smaller ones::
 
     [fetch]
     attempts = 8              # tries per request, the first included (429, 5xx, cut connections)
-    total_seconds = 900.0     # budget of the whole fetch, requests and waits together
+    total_seconds = 900.0     # hard wall-clock deadline of the whole fetch, slow reads included
     backoff = 1.0             # first wait after a 5xx or a cut connection; doubles each time
     backoff_max = 30.0        # longest such wait
     max_wait = 120.0          # a 429 asking to wait longer than this is not waited for (exit 4)
     connect_timeout = 10.0    # seconds to connect
     read_timeout = 120.0      # seconds a server may stay silent while answering
+
+Every ``[fetch]`` value and ``[smtp] timeout`` must be a finite number above 0 (at most a week;
+``attempts`` at least 1): NaN, inf, 0, negatives and strings are a ConfigError naming the key.
 
 ``SECRET_ENV_VARS`` is the one list of the variables that hold secrets: ``secret()`` reads only
 those, and ``redact`` masks their values everywhere.

@@ -80,7 +80,8 @@ def fetch_snapshot(config, out, *, policy: RetryPolicy | None = None,
     """Fetch both directories into the snapshot folder ``out``; return what fetch.json says.
 
     ``progress``: None = bars when interactive; True/False to force. ``policy`` bounds retries
-    (default: the config's ``[fetch]`` section, see ``policy_for``).
+    (default: the config's ``[fetch]`` section, see ``policy_for``); its ``total_seconds`` is a
+    hard deadline for the whole fetch, slow reads included (``deadline.Watchdog``).
     Raises SourceError (exit 4) when a source fails, InputError (exit 2) for a bad export or a
     missing token; in both cases nothing is written.
     """

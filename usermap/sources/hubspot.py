@@ -209,6 +209,14 @@ def fetch_owners(host: str, token: str, retrier: Retrier | None = None, *,
     """
     own = retrier is None
     retrier = retrier or Retrier()
+    try:
+        return _fetch_both(host, token, retrier, limit, progress, raw)
+    finally:
+        if own:
+            retrier.close()
+
+
+def _fetch_both(host, token, retrier: Retrier, limit: int, progress, raw) -> tuple[list[dict], dict]:
     api = make_owners_api(host, token, retrier.watchdog)
     owners: list[dict] = []
     info = {"pages": {}, "owners": {}}
@@ -225,6 +233,4 @@ def fetch_owners(host: str, token: str, retrier: Retrier | None = None, *,
             owners.extend(got)
             info["pages"][label] = pages
             info["owners"][label] = len(got)
-    if own:
-        retrier.close()
     return owners, info
