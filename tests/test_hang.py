@@ -77,6 +77,12 @@ def test_sandbox_trickle_sends_one_byte_at_a_time(small_world):
     assert srv.stats["trickles"] == 1
 
 
+@pytest.mark.parametrize("value", ["-1", "60001"])
+def test_sandbox_trickle_flag_is_bounded(value):
+    p, _ = runkit.cli(["sandbox", "--trickle", value, "--max-seconds", "1"], timeout=30)
+    assert p.returncode == 2 and "--trickle" in p.stderr, p.stdout + p.stderr
+
+
 def test_fetch_against_a_trickling_server_stops_at_the_deadline(tmp_path, small_world,
                                                                  sandbox_tokens):
     """Every answer trickles, one byte every 0.25 s (each byte resets the 2 s read timeout):
