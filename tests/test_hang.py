@@ -139,13 +139,16 @@ def test_fast_fetch_still_completes_and_leaves_no_timer(tmp_path, small_world, s
     """The watchdog does not disturb a fetch that finishes in time, and is disarmed after it."""
     from usermap.config import Config
     from usermap.sources.fetch import fetch_snapshot
+    def timers():
+        return {t for t in threading.enumerate() if t.name == "usermap-fetch-deadline"
+                and t.is_alive()}
+    before = timers()     # other tests' Retriers that were never closed
     with _sandbox(small_world) as srv:
         cfg = Config.load(_config(tmp_path, srv, fetch_toml()))
         info = fetch_snapshot(cfg, tmp_path / "snap", progress=False)
     assert info["counts"]["aloware_users"] > 0 and (tmp_path / "snap" / "fetch.json").is_file()
     time.sleep(0.05)
-    assert not [t for t in threading.enumerate() if t.name == "usermap-fetch-deadline"
-                and t.is_alive()]
+    assert not timers() - before
 
 
 BAD_VALUES = [("nan", "nan"), ("inf", "inf"), ("-inf", "-inf"), ("0", "0"), ("-1", "-1"),
