@@ -50,6 +50,8 @@ def _add_sandbox(sub) -> None:
     s.add_argument("--error-rate", type=float, default=0.0, help="share of 5xx answers")
     s.add_argument("--drop-rate", type=float, default=0.0, help="share of cut connections")
     s.add_argument("--latency", type=int, default=0, help="ms added to every answer")
+    s.add_argument("--trickle", type=int, default=0, metavar="MS",
+                   help="send every answer one byte at a time, MS apart (a too-slow server)")
     s.add_argument("--cut-after", type=int, default=0, help="owners listings stop at page K")
     s.add_argument("--max-seconds", type=float, default=3600.0, help="stop after S seconds")
     s.add_argument("--config-out", default=None,

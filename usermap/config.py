@@ -11,17 +11,21 @@ test or an impatient scheduler sets smaller ones::
 
     [fetch]
     attempts = 8              # tries per request, the first included (429, 5xx, cut connections)
-    total_seconds = 900.0     # budget of the whole fetch, requests and waits together
+    total_seconds = 900.0     # hard wall-clock deadline of the whole fetch, slow reads included
     backoff = 1.0             # first wait after a 5xx or a cut connection; doubles each time
     backoff_max = 30.0        # longest such wait
     max_wait = 120.0          # a 429 asking to wait longer than this is not waited for (exit 4)
     connect_timeout = 10.0    # seconds to connect
     read_timeout = 120.0      # seconds a server may stay silent while answering
 
+Every ``[fetch]`` value and ``[smtp] timeout`` must be a finite number above 0 (at most a week;
+``attempts`` at least 1): NaN, inf, 0, negatives and strings are a ConfigError naming the key.
+
 ``SECRET_ENV_VARS`` is the one list of the variables that hold secrets: ``secret()`` reads only
 those, and ``redact`` masks their values everywhere.
 
-Adapter: reads files and the environment; imports nothing but errors.
+Adapter: reads files and the environment; imports nothing but errors (and files' regular-file
+reader).
 """
 
 from __future__ import annotations
@@ -116,8 +120,11 @@ class Config:
         if path is None:
             return cls()
         p = Path(path)
+        if not os.path.lexists(p):
+            raise ConfigError("config file not found", file=str(p))
         try:
-            raw = tomllib.loads(p.read_text(encoding="utf-8"))
+            from .files import read_regular_bytes   # a FIFO or a device: exit 2, never a hang
+            raw = tomllib.loads(read_regular_bytes(p, error=ConfigError).decode("utf-8"))
         except FileNotFoundError:
             raise ConfigError("config file not found", file=str(p)) from None
         except UnicodeDecodeError:
@@ -189,23 +196,46 @@ def _section(kind, name: str, value: dict, source: str):
         elif want is float and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
         elif not isinstance(v, want) or (want is int and isinstance(v, bool)):
-            raise ConfigError(f"expected {want.__name__}, found {type(v).__name__}",
+            raise ConfigError(f"[{name}] {key}: expected {want.__name__}, found "
+                              f"{type(v).__name__}",
                               file=source, column=f"{name}.{key}")
         kwargs[key] = v
     if kind is RunsConfig and kwargs.get("keep", 1) < 1:
         raise ConfigError("keep must be at least 1", file=source, column="runs.keep")
     if kind is SmtpConfig and not 0 < kwargs.get("port", 587) < 65536:
-        raise ConfigError("port out of range", file=source, column="smtp.port")
-    if kind is FetchConfig:
+        raise ConfigError("[smtp] port out of range (1-65535)", file=source, column="smtp.port")
+    if kind in _BOUNDS:
         for key, v in kwargs.items():
-            if key == "attempts" and v < 1:
-                raise ConfigError("attempts must be at least 1", file=source,
-                                  column="fetch.attempts")
-            if key in ("total_seconds", "connect_timeout", "read_timeout") and not v > 0:
-                raise ConfigError("must be more than 0", file=source, column=f"fetch.{key}")
-            if not v >= 0:   # also refuses nan
-                raise ConfigError("must not be negative", file=source, column=f"fetch.{key}")
+            if key in _BOUNDS[kind]:
+                _check_bound(name, key, v, _BOUNDS[kind][key], source)
     return kind(**kwargs)
+
+
+# Numeric keys that bound time or counts: finite, and above their floor ("> 0" or ">= 1").
+_BOUNDS = {
+    FetchConfig: {"attempts": 1, "total_seconds": 0, "backoff": 0, "backoff_max": 0,
+                  "max_wait": 0, "connect_timeout": 0, "read_timeout": 0},
+    SmtpConfig: {"timeout": 0},
+}
+_MAX_SECONDS = 7 * 24 * 3600.0   # a week: any longer bound is a typo, and overflows timers
+
+
+def _check_bound(section: str, key: str, v, floor: int, source: str) -> None:
+    """A numeric bound of ``[section] key``: finite, positive (attempts: at least 1), at most a
+    week of seconds. NaN, inf, 0 and negatives are ConfigError (exit 2) naming the key."""
+    import math
+    where = f"[{section}] {key}"
+    if floor >= 1:
+        if v < floor:
+            raise ConfigError(f"{where} must be at least {floor}, found {v}", file=source,
+                              column=f"{section}.{key}")
+        return
+    if not math.isfinite(v) or not v > 0:
+        raise ConfigError(f"{where} must be a finite number of seconds above 0, found {v}",
+                          file=source, column=f"{section}.{key}")
+    if v > _MAX_SECONDS:
+        raise ConfigError(f"{where} must be at most {_MAX_SECONDS:g} s (a week), found {v:g}",
+                          file=source, column=f"{section}.{key}")
 
 
 def secret(name: str, *, required: bool = False) -> str:

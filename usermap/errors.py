@@ -30,6 +30,10 @@ that turns them into exit codes (DESIGN.md §6)::
     └── RecutSignal                           a JSON piece did not parse as whole elements
                                               (sources.snapshot reads element by element then)
 
+    BaseException
+    └── RunKilled                     exit 143/130  SIGTERM/SIGINT stopped `usermap run` (raised
+                                              by the runner's handler, caught by the runner)
+
 ``error_class(name)`` and ``exit_code_for_name(name)`` look a class up by its name (an exception
 raised inside a notebook reaches the runner only as its class name).
 
@@ -65,6 +69,7 @@ __all__ = [
     "NotebookFailedError",
     "Retryable",
     "RecutSignal",
+    "RunKilled",
     "exit_code_for",
     "error_class",
     "exit_code_for_name",
@@ -77,7 +82,8 @@ EXIT_CODES = {
     2: "bad usage, config or input",
     3: "refused for safety",
     4: "a source failed",
-    130: "interrupted",
+    130: "interrupted (SIGINT)",
+    143: "killed (SIGTERM)",
 }
 
 
@@ -193,6 +199,22 @@ class NotebookFailedError(UsermapError):
 
 
 # --- internal signals: not UsermapErrors, caught where they are raised --------------------------
+class RunKilled(BaseException):
+    """SIGTERM or SIGINT stopped ``usermap run`` (raised by the runner's signal handler, so that
+    the notebook being executed stops at once). Not an ``Exception``: nothing on the way may
+    swallow it. ``exit_code`` is 128 + the signal number (143 SIGTERM, 130 SIGINT)."""
+
+    def __init__(self, signum: int):
+        import signal
+        self.signum = int(signum)
+        self.exit_code = 128 + self.signum
+        try:
+            self.signame = signal.Signals(self.signum).name
+        except ValueError:
+            self.signame = f"signal {self.signum}"
+        super().__init__(f"stopped by {self.signame}")
+
+
 class Retryable(Exception):
     """A failure worth another try: ``kind`` is RATE_LIMIT, SERVER or CONNECTION.
 

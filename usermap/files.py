@@ -21,7 +21,7 @@ from pathlib import Path
 from .errors import InputError, PlanFileError
 
 __all__ = ["write_atomic", "check_output_file", "check_output_folder", "write_csv",
-           "write_plan", "read_plan"]
+           "write_plan", "read_plan", "check_regular_file", "read_regular_bytes"]
 
 
 # --- atomic writes ------------------------------------------------------------------------------
@@ -183,8 +183,10 @@ def read_plan(path):
     """Read and verify a plan file (``plan.plan_from_json``); PlanFileError when it is not one."""
     from .plan import plan_from_json
     p = Path(path)
+    if not os.path.lexists(p):
+        raise PlanFileError("plan file not found", file=str(p))
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_regular_bytes(p, error=PlanFileError).decode("utf-8")
     except FileNotFoundError:
         raise PlanFileError("plan file not found", file=str(p)) from None
     except UnicodeDecodeError:
@@ -194,3 +196,46 @@ def read_plan(path):
 
 def _a(noun: str) -> str:
     return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
+# --- inputs: regular files only ----------------------------------------------------------------
+def check_regular_file(path, *, error=InputError) -> os.stat_result:
+    """``path`` is a regular file (a symlink to one is fine), or ``error`` (exit 2) at once.
+
+    A FIFO would block the reader for ever, a device such as /dev/zero never ends, a folder is
+    not a file: none of them is read. Checked with ``os.stat`` before anything opens the path.
+    """
+    import stat
+    p = str(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise error("file not found", file=p) from None
+    except OSError as e:
+        raise error(f"cannot read the file: {e.strerror}", file=p) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise error("is a folder, not a file", file=p)
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else
+                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+                "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+        raise error(f"is {kind}, not a regular file; usermap reads regular files only", file=p)
+    return st
+
+
+def read_regular_bytes(path, *, error=InputError) -> bytes:
+    """The bytes of a regular file (``check_regular_file``), opened with ``O_NONBLOCK`` so that a
+    FIFO swapped in after the check cannot block the open either; checked again on the open file."""
+    import stat
+    check_regular_file(path, error=error)
+    p = str(path)
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise error("file not found", file=p) from None
+    except OSError as e:
+        raise error(f"cannot read the file: {e.strerror}", file=p) from None
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise error("is not a regular file; usermap reads regular files only", file=p)
+        return f.read()

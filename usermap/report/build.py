@@ -445,6 +445,14 @@ _ADVICE = {
         "run `usermap run --apply --force`, or apply the plan with `usermap apply PLAN --store "
         "DB --yes --force`; a store that moved on is planned again by the next run."),
     2: ("Fix the file, row or column the error names, then run again.",),
+    143: ("The run was stopped by SIGTERM (a scheduler's stop or timeout, or a shutdown): the "
+          "kernel was shut down and the lock released. A sync that had not committed changed "
+          "nothing: the store is applied in one transaction.",
+          "Nothing to do if the stop was intended; otherwise check what sent it (systemd "
+          "TimeoutStopSec, cron's timeout). The next scheduled run starts afresh."),
+    130: ("The run was interrupted (SIGINT, Ctrl-C): the kernel was shut down and the lock "
+          "released. A sync that had not committed changed nothing.",
+          "Run it again when ready."),
     1: ("An unexpected error: the notebook (as far as it ran), run.log and kernel.log in the "
         "run folder show where it stopped. Please report it with them.",),
 }

@@ -26,9 +26,11 @@ def _check_args(args) -> None:
         if not 0.0 <= v <= 1.0:
             bad(f"must be between 0 and 1, got {v}", opt)
     for opt, v in (("--rate-limit", args.rate_limit), ("--latency", args.latency),
-                   ("--cut-after", args.cut_after)):
+                   ("--cut-after", args.cut_after), ("--trickle", getattr(args, "trickle", 0))):
         if v < 0:
             bad("must not be negative", opt)
+    if getattr(args, "trickle", 0) > 60_000:
+        bad("must be at most 60000 (ms between two bytes)", "--trickle")
     if not args.max_seconds > 0:
         bad("must be more than 0", "--max-seconds")
     if not 0 <= args.port < 65536:
@@ -53,7 +55,7 @@ def _server_for(args) -> tuple[SandboxServer, str]:
         data = (world.users, world.owners)
     kw = dict(seed=args.seed, port=args.port, rate_limit=args.rate_limit,
               error_rate=args.error_rate, drop_rate=args.drop_rate, latency_ms=args.latency,
-              cut_after=args.cut_after, log=_err, verbose=getattr(args, "verbose", False))
+              cut_after=args.cut_after, trickle_ms=getattr(args, "trickle", 0), log=_err, verbose=getattr(args, "verbose", False))
     srv = proto(*data, **kw)
     if getattr(args, "archived", None):
         srv.owners += extra_archived_owners(srv.owners, args.archived, seed=args.seed)
@@ -81,7 +83,8 @@ def _print_banner(srv: SandboxServer, args, source: str) -> None:
                                       ("--error-rate", args.error_rate),
                                       ("--drop-rate", args.drop_rate),
                                       ("--latency", args.latency),
-                                      ("--cut-after", args.cut_after)) if v]
+                                      ("--cut-after", args.cut_after),
+                                      ("--trickle", getattr(args, "trickle", 0))) if v]
     print(f"  faults:  {', '.join(faults) or 'none'} (seed {args.seed})")
     print(f"  stops after {args.max_seconds:g} s, or on Ctrl-C")
     users_csv = None

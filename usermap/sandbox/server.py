@@ -28,7 +28,10 @@ a log line: request lines are redacted.
 Faults, drawn from a ``random.Random(seed)`` once per request in arrival order, so a single client
 sees the same faults on every run: ``rate_limit`` N requests per ``rate_window`` (10 s) per API,
 then 429 with ``Retry-After``; ``error_rate`` P answers 500/502/503/504; ``drop_rate`` P cuts the
-connection half-way through the body; ``latency_ms`` before every answer; ``cut_after`` K cuts
+connection half-way through the body; ``latency_ms`` before every answer; ``trickle_ms`` sends
+every answer one byte at a time, ``trickle_ms`` apart (a server too slow for any deadline, whose
+every byte resets a socket timeout; bounded: ``TRICKLE_MAX_SECONDS`` per answer, and it ends when
+the server stops or the client hangs up); ``cut_after`` K cuts
 every owners page after page K (the listing can never complete); ``max_seconds`` stops the server.
 """
 
@@ -65,6 +68,7 @@ USERS_PATH = "/api/v1/webhook/users"
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
 DAILY_LIMIT = 1_000_000
+TRICKLE_MAX_SECONDS = 300.0   # a trickled answer is cut after this, finished or not
 OWNERS_SCOPE = "crm.objects.owners.read"
 EXPORT_COLUMNS = (U_ID, U_STATUS, U_KIND, U_ROLE, U_FIRST, U_LAST, U_EMAIL)
 _PRESENCE = ((1, "Available"), (2, "Busy"), (3, "On Break"), (4, "Offline"), (5, "Wrap Up"))
@@ -82,6 +86,7 @@ class SandboxServer:
                  hubspot_token=FROM_ENV, aloware_token=FROM_ENV, missing_scope: bool = False,
                  rate_limit: int = 0, rate_window: float = 10.0, error_rate: float = 0.0,
                  drop_rate: float = 0.0, latency_ms: float = 0.0, cut_after: int = 0,
+                 trickle_ms: float = 0.0,
                  aloware_wrap: bool = False, broken_json: tuple | set = (),
                  log=None, verbose: bool = False):
         if host not in ("127.0.0.1", "localhost", "::1"):
@@ -91,6 +96,8 @@ class SandboxServer:
                 raise ValueError(f"{name} must be between 0 and 1")
         if rate_limit < 0 or latency_ms < 0 or cut_after < 0 or rate_window <= 0:
             raise ValueError("rate_limit, latency_ms and cut_after must not be negative")
+        if not 0 <= trickle_ms <= 60_000:
+            raise ValueError("trickle_ms must be between 0 and 60000")
         self.seed = seed
         self._host, self._port = host, port
         self.hubspot_token = (os.environ.get("HUBSPOT_ACCESS_TOKEN") or None
@@ -101,6 +108,7 @@ class SandboxServer:
         self.rate_limit, self.rate_window = int(rate_limit), float(rate_window)
         self.error_rate, self.drop_rate = float(error_rate), float(drop_rate)
         self.latency = float(latency_ms) / 1000.0
+        self.trickle = float(trickle_ms) / 1000.0
         self.cut_after = int(cut_after)
         self.aloware_wrap = aloware_wrap
         self.broken_json = set(broken_json)
@@ -130,8 +138,9 @@ class SandboxServer:
             raise InputError("snapshot folder not found", file=str(d))
         users = read_users_csv(d / USERS_FILE)
         path = d / OWNERS_FILE
+        from ..files import read_regular_bytes
         try:
-            owners = json.loads(path.read_text(encoding="utf-8"))
+            owners = json.loads(read_regular_bytes(path).decode("utf-8"))
         except FileNotFoundError:
             raise InputError("file not found", file=str(path)) from None
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -281,7 +290,30 @@ class SandboxServer:
             return
         with self._lock:   # counted before the client can see the answer
             self.stats[f"status_{status}"] += 1
+        if self.trickle:
+            self._trickle(h, head + body)
+            return
         h.wfile.write(head + body)
+
+    def _trickle(self, h, data: bytes) -> None:
+        """``data`` one byte every ``trickle`` seconds; bounded in time, ends with the server."""
+        with self._lock:
+            self.stats["trickles"] += 1
+        give_up = time.monotonic() + TRICKLE_MAX_SECONDS
+        h.close_connection = True
+        for i in range(len(data)):
+            if self._stopped.is_set() or time.monotonic() > give_up:
+                break
+            h.wfile.write(data[i:i + 1])
+            h.wfile.flush()
+            with self._lock:
+                self.stats["trickled_bytes"] += 1
+            if self._stopped.wait(self.trickle):
+                break
+        try:
+            h.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _hs_error(self, message: str, category: str, corr: str, **extra) -> dict:
         return {"status": "error", "message": message, "correlationId": corr,

@@ -84,18 +84,25 @@ def split_name(name) -> tuple[str, str]:
 
 
 # --- the API -----------------------------------------------------------------------------------
-def _pool(policy):
+def _pool(policy, watchdog=None):
+    """A urllib3 pool without retries of its own; its connections are cut by ``watchdog``
+    (``deadline.Watchdog``) when the fetch's deadline passes."""
     import urllib3
-    return urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(
-        connect=policy.connect_timeout, read=policy.read_timeout), maxsize=2)
+
+    from .deadline import install
+    return install(urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(
+        connect=policy.connect_timeout, read=policy.read_timeout), maxsize=2), watchdog)
 
 
-def _attempt(pool, base_url: str, token: str, what: str) -> bytes:
+def _attempt(pool, base_url: str, token: str, what: str, timeout=None) -> bytes:
     import urllib3
     url = f"{base_url.rstrip('/')}{USERS_PATH}"
+    extra = {} if timeout is None else {
+        "timeout": urllib3.Timeout(connect=timeout[0], read=timeout[1])}
     try:
         resp = pool.request("GET", url, fields={"api_token": token},
-                            headers={"Accept": "application/json"}, preload_content=False)
+                            headers={"Accept": "application/json"}, preload_content=False,
+                            **extra)
         body = resp.data           # a cut connection raises here
         resp.release_conn()
     except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as e:
@@ -119,13 +126,17 @@ def _attempt(pool, base_url: str, token: str, what: str) -> bytes:
 
 def get_api_users(base_url: str, token: str, retrier: Retrier | None = None) -> list[dict]:
     """The Users API's list of user objects (unwrapped from ``{"data": ...}``), validated."""
+    own = retrier is None
     retrier = retrier or Retrier()
     what = f"Aloware users (GET {_safe_url(base_url)})"
-    pool = _pool(retrier.policy)
+    pool = _pool(retrier.policy, retrier.watchdog)
     try:
-        body = retrier.call(lambda: _attempt(pool, base_url, token, what), what)
+        body = retrier.call(lambda: _attempt(pool, base_url, token, what, retrier.timeout()),
+                            what)
     finally:
         pool.clear()
+        if own:
+            retrier.close()
     try:
         data = json.loads(body)
     except ValueError as e:

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..files import read_regular_bytes
 
 __all__ = ["read_csv_validated", "read_text_utf8", "strip_column", "line_of", "check_unique", "check_in",
            "check_nonempty"]
@@ -44,7 +45,7 @@ def read_text_utf8(path: Path) -> str:
 def _read_utf8(path: Path) -> tuple[bytes, str]:
     """(the file's bytes, its text without a BOM); InputError when missing or not UTF-8."""
     try:
-        data = path.read_bytes()
+        data = read_regular_bytes(path)   # a FIFO, a device or a folder: exit 2, never a hang
     except FileNotFoundError:
         raise InputError("file not found", file=str(path)) from None
     except IsADirectoryError:

@@ -80,7 +80,8 @@ def fetch_snapshot(config, out, *, policy: RetryPolicy | None = None,
     """Fetch both directories into the snapshot folder ``out``; return what fetch.json says.
 
     ``progress``: None = bars when interactive; True/False to force. ``policy`` bounds retries
-    (default: the config's ``[fetch]`` section, see ``policy_for``).
+    (default: the config's ``[fetch]`` section, see ``policy_for``); its ``total_seconds`` is a
+    hard deadline for the whole fetch, slow reads included (``deadline.Watchdog``).
     Raises SourceError (exit 4) when a source fails, InputError (exit 2) for a bad export or a
     missing token; in both cases nothing is written.
     """
@@ -98,7 +99,16 @@ def fetch_snapshot(config, out, *, policy: RetryPolicy | None = None,
     started = time.monotonic()
     when = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     retrier = Retrier(policy or policy_for(config))
-    make_bar = _progress_factory(interactive() if progress is None else progress)
+    try:
+        return _fetch(config, out, retrier, export, page_limit, started, when,
+                      _progress_factory(interactive() if progress is None else progress),
+                      hs_token, al_token)
+    finally:
+        retrier.close()     # the deadline's watchdog (sources/deadline.py)
+
+
+def _fetch(config, out: Path, retrier: Retrier, export, page_limit: int, started: float,
+           when: str, make_bar, hs_token: str, al_token: str) -> dict:
 
     bar = make_bar("Aloware users") if make_bar else None
     try:
@@ -115,6 +125,9 @@ def fetch_snapshot(config, out, *, policy: RetryPolicy | None = None,
     owners, hs_info = hubspot.fetch_owners(config.hubspot.host, hs_token, retrier,
                                            limit=page_limit, progress=make_bar, raw=raw)
     _check_owner_ids(owners)
+    if retrier.remaining() <= 0 or retrier.watchdog.fired:
+        raise SourceError(f"the time budget of {retrier.policy.total_seconds:g} s for the fetch "
+                          f"ran out; nothing was written")
     fetched = time.monotonic()
 
     info = {

@@ -6,6 +6,9 @@ object exactly as the API sent it (camelCase), active and archived together.
 
 - Pages are read raw (``_preload_content=False`` + ``json.loads``): the client's model objects cost
   about 25 times the transfer on 100k owners.
+- ``[fetch] total_seconds`` is a hard deadline: every request's read timeout is at most what is
+  left of it, and the client's connections are cut when it passes (``deadline.Watchdog``), so a
+  server trickling its answer ends the fetch at the deadline (exit 4).
 - The client's urllib3 retries are switched off (``retry=False``): our ``Retrier`` decides, waits
   and counts. 429 waits as told; 5xx and cut connections back off; both bounded.
 - 401 → ``AuthError`` (a bad or expired token); 403 → ``AuthError`` naming the missing
@@ -38,11 +41,17 @@ PAGE_LIMIT = 500          # the largest page the Owners API serves
 MAX_PAGES = 20_000        # 10M owners: a listing longer than this is a server bug (cursor loop)
 
 
-def make_owners_api(host: str, token: str):
-    """The official client's OwnersApi for ``host``, with urllib3's own retries disabled."""
+def make_owners_api(host: str, token: str, watchdog=None):
+    """The official client's OwnersApi for ``host``, with urllib3's own retries disabled; with
+    ``watchdog`` (``deadline.Watchdog``) its connections are cut when the fetch's deadline passes."""
     from hubspot import HubSpot
     client = HubSpot(access_token=token, host=host.rstrip("/"), retry=False)
-    return client.crm.owners.owners_api
+    api = client.crm.owners.owners_api
+    if watchdog is not None:
+        from .deadline import install
+        install(getattr(getattr(api.api_client, "rest_client", None), "pool_manager", None),
+                watchdog)
+    return api
 
 
 def _error_details(body) -> str:
@@ -154,7 +163,7 @@ def list_owners(api, retrier: Retrier, *, archived: bool, limit: int = PAGE_LIMI
         what = f"HubSpot owners ({label}), page {pages}"
         page, page_raw = retrier.call(
             lambda: _get_page(api, archived=archived, after=after, limit=limit,
-                              timeout=retrier.policy.timeout, what=what),
+                              timeout=retrier.timeout(), what=what),
             what, started_listing=pages > 1)
         results = page["results"]
         check_owner_objects(results, f"{what} (GET {OWNERS_PATH}?archived={str(archived).lower()})")
@@ -215,8 +224,17 @@ def fetch_owners(host: str, token: str, retrier: Retrier | None = None, *,
     ``raw``, when given, receives the raw text of every page's ``results`` array (see
     ``parse_page``), in order.
     """
+    own = retrier is None
     retrier = retrier or Retrier()
-    api = make_owners_api(host, token)
+    try:
+        return _fetch_both(host, token, retrier, limit, progress, raw)
+    finally:
+        if own:
+            retrier.close()
+
+
+def _fetch_both(host, token, retrier: Retrier, limit: int, progress, raw) -> tuple[list[dict], dict]:
+    api = make_owners_api(host, token, retrier.watchdog)
     owners: list[dict] = []
     info = {"pages": {}, "owners": {}}
     with gc_paused():

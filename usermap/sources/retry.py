@@ -7,7 +7,10 @@ raises ``Retryable`` (429, 5xx, a cut or refused connection) or raises a final `
 - a 429 waits as the server says: ``Retry-After`` (seconds or an HTTP date), else the
   ``X-HubSpot-RateLimit-*`` headers, else exponential backoff;
 - 5xx and connection failures back off exponentially (``backoff`` doubling up to ``backoff_max``);
-- attempts per request and the total time of the fetch are both bounded; when either runs out the
+- attempts per request and the total time of the fetch are both bounded; ``total_seconds`` is a
+  hard wall-clock deadline, slow reads included: each request's read timeout is at most what is
+  left, and a ``deadline.Watchdog`` cuts the fetch's connections when it passes (a server that
+  trickles one byte every few seconds resets socket timeouts, not the deadline). When either runs out the
   error becomes ``RateLimitError`` (429s), ``IncompleteListingError`` (a listing that had started and
   could not go on) or ``SourceError`` (anything else). All of them exit 4.
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import email.utils
 import math
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -52,8 +56,14 @@ class RetryPolicy:
     def __post_init__(self):
         if self.attempts < 1:
             raise ValueError("attempts must be at least 1")
-        if self.total_seconds <= 0 or self.backoff < 0 or self.backoff_max < 0:
-            raise ValueError("time bounds must be positive")
+        for name in ("total_seconds", "connect_timeout", "read_timeout"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a finite number above 0")
+        for name in ("backoff", "backoff_max", "max_wait"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number, not negative")
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -126,6 +136,8 @@ class Retrier:
         self._sleep, self._clock = sleep, clock
         self.started = clock()
         self.deadline = self.started + self.policy.total_seconds
+        from .deadline import Watchdog
+        self.watchdog = Watchdog(self.deadline, clock)
         self.requests = 0
         self.retries = 0
         self.waited = 0.0
@@ -139,6 +151,29 @@ class Retrier:
     def remaining(self) -> float:
         return self.deadline - self._clock()
 
+    def timeout(self) -> tuple[float, float]:
+        """(connect, read) timeouts of the next request: never longer than what is left."""
+        p = self.policy
+        left = max(0.001, min(self.remaining(), threading.TIMEOUT_MAX / 2))
+        return (min(p.connect_timeout, left), min(p.read_timeout, left))
+
+    def close(self) -> None:
+        """The fetch is over: disarm the deadline's watchdog."""
+        self.watchdog.cancel()
+
+    def __enter__(self) -> "Retrier":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _out_of_time(self, what: str, started_listing: bool, during: str = "") -> SourceError:
+        msg = redact(f"{what}: the time budget of {self.policy.total_seconds:g} s for the fetch "
+                     f"ran out{during}")
+        if started_listing:
+            return IncompleteListingError(msg + "; the listing is incomplete and was discarded")
+        return SourceError(msg)
+
     def call(self, attempt: Callable[[], T], what: str, *, started_listing: bool = False) -> T:
         """``attempt()`` until it returns, a final error, or the bounds run out.
 
@@ -147,19 +182,22 @@ class Retrier:
         """
         p = self.policy
         tries = 0
+        self.watchdog.start()
         while True:
-            if self.remaining() <= 0:
-                msg = redact(f"{what}: the time budget of {p.total_seconds:g} s for the fetch "
-                             f"ran out")
-                if started_listing:
-                    raise IncompleteListingError(msg + "; the listing is incomplete and was "
-                                                       "discarded")
-                raise SourceError(msg)
+            if self.remaining() <= 0 or self.watchdog.fired:
+                raise self._out_of_time(what, started_listing)
             tries += 1
             self.requests += 1
             try:
-                return attempt()
-            except Retryable as r:
+                got = attempt()
+            except Exception as e:
+                if self.watchdog.fired:   # the deadline cut the connection mid-answer
+                    raise self._out_of_time(
+                        what, started_listing, " while waiting for the answer (the server "
+                        "answered too slowly)") from None
+                if not isinstance(e, Retryable):
+                    raise
+                r = e
                 wait = r.wait if r.wait is not None else self.backoff(tries)
                 reason = None
                 if tries >= p.attempts:
@@ -168,7 +206,7 @@ class Retrier:
                     reason = ("the daily limit is used up" if math.isinf(r.wait) else
                               f"the server asked to wait {r.wait:.0f} s, more than the "
                               f"{p.max_wait:g} s we wait at once")
-                elif wait >= self.remaining():
+                elif wait >= self.remaining() or self.watchdog.fired:
                     reason = f"the retry budget of {p.total_seconds:g} s ran out"
                 if reason:
                     raise self._final(r, what, reason, started_listing) from None
@@ -177,6 +215,11 @@ class Retrier:
                 self.waited += wait
                 if wait > 0:
                     self._sleep(wait)
+                continue
+            if self.watchdog.fired:   # an answer the deadline cut may look complete: it is not
+                raise self._out_of_time(what, started_listing, " while reading the answer (the "
+                                        "server answered too slowly)")
+            return got
 
     @staticmethod
     def _final(r: Retryable, what: str, reason: str, started_listing: bool) -> SourceError:

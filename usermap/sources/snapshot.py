@@ -25,6 +25,7 @@ from ..errors import InputError, RecutSignal
 from ..files import write_atomic
 from .csvread import (check_in, check_nonempty, check_unique, line_of, read_text_utf8,
                       strip_column)
+from ..files import check_regular_file
 from .csvread import read_csv_validated
 from ..models import (
     API_OWNER_FIELDS, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER,
@@ -368,6 +369,7 @@ def fingerprint(directory) -> str:
     import hashlib
     h = hashlib.sha256()
     for name in (USERS_FILE, OWNERS_FILE):
+        check_regular_file(Path(directory) / name)   # a FIFO or a device: exit 2, not a hang
         with open(Path(directory) / name, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
