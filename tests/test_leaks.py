@@ -235,8 +235,11 @@ def test_an_smtp_server_echoing_the_auth_line_leaks_no_fragment(tmp_path, secret
 
 
 # --- 2. config values holding a secret; 3. header injection -----------------------------------
+# should the config be taken, the fetch fails at once (nothing listens on port 9 of loopback)
+_NOWHERE = ("\n[hubspot]\nhost = \"http://127.0.0.1:9\"\n"
+            "[fetch]\nattempts = 1\ntotal_seconds = 5\nconnect_timeout = 2\n")
 @pytest.mark.parametrize("toml, key", [
-    (f'[aloware]\nbase_url = "https://me:{AL_TOKEN}@app.aloware.com"\n', "aloware.base_url"),
+    (f'[aloware]\nbase_url = "http://me:{AL_TOKEN}@127.0.0.1:9"\n', "aloware.base_url"),
     (f'[report]\nurl = "https://r.acme.test/{{run_id}}?k={HS_TOKEN}"\n', "report.url"),
     (f'[report]\nurl = "https://r.acme.test/?k={quote(SMTP_PASSWORD)}"\n', "report.url"),
     (f'[smtp]\nrecipients = ["a@acme.test", "{HS_TOKEN}"]\n', "smtp.recipients[1]"),
@@ -244,7 +247,7 @@ def test_an_smtp_server_echoing_the_auth_line_leaks_no_fragment(tmp_path, secret
 ])
 def test_a_config_value_holding_a_secret_is_refused(tmp_path, secrets_env, toml, key):
     cfg = tmp_path / "usermap.toml"
-    cfg.write_text(toml)
+    cfg.write_text(toml + _NOWHERE)
     r = usermap("fetch", "--out", tmp_path / "snap", "--config", cfg, env=secrets_env)
     assert r.returncode == 2, r.stderr
     assert key in r.stderr and "environment" in r.stderr
@@ -267,7 +270,7 @@ def test_short_or_unset_secrets_refuse_nothing(monkeypatch):
 ])
 def test_cr_or_lf_in_mail_addresses_is_exit_2_before_anything_runs(tmp_path, toml, key):
     cfg = tmp_path / "usermap.toml"
-    cfg.write_text(toml)
+    cfg.write_text(toml + _NOWHERE)
     r = usermap("fetch", "--out", tmp_path / "snap", "--config", cfg)
     assert r.returncode == 2, r.stderr
     assert key in r.stderr
