@@ -154,6 +154,7 @@ class Config:
             if not isinstance(value, dict):
                 raise ConfigError(f"[{name}] must be a table", file=source, column=name)
             sections[name] = _section(_SECTIONS[name], name, value, source)
+        _no_secret_values(raw, source)
         for secret_key in ("token", "access_token", "api_token", "password"):
             for name, value in raw.items():
                 if isinstance(value, dict) and secret_key in value:
@@ -200,6 +201,8 @@ def _section(kind, name: str, value: dict, source: str):
                               f"{type(v).__name__}",
                               file=source, column=f"{name}.{key}")
         kwargs[key] = v
+    if kind is SmtpConfig:
+        _no_header_injection(kwargs, source)
     if kind is RunsConfig and kwargs.get("keep", 1) < 1:
         raise ConfigError("keep must be at least 1", file=source, column="runs.keep")
     if kind is SmtpConfig and not 0 < kwargs.get("port", 587) < 65536:
@@ -238,11 +241,79 @@ def _check_bound(section: str, key: str, v, floor: int, source: str) -> None:
                           file=source, column=f"{section}.{key}")
 
 
+# --- secrets and values that must not hold them -------------------------------------------------
+_TOKENS = ("HUBSPOT_ACCESS_TOKEN", "ALOWARE_API_TOKEN")   # a token is one word: no space inside
+_MIN_SECRET_IN_VALUE = 8    # a shorter secret would match ordinary values ("true", "587")
+
+
+def _control(s: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in s)
+
+
 def secret(name: str, *, required: bool = False) -> str:
-    """A secret from the environment (never from a file)."""
+    """A secret from the environment (never from a file).
+
+    Surrounding whitespace is dropped (``export TOKEN=$(cat token.txt)`` keeps the newline); a
+    token with whitespace or a control character inside, or any secret with a control
+    character, is a ConfigError (exit 2) naming the variable, never showing the value."""
     assert name in SECRET_ENV_VARS, name
-    value = os.environ.get(name, "")
+    raw = os.environ.get(name, "")
+    value = raw.strip() if name in _TOKENS else raw.strip("\r\n")
+    if _control(value) or (name in _TOKENS and any(c.isspace() for c in value)):
+        raise ConfigError(f"{name} holds whitespace or a control character inside it; set it "
+                          "to the secret alone", column=name)
     if required and not value:
         raise ConfigError(f"{name} is not set; it is read from the environment only",
                           column=name)
     return value
+
+
+def _walk(value, key: str):
+    """(dotted key, string) for every string in a parsed TOML value, keys included."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            sub = f"{key}.{k}" if key else str(k)
+            yield sub, str(k)
+            yield from _walk(v, sub)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _walk(v, f"{key}[{i}]")
+    elif isinstance(value, str):
+        yield key, value
+
+
+def _no_secret_values(raw: dict, source: str) -> None:
+    """Refuse a config that holds a secret's value anywhere (a URL's user-info, a report URL's
+    query, any string): the config is printed, logged and handed to notebooks. Names the key,
+    never the value."""
+    import base64
+    from urllib.parse import quote, quote_plus, unquote
+    secrets = {}
+    for var in SECRET_ENV_VARS:
+        if var == "SMTP_USER":   # the login is often the sender's address: not refused here
+            continue
+        v = os.environ.get(var, "").strip()
+        if len(v) >= _MIN_SECRET_IN_VALUE:
+            secrets[var] = {v, quote(v, safe=""), quote_plus(v),
+                            base64.b64encode(v.encode()).decode().rstrip("=")}
+    if not secrets:
+        return
+    for key, text in _walk(raw, ""):
+        for var, forms in secrets.items():
+            if any(f in text or f in unquote(text) for f in forms):
+                safe_key = key if not any(f in key for f in forms) else "(a key)"
+                raise ConfigError(f"holds the value of {var}; secrets do not belong in the "
+                                  "config file, only in the environment", file=source,
+                                  column=safe_key)
+
+
+def _no_header_injection(kwargs: dict, source: str) -> None:
+    """[smtp] sender and recipients become mail headers: a CR, LF or other control character
+    would add headers of its own (header injection)."""
+    if _control(kwargs.get("sender", "")):
+        raise ConfigError("a control character (CR, LF...) in an e-mail address", file=source,
+                          column="smtp.sender")
+    for i, r in enumerate(kwargs.get("recipients", ())):
+        if _control(r):
+            raise ConfigError("a control character (CR, LF...) in an e-mail address",
+                              file=source, column=f"smtp.recipients[{i}]")

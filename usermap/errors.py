@@ -222,9 +222,9 @@ class Retryable(Exception):
     """
 
     def __init__(self, kind: str, detail: str, wait: float | None = None):
-        from .redact import redact   # at call time: importing errors loads nothing else
-        super().__init__(redact(detail))
-        self.kind, self.detail, self.wait = kind, redact(detail), wait
+        from .redact import bounded   # at call time: importing errors loads nothing else
+        super().__init__(bounded(detail))
+        self.kind, self.detail, self.wait = kind, bounded(detail), wait
 
 
 class RecutSignal(Exception):

@@ -26,7 +26,7 @@ import weakref
 from pathlib import Path
 
 from .errors import InputError, NotebookFailedError, UsermapError, exit_code_for_name
-from .redact import redact
+from .redact import bounded
 
 __all__ = ["notebooks_dir", "kernel_options", "execute_notebook", "NotebookFailed",
            "exit_code_for_ename", "NOTEBOOKS", "NOTEBOOKS_ENV", "KERNEL_NAME", "CELL_TIMEOUT",
@@ -202,7 +202,7 @@ def execute_notebook(source: Path, output: Path, parameters: dict, *, cwd: Path,
             **kernel)
     except PapermillExecutionError as e:
         seconds = time.perf_counter() - t0
-        ename, evalue = e.ename, redact(e.evalue)
+        ename, evalue = e.ename, bounded(e.evalue)
         if _store_busy(ename, evalue):
             ename, evalue = "LockedError", (f"another writer holds the store, so it cannot be "
                                             f"read or written now ({ename}: {evalue}); nothing "
@@ -213,7 +213,7 @@ def execute_notebook(source: Path, output: Path, parameters: dict, *, cwd: Path,
         raise
     except Exception as e:  # kernel died, timed out, failed to start...
         seconds = time.perf_counter() - t0
-        raise NotebookFailed(name, 1, type(e).__name__, redact(str(e))[:2000], None,
+        raise NotebookFailed(name, 1, type(e).__name__, bounded(e), None,
                              seconds) from None
     wall = time.perf_counter() - t0
     return {"notebook": name, "seconds": round(wall, 3), **_cell_times(output, wall)}

@@ -201,3 +201,33 @@ class Plan:
 
     def __len__(self) -> int:
         return len(self.changes)
+
+
+# --- what people copy: profile links and suggested commands ------------------------------------
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def url_segment(value: object) -> str:
+    """``value`` percent-encoded as one URL path segment: ``urllib.parse.quote(value, safe="")``
+    (written out here because the pure core imports no urllib). A hostile id such as
+    ``../../admin?x=1`` stays one segment: ``..%2F..%2Fadmin%3Fx%3D1``."""
+    return "".join(chr(b) if b in _UNRESERVED else f"%{b:02X}"
+                   for b in str(value).encode("utf-8"))
+
+
+def profile_link(template: str | None, user_id: object) -> str:
+    """The Aloware profile link of ``user_id`` from ``[aloware] profile_url`` (``{id}`` is
+    replaced by the URL-encoded id); "" without a template. The one place profile links are
+    made: the audit's tables, the CSVs, the notebooks and the report all take it from here."""
+    return template.replace("{id}", url_segment(user_id)) if template else ""
+
+
+def fill_command(template: str, **values: object) -> str:
+    """A suggested command: ``{name}`` in ``template`` replaced by the shell-quoted value
+    (``shlex.quote``), so an id like ``1; rm -rf ~`` is one argument and runs nothing. The one
+    place fix and decide commands get their ids."""
+    import re
+    import shlex
+    # one pass: a value holding "{code}" is never filled in a second time
+    return re.sub(r"\{(\w+)\}", lambda m: shlex.quote(str(values[m.group(1)]))
+                  if m.group(1) in values else m.group(0), template)

@@ -64,7 +64,7 @@ from .execute import (CELL_TIMEOUT, KERNEL_NAME, NOTEBOOKS, NOTEBOOKS_ENV,  # no
                       START_TIMEOUT, NotebookFailed, _kernel_manager_class, execute_notebook,
                       exit_code_for_ename, kernel_options, notebooks_dir, shutdown_kernels)
 from .lock import LOCK_NAME, RUN_ID_PATTERN, RunLock, prune  # noqa: F401 (re-exported)
-from .redact import redact
+from .redact import bounded, redact
 
 __all__ = ["run", "RunResult", "RunLock", "prune", "notebooks_dir", "execute_notebook",
            "NotebookFailed", "exit_code_for_ename", "kernel_options", "FailureReport",
@@ -120,7 +120,7 @@ class RunResult:
 
     def _fail(self, error_class: str, message: str, exit_code: int) -> None:
         self.exit_code = exit_code
-        self.error_class, self.error_message = error_class, redact(message)
+        self.error_class, self.error_message = error_class, bounded(message)
         self.error = f"{error_class}: {self.error_message}"
 
     @property
@@ -185,7 +185,7 @@ class RunResult:
 
 class _RedactingFormatter(logging.Formatter):
     def format(self, record):
-        return redact(super().format(record))
+        return bounded(super().format(record), 20_000)
 
 
 def _open_log(path: Path) -> logging.Handler:
@@ -421,7 +421,7 @@ def _failure_report(result: RunResult, *, audit_report: str = "") -> FailureRepo
         run_id=result.run_id, generated_at=_now(), status=result.status,
         exit_code=result.exit_code, meaning=exit_meaning(result.exit_code),
         error_class=result.error_class,
-        error_message=redact(result.error_message or result.error or ""),
+        error_message=bounded(result.error_message or result.error or ""),
         failed_notebook=result.failed_notebook, failed_cell=result.failed_cell,
         store_before=result.store_before, store_after=result.store_after, fetch=result.fetch,
         apply=result.apply, summary=result.summary, audit_report=audit_report,

@@ -35,7 +35,7 @@ import pandas as pd
 from ..errors import AuthError, BadAnswerError, SourceError
 from ..models import (U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS, USER_KINDS,
                       USER_STATUSES)
-from ..redact import redact
+from ..redact import bounded, redact
 from .retry import (CONNECTION, RATE_LIMIT, SERVER, Retrier, Retryable, connection_problem,
                     retry_after_seconds)
 
@@ -110,7 +110,7 @@ def _attempt(pool, base_url: str, token: str, what: str, timeout=None) -> bytes:
     status = resp.status
     if 200 <= status <= 299:
         return body
-    snippet = redact(body[:200].decode("utf-8", "replace")).strip()
+    snippet = bounded(body, 200).strip()
     if status in (401, 403):
         raise AuthError(f"{what}: Aloware refused the API token (HTTP {status}): a bad or revoked "
                         f"token; check ALOWARE_API_TOKEN. {snippet}".strip())
@@ -140,7 +140,7 @@ def get_api_users(base_url: str, token: str, retrier: Retrier | None = None) -> 
     try:
         data = json.loads(body)
     except ValueError as e:
-        start = body[:80].decode("utf-8", "replace")
+        start = bounded(body, 80)
         raise SourceError(redact(f"{what}: the answer is not valid JSON ({e}; {len(body)} bytes "
                                  f"starting {start!r})")) from None
     if isinstance(data, dict) and isinstance(data.get("data"), list):

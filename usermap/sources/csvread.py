@@ -31,6 +31,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..files import read_regular_bytes
+from ..redact import bounded, quoted
 
 __all__ = ["read_csv_validated", "read_text_utf8", "strip_column", "line_of", "check_unique", "check_in",
            "check_nonempty"]
@@ -150,7 +151,7 @@ def read_csv_validated(path: Path, required: tuple[str, ...], strict=None) -> pd
     header = [h.strip() for h in header]
     missing = [c for c in required if c not in header]
     if missing:
-        raise InputError(f"missing column(s) {', '.join(missing)}; header is {','.join(header)}",
+        raise InputError(f"missing column(s) {', '.join(missing)}; header is {bounded(','.join(header), 80)}",
                          file=str(path), row=1, column=missing[0])
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
@@ -271,7 +272,7 @@ def check_unique(df: pd.DataFrame, column: str, path: Path, what: str) -> None:
         i = int(dup.to_numpy().argmax())
         value = df[column].iloc[i]
         first = int((df[column] == value).to_numpy().argmax())
-        raise InputError(f"{what} {value!r} appears twice (first on row {line_of(path, first)})",
+        raise InputError(f"{what} {quoted(value)} appears twice (first on row {line_of(path, first)})",
                          file=str(path), row=line_of(path, i), column=column)
 
 
@@ -279,7 +280,7 @@ def check_in(df: pd.DataFrame, column: str, allowed, path: Path) -> None:
     bad = ~df[column].isin(allowed)
     if bad.any():
         i = int(bad.to_numpy().argmax())
-        raise InputError(f"unknown value {df[column].iloc[i]!r}; expected one of "
+        raise InputError(f"unknown value {quoted(df[column].iloc[i])}; expected one of "
                          f"{', '.join(allowed)}", file=str(path), row=line_of(path, i),
                          column=column)
 

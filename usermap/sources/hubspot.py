@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from typing import Callable
 
 from ..errors import AuthError, BadAnswerError, IncompleteListingError, InputError, SourceError
-from ..redact import redact
+from ..redact import bounded, redact
 from .retry import (CONNECTION, RATE_LIMIT, SERVER, Retrier, Retryable, connection_problem,
                     retry_after_seconds)
 
@@ -61,14 +61,14 @@ def _error_details(body) -> str:
     try:
         data = json.loads(body) if body else {}
     except ValueError:
-        return redact(str(body)[:200])
+        return bounded(body, 200)
     if not isinstance(data, dict):
-        return redact(str(body)[:200])
+        return bounded(body, 200)
     msg = str(data.get("message") or "").strip()
     extra = [str(data[k]) for k in ("category",) if data.get(k)]
     if data.get("correlationId"):
         extra.append(f"correlationId {data['correlationId']}")
-    return redact(msg + (f" ({', '.join(extra)})" if extra else ""))
+    return bounded(msg + (f" ({', '.join(extra)})" if extra else ""), 200)
 
 
 def _connection_errors() -> tuple:
@@ -114,7 +114,7 @@ def _get_page(api, *, archived: bool, after: str | None, limit: int, timeout, wh
     try:
         page, raw = parse_page(body)
     except ValueError as e:
-        start = body[:80].decode("utf-8", "replace") if isinstance(body, bytes) else str(body)[:80]
+        start = bounded(body, 80)
         raise SourceError(redact(f"{what}: HubSpot returned a page that is not valid JSON "
                                  f"({e}; {len(body)} bytes starting {start!r})")) from None
     if not isinstance(page, dict) or not isinstance(page.get("results"), list):

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, TypeVar
 
 from ..errors import IncompleteListingError, RateLimitError, Retryable, SourceError
-from ..redact import redact
+from ..redact import bounded, redact
 
 __all__ = ["RetryPolicy", "Retrier", "Retryable", "retry_after_seconds", "connection_problem",
            "RATE_LIMIT", "SERVER", "CONNECTION"]
@@ -122,8 +122,7 @@ def connection_problem(e: BaseException) -> str:
         what = "cannot connect"
     else:
         what = "the connection failed"
-    detail = text if len(text) <= 160 else text[:157] + "..."
-    return redact(f"{what} ({name}: {detail})")
+    return f"{what} ({name}: {bounded(text, 160)})"
 
 
 class Retrier:

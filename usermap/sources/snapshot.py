@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError, RecutSignal
+from ..redact import bounded, quoted
 from ..files import write_atomic
 from .csvread import (check_in, check_nonempty, check_unique, line_of, read_text_utf8,
                       strip_column)
@@ -239,7 +240,7 @@ def _json_parsing(source: str):
         raise InputError(f"not valid JSON: {e.msg}", file=source, row=e.lineno,
                          column=f"char {e.colno}") from None
     except (RecursionError, ValueError) as e:  # nested too deeply; a number too long for int
-        raise InputError(f"not valid JSON: {type(e).__name__}: {str(e)[:200]}",
+        raise InputError(f"not valid JSON: {type(e).__name__}: {bounded(e, 200)}",
                          file=source) from None
     finally:
         if was:
@@ -286,7 +287,7 @@ def _owner_columns_frame(cols: dict, source: str) -> pd.DataFrame:
     dup = df[O_ID].duplicated()
     if dup.any():
         i = int(dup.to_numpy().argmax())
-        raise InputError(f"owner id {df[O_ID].iloc[i]!r} appears twice", file=source, row=i + 1,
+        raise InputError(f"owner id {quoted(df[O_ID].iloc[i])} appears twice", file=source, row=i + 1,
                          column="id")
     return df
 
@@ -328,19 +329,19 @@ def _check_owner_fields(cols: dict, source: str) -> None:
         None, *OWNER_TYPES} else _first_bad(  # (a list or dict value is not hashable)
         cols[O_TYPE], lambda v: v is None or (isinstance(v, str) and v.upper() in OWNER_TYPES))
     if i >= 0:
-        raise InputError(f"unknown owner type {cols[O_TYPE][i]!r}; expected PERSON or QUEUE",
+        raise InputError(f"unknown owner type {quoted(cols[O_TYPE][i])}; expected PERSON or QUEUE",
                          file=source, row=i + 1, column="type")
     i = _first_bad(cols[O_ARCHIVED], lambda v: v is None or isinstance(v, bool),
                    (bool, type(None)))
     if i >= 0:
-        raise InputError(f"expected true or false, found {cols[O_ARCHIVED][i]!r}", file=source,
+        raise InputError(f"expected true or false, found {quoted(cols[O_ARCHIVED][i])}", file=source,
                          row=i + 1, column="archived")
     for col in (O_USER_ID, O_USER_ID_ALL):
         i = _first_bad(cols[col], lambda v: v is None or (isinstance(v, (int, str))
                                                           and not isinstance(v, bool)),
                        (int, str, type(None)))
         if i >= 0:
-            raise InputError(f"expected a number or null, found {cols[col][i]!r}", file=source,
+            raise InputError(f"expected a number or null, found {quoted(cols[col][i])}", file=source,
                              row=i + 1, column=API_OWNER_FIELDS[col])
 
 
@@ -423,6 +424,6 @@ def read_mappings_csv(path) -> pd.DataFrame:
     bad = pd.Series(~parsed_ok[codes], index=df.index)
     if bad.any():
         i = int(bad.to_numpy().argmax())
-        raise InputError(f"not an ISO 8601 time: {df[L_MAPPED_AT].iloc[i]!r}", file=str(path),
+        raise InputError(f"not an ISO 8601 time: {quoted(df[L_MAPPED_AT].iloc[i])}", file=str(path),
                          row=line_of(path, i), column=L_MAPPED_AT)
     return df.reset_index(drop=True)
