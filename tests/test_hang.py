@@ -227,7 +227,7 @@ def test_snapshot_file_that_is_not_a_regular_file_is_exit_2_at_once(tmp_path, sm
     else:
         target.mkdir()
     from usermap.store import Store
-    Store.open(tmp_path / "s.db").close()
+    Store.open(tmp_path / "s.db", create=True).close()
     p, seconds = runkit.cli(["audit", str(snap), "--store", str(tmp_path / "s.db"), "--out",
                              str(tmp_path / "out")], timeout=30)
     assert p.returncode == 2, p.stdout + p.stderr
@@ -427,6 +427,8 @@ def test_run_lock_that_is_a_symlink_is_refused_and_its_target_untouched(tmp_path
     victim.write_text("do not touch\n")
     (tmp_path / "runs" / ".lock").symlink_to(victim)
     stat_before = victim.stat()
+    from usermap.store import Store
+    Store.open(tmp_path / "s.db", create=True).close()   # a store, so the lock is what refuses
     p, seconds = runkit.cli(["run", "--config", str(tmp_path / "usermap.toml")],
                             env_extra=SANDBOX_TOKENS, timeout=60)
     assert p.returncode == 3, p.stdout + p.stderr
