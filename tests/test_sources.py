@@ -469,3 +469,80 @@ def test_debug_logging_and_progress_bars_never_show_tokens(world, sandbox, sandb
     assert "api_token=***" in caplog.text                                  # urllib3's own line
     for token in sandbox_tokens.values():
         assert token not in caplog.text and token not in err
+
+
+# --- issue 11: the fetch path is pandas-free and writes what the pandas path wrote ------------
+_NO_PANDAS = r'''
+import sys
+from usermap.cli import main
+rc = main(sys.argv[1:])
+heavy = sorted(m for m in ("pandas", "numpy", "IPython", "pyarrow") if m in sys.modules)
+print("HEAVY=" + ",".join(heavy), file=sys.stderr)
+sys.exit(rc)
+'''
+
+
+def test_usermap_fetch_never_imports_pandas(world, sandbox, tmp_path):
+    srv = sandbox(world)
+    write_config(srv, tmp_path / "cfg")       # with the admin export: its reader too
+    env = dict(os.environ, **SANDBOX_TOKENS)
+    r = subprocess.run([sys.executable, "-c", _NO_PANDAS, "fetch", "--config",
+                        str(tmp_path / "cfg" / "usermap.toml"), "--out", str(tmp_path / "snap")],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "HEAVY=\n" in r.stderr, r.stderr
+    # -X importtime agrees (the hook above cannot miss an import made and dropped)
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "usermap.cli", "fetch",
+                        "--config", str(tmp_path / "cfg" / "usermap.toml"), "--out",
+                        str(tmp_path / "snap2")], capture_output=True, text=True, env=env,
+                       cwd=ROOT, timeout=60)
+    assert r.returncode == 0, r.stderr
+    import re
+    imported = set(re.findall(r"^import time:[^|]*\|[^|]*\|\s*(\S+)$", r.stderr, re.M))
+    assert "hubspot.crm.owners" in imported and not {m for m in imported
+                                                     if m.split(".")[0] == "pandas"}
+
+
+def test_fetch_writes_the_same_users_csv_as_pandas(world, sandbox, sandbox_tokens, fast_policy,
+                                                  tmp_path):
+    from usermap.sources import fetch as fetch_mod
+    from usermap.sources import snapshot
+    assert (fetch_mod.USERS_FILE, fetch_mod.OWNERS_FILE) == (snapshot.USERS_FILE,
+                                                            snapshot.OWNERS_FILE)
+    srv = sandbox(world)
+    cfg = write_config(srv, tmp_path / "cfg")
+    fetch_snapshot(cfg, tmp_path / "snap", policy=fast_policy)
+    items = aloware.get_api_users(srv.base_url, sandbox_tokens["ALOWARE_API_TOKEN"],
+                                  Retrier(fast_policy))
+    export = aloware.read_export(tmp_path / "cfg" / "aloware_export.csv")
+    frame = aloware.merge_export(aloware.api_users_frame(items), export)
+    want = frame.to_csv(index=False, lineterminator="\n")
+    assert (tmp_path / "snap" / "aloware_users.csv").read_text(encoding="utf-8") == want
+
+
+@pytest.mark.parametrize("text, row, column, words", [
+    ("id,status,kind\n1,active,user\n1,paused,user\n", 3, "id", "appears twice (first on row 2)"),
+    ("id,status,kind\n1,active,robot\n", 2, "kind", "unknown value 'robot'"),
+    ("id,status\n1,active\n", 1, "kind", "missing column"),
+    ("id,status,kind,kind\n1,active,user,user\n", 1, "kind", "twice in the header"),
+    ("id,status,kind\n\n1,active\n", 3, "kind", "the row is short"),
+    ("id,status,kind\n1,active,user,x\n", 2, None, "expected 3 fields, found 4"),
+    ('id,status,kind,notes\n1,active,user,"a\nb"\n 2 ,active,user\n', 4, "notes", "short"),
+    ('id,status,kind\n"1,active,user\n', 2, None, "never closed"),
+    ("id,status,kind\n ,active,user\n", 2, "id", "empty value"),
+    ("", 1, None, "empty file"),
+])
+def test_export_rows_reader_names_row_and_column(tmp_path, text, row, column, words):
+    p = tmp_path / "export.csv"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as e:
+        aloware.read_export_rows(p)
+    assert (e.value.row, e.value.column) == (row, column) and words in str(e.value), str(e.value)
+
+
+def test_export_rows_reader_keeps_multiline_extra_columns(tmp_path):
+    p = tmp_path / "export.csv"
+    p.write_text('\ufeffid,status,kind,notes\n 7 , Active ,USER,"two\nlines"\n', encoding="utf-8")
+    header, rows = aloware.read_export_rows(p)
+    assert header == ["id", "status", "kind", "notes"]
+    assert rows == [{"id": "7", "status": "active", "kind": "user", "notes": "two\nlines"}]

@@ -146,7 +146,8 @@ def _add_runs(sub) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _tune_pandas()
+    if args.command != "fetch":   # the fetch never imports pandas (issue 11: start-up)
+        _tune_pandas()
     # One short-lived process that builds millions of small containers and frees them at exit:
     # the cyclic GC would only rescan them. (Long-running `sandbox`/`run` keep it on.)
     if args.command not in ("sandbox", "run"):

@@ -26,9 +26,12 @@ import http.client
 import json
 import re
 from contextlib import contextmanager
+from itertools import repeat
+from operator import itemgetter
 from typing import Callable
 
-from ..errors import AuthError, BadAnswerError, IncompleteListingError, InputError, SourceError
+from ..errors import AuthError, BadAnswerError, IncompleteListingError, SourceError
+from ..models import OWNER_TYPES
 from ..redact import redact
 from .retry import (CONNECTION, RATE_LIMIT, SERVER, Retrier, Retryable, connection_problem,
                     retry_after_seconds)
@@ -186,20 +189,79 @@ def list_owners(api, retrier: Retrier, *, archived: bool, limit: int = PAGE_LIMI
 OWNERS_PATH = "/crm/v3/owners/"
 
 
+_NONE = type(None)
+
+
 def check_owner_objects(results: list, what: str) -> None:
-    """The owners of one page, validated as a snapshot's owners are (``snapshot.owners_frame``:
+    """The owners of one page, validated as a snapshot's owners are (the rules of
+    ``snapshot.owners_frame``, checked here on the parsed lists so the fetch never needs pandas:
     objects with a non-empty string or integer id, ``archived`` a boolean, ``email`` and names
-    strings, ``type`` PERSON or QUEUE, ``userId`` a number or null): anything else is a
-    BadAnswerError naming the endpoint, the element and the field, so a snapshot is never
+    strings, ``type`` PERSON or QUEUE, ``userId`` a number or null, ids unique): anything else is
+    a BadAnswerError naming the endpoint, the element and the field, so a snapshot is never
     written that could not be read back."""
-    from .snapshot import owners_frame
-    try:
-        owners_frame(results, source="answer")
-    except InputError as e:
-        where = f"element {e.row}" if e.row is not None else "the page"
-        field = f", field {e.column!r}" if e.column is not None else ""
-        detail = str(e).split(": ", 1)[-1]
-        raise BadAnswerError(f"{what}: {where}{field}: {detail}") from None
+    found = owner_objects_problem(results)
+    if found is not None:
+        row, field, detail = found
+        where = f"element {row}" if row is not None else "the page"
+        field = f", field {field!r}" if field is not None else ""
+        raise BadAnswerError(f"{what}: {where}{field}: {detail}")
+
+
+def owner_objects_problem(results) -> tuple | None:
+    """(element number, field, detail) of the first problem in a list of owner objects, or None.
+    Column by column, in the order ``snapshot.owners_frame`` checks them (same messages)."""
+    if not isinstance(results, list):
+        return None, None, f"expected an array of owner objects, found {type(results).__name__}"
+    if not set(map(type, results)) <= {dict}:
+        i = next(k for k, o in enumerate(results) if not isinstance(o, dict))
+        return i + 1, None, f"expected an owner object, found {type(results[i]).__name__}"
+
+    def column(field):
+        try:
+            return list(map(itemgetter(field), results))
+        except KeyError:
+            return list(map(dict.get, results, repeat(field)))
+
+    def first_bad(values, ok, types):
+        if set(map(type, values)) <= set(types):
+            return -1
+        return next((i for i, v in enumerate(values) if not ok(v)), -1)
+
+    ids = column("id")
+    i = first_bad(ids, lambda v: isinstance(v, (str, int)) and not isinstance(v, bool),
+                  (str, int))
+    if i < 0:
+        keys = [v.strip() if isinstance(v, str) else str(v) for v in ids]
+        i = keys.index("") if "" in keys else -1
+    if i >= 0:
+        return i + 1, "id", "missing or empty owner id"
+    for field in ("email", "firstName", "lastName"):
+        vals = column(field)
+        i = first_bad(vals, lambda v: v is None or isinstance(v, str), (str, _NONE))
+        if i >= 0:
+            return i + 1, field, f"expected a string, found {type(vals[i]).__name__}"
+    types = column("type")
+    ok_type = (set(map(type, types)) <= {str, _NONE} and set(types) <= {None, *OWNER_TYPES})
+    i = -1 if ok_type else next((k for k, v in enumerate(types) if not (
+        v is None or (isinstance(v, str) and v.upper() in OWNER_TYPES))), -1)
+    if i >= 0:
+        return i + 1, "type", f"unknown owner type {types[i]!r}; expected PERSON or QUEUE"
+    arch = column("archived")
+    i = first_bad(arch, lambda v: v is None or isinstance(v, bool), (bool, _NONE))
+    if i >= 0:
+        return i + 1, "archived", f"expected true or false, found {arch[i]!r}"
+    for field in ("userId", "userIdIncludingInactive"):
+        vals = column(field)
+        i = first_bad(vals, lambda v: v is None or (isinstance(v, (int, str))
+                                                    and not isinstance(v, bool)),
+                      (int, str, _NONE))
+        if i >= 0:
+            return i + 1, field, f"expected a number or null, found {vals[i]!r}"
+    if len(set(keys)) != len(keys):
+        seen: set = set()
+        i = next(k for k, v in enumerate(keys) if v in seen or seen.add(v))
+        return i + 1, "id", f"owner id {keys[i]!r} appears twice"
+    return None
 
 
 @contextmanager
