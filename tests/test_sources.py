@@ -57,6 +57,11 @@ def by_id(owners):
     return sorted(owners, key=lambda o: o["id"])
 
 
+def as_served(owners):
+    """The owners as the sandbox serves them: archived ones with ``userId`` null (HubSpot)."""
+    return [dict(o, userId=None) if o.get("archived") else o for o in owners]
+
+
 def expected_requests(world, page=500) -> int:
     active = sum(1 for o in world.owners if not o["archived"])
     archived = len(world.owners) - active
@@ -78,7 +83,7 @@ def test_fetch_reproduces_the_world(world, sandbox, sandbox_tokens, fast_policy,
     users, _ = read_snapshot(out)
     pd.testing.assert_frame_equal(sorted_users(users), sorted_users(world.users))
     owners = json.loads((out / "hubspot_owners.json").read_text(encoding="utf-8"))
-    assert by_id(owners) == by_id(world.owners)          # active + archived, exactly as served
+    assert by_id(owners) == by_id(as_served(world.owners))          # active + archived, exactly as served
     assert {o["archived"] for o in owners} == {False, True}
     assert (users["status"] == "deleted").sum() == (world.users["status"] == "deleted").sum() > 0
 
@@ -99,7 +104,7 @@ def test_paging_follows_opaque_cursors_with_small_pages(world, sandbox, sandbox_
     srv = sandbox(world)
     owners, info = hubspot.fetch_owners(srv.base_url, sandbox_tokens["HUBSPOT_ACCESS_TOKEN"],
                                         Retrier(fast_policy), limit=97)
-    assert by_id(owners) == by_id(world.owners)
+    assert by_id(owners) == by_id(as_served(world.owners))
     active = sum(1 for o in world.owners if not o["archived"])
     assert info["pages"] == {"active": math.ceil(active / 97),
                              "archived": math.ceil((1200 - active) / 97)}
@@ -203,20 +208,24 @@ def test_faults_are_retried_and_counted(world, sandbox, sandbox_tokens, fast_pol
     users, _ = read_snapshot(out)
     pd.testing.assert_frame_equal(sorted_users(users), sorted_users(world.users))
     owners = json.loads((out / "hubspot_owners.json").read_text(encoding="utf-8"))
-    assert by_id(owners) == by_id(world.owners)
+    assert by_id(owners) == by_id(as_served(world.owners))
     # every injected fault cost exactly one retry: urllib3 retried nothing behind our back
     assert srv.stats[counter] >= 1
     assert info["retries"] == srv.stats[counter] == info["retries_by_cause"][cause]
     assert info["requests"] == expected_requests(world) + info["retries"] == srv.stats["requests"]
 
 
-def test_429_waits_as_retry_after_says(world, sandbox, sandbox_tokens, tmp_path):
+def test_429_waits_for_the_window_hubspot_says(world, sandbox, sandbox_tokens, tmp_path):
     slept = []
     srv = sandbox(world, rate_limit=2, rate_window=0.3)
     r = Retrier(RetryPolicy(attempts=5, total_seconds=20, backoff=0.001), sleep=lambda s: (
         slept.append(s), __import__("time").sleep(s)))
     hubspot.fetch_owners(srv.base_url, sandbox_tokens["HUBSPOT_ACCESS_TOKEN"], r)
-    assert slept and all(s == 1.0 for s in slept)    # Retry-After: 1 (whole seconds, as HTTP says)
+    # no Retry-After on HubSpot's 429: policyName TEN_SECONDLY_ROLLING waits the window of
+    # X-HubSpot-RateLimit-Interval-Milliseconds (300), never less
+    assert slept and all(s == 0.3 for s in slept)
+    assert r.waits and {w["cause"] for w in r.waits} == {"rate_limit"}
+    assert all("TEN_SECONDLY_ROLLING" in w["detail"] for w in r.waits)
 
 
 # --- faults: exit 4 and no snapshot -----------------------------------------------------------
@@ -325,7 +334,7 @@ def test_unreachable_host_is_exit_4(sandbox_tokens, fast_policy, tmp_path):
     cfg = Config.from_dict({"hubspot": {"host": f"http://127.0.0.1:{port}"},
                             "aloware": {"base_url": f"http://127.0.0.1:{port}"}})
     err = _fails(cfg, tmp_path / "out" / "snap", fast_policy, SourceError)
-    assert "cannot connect" in str(err)
+    assert "connection refused" in str(err) and f"127.0.0.1:{port}" in str(err)
 
 
 # --- tokens never leak; progress is silent when not interactive -----------------------------

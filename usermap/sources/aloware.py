@@ -37,7 +37,7 @@ from ..errors import AuthError, BadAnswerError, InputError, SourceError
 from ..models import (U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS, USER_KINDS,
                       USER_STATUSES)
 from ..redact import redact
-from .retry import (CONNECTION, RATE_LIMIT, SERVER, Retrier, Retryable, connection_problem,
+from .retry import (RATE_LIMIT, SERVER, Retrier, Retryable, connection_failure,
                     retry_after_seconds)
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -110,7 +110,13 @@ def _attempt(pool, base_url: str, token: str, what: str, timeout=None) -> bytes:
         body = resp.data           # a cut connection raises here
         resp.release_conn()
     except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as e:
-        raise Retryable(CONNECTION, connection_problem(e)) from None
+        from urllib.parse import urlsplit
+        try:
+            where = urlsplit(url).netloc.rsplit("@", 1)[-1]
+        except ValueError:
+            where = ""
+        err = connection_failure(e, where)
+        raise (err if isinstance(err, Retryable) else SourceError(f"{what}: {err}")) from None
     status = resp.status
     if 200 <= status <= 299:
         return body
@@ -145,8 +151,9 @@ def get_api_users(base_url: str, token: str, retrier: Retrier | None = None) -> 
         data = json.loads(body)
     except ValueError as e:
         start = body[:80].decode("utf-8", "replace")
-        raise SourceError(redact(f"{what}: the answer is not valid JSON ({e}; {len(body)} bytes "
-                                 f"starting {start!r})")) from None
+        html = " (an HTML page, not the API)" if start.lstrip()[:1] == "<" else ""
+        raise BadAnswerError(redact(f"{what}: the answer is not valid JSON{html} ({e}; "
+                                    f"{len(body)} bytes starting {start!r})")) from None
     if isinstance(data, dict) and isinstance(data.get("data"), list):
         data = data["data"]
     if not isinstance(data, list):

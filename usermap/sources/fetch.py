@@ -146,6 +146,8 @@ def _fetch(config, out: Path, retrier: Retrier, export, page_limit: int, started
         "requests": retrier.requests,
         "retries": retrier.retries,
         "retries_by_cause": dict(retrier.causes),
+        "seconds_waited": round(retrier.waited, 3),
+        "waits": list(retrier.waits),          # each: request, cause, detail, seconds, attempt
         "seconds": round(fetched - started, 3),
     }
     with hubspot.gc_paused():

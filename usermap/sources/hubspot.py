@@ -33,8 +33,9 @@ from typing import Callable
 from ..errors import AuthError, BadAnswerError, IncompleteListingError, SourceError
 from ..models import OWNER_TYPES
 from ..redact import redact
-from .retry import (CONNECTION, RATE_LIMIT, SERVER, Retrier, Retryable, connection_problem,
-                    retry_after_seconds)
+from ..errors import RateLimitError
+from .retry import (MIGRATION, RATE_LIMIT, SERVER, Retrier, Retryable, connection_failure,
+                    hubspot_rate_limit, retry_after_seconds)
 
 __all__ = ["fetch_owners", "list_owners", "make_owners_api", "parse_page", "gc_paused",
            "OWNERS_SCOPE", "PAGE_LIMIT"]
@@ -79,7 +80,31 @@ def _connection_errors() -> tuple:
     return (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
 
 
-def _classify(e, what: str) -> Exception:
+def _json_body(body) -> dict | None:
+    try:
+        data = json.loads(body) if body else None
+    except (ValueError, TypeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _host_of(host: str) -> str:
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(host)
+        return redact(parts.netloc.rsplit("@", 1)[-1] or host)
+    except ValueError:
+        return redact(host)
+
+
+def _api_host(api) -> str:
+    try:
+        return _host_of(api.api_client.configuration.host)
+    except AttributeError:
+        return ""
+
+
+def _classify(e, what: str, host: str = "") -> Exception:
     """An ApiException from the client → Retryable or a final SourceError."""
     status = getattr(e, "status", None) or 0
     details = _error_details(getattr(e, "body", None))
@@ -91,16 +116,36 @@ def _classify(e, what: str) -> Exception:
                          f"{OWNERS_SCOPE} scope; add it to the private app (or OAuth app) and "
                          f"use the new token. {details}".strip())
     if status == 429:
-        return Retryable(RATE_LIMIT, f"HTTP 429 {details}".strip(),
-                         wait=retry_after_seconds(getattr(e, "headers", None)))
+        headers = dict(getattr(e, "headers", None) or {})
+        policy, wait = hubspot_rate_limit(headers, _json_body(getattr(e, "body", None)))
+        if policy == "DAILY":
+            h = {k.lower(): v for k, v in headers.items()}
+            limit = h.get("x-hubspot-ratelimit-daily")
+            return RateLimitError(
+                f"{what}: HubSpot's daily API limit of this portal is spent (HTTP 429, policy "
+                f"DAILY{f', {limit} requests a day' if limit else ''}); it resets at midnight "
+                f"(the account's time zone). Try again after that, or ask HubSpot for a higher "
+                f"limit. {details}".strip())
+        return Retryable(RATE_LIMIT, f"HTTP 429 {policy} {details}".strip(), wait=wait)
+    if status == 477:   # "migration in progress": wait as Retry-After says
+        wait = retry_after_seconds({"Retry-After": dict(getattr(e, "headers", None) or {}).get(
+            "Retry-After", "")})
+        return Retryable(MIGRATION, f"HTTP 477 (the HubSpot account is being migrated) "
+                                    f"{details}".strip(), wait=wait)
     if 500 <= status <= 599:
         return Retryable(SERVER, f"HTTP {status} {details}".strip())
-    if status == 0:
-        return SourceError(f"{what}: {redact(getattr(e, 'reason', e))}")
+    if status == 0:   # the client's own wrapping of a TLS failure (rest.py: SSLError)
+        reason = str(getattr(e, "reason", e))
+        if "SSL" in reason or "TLS" in reason:
+            return SourceError(redact(f"{what}: TLS error at {host}: the secure connection "
+                                      f"could not be set up ({reason[:160]}); is it an https:// "
+                                      f"URL for a plain HTTP server, or a certificate problem?"))
+        return SourceError(f"{what}: {redact(reason)}")
     return SourceError(f"{what}: HubSpot answered HTTP {status}: {details}")
 
 
-def _get_page(api, *, archived: bool, after: str | None, limit: int, timeout, what: str) -> dict:
+def _get_page(api, *, archived: bool, after: str | None, limit: int, timeout, what: str,
+              host: str = "") -> dict:
     from hubspot.crm.owners.exceptions import ApiException
     kwargs = {"limit": limit, "archived": archived, "_preload_content": False,
               "_request_timeout": timeout}
@@ -111,18 +156,31 @@ def _get_page(api, *, archived: bool, after: str | None, limit: int, timeout, wh
         body = resp.data          # reads the whole body; a cut connection raises here
         resp.release_conn()
     except ApiException as e:
-        raise _classify(e, what) from None
+        raise _classify(e, what, host or _api_host(api)) from None
     except _connection_errors() as e:
-        raise Retryable(CONNECTION, connection_problem(e)) from None
+        err = connection_failure(e, host or _api_host(api))
+        raise (err if isinstance(err, Retryable) else SourceError(f"{what}: {err}")) from None
     try:
         page, raw = parse_page(body)
     except ValueError as e:
         start = body[:80].decode("utf-8", "replace") if isinstance(body, bytes) else str(body)[:80]
-        raise SourceError(redact(f"{what}: HubSpot returned a page that is not valid JSON "
-                                 f"({e}; {len(body)} bytes starting {start!r})")) from None
-    if not isinstance(page, dict) or not isinstance(page.get("results"), list):
-        raise SourceError(f"{what}: HubSpot returned an unexpected page (expected an object "
-                          f"with a 'results' array)")
+        html = " (an HTML page, not the API)" if start.lstrip()[:1] == "<" else ""
+        raise BadAnswerError(redact(f"{what}: HubSpot returned a page that is not valid JSON"
+                                    f"{html} ({e}; {len(body)} bytes starting {start!r})")
+                             ) from None
+    if not isinstance(page, dict):
+        raise BadAnswerError(f"{what}: HubSpot returned an unexpected page: expected an object "
+                             f"with a 'results' array, found {type(page).__name__}")
+    if not isinstance(page.get("results"), list):
+        raise BadAnswerError(f"{what}: HubSpot returned an unexpected page: field 'results': "
+                             f"expected an array, found {type(page.get('results')).__name__}")
+    paging = page.get("paging")
+    nxt = paging.get("next") if isinstance(paging, dict) else None
+    if (paging is not None and not isinstance(paging, dict)) or (
+            nxt is not None and not isinstance(nxt, dict)) or (
+            isinstance(nxt, dict) and not isinstance(nxt.get("after"), (str, type(None)))):
+        raise BadAnswerError(f"{what}: HubSpot returned an unexpected page: field "
+                             f"'paging.next.after': expected an object holding a string cursor")
     return page, raw
 
 
