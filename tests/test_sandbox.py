@@ -366,3 +366,19 @@ def test_usermap_sandbox_then_usermap_fetch(tmp_path):
                                for p in tmp_path.rglob("*") if p.is_file())
     for token in list(SANDBOX_TOKENS.values()) + ["alw-WRONG-TOKEN-0000"]:
         assert token not in everything
+
+
+def test_sandbox_rate_limit_window_and_daily_limit_flags():
+    from usermap.errors import InputError
+    from usermap.cli import build_parser
+    from usermap.sandbox.command import _check_args, _server_for
+    args = build_parser().parse_args(["sandbox", "--users", "5", "--rate-limit", "3",
+                                      "--rate-limit-window", "0.5", "--daily-limit", "7"])
+    _check_args(args)
+    srv, _ = _server_for(args)
+    assert (srv.rate_limit, srv.rate_window, srv.daily_limit) == (3, 0.5, 7)
+    for flag, value in (("--rate-limit-window", "0"), ("--daily-limit", "0")):
+        bad = build_parser().parse_args(["sandbox", flag, value])
+        with pytest.raises(InputError) as e:
+            _check_args(bad)
+        assert flag in str(e.value)

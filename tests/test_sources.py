@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import os
 import subprocess
 import sys
@@ -555,3 +556,166 @@ def test_export_rows_reader_keeps_multiline_extra_columns(tmp_path):
     header, rows = aloware.read_export_rows(p)
     assert header == ["id", "status", "kind", "notes"]
     assert rows == [{"id": "7", "status": "active", "kind": "user", "notes": "two\nlines"}]
+
+
+# --- issue 11: rate limits as HubSpot documents them ------------------------------------------
+@pytest.mark.parametrize("headers, body, policy, wait", [
+    ({"X-HubSpot-RateLimit-Interval-Milliseconds": "10000", "X-HubSpot-RateLimit-Remaining": "0"},
+     {"policyName": "TEN_SECONDLY_ROLLING"}, "TEN_SECONDLY_ROLLING", 10.0),
+    ({}, {"policyName": "TEN_SECONDLY_ROLLING"}, "TEN_SECONDLY_ROLLING", 10.0),   # else 10 s
+    ({"X-HubSpot-RateLimit-Interval-Milliseconds": "2500"}, {}, "TEN_SECONDLY_ROLLING", 2.5),
+    ({}, {"policyName": "SECONDLY"}, "SECONDLY", 1.0),
+    ({"Retry-After": "30"}, {"policyName": "SECONDLY"}, "SECONDLY", 30.0),     # never less
+    ({"X-HubSpot-RateLimit-Daily-Remaining": "0"}, {"policyName": "DAILY"}, "DAILY", math.inf),
+    ({"X-HubSpot-RateLimit-Daily-Remaining": "0"}, None, "DAILY", math.inf),
+])
+def test_hubspot_rate_limit_policy(headers, body, policy, wait):
+    from usermap.sources.retry import hubspot_rate_limit
+    assert hubspot_rate_limit(headers, body) == (policy, wait)
+
+
+def test_daily_limit_stops_at_once_and_says_when_it_resets(world, sandbox, sandbox_tokens,
+                                                           fast_policy, tmp_path):
+    srv = sandbox(world, daily_limit=2)                  # the third HubSpot request: DAILY
+    t = __import__("time").monotonic()
+    err = _fails(write_config(srv, tmp_path / "cfg"), tmp_path / "out" / "snap", fast_policy,
+                 RateLimitError)
+    assert __import__("time").monotonic() - t < 5
+    assert exit_code_for(err) == 4
+    assert "daily API limit of this portal is spent" in str(err)
+    assert "at midnight (the account's time zone)" in str(err)
+    assert srv.stats["429_daily"] == 1 and srv.stats["hubspot"] == 3   # not retried
+
+
+def test_migration_477_waits_its_retry_after(world, sandbox, sandbox_tokens, tmp_path):
+    slept = []
+    srv = sandbox(world, migrating=2)
+    r = Retrier(RetryPolicy(attempts=5, total_seconds=20, backoff=0.001), sleep=lambda s: (
+        slept.append(s), __import__("time").sleep(s)))
+    owners, _ = hubspot.fetch_owners(srv.base_url, sandbox_tokens["HUBSPOT_ACCESS_TOKEN"], r)
+    assert len(owners) == len(world.owners) and srv.stats["477"] == 2
+    assert slept == [1.0, 1.0] and dict(r.causes) == {"migration": 2}
+
+
+def test_waits_go_into_fetch_json_and_the_fetch_note(world, sandbox, sandbox_tokens, tmp_path):
+    from usermap.workflow import fetch_note
+    srv = sandbox(world, rate_limit=2, rate_window=0.2)
+    policy = RetryPolicy(attempts=6, total_seconds=30, backoff=0.001, max_wait=3)
+    info = fetch_snapshot(write_config(srv, tmp_path / "cfg"), tmp_path / "snap", policy=policy)
+    saved = json.loads((tmp_path / "snap" / "fetch.json").read_text())
+    assert saved["waits"] and saved["seconds_waited"] == info["seconds_waited"] > 0
+    w = saved["waits"][0]
+    assert w["cause"] == "rate_limit" and w["seconds"] == 0.2 and w["of"] == 6
+    assert w["attempt"] == 2 and "TEN_SECONDLY_ROLLING" in w["detail"]
+    note = fetch_note(tmp_path / "snap")
+    assert "after rate limiting (HTTP 429)" in note and "waited" in note and "longest 0.2 s" in note
+
+
+def test_a_wait_is_logged_and_shown_on_a_terminal(monkeypatch, caplog):
+    import io
+    import logging
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    err = Tty()
+    monkeypatch.setattr(sys, "stderr", err)
+    calls = []
+
+    def attempt():
+        calls.append(1)
+        if len(calls) == 1:
+            raise Retryable(SERVER, "HTTP 503")
+        return "ok"
+    r = Retrier(RetryPolicy(attempts=3, backoff=0.01), sleep=lambda s: None)
+    with caplog.at_level(logging.WARNING, logger="usermap.fetch"):
+        assert r.call(attempt, "HubSpot owners (active), page 1") == "ok"
+    line = "HubSpot owners (active), page 1: HTTP 503; waiting 0.0 s before attempt 2 of 3"
+    assert line in err.getvalue() and line in caplog.text
+
+
+def test_no_wait_line_when_stderr_is_not_a_terminal(capsys):
+    calls = []
+
+    def attempt():
+        calls.append(1)
+        if len(calls) == 1:
+            raise Retryable(SERVER, "HTTP 503")
+        return "ok"
+    Retrier(RetryPolicy(attempts=3, backoff=0.01), sleep=lambda s: None).call(attempt, "x")
+    assert capsys.readouterr().err == ""
+
+
+# --- issue 11: fail fast and say why ----------------------------------------------------------
+def _fast_fail(cfg, tmp_path, words):
+    policy = RetryPolicy(attempts=8, total_seconds=90, backoff=1.0, backoff_max=30)  # defaults
+    t = __import__("time").monotonic()
+    err = _fails(cfg, tmp_path / "out" / "snap", policy, SourceError)
+    assert __import__("time").monotonic() - t < 5, "retried instead of failing at once"
+    assert exit_code_for(err) == 4 and words in str(err), str(err)
+    return err
+
+
+def test_refused_connection_fails_at_once(sandbox_tokens, tmp_path):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    cfg = Config.from_dict({"hubspot": {"host": f"http://127.0.0.1:{port}"},
+                            "aloware": {"base_url": f"http://127.0.0.1:{port}"}})
+    _fast_fail(cfg, tmp_path, "connection refused")
+
+
+def test_unresolvable_host_fails_at_once(world, sandbox, sandbox_tokens, tmp_path):
+    # the network guard (conftest) refuses to resolve any non-local name: a resolver failure
+    # injected without a DNS query; both sources name it
+    srv = sandbox(world)
+    for hub, alo in (("http://nonexistent.invalid", srv.base_url),
+                     (srv.base_url, "http://nonexistent.invalid")):
+        cfg = Config.from_dict({"hubspot": {"host": hub}, "aloware": {"base_url": alo}})
+        err = _fast_fail(cfg, tmp_path, "does not resolve (DNS lookup failed")
+        assert "nonexistent.invalid" in str(err)
+
+
+def test_tls_error_fails_at_once(world, sandbox, sandbox_tokens, tmp_path):
+    srv = sandbox(world)
+    https = srv.base_url.replace("http://", "https://")     # TLS to the plain HTTP port
+    for hub, alo in ((https, srv.base_url), (srv.base_url, https)):
+        cfg = Config.from_dict({"hubspot": {"host": hub}, "aloware": {"base_url": alo}})
+        _fast_fail(cfg, tmp_path, "TLS error")
+
+
+# --- issue 11: answers that are not what the API defines --------------------------------------
+@pytest.mark.parametrize("api, words", [("hubspot", "HubSpot owners (active), page 1"),
+                                        ("aloware", "/api/v1/webhook/users")])
+def test_html_with_200_is_a_bad_answer(world, sandbox, sandbox_tokens, fast_policy, tmp_path,
+                                       api, words):
+    from usermap.errors import BadAnswerError
+    srv = sandbox(world, broken_json={api})
+    err = _fails(write_config(srv, tmp_path / "cfg"), tmp_path / "out" / "snap", fast_policy,
+                 BadAnswerError)
+    assert words in str(err) and "an HTML page, not the API" in str(err)
+
+
+@pytest.mark.parametrize("body, words", [
+    (b'[1, 2]', "expected an object with a 'results' array, found list"),
+    (b'{"results": {"a": 1}}', "field 'results': expected an array, found dict"),
+    (b'{"results": [], "paging": {"next": {"after": 5}}}', "field 'paging.next.after'"),
+    (b'{"results": [], "paging": []}', "field 'paging.next.after'"),
+])
+def test_hubspot_page_of_the_wrong_shape_names_the_field(body, words):
+    from usermap.errors import BadAnswerError
+
+    class Resp:
+        data = body
+
+        def release_conn(self):
+            pass
+
+    class Api:
+        def get_page(self, **kw):
+            return Resp()
+    with pytest.raises(BadAnswerError, match=re.escape(words)):
+        hubspot._get_page(Api(), archived=False, after=None, limit=500, timeout=(1, 1),
+                          what="HubSpot owners (active), page 1", host="h")

@@ -157,6 +157,12 @@ def _get_page(api, *, archived: bool, after: str | None, limit: int, timeout, wh
         resp.release_conn()
     except ApiException as e:
         raise _classify(e, what, host or _api_host(api)) from None
+    except AttributeError as e:
+        # hubspot-api-client (12.0) wraps a TLS failure in ApiException(status=0) and then
+        # fails on its own ``e.body.decode`` (body None): the ApiException is the context
+        if isinstance(e.__context__, ApiException):
+            raise _classify(e.__context__, what, host or _api_host(api)) from None
+        raise
     except _connection_errors() as e:
         err = connection_failure(e, host or _api_host(api))
         raise (err if isinstance(err, Retryable) else SourceError(f"{what}: {err}")) from None
