@@ -25,9 +25,16 @@ Tokens: demanded only when ``HUBSPOT_ACCESS_TOKEN`` / ``ALOWARE_API_TOKEN`` are 
 server's environment (or passed to the class); otherwise any token is taken. Tokens never reach
 a log line: request lines are redacted.
 
+HubSpot answers carry ``X-HubSpot-RateLimit-{Max,Remaining,Interval-Milliseconds,Daily,
+Daily-Remaining}`` (190 per 10 s and 250,000 a day unless told otherwise) and
+``X-HubSpot-Correlation-Id``. Archived owners are served with ``userId`` null (HubSpot's owners
+guide), whatever the world says; ``AGENT_STATUSES`` are Aloware's presence codes (unverified).
+
 Faults, drawn from a ``random.Random(seed)`` once per request in arrival order, so a single client
 sees the same faults on every run: ``rate_limit`` N requests per ``rate_window`` (10 s) per API,
-then 429 with ``Retry-After``; ``error_rate`` P answers 500/502/503/504; ``drop_rate`` P cuts the
+then 429 (HubSpot's: no ``Retry-After``, a body with ``policyName`` TEN_SECONDLY_ROLLING;
+Aloware's: ``Retry-After``); ``daily_limit`` HubSpot requests, then 429 ``policyName`` DAILY;
+``migrating`` K: the first K HubSpot requests are 477 with ``Retry-After: 1``; ``error_rate`` P answers 500/502/503/504; ``drop_rate`` P cuts the
 connection half-way through the body; ``latency_ms`` before every answer; ``trickle_ms`` sends
 every answer one byte at a time, ``trickle_ms`` apart (a server too slow for any deadline, whose
 every byte resets a socket timeout; bounded: ``TRICKLE_MAX_SECONDS`` per answer, and it ends when
