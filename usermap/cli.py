@@ -46,7 +46,12 @@ def _add_sandbox(sub) -> None:
     s.add_argument("--archived", type=int, default=None,
                    help="extra archived owners to add (benchmarks)")
     s.add_argument("--snapshot", default=None, help="serve this snapshot folder instead")
-    s.add_argument("--rate-limit", type=int, default=0, help="requests per 10 s, then 429")
+    s.add_argument("--rate-limit", type=int, default=0,
+                   help="requests per window (--rate-limit-window), then 429")
+    s.add_argument("--rate-limit-window", type=float, default=10.0, metavar="S",
+                   help="the rate-limit window in seconds (HubSpot's is 10)")
+    s.add_argument("--daily-limit", type=int, default=None, metavar="N",
+                   help="HubSpot requests a day; then 429 policy DAILY (default 250000)")
     s.add_argument("--error-rate", type=float, default=0.0, help="share of 5xx answers")
     s.add_argument("--drop-rate", type=float, default=0.0, help="share of cut connections")
     s.add_argument("--latency", type=int, default=0, help="ms added to every answer")
@@ -146,7 +151,8 @@ def _add_runs(sub) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _tune_pandas()
+    if args.command != "fetch":   # the fetch never imports pandas (issue 11: start-up)
+        _tune_pandas()
     # One short-lived process that builds millions of small containers and frees them at exit:
     # the cyclic GC would only rescan them. (Long-running `sandbox`/`run` keep it on.)
     if args.command not in ("sandbox", "run"):

@@ -103,7 +103,8 @@ def fetch(config: "Config", out, *, progress: bool | None = None) -> dict:
 
 
 _CAUSES = {"rate_limit": "rate limiting (HTTP 429)", "server_error": "server errors (HTTP 5xx)",
-           "connection": "cut, refused or timed-out connections"}
+           "connection": "cut or timed-out connections",
+           "migration": "an account migration (HTTP 477)"}
 
 
 def fetch_note(snapshot) -> str:
@@ -123,7 +124,26 @@ def fetch_note(snapshot) -> str:
     if not retries:
         return text + ", without retries."
     why = ", ".join(f"{n} after {_CAUSES.get(k, k)}" for k, n in sorted(causes.items()))
-    return text + f", with {retries} retries: {why}."
+    return text + f", with {retries} retries: {why}" + _waits_note(info) + "."
+
+
+def _waits_note(info: dict) -> str:
+    """"; waited 12.5 s in all, longest 10 s (HubSpot owners (active), page 3: HTTP 429 …)"
+    from fetch.json's ``seconds_waited`` and ``waits``; "" when it has neither."""
+    try:
+        total = float(info.get("seconds_waited") or 0)
+        waits = [w for w in (info.get("waits") or []) if isinstance(w, dict)]
+        longest = max(waits, key=lambda w: float(w.get("seconds") or 0), default=None)
+    except (TypeError, ValueError, AttributeError):
+        return ""
+    if not total:
+        return ""
+    note = f"; waited {total:g} s in all"
+    if longest is not None:
+        detail = str(longest.get("detail") or "")[:80]
+        note += (f", longest {float(longest.get('seconds') or 0):g} s "
+                 f"({longest.get('request', '')}: {detail})")
+    return note
 
 
 # --- audit ------------------------------------------------------------------------------------

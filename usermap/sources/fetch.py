@@ -29,6 +29,10 @@ from .retry import Retrier, RetryPolicy
 
 __all__ = ["fetch_snapshot", "interactive", "public_url", "policy_for"]
 
+# snapshot.USERS_FILE / OWNERS_FILE (that module reads snapshots with pandas: not imported here;
+# tests/test_sources.py checks the names agree)
+USERS_FILE, OWNERS_FILE = "aloware_users.csv", "hubspot_owners.json"
+
 
 def policy_for(config) -> RetryPolicy:
     """The retry bounds and timeouts of ``config``'s ``[fetch]`` section (defaults without)."""
@@ -51,9 +55,9 @@ def public_url(url: str) -> str:
 
 def interactive() -> bool:
     """A terminal on stderr, or a Jupyter kernel (where tqdm draws a widget)."""
-    try:
-        from IPython import get_ipython  # noqa: PLC0415
-        shell = get_ipython()
+    try:   # a kernel has IPython loaded already: never import it (40 ms) just to ask
+        ipython = sys.modules.get("IPython")
+        shell = ipython.get_ipython() if ipython is not None else None
         if shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell":
             return True
     except Exception:  # IPython absent or broken: not a notebook
@@ -94,7 +98,7 @@ def fetch_snapshot(config, out, *, policy: RetryPolicy | None = None,
     export_path = ""
     if config.aloware.users_csv:
         export_path = str(config.resolve(config.aloware.users_csv))
-        export = aloware.read_export(export_path)
+        export = aloware.read_export_rows(export_path)[1]
 
     started = time.monotonic()
     when = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -112,8 +116,8 @@ def _fetch(config, out: Path, retrier: Retrier, export, page_limit: int, started
 
     bar = make_bar("Aloware users") if make_bar else None
     try:
-        users, al_info = aloware.fetch_users(config.aloware.base_url, al_token, retrier,
-                                             export=export)
+        users, al_info = aloware.fetch_user_rows(config.aloware.base_url, al_token, retrier,
+                                                 export=export)
         if bar is not None:
             bar.update(al_info["api_users"])
     finally:
@@ -138,10 +142,12 @@ def _fetch(config, out: Path, retrier: Retrier, export, page_limit: int, started
         "aloware": {"base_url": public_url(config.aloware.base_url),
                     "users_csv": config.aloware.users_csv,
                     **al_info, "requests": al_requests, "retries": al_retries},
-        "counts": {"aloware_users": int(len(users)), "hubspot_owners": len(owners)},
+        "counts": {"aloware_users": len(users), "hubspot_owners": len(owners)},
         "requests": retrier.requests,
         "retries": retrier.retries,
         "retries_by_cause": dict(retrier.causes),
+        "seconds_waited": round(retrier.waited, 3),
+        "waits": list(retrier.waits),          # each: request, cause, detail, seconds, attempt
         "seconds": round(fetched - started, 3),
     }
     with hubspot.gc_paused():
@@ -174,17 +180,21 @@ def _write(out: Path, users, owners_json: str, info: dict) -> None:
 
     Same files as ``snapshot.write_snapshot``, but the owners arrive as JSON text already
     (``json.dump`` there streams through the pure-Python encoder: about 1 s per 100k owners,
-    more than the whole transfer).
+    more than the whole transfer), and the users are rows written by the ``csv`` module (the
+    same text as pandas' ``to_csv``: minimal quoting, LF), so the fetch never imports pandas.
     """
+    import csv
     import json
 
-    from ..models import USER_CSV_COLUMNS
     from ..files import write_atomic
-    from .snapshot import OWNERS_FILE, USERS_FILE
+    from ..models import U_ROLE, USER_CSV_COLUMNS
 
     def write(tmp: Path) -> None:
-        cols = list(USER_CSV_COLUMNS) + [c for c in users.columns if c not in USER_CSV_COLUMNS]
-        users.to_csv(tmp / USERS_FILE, index=False, columns=cols, lineterminator="\n")
+        cols = list(USER_CSV_COLUMNS) + [U_ROLE]
+        with open(tmp / USERS_FILE, "w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(cols)
+            w.writerows([r.get(c, "") for c in cols] for r in users)
         (tmp / OWNERS_FILE).write_text(owners_json, encoding="utf-8")
         (tmp / "fetch.json").write_text(json.dumps(info, indent=2, default=str) + "\n",
                                         encoding="utf-8")

@@ -26,12 +26,16 @@ import http.client
 import json
 import re
 from contextlib import contextmanager
+from itertools import repeat
+from operator import itemgetter
 from typing import Callable
 
 from ..errors import AuthError, BadAnswerError, IncompleteListingError, InputError, SourceError
+from ..models import OWNER_TYPES
 from ..redact import bounded, redact
-from .retry import (CONNECTION, RATE_LIMIT, SERVER, Retrier, Retryable, connection_problem,
-                    retry_after_seconds)
+from ..errors import RateLimitError
+from .retry import (MIGRATION, RATE_LIMIT, SERVER, Retrier, Retryable, connection_failure,
+                    hubspot_rate_limit, retry_after_seconds)
 
 __all__ = ["fetch_owners", "list_owners", "make_owners_api", "parse_page", "gc_paused",
            "OWNERS_SCOPE", "PAGE_LIMIT"]
@@ -76,7 +80,31 @@ def _connection_errors() -> tuple:
     return (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
 
 
-def _classify(e, what: str) -> Exception:
+def _json_body(body) -> dict | None:
+    try:
+        data = json.loads(body) if body else None
+    except (ValueError, TypeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _host_of(host: str) -> str:
+    from urllib.parse import urlsplit
+    try:
+        parts = urlsplit(host)
+        return redact(parts.netloc.rsplit("@", 1)[-1] or host)
+    except ValueError:
+        return redact(host)
+
+
+def _api_host(api) -> str:
+    try:
+        return _host_of(api.api_client.configuration.host)
+    except AttributeError:
+        return ""
+
+
+def _classify(e, what: str, host: str = "") -> Exception:
     """An ApiException from the client → Retryable or a final SourceError."""
     status = getattr(e, "status", None) or 0
     details = _error_details(getattr(e, "body", None))
@@ -88,16 +116,36 @@ def _classify(e, what: str) -> Exception:
                          f"{OWNERS_SCOPE} scope; add it to the private app (or OAuth app) and "
                          f"use the new token. {details}".strip())
     if status == 429:
-        return Retryable(RATE_LIMIT, f"HTTP 429 {details}".strip(),
-                         wait=retry_after_seconds(getattr(e, "headers", None)))
+        headers = dict(getattr(e, "headers", None) or {})
+        policy, wait = hubspot_rate_limit(headers, _json_body(getattr(e, "body", None)))
+        if policy == "DAILY":
+            h = {k.lower(): v for k, v in headers.items()}
+            limit = h.get("x-hubspot-ratelimit-daily")
+            return RateLimitError(
+                f"{what}: HubSpot's daily API limit of this portal is spent (HTTP 429, policy "
+                f"DAILY{f', {limit} requests a day' if limit else ''}); it resets at midnight "
+                f"(the account's time zone). Try again after that, or ask HubSpot for a higher "
+                f"limit. {details}".strip())
+        return Retryable(RATE_LIMIT, f"HTTP 429 {policy} {details}".strip(), wait=wait)
+    if status == 477:   # "migration in progress": wait as Retry-After says
+        wait = retry_after_seconds({"Retry-After": dict(getattr(e, "headers", None) or {}).get(
+            "Retry-After", "")})
+        return Retryable(MIGRATION, f"HTTP 477 (the HubSpot account is being migrated) "
+                                    f"{details}".strip(), wait=wait)
     if 500 <= status <= 599:
         return Retryable(SERVER, f"HTTP {status} {details}".strip())
-    if status == 0:
-        return SourceError(f"{what}: {redact(getattr(e, 'reason', e))}")
+    if status == 0:   # the client's own wrapping of a TLS failure (rest.py: SSLError)
+        reason = str(getattr(e, "reason", e))
+        if "SSL" in reason or "TLS" in reason:
+            return SourceError(redact(f"{what}: TLS error at {host}: the secure connection "
+                                      f"could not be set up ({reason[:160]}); is it an https:// "
+                                      f"URL for a plain HTTP server, or a certificate problem?"))
+        return SourceError(f"{what}: {redact(reason)}")
     return SourceError(f"{what}: HubSpot answered HTTP {status}: {details}")
 
 
-def _get_page(api, *, archived: bool, after: str | None, limit: int, timeout, what: str) -> dict:
+def _get_page(api, *, archived: bool, after: str | None, limit: int, timeout, what: str,
+              host: str = "") -> dict:
     from hubspot.crm.owners.exceptions import ApiException
     kwargs = {"limit": limit, "archived": archived, "_preload_content": False,
               "_request_timeout": timeout}
@@ -108,18 +156,37 @@ def _get_page(api, *, archived: bool, after: str | None, limit: int, timeout, wh
         body = resp.data          # reads the whole body; a cut connection raises here
         resp.release_conn()
     except ApiException as e:
-        raise _classify(e, what) from None
+        raise _classify(e, what, host or _api_host(api)) from None
+    except AttributeError as e:
+        # hubspot-api-client (12.0) wraps a TLS failure in ApiException(status=0) and then
+        # fails on its own ``e.body.decode`` (body None): the ApiException is the context
+        if isinstance(e.__context__, ApiException):
+            raise _classify(e.__context__, what, host or _api_host(api)) from None
+        raise
     except _connection_errors() as e:
-        raise Retryable(CONNECTION, connection_problem(e)) from None
+        err = connection_failure(e, host or _api_host(api))
+        raise (err if isinstance(err, Retryable) else SourceError(f"{what}: {err}")) from None
     try:
         page, raw = parse_page(body)
     except ValueError as e:
         start = bounded(body, 80)
-        raise SourceError(redact(f"{what}: HubSpot returned a page that is not valid JSON "
-                                 f"({e}; {len(body)} bytes starting {start!r})")) from None
-    if not isinstance(page, dict) or not isinstance(page.get("results"), list):
-        raise SourceError(f"{what}: HubSpot returned an unexpected page (expected an object "
-                          f"with a 'results' array)")
+        html = " (an HTML page, not the API)" if start.lstrip()[:1] == "<" else ""
+        raise BadAnswerError(redact(f"{what}: HubSpot returned a page that is not valid JSON"
+                                    f"{html} ({e}; {len(body)} bytes starting {start!r})")
+                             ) from None
+    if not isinstance(page, dict):
+        raise BadAnswerError(f"{what}: HubSpot returned an unexpected page: expected an object "
+                             f"with a 'results' array, found {type(page).__name__}")
+    if not isinstance(page.get("results"), list):
+        raise BadAnswerError(f"{what}: HubSpot returned an unexpected page: field 'results': "
+                             f"expected an array, found {type(page.get('results')).__name__}")
+    paging = page.get("paging")
+    nxt = paging.get("next") if isinstance(paging, dict) else None
+    if (paging is not None and not isinstance(paging, dict)) or (
+            nxt is not None and not isinstance(nxt, dict)) or (
+            isinstance(nxt, dict) and not isinstance(nxt.get("after"), (str, type(None)))):
+        raise BadAnswerError(f"{what}: HubSpot returned an unexpected page: field "
+                             f"'paging.next.after': expected an object holding a string cursor")
     return page, raw
 
 
@@ -186,20 +253,79 @@ def list_owners(api, retrier: Retrier, *, archived: bool, limit: int = PAGE_LIMI
 OWNERS_PATH = "/crm/v3/owners/"
 
 
+_NONE = type(None)
+
+
 def check_owner_objects(results: list, what: str) -> None:
-    """The owners of one page, validated as a snapshot's owners are (``snapshot.owners_frame``:
+    """The owners of one page, validated as a snapshot's owners are (the rules of
+    ``snapshot.owners_frame``, checked here on the parsed lists so the fetch never needs pandas:
     objects with a non-empty string or integer id, ``archived`` a boolean, ``email`` and names
-    strings, ``type`` PERSON or QUEUE, ``userId`` a number or null): anything else is a
-    BadAnswerError naming the endpoint, the element and the field, so a snapshot is never
+    strings, ``type`` PERSON or QUEUE, ``userId`` a number or null, ids unique): anything else is
+    a BadAnswerError naming the endpoint, the element and the field, so a snapshot is never
     written that could not be read back."""
-    from .snapshot import owners_frame
-    try:
-        owners_frame(results, source="answer")
-    except InputError as e:
-        where = f"element {e.row}" if e.row is not None else "the page"
-        field = f", field {e.column!r}" if e.column is not None else ""
-        detail = str(e).split(": ", 1)[-1]
-        raise BadAnswerError(f"{what}: {where}{field}: {detail}") from None
+    found = owner_objects_problem(results)
+    if found is not None:
+        row, field, detail = found
+        where = f"element {row}" if row is not None else "the page"
+        field = f", field {field!r}" if field is not None else ""
+        raise BadAnswerError(f"{what}: {where}{field}: {detail}")
+
+
+def owner_objects_problem(results) -> tuple | None:
+    """(element number, field, detail) of the first problem in a list of owner objects, or None.
+    Column by column, in the order ``snapshot.owners_frame`` checks them (same messages)."""
+    if not isinstance(results, list):
+        return None, None, f"expected an array of owner objects, found {type(results).__name__}"
+    if not set(map(type, results)) <= {dict}:
+        i = next(k for k, o in enumerate(results) if not isinstance(o, dict))
+        return i + 1, None, f"expected an owner object, found {type(results[i]).__name__}"
+
+    def column(field):
+        try:
+            return list(map(itemgetter(field), results))
+        except KeyError:
+            return list(map(dict.get, results, repeat(field)))
+
+    def first_bad(values, ok, types):
+        if set(map(type, values)) <= set(types):
+            return -1
+        return next((i for i, v in enumerate(values) if not ok(v)), -1)
+
+    ids = column("id")
+    i = first_bad(ids, lambda v: isinstance(v, (str, int)) and not isinstance(v, bool),
+                  (str, int))
+    if i < 0:
+        keys = [v.strip() if isinstance(v, str) else str(v) for v in ids]
+        i = keys.index("") if "" in keys else -1
+    if i >= 0:
+        return i + 1, "id", "missing or empty owner id"
+    for field in ("email", "firstName", "lastName"):
+        vals = column(field)
+        i = first_bad(vals, lambda v: v is None or isinstance(v, str), (str, _NONE))
+        if i >= 0:
+            return i + 1, field, f"expected a string, found {type(vals[i]).__name__}"
+    types = column("type")
+    ok_type = (set(map(type, types)) <= {str, _NONE} and set(types) <= {None, *OWNER_TYPES})
+    i = -1 if ok_type else next((k for k, v in enumerate(types) if not (
+        v is None or (isinstance(v, str) and v.upper() in OWNER_TYPES))), -1)
+    if i >= 0:
+        return i + 1, "type", f"unknown owner type {types[i]!r}; expected PERSON or QUEUE"
+    arch = column("archived")
+    i = first_bad(arch, lambda v: v is None or isinstance(v, bool), (bool, _NONE))
+    if i >= 0:
+        return i + 1, "archived", f"expected true or false, found {arch[i]!r}"
+    for field in ("userId", "userIdIncludingInactive"):
+        vals = column(field)
+        i = first_bad(vals, lambda v: v is None or (isinstance(v, (int, str))
+                                                    and not isinstance(v, bool)),
+                      (int, str, _NONE))
+        if i >= 0:
+            return i + 1, field, f"expected a number or null, found {vals[i]!r}"
+    if len(set(keys)) != len(keys):
+        seen: set = set()
+        i = next(k for k, v in enumerate(keys) if v in seen or seen.add(v))
+        return i + 1, "id", f"owner id {keys[i]!r} appears twice"
+    return None
 
 
 @contextmanager

@@ -23,7 +23,11 @@ Adapter helper: standard library only (plus usermap.errors / usermap.redact).
 from __future__ import annotations
 
 import email.utils
+import logging
 import math
+import socket
+import ssl
+import sys
 import threading
 import time
 from collections import Counter
@@ -34,11 +38,15 @@ from ..errors import IncompleteListingError, RateLimitError, Retryable, SourceEr
 from ..redact import bounded, redact
 
 __all__ = ["RetryPolicy", "Retrier", "Retryable", "retry_after_seconds", "connection_problem",
-           "RATE_LIMIT", "SERVER", "CONNECTION"]
+           "connection_failure", "hubspot_rate_limit", "RATE_LIMIT", "SERVER", "CONNECTION",
+           "MIGRATION"]
 
 T = TypeVar("T")
+log = logging.getLogger("usermap.fetch")
 
 RATE_LIMIT, SERVER, CONNECTION = "rate_limit", "server_error", "connection"
+MIGRATION = "migration"        # HubSpot's 477: the portal is being migrated; wait Retry-After
+DEFAULT_WINDOW = 10.0          # HubSpot's TEN_SECONDLY_ROLLING window when no header says
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,78 @@ def connection_problem(e: BaseException) -> str:
     return f"{what} ({name}: {bounded(text, 160)})"
 
 
+def _num(h: Mapping[str, str], name: str) -> float | None:
+    try:
+        v = float(h[name])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) and v >= 0 else None
+
+
+def hubspot_rate_limit(headers: Mapping[str, str] | None, body: dict | None) -> tuple[str, float]:
+    """A HubSpot 429 → (policy name, seconds to wait); ``math.inf`` for the DAILY policy (not
+    worth waiting for: the caller stops at once).
+
+    HubSpot sends no ``Retry-After`` on a 429; the JSON body's ``policyName`` says which limit
+    was hit. ``TEN_SECONDLY_ROLLING``: the window of ``X-HubSpot-RateLimit-Interval-Milliseconds``
+    (else 10 s); ``SECONDLY``: 1 s (the secondly headers' interval if given). Never less than any
+    header or a ``Retry-After`` (if one ever comes) says. Without a policy name: the headers
+    (``retry_after_seconds``), else the 10 s window."""
+    h = {str(k).lower(): str(v).strip() for k, v in (headers or {}).items()}
+    policy = str((body or {}).get("policyName") or "").strip().upper()
+    said = retry_after_seconds(h)
+    if policy == "DAILY" or (not policy and said is not None and math.isinf(said)):
+        return "DAILY", math.inf
+    if policy == "SECONDLY":
+        wait = (_num(h, "x-hubspot-ratelimit-secondly-interval-milliseconds") or 1000.0) / 1000
+    else:
+        interval = _num(h, "x-hubspot-ratelimit-interval-milliseconds")
+        wait = interval / 1000.0 if interval else DEFAULT_WINDOW
+        policy = policy or "TEN_SECONDLY_ROLLING"
+    if said is not None and not math.isinf(said):
+        wait = max(wait, said)
+    return policy, wait
+
+
+def _chain(e: BaseException):
+    """``e`` and the exceptions behind it (cause, context, urllib3's ``reason``), once each."""
+    seen, todo = set(), [e]
+    while todo:
+        x = todo.pop(0)
+        if x is None or id(x) in seen:
+            continue
+        seen.add(id(x))
+        yield x
+        todo += [x.__cause__, x.__context__, getattr(x, "reason", None)
+                 if isinstance(getattr(x, "reason", None), BaseException) else None]
+
+
+def connection_failure(e: BaseException, where: str = "") -> Exception:
+    """A network failure → a final ``SourceError`` when another try cannot help (the host name
+    does not resolve, the connection is refused, TLS fails), else ``Retryable(CONNECTION)``
+    (a cut connection, a timeout). ``where`` is the host (and port) for the message."""
+    at = f" {where}" if where else ""
+    names = [type(x).__name__ for x in _chain(e)]
+    text = " ".join(str(x) for x in _chain(e))
+    if any(isinstance(x, socket.gaierror) for x in _chain(e)) or "NameResolutionError" in names:
+        return SourceError(redact(f"the host name{at} does not resolve (DNS lookup failed: "
+                                  f"{_short(e)}); check the host in usermap.toml"))
+    if any(isinstance(x, ConnectionRefusedError) for x in _chain(e)) or (
+            "refused" in text.lower() and "NewConnectionError" in names):
+        return SourceError(redact(f"connection refused{at}: nothing listens there (is the "
+                                  f"host or port in usermap.toml right?)"))
+    if any(isinstance(x, ssl.SSLError) for x in _chain(e)) or "SSLError" in names:
+        return SourceError(redact(f"TLS error{at}: the secure connection could not be set up "
+                                  f"({_short(e)}); is it an https:// URL for a plain HTTP "
+                                  f"server, or a certificate problem?"))
+    return Retryable(CONNECTION, connection_problem(e))
+
+
+def _short(e: BaseException) -> str:
+    text = f"{type(e).__name__}: {e}"
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
 class Retrier:
     """Runs attempts under a RetryPolicy; counts requests, retries and what caused them."""
 
@@ -141,6 +221,7 @@ class Retrier:
         self.retries = 0
         self.waited = 0.0
         self.causes: Counter = Counter()   # retries by kind
+        self.waits: list[dict] = []        # every wait: what, why, seconds, attempt k of n
 
     def backoff(self, attempt: int) -> float:
         """Our own wait before try ``attempt + 1`` (attempt counts from 1)."""
@@ -199,7 +280,9 @@ class Retrier:
                 r = e
                 wait = r.wait if r.wait is not None else self.backoff(tries)
                 reason = None
-                if tries >= p.attempts:
+                if r.wait is not None and math.isinf(r.wait):
+                    reason = "the daily limit is used up"
+                elif tries >= p.attempts:
                     reason = f"gave up after {tries} attempts"
                 elif r.wait is not None and r.wait > p.max_wait:
                     reason = ("the daily limit is used up" if math.isinf(r.wait) else
@@ -212,6 +295,7 @@ class Retrier:
                 self.retries += 1
                 self.causes[r.kind] += 1
                 self.waited += wait
+                self._tell(what, r, wait, tries + 1)
                 if wait > 0:
                     self._sleep(wait)
                 continue
@@ -220,9 +304,26 @@ class Retrier:
                                         "server answered too slowly)")
             return got
 
+    def _tell(self, what: str, r: Retryable, wait: float, attempt: int) -> None:
+        """A retry is coming: say what failed, the wait and the attempt, in fetch.json's
+        ``waits``, in the log, and on stderr when it is a terminal."""
+        n = self.policy.attempts
+        self.waits.append({"request": what, "cause": r.kind, "detail": r.detail[:200],
+                           "seconds": round(wait, 3), "attempt": attempt, "of": n})
+        line = redact(f"{what}: {r.detail}; waiting {wait:.1f} s before attempt {attempt} "
+                      f"of {n}")
+        log.warning("%s", line)
+        try:
+            if sys.stderr is not None and sys.stderr.isatty():
+                print(f"usermap: {line}", file=sys.stderr, flush=True)
+        except (AttributeError, ValueError, OSError):
+            pass
+
     @staticmethod
     def _final(r: Retryable, what: str, reason: str, started_listing: bool) -> SourceError:
         msg = redact(f"{what}: {r.detail}; {reason}")
+        if r.kind == RATE_LIMIT and r.wait is not None and math.isinf(r.wait):
+            return RateLimitError(redact(f"{what}: {r.detail}"))
         if r.kind == RATE_LIMIT:
             return RateLimitError(msg + " (rate limited)")
         if started_listing:
@@ -231,4 +332,5 @@ class Retrier:
 
     def summary(self) -> dict:
         return {"requests": self.requests, "retries": self.retries,
-                "retries_by_cause": dict(self.causes), "seconds_waited": round(self.waited, 3)}
+                "retries_by_cause": dict(self.causes), "seconds_waited": round(self.waited, 3),
+                "waits": list(self.waits)}
