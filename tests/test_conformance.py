@@ -135,3 +135,28 @@ def test_aloware_agent_status_codes(world, sandbox):
     assert users and all(AGENT_STATUSES[u["agent_status"]] == u["human_readable_agent_status"]
                          for u in users)
     assert set(AGENT_STATUSES) == set(range(7))
+
+
+@pytest.mark.parametrize("schema_name, module, cls", [
+    ("PublicOwner", "public_owner", "PublicOwner"),
+    ("PublicTeam", "public_team", "PublicTeam"),
+    ("Error", "error", "Error"),
+    ("CollectionResponsePublicOwnerForwardPaging", "collection_response_public_owner_forward_paging",
+     "CollectionResponsePublicOwnerForwardPaging"),
+])
+def test_schema_agrees_with_hubspots_generated_client(schema_name, module, cls):
+    """The schema's fields and required fields are those of hubspot-api-client's models, which
+    HubSpot generates from its published Owners v3 OpenAPI spec (the setters that refuse None
+    are the spec's required properties)."""
+    import importlib
+    import inspect
+    import re
+    mod = importlib.import_module(f"hubspot.crm.owners.models.{module}")
+    model = getattr(mod, cls)
+    src = inspect.getsource(mod)
+    required_snake = set(re.findall(r"Invalid value for `(\w+)`, must not be `None`", src))
+    required = {model.attribute_map[s] for s in required_snake}
+    fields = set(model.attribute_map.values())
+    ours = SCHEMA["$defs"][schema_name]
+    assert set(ours.get("required", [])) == required
+    assert fields <= set(ours.get("properties", {}))
