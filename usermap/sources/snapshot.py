@@ -372,7 +372,7 @@ def check_snapshot_folder(directory) -> Path:
         raise InputError(f"{what}; {MAKE_SNAPSHOT}", file=str(d))
     missing = [n for n in (USERS_FILE, OWNERS_FILE) if not os.path.lexists(d / n)]
     if missing:
-        raise InputError(f"not a snapshot folder: it has no {' and no '.join(missing)}; "
+        raise InputError(f"{' and '.join(missing)} not found: not a snapshot folder; "
                          f"{MAKE_SNAPSHOT}", file=str(d))
     return d
 
