@@ -98,6 +98,10 @@ class FetchConfig:
     read_timeout: float = 120.0
 
 
+_NO_CONFIG = ("config file not found; give the path of your usermap.toml (docs/configuration.md; "
+              "`usermap sandbox --config-out usermap.toml` writes one for the sandbox), or leave "
+              "out --config for the defaults")
+
 _SECTIONS = {"hubspot": HubSpotConfig, "aloware": AlowareConfig, "store": StoreConfig,
              "runs": RunsConfig, "smtp": SmtpConfig, "report": ReportConfig,
              "fetch": FetchConfig}
@@ -121,12 +125,12 @@ class Config:
             return cls()
         p = Path(path)
         if not os.path.lexists(p):
-            raise ConfigError("config file not found", file=str(p))
+            raise ConfigError(_NO_CONFIG, file=str(p))
         try:
             from .files import read_regular_bytes   # a FIFO or a device: exit 2, never a hang
             raw = tomllib.loads(read_regular_bytes(p, error=ConfigError).decode("utf-8"))
         except FileNotFoundError:
-            raise ConfigError("config file not found", file=str(p)) from None
+            raise ConfigError(_NO_CONFIG, file=str(p)) from None
         except UnicodeDecodeError:
             raise ConfigError("not UTF-8", file=str(p)) from None
         except OSError as e:  # a folder, no permission...
@@ -149,7 +153,8 @@ class Config:
             raise ConfigError("expected a table of sections", file=source)
         for name, value in raw.items():
             if name not in _SECTIONS:
-                raise ConfigError(f"unknown section [{name}]; known: {', '.join(_SECTIONS)}",
+                raise ConfigError(f"unknown section [{name}]; known: {', '.join(_SECTIONS)} "
+                                  f"(see docs/configuration.md)",
                                   file=source, column=name)
             if not isinstance(value, dict):
                 raise ConfigError(f"[{name}] must be a table", file=source, column=name)
@@ -185,7 +190,8 @@ def _section(kind, name: str, value: dict, source: str):
                               f"environment ({', '.join(SECRET_ENV_VARS)})", file=source,
                               column=f"{name}.{key}")
         if key not in known:
-            raise ConfigError(f"unknown key; known keys of [{name}]: {', '.join(known)}",
+            raise ConfigError(f"unknown key; known keys of [{name}]: {', '.join(known)} "
+                              f"(see docs/configuration.md)",
                               file=source, column=f"{name}.{key}")
         default = known[key].default
         want = type(default)
@@ -263,8 +269,9 @@ def secret(name: str, *, required: bool = False) -> str:
         raise ConfigError(f"{name} holds whitespace or a control character inside it; set it "
                           "to the secret alone", column=name)
     if required and not value:
-        raise ConfigError(f"{name} is not set; it is read from the environment only",
-                          column=name)
+        raise ConfigError(f"{name} is not set. {'Tokens' if name in _TOKENS else 'Secrets'} "
+                          f"come from the environment only (never from usermap.toml): set it, e.g. `export {name}=...`, then run "
+                          f"again", column=name)
     return value
 
 

@@ -94,15 +94,17 @@ def check_output_file(path, *, protected=(), kind: str = "", looks_like=None) ->
     if str(path) == "":
         raise InputError("the output path is empty")
     if out.is_dir():
-        raise InputError("is a folder; a file is expected here", file=str(out))
+        raise InputError("is a folder; a file is expected here: give a file's path (a new "
+                         "one, or one usermap wrote)", file=str(out))
     for parent in out.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise InputError(f"{parent} is a file, not a folder", file=str(out))
+                raise InputError(f"{parent} is a file, not a folder; choose another path",
+                                 file=str(out))
             break
     for what, p in _protected(protected):
         if _same(out, p):
-            raise InputError(f"would overwrite the {what} ({p})", file=str(out))
+            raise InputError(f"would overwrite the {what} ({p}); choose another path", file=str(out))
     if looks_like is not None and (out.exists() or out.is_symlink()):
         head = b""
         try:
@@ -133,15 +135,17 @@ def check_output_folder(path, *, protected=(), holds=None, kind: str = "") -> Pa
     if out.is_symlink():
         raise InputError("is a symbolic link; give the folder itself", file=str(out))
     if out.exists() and not out.is_dir():
-        raise InputError("is a file; a folder is expected here", file=str(out))
+        raise InputError("is a file; a folder is expected here: give a new folder's path, "
+                         "or one usermap wrote", file=str(out))
     for parent in out.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise InputError(f"{parent} is a file, not a folder", file=str(out))
+                raise InputError(f"{parent} is a file, not a folder; choose another path",
+                                 file=str(out))
             break
     for what, p in _protected(protected):
         if _within(p, out):
-            raise InputError(f"would overwrite the {what} ({p})", file=str(out))
+            raise InputError(f"would overwrite the {what} ({p}); choose another path", file=str(out))
     if holds is not None and out.is_dir():
         try:
             other = sorted(p.name for p in out.iterdir() if p.name not in holds)
@@ -179,16 +183,20 @@ def write_plan(plan, path) -> Path:
     return write_atomic(Path(path), write)
 
 
+_NO_PLAN = ("plan file not found; make one with `usermap plan SNAPSHOT_DIR --store DB --out "
+            "PLAN.json` (or `usermap undo RUN_ID --store DB --out PLAN.json`)")
+
+
 def read_plan(path):
     """Read and verify a plan file (``plan.plan_from_json``); PlanFileError when it is not one."""
     from .plan import plan_from_json
     p = Path(path)
     if not os.path.lexists(p):
-        raise PlanFileError("plan file not found", file=str(p))
+        raise PlanFileError(_NO_PLAN, file=str(p))
     try:
         text = read_regular_bytes(p, error=PlanFileError).decode("utf-8")
     except FileNotFoundError:
-        raise PlanFileError("plan file not found", file=str(p)) from None
+        raise PlanFileError(_NO_PLAN, file=str(p)) from None
     except UnicodeDecodeError:
         raise PlanFileError("not UTF-8: not a plan file", file=str(p)) from None
     return plan_from_json(text, source=str(p))

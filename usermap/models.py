@@ -161,14 +161,17 @@ class Plan:
                 f"the plan removes {self.removals} of {self.current_links} links, more than the "
                 f"limit of {self.removal_limit} (max({self.GUARD_MIN_REMOVALS}, "
                 f"{self.GUARD_PERCENT}% of current links)); nothing was changed. Review the "
-                f"plan, then run again with --force to go ahead")
+                f"removals first (`usermap audit SNAPSHOT_DIR --store DB --out DIR` lists why "
+                f"each link goes, in errors.csv); if they are right, add --force to go ahead")
 
     def raise_if_stale(self, revision: int) -> None:
         """StalePlanError when the store's ``revision`` is not the one the plan was made at."""
         if self.store_revision != revision:
             raise StalePlanError(
                 f"the store is at revision {revision} but the plan was made at revision "
-                f"{self.store_revision}: the store changed since. Make a new plan")
+                f"{self.store_revision}: the store changed since; nothing was changed. Make a new "
+                f"plan with `usermap plan SNAPSHOT_DIR --store DB --out PLAN.json` and apply "
+                f"that one")
 
     def raise_if_foreign(self, store_id: str) -> None:
         """ForeignPlanError when the plan was made on another store than the one whose id is
@@ -176,11 +179,14 @@ class Plan:
         if not self.store_id:
             raise ForeignPlanError(
                 f"the plan records no store id (made by an older usermap), so it cannot be "
-                f"checked against this store ({store_id}); nothing was changed. Make a new plan")
+                f"checked against this store ({store_id}); nothing was changed. Make a new plan "
+                f"with `usermap plan SNAPSHOT_DIR --store DB --out PLAN.json`")
         if self.store_id != store_id:
             raise ForeignPlanError(
                 f"the plan was made on store {self.store_id}, not on this store ({store_id}); "
-                f"nothing was changed. Make a plan against this store")
+                f"nothing was changed. Check --store (is it the store the plan was made with?), or "
+                f"make a plan against this store with `usermap plan SNAPSHOT_DIR --store DB "
+                f"--out PLAN.json`")
 
     def check(self, *, force: bool = False, revision: int | None = None,
               store_id: str | None = None) -> None:

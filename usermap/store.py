@@ -294,7 +294,9 @@ class Store:
             if expect_revision is not None and rev != expect_revision:
                 from .errors import StalePlanError
                 raise StalePlanError(f"the store is at revision {rev} but the plan was made at "
-                                     f"revision {expect_revision}: make a new plan")
+                                     f"revision {expect_revision}: the store changed since; nothing "
+                                     f"was changed. Make a new plan with `usermap plan "
+                                     f"SNAPSHOT_DIR --store DB --out PLAN.json`")
             counts = {ADD: 0, UPDATE: 0, REMOVE: 0}
             journal = []
             for n, ch in enumerate(changes):
@@ -446,7 +448,9 @@ class Store:
             if len(removed) > limit and not force:
                 raise RemovalGuardError(f"the import removes {len(removed)} of {len(cur)} links, "
                                         f"more than the limit of {limit}; nothing was changed. "
-                                        f"Run again with --force to go ahead")
+                                        f"Check the CSV (`usermap mappings export --store DB "
+                                        f"CSV` writes the current links to compare), then add "
+                                        f"--force to go ahead")
             counts = {ADD: len(added), UPDATE: len(updated), REMOVE: len(removed)}
             if not sum(counts.values()):  # nothing to change: no run, no new revision
                 self._rollback()

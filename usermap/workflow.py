@@ -79,12 +79,10 @@ def load(snapshot, store_path, *, create: bool = False, fetch_info: dict | None 
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from .sources.snapshot import (OWNERS_FILE, USERS_FILE, fingerprint, read_owners_json,
-                                   read_users_csv)
+    from .sources.snapshot import (OWNERS_FILE, USERS_FILE, check_snapshot_folder, fingerprint,
+                                   read_owners_json, read_users_csv)
     from .store import Store
-    d = Path(snapshot)
-    if not d.is_dir():
-        raise InputError("snapshot folder not found", file=str(d))
+    d = check_snapshot_folder(snapshot)
     with ThreadPoolExecutor(max_workers=2) as pool:
         users = pool.submit(read_users_csv, d / USERS_FILE)
         digest = pool.submit(fingerprint, d)

@@ -151,7 +151,9 @@ class SandboxServer:
         from ..sources.snapshot import OWNERS_FILE, USERS_FILE, owners_frame, read_users_csv
         d = Path(directory)
         if not d.is_dir():
-            raise InputError("snapshot folder not found", file=str(d))
+            raise InputError("snapshot folder not found; give a folder `usermap fetch --out DIR` "
+                             "wrote, or leave out --snapshot to serve a generated world",
+                             file=str(d))
         users = read_users_csv(d / USERS_FILE)
         path = d / OWNERS_FILE
         from ..files import read_regular_bytes

@@ -205,6 +205,15 @@ def _short(e: BaseException) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+def _host_hint(what: str) -> str:
+    """Where the address of an unreachable source is set: the config key to check."""
+    key = ("[hubspot] host" if what.startswith("HubSpot") else
+           "[aloware] base_url" if what.startswith("Aloware") else
+           "[hubspot] host and [aloware] base_url")
+    return (f". Check {key} in the config (usermap.toml, or --config): is the address right "
+            f"and the server reachable from here?")
+
+
 class Retrier:
     """Runs attempts under a RetryPolicy; counts requests, retries and what caused them."""
 
@@ -326,6 +335,8 @@ class Retrier:
             return RateLimitError(redact(f"{what}: {r.detail}"))
         if r.kind == RATE_LIMIT:
             return RateLimitError(msg + " (rate limited)")
+        if r.kind == CONNECTION and r.detail.startswith(("cannot connect", "the connection failed")):
+            msg += _host_hint(what)
         if started_listing:
             return IncompleteListingError(msg + "; the listing is incomplete and was discarded")
         return SourceError(msg)

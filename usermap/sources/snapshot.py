@@ -11,6 +11,7 @@ Adapter: file I/O only; no network, no SQLite.
 from __future__ import annotations
 
 import gc
+import os
 import re
 import json
 import json.scanner
@@ -357,11 +358,28 @@ def _fill_owner_defaults(cols: dict) -> None:
 
 
 # --- the snapshot as a whole ------------------------------------------------------------------
-def read_snapshot(directory) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(users frame, owners frame) of a snapshot folder."""
+MAKE_SNAPSHOT = ("make one with `usermap fetch --out DIR` (its tokens come from the environment), "
+                 "or try usermap on a made-up world: `usermap sandbox --config-out usermap.toml`, "
+                 "then `usermap fetch --out DIR --config usermap.toml`")
+
+
+def check_snapshot_folder(directory) -> Path:
+    """``directory`` is a folder holding both snapshot files, or an InputError (exit 2) that
+    says how to make a snapshot."""
     d = Path(directory)
     if not d.is_dir():
-        raise InputError("snapshot folder not found", file=str(d))
+        what = "is a file, not a snapshot folder" if d.exists() else "snapshot folder not found"
+        raise InputError(f"{what}; {MAKE_SNAPSHOT}", file=str(d))
+    missing = [n for n in (USERS_FILE, OWNERS_FILE) if not os.path.lexists(d / n)]
+    if missing:
+        raise InputError(f"{' and '.join(missing)} not found: not a snapshot folder; "
+                         f"{MAKE_SNAPSHOT}", file=str(d))
+    return d
+
+
+def read_snapshot(directory) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(users frame, owners frame) of a snapshot folder."""
+    d = check_snapshot_folder(directory)
     return read_users_csv(d / USERS_FILE), read_owners_json(d / OWNERS_FILE)
 
 
