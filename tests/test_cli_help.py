@@ -287,7 +287,7 @@ CASES = [
     (case_report_missing_snapshot, 2, ["usermap fetch --out"], ["usermap report"]),
     (case_missing_token, 2, ["HUBSPOT_ACCESS_TOKEN", "environment only",
                              "export HUBSPOT_ACCESS_TOKEN="], ["usermap fetch"]),
-    (case_unreachable_host, 4, ["cannot connect", "in the config"], ["usermap fetch"]),
+    (case_unreachable_host, 4, ["connection refused", "in usermap.toml"], ["usermap fetch"]),
     (case_stale_plan, 3, ["changed since", "new plan", "usermap plan"], ["usermap apply"]),
     (case_foreign_plan, 3, ["not on this store", "--store", "usermap plan"], ["usermap apply"]),
     (case_missing_plan, 2, ["plan file not found", "usermap plan"], ["usermap apply"]),

@@ -115,7 +115,7 @@ def _attempt(pool, base_url: str, token: str, what: str, timeout=None) -> bytes:
             where = urlsplit(url).netloc.rsplit("@", 1)[-1]
         except ValueError:
             where = ""
-        err = connection_failure(e, where)
+        err = connection_failure(e, where, "[aloware] base_url")
         raise (err if isinstance(err, Retryable) else SourceError(f"{what}: {err}")) from None
     status = resp.status
     if 200 <= status <= 299:

@@ -164,7 +164,7 @@ def _get_page(api, *, archived: bool, after: str | None, limit: int, timeout, wh
             raise _classify(e.__context__, what, host or _api_host(api)) from None
         raise
     except _connection_errors() as e:
-        err = connection_failure(e, host or _api_host(api))
+        err = connection_failure(e, host or _api_host(api), "[hubspot] host")
         raise (err if isinstance(err, Retryable) else SourceError(f"{what}: {err}")) from None
     try:
         page, raw = parse_page(body)

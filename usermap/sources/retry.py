@@ -179,7 +179,7 @@ def _chain(e: BaseException):
                  if isinstance(getattr(x, "reason", None), BaseException) else None]
 
 
-def connection_failure(e: BaseException, where: str = "") -> Exception:
+def connection_failure(e: BaseException, where: str = "", key: str = "the host") -> Exception:
     """A network failure → a final ``SourceError`` when another try cannot help (the host name
     does not resolve, the connection is refused, TLS fails), else ``Retryable(CONNECTION)``
     (a cut connection, a timeout). ``where`` is the host (and port) for the message."""
@@ -188,11 +188,11 @@ def connection_failure(e: BaseException, where: str = "") -> Exception:
     text = " ".join(str(x) for x in _chain(e))
     if any(isinstance(x, socket.gaierror) for x in _chain(e)) or "NameResolutionError" in names:
         return SourceError(redact(f"the host name{at} does not resolve (DNS lookup failed: "
-                                  f"{_short(e)}); check the host in usermap.toml"))
+                                  f"{_short(e)}); check {key} in usermap.toml"))
     if any(isinstance(x, ConnectionRefusedError) for x in _chain(e)) or (
             "refused" in text.lower() and "NewConnectionError" in names):
-        return SourceError(redact(f"connection refused{at}: nothing listens there (is the "
-                                  f"host or port in usermap.toml right?)"))
+        return SourceError(redact(f"connection refused{at}: nothing listens there (is "
+                                  f"{key} in usermap.toml right: host and port?)"))
     if any(isinstance(x, ssl.SSLError) for x in _chain(e)) or "SSLError" in names:
         return SourceError(redact(f"TLS error{at}: the secure connection could not be set up "
                                   f"({_short(e)}); is it an https:// URL for a plain HTTP "
