@@ -96,12 +96,7 @@ def check_output_file(path, *, protected=(), kind: str = "", looks_like=None) ->
     if out.is_dir():
         raise InputError("is a folder; a file is expected here: give a file's path (a new "
                          "one, or one usermap wrote)", file=str(out))
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise InputError(f"{parent} is a file, not a folder; choose another path",
-                                 file=str(out))
-            break
+    _check_parent_folders(out)
     for what, p in _protected(protected):
         if _same(out, p):
             raise InputError(f"would overwrite the {what} ({p}); choose another path", file=str(out))
@@ -118,6 +113,16 @@ def check_output_file(path, *, protected=(), kind: str = "", looks_like=None) ->
                              f"overwrite what it did not write; choose another path or remove "
                              f"it", file=str(out))
     return out
+
+
+def _check_parent_folders(out: Path) -> None:
+    """The nearest existing parent of ``out`` is a folder (not a file): InputError otherwise."""
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{parent} is a file, not a folder; choose another path",
+                                 file=str(out))
+            return
 
 
 def check_output_folder(path, *, protected=(), holds=None, kind: str = "") -> Path:
@@ -137,12 +142,7 @@ def check_output_folder(path, *, protected=(), holds=None, kind: str = "") -> Pa
     if out.exists() and not out.is_dir():
         raise InputError("is a file; a folder is expected here: give a new folder's path, "
                          "or one usermap wrote", file=str(out))
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise InputError(f"{parent} is a file, not a folder; choose another path",
-                                 file=str(out))
-            break
+    _check_parent_folders(out)
     for what, p in _protected(protected):
         if _within(p, out):
             raise InputError(f"would overwrite the {what} ({p}); choose another path", file=str(out))
