@@ -12,6 +12,8 @@ from .models import (ALOWARE_REASONS, CONFLICT_ICON, EMAIL_CONFLICT_CODES, HUBSP
                      ISSUE_CODES)
 
 __all__ = ["ISSUE_LABELS", "ISSUE_ADVICE", "ALOWARE_REASON_LABELS", "HUBSPOT_REASON_LABELS",
+           "ALOWARE_REASON_ADVICE", "HUBSPOT_REASON_ADVICE", "NEEDS_PERSON_ISSUES",
+           "NEEDS_PERSON_ALOWARE", "NEEDS_PERSON_HUBSPOT", "DONE_LABELS",
            "STEP_LABELS", "ACTION_LABELS", "issue_label", "aloware_reason_label",
            "hubspot_reason_label", "legend"]
 
@@ -67,13 +69,60 @@ HUBSPOT_REASON_LABELS = {
     "no_matching_user": "No Aloware user has this e-mail",
     "match_pending": "The next sync links this owner",
 }
+# What to do about an unmapped user or owner: who acts, and where (docs/design.md §4.4, §4.5).
+ALOWARE_REASON_ADVICE = {
+    "not_eligible": "Nothing, unless the status or kind is wrong in Aloware.",
+    "missing_email": "An Aloware admin adds the e-mail on the user's Aloware profile; or pin "
+                     "one of the suggested owners.",
+    "invalid_email": "An Aloware admin corrects the e-mail on the user's Aloware profile; or "
+                     "pin one of the suggested owners.",
+    "owner_mapped_elsewhere": "Look at the other Aloware user linked to this HubSpot owner: one "
+                              "of the two has the wrong e-mail in Aloware.",
+    "duplicate_email_aloware": "An Aloware admin gives each Aloware user their own e-mail, or "
+                               "pins the right one to the HubSpot owner.",
+    "duplicate_email_hubspot": "A HubSpot admin deactivates the duplicate HubSpot user (Settings "
+                               "> Users), or the right owner is pinned.",
+    "owner_inactive": "A HubSpot admin reactivates the HubSpot user (Settings > Users) if the "
+                      "person should log calls and SMS.",
+    "no_matching_owner": "A HubSpot admin creates the HubSpot user or fixes its e-mail; see "
+                         "the suggested owners.",
+    "match_pending": "Nothing: the next sync links this user.",
+}
+HUBSPOT_REASON_ADVICE = {
+    "queue_owner": "Nothing: queues are never linked.",
+    "missing_email": "A HubSpot admin adds the e-mail to the HubSpot user (Settings > Users).",
+    "invalid_email": "A HubSpot admin corrects the HubSpot user's e-mail (Settings > Users).",
+    "user_mapped_elsewhere": "One of the two HubSpot owners with this e-mail is a duplicate: a "
+                             "HubSpot admin deactivates it.",
+    "duplicate_email_hubspot": "A HubSpot admin deactivates the duplicate HubSpot user, or the "
+                               "right owner is pinned.",
+    "duplicate_email_aloware": "An Aloware admin gives each Aloware user their own e-mail, or "
+                               "the right one is pinned.",
+    "user_not_eligible": "Nothing, unless the Aloware user's status or kind is wrong.",
+    "no_matching_user": "Nothing, unless this person should use Aloware: then an Aloware admin "
+                        "creates the user with the same e-mail.",
+    "match_pending": "Nothing: the next sync links this owner.",
+}
+# What the sync never fixes on its own: the "Needs a person" list.
+NEEDS_PERSON_ISSUES = ("aloware_email_changed", "hubspot_email_changed")  # the latter: manual
+NEEDS_PERSON_ALOWARE = ("owner_mapped_elsewhere", "duplicate_email_aloware",
+                        "duplicate_email_hubspot", "owner_inactive", "missing_email",
+                        "invalid_email", "no_matching_owner")
+NEEDS_PERSON_HUBSPOT = ("user_mapped_elsewhere", "duplicate_email_hubspot",
+                        "duplicate_email_aloware", "missing_email", "invalid_email",
+                        "no_matching_user")
+# This run's changes in words (an applied run: done; a dry run: what a sync would do).
+DONE_LABELS = {"add": "Linked", "update": "Updated", "remove": "Removed"}
+TODO_LABELS = {"add": "Would link", "update": "Would update", "remove": "Would remove"}
+
 STEP_LABELS = {"match": "Match", "resolve": "Resolve", "cleanup": "Clean up",
                "manual": "Manual pin"}
 STEP_ORDER = ("match", "resolve", "cleanup", "manual")
 ACTION_LABELS = {"add": "link", "update": "update", "remove": "remove"}
 
 assert set(ISSUE_LABELS) == set(ISSUE_CODES) == set(ISSUE_ADVICE)
-assert set(ALOWARE_REASON_LABELS) == set(ALOWARE_REASONS)
+assert set(ALOWARE_REASON_LABELS) == set(ALOWARE_REASONS) == set(ALOWARE_REASON_ADVICE)
+assert set(HUBSPOT_REASON_ADVICE) == set(HUBSPOT_REASONS)
 assert set(HUBSPOT_REASON_LABELS) == set(HUBSPOT_REASONS)
 
 
