@@ -173,7 +173,7 @@ def test_mapped_list_columns_and_conflicts():
     assert rows["8"]["status"] == "synced" and rows["8"]["method"] == "manual"
     # the conflict icon goes with conflict codes in the text, and the page's script knows them
     text = r.to_text()
-    assert f"hubspot_email_changed {CONFLICT_ICON}" in text
+    assert f"HubSpot e-mail changed {CONFLICT_ICON} [hubspot_email_changed]" in text
     assert f"aloware_user_deleted {CONFLICT_ICON}" not in text
     data = _page_data(r.to_html())
     assert "hubspot_email_changed" in data["conflict_codes"]

@@ -424,8 +424,7 @@ def finish(config: "Config", result: "Audit", plan: "Plan", outcome, *, snapshot
     path = write_report(rep, run_dir / REPORT_FILE)
     sent = notify(rep, config, run_dir, report_path=path)
     out = {"report": str(path), "notification": sent.get("eml"), "sent": sent.get("sent"),
-           "send_error": sent.get("error"), "subject": rep.subject(),
-           "attached": sent.get("attached")}
+           "send_error": sent.get("error"), "subject": rep.subject()}
     extra = {"after": result.summary(), "before": before.summary()} if before is not None else {}
     (run_dir / SYNC_FILE).write_text(json.dumps({**o, **out, "status": status, **extra},
                                                 indent=2, default=str) + "\n", encoding="utf-8")

@@ -106,6 +106,13 @@ class Table:
     def visible(self) -> tuple[Column, ...]:
         return tuple(c for c in self.columns if not c.hidden)
 
+    def keep(self, key: str, predicate) -> "Table":
+        """The same table with only the rows whose ``key`` cell satisfies ``predicate``."""
+        col = self.col(key)
+        idx = [i for i, v in enumerate(col) if predicate(v)]
+        return Table(self.id, self.title, self.columns,
+                     tuple(tuple(c[i] for i in idx) for c in self.data), self.facet, self.empty)
+
     def page_json(self) -> dict:
         return {"columns": [{"key": c.key, "label": c.label, "kind": c.kind, "search": c.search,
                              "link": c.link, "hidden": c.hidden, "labels": c.labels}
@@ -437,6 +444,56 @@ class Report:
             out["tables"] = {t.id: t.to_json() for t in self.tables}
         return out
 
+    # --- what the e-mail can carry when the full report is too big ------------------------
+    def compact(self) -> "Report":
+        """The report without the long lists a recipient does not act on: the mapped list
+        keeps only links with an error, the unmapped Aloware users only the eligible ones."""
+        from dataclasses import replace
+        note = ("A compact copy for the e-mail: the list of mapped users holds only the links "
+                "with an error, and the Aloware users without a link only those who could be "
+                "linked. Every number is complete; the full report is kept with the run.")
+        return replace(self, mapped=self.mapped.keep("status", lambda v: v != "synced"),
+                       unmapped_aloware=self.unmapped_aloware.keep(
+                           "reason", lambda v: v != "not_eligible"),
+                       notes=self.notes + (note,))
+
+    def worklist_csv(self, limit: int | None = None) -> bytes:
+        """The Needs a person list as CSV (UTF-8 with BOM, for spreadsheets; cells that a
+        spreadsheet would run as a formula are quoted with a leading apostrophe)."""
+        import csv
+        import io
+        from ..labels import ALOWARE_REASON_LABELS, HUBSPOT_REASON_LABELS, ISSUE_LABELS
+        words = {"issue": ISSUE_LABELS, "aloware": ALOWARE_REASON_LABELS,
+                 "hubspot": HUBSPOT_REASON_LABELS}
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\r\n")
+        w.writerow(["what", "code", "name", "aloware_user_id", "hubspot_owner_id", "email",
+                    "what_to_do", "command", "aloware_profile"])
+        t = self.needs_person
+        for r in (t.rows(limit) if t is not None else ()):
+            side, _, code = r["what"].partition(":")
+            w.writerow([_cell(x) for x in (
+                words.get(side, {}).get(code, code), code, r["name"], r["aloware_user_id"],
+                r["hubspot_owner_id"], r["email"], r["advice"], r["fix"], r["profile_url"])])
+        return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+    def attachments(self, full_size: int | None = None) -> Iterator[tuple[str, str, str, bytes, str]]:
+        """What the e-mail attaches when the full report does not fit, best first: (file name,
+        maintype, subtype, bytes, what it is in words). The compact report, then the worklist
+        as CSV (all of it, then its first rows)."""
+        if full_size is None or full_size <= 600_000:
+            yield ("report-compact.html", "text", "html",
+                   self.compact().to_html().encode("utf-8"),
+                   "a compact copy of the report (opens offline in a browser)")
+        n = self.needs_count
+        if n:
+            yield ("needs_person.csv", "text", "csv", self.worklist_csv(),
+                   f"the {plural(n, 'case')} that need a person, as CSV")
+            for k in (2000, 500, 100, 20):
+                if k < n:
+                    yield ("needs_person.csv", "text", "csv", self.worklist_csv(k),
+                           f"the first {k:,} of the {n:,} cases that need a person, as CSV")
+
     # --- rendering: thin calls into render.py ----------------------------------------------
     def to_html(self) -> str:
         """The self-contained HTML report."""
@@ -533,6 +590,12 @@ class FailureReport:
 
 
 # --- small text helpers (the subject lines here; Jinja filters in render.py) -----------------
+def _cell(v) -> str:
+    """A CSV cell a spreadsheet shows as text (a leading =, +, -, @, tab or CR quoted)."""
+    s = "" if v is None else str(v)
+    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
+
+
 def plural(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
 

@@ -78,7 +78,8 @@ def _render(name: str, **context) -> str:
 
 def _where(location: Mapping[str, str] | None) -> dict:
     """The report's location for the e-mail templates: attached, url, path ("" when absent)."""
-    return {"attached": "", "url": "", "path": ""} | dict(location or {})
+    return ({"attached": "", "attached_what": "", "url": "", "path": "", "file": ""}
+            | dict(location or {}))
 
 
 # --- the report -------------------------------------------------------------------------------
