@@ -14,6 +14,8 @@
   var NON_ASCII = /[^\x00-\x7f]/;
   var MARKS = /[\u0300-\u036f]/g;
   var fmt = function (n) { return n.toLocaleString("en-US"); };
+  /* a phone or a narrow window: rows are drawn as cards, 10 to a page */
+  var NARROW = !!(window.matchMedia && window.matchMedia("(max-width: 760px)").matches);
 
   /* a column as the page ships it: a list, {d: distinct values, i: codes}, or {p: prefix, v: rests} */
   function expand(col) {
@@ -80,6 +82,7 @@
       self.buttons[b] = btn;
       btn.addEventListener("click", function () { self.go(b); });
     });
+    if (NARROW) { this.sizeSel.value = "10"; }
     this.size = parseInt(this.sizeSel.value, 10) || 50;
     this.sizeSel.addEventListener("change", function () {
       self.size = parseInt(self.sizeSel.value, 10) || 50;
@@ -209,6 +212,11 @@
       if (v !== "") { td.appendChild(el("code", "cmd", v)); }
     } else {
       td.textContent = v;
+    }
+    if (NARROW) {                 /* a card: the column's name, then one box with the value */
+      var box = el("div", "v");
+      while (td.firstChild) { box.appendChild(td.firstChild); }
+      td.appendChild(box);
     }
     return td;
   };
