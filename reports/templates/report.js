@@ -104,9 +104,10 @@
       counts[v]++;
     }
     keys.sort(function (a, b) { return counts[b] - counts[a] || (a < b ? -1 : a > b ? 1 : 0); });
-    var sel = this.facetSel;
+    var sel = this.facetSel, kind = this.cols[this.index[this.spec.facet]].labels;
     keys.forEach(function (k) {
-      var o = el("option", null, (k === "" ? "(none)" : k) + " (" + fmt(counts[k]) + ")");
+      var text = k === "" ? "(none)" : (labelOf(kind, k) || k);
+      var o = el("option", null, text + " (" + fmt(counts[k]) + ")");
       o.value = k;
       sel.appendChild(o);
     });
@@ -355,7 +356,7 @@
       card.appendChild(ids);
       p.lines.forEach(function (l) {
         var li = el("li");
-        li.appendChild(el("b", null, l[0] + ": "));
+        li.appendChild(el("strong", null, l[0] + ": "));
         li.appendChild(document.createTextNode(l[1]));
         ul.appendChild(li);
       });
