@@ -604,3 +604,21 @@ def test_failure_report_is_built_from_plain_values():
     assert h.store == "The store could not be read before and after the run."
     html = f.to_html()
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_decide_commands_are_complete_and_safe_to_paste():
+    """Both choices of a decision carry the link's own ids, each one shell word however hostile,
+    and no placeholder (`usermap map` refuses OWNER_ID)."""
+    import shlex
+    from usermap.report.build import fix_for
+    from usermap.workflow import PLACEHOLDER_IDS
+    user, owner = "1; rm -rf ~", "$(reboot)"
+    tpl = ("keep the link: usermap map {aloware_user_id} {hubspot_owner_id} --store 'my db'"
+           "  |  unlink: usermap unmap {aloware_user_id} --store 'my db'")
+    fix = fix_for("aloware_email_changed", "email", "x", user, owner, decide_command=tpl)
+    keep, unlink = fix.split("  |  ")
+    assert shlex.split(keep.removeprefix("keep the link: ")) == [
+        "usermap", "map", user, owner, "--store", "my db"]
+    assert shlex.split(unlink.removeprefix("unlink: ")) == [
+        "usermap", "unmap", user, "--store", "my db"]
+    assert not set(shlex.split(fix)) & PLACEHOLDER_IDS
