@@ -489,7 +489,7 @@ class Report:
         if n:
             yield ("needs_person.csv", "text", "csv", self.worklist_csv(),
                    f"the {plural(n, 'case')} that need a person, as CSV")
-            for k in (2000, 500, 100, 20):
+            for k in (2000, 1000, 500, 300, 200, 150, 100, 50, 20):
                 if k < n:
                     yield ("needs_person.csv", "text", "csv", self.worklist_csv(k),
                            f"the first {k:,} of the {n:,} cases that need a person, as CSV")
