@@ -11,7 +11,10 @@ linked_share=1)``; the engine's audit and plan are not counted), then measures:
   - search:  in-page time from one input event to the rows being drawn and laid out, for five
              queries (first search: "smith"); wall time as well. A search that comes before
              the index is ready finishes the index first (that cost is the "index" column)
-  - e-mail:  ``notify.build_message`` time and size (with the report too big to attach)
+  - find:    the one search box at the top (every section filtered, a person's story): in-page
+             time for a name and for an id, from the input event to everything drawn
+  - e-mail:  ``notify.build_message`` time and size, and what it attaches (the full report, the
+             compact report or the Needs a person CSV: the first that fits)
 
 Targets (issue 5, at 100k links): file < 20 MB, load < 3 s, search < 0.5 s; e-mail < 100 KB at
 every size.
@@ -41,6 +44,15 @@ QUERIES = ("smith", "smith j", "acme.io", "zzzz")
 SEARCH_JS = """([id, q]) => {
     const t0 = performance.now();
     const box = document.getElementById(id + '-search');
+    box.value = q;
+    box.dispatchEvent(new Event('input', {bubbles: true}));
+    document.body.offsetHeight;
+    return performance.now() - t0;
+}"""
+
+FIND_JS = """q => {
+    const t0 = performance.now();
+    const box = document.getElementById('find');
     box.value = q;
     box.dispatchEvent(new Event('input', {bubbles: true}));
     document.body.offsetHeight;
@@ -98,6 +110,13 @@ def browser_times(path: Path, timeout_s: float, id_query: str) -> dict:
             searches.append((q, inner, (time.perf_counter() - t) * 1000,
                              page.inner_text("#mapped-status")))
         out["searches"] = searches
+        finds = []
+        for q in ("smith", id_query):
+            t = time.perf_counter()
+            inner = page.evaluate(FIND_JS, q)
+            finds.append((q, inner, (time.perf_counter() - t) * 1000,
+                          page.inner_text("#find-status")[:60]))
+        out["searches"] += finds
         out["external"] = external
         b.close()
     return out
@@ -137,6 +156,7 @@ def main() -> int:
             msg = build_message(r, Config(), report_path=path)
             t_mail = time.perf_counter() - t
             mail = len(msg.as_bytes())
+            attached = next((a.get_filename() for a in msg.iter_attachments()), "-")
             links = len(r.mapped)
             id_query = r.mapped.col("hubspot_owner_id")[links // 2]
             del a, p, r, msg
@@ -146,7 +166,7 @@ def main() -> int:
             s = bt.get("searches", [])
             print(f"[{n:,}] links {links:,}; world+audit {prep:.1f} s; build {t_build:.2f} s; "
                   f"render {t_render:.2f} s; {size / 1e6:.1f} MB; e-mail {mail / 1e3:.1f} KB "
-                  f"in {t_mail:.2f} s; load {bt.get('load', float('nan')):.2f} s; index "
+                  f"in {t_mail:.2f} s (attached: {attached}); load {bt.get('load', float('nan')):.2f} s; index "
                   f"{bt.get('index', float('nan')):.2f} s; searches "
                   + ", ".join(f"{q!r} {i:.0f}/{w:.0f} ms ({st})" for q, i, w, st in s)
                   + (f"; EXTERNAL REQUESTS {bt['external']}" if bt.get("external") else ""),

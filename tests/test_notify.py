@@ -102,7 +102,9 @@ def test_multipart_alternative_with_inline_css_and_the_subject():
     msg = build_message(r, config())
     assert msg.get_content_type() == "multipart/alternative"
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
-    assert msg["Subject"] == r.subject() == "usermap: 3 new errors, 2 resolved, 1 linked, 3 removed"
+    assert msg["Subject"] == r.subject() == (
+        "usermap: sync applied (1 linked, 3 removed), 3 of 7 links correct, 4 errors, "
+        "6 need a person, 3 new issues")
     assert msg["To"] == "ops@acme.test, cto@acme.test" and msg["From"] == "usermap@acme.test"
     text = msg.get_body(("plain",)).get_content()
     html = msg.get_body(("html",)).get_content()
@@ -126,12 +128,12 @@ def test_a_small_report_travels_as_an_attachment(tmp_path):
     att = next(msg.iter_attachments())
     assert att.get_filename() == "report.html"
     assert att.get_payload(decode=True) == path.read_bytes()
-    assert "The full report is attached (report.html)" in msg.get_body(("plain",)).get_content()
+    assert "Attached: report.html, the full report" in msg.get_body(("plain",)).get_content()
     assert len(msg.as_bytes()) < MAX_MESSAGE_BYTES
-    # attach_max_bytes is honoured: then the path is given instead
+    # attach_max_bytes is honoured: then a compact copy travels instead, and no server path
     msg = build_message(r, config(report={"attach_max_bytes": 1000}), report_path=path)
-    assert msg.get_content_type() == "multipart/alternative"
-    assert str(path.resolve()) in msg.get_body(("plain",)).get_content()
+    assert next(msg.iter_attachments()).get_filename() == "report-compact.html"
+    assert str(path.resolve()) not in msg.as_string()
 
 
 def test_100k_links_stay_under_100kb_with_a_link(tmp_path):
@@ -143,15 +145,18 @@ def test_100k_links_stay_under_100kb_with_a_link(tmp_path):
     msg = build_message(r, cfg, report_path=path)
     size = len(msg.as_bytes())
     assert size < MAX_MESSAGE_BYTES, size
-    assert msg.get_content_type() == "multipart/alternative"       # too big to attach
+    # too big to attach: the worklist travels as CSV (as much of it as fits), and the link
+    att = next(msg.iter_attachments())
+    assert att.get_filename() in ("report-compact.html", "needs_person.csv")
     text = msg.get_body(("plain",)).get_content()
     assert f"https://reports.acme.test/usermap/{r.run_id}/report.html" in text
-    assert "first 10 of" in text                                     # the top issues only
+    assert f"Attached: {att.get_filename()}" in text
     html = msg.get_body(("html",)).get_content()
     assert f'href="https://reports.acme.test/usermap/{r.run_id}/report.html"' in html
-    # without a URL, the path
+    # without a URL no server path either: the run's folder is named in words
     msg = build_message(r, config(), report_path=path)
-    assert str(path.resolve()) in msg.get_body(("plain",)).get_content()
+    assert str(path.resolve()) not in msg.as_string()
+    assert "kept in the run's folder" in msg.get_body(("plain",)).get_content()
 
 
 def test_hostile_sizes_stay_under_100kb():

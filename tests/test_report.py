@@ -173,7 +173,7 @@ def test_mapped_list_columns_and_conflicts():
     assert rows["8"]["status"] == "synced" and rows["8"]["method"] == "manual"
     # the conflict icon goes with conflict codes in the text, and the page's script knows them
     text = r.to_text()
-    assert f"hubspot_email_changed {CONFLICT_ICON}" in text
+    assert f"HubSpot e-mail changed {CONFLICT_ICON} [hubspot_email_changed]" in text
     assert f"aloware_user_deleted {CONFLICT_ICON}" not in text
     data = _page_data(r.to_html())
     assert "hubspot_email_changed" in data["conflict_codes"]
@@ -189,9 +189,14 @@ def test_unmapped_views_errors_and_fix_commands():
     uh = {row["hubspot_owner_id"]: row for row in r.unmapped_hubspot.rows()}
     assert uh["110"]["reason"] == "queue_owner"
     errors = {row["code"]: row for row in r.errors.rows()}
-    assert errors["aloware_user_deleted"]["fix"] == (
-        "usermap plan S --store D --out f.json --only aloware_user_deleted:4")
-    assert errors["aloware_email_changed"]["fix"].startswith("decide: usermap map 9 OWNER_ID")
+    # the sync fixes this one by itself: no command in the report (errors.csv keeps it)
+    assert errors["aloware_user_deleted"]["fix"] == ""
+    assert errors["aloware_user_deleted"]["advice"].startswith("Nothing: the sync removes")
+    # a decision: both choices, complete (the link's own ids), never a placeholder
+    fix = errors["aloware_email_changed"]["fix"]
+    assert fix.startswith("keep the link: usermap map 9 ") and "unlink: usermap unmap 9 " in fix
+    assert "OWNER_ID" not in fix and "{" not in fix
+    assert errors["aloware_email_changed"]["advice"].startswith("Decide:")
     assert "ivy@gmail.com" in errors["aloware_email_changed"]["detail"]
 
 
@@ -226,7 +231,8 @@ def test_since_previous_run_and_trend():
                                           "hubspot_owner_deactivated:5",
                                           "aloware_email_changed:9"}
     assert set(s.resolved.col("issue_id")) == {"hubspot_owner_not_found:99", "emails_changed:1"}
-    assert r.subject() == "usermap: 3 new errors, 2 resolved, 1 linked, 3 removed"
+    assert r.subject() == ("usermap: sync applied (1 linked, 3 removed), 3 of 7 links correct, "
+                           "4 errors, 6 need a person, 3 new issues")
     assert [p.run_id for p in r.trend] == ["20260215T120000Z-aaaa", "20260222T120000Z-bbbb",
                                            RUN_ID]
     share = r.charts[0]
@@ -240,12 +246,13 @@ def test_first_run_and_no_plan():
     a, _ = world_audit()
     r = build_report(a)
     assert r.since is None and r.changes is None and len(r.trend) == 1
-    assert r.subject() == "usermap: 4 errors, 3 of 7 links synced"
+    assert r.subject() == "usermap: 3 of 7 links correct, 4 errors, 6 need a person"
     html = r.to_html()
-    assert "nothing to compare with" in html and "No plan in this run." in html
+    assert "nothing to compare with" in html and "No sync in this run." in html
     _, p = world_audit()
     r = build_report(a, plan=p, applied=False, status="refused")
-    assert r.subject() == "usermap [REFUSED]: 4 errors, 1 to link, 3 to remove"
+    assert r.subject() == ("usermap [REFUSED]: nothing changed (1 to link, 3 to remove), "
+                           "3 of 7 links correct, 4 errors, 6 need a person")
     assert "not applied" in r.to_html()
 
 
@@ -404,7 +411,8 @@ def test_the_page_loads_nothing_from_the_network():
 def test_long_tables_have_search_and_pagination():
     h = world_report().to_html()
     data = _page_data(h)
-    assert set(data["tables"]) == {"changes", "new_issues", "resolved_issues", "activity_users",
+    assert set(data["tables"]) == {"needs_person", "changes", "new_issues", "resolved_issues",
+                                   "activity_users",
                                    "errors", "mapped", "unmapped_aloware", "unmapped_hubspot"}
     for tid in data["tables"]:
         assert f'<input type="search" id="{tid}-search"' in h
@@ -451,13 +459,12 @@ def test_report_for_snapshot(tmp_path):
                               activities=str(acts), now="2026-03-01T12:00:00Z")
     assert db.read_bytes() == before                    # a report changes nothing
     h = out.read_text()
-    assert "Changes a sync would make (not applied)" in h
+    assert "What a sync would change (not applied)" in h
     assert "20260222T120000Z-bbbb" in h                 # compared with the last recorded audit
     assert "Activity impact" in h
     data = _page_data(h)
-    fixes = page_column(data, "errors", "fix")
-    assert any(f"usermap plan {snap} --store {db} --out fix.json --only aloware_user_deleted:4"
-               == f for f in fixes)
+    fixes = [f for f in page_column(data, "errors", "fix") if f]
+    assert fixes and all(f"--store {db}" in f and "OWNER_ID" not in f for f in fixes)
 
 
 def test_usermap_report_command(tmp_path):
@@ -550,7 +557,7 @@ def test_build_imports_no_jinja_sqlite_or_io_modules():
                  "..store", "..runner", "..sources", "..config"}
     assert not {n for n in names if n.split(".")[0] in forbidden or n in forbidden}, names
     assert names <= {"__future__", "math", "typing", "urllib.parse", "numpy", "pandas",
-                     "..models", ".model", ".chart"}, names
+                     "..models", "..labels", ".model", ".chart"}, names
 
 
 def test_old_public_names_are_importable_from_the_package():
@@ -597,3 +604,21 @@ def test_failure_report_is_built_from_plain_values():
     assert h.store == "The store could not be read before and after the run."
     html = f.to_html()
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_decide_commands_are_complete_and_safe_to_paste():
+    """Both choices of a decision carry the link's own ids, each one shell word however hostile,
+    and no placeholder (`usermap map` refuses OWNER_ID)."""
+    import shlex
+    from usermap.report.build import fix_for
+    from usermap.workflow import PLACEHOLDER_IDS
+    user, owner = "1; rm -rf ~", "$(reboot)"
+    tpl = ("keep the link: usermap map {aloware_user_id} {hubspot_owner_id} --store 'my db'"
+           "  |  unlink: usermap unmap {aloware_user_id} --store 'my db'")
+    fix = fix_for("aloware_email_changed", "email", "x", user, owner, decide_command=tpl)
+    keep, unlink = fix.split("  |  ")
+    assert shlex.split(keep.removeprefix("keep the link: ")) == [
+        "usermap", "map", user, owner, "--store", "my db"]
+    assert shlex.split(unlink.removeprefix("unlink: ")) == [
+        "usermap", "unmap", user, "--store", "my db"]
+    assert not set(shlex.split(fix)) & PLACEHOLDER_IDS

@@ -8,6 +8,7 @@ Without Chromium these tests are skipped with a message, unless CI=true, where t
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -264,7 +265,7 @@ def test_facet_filter(page, medium):
     page.select_option("#mapped-facet", code)
     got = body_rows(page, "mapped")
     assert len(got) == min(50, codes.count(code))
-    assert all(g[8].startswith(code) for g in got)
+    assert all(g[8].endswith(code) for g in got)      # the plain label, then the code
     assert status(page, "mapped").endswith(f"of {codes.count(code)} (filtered from "
                                            f"{len(r.mapped)})")
     page.select_option("#mapped-facet", "")
@@ -329,3 +330,161 @@ def test_100k_links_load_under_3s_and_search_under_half_a_second(page, tmp_path)
     page.click("#mapped-last")
     assert page.inner_text("#mapped-page").startswith("Page ")
     assert page.watch.errors == [] and page.watch.dialogs == []
+
+
+# --- for people (issue 13): the state after a run, one search, phones, labels -------------------
+def _applied_run(tmp_path, n=150, seed=3):
+    """A whole applied run through the one wiring (load, audit recorded, plan, apply, finish),
+    as the sync notebook does it: its run folder, snapshot and store."""
+    from usermap import workflow
+    from usermap.config import Config
+    from usermap.sandbox.scenarios import FILE_MAPPINGS, generate, write_world
+    from usermap.sources.snapshot import read_mappings_csv
+    from usermap.store import Store
+    snap, db, run_dir = tmp_path / "snapshot", tmp_path / "store.db", tmp_path / "run"
+    write_world(generate(n, seed=seed), snap)
+    with Store.open(db, create=True) as s:
+        s.import_links(read_mappings_csv(snap / FILE_MAPPINGS), now="2026-03-01T00:00:00Z")
+    run_dir.mkdir()
+    run_id = "20260301T120000Z-abcd"
+    data = workflow.load(snap, db)
+    result = workflow.audit(data)
+    workflow.write_audit(result, run_dir, snapshot=snap, store_path=db, run_id=run_id,
+                         now="2026-03-01T12:00:00Z")
+    plan = workflow.make_plan(data, result, now="2026-03-01T12:00:01Z", guard=False)
+    done = workflow.apply(db, plan, now="2026-03-01T12:00:02Z", force=True, run_id=run_id)
+    assert done.applied
+    workflow.finish(Config(), result, plan, done, snapshot=snap, store_path=db,
+                    run_dir=run_dir, run_id=run_id, now="2026-03-01T12:00:03Z", record=True)
+    return snap, db, run_dir, result.summary()
+
+
+def _number(page, sel: str) -> int:
+    return int(page.inner_text(sel).replace(",", ""))
+
+
+def test_after_an_applied_run_the_numbers_are_those_of_the_store_after_it(page, tmp_path):
+    from usermap import workflow
+    from usermap.store import Store
+    snap, db, run_dir, before = _applied_run(tmp_path)
+    after = workflow.audit(workflow.load(snap, db)).summary()     # an audit of the store now
+    assert after != before and after["errors"] < before["errors"]
+    open_report(page, run_dir / "report.html")
+    for key in ("mapped", "synced", "errors", "email_conflicts", "unmapped_aloware",
+                "unmapped_hubspot"):
+        sel = key.replace("_", "-")
+        assert _number(page, f"#n-{sel}") == after[key], key
+        was = page.inner_text(f"#was-{sel}")                        # before -> after
+        assert was.startswith(f"before this run: {before[key]:,} → {after[key]:,}"), (key, was)
+    assert page.inner_text("#run-kind") == "SYNC APPLIED"
+    assert "The sync was applied" in page.inner_text("#first-line")
+    # this run's changes and the errors it fixed are listed
+    sync = json.loads((run_dir / "sync.json").read_text())
+    assert sync["after"] == after and sync["before"] == before
+    assert _number(page, "#n-fixed") > 0 and _number(page, "#n-linked") > 0
+    # no match_pending is left, and no error the run fixed is shown with a command
+    assert "match_pending" not in " ".join(
+        " ".join(r) for r in body_rows(page, "unmapped_aloware"))
+    # the history holds one entry for the run: the state after, the state before inside it
+    with Store.open(db) as store:
+        (h,) = store.audits()
+    assert h["summary"]["synced"] == after["synced"]
+    assert h["summary"]["before"]["summary"] == before
+    assert page.watch.errors == []
+
+
+def test_one_search_box_finds_a_person_in_every_section(page, tmp_path):
+    r = world_report()
+    path = write(tmp_path, r)
+    open_report(page, path)
+    ids = [t.id for t in r.tables if len(t)]
+    assert "needs_person" in ids and "errors" in ids and "unmapped_hubspot" in ids
+    for t in r.tables:
+        if not len(t):
+            continue
+        key = next(k for k in ("aloware_user_id", "hubspot_owner_id")
+                   if k in [c.key for c in t.columns] and any(t.col(k)))
+        value = next(v for v in t.col(key) if v)
+        page.fill("#find", value)
+        got = status(page, t.id)
+        assert got.startswith("Rows 1–") and "(filtered" in got, (t.id, value, got)
+        found = page.inner_text("#find-status")
+        assert "found in:" in found, (t.id, found)
+    # one person's whole story: both records, the link, its issue and advice, this run's change
+    page.fill("#find", "Ivy")
+    story = page.inner_text("#story")
+    assert "Ivy Chen" in story and "Aloware id 9" in story and "HubSpot owner id 109" in story
+    assert "Aloware e-mail changed" in story and "Decide" in story
+    assert "usermap map 9 109" in story                     # a complete choice, no placeholder
+    page.fill("#find", "")
+    assert page.inner_text("#story") == "" and status(page, "mapped").startswith("Rows 1–")
+    page.fill("#find", "no-such-person-zzz")
+    assert "Nobody matches" in page.inner_text("#find-status")
+    assert page.watch.errors == [] and page.watch.dialogs == []
+
+
+def _scroll_width(page) -> tuple[int, int]:
+    return page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+
+
+@pytest.mark.parametrize("width", [390, 600, 1280])
+def test_no_sideways_scrolling_of_the_report(browser, tmp_path, width):
+    _, _, run_dir, _ = _applied_run(tmp_path)
+    pg = browser.new_page(viewport={"width": width, "height": 800})
+    try:
+        open_report(pg, run_dir / "report.html")
+        for t in ("errors", "needs_person", "mapped", "unmapped_aloware", "changes"):
+            pg.select_option(f"#{t}-size", "100")
+        pg.fill("#find", "a")                              # the story panel and filtered lists
+        sw, iw = _scroll_width(pg)
+        assert sw <= iw, (width, sw, iw)
+        if width == 390:                                   # rows are cards, not 36 px columns
+            w = pg.evaluate("""() => Math.min(...Array.from(
+                document.querySelectorAll('#errors-body td .v')).map(e => e.clientWidth))""")
+            assert w >= 150, w
+    finally:
+        pg.close()
+
+
+@pytest.mark.parametrize("width", [390, 600])
+def test_no_sideways_scrolling_of_the_email(browser, tmp_path, width):
+    import email
+    from email import policy
+    _, _, run_dir, _ = _applied_run(tmp_path)
+    msg = email.message_from_bytes((run_dir / "notification.eml").read_bytes(),
+                                   policy=policy.default)
+    html = tmp_path / "email.html"
+    html.write_text(msg.get_body(("html",)).get_content(), encoding="utf-8")
+    pg = browser.new_page(viewport={"width": width, "height": 800})
+    try:
+        pg.goto(html.as_uri())
+        sw, iw = _scroll_width(pg)
+        assert sw <= iw, (width, sw, iw)
+        pg.screenshot(path=str(tmp_path / f"email-{width}.png"), full_page=True)
+    finally:
+        pg.close()
+
+
+def test_every_code_shown_has_a_plain_label_and_the_legend_lists_them(page, tmp_path):
+    from usermap.labels import ALOWARE_REASON_LABELS, HUBSPOT_REASON_LABELS, ISSUE_LABELS
+    from usermap.models import ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES
+    path = write(tmp_path, world_report())
+    open_report(page, path)
+    cells = page.evaluate("""() => Array.from(document.querySelectorAll('td.k-code'))
+        .filter(td => td.querySelector('code'))
+        .map(td => [td.querySelector('code').textContent,
+                    (td.querySelector('.label') || {}).textContent || ''])""")
+    assert len(cells) > 10
+    words = {**ISSUE_LABELS, **ALOWARE_REASON_LABELS, **HUBSPOT_REASON_LABELS}
+    for code, text in cells:
+        assert text, code                                   # a label beside every code
+        if code in words and code not in ("missing_email", "invalid_email",
+                                           "duplicate_email_hubspot",
+                                           "duplicate_email_aloware", "match_pending"):
+            assert text == words[code], (code, text)
+    counts = page.evaluate("""() => Array.from(document.querySelectorAll('table.counts code'))
+        .map(c => [c.textContent, c.parentElement.querySelector('.label').textContent])""")
+    assert counts and all(label for _, label in counts)
+    legend = page.evaluate("""() => Array.from(document.querySelectorAll('#legend dd'))
+        .map(d => d.dataset.code)""")
+    assert set(legend) == set(ISSUE_CODES) | set(ALOWARE_REASONS) | set(HUBSPOT_REASONS)

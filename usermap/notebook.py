@@ -317,7 +317,7 @@ def finish(s: Session, result, plan, outcome: dict, *, status: str = "ok", notes
     sent by SMTP when configured). Returns the paths and whether the e-mail was sent."""
     out = workflow.finish(s.config, result, plan, outcome, snapshot=s.snapshot,
                           store_path=s.store_path, run_dir=s.run_dir, run_id=s.run_id,
-                          now=utc_now(), status=status, notes=notes)
+                          now=utc_now(), status=status, notes=notes, record=s.recorded)
     print(f"report:       {out['report']}")
     print(f"notification: {out['notification']}"
           + (" (sent)" if out["sent"] else f" (not sent: {out['send_error']})"

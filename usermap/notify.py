@@ -88,23 +88,36 @@ def _compose(report: Notification, config, location: dict, attachment: tuple[str
     msg.add_alternative(_inline(report.email_html(location)), subtype="html", charset="utf-8",
                         cte="quoted-printable")
     if attachment is not None:
-        name, data = attachment
-        msg.add_attachment(data, maintype="text", subtype="html", filename=name)
+        name, maintype, subtype, data = attachment
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     return msg
 
 
 def build_message(report: Notification, config, *, report_path=None) -> EmailMessage:
     """The notification for ``report`` (a ``Notification``): multipart/alternative (text +
-    HTML with inline CSS), always under MAX_MESSAGE_BYTES; with the full report attached when
-    it is small enough."""
+    HTML with inline CSS), always under MAX_MESSAGE_BYTES. It carries the full report when it
+    is small enough; otherwise the first of the report's ``attachments()`` that fits (a
+    compact report, the Needs a person list as CSV), so a recipient can act without a
+    server; the report's URL is linked when ``[report] url`` is set."""
     path = Path(report_path) if report_path else None
     url = _report_url(config, report.run_id)
-    location = {"url": url, "path": str(path.resolve()) if path else "", "attached": ""}
-    if path is not None and path.is_file():
-        size = path.stat().st_size
-        if size <= config.report.attach_max_bytes:
-            msg = _compose(report, config, location | {"attached": path.name},
-                           (path.name, path.read_bytes()))
+    location = {"url": url, "path": str(path.resolve()) if path else "", "attached": "",
+                "attached_what": "", "file": path.name if path else ""}
+    size = path.stat().st_size if path is not None and path.is_file() else None
+    candidates = []
+    if size is not None and size <= config.report.attach_max_bytes:
+        candidates.append(lambda: (path.name, "text", "html", path.read_bytes(),
+                                   "the full report (opens offline in a browser)"))
+    more = getattr(report, "attachments", None)
+    if callable(more) and size is not None:      # a run's report: the e-mail stands for it
+        candidates.append(lambda: more(size))
+    for c in candidates:
+        got = c()
+        for name, maintype, subtype, data, what in ([got] if isinstance(got, tuple) else got):
+            if len(data) * 1.37 >= MAX_MESSAGE_BYTES:      # base64: cannot fit, skip the work
+                continue
+            msg = _compose(report, config, location | {"attached": name, "attached_what": what},
+                           (name, maintype, subtype, data))
             if len(msg.as_bytes()) < MAX_MESSAGE_BYTES:
                 return msg
     msg = _compose(report, config, location, None)
@@ -112,6 +125,13 @@ def build_message(report: Notification, config, *, report_path=None) -> EmailMes
         raise NotifyError(f"the notification is {len(msg.as_bytes()):,} bytes, over the "
                           f"{MAX_MESSAGE_BYTES:,} limit")
     return msg
+
+
+def attached(msg: EmailMessage) -> str:
+    """The file name of the message's attachment, "" without one."""
+    for part in msg.iter_attachments():
+        return part.get_filename() or ""
+    return ""
 
 
 def write_eml(msg: EmailMessage, path) -> Path:

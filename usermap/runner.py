@@ -142,7 +142,21 @@ class RunResult:
         if self.report.is_file():
             lines.append(f"  report:       {self.report}")
         s = self.summary
-        if s:
+        after = (self.sync or {}).get("after")
+        if isinstance(after, dict) and after:      # an applied run: the store after it
+            b = s or {}
+
+            def was(k):
+                return f" (before: {b[k]:,})" if isinstance(b.get(k), int) and b[k] != after[k] \
+                    else ""
+            lines.append(f"  after:        the store after this run's changes")
+            lines.append(f"  mapped:       {after['mapped']:,}{was('mapped')}; "
+                         f"{after['synced']:,} synced{was('synced')}, {after['errors']:,} "
+                         f"with issues{was('errors')}")
+            lines.append(f"  unmapped:     {after['unmapped_aloware']:,} Aloware users"
+                         f"{was('unmapped_aloware')}, {after['unmapped_hubspot']:,} HubSpot "
+                         f"owners{was('unmapped_hubspot')}")
+        elif s:
             lines.append(f"  mapped:       {s['mapped']:,} ({s['synced']:,} synced, "
                          f"{s['errors']:,} with issues)")
             lines.append(f"  unmapped:     {s['unmapped_aloware']:,} Aloware users, "

@@ -40,7 +40,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "utc_now", "Loaded", "load", "fetch", "fetch_note", "audit", "write_audit", "make_plan",
     "Applied", "apply", "commands", "build_report", "write_report", "report_for_snapshot",
-    "finish", "undo", "map_link", "unmap_link", "init_store", "clean_id", "newest_snapshot",
+    "audit_after", "finish", "undo",
+    "map_link", "unmap_link", "init_store", "clean_id", "newest_snapshot",
     "PLACEHOLDER_IDS", "HISTORY_LIMIT", "REPORT_FILE", "SYNC_FILE",
 ]
 
@@ -331,10 +332,14 @@ def unmap_link(store_path, aloware_id: str, *, now: str) -> str:
 # --- report and notify -------------------------------------------------------------------------
 def build_report(config: "Config", result: "Audit", *, snapshot, store_path, now: str,
                  plan: "Plan | None" = None, applied: bool = False, run_id: str = "",
-                 status: str = "ok", notes=(), activities=None):
+                 status: str = "ok", notes=(), activities=None, before: "Audit | None" = None,
+                 mode: str = ""):
     """The report (``usermap.report.Report``) of an audit: the store's recorded history, the
     activities CSV (``activities``, else the config's), the fix commands of this snapshot and
-    store, and the note of the snapshot's fetch before ``notes``."""
+    store, and the note of the snapshot's fetch before ``notes``. ``before``: after an applied
+    run, the audit before its changes (``result`` is then the audit after them)."""
+    import shlex
+
     from . import report as rep
     from .store import Store
     with Store.open(store_path, create=False) as store:
@@ -344,11 +349,39 @@ def build_report(config: "Config", result: "Audit", *, snapshot, store_path, now
     acts = rep.read_activities(path) if path else None
     fetched = fetch_note(snapshot)
     cmds = commands(snapshot, store_path)
-    return rep.build_report(
+    db = shlex.quote(str(store_path))
+    decide = (f"keep the link: usermap map {{aloware_user_id}} {{hubspot_owner_id}} --store {db}"
+              f"  |  unlink: usermap unmap {{aloware_user_id}} --store {db}")
+    report = rep.build_report(
         result, plan=plan, applied=applied, run_id=run_id, generated_at=now, status=status,
         history=history, activities=acts, mask_emails=config.report.mask_emails,
-        fix_command=cmds.fix, decide_command=cmds.decide,
+        fix_command=cmds.fix, decide_command=decide, before=before,
         notes=((fetched,) if fetched else ()) + tuple(notes))
+    if mode:
+        from dataclasses import replace
+        report = replace(report, mode=mode)
+    return report
+
+
+def audit_after(config: "Config", result: "Audit", *, snapshot, store_path, run_id: str = "",
+                now: str = "", record: bool = False) -> "Audit":
+    """The audit of the store *after* an applied run, against the same snapshot (DESIGN.md
+    §8: the report shows the state after the changes). With ``record`` (and a ``run_id``) the
+    run's entry in the store's audit history becomes the state after, with the state before
+    kept inside it (``summary["before"]``: its summary and issue ids): one entry per run, so
+    the trend counts each run once and "since the previous run" compares with the state the
+    previous run left."""
+    data = load(snapshot, store_path, create=False)
+    after = audit(data, profile_url=config.aloware.profile_url)
+    if record and run_id:
+        from .store import Store
+        before = {"summary": result.summary(),
+                  "issues": sorted(i for i in result.mapped["issue_id"].tolist() if i)}
+        with Store.open(store_path) as store:
+            store.record_audit(run_id, now or utc_now(), {**after.summary(), "before": before,
+                                                          "state": "after"},
+                               [i for i in after.mapped["issue_id"].tolist() if i])
+    return after
 
 
 def write_report(report, path) -> Path:
@@ -372,30 +405,45 @@ def report_for_snapshot(config: "Config", snapshot, store_path, out, *, now: str
 
 
 def finish(config: "Config", result: "Audit", plan: "Plan", outcome, *, snapshot, store_path,
-           run_dir, run_id: str, now: str, status: str = "ok", notes=()) -> dict:
+           run_dir, run_id: str, now: str, status: str = "ok", notes=(),
+           record: bool = False) -> dict:
     """The sync's last steps: the report (with the plan, applied or not) in
     ``run_dir/report.html``, the notification (notification.eml, sent by SMTP when configured)
     and ``run_dir/sync.json`` (what happened, read by the runner). ``outcome``: an ``Applied``
-    (or its dict). Returns the paths, whether the e-mail was sent, and the subject."""
+    (or its dict). After an applied plan the store is audited again against the same snapshot
+    (``audit_after``; ``record``: that state replaces the run's entry in the audit history)
+    and the report shows the state after the changes, with before -> after. Returns the paths,
+    whether the e-mail was sent, and the subject."""
     from .notify import notify
     o = outcome.to_dict() if isinstance(outcome, Applied) else dict(outcome)
     notes = list(notes)
+    applied = bool(o.get("applied"))
     if o.get("dry_run"):
+        mode = "dry_run" if len(plan) else "in_step"
         notes.append("Dry run: nothing was changed. `usermap run --apply` applies the plan.")
-    elif o.get("applied"):
+    elif applied:
+        mode = "applied"
         notes.append(f"Applied as run {o['store_run_id']}; the store is now at revision "
-                     f"{o['revision']}.")
+                     f"{o['revision']}. The numbers are those of the store after the changes.")
+    else:
+        mode = "refused" if status == "refused" else "in_step" if not len(plan) else ""
     if plan.exceeds_guard and status == "ok":
         notes.append(f"The plan removes {plan.removals} links, more than the removal guard "
                      f"allows ({plan.removal_limit}); applying it needs --force.")
     run_dir = Path(run_dir)
+    before = None
+    if applied:
+        before, result = result, audit_after(config, result, snapshot=snapshot,
+                                             store_path=store_path, run_id=run_id, now=now,
+                                             record=record)
     rep = build_report(config, result, snapshot=snapshot, store_path=store_path, now=now,
-                       plan=plan, applied=bool(o.get("applied")), run_id=run_id, status=status,
-                       notes=notes)
+                       plan=plan, applied=applied, run_id=run_id, status=status,
+                       notes=notes, before=before, mode=mode)
     path = write_report(rep, run_dir / REPORT_FILE)
     sent = notify(rep, config, run_dir, report_path=path)
     out = {"report": str(path), "notification": sent.get("eml"), "sent": sent.get("sent"),
            "send_error": sent.get("error"), "subject": rep.subject()}
-    (run_dir / SYNC_FILE).write_text(json.dumps({**o, **out, "status": status}, indent=2,
-                                                default=str) + "\n", encoding="utf-8")
+    extra = {"after": result.summary(), "before": before.summary()} if before is not None else {}
+    (run_dir / SYNC_FILE).write_text(json.dumps({**o, **out, "status": status, **extra},
+                                                indent=2, default=str) + "\n", encoding="utf-8")
     return out

@@ -8,11 +8,14 @@
   var CONFLICT = {};
   DATA.conflict_codes.forEach(function (c) { CONFLICT[c] = true; });
   var ICON = DATA.conflict_icon;
+  var LABELS = DATA.labels || {};
   var SAFE_URL = /^https?:\/\/[^\s"'<>]+$/i;
   var PILL = { synced: "ok", error: "bad", add: "ok", update: "warn", remove: "bad" };
   var NON_ASCII = /[^\x00-\x7f]/;
   var MARKS = /[\u0300-\u036f]/g;
   var fmt = function (n) { return n.toLocaleString("en-US"); };
+  /* a phone or a narrow window: rows are drawn as cards, 10 to a page */
+  var NARROW = !!(window.matchMedia && window.matchMedia("(max-width: 760px)").matches);
 
   /* a column as the page ships it: a list, {d: distinct values, i: codes}, or {p: prefix, v: rests} */
   function expand(col) {
@@ -39,6 +42,14 @@
   function fold(s) {
     s = String(s).toLowerCase();
     return NON_ASCII.test(s) ? s.normalize("NFD").replace(MARKS, "") : s;
+  }
+
+  /* the plain label of a code (usermap.labels), "" when none is known */
+  function labelOf(kind, v) {
+    var m = kind ? LABELS[kind] : null;
+    if (m && Object.prototype.hasOwnProperty.call(m, v)) { return m[v]; }
+    m = LABELS.any;
+    return kind && m && Object.prototype.hasOwnProperty.call(m, v) ? m[v] : "";
   }
 
   function Table(root, spec) {
@@ -71,6 +82,7 @@
       self.buttons[b] = btn;
       btn.addEventListener("click", function () { self.go(b); });
     });
+    if (NARROW) { this.sizeSel.value = "10"; }
     this.size = parseInt(this.sizeSel.value, 10) || 50;
     this.sizeSel.addEventListener("change", function () {
       self.size = parseInt(self.sizeSel.value, 10) || 50;
@@ -92,9 +104,10 @@
       counts[v]++;
     }
     keys.sort(function (a, b) { return counts[b] - counts[a] || (a < b ? -1 : a > b ? 1 : 0); });
-    var sel = this.facetSel;
+    var sel = this.facetSel, kind = this.cols[this.index[this.spec.facet]].labels;
     keys.forEach(function (k) {
-      var o = el("option", null, (k === "" ? "(none)" : k) + " (" + fmt(counts[k]) + ")");
+      var text = k === "" ? "(none)" : (labelOf(kind, k) || k);
+      var o = el("option", null, text + " (" + fmt(counts[k]) + ")");
       o.value = k;
       sel.appendChild(o);
     });
@@ -163,16 +176,20 @@
 
   Table.prototype.cell = function (c, i) {
     var v = this.data[this.index[c.key]][i], td = el("td", "k-" + c.kind), a, url, span;
+    td.setAttribute("data-label", c.label);
     if (c.kind === "status") {
-      td.appendChild(el("span", "pill " + (PILL[v] || ""), v));
+      td.appendChild(el("span", "pill " + (PILL[v] || ""), labelOf(c.labels, v) || v));
     } else if (c.kind === "code") {
       if (v !== "") {
-        td.appendChild(el("code", "code", v));
-        if (CONFLICT[v] === true) {
+        var bare = c.labels === "need" ? v.slice(v.indexOf(":") + 1) : v;
+        var text = labelOf(c.labels, v);
+        if (text) { td.appendChild(el("span", "label", text)); }
+        if (CONFLICT[bare] === true) {
           span = el("span", "icon", " " + ICON);
           span.title = "e-mail conflict";
           td.appendChild(span);
         }
+        td.appendChild(el("code", "code", bare));
       }
     } else if (c.kind === "link") {
       url = c.link ? this.data[this.index[c.link]][i] : "";
@@ -193,9 +210,14 @@
         td.appendChild(d);
       });
     } else if (c.kind === "command") {
-      td.appendChild(el("code", "cmd", v));
+      if (v !== "") { td.appendChild(el("code", "cmd", v)); }
     } else {
       td.textContent = v;
+    }
+    if (NARROW) {                 /* a card: the column's name, then one box with the value */
+      var box = el("div", "v");
+      while (td.firstChild) { box.appendChild(td.firstChild); }
+      td.appendChild(box);
     }
     return td;
   };
@@ -235,7 +257,116 @@
       tables[id].draw();
     }
   });
-  window.usermapReport = { tables: tables };
+  /* One search box for every section: it filters every list with the same words and, when
+     they pick out a few people, tells each one's whole story from every list they are in. */
+  var STORY_MAX = 5, ROWS_MAX = 400;
+  var SECTION = { needs_person: "Needs a person", changes: "This run", fixed_issues: "Fixed by this run",
+    new_issues: "New since the previous run", resolved_issues: "Resolved since the previous run",
+    activity_users: "Unassigned activities", errors: "Errors", mapped: "Mapped users",
+    unmapped_aloware: "Aloware users without a link", unmapped_hubspot: "HubSpot owners without a link" };
+  var find = document.getElementById("find");
+  var findStatus = document.getElementById("find-status");
+  var story = document.getElementById("story");
+  var findHint = findStatus ? findStatus.textContent : "";
+
+  function val(t, key, i) { var k = t.index[key]; return k === undefined ? "" : t.data[k][i]; }
+  function both(a, b) { return a && b ? a + " " + b : a || b; }
+  function codeText(t, key, i) {
+    var c = t.cols[t.index[key]], v = val(t, key, i);
+    var bare = c && c.labels === "need" ? v.slice(v.indexOf(":") + 1) : v;
+    var text = c ? labelOf(c.labels, v) : "";
+    return (text ? text + " (" + bare + ")" : bare) + (CONFLICT[bare] ? " " + ICON : "");
+  }
+
+  /* one line of a person's story from row i of table t */
+  function storyLine(id, t, i) {
+    var owner = val(t, "hubspot_owner_id", i), user = val(t, "aloware_user_id", i), x;
+    if (id === "needs_person") {
+      return codeText(t, "what", i) + ". " + val(t, "advice", i) + (val(t, "fix", i) ? " " + val(t, "fix", i) : "");
+    } else if (id === "changes") {
+      return codeText(t, "action", i) + ", because: " + codeText(t, "reason", i) + ". HubSpot owner " +
+        (val(t, "before_owner", i) || "none") + " \u2192 " + (val(t, "after_owner", i) || "none") + ".";
+    } else if (id === "errors") {
+      return codeText(t, "code", i) + ". " + val(t, "detail", i) + " What to do: " + val(t, "advice", i) +
+        (val(t, "fix", i) ? " " + val(t, "fix", i) : "");
+    } else if (id === "mapped") {
+      x = val(t, "hubspot_email", i);
+      return "Aloware user " + user + " <" + val(t, "email", i) + "> is linked to HubSpot owner " + owner +
+        (x ? " <" + x + ">" : " (same e-mail)") + ", by " + val(t, "method", i) + ": " +
+        (val(t, "status", i) === "synced" ? "synced" : "error, " + codeText(t, "issue", i)) + ".";
+    } else if (id === "unmapped_aloware") {
+      x = (val(t, "suggestions", i) || []).map(function (s) { return s[1] + " <" + s[2] + "> (HubSpot " + s[0] + ")"; });
+      return "Aloware user " + user + " <" + val(t, "email", i) + ">, " + val(t, "status", i) + " " + val(t, "kind", i) +
+        ": " + codeText(t, "reason", i) + ". " + val(t, "advice", i) + (x.length ? " Suggested owners: " + x.join("; ") + "." : "");
+    } else if (id === "unmapped_hubspot") {
+      return "HubSpot owner " + owner + " <" + val(t, "email", i) + ">: " + codeText(t, "reason", i) + ". " + val(t, "advice", i);
+    } else if (id === "activity_users") {
+      return val(t, "total", i) + " activities (" + val(t, "call", i) + " calls, " + val(t, "sms", i) +
+        " SMS) logged without a valid link: " + codeText(t, "code", i) + ".";
+    }
+    return codeText(t, "code", i);
+  }
+
+  function findAll() {
+    var q = find.value.trim(), found = [], people = {}, order = [], ownerOf = {}, rows = [];
+    Object.keys(tables).forEach(function (id) {
+      var t = tables[id], n, k, i, a, h, name;
+      t.input.value = q;
+      t.filter();
+      if (!q) { return; }
+      n = t.count();
+      if (n) { found.push((SECTION[id] || id) + " (" + fmt(n) + ")"); }
+      for (k = 0; k < Math.min(n, ROWS_MAX); k++) {
+        i = t.rows ? t.rows[k] : k;
+        a = val(t, "aloware_user_id", i);
+        h = val(t, "hubspot_owner_id", i) || val(t, "after_owner", i) || val(t, "before_owner", i);
+        name = val(t, "name", i) || both(val(t, "first_name", i), val(t, "last_name", i));
+        if (a && h) { ownerOf[h] = a; }
+        rows.push([id, t, i, a, h, name]);
+      }
+    });
+    story.replaceChildren();
+    if (!q) { findStatus.textContent = findHint; return; }
+    rows.forEach(function (r) {
+      var key = r[3] ? "a:" + r[3] : ownerOf[r[4]] ? "a:" + ownerOf[r[4]] : "h:" + r[4];
+      if (!people[key]) { people[key] = { name: "", lines: [], url: "", a: "", h: "" }; order.push(key); }
+      var p = people[key];
+      if (!p.name && r[5]) { p.name = r[5]; }
+      if (r[3]) { p.a = r[3]; }
+      if (r[4] && !p.h) { p.h = r[4]; }
+      if (!p.url) { p.url = val(r[1], "profile_url", r[2]); }
+      p.lines.push([SECTION[r[0]] || r[0], storyLine(r[0], r[1], r[2])]);
+    });
+    findStatus.textContent = found.length ?
+      fmt(order.length) + (order.length === 1 ? " person" : " people") + " found in: " + found.join(", ") + "." +
+        (order.length > STORY_MAX ? " Type more of a name, e-mail or id to see one person's whole story." : "") :
+      "Nobody matches \u201c" + q + "\u201d in any section.";
+    if (order.length > STORY_MAX) { return; }
+    order.forEach(function (key) {
+      var p = people[key], card = el("article", "story"), ul = el("ul"), a;
+      card.appendChild(el("h3", null, p.name || "(no name)"));
+      var ids = el("p", "small", (p.a ? "Aloware id " + p.a : "No Aloware user") + " \u00b7 " +
+                   (p.h ? "HubSpot owner id " + p.h : "no HubSpot owner"));
+      if (p.url && SAFE_URL.test(p.url)) {
+        a = el("a", null, "Aloware profile");
+        a.href = p.url; a.target = "_blank"; a.rel = "noopener noreferrer";
+        ids.appendChild(document.createTextNode(" \u00b7 "));
+        ids.appendChild(a);
+      }
+      card.appendChild(ids);
+      p.lines.forEach(function (l) {
+        var li = el("li");
+        li.appendChild(el("strong", null, l[0] + ": "));
+        li.appendChild(document.createTextNode(l[1]));
+        ul.appendChild(li);
+      });
+      card.appendChild(ul);
+      story.appendChild(card);
+    });
+  }
+  if (find) { find.addEventListener("input", findAll); }
+
+  window.usermapReport = { tables: tables, find: findAll };
   document.documentElement.setAttribute("data-ready", "1");
 
   /* after the first paint, build the search indexes a slice at a time, so the first search

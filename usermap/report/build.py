@@ -33,6 +33,7 @@ from ..models import (
     L_OWNER, L_USER, METHOD_MANUAL, REMOVE, UPDATE, fill_command, profile_link,
 )
 from .chart import line_chart
+from ..labels import (ALOWARE_REASON_ADVICE, HUBSPOT_REASON_ADVICE, ISSUE_ADVICE, NEEDS_PERSON_ALOWARE, NEEDS_PERSON_HUBSPOT, NEEDS_PERSON_ISSUES)
 from .model import (SAFE_URL, ActivityImpact, Changes, Column, FailureReport, Overview, Report,
                     SincePrevious, Table, TrendPoint)
 
@@ -40,8 +41,10 @@ __all__ = ["build_report", "build_failure_report", "mask_email", "fix_for",
            "ACTIVITY_COLUMNS", "ACTIVITY_TYPES", "DEFAULT_FIX_COMMAND", "DEFAULT_DECIDE_COMMAND"]
 
 DEFAULT_FIX_COMMAND = "usermap plan SNAPSHOT --store DB --out fix.json --only {issue_id}"
-DEFAULT_DECIDE_COMMAND = ("decide: usermap map {aloware_user_id} OWNER_ID --store DB  or  "
-                          "usermap unmap {aloware_user_id} --store DB")
+# What a person decides where the sync leaves a link alone: both choices complete (the link's own
+# ids, quoted), never a placeholder that `usermap map` would refuse.
+DEFAULT_DECIDE_COMMAND = ("keep the link: usermap map {aloware_user_id} {hubspot_owner_id} "
+                          "--store DB  |  unlink: usermap unmap {aloware_user_id} --store DB")
 ACTIVITY_COLUMNS = ("aloware_user_id", "type", "timestamp")
 ACTIVITY_TYPES = ("call", "sms")
 
@@ -52,23 +55,40 @@ def build_report(audit, *, plan=None, applied: bool = False, run_id: str = "",
                  activities: pd.DataFrame | None = None, mask_emails: bool = False,
                  fix_command: str = DEFAULT_FIX_COMMAND,
                  decide_command: str = DEFAULT_DECIDE_COMMAND,
-                 notes: Iterable[str] = ()) -> Report:
+                 notes: Iterable[str] = (), before=None) -> Report:
     """The report of one audit (and the plan of its run). Pure: no I/O, no clock.
 
     ``fix_command`` and ``decide_command`` are templates with ``{issue_id}``,
     ``{aloware_user_id}``, ``{hubspot_owner_id}`` and ``{code}``: the first is an error's fix, the
     second what a person must decide where a sync leaves the link alone.
+
+    ``before``: after an applied run, the audit of the store *before* the changes (``audit``
+    is then the audit of the store after them, against the same snapshot): the report shows
+    the state after, this run's changes, the issues they fixed, and before -> after for every
+    headline number.
     """
     mask = mask_email if mask_emails else None
     summary = audit.summary()
     overview = _overview(summary)
     mapped_df = audit.mapped
     mapped = _mapped_table(mapped_df, mask)
-    errors = _errors_table(audit.errors, mask, fix_command, decide_command)
+    errors = _errors_table(audit.errors, mask, fix_command, decide_command, audit.profile_url)
     ua = _unmapped_aloware_table(audit.unmapped_aloware, mask, audit.profile_url)
     uh = _unmapped_hubspot_table(audit.unmapped_hubspot, mask)
     names = _NameBook(audit, mapped_df)
-    changes = _changes(plan, applied, names, mask) if plan is not None else None
+    if before is not None:
+        names_before = _NameBook(before, before.mapped)
+    else:
+        names_before = names
+    changes = _changes(plan, applied, names_before, mask) if plan is not None else None
+    before_overview = fixed = None
+    if before is not None:
+        before_overview = _overview(before.summary())
+        was = [i for i in before.mapped["issue_id"].tolist() if i]
+        still = set(i for i in mapped_df["issue_id"].tolist() if i)
+        fixed = _issue_table("fixed_issues", "Errors this run fixed",
+                             sorted((i for i in was if i not in still), key=_issue_sort),
+                             names_before, "This run fixed no error.")
     history = [h for h in history if str(h.get("run_id", "")) != run_id or not run_id]
     current_ids = [i for i in mapped_df["issue_id"].tolist() if i]
     since = _since(history[-1], current_ids, names) if history else None
@@ -82,11 +102,12 @@ def build_report(audit, *, plan=None, applied: bool = False, run_id: str = "",
     )
     activity = (_activity(activities, mapped_df, audit.unmapped_aloware, names, mask)
                 if activities is not None else None)
+    needs = _needs_person(errors, ua, uh, activity)
     return Report(run_id=run_id, generated_at=generated_at, status=str(status or "ok"),
                   notes=tuple(str(n) for n in notes), mask_emails=bool(mask_emails),
                   overview=overview, mapped=mapped, errors=errors, unmapped_aloware=ua,
                   unmapped_hubspot=uh, changes=changes, since=since, trend=trend, charts=charts,
-                  activity=activity)
+                  activity=activity, before=before_overview, fixed=fixed, needs_person=needs)
 
 
 def mask_email(value: str) -> str:
@@ -146,7 +167,7 @@ def _mapped_table(m: pd.DataFrame, mask) -> Table:
     cols = (_FIRST, _LAST, _USER, _OWNER, Column("email", "E-mail", "email", search=True),
             Column("hubspot_email", "HubSpot e-mail (if different)", "email", search=True),
             Column("method", "Method"), Column("status", "Status", "status"),
-            Column("issue", "Issue", "code"))
+            Column("issue", "Issue", "code", labels="issue"))
     data = (_strs(m["first_name"]), _strs(m["last_name"]), _strs(m[L_USER]), _strs(m[L_OWNER]),
             _masked(email, mask), _masked(h_shown, mask), _strs(m["method"]), _strs(m["status"]),
             _strs(m["issue"]))
@@ -165,7 +186,27 @@ def fix_for(code: str, method: str, issue_id: str, user: str, owner: str,
                         aloware_user_id=user, hubspot_owner_id=owner, code=code)
 
 
-def _errors_table(e: pd.DataFrame, mask, fix_command: str, decide_command: str) -> Table:
+def needs_decision(code: str, method: str) -> bool:
+    """An issue the sync leaves to a person: an Aloware e-mail change, or an HubSpot e-mail
+    change on a pinned (manual) link."""
+    return code == "aloware_email_changed" or (
+        code == "hubspot_email_changed" and method == METHOD_MANUAL)
+
+
+def advice_for(code: str, method: str) -> str:
+    """What a person should do about an issue, in words (labels.ISSUE_ADVICE, the manual case
+    of a HubSpot e-mail change told apart)."""
+    if code == "hubspot_email_changed":
+        if method == METHOD_MANUAL:
+            return ("Decide: this pinned link stays until a person acts. Fix the e-mail in "
+                    "HubSpot (Settings > Users), keep the link as it is, or unlink it.")
+        return ("Nothing: the sync removes the link and links the user again to an owner with "
+                "the same e-mail, if there is one.")
+    return ISSUE_ADVICE.get(code, "")
+
+
+def _errors_table(e: pd.DataFrame, mask, fix_command: str, decide_command: str,
+                  profile_template: str | None = None) -> Table:
     ids, codes, users, owners = (_strs(e["issue_id"]), _strs(e["code"]),
                                  _strs(e[L_USER]), _strs(e[L_OWNER]))
     methods = _strs(e["method"])
@@ -174,17 +215,73 @@ def _errors_table(e: pd.DataFrame, mask, fix_command: str, decide_command: str) 
         detail = [d.replace(f"Aloware {a}", f"Aloware {mask(a)}")
                   .replace(f"HubSpot {h}", f"HubSpot {mask(h)}") if (a or h) else d
                   for d, a, h in zip(detail, email, h_email)]
-    fixes = [fix_for(c, m, i, u, o, fix_command, decide_command)
+    # A command only where a person must act: the sync fixes the others by itself (their
+    # plan-only command stays in errors.csv).
+    fixes = [fix_for(c, m, i, u, o, fix_command, decide_command) if needs_decision(c, m) else ""
              for c, m, i, u, o in zip(codes, methods, ids, users, owners)]
-    cols = (Column("code", "Issue", "code"), Column("name", "Name", search=True), _USER, _OWNER,
+    advice = [advice_for(c, m) for c, m in zip(codes, methods)]
+    urls = _profile_urls(users, profile_template, [""] * len(users))
+    cols = (Column("code", "Issue", "code", labels="issue"), Column("name", "Name", search=True),
+            Column(L_USER, "Aloware id", "link", search=True, link="profile_url"), _OWNER,
             Column("email", "E-mail", "email", search=True),
             Column("hubspot_email", "HubSpot e-mail", "email", search=True),
-            Column("detail", "Detail"), Column("fix", "Fix", "command"),
-            Column("issue_id", "Issue id", "id", search=True, hidden=True))
+            Column("detail", "Detail"), Column("advice", "What to do"),
+            Column("fix", "Command", "command"),
+            Column("issue_id", "Issue id", "id", search=True, hidden=True),
+            Column("method", "Method", hidden=True),
+            Column("profile_url", "Profile", hidden=True))
     data = (codes, _strs(e["name"]), users, owners, _masked(email, mask),
-            _masked(h_email, mask), detail, fixes, ids)
+            _masked(h_email, mask), detail, advice, fixes, ids, methods, urls)
     return Table("errors", "Errors", cols, tuple(tuple(c) for c in data), facet="code",
                  empty="No errors: every link is synced.")
+
+
+_NEED_RANK = {("issue", c): k for k, c in enumerate(NEEDS_PERSON_ISSUES)}
+_NEED_RANK |= {("aloware", r): 10 + k for k, r in enumerate(NEEDS_PERSON_ALOWARE)}
+_NEED_RANK |= {("hubspot", r): 20 + k for k, r in enumerate(NEEDS_PERSON_HUBSPOT)}
+
+
+def _needs_person(errors: Table, ua: Table, uh: Table, activity) -> Table:
+    """What the sync will never fix on its own: e-mail conflicts left for a decision,
+    duplicates, users without an owner and owners without a user. Most activities first when
+    activities are known, then by kind of problem, then by name."""
+    acts: dict[str, int] = {}
+    if activity is not None:
+        for u, t in zip(activity.users.col(L_USER), activity.users.col("total")):
+            acts[u] = acts.get(u, 0) + int(t)
+    rows = []
+    for r in errors.rows():
+        if needs_decision(r["code"], r["method"]):
+            rows.append(("issue", r["code"], r["name"], r[L_USER], r[L_OWNER], r["email"],
+                         r["advice"], r["fix"], r["profile_url"]))
+    for r in ua.rows():
+        if r["reason"] in NEEDS_PERSON_ALOWARE:
+            name = f"{r['first_name']} {r['last_name']}".strip()
+            rows.append(("aloware", r["reason"], name, r[L_USER], "", r["email"],
+                         ALOWARE_REASON_ADVICE[r["reason"]], "", r["profile_url"]))
+    for r in uh.rows():
+        if r["reason"] in NEEDS_PERSON_HUBSPOT:
+            name = f"{r['first_name']} {r['last_name']}".strip()
+            rows.append(("hubspot", r["reason"], name, "", r[L_OWNER], r["email"],
+                         HUBSPOT_REASON_ADVICE[r["reason"]], "", ""))
+    rows.sort(key=lambda x: (-acts.get(x[3], 0) if x[3] else 0,
+                             _NEED_RANK.get((x[0], x[1]), 99), x[2].lower(), x[3], x[4]))
+    where = {"issue": "Link", "aloware": "Aloware user", "hubspot": "HubSpot owner"}
+    cols = [Column("what", "What", "code", labels="need"),
+            Column("name", "Name", search=True),
+            Column(L_USER, "Aloware id", "link", search=True, link="profile_url"), _OWNER,
+            Column("email", "E-mail", "email", search=True),
+            Column("advice", "What to do"), Column("fix", "Command", "command"),
+            Column("side", "Record"),
+            Column("profile_url", "Profile", hidden=True)]
+    data = [[f"{k}:{c}" for k, c, *_ in rows]] + [[x[i] for x in rows] for i in range(2, 8)]
+    data.append([where[x[0]] for x in rows])
+    data.append([x[8] for x in rows])
+    if activity is not None:
+        cols.insert(6, Column("activities", "Activities", "num"))
+        data.insert(6, [str(acts.get(x[3], 0)) if x[3] else "" for x in rows])
+    return Table("needs_person", "Needs a person", tuple(cols), tuple(tuple(c) for c in data),
+                 facet="what", empty="Nothing needs a person: the sync handles everything.")
 
 
 def _profile_urls(users: list[str], template: str | None, fallback: list[str]) -> list[str]:
@@ -207,12 +304,14 @@ def _unmapped_aloware_table(ua: pd.DataFrame, mask, profile_template: str | None
             for lst in (ua["suggestions"].tolist() if "suggestions" in ua else [()] * len(users))]
     cols = (_FIRST, _LAST, Column(L_USER, "Aloware id", "link", search=True, link="profile_url"),
             Column("email", "E-mail", "email", search=True), Column("status", "Status"),
-            Column("kind", "Kind"), Column("reason", "Reason", "code"),
+            Column("kind", "Kind"), Column("reason", "Reason", "code", labels="aloware"),
+            Column("advice", "What to do"),
             Column("suggestions", "Suggested owners", "suggestions"),
             Column("profile_url", "Profile", hidden=True))
+    reasons = _strs(ua["reason"])
     data = (_strs(ua["first_name"]), _strs(ua["last_name"]), users,
             _masked(_strs(ua["email"]), mask), _strs(ua["status"]), _strs(ua["kind"]),
-            _strs(ua["reason"]), sugg, urls)
+            reasons, [ALOWARE_REASON_ADVICE.get(r, "") for r in reasons], sugg, urls)
     return Table("unmapped_aloware", "Unmapped Aloware users", cols,
                  tuple(tuple(c) for c in data), facet="reason",
                  empty="Every Aloware user is mapped.")
@@ -220,9 +319,12 @@ def _unmapped_aloware_table(ua: pd.DataFrame, mask, profile_template: str | None
 
 def _unmapped_hubspot_table(uh: pd.DataFrame, mask) -> Table:
     cols = (_FIRST, _LAST, _OWNER, Column("email", "E-mail", "email", search=True),
-            Column("type", "Type"), Column("reason", "Reason", "code"))
+            Column("type", "Type"), Column("reason", "Reason", "code", labels="hubspot"),
+            Column("advice", "What to do"))
+    reasons = _strs(uh["reason"])
     data = (_strs(uh["first_name"]), _strs(uh["last_name"]), _strs(uh[L_OWNER]),
-            _masked(_strs(uh["email"]), mask), _strs(uh["type"]), _strs(uh["reason"]))
+            _masked(_strs(uh["email"]), mask), _strs(uh["type"]), reasons,
+            [HUBSPOT_REASON_ADVICE.get(r, "") for r in reasons])
     return Table("unmapped_hubspot", "Unmapped HubSpot owners", cols,
                  tuple(tuple(c) for c in data), facet="reason",
                  empty="Every active HubSpot owner is mapped.")
@@ -285,7 +387,8 @@ def _changes(plan, applied: bool, names: _NameBook, mask) -> Changes:
     for c in ch:
         k = f"{c.action}:{c.reason}"
         by_reason[k] = by_reason.get(k, 0) + 1
-    cols = (Column("action", "Action", "status"), Column("reason", "Reason", "code"),
+    cols = (Column("action", "Action", "status", labels="done" if applied else "todo"),
+            Column("reason", "Reason", "code", labels="reason"),
             Column("name", "Name", search=True), _USER,
             Column("before_owner", "HubSpot id before", "id", search=True),
             Column("after_owner", "HubSpot id after", "id", search=True),
@@ -308,8 +411,8 @@ def _issue_table(tid: str, title: str, ids: list[str], names: _NameBook, empty: 
         code, _, user = i.partition(":")
         codes.append(code)
         users.append(user)
-    cols = (Column("code", "Issue", "code"), Column("name", "Name", search=True), _USER,
-            Column("issue_id", "Issue id", "id", search=True))
+    cols = (Column("code", "Issue", "code", labels="issue"), Column("name", "Name", search=True),
+            _USER, Column("issue_id", "Issue id", "id", search=True))
     return Table(tid, title, cols, (tuple(codes), tuple(names.names(users)), tuple(users),
                                     tuple(ids)), facet="code", empty=empty)
 
@@ -411,7 +514,7 @@ def _activity_users(frame: pd.DataFrame, names: _NameBook, mask) -> Table:
     emails = names.emails(users)
     cols = (Column("name", "Name", search=True), _USER,
             Column("email", "E-mail", "email", search=True), Column("kind", "Why"),
-            Column("code", "Code", "code"), Column("call", "Calls", "num"),
+            Column("code", "Code", "code", labels="any"), Column("call", "Calls", "num"),
             Column("sms", "SMS", "num"), Column("total", "Activities", "num"))
     return Table("activity_users", "Users whose activities go unassigned", cols, (
         tuple(names.names(users)), tuple(users), tuple(_masked(emails, mask)),

@@ -72,6 +72,7 @@ class Column:
     search: bool = False
     link: str | None = None
     hidden: bool = False
+    labels: str | None = None    # kind code: which table of plain labels (usermap.labels) names it
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,17 @@ class Table:
     def visible(self) -> tuple[Column, ...]:
         return tuple(c for c in self.columns if not c.hidden)
 
+    def keep(self, key: str, predicate) -> "Table":
+        """The same table with only the rows whose ``key`` cell satisfies ``predicate``."""
+        col = self.col(key)
+        idx = [i for i, v in enumerate(col) if predicate(v)]
+        return Table(self.id, self.title, self.columns,
+                     tuple(tuple(c[i] for i in idx) for c in self.data), self.facet, self.empty)
+
     def page_json(self) -> dict:
         return {"columns": [{"key": c.key, "label": c.label, "kind": c.kind, "search": c.search,
-                             "link": c.link, "hidden": c.hidden} for c in self.columns],
+                             "link": c.link, "hidden": c.hidden, "labels": c.labels}
+                            for c in self.columns],
                 "data": [_encode_column(c) for c in self.data], "facet": self.facet,
                 "empty": self.empty}
 
@@ -298,17 +307,94 @@ class Report:
     trend: tuple[TrendPoint, ...]
     charts: tuple[Chart, ...]
     activity: ActivityImpact | None = None
+    before: Overview | None = None       # an applied run: the state before its changes
+    fixed: Table | None = None           # an applied run: the errors its changes fixed
+    needs_person: Table | None = None    # what the sync never fixes on its own
+    mode: str = ""                       # applied, dry_run, refused, in_step, report ("" derived)
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
 
     @property
+    def kind(self) -> str:
+        """What this run was, for the words of the page and the e-mail: ``applied``,
+        ``dry_run`` (a plan, not applied), ``refused``, ``in_step`` (nothing to apply) or
+        ``report`` (an audit without a sync)."""
+        if self.mode:
+            return self.mode
+        if self.status == "refused":
+            return "refused"
+        if self.changes is not None and self.changes.applied:
+            return "applied"
+        if self.changes is not None:
+            return "dry_run" if self.changes.total else "in_step"
+        return "report"
+
+    @property
+    def needs_count(self) -> int:
+        return len(self.needs_person) if self.needs_person is not None else 0
+
+    def headline(self) -> list[tuple[str, str, int, int | None]]:
+        """(key, label, now, before) of each headline number; before is None without an
+        applied run."""
+        o, b = self.overview, self.before
+        rows = [("synced", "correctly linked", "synced"), ("mapped", "links", "mapped"),
+                ("errors", "links with an error", "errors"),
+                ("email_conflicts", "e-mail conflicts", "email_conflicts"),
+                ("unmapped_aloware", "Aloware users without a link", "unmapped_aloware"),
+                ("unmapped_hubspot", "HubSpot owners without a link", "unmapped_hubspot")]
+        return [(k, label, getattr(o, a), getattr(b, a) if b is not None else None)
+                for k, label, a in rows]
+
+    def first_line(self) -> str:
+        """The e-mail's first line: what happened, in plain words."""
+        o, c = self.overview, self.changes
+        people = f"{o.synced:,} of {o.mapped:,} links are correct"
+        if o.unmapped_aloware:
+            people += f"; {o.unmapped_aloware:,} Aloware users have no link"
+        need = (f"{plural(self.needs_count, 'case')} {'needs' if self.needs_count == 1 else 'need'}"
+                " a person" if self.needs_count else "nothing needs a person")
+        k = self.kind
+        if k == "applied":
+            b = self.before
+            fixed = len(self.fixed) if self.fixed is not None else 0
+            return (f"The sync was applied: {c.adds:,} linked, {c.updates:,} updated, "
+                    f"{c.removes:,} removed, {plural(fixed, 'error')} fixed. Now "
+                    f"{o.synced:,} people are correctly linked"
+                    + (f" (before: {b.synced:,})" if b is not None else "")
+                    + f"; {need}.")
+        if k == "dry_run":
+            return (f"Dry run, nothing was changed: {people}. A sync would link {c.adds:,}, "
+                    f"update {c.updates:,} and remove {c.removes:,}; {need}.")
+        if k == "refused":
+            return (f"Refused for safety, nothing was changed: {people}; {need}.")
+        if k == "in_step":
+            return f"Nothing to change: the store is in step with both directories. {people}; {need}."
+        return f"{people}; {need}."
+
+    def legend_codes(self) -> list[tuple[str, str, str, str]]:
+        """(section, code, label, what to do) for every code this report shows."""
+        from ..labels import (ALOWARE_REASON_ADVICE, ALOWARE_REASON_LABELS,
+                              HUBSPOT_REASON_ADVICE, HUBSPOT_REASON_LABELS, ISSUE_ADVICE,
+                              ISSUE_LABELS)
+        from ..models import ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES
+        return ([("Link with an error", c, ISSUE_LABELS[c], ISSUE_ADVICE[c]) for c in ISSUE_CODES]
+                + [("Aloware user without a link", r, ALOWARE_REASON_LABELS[r],
+                    ALOWARE_REASON_ADVICE[r]) for r in ALOWARE_REASONS]
+                + [("HubSpot owner without a link", r, HUBSPOT_REASON_LABELS[r],
+                    HUBSPOT_REASON_ADVICE[r]) for r in HUBSPOT_REASONS])
+
+    @property
     def tables(self) -> tuple[Table, ...]:
         """Every table the page draws, in page order."""
         out = []
+        if self.needs_person is not None:
+            out.append(self.needs_person)
         if self.changes is not None:
             out.append(self.changes.table)
+        if self.fixed is not None:
+            out.append(self.fixed)
         if self.since is not None:
             out += [self.since.new, self.since.resolved]
         if self.activity is not None:
@@ -317,25 +403,24 @@ class Report:
         return tuple(out)
 
     def subject(self) -> str:
-        """One line with the key numbers, e.g. ``usermap: 3 new errors, 12 linked, 2 removed``."""
-        parts = []
-        if self.since is not None:
-            parts.append(plural(len(self.since.new), "new error"))
-            if len(self.since.resolved):
-                parts.append(f"{len(self.since.resolved):,} resolved")
-        else:
-            parts.append(plural(self.overview.errors, "error"))
-        c = self.changes
-        if c is not None and c.applied:
-            parts += [f"{c.adds:,} linked", f"{c.removes:,} removed"]
-            if c.updates:
-                parts.append(f"{c.updates:,} updated")
-        elif c is not None and c.total:
-            parts += [f"{c.adds:,} to link", f"{c.removes:,} to remove"]
-            if c.updates:
-                parts.append(f"{c.updates:,} to update")
-        else:
-            parts.append(f"{self.overview.synced:,} of {self.overview.mapped:,} links synced")
+        """One line in plain words: what happened, how many people are correctly linked, how
+        many cases need a person, e.g. ``usermap: sync applied, 365 of 369 correctly linked,
+        4 need a person``."""
+        o, c, k = self.overview, self.changes, self.kind
+        what = {"applied": "sync applied", "dry_run": "dry run, nothing changed",
+                "refused": "nothing changed", "in_step": "nothing to change",
+                "report": ""}[k]
+        if c is not None and k in ("applied", "dry_run", "refused"):
+            words = (("linked", "updated", "removed") if k == "applied" else
+                     ("to link", "to update", "to remove"))
+            done = [f"{n:,} {w}" for n, w in zip((c.adds, c.updates, c.removes), words) if n]
+            what += f" ({', '.join(done)})" if done else ""
+        parts = ([what] if what else []) + [f"{o.synced:,} of {o.mapped:,} links correct"]
+        if o.errors:
+            parts.append(plural(o.errors, "error"))
+        parts.append(f"{self.needs_count:,} {'needs' if self.needs_count == 1 else 'need'} a person")
+        if self.since is not None and len(self.since.new):
+            parts.append(plural(len(self.since.new), "new issue"))
         head = "usermap" if self.ok else f"usermap [{one_line(self.status).upper()[:40]}]"
         return one_line(f"{head}: {', '.join(parts)}")
 
@@ -345,7 +430,11 @@ class Report:
         out = {
             "run_id": self.run_id, "generated_at": self.generated_at, "status": self.status,
             "notes": list(self.notes), "mask_emails": self.mask_emails, "subject": self.subject(),
+            "kind": self.kind, "first_line": self.first_line(),
             "overview": self.overview.to_json(),
+            "before": self.before.to_json() if self.before else None,
+            "fixed": list(self.fixed.col("issue_id")) if self.fixed is not None else None,
+            "needs_person": self.needs_count,
             "changes": self.changes.to_json() if self.changes else None,
             "since_previous": self.since.to_json() if self.since else None,
             "trend": [p.to_json() for p in self.trend],
@@ -354,6 +443,56 @@ class Report:
         if rows:
             out["tables"] = {t.id: t.to_json() for t in self.tables}
         return out
+
+    # --- what the e-mail can carry when the full report is too big ------------------------
+    def compact(self) -> "Report":
+        """The report without the long lists a recipient does not act on: the mapped list
+        keeps only links with an error, the unmapped Aloware users only the eligible ones."""
+        from dataclasses import replace
+        note = ("A compact copy for the e-mail: the list of mapped users holds only the links "
+                "with an error, and the Aloware users without a link only those who could be "
+                "linked. Every number is complete; the full report is kept with the run.")
+        return replace(self, mapped=self.mapped.keep("status", lambda v: v != "synced"),
+                       unmapped_aloware=self.unmapped_aloware.keep(
+                           "reason", lambda v: v != "not_eligible"),
+                       notes=self.notes + (note,))
+
+    def worklist_csv(self, limit: int | None = None) -> bytes:
+        """The Needs a person list as CSV (UTF-8 with BOM, for spreadsheets; cells that a
+        spreadsheet would run as a formula are quoted with a leading apostrophe)."""
+        import csv
+        import io
+        from ..labels import ALOWARE_REASON_LABELS, HUBSPOT_REASON_LABELS, ISSUE_LABELS
+        words = {"issue": ISSUE_LABELS, "aloware": ALOWARE_REASON_LABELS,
+                 "hubspot": HUBSPOT_REASON_LABELS}
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\r\n")
+        w.writerow(["what", "code", "name", "aloware_user_id", "hubspot_owner_id", "email",
+                    "what_to_do", "command", "aloware_profile"])
+        t = self.needs_person
+        for r in (t.rows(limit) if t is not None else ()):
+            side, _, code = r["what"].partition(":")
+            w.writerow([_cell(x) for x in (
+                words.get(side, {}).get(code, code), code, r["name"], r["aloware_user_id"],
+                r["hubspot_owner_id"], r["email"], r["advice"], r["fix"], r["profile_url"])])
+        return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+    def attachments(self, full_size: int | None = None) -> Iterator[tuple[str, str, str, bytes, str]]:
+        """What the e-mail attaches when the full report does not fit, best first: (file name,
+        maintype, subtype, bytes, what it is in words). The compact report, then the worklist
+        as CSV (all of it, then its first rows)."""
+        if full_size is None or full_size <= 600_000:
+            yield ("report-compact.html", "text", "html",
+                   self.compact().to_html().encode("utf-8"),
+                   "a compact copy of the report (opens offline in a browser)")
+        n = self.needs_count
+        if n:
+            yield ("needs_person.csv", "text", "csv", self.worklist_csv(),
+                   f"the {plural(n, 'case')} that need a person, as CSV")
+            for k in (2000, 1000, 500, 300, 200, 150, 100, 50, 20):
+                if k < n:
+                    yield ("needs_person.csv", "text", "csv", self.worklist_csv(k),
+                           f"the first {k:,} of the {n:,} cases that need a person, as CSV")
 
     # --- rendering: thin calls into render.py ----------------------------------------------
     def to_html(self) -> str:
@@ -451,6 +590,12 @@ class FailureReport:
 
 
 # --- small text helpers (the subject lines here; Jinja filters in render.py) -----------------
+def _cell(v) -> str:
+    """A CSV cell a spreadsheet shows as text (a leading =, +, -, @, tab or CR quoted)."""
+    s = "" if v is None else str(v)
+    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
+
+
 def plural(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
 

@@ -63,6 +63,7 @@ def _env_for(folder: str):
     env.filters["clip"] = _clip
     env.filters["safe_url"] = lambda u: u if isinstance(u, str) and SAFE_URL.match(u) else ""
     env.globals["plural"] = plural
+    env.globals["label"] = code_label
     return env
 
 
@@ -77,7 +78,8 @@ def _render(name: str, **context) -> str:
 
 def _where(location: Mapping[str, str] | None) -> dict:
     """The report's location for the e-mail templates: attached, url, path ("" when absent)."""
-    return {"attached": "", "url": "", "path": ""} | dict(location or {})
+    return ({"attached": "", "attached_what": "", "url": "", "path": "", "file": ""}
+            | dict(location or {}))
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -85,7 +87,8 @@ def report_html(r: Report) -> str:
     """The self-contained HTML report."""
     script, digest = _page_script()
     data = {"tables": {t.id: t.page_json() for t in r.tables},
-            "conflict_codes": list(EMAIL_CONFLICT_CODES), "conflict_icon": CONFLICT_ICON}
+            "conflict_codes": list(EMAIL_CONFLICT_CODES), "conflict_icon": CONFLICT_ICON,
+            "labels": label_maps()}
     return _render("report.html.j2", r=r, data=data, script=script, script_hash=digest,
                    css=_page_css(), icon=CONFLICT_ICON, conflict_codes=EMAIL_CONFLICT_CODES,
                    status_class=_status_class, favicon=_FAVICON)
@@ -96,6 +99,28 @@ def report_email(r: Report, location: Mapping[str, str] | None, *, html: bool) -
     return _render("email.html.j2" if html else "email.txt.j2", r=r, location=_where(location),
                    top=EMAIL_TOP, icon=CONFLICT_ICON, conflict_codes=EMAIL_CONFLICT_CODES,
                    status_class=_status_class)
+
+
+@lru_cache(maxsize=1)
+def label_maps() -> dict:
+    """The plain labels (usermap.labels) the page's script shows beside each code, by the
+    ``labels`` name of a column."""
+    from .. import labels as L
+    from ..models import ISSUE_CODES
+    need = {f"issue:{c}": L.ISSUE_LABELS[c] for c in L.NEEDS_PERSON_ISSUES}
+    need |= {f"aloware:{r}": L.ALOWARE_REASON_LABELS[r] for r in L.NEEDS_PERSON_ALOWARE}
+    need |= {f"hubspot:{r}": L.HUBSPOT_REASON_LABELS[r] for r in L.NEEDS_PERSON_HUBSPOT}
+    reason = {c: L.reason_label(c) for c in (*ISSUE_CODES, "email_match", "manual_pin")}
+    return {"issue": dict(L.ISSUE_LABELS), "aloware": dict(L.ALOWARE_REASON_LABELS),
+            "hubspot": dict(L.HUBSPOT_REASON_LABELS), "need": need,
+            "done": dict(L.DONE_LABELS), "todo": dict(L.TODO_LABELS), "reason": reason,
+            "any": {**L.ALOWARE_REASON_LABELS, **L.ISSUE_LABELS,
+                    "unknown_user": "Not in the Aloware users listing"}}
+
+
+def code_label(code: str, kind: str = "any") -> str:
+    """The plain label of a code (for the templates); the code itself when none is known."""
+    return label_maps().get(kind, {}).get(code) or label_maps()["any"].get(code) or code
 
 
 # --- the failure report -----------------------------------------------------------------------
