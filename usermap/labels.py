@@ -1,0 +1,111 @@
+"""Plain labels for people: every issue code, reason, plan step and action in words (DESIGN.md
+§8 "for people"), with what a person should do. The codes stay the keys (and are shown in a
+legend); the words come from the tables of docs/design.md §4.3-§4.5.
+
+One table, for every view that shows codes to people: the User Mapping tab uses it today, and the
+report can adopt it. Pure: standard library only.
+"""
+
+from __future__ import annotations
+
+from .models import (ALOWARE_REASONS, CONFLICT_ICON, EMAIL_CONFLICT_CODES, HUBSPOT_REASONS,
+                     ISSUE_CODES)
+
+__all__ = ["ISSUE_LABELS", "ISSUE_ADVICE", "ALOWARE_REASON_LABELS", "HUBSPOT_REASON_LABELS",
+           "STEP_LABELS", "ACTION_LABELS", "issue_label", "aloware_reason_label",
+           "hubspot_reason_label", "legend"]
+
+ISSUE_LABELS = {
+    "aloware_user_not_found": "Aloware user not found",
+    "aloware_user_deleted": "Aloware user deleted",
+    "aloware_user_inactive": "Aloware user inactive or suspended",
+    "aloware_not_full_user": "Not a full Aloware user (extension or call destination)",
+    "hubspot_owner_not_found": "HubSpot owner not found",
+    "hubspot_owner_deactivated": "HubSpot owner deactivated",
+    "hubspot_email_changed": "HubSpot e-mail changed",
+    "aloware_email_changed": "Aloware e-mail changed",
+    "emails_changed": "Both e-mails changed (still matching)",
+}
+ISSUE_ADVICE = {
+    "aloware_user_not_found": "Nothing: the sync removes the link. If the user should exist, "
+                              "check Aloware and the admin export.",
+    "aloware_user_deleted": "Nothing: the sync removes the link.",
+    "aloware_user_inactive": "Nothing: the sync removes the link. Reactivate the user in "
+                             "Aloware if that was a mistake.",
+    "aloware_not_full_user": "Nothing: such accounts are never mapped; the sync removes the "
+                             "link.",
+    "hubspot_owner_not_found": "Nothing: the sync removes the link, or re-points it to an "
+                               "active owner with the user's e-mail.",
+    "hubspot_owner_deactivated": "Nothing: the sync re-points the link to an active owner with "
+                                 "the same e-mail if there is one, else removes it. Reactivate "
+                                 "the HubSpot user if the person still works here.",
+    "hubspot_email_changed": "E-mail links: the sync removes the link and matches the user "
+                             "again. Manual links stay: decide (pin again, or unlink).",
+    "aloware_email_changed": "Decide: fix the e-mail in Aloware, pin the link again, or unlink. "
+                             "The sync leaves the link alone.",
+    "emails_changed": "Nothing: the sync records the new e-mails.",
+}
+ALOWARE_REASON_LABELS = {
+    "not_eligible": "Not eligible (status or kind)",
+    "missing_email": "No e-mail",
+    "invalid_email": "Invalid e-mail",
+    "owner_mapped_elsewhere": "Owner with this e-mail is linked to another user",
+    "duplicate_email_aloware": "Another Aloware user has the same e-mail",
+    "duplicate_email_hubspot": "Several HubSpot owners have this e-mail",
+    "owner_inactive": "Only deactivated HubSpot owners have this e-mail",
+    "no_matching_owner": "No HubSpot owner has this e-mail",
+    "match_pending": "The next sync links this user",
+}
+HUBSPOT_REASON_LABELS = {
+    "queue_owner": "A queue, never matched",
+    "missing_email": "No e-mail",
+    "invalid_email": "Invalid e-mail",
+    "user_mapped_elsewhere": "User with this e-mail is linked to another owner",
+    "duplicate_email_hubspot": "Several HubSpot owners have this e-mail",
+    "duplicate_email_aloware": "Several Aloware users have this e-mail",
+    "user_not_eligible": "Only ineligible Aloware users have this e-mail",
+    "no_matching_user": "No Aloware user has this e-mail",
+    "match_pending": "The next sync links this owner",
+}
+STEP_LABELS = {"match": "Match", "resolve": "Resolve", "cleanup": "Clean up",
+               "manual": "Manual pin"}
+STEP_ORDER = ("match", "resolve", "cleanup", "manual")
+ACTION_LABELS = {"add": "link", "update": "update", "remove": "remove"}
+
+assert set(ISSUE_LABELS) == set(ISSUE_CODES) == set(ISSUE_ADVICE)
+assert set(ALOWARE_REASON_LABELS) == set(ALOWARE_REASONS)
+assert set(HUBSPOT_REASON_LABELS) == set(HUBSPOT_REASONS)
+
+
+def issue_label(code: str) -> str:
+    """The plain label of an issue code, with the conflict icon for e-mail conflicts."""
+    if not code:
+        return ""
+    label = ISSUE_LABELS.get(code, code)
+    return f"{CONFLICT_ICON} {label}" if code in EMAIL_CONFLICT_CODES else label
+
+
+def aloware_reason_label(reason: str) -> str:
+    return ALOWARE_REASON_LABELS.get(reason, reason)
+
+
+def hubspot_reason_label(reason: str) -> str:
+    return HUBSPOT_REASON_LABELS.get(reason, reason)
+
+
+def reason_label(reason: str) -> str:
+    """A plan change's reason in words (issue codes, email_match, manual_pin, undo:<run>)."""
+    if reason == "email_match":
+        return "Same e-mail"
+    if reason == "manual_pin":
+        return "Manual pin"
+    if reason.startswith("undo:"):
+        return f"Undo of run {reason[5:]}"
+    return ISSUE_LABELS.get(reason, reason)
+
+
+def legend() -> list[tuple[str, str, str]]:
+    """(section, code, label) for every code shown in words."""
+    return ([("issue", c, ISSUE_LABELS[c]) for c in ISSUE_CODES]
+            + [("unmapped Aloware user", r, ALOWARE_REASON_LABELS[r]) for r in ALOWARE_REASONS]
+            + [("unmapped HubSpot owner", r, HUBSPOT_REASON_LABELS[r]) for r in HUBSPOT_REASONS])
