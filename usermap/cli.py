@@ -121,6 +121,12 @@ def _add_runs(sub) -> None:
     s.add_argument("--config", default=None)
     s.add_argument("--activities", default=None, help="aloware_user_id,type,timestamp CSV")
 
+    s = sub.add_parser("tab", help="serve the User Mapping tab with Voila on 127.0.0.1")
+    s.add_argument("--config", default=None)
+    s.add_argument("--port", type=int, default=0, help="port (0: any free port)")
+    s.add_argument("--snapshot", default="", help="a snapshot folder Refresh re-reads "
+                   "(default: fetch from the APIs)")
+
     s = sub.add_parser("runs", help="the applied runs")
     s.add_argument("--store", required=True)
 
@@ -135,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     _tune_pandas()
     # One short-lived process that builds millions of small containers and frees them at exit:
     # the cyclic GC would only rescan them. (Long-running `sandbox`/`run` keep it on.)
-    if args.command not in ("sandbox", "run"):
+    if args.command not in ("sandbox", "run", "tab"):
         import gc
         gc.disable()
     try:
@@ -268,6 +274,11 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_tab(args) -> int:
+    from .tabserver import serve
+    return serve(_config(args.config), port=args.port, snapshot=args.snapshot)
+
+
 def _cmd_runs(args) -> int:
     from .store import Store
     with Store.open(args.store, create=False) as store:
@@ -294,6 +305,7 @@ _HANDLERS = {
     "sandbox": _cmd_sandbox, "fetch": _cmd_fetch, "audit": _cmd_audit, "plan": _cmd_plan,
     "apply": _cmd_apply, "mappings": _cmd_mappings, "map": _cmd_map, "unmap": _cmd_unmap,
     "run": _cmd_run, "report": _cmd_report, "runs": _cmd_runs, "undo": _cmd_undo,
+    "tab": _cmd_tab,
 }
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,6 +16,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+import weakref
 from functools import partial
 from pathlib import Path
 
@@ -120,8 +121,8 @@ class PagedList:
                     b.layout.display = "none"
             box.layout.display = None
         n, start = self.count, self.page * self.page_size
-        self.info.value = (f"&nbsp;Rows {start + 1:,}–{start + len(rows):,} of {n:,}&nbsp;"
-                           if n else "&nbsp;No rows&nbsp;")
+        self.info.value = (f'<span class="um-info">Rows {start + 1:,}–{start + len(rows):,} '
+                           f'of {n:,}</span>' if n else '<span class="um-info">No rows</span>')
         self.prev.disabled = self.page == 0
         self.next.disabled = start + self.page_size >= n
 
@@ -142,8 +143,8 @@ class MappingTab:
         self.store_path = (Path(store) if store else
                            self.config.resolve(self.config.store.path)).absolute()
         self.snapshot = Path(snapshot).absolute() if snapshot else None
-        self._own_workdir = workdir is None
-        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="usermap-tab-"))
+        self._workdir = Path(workdir) if workdir else None
+        self._cleanup = None
         self.data = self.result = self.pending = self._names = None
         self._fetched: Path | None = None
         self._fetches = 0
@@ -151,6 +152,15 @@ class MappingTab:
         self._build()
         if load:
             self.refresh()
+
+    @property
+    def workdir(self) -> Path:
+        """Where fetched snapshots go: ``workdir``, or a private temporary folder made on the
+        first fetch and removed by ``close`` or when the kernel exits."""
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="usermap-tab-"))
+            self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._workdir), True)
+        return self._workdir
 
     # --- widgets ----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -429,5 +439,5 @@ class MappingTab:
     def close(self) -> None:
         """Close the widgets and remove the fetched snapshots (a workdir this tab made)."""
         self.widget.close()
-        if self._own_workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._cleanup is not None:
+            self._cleanup()

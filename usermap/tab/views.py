@@ -32,7 +32,7 @@ STYLE = """<style>
 .um-msg.um-warn{background:#fef0c7}.um-msg.um-bad{background:#fee4e2}.um-msg.um-good{background:#dcfae6}
 .um-story table,.um-plan table{border-collapse:collapse;font-size:13px}
 .um-story td,.um-story th,.um-plan td,.um-plan th{border:1px solid #e4e7ec;padding:2px 6px;text-align:left;vertical-align:top}
-.um-muted{color:#667085}
+.um-muted{color:#667085}.um-info{padding:0 10px}
 </style>"""
 
 
