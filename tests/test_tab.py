@@ -81,6 +81,12 @@ def all_html(t) -> str:
     return "\n".join(out)
 
 
+def open_all(t) -> None:
+    """Open every list's tab once (a list makes its rows when its tab is first opened)."""
+    for i in (1, 2, 3, 0):
+        t.tabs.selected_index = i
+
+
 def visible(b) -> bool:
     return b.layout.display != "none"
 
@@ -112,10 +118,17 @@ def test_accessible_names_are_the_contract(tab):
     for b in (tab.refresh_button, tab.sync_button, tab.apply_button, tab.mapped.next):
         assert b.icon == "" and b.tooltip
     assert tab.search.placeholder == "Search by name, e-mail or id"
+    open_all(tab)
     assert {b.description for box, _, bs in tab.errors.slots for b in bs if visible(box)} == \
         {"Fix Issue"}
     assert {b.description for box, _, bs in tab.aloware.slots for b in bs
             if visible(box) and visible(b)} == {"Link"}
+
+
+def test_lists_make_their_rows_when_their_tab_is_opened(tab):
+    assert tab.mapped._slots is not None and tab.errors._slots is None
+    tab.tabs.selected_index = 3
+    assert tab.errors._slots is not None and tab.errors.slots[0][1].value
 
 
 def test_pages_of_fifty_with_next_and_previous(tab):
@@ -163,6 +176,7 @@ def test_labels_in_words_and_codes_in_a_legend(tab):
     assert all(labels.HUBSPOT_REASON_LABELS[r] != r for r in HUBSPOT_REASONS)
     for code in ISSUE_CODES:
         assert code in tab.legend.value
+    tab.tabs.selected_index = 3
     rows = "".join(c.value for _, c, _ in tab.errors.slots)
     assert "aloware_user_not_found" not in rows and "Aloware user not found" in rows
 
@@ -266,6 +280,7 @@ def test_fix_issue_changes_only_that_link(tab, env):
     er = tab.result.errors
     target = er[er["code"] == "aloware_user_deleted"].iloc[0]
     before = store_state(db)["links"]
+    tab.tabs.selected_index = 3
     for i, r in enumerate(tab.errors.rows()):
         if r["issue_id"] == target["issue_id"]:
             tab.errors.slots[i][2][0].click()
@@ -284,6 +299,7 @@ def test_fix_issue_changes_only_that_link(tab, env):
 def test_link_pins_a_suggestion_after_a_confirmation(tab, env):
     snap, db, _ = env
     tab.search.value = ""
+    tab.tabs.selected_index = 1
     for _ in range(10):
         hit = [(i, r) for i, r in enumerate(tab.aloware.rows())
                if isinstance(r["suggestions"], list) and r["suggestions"]]
@@ -367,6 +383,7 @@ def test_hostile_values_stay_text(tmp_path):
         (snap / "hubspot_owners.json").write_text(json.dumps(owners))
     snap, db, cfg = make_env(tmp_path, n=100, seed=5, mutate=hostile)
     t = open_tab(snap, cfg, tmp_path)
+    open_all(t)
     t.search.value = "<"
     assert t.mapped.count + t.aloware.count + t.hubspot.count > 0
     shown = all_html(t)

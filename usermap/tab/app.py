@@ -45,32 +45,56 @@ class PagedList:
     gives its buttons. The row widgets are made once and reused for every page."""
 
     def __init__(self, cols, render, actions=None, *, max_actions: int = 0,
-                 page_size: int = views.PAGE_SIZE, on_action=None):
+                 page_size: int = views.PAGE_SIZE, on_action=None, active: bool = True):
         self.render_row, self.actions, self.page_size = render, actions, page_size
+        self.max_actions, self.active = max_actions, active
         self.on_action = on_action or (lambda cb: cb())
         self.header = W.HTML(views.header(cols))
-        self.slots, self.callbacks = [], []
-        for i in range(page_size):
-            cell = W.HTML(layout=W.Layout(flex="1 1 auto", width="auto"))
-            buttons = []
-            for j in range(max_actions):
-                b = W.Button(description="", icon="", layout=W.Layout(display="none",
-                                                                     width="auto"))
-                b.on_click(partial(self._click, i, j))
-                buttons.append(b)
-            box = W.HBox([cell, *buttons], layout=W.Layout(display="none", width="100%",
-                                                           align_items="center"))
-            self.slots.append((box, cell, buttons))
-            self.callbacks.append([None] * max_actions)
+        self._slots: list | None = None
+        self.callbacks: list = []
+        self.body = W.VBox()
         self.info = W.HTML()
         self.prev = _button("Previous", "Previous page")
         self.next = _button("Next", "Next page")
         self.prev.on_click(lambda _: self.go(-1))
         self.next.on_click(lambda _: self.go(1))
-        self.widget = W.VBox([self.header, *[s[0] for s in self.slots],
+        self.widget = W.VBox([self.header, self.body,
                               W.HBox([self.prev, self.info, self.next],
                                      layout=W.Layout(align_items="center"))])
         self.df, self.hay, self.idx, self.page = None, np.array([], dtype=object), None, 0
+
+    @property
+    def slots(self) -> list:
+        """The page's row widgets: (row box, cell, buttons) x 50, made on first use (a list in
+        a tab not yet opened costs nothing in the page). Cells and buttons share their layout
+        and style, so a page is about four widget models a row."""
+        if self._slots is None:
+            cell_layout = W.Layout(flex="1 1 auto", width="auto")
+            from ipywidgets.widgets.widget_string import HTMLStyle
+            html_style = HTMLStyle()
+            button_style = W.ButtonStyle()
+            shared = W.Layout(width="auto") if self.max_actions == 1 else None
+            self._slots, self.callbacks = [], []
+            for i in range(self.page_size):
+                cell = W.HTML(layout=cell_layout, style=html_style)
+                buttons = []
+                for j in range(self.max_actions):
+                    b = W.Button(description="", icon="", style=button_style,
+                                 layout=shared or W.Layout(display="none", width="auto"))
+                    b.on_click(partial(self._click, i, j))
+                    buttons.append(b)
+                box = W.HBox([cell, *buttons], layout=W.Layout(display="none", width="100%",
+                                                               align_items="center"))
+                self._slots.append((box, cell, buttons))
+                self.callbacks.append([None] * self.max_actions)
+            self.body.children = [s[0] for s in self._slots]
+        return self._slots
+
+    def activate(self) -> None:
+        """Its tab was opened: make the rows and show the current page."""
+        if not self.active:
+            self.active = True
+            self.render()
 
     def set_data(self, df, hay, query: str = "") -> None:
         self.df, self.hay = df.reset_index(drop=True), hay
@@ -105,7 +129,7 @@ class PagedList:
 
     def render(self) -> None:
         rows = self.rows()
-        for i, (box, cell, buttons) in enumerate(self.slots):
+        for i, (box, cell, buttons) in enumerate(self.slots if self.active else ()):
             if i >= len(rows):
                 box.layout.display = "none"
                 continue
@@ -115,10 +139,12 @@ class PagedList:
                 if j < len(acts):
                     b.description, b.tooltip, _ = acts[j]
                     self.callbacks[i][j] = acts[j][2]
-                    b.layout.display = None
+                    if self.max_actions > 1:
+                        b.layout.display = None
                 else:
                     self.callbacks[i][j] = None
-                    b.layout.display = "none"
+                    if self.max_actions > 1:
+                        b.layout.display = "none"
             box.layout.display = None
         n, start = self.count, self.page * self.page_size
         self.info.value = (f'<span class="um-info">Rows {start + 1:,}–{start + len(rows):,} '
@@ -203,19 +229,20 @@ class MappingTab:
                                             partial(self.details, str(r["aloware_user_id"])))],
                                 max_actions=1, on_action=self._guarded)
         self.aloware = PagedList(views.ALOWARE_COLS, views.aloware_row, self._link_actions,
-                                 max_actions=3, on_action=self._guarded)
-        self.hubspot = PagedList(views.HUBSPOT_COLS, views.hubspot_row)
+                                 max_actions=3, on_action=self._guarded, active=False)
+        self.hubspot = PagedList(views.HUBSPOT_COLS, views.hubspot_row, active=False)
         self.errors_summary = W.HTML()
         self.errors = PagedList(views.ERROR_COLS, views.error_row,
                                 lambda r: [("Fix Issue", f"Show the plan that fixes "
                                             f"{r['issue_id']}; nothing changes until Apply",
                                             partial(self.fix, str(r["issue_id"])))],
-                                max_actions=1, on_action=self._guarded)
+                                max_actions=1, on_action=self._guarded, active=False)
         self.legend = W.HTML(views.legend_html())
         self.tabs = W.Tab(children=[self.mapped.widget, self.aloware.widget, self.hubspot.widget,
                                     W.VBox([self.errors_summary, self.errors.widget]),
                                     self.legend])
         self._titles()
+        self.tabs.observe(self._on_tab, names="selected_index")
         self.story = W.HTML()
         self.widget = W.VBox([self.title, self.cards,
                               W.HBox([self.refresh_button, self.sync_button, self.undo_button]),
@@ -227,6 +254,13 @@ class MappingTab:
         self.tabs.titles = (f"Mapped users ({n[0]:,})", f"Unmapped Aloware users ({n[1]:,})",
                             f"Unmapped HubSpot owners ({n[2]:,})", f"Errors ({n[3]:,})",
                             "Legend")
+
+    def _on_tab(self, change) -> None:
+        lists = (self.mapped, self.aloware, self.hubspot, self.errors)
+        if change["new"] == 1 and self.result is not None:
+            self._guarded(self.full_result)
+        if change["new"] is not None and change["new"] < len(lists):
+            self._guarded(lists[change["new"]].activate)
 
     def _repr_mimebundle_(self, **kw):
         return self.widget._repr_mimebundle_(**kw)
@@ -288,9 +322,21 @@ class MappingTab:
 
     def _load(self, snap, info=None) -> None:
         data = workflow.load(snap, self.store_path, create=False, fetch_info=info)
-        self.result = workflow.audit(data, profile_url=self.config.aloware.profile_url)
+        # the suggestions (two thirds of an audit's time) wait until someone looks at them:
+        # the unmapped Aloware users' tab, or an apply (the run's report shows them)
+        self.result = workflow.audit(data, profile_url=self.config.aloware.profile_url,
+                                     suggestions=self.aloware.active)
         self.data, self._names = data, None
         self._show()
+
+    def full_result(self):
+        """The audit with the suggestions (computed now if the first view went without)."""
+        if not self.result.suggestions:
+            self.result = workflow.audit(self.data, profile_url=self.config.aloware.profile_url)
+            ua = self.result.unmapped_aloware
+            self.aloware.set_data(ua, views.haystack(ua, ("first_name", "last_name"), (
+                "email", "aloware_user_id")), self.search.value)
+        return self.result
 
     def _show(self) -> None:
         r, q = self.result, self.search.value
@@ -407,7 +453,7 @@ class MappingTab:
             self.say("No plan to apply.", "warn")
             return None
         try:
-            out = workflow.apply_recorded(self.config, self.data, self.result, plan,
+            out = workflow.apply_recorded(self.config, self.data, self.full_result(), plan,
                                           store_path=self.store_path, now=utc_now(), force=force)
         except StalePlanError as e:
             self.apply_button.layout.display = self.force_button.layout.display = "none"
