@@ -451,3 +451,43 @@ def test_notebook_tab_helper_returns_the_application(env, tmp_path):
     assert t.summary["mapped"] == 150 and "application/vnd.jupyter.widget-view+json" in \
         t._repr_mimebundle_()
     t.close()
+
+
+# --- usermap tab, without a browser (tests/test_tab_browser.py drives the page) ---------------
+def test_usermap_tab_needs_the_token_and_ends_on_sigint(env, tmp_path):
+    import http.client
+    import signal
+    snap, db, cfg = env
+    from usermap.tabserver import free_port
+    port = free_port()
+    out, err = tmp_path / "tab.out", tmp_path / "tab.err"
+    with open(out, "w") as o, open(err, "w") as e:
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "usermap"), "tab", "--config",
+                                 str(cfg), "--port", str(port), "--snapshot", str(snap)],
+                                stdout=o, stderr=e, cwd=tmp_path)
+    try:
+        deadline, url = time.monotonic() + 60, None
+        while time.monotonic() < deadline and proc.poll() is None and not url:
+            url = re.search(rf"http://127\.0\.0\.1:{port}/\?token=([\w-]{{40,}})", out.read_text())
+            time.sleep(0.05)
+        assert url, out.read_text() + err.read_text()
+        for path in ("/", "/?token=" + "x" * 43, "/api/kernels"):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            c.request("GET", path)
+            r = c.getresponse()
+            body = r.read().decode(errors="replace")
+            assert r.status in (302, 403) and "um-card" not in body, (path, r.status)
+            c.close()
+        private = Path(re.search(r"Storing connection files in (\S+?)/voila_",
+                                 err.read_text()).group(1))
+        assert private.is_dir() and oct(private.stat().st_mode & 0o777) == "0o700"
+        copy = (private / "app" / "mapping.ipynb").read_text()
+        assert json.dumps(str(cfg.absolute()))[1:-1] in copy and str(snap) in copy
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+        assert not private.exists()
+        assert "Kernel started" not in err.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)

@@ -94,7 +94,10 @@ def prepare(private: Path, config, *, port: int, snapshot: str = "") -> Path:
         raise InputError("snapshot folder not found", file=snap)
     app = private / "app"
     app.mkdir(mode=0o700)
-    nb = nbformat.read(notebooks_dir() / NOTEBOOK, as_version=4)
+    src = notebooks_dir() / NOTEBOOK
+    if not src.is_file():
+        raise InputError("the tab's notebook is missing", file=str(src))
+    nb = nbformat.read(src, as_version=4)
     cell = next((c for c in nb.cells if "parameters" in c.metadata.get("tags", [])), None)
     if cell is None:
         raise InputError("the notebook has no parameters cell", file=str(notebooks_dir() /
