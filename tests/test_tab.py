@@ -403,10 +403,8 @@ def test_a_missing_store_is_said_not_created(tmp_path):
     snap = tmp_path / "snap"
     write_world(generate(60, seed=1), snap)
     (tmp_path / "usermap.toml").write_text('[store]\npath = "nope.db"\n')
-    t = open_tab(snap, tmp_path / "usermap.toml", tmp_path) if False else None
-    from usermap.tab import MappingTab
-    t = MappingTab(str(tmp_path / "usermap.toml"), snapshot=str(snap), workdir=tmp_path / "w",
-                   load=False)
+    t = open_tab(snap, tmp_path / "usermap.toml", tmp_path)     # the first load, said
+    assert "store not found" in t.status.value and not (tmp_path / "nope.db").exists()
     t.refresh_button.click()
     assert "store not found" in t.status.value and not (tmp_path / "nope.db").exists()
     t.sync_button.click()

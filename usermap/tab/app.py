@@ -176,8 +176,8 @@ class MappingTab:
         self._fetches = 0
         self.timings: dict[str, float] = {}
         self._build()
-        if load:
-            self.refresh()
+        if load:    # a failed first load is said on the page (status line), not raised
+            self._guarded(self.refresh)
 
     @property
     def workdir(self) -> Path:
