@@ -77,7 +77,7 @@ def bench_size(n: int, work: Path) -> dict:
     write_world(generate(n, seed=42, linked_share=0.5), d)
     gen = time.perf_counter() - t0
     db = d / "store.db"
-    imp_wall, imp_rss, out = run_measured(usermap("mappings", "import", d / "mappings.csv",
+    imp_wall, imp_rss, out = run_measured(usermap("mappings", "import", "--create", d / "mappings.csv",
                                                   "--store", db, "--force"))
     links = sum(1 for _ in open(d / "mappings.csv")) - 1
     plan_wall, plan_rss, out = run_measured(usermap("plan", d, "--store", db, "--out",
@@ -102,7 +102,7 @@ def bench_import_1m(work: Path) -> dict:
             e = f"user{i}@example.com"
             w.writerow([str(100000 + i), str(9000000 + i), e, e, "email",
                         "2026-01-01T00:00:00Z"])
-    wall, rss, out = run_measured(usermap("mappings", "import", path, "--store",
+    wall, rss, out = run_measured(usermap("mappings", "import", "--create", path, "--store",
                                           work / "import_1m.db"))
     return {"links": 1_000_000, "import_s": wall, "import_mb": rss}
 

@@ -47,7 +47,7 @@ def _prepare(work: Path, n_users: int, seed: int):
         srv.config_toml(users_csv="aloware_export.csv")
         + '\n[store]\npath = "store.db"\n\n[runs]\ndir = "runs"\nkeep = 5\n', encoding="utf-8")
     world.links.to_csv(work / "mappings.csv", index=False)
-    with Store.open(work / "pristine.db") as store:
+    with Store.open(work / "pristine.db", create=True) as store:
         store.import_links(read_mappings_csv(work / "mappings.csv"), now="2025-01-01T00:00:00Z")
     return srv, world
 

@@ -40,7 +40,7 @@ def _world(work: Path, n: int, *, serve: bool):
     work.mkdir(parents=True, exist_ok=True)
     snap = work / "snap"
     write_world(world, snap)
-    with Store.open(work / "store.db") as st:
+    with Store.open(work / "store.db", create=True) as st:
         st.import_links(read_mappings_csv(snap / FILE_MAPPINGS), now="2026-01-01T00:00:00Z")
     srv = None
     toml = '[store]\npath = "store.db"\n\n[runs]\ndir = "runs"\n'

@@ -4,7 +4,8 @@
 #   1. generate a demo world (users, owners and the links a store would hold) into demo/world/
 #   2. serve it with `usermap sandbox` on a free port of 127.0.0.1 (in the background, stopped at
 #      the end, and by --max-seconds if this script is killed)
-#   3. a demo store with the world's links (demo/demo.db) and a demo config (demo/usermap.toml)
+#   3. a demo store (`usermap init`) with the world's links (demo/demo.db) and a demo config
+#      (demo/usermap.toml)
 #   4. `usermap run --config demo/usermap.toml --apply`: the notebooks under papermill into
 #      demo/runs/<run_id>/, then the report's path and the numbers
 #
@@ -70,7 +71,8 @@ dir = "runs"
 keep = 10
 TOML
 
-echo "== 3. a demo store with the world's links"
+echo "== 3. a demo store (usermap init) with the world's links"
+usermap init --store "$DEMO_DIR/demo.db"
 usermap mappings import "$DEMO_DIR/world/mappings.csv" --store "$DEMO_DIR/demo.db"
 
 echo "== 4. usermap run --apply"

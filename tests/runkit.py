@@ -45,7 +45,7 @@ def make_env(root: Path, *, n_users=300, seed=3, keep=30, world=None, served_use
         + (f"\n{extra_toml}\n" if extra_toml else ""),
         encoding="utf-8")
     world.links.to_csv(root / "mappings.csv", index=False)
-    with Store.open(root / "store.db") as store:
+    with Store.open(root / "store.db", create=True) as store:
         store.import_links(read_mappings_csv(root / "mappings.csv"), now=LINKS_NOW)
     return srv, Config.load(root / "usermap.toml"), world, root / "store.db"
 

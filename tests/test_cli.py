@@ -46,7 +46,7 @@ def world(tmp_path):
     csv = write_links(tmp_path / "links.csv", [L(1, 10, A, A), L(2, 11, "b@x.com", "b@x.com"),
                                                L(4, 13, "old@x.com", "old@x.com")])
     db = tmp_path / "store.db"
-    r = usermap("mappings", "import", csv, "--store", db)
+    r = usermap("mappings", "import", "--create", csv, "--store", db)
     assert r.returncode == 0, r.stderr
     return snap, db, tmp_path
 
@@ -120,7 +120,7 @@ def test_guard_exits_3_without_force(tmp_path):
     csv = write_links(tmp_path / "l.csv", [L(i, 100 + i, f"u{i}@x.com", f"u{i}@x.com")
                                            for i in range(12)])
     db = tmp_path / "s.db"
-    assert usermap("mappings", "import", csv, "--store", db).returncode == 0
+    assert usermap("mappings", "import", "--create", csv, "--store", db).returncode == 0
     r = usermap("plan", snap, "--store", db, "--out", tmp_path / "p.json")
     assert r.returncode == 3 and "--force" in r.stderr
     assert not (tmp_path / "p.json").exists()
@@ -195,8 +195,8 @@ def test_mappings_export_round_trip(world):
     assert list(out["aloware_user_id"]) == ["1", "2", "4"]
     before = db_state(db)
     r = usermap("mappings", "import", tmp / "out.csv", "--store", db)  # same links: no change
-    assert r.returncode == 0 and "0 added, 0 updated, 0 removed" in r.stdout
-    assert db_state(db)[0] == before[0]
+    assert r.returncode == 0 and "nothing to import" in r.stdout, r.stdout + r.stderr
+    assert db_state(db) == before                     # no run recorded, no revision bumped
 
 
 def test_missing_store_and_bad_usage(tmp_path):
@@ -228,10 +228,17 @@ def test_bad_users_csv(tmp_path, content, row, column):
     path = snap / "aloware_users.csv"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
     (snap / "hubspot_owners.json").write_text("[]")
+    _new_store(tmp_path / "s.db")
+    before = (tmp_path / "s.db").read_bytes()
     r = usermap("audit", snap, "--store", tmp_path / "s.db", "--out", tmp_path / "out")
     assert r.returncode == 2, r.stderr
     assert "aloware_users.csv" in r.stderr and row in r.stderr and column in r.stderr
-    assert not (tmp_path / "out").exists() and not (tmp_path / "s.db").exists()
+    assert not (tmp_path / "out").exists() and (tmp_path / "s.db").read_bytes() == before
+
+
+def _new_store(path):
+    from usermap.store import Store
+    Store.open(path, create=True).close()
 
 
 BAD_OWNERS = [
@@ -252,6 +259,7 @@ def test_bad_owners_json(tmp_path, content, row, needle):
     snap.mkdir()
     (snap / "aloware_users.csv").write_text(GOOD_USERS)
     (snap / "hubspot_owners.json").write_text(content)
+    _new_store(tmp_path / "s.db")
     r = usermap("plan", snap, "--store", tmp_path / "s.db", "--out", tmp_path / "p.json")
     assert r.returncode == 2, r.stderr
     assert "hubspot_owners.json" in r.stderr and row in r.stderr and needle in r.stderr
@@ -274,7 +282,7 @@ def test_bad_mappings_csv(world, content, row, column):
     snap, db, tmp = world
     before = db_state(db)
     (tmp / "bad.csv").write_text(content)
-    r = usermap("mappings", "import", tmp / "bad.csv", "--store", db)
+    r = usermap("mappings", "import", "--create", tmp / "bad.csv", "--store", db)
     assert r.returncode == 2, r.stderr
     assert "bad.csv" in r.stderr and row in r.stderr and column in r.stderr
     assert db_state(db) == before
@@ -288,14 +296,15 @@ def test_plan_file_that_is_not_a_plan(world):
 
 
 def test_apply_of_an_empty_plan_prints_the_store_revision(world):
-    """The revision printed after an apply is the store's, read back from it: an empty plan
-    still records a run (the revision moves on), so computing it from the plan was wrong."""
+    """The revision printed after an apply is the store's, read back from it; an empty plan
+    records no run and bumps nothing (issue 10), and says so."""
     snap, db, tmp = world
     assert usermap("plan", snap, "--store", db, "--out", tmp / "p.json").returncode == 0
     assert usermap("apply", tmp / "p.json", "--store", db, "--yes").returncode == 0
     assert usermap("plan", snap, "--store", db, "--out", tmp / "empty.json").returncode == 0
     assert db_state(db)[2] == "2"
+    before = db_state(db)
     r = usermap("apply", tmp / "empty.json", "--store", db, "--yes")
     assert r.returncode == 0, r.stderr
-    assert db_state(db)[2] == "3"
-    assert "store revision is now 3" in r.stdout, r.stdout
+    assert db_state(db) == before and before[2] == "2"
+    assert "nothing to apply; store revision is 2" in r.stdout, r.stdout

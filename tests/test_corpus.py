@@ -113,6 +113,19 @@ CASES = [
     Case("users-header-broken-by-cr", "users", "id,first_name\r,last_name,email,status,kind\n",
          ("row 1", "column 'last_name'", "missing")),
     Case("users-file-missing", "users", None, ("aloware_users.csv", "not found")),
+    # issue 10: control characters, and real lines after quoted multi-line fields
+    Case("users-nul-in-email", "users", G + "2,C,D,a@x.com\0.evil,active,user\n",
+         ("row 3", "column 'email'", "control character U+0000")),
+    Case("users-escape-in-name", "users", G + "2,C\x1b[2J,D,c@x.com,active,user\n",
+         ("row 3", "column 'first_name'", "control character")),
+    Case("users-newline-in-quoted-email", "users", G + '2,C,D,"c@x.com\n",active,user\n',
+         ("row 3", "column 'email'", "control character U+000A")),
+    Case("users-dup-id-after-multiline-notes", "users",
+         H.rstrip("\n") + ",notes\n" + '1,A,B,a@x.com,active,user,"l1\nl2\nl3"\n'
+         "1,C,D,c@x.com,active,user,\n", ("row 5", "column 'id'", "first on row 2")),
+    Case("users-long-row-after-multiline-notes", "users",
+         H.rstrip("\n") + ",notes\n" + '1,A,B,a@x.com,active,user,"l1\nl2"\n'
+         "2,C,D,c@x.com,active,user,x,y\n", ("row 4", "expected 7 fields, found 8")),
     # --- hubspot_owners.json (read by `plan`) ------------------------------------------------
     Case("owners-not-an-array", "owners", '{"results": []}',
          ("hubspot_owners.json", "expected a JSON array", "dict")),
@@ -152,6 +165,12 @@ CASES = [
     Case("owners-lone-surrogate", "owners", '[{"id": "1", "firstName": "\\ud800"}]',
          ("row 1", "column 'firstName'", "surrogate")),
     Case("owners-file-missing", "owners", None, ("hubspot_owners.json", "not found")),
+    Case("owners-duplicate-email-key", "owners",
+         f'[{OWNER % 1}, {{"id": "2", "email": "b@x.com", "email": "a@x.com"}}]',
+         ("row 2", "column 'email'", "appears twice in one owner")),
+    Case("owners-duplicate-archived-key", "owners",
+         '[{"id": "1", "archived": true, "userId": 3, "archived": false}]',
+         ("row 1", "column 'archived'", "twice")),
     # --- usermap.toml (read by `audit --config`) ---------------------------------------------
     Case("config-not-toml", "config", "[runs\nkeep = 3\n", ("usermap.toml", "row 1",
                                                            "not valid TOML")),
@@ -250,6 +269,11 @@ CASES = [
     Case("mappings-not-utf8", "mappings", MAP_HEADER.encode() + b"1,10,\xff@x.com,,,\n",
          ("row 2", "column 'aloware_email'", "not UTF-8")),
     Case("mappings-empty-file", "mappings", "", ("bad.csv", "row 1", "empty file")),
+    Case("mappings-nul-in-owner-id", "mappings", MAP_HEADER + "1,10\0 1,,,,\n",
+         ("row 2", "column 'hubspot_owner_id'", "control character")),
+    Case("mappings-bad-time-after-multiline", "mappings",
+         MAP_HEADER.rstrip("\n") + ",note\n" + '1,10,,,,,"a\nb"\n2,11,,,,yesterday,\n',
+         ("row 4", "column 'mapped_at'", "ISO 8601")),
     Case("mappings-file-missing", "mappings", None, ("bad.csv", "not found")),
 ]
 
@@ -266,6 +290,8 @@ ACCEPTED = [
          code=0),
     Case("plan-trailing-blank-lines", "plan", lambda t: t + "\n\n", code=0),
     Case("mappings-swap-owners", "mappings", MAP_HEADER + "1,11,,,,\n2,10,,,,\n", code=0),
+    Case("users-multiline-notes-column", "users", GOOD_USERS.replace(
+        "kind\n", "kind,notes\n").replace("user\n", 'user,"a\nb"\n'), code=0),
     Case("config-empty", "config", "", code=0),
 ]
 
@@ -309,7 +335,7 @@ def base(tmp_path_factory):
     (d / "snap" / "hubspot_owners.json").write_text(GOOD_OWNERS)
     (d / "links.csv").write_text(GOOD_LINKS)
     (d / "usermap.toml").write_text("[runs]\nkeep = 5\n")
-    code, out, err = run_cli("mappings", "import", d / "links.csv", "--store", d / "store.db")
+    code, out, err = run_cli("mappings", "import", "--create", d / "links.csv", "--store", d / "store.db")
     assert code == 0, err
     code, out, err = run_cli("plan", d / "snap", "--store", d / "store.db", "--out",
                              d / "good-plan.json")
@@ -347,7 +373,7 @@ def setup_case(case: Case, base: Path, tmp: Path) -> tuple[Path, list]:
         "config": ["audit", d / "snap", "--store", d / "store.db", "--out", d / "audit",
                    "--config", d / "usermap.toml"],
         "plan": ["apply", d / "plan.json", "--store", d / "store.db", "--yes"],
-        "mappings": ["mappings", "import", d / "bad.csv", "--store", d / "store.db"],
+        "mappings": ["mappings", "import", "--create", d / "bad.csv", "--store", d / "store.db"],
     }
     return d, commands[case.kind]
 

@@ -108,7 +108,7 @@ def big(tmp_path_factory):
     world = generate(2000, seed=11)
     write_world(world, d / "snap")
     base = d / "base.db"
-    r = usermap("mappings", "import", d / "snap" / "mappings.csv", "--store", base)
+    r = usermap("mappings", "import", "--create", d / "snap" / "mappings.csv", "--store", base)
     assert r.returncode == 0, r.stderr
     r = usermap("plan", d / "snap", "--store", base, "--out", d / "plan.json", "--force")
     assert r.returncode == 0, r.stderr

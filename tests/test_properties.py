@@ -131,11 +131,12 @@ def test_plan_apply_through_the_store_reaches_a_fixed_point(tmp_path_factory, wo
     users, owners, links = world
     u, o, lk = frames(users, owners, links)
     db = tmp_path_factory.mktemp("p") / "s.db"
-    with Store.open(db) as store:
+    with Store.open(db, create=True) as store:
         store.import_links(lk.drop(columns=["updated_at"]), now="2026-11-24T00:00:00Z",
                            force=True)
         a = reconcile.audit(u, o, store.links(), suggestions=False)
-        p = planmod.make_plan(a, store_revision=store.revision, fingerprint="f")
+        p = planmod.make_plan(a, store_revision=store.revision, fingerprint="f",
+                              store_id=store.store_id)
         apply_plan(store, p, now="2026-11-24T00:00:01Z", force=True)
         after = store.links()
         a2 = reconcile.audit(u, o, after, suggestions=False)

@@ -282,7 +282,10 @@ def test_read_activities_validates(tmp_path):
               "2026-01-01T00:00:00Z\n", 3, "type"),
              ("aloware_user_id,type,timestamp\n1,call,yesterday\n", 2, "timestamp"),
              ("aloware_user_id,type,timestamp\n,call,2026-01-01T00:00:00Z\n", 2,
-              "aloware_user_id")]
+              "aloware_user_id"),
+             # the real file line after a blank line and a quoted multi-line extra field
+             ('aloware_user_id,type,timestamp,note\n\n1,call,2026-01-01T00:00:00Z,"a\nb"\n'
+              '2,fax,2026-01-01T00:00:00Z,\n', 5, "type")]
     for text, row, column in cases:
         bad = tmp_path / "bad.csv"
         bad.write_text(text)
@@ -420,7 +423,7 @@ def _store_with_links(tmp_path, links, audits=()):
     from usermap.store import Store
     db = tmp_path / "store.db"
     _, _, lk = frames((), (), links)
-    with Store.open(db) as s:
+    with Store.open(db, create=True) as s:
         s.import_links(lk.drop(columns=["updated_at"]), now="2026-01-01T00:00:00Z")
         for h in audits:
             s.record_audit(h["run_id"], h["at"], h["summary"], h["issues"])

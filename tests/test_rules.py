@@ -333,10 +333,11 @@ def test_fixed_point_after_apply(tmp_path):
     owners = [O(10, "c@x.com"), O(11, A), O(12, "d@x.com"), O(13, "E@x.com")]
     u, o, lk = frames(users, owners, [L(1, 10, A, A), L(3, 12, "d@x.com", "d@x.com"),
                                       L(4, 13, "x@x.com", "x@x.com")])
-    with Store.open(tmp_path / "s.db") as store:
+    with Store.open(tmp_path / "s.db", create=True) as store:
         store.import_links(lk, now="2026-11-24T00:00:00Z")
         a = reconcile.audit(u, o, store.links())
-        p = planmod.make_plan(a, store_revision=store.revision, fingerprint="f")
+        p = planmod.make_plan(a, store_revision=store.revision, fingerprint="f",
+                              store_id=store.store_id)
         assert len(p) == 5
         apply_plan(store, p, now="2026-11-24T00:00:01Z")
         a2 = reconcile.audit(u, o, store.links())

@@ -220,6 +220,8 @@ def test_cell_timeout_exits_1_and_keeps_partial_notebook(tmp_path, monkeypatch):
 
 def test_second_run_while_one_holds_the_lock_exits_3_at_once(tmp_path):
     (tmp_path / "usermap.toml").write_text('[runs]\ndir = "runs"\n[store]\npath = "s.db"\n')
+    from usermap.store import Store
+    Store.open(tmp_path / "s.db", create=True).close()   # a missing store would be exit 2 first
     lock = runner.RunLock(tmp_path / "runs" / runner.LOCK_NAME).acquire("20990101T000000Z-beef")
     try:
         p, seconds = _cli(["run", "--config", str(tmp_path / "usermap.toml")],

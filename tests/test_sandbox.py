@@ -159,8 +159,11 @@ def test_rate_limit_headers_and_429(world, sandbox):
         remaining.append(int(h["X-HubSpot-RateLimit-Remaining"]))
     assert remaining == [2, 1, 0]
     status, h, body = get(url)
-    assert status == 429 and 1 <= int(h["Retry-After"]) <= 30
+    assert status == 429 and "Retry-After" not in h       # HubSpot sends none on a 429
+    assert h["X-HubSpot-RateLimit-Remaining"] == "0"
     assert body["errorType"] == "RATE_LIMIT" and body["policyName"] == "TEN_SECONDLY_ROLLING"
+    assert body["status"] == "error" and body["message"]
+    assert h["X-HubSpot-Correlation-Id"] == body["correlationId"]
     status, h, _ = get(f"{srv.base_url}/api/v1/webhook/users?api_token={AL}", None)
     assert status == 200                                  # each API has its own window
 
@@ -171,7 +174,8 @@ def test_owner_by_id(world, sandbox):
     archived = next(o for o in world.owners if o["archived"])
     assert get(f"{srv.base_url}/crm/v3/owners/{active['id']}")[2] == active
     assert get(f"{srv.base_url}/crm/v3/owners/{archived['id']}")[0] == 404
-    assert get(f"{srv.base_url}/crm/v3/owners/{archived['id']}?archived=true")[2] == archived
+    assert get(f"{srv.base_url}/crm/v3/owners/{archived['id']}?archived=true")[2] == dict(
+        archived, userId=None)                            # HubSpot: archived owners, userId null
     status, _, body = get(f"{srv.base_url}/crm/v3/owners/999")
     assert status == 404 and body["category"] == "OBJECT_NOT_FOUND"
 
@@ -354,10 +358,27 @@ def test_usermap_sandbox_then_usermap_fetch(tmp_path):
         users[cols].astype(str).sort_values("id").reset_index(drop=True),
         w.users[cols].astype(str).sort_values("id").reset_index(drop=True))
     owners = json.loads((tmp_path / "snap" / "hubspot_owners.json").read_text(encoding="utf-8"))
-    assert sorted(owners, key=lambda o: o["id"]) == sorted(w.owners, key=lambda o: o["id"])
+    served = [dict(o, userId=None) if o["archived"] else o for o in w.owners]   # as HubSpot
+    assert sorted(owners, key=lambda o: o["id"]) == sorted(served, key=lambda o: o["id"])
 
     everything = "".join(out_lines) + err + fetch.stdout + fetch.stderr + wrong.stdout + \
         wrong.stderr + "".join(p.read_text(encoding="utf-8", errors="replace")
                                for p in tmp_path.rglob("*") if p.is_file())
     for token in list(SANDBOX_TOKENS.values()) + ["alw-WRONG-TOKEN-0000"]:
         assert token not in everything
+
+
+def test_sandbox_rate_limit_window_and_daily_limit_flags():
+    from usermap.errors import InputError
+    from usermap.cli import build_parser
+    from usermap.sandbox.command import _check_args, _server_for
+    args = build_parser().parse_args(["sandbox", "--users", "5", "--rate-limit", "3",
+                                      "--rate-limit-window", "0.5", "--daily-limit", "7"])
+    _check_args(args)
+    srv, _ = _server_for(args)
+    assert (srv.rate_limit, srv.rate_window, srv.daily_limit) == (3, 0.5, 7)
+    for flag, value in (("--rate-limit-window", "0"), ("--daily-limit", "0")):
+        bad = build_parser().parse_args(["sandbox", flag, value])
+        with pytest.raises(InputError) as e:
+            _check_args(bad)
+        assert flag in str(e.value)

@@ -61,10 +61,12 @@ def small(tmp_path):
 # --- owner-only files, whatever the umask ----------------------------------------------------
 def test_store_plan_and_export_are_owner_only_under_umask_0(small):
     snap, csv, tmp = small
-    r = usermap_umask0("mappings", "import", csv, "--store", tmp / "a.db")
+    r = usermap_umask0("mappings", "import", "--create", csv, "--store", tmp / "a.db")
+    assert r.returncode == 0, r.stderr
+    r = usermap_umask0("init", "--store", tmp / "b.db")     # `init` makes an empty store
     assert r.returncode == 0, r.stderr
     r = usermap_umask0("plan", snap, "--store", tmp / "b.db", "--out", tmp / "plans" / "p.json")
-    assert r.returncode == 0, r.stderr                       # `plan` creates its store too
+    assert r.returncode == 0, r.stderr
     r = usermap_umask0("mappings", "export", "--store", tmp / "a.db", tmp / "out.csv")
     assert r.returncode == 0, r.stderr
     r = usermap_umask0("undo", "nope", "--store", tmp / "a.db", "--out", tmp / "u.json")
@@ -106,7 +108,7 @@ def test_tokens_in_the_environment_never_reach_a_file_or_the_output(small):
         outputs.append(r.stdout + r.stderr)
         return r
 
-    assert run("mappings", "import", csv, "--store", db).returncode == 0
+    assert run("mappings", "import", "--create", csv, "--store", db).returncode == 0
     assert run("audit", snap, "--store", db, "--out", tmp / "audit").returncode == 0
     assert run("plan", snap, "--store", db, "--out", tmp / "plan.json").returncode == 0
     r = run("apply", tmp / "plan.json", "--store", db, "--yes",
@@ -131,7 +133,7 @@ def test_tokens_in_the_environment_never_reach_a_file_or_the_output(small):
             assert secret.encode() not in p.read_bytes(), p
 
 
-def test_an_unexpected_error_is_shown_redacted(monkeypatch):
+def test_an_unexpected_error_is_shown_redacted(monkeypatch, tmp_path):
     """cli.main's last resort prints the error's type and its message redacted."""
     from usermap import cli
     for k, v in SECRETS.items():
@@ -143,7 +145,9 @@ def test_an_unexpected_error_is_shown_redacted(monkeypatch):
                            f"{SECRETS['HUBSPOT_ACCESS_TOKEN']}; login {SECRETS['SMTP_USER']}:"
                            f"{SECRETS['SMTP_PASSWORD']}")
     monkeypatch.setitem(cli._HANDLERS, "runs", boom)
-    code, out, err = run_cli("runs", "--store", "x.db")
+    from usermap.store import Store
+    Store.open(tmp_path / "x.db", create=True).close()
+    code, out, err = run_cli("runs", "--store", tmp_path / "x.db")
     assert code == 1 and "unexpected error: RuntimeError" in err
     for secret in SECRETS.values():
         assert secret not in err and secret not in out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import os
 import subprocess
 import sys
@@ -57,6 +58,11 @@ def by_id(owners):
     return sorted(owners, key=lambda o: o["id"])
 
 
+def as_served(owners):
+    """The owners as the sandbox serves them: archived ones with ``userId`` null (HubSpot)."""
+    return [dict(o, userId=None) if o.get("archived") else o for o in owners]
+
+
 def expected_requests(world, page=500) -> int:
     active = sum(1 for o in world.owners if not o["archived"])
     archived = len(world.owners) - active
@@ -78,7 +84,7 @@ def test_fetch_reproduces_the_world(world, sandbox, sandbox_tokens, fast_policy,
     users, _ = read_snapshot(out)
     pd.testing.assert_frame_equal(sorted_users(users), sorted_users(world.users))
     owners = json.loads((out / "hubspot_owners.json").read_text(encoding="utf-8"))
-    assert by_id(owners) == by_id(world.owners)          # active + archived, exactly as served
+    assert by_id(owners) == by_id(as_served(world.owners))          # active + archived, exactly as served
     assert {o["archived"] for o in owners} == {False, True}
     assert (users["status"] == "deleted").sum() == (world.users["status"] == "deleted").sum() > 0
 
@@ -99,7 +105,7 @@ def test_paging_follows_opaque_cursors_with_small_pages(world, sandbox, sandbox_
     srv = sandbox(world)
     owners, info = hubspot.fetch_owners(srv.base_url, sandbox_tokens["HUBSPOT_ACCESS_TOKEN"],
                                         Retrier(fast_policy), limit=97)
-    assert by_id(owners) == by_id(world.owners)
+    assert by_id(owners) == by_id(as_served(world.owners))
     active = sum(1 for o in world.owners if not o["archived"])
     assert info["pages"] == {"active": math.ceil(active / 97),
                              "archived": math.ceil((1200 - active) / 97)}
@@ -203,20 +209,24 @@ def test_faults_are_retried_and_counted(world, sandbox, sandbox_tokens, fast_pol
     users, _ = read_snapshot(out)
     pd.testing.assert_frame_equal(sorted_users(users), sorted_users(world.users))
     owners = json.loads((out / "hubspot_owners.json").read_text(encoding="utf-8"))
-    assert by_id(owners) == by_id(world.owners)
+    assert by_id(owners) == by_id(as_served(world.owners))
     # every injected fault cost exactly one retry: urllib3 retried nothing behind our back
     assert srv.stats[counter] >= 1
     assert info["retries"] == srv.stats[counter] == info["retries_by_cause"][cause]
     assert info["requests"] == expected_requests(world) + info["retries"] == srv.stats["requests"]
 
 
-def test_429_waits_as_retry_after_says(world, sandbox, sandbox_tokens, tmp_path):
+def test_429_waits_for_the_window_hubspot_says(world, sandbox, sandbox_tokens, tmp_path):
     slept = []
     srv = sandbox(world, rate_limit=2, rate_window=0.3)
     r = Retrier(RetryPolicy(attempts=5, total_seconds=20, backoff=0.001), sleep=lambda s: (
         slept.append(s), __import__("time").sleep(s)))
     hubspot.fetch_owners(srv.base_url, sandbox_tokens["HUBSPOT_ACCESS_TOKEN"], r)
-    assert slept and all(s == 1.0 for s in slept)    # Retry-After: 1 (whole seconds, as HTTP says)
+    # no Retry-After on HubSpot's 429: policyName TEN_SECONDLY_ROLLING waits the window of
+    # X-HubSpot-RateLimit-Interval-Milliseconds (300), never less
+    assert slept and all(s == 0.3 for s in slept)
+    assert r.waits and {w["cause"] for w in r.waits} == {"rate_limit"}
+    assert all("TEN_SECONDLY_ROLLING" in w["detail"] for w in r.waits)
 
 
 # --- faults: exit 4 and no snapshot -----------------------------------------------------------
@@ -325,7 +335,7 @@ def test_unreachable_host_is_exit_4(sandbox_tokens, fast_policy, tmp_path):
     cfg = Config.from_dict({"hubspot": {"host": f"http://127.0.0.1:{port}"},
                             "aloware": {"base_url": f"http://127.0.0.1:{port}"}})
     err = _fails(cfg, tmp_path / "out" / "snap", fast_policy, SourceError)
-    assert "cannot connect" in str(err)
+    assert "connection refused" in str(err) and f"127.0.0.1:{port}" in str(err)
 
 
 # --- tokens never leak; progress is silent when not interactive -----------------------------
@@ -469,3 +479,243 @@ def test_debug_logging_and_progress_bars_never_show_tokens(world, sandbox, sandb
     assert "api_token=***" in caplog.text                                  # urllib3's own line
     for token in sandbox_tokens.values():
         assert token not in caplog.text and token not in err
+
+
+# --- issue 11: the fetch path is pandas-free and writes what the pandas path wrote ------------
+_NO_PANDAS = r'''
+import sys
+from usermap.cli import main
+rc = main(sys.argv[1:])
+heavy = sorted(m for m in ("pandas", "numpy", "IPython", "pyarrow") if m in sys.modules)
+print("HEAVY=" + ",".join(heavy), file=sys.stderr)
+sys.exit(rc)
+'''
+
+
+def test_usermap_fetch_never_imports_pandas(world, sandbox, tmp_path):
+    srv = sandbox(world)
+    write_config(srv, tmp_path / "cfg")       # with the admin export: its reader too
+    env = dict(os.environ, **SANDBOX_TOKENS)
+    r = subprocess.run([sys.executable, "-c", _NO_PANDAS, "fetch", "--config",
+                        str(tmp_path / "cfg" / "usermap.toml"), "--out", str(tmp_path / "snap")],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "HEAVY=\n" in r.stderr, r.stderr
+    # -X importtime agrees (the hook above cannot miss an import made and dropped)
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "usermap.cli", "fetch",
+                        "--config", str(tmp_path / "cfg" / "usermap.toml"), "--out",
+                        str(tmp_path / "snap2")], capture_output=True, text=True, env=env,
+                       cwd=ROOT, timeout=60)
+    assert r.returncode == 0, r.stderr
+    import re
+    imported = set(re.findall(r"^import time:[^|]*\|[^|]*\|\s*(\S+)$", r.stderr, re.M))
+    assert "hubspot.crm.owners" in imported and not {m for m in imported
+                                                     if m.split(".")[0] == "pandas"}
+
+
+def test_fetch_writes_the_same_users_csv_as_pandas(world, sandbox, sandbox_tokens, fast_policy,
+                                                  tmp_path):
+    from usermap.sources import fetch as fetch_mod
+    from usermap.sources import snapshot
+    assert (fetch_mod.USERS_FILE, fetch_mod.OWNERS_FILE) == (snapshot.USERS_FILE,
+                                                            snapshot.OWNERS_FILE)
+    srv = sandbox(world)
+    cfg = write_config(srv, tmp_path / "cfg")
+    fetch_snapshot(cfg, tmp_path / "snap", policy=fast_policy)
+    items = aloware.get_api_users(srv.base_url, sandbox_tokens["ALOWARE_API_TOKEN"],
+                                  Retrier(fast_policy))
+    export = aloware.read_export(tmp_path / "cfg" / "aloware_export.csv")
+    frame = aloware.merge_export(aloware.api_users_frame(items), export)
+    want = frame.to_csv(index=False, lineterminator="\n")
+    assert (tmp_path / "snap" / "aloware_users.csv").read_text(encoding="utf-8") == want
+
+
+@pytest.mark.parametrize("text, row, column, words", [
+    ("id,status,kind\n1,active,user\n1,paused,user\n", 3, "id", "appears twice (first on row 2)"),
+    ("id,status,kind\n1,active,robot\n", 2, "kind", "unknown value 'robot'"),
+    ("id,status\n1,active\n", 1, "kind", "missing column"),
+    ("id,status,kind,kind\n1,active,user,user\n", 1, "kind", "twice in the header"),
+    ("id,status,kind\n\n1,active\n", 3, "kind", "the row is short"),
+    ("id,status,kind\n1,active,user,x\n", 2, None, "expected 3 fields, found 4"),
+    ('id,status,kind,notes\n1,active,user,"a\nb"\n 2 ,active,user\n', 4, "notes", "short"),
+    ('id,status,kind\n"1,active,user\n', 2, None, "never closed"),
+    ("id,status,kind\n ,active,user\n", 2, "id", "empty value"),
+    ("", 1, None, "empty file"),
+])
+def test_export_rows_reader_names_row_and_column(tmp_path, text, row, column, words):
+    p = tmp_path / "export.csv"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as e:
+        aloware.read_export_rows(p)
+    assert (e.value.row, e.value.column) == (row, column) and words in str(e.value), str(e.value)
+
+
+def test_export_rows_reader_keeps_multiline_extra_columns(tmp_path):
+    p = tmp_path / "export.csv"
+    p.write_text('\ufeffid,status,kind,notes\n 7 , Active ,USER,"two\nlines"\n', encoding="utf-8")
+    header, rows = aloware.read_export_rows(p)
+    assert header == ["id", "status", "kind", "notes"]
+    assert rows == [{"id": "7", "status": "active", "kind": "user", "notes": "two\nlines"}]
+
+
+# --- issue 11: rate limits as HubSpot documents them ------------------------------------------
+@pytest.mark.parametrize("headers, body, policy, wait", [
+    ({"X-HubSpot-RateLimit-Interval-Milliseconds": "10000", "X-HubSpot-RateLimit-Remaining": "0"},
+     {"policyName": "TEN_SECONDLY_ROLLING"}, "TEN_SECONDLY_ROLLING", 10.0),
+    ({}, {"policyName": "TEN_SECONDLY_ROLLING"}, "TEN_SECONDLY_ROLLING", 10.0),   # else 10 s
+    ({"X-HubSpot-RateLimit-Interval-Milliseconds": "2500"}, {}, "TEN_SECONDLY_ROLLING", 2.5),
+    ({}, {"policyName": "SECONDLY"}, "SECONDLY", 1.0),
+    ({"Retry-After": "30"}, {"policyName": "SECONDLY"}, "SECONDLY", 30.0),     # never less
+    ({"X-HubSpot-RateLimit-Daily-Remaining": "0"}, {"policyName": "DAILY"}, "DAILY", math.inf),
+    ({"X-HubSpot-RateLimit-Daily-Remaining": "0"}, None, "DAILY", math.inf),
+])
+def test_hubspot_rate_limit_policy(headers, body, policy, wait):
+    from usermap.sources.retry import hubspot_rate_limit
+    assert hubspot_rate_limit(headers, body) == (policy, wait)
+
+
+def test_daily_limit_stops_at_once_and_says_when_it_resets(world, sandbox, sandbox_tokens,
+                                                           fast_policy, tmp_path):
+    srv = sandbox(world, daily_limit=2)                  # the third HubSpot request: DAILY
+    t = __import__("time").monotonic()
+    err = _fails(write_config(srv, tmp_path / "cfg"), tmp_path / "out" / "snap", fast_policy,
+                 RateLimitError)
+    assert __import__("time").monotonic() - t < 5
+    assert exit_code_for(err) == 4
+    assert "daily API limit of this portal is spent" in str(err)
+    assert "at midnight (the account's time zone)" in str(err)
+    assert srv.stats["429_daily"] == 1 and srv.stats["hubspot"] == 3   # not retried
+
+
+def test_migration_477_waits_its_retry_after(world, sandbox, sandbox_tokens, tmp_path):
+    slept = []
+    srv = sandbox(world, migrating=2)
+    r = Retrier(RetryPolicy(attempts=5, total_seconds=20, backoff=0.001), sleep=lambda s: (
+        slept.append(s), __import__("time").sleep(s)))
+    owners, _ = hubspot.fetch_owners(srv.base_url, sandbox_tokens["HUBSPOT_ACCESS_TOKEN"], r)
+    assert len(owners) == len(world.owners) and srv.stats["477"] == 2
+    assert slept == [1.0, 1.0] and dict(r.causes) == {"migration": 2}
+
+
+def test_waits_go_into_fetch_json_and_the_fetch_note(world, sandbox, sandbox_tokens, tmp_path):
+    from usermap.workflow import fetch_note
+    srv = sandbox(world, rate_limit=2, rate_window=0.2)
+    policy = RetryPolicy(attempts=6, total_seconds=30, backoff=0.001, max_wait=3)
+    info = fetch_snapshot(write_config(srv, tmp_path / "cfg"), tmp_path / "snap", policy=policy)
+    saved = json.loads((tmp_path / "snap" / "fetch.json").read_text())
+    assert saved["waits"] and saved["seconds_waited"] == info["seconds_waited"] > 0
+    w = saved["waits"][0]
+    assert w["cause"] == "rate_limit" and w["seconds"] == 0.2 and w["of"] == 6
+    assert w["attempt"] == 2 and "TEN_SECONDLY_ROLLING" in w["detail"]
+    note = fetch_note(tmp_path / "snap")
+    assert "after rate limiting (HTTP 429)" in note and "waited" in note and "longest 0.2 s" in note
+
+
+def test_a_wait_is_logged_and_shown_on_a_terminal(monkeypatch, caplog):
+    import io
+    import logging
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    err = Tty()
+    monkeypatch.setattr(sys, "stderr", err)
+    calls = []
+
+    def attempt():
+        calls.append(1)
+        if len(calls) == 1:
+            raise Retryable(SERVER, "HTTP 503")
+        return "ok"
+    r = Retrier(RetryPolicy(attempts=3, backoff=0.01), sleep=lambda s: None)
+    with caplog.at_level(logging.WARNING, logger="usermap.fetch"):
+        assert r.call(attempt, "HubSpot owners (active), page 1") == "ok"
+    line = "HubSpot owners (active), page 1: HTTP 503; waiting 0.0 s before attempt 2 of 3"
+    assert line in err.getvalue() and line in caplog.text
+
+
+def test_no_wait_line_when_stderr_is_not_a_terminal(capsys):
+    calls = []
+
+    def attempt():
+        calls.append(1)
+        if len(calls) == 1:
+            raise Retryable(SERVER, "HTTP 503")
+        return "ok"
+    Retrier(RetryPolicy(attempts=3, backoff=0.01), sleep=lambda s: None).call(attempt, "x")
+    assert capsys.readouterr().err == ""
+
+
+# --- issue 11: fail fast and say why ----------------------------------------------------------
+def _fast_fail(cfg, tmp_path, words):
+    policy = RetryPolicy(attempts=8, total_seconds=90, backoff=1.0, backoff_max=30)  # defaults
+    t = __import__("time").monotonic()
+    err = _fails(cfg, tmp_path / "out" / "snap", policy, SourceError)
+    assert __import__("time").monotonic() - t < 5, "retried instead of failing at once"
+    assert exit_code_for(err) == 4 and words in str(err), str(err)
+    return err
+
+
+def test_refused_connection_fails_at_once(sandbox_tokens, tmp_path):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    cfg = Config.from_dict({"hubspot": {"host": f"http://127.0.0.1:{port}"},
+                            "aloware": {"base_url": f"http://127.0.0.1:{port}"}})
+    _fast_fail(cfg, tmp_path, "connection refused")
+
+
+def test_unresolvable_host_fails_at_once(world, sandbox, sandbox_tokens, tmp_path):
+    # the network guard (conftest) refuses to resolve any non-local name: a resolver failure
+    # injected without a DNS query; both sources name it
+    srv = sandbox(world)
+    for hub, alo in (("http://nonexistent.invalid", srv.base_url),
+                     (srv.base_url, "http://nonexistent.invalid")):
+        cfg = Config.from_dict({"hubspot": {"host": hub}, "aloware": {"base_url": alo}})
+        err = _fast_fail(cfg, tmp_path, "does not resolve (DNS lookup failed")
+        assert "nonexistent.invalid" in str(err)
+
+
+def test_tls_error_fails_at_once(world, sandbox, sandbox_tokens, tmp_path):
+    srv = sandbox(world)
+    https = srv.base_url.replace("http://", "https://")     # TLS to the plain HTTP port
+    for hub, alo in ((https, srv.base_url), (srv.base_url, https)):
+        cfg = Config.from_dict({"hubspot": {"host": hub}, "aloware": {"base_url": alo}})
+        _fast_fail(cfg, tmp_path, "TLS error")
+
+
+# --- issue 11: answers that are not what the API defines --------------------------------------
+@pytest.mark.parametrize("api, words", [("hubspot", "HubSpot owners (active), page 1"),
+                                        ("aloware", "/api/v1/webhook/users")])
+def test_html_with_200_is_a_bad_answer(world, sandbox, sandbox_tokens, fast_policy, tmp_path,
+                                       api, words):
+    from usermap.errors import BadAnswerError
+    srv = sandbox(world, broken_json={api})
+    err = _fails(write_config(srv, tmp_path / "cfg"), tmp_path / "out" / "snap", fast_policy,
+                 BadAnswerError)
+    assert words in str(err) and "an HTML page, not the API" in str(err)
+
+
+@pytest.mark.parametrize("body, words", [
+    (b'[1, 2]', "expected an object with a 'results' array, found list"),
+    (b'{"results": {"a": 1}}', "field 'results': expected an array, found dict"),
+    (b'{"results": [], "paging": {"next": {"after": 5}}}', "field 'paging.next.after'"),
+    (b'{"results": [], "paging": []}', "field 'paging.next.after'"),
+])
+def test_hubspot_page_of_the_wrong_shape_names_the_field(body, words):
+    from usermap.errors import BadAnswerError
+
+    class Resp:
+        data = body
+
+        def release_conn(self):
+            pass
+
+    class Api:
+        def get_page(self, **kw):
+            return Resp()
+    with pytest.raises(BadAnswerError, match=re.escape(words)):
+        hubspot._get_page(Api(), archived=False, after=None, limit=500, timeout=(1, 1),
+                          what="HubSpot owners (active), page 1", host="h")

@@ -15,7 +15,7 @@ NOW = "2026-11-24T12:00:00Z"
 
 
 def test_new_store_is_owner_only_and_current(tmp_path):
-    with Store.open(tmp_path / "s.db") as s:
+    with Store.open(tmp_path / "s.db", create=True) as s:
         assert s.schema_version == SCHEMA_VERSION and s.revision == 0
     assert stat.S_IMODE(os.stat(tmp_path / "s.db").st_mode) == 0o600
 
@@ -34,7 +34,7 @@ def test_version_1_file_is_migrated(tmp_path):
     c.execute("INSERT INTO links VALUES ('1','10','a@x','a@x','email',?,?)", (NOW, NOW))
     c.commit()
     c.close()
-    with Store.open(db) as s:
+    with Store.open(db, create=True) as s:
         assert s.schema_version == SCHEMA_VERSION
         assert list(s.links()["aloware_user_id"]) == ["1"]
         s.record_audit("r", NOW, {"mapped": 1}, ["x:1"])
@@ -42,14 +42,14 @@ def test_version_1_file_is_migrated(tmp_path):
     names = {r[0] for r in sqlite3.connect(db).execute(
         "SELECT name FROM sqlite_master WHERE type IN ('index','table')")}
     assert "audits" in names and "journal_run" not in names  # v4 dropped the index
-    with Store.open(db) as s:
+    with Store.open(db, create=True) as s:
         run = s.runs()
         assert run == [] or run[0]["journal_from"] is not None
 
 
 def test_newer_schema_is_refused(tmp_path):
     db = tmp_path / "new.db"
-    with Store.open(db) as s:
+    with Store.open(db, create=True) as s:
         s.conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
     with pytest.raises(InputError, match="newer"):
         Store.open(db)
@@ -66,7 +66,7 @@ def test_foreign_sqlite_file_is_refused(tmp_path):
 
 
 def test_expected_revision_is_checked_inside_the_transaction(tmp_path):
-    with Store.open(tmp_path / "s.db") as s:
+    with Store.open(tmp_path / "s.db", create=True) as s:
         ch = Change("add", "1", "10", None, {"hubspot_owner_id": "10"}, "email_match", "match")
         s.write_changes([ch], kind="apply", now=NOW, expect_revision=0)
         with pytest.raises(StalePlanError):
@@ -77,7 +77,7 @@ def test_expected_revision_is_checked_inside_the_transaction(tmp_path):
 
 
 def test_conflicting_change_writes_nothing(tmp_path):
-    with Store.open(tmp_path / "s.db") as s:
+    with Store.open(tmp_path / "s.db", create=True) as s:
         s.write_changes([Change("add", "1", "10", None, {"hubspot_owner_id": "10"}, "m", "match")],
                         kind="apply", now=NOW)
         bad = [Change("add", "2", "11", None, {"hubspot_owner_id": "11"}, "m", "match"),
@@ -90,18 +90,18 @@ def test_conflicting_change_writes_nothing(tmp_path):
 
 def test_a_second_writer_is_refused_while_one_holds_the_store(tmp_path):
     db = tmp_path / "s.db"
-    Store.open(db).close()
+    Store.open(db, create=True).close()
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
-        with Store.open(db, busy_timeout=0.2) as s:
+        with Store.open(db, busy_timeout=0.2, create=True) as s:
             with pytest.raises(LockedError):
                 s.write_changes([Change("add", "1", "10", None, {"hubspot_owner_id": "10"}, "m",
                                         "match")], kind="apply", now=NOW)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    with Store.open(db) as s:
+    with Store.open(db, create=True) as s:
         assert s.count() == 0 and s.revision == 0
 
 
@@ -109,7 +109,7 @@ def test_import_journal_matches_links(tmp_path):
     links = pd.DataFrame({"aloware_user_id": ["1", "2"], "hubspot_owner_id": ["10", "11"],
                           "aloware_email": ["a@x", ""], "hubspot_email": ["a@x", ""],
                           "method": ["email", "manual"], "mapped_at": ["", NOW]})
-    with Store.open(tmp_path / "s.db") as s:
+    with Store.open(tmp_path / "s.db", create=True) as s:
         run_id, counts = s.import_links(links, now=NOW)
         assert counts == {"add": 2, "update": 0, "remove": 0}
         j = s.journal(run_id)
@@ -137,7 +137,7 @@ def test_version_3_runs_get_their_journal_range(tmp_path):
     c.execute("INSERT INTO runs VALUES ('r1','import',?,?,1,1,0,0,0,1,'')", (NOW, NOW))
     c.commit()
     c.close()
-    with Store.open(db) as s:
+    with Store.open(db, create=True) as s:
         assert s.schema_version == SCHEMA_VERSION
         assert list(s.journal("r1")["aloware_user_id"]) == ["1"]
         assert s.runs()[0]["journal_from"] == 1

@@ -37,7 +37,7 @@ def make_env(root: Path, n=300, seed=3, mutate=None, extra_toml=""):
     if mutate:
         mutate(snap)
     db = root / "store.db"
-    with Store.open(db) as st:
+    with Store.open(db, create=True) as st:
         st.import_links(read_mappings_csv(snap / FILE_MAPPINGS), now=NOW)
     cfg = root / "usermap.toml"
     cfg.write_text(f'[store]\npath = "store.db"\n\n[runs]\ndir = "runs"\n{extra_toml}',
@@ -418,7 +418,7 @@ def test_refresh_fetches_through_the_sources(sandbox, sandbox_tokens, tmp_path):
     (tmp_path / "usermap.toml").write_text(srv.config_toml() + '\n[store]\npath = "s.db"\n',
                                            encoding="utf-8")
     world.links.to_csv(tmp_path / "m.csv", index=False)
-    with Store.open(tmp_path / "s.db") as st:
+    with Store.open(tmp_path / "s.db", create=True) as st:
         st.import_links(read_mappings_csv(tmp_path / "m.csv"), now=NOW)
     t = MappingTab(str(tmp_path / "usermap.toml"), workdir=tmp_path / "w")
     served = len(pd.read_csv(tmp_path / "w" / "snapshot-1" / "aloware_users.csv"))

@@ -28,7 +28,7 @@ def world(tmp_path):
     snap = tmp_path / "my snapshot"
     write_world(generate(150, seed=3), snap)
     db = tmp_path / "store.db"
-    with Store.open(db) as store:
+    with Store.open(db, create=True) as store:
         store.import_links(read_mappings_csv(snap / FILE_MAPPINGS), now=NOW)
     return snap, db, tmp_path
 
@@ -68,14 +68,15 @@ def test_dry_run_checks_and_writes_nothing(world):
     done = workflow.apply(db, plan, now=NOW, yes=False)
     assert done.dry_run and not done.applied and done.store_run_id is None
     assert done.revision == 1 and len(_runs(db)) == 1
-    with Store.open(db) as store:      # the store moves on: even a dry run refuses the plan
+    with Store.open(db, create=True) as store:      # the store moves on: even a dry run refuses the plan
         store.unmap(str(data.links["aloware_user_id"].iloc[0]), now=NOW)
     with pytest.raises(StalePlanError):
         workflow.apply(db, plan, now=NOW, yes=False)
 
 
 def test_empty_plan_revision_comes_from_the_store(world):
-    """An applied empty plan records a run; the revision reported is the store's."""
+    """An empty plan records no run and bumps nothing, however it is applied; the revision
+    reported is the store's (issue 10: `usermap apply --yes` used to record a run)."""
     snap, db, _ = world
     data = workflow.load(snap, db)
     workflow.apply(db, workflow.make_plan(data, workflow.audit(data), now=NOW, force=True),
@@ -83,10 +84,13 @@ def test_empty_plan_revision_comes_from_the_store(world):
     data = workflow.load(snap, db)
     empty = workflow.make_plan(data, workflow.audit(data), now=NOW)
     assert len(empty) == 0 and empty.store_revision == 2
-    skipped = workflow.apply(db, empty, now=NOW, skip_empty=True)     # a scheduled sync
-    assert not skipped.applied and skipped.revision == 2 == _revision(db)
+    with Store.open(db) as store:
+        runs = len(store.runs())
     done = workflow.apply(db, empty, now=NOW)                          # `usermap apply --yes`
-    assert done.applied and done.revision == 3 == _revision(db)
+    assert not done.applied and done.store_run_id is None
+    assert done.revision == 2 == _revision(db)
+    with Store.open(db) as store:
+        assert len(store.runs()) == runs
 
 
 def _guard_world(tmp_path):
@@ -95,7 +99,7 @@ def _guard_world(tmp_path):
     snap = tmp_path / "snap"
     write_world(w, snap)
     db = tmp_path / "guard.db"
-    with Store.open(db) as store:
+    with Store.open(db, create=True) as store:
         store.import_links(read_mappings_csv(snap / FILE_MAPPINGS), now=NOW)
     users = pd.read_csv(snap / "aloware_users.csv", dtype=str, keep_default_na=False)
     linked = set(w.links["aloware_user_id"].astype(str))

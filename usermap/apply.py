@@ -1,7 +1,8 @@
 """Plan → store: checked, transactional, journaled (DESIGN.md §3, §5).
 
 ``apply_plan`` is the apply step's one safety check: the plan refuses itself (``Plan.check``)
-when the store's revision moved on or when it is over the removal guard without force. Then it
+when it was made on another store (store id), when the store's revision moved on, or when it is
+over the removal guard without force. Then it
 hands the changes to ``Store.write_changes``: one SQLite transaction, so after any failure or
 crash the store is exactly as before. ``workflow.apply`` is how the cli, notebooks and tab call
 it.
@@ -20,10 +21,12 @@ __all__ = ["apply_plan"]
 def apply_plan(store: Store, plan: Plan, *, now: str, force: bool = False,
                run_id: str | None = None, kind: str = "apply",
                dry_run: bool = False) -> str | None:
-    """Check ``plan`` against ``store`` and apply it; returns the run id recorded in the store's
-    runs table, or None for a ``dry_run`` (checked, nothing written)."""
-    plan.check(force=force, revision=store.revision)
-    if dry_run:
+    """Check ``plan`` against ``store`` (made on this store, not stale, within the removal
+    guard) and apply it; returns the run id recorded in the store's runs table, or None for a
+    ``dry_run`` (checked, nothing written) and for a plan without changes (checked, nothing
+    written: an empty plan records no run and bumps no revision)."""
+    plan.check(force=force, revision=store.revision, store_id=store.store_id)
+    if dry_run or not len(plan):
         return None
     kind = "undo" if plan.meta.get("undo_of") else kind
     return store.write_changes(plan.changes, kind=kind, now=now, run_id=run_id,

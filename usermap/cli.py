@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import workflow
 from .clock import utc_now
-from .errors import UsermapError, exit_code_for
+from .errors import InputError, UsermapError, exit_code_for
 
 __all__ = ["main", "build_parser"]
 
@@ -25,11 +25,42 @@ class _Parser(argparse.ArgumentParser):
     """argparse exits 2 on bad usage already; keep its message on stderr."""
 
 
+_DESCRIPTION = """\
+Keep Aloware users and HubSpot owners mapped: audit the links between them, plan and apply
+the fixes, and keep a history you can undo.
+
+The tokens come from the environment only: HUBSPOT_ACCESS_TOKEN and ALOWARE_API_TOKEN."""
+
+_EPILOG = """\
+Example (a first try on a made-up world, no accounts needed):
+  usermap sandbox --config-out usermap.toml &
+  usermap fetch --out snap --config usermap.toml
+  usermap init --store usermap.db
+  usermap audit snap --store usermap.db --out audit
+
+Run `usermap COMMAND --help` for a command's options and an example.
+Exit codes: 0 done, 2 bad usage/config/input, 3 refused for safety, 4 a source failed,
+1 anything unexpected. Configuration keys: docs/configuration.md."""
+
+
+def _command(sub, name: str, help: str, example: str, description: str = ""):
+    """A subcommand's parser: ``help`` is its line in `usermap --help`; ``example`` (one or more
+    command lines) is shown under "Example:" by `usermap NAME --help`."""
+    lines = "\n".join(f"  {line}" for line in example.strip().splitlines())
+    description = description or help[:1].upper() + help[1:] + "."
+    return sub.add_parser(name, help=help, description=description,
+                          epilog=f"Example:\n{lines}",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="usermap", description="Keep Aloware users and HubSpot owners mapped.")
+    p = _Parser(prog="usermap", description=_DESCRIPTION, epilog=_EPILOG,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     from . import version
-    p.add_argument("--version", action="version", version=f"usermap {version()}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p.add_argument("--version", action="version", version=f"usermap {version()}",
+                   help="print the version and exit")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           title="commands")
     _add_sandbox(sub)
     _add_steps(sub)
     _add_links(sub)
@@ -38,107 +69,201 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_sandbox(sub) -> None:
-    s = sub.add_parser("sandbox", help="serve both fake APIs on 127.0.0.1")
+    s = _command(sub, "sandbox", "serve both fake APIs on 127.0.0.1 (try usermap without accounts)",
+                 "usermap sandbox --users 50 --config-out usermap.toml --max-seconds 600",
+                 "Serve HubSpot's Owners API and Aloware's Users API on 127.0.0.1 from a "
+                 "generated world\n(or a snapshot folder), with faults on demand, until "
+                 "--max-seconds. --config-out writes a\nusermap.toml pointing at it.")
     s.add_argument("--port", type=int, default=0, help="port (0: any free port)")
     s.add_argument("--users", type=int, default=200, help="size of the generated world")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0,
+                   help="random seed of the generated world (same seed, same world)")
     s.add_argument("--owners", type=int, default=None, help="owners (default: about --users)")
     s.add_argument("--archived", type=int, default=None,
                    help="extra archived owners to add (benchmarks)")
-    s.add_argument("--snapshot", default=None, help="serve this snapshot folder instead")
-    s.add_argument("--rate-limit", type=int, default=0, help="requests per 10 s, then 429")
-    s.add_argument("--error-rate", type=float, default=0.0, help="share of 5xx answers")
-    s.add_argument("--drop-rate", type=float, default=0.0, help="share of cut connections")
-    s.add_argument("--latency", type=int, default=0, help="ms added to every answer")
-    s.add_argument("--cut-after", type=int, default=0, help="owners listings stop at page K")
-    s.add_argument("--max-seconds", type=float, default=3600.0, help="stop after S seconds")
-    s.add_argument("--config-out", default=None,
+    s.add_argument("--snapshot", default=None, metavar="DIR",
+                   help="serve this snapshot folder instead of a generated world")
+    s.add_argument("--rate-limit", type=int, default=0, metavar="N",
+                   help="N requests per window (--rate-limit-window), then 429 (0: no limit)")
+    s.add_argument("--rate-limit-window", type=float, default=10.0, metavar="S",
+                   help="the rate-limit window in seconds (HubSpot's is 10)")
+    s.add_argument("--daily-limit", type=int, default=None, metavar="N",
+                   help="HubSpot requests a day; then 429 policy DAILY (default 250000)")
+    s.add_argument("--error-rate", type=float, default=0.0, metavar="P",
+                   help="share of 5xx answers (0 to 1)")
+    s.add_argument("--drop-rate", type=float, default=0.0, metavar="P",
+                   help="share of cut connections (0 to 1)")
+    s.add_argument("--latency", type=int, default=0, metavar="MS",
+                   help="ms added to every answer")
+    s.add_argument("--trickle", type=int, default=0, metavar="MS",
+                   help="send every answer one byte at a time, MS apart (a too-slow server)")
+    s.add_argument("--cut-after", type=int, default=0, metavar="K",
+                   help="owners listings stop at page K (0: never)")
+    s.add_argument("--max-seconds", type=float, default=3600.0, metavar="S",
+                   help="stop after S seconds (default 3600)")
+    s.add_argument("--config-out", default=None, metavar="usermap.toml",
                    help="also write the usermap.toml here (and aloware_export.csv beside it)")
     s.add_argument("--verbose", action="store_true", help="log every request (tokens redacted)")
 
 
 def _add_steps(sub) -> None:
     """fetch, audit, plan, apply: the steps of a sync, one command each."""
-    s = sub.add_parser("fetch", help="pull both directories into a snapshot")
-    s.add_argument("--out", required=True, help="snapshot folder to write")
-    s.add_argument("--config", default=None, help="usermap.toml")
+    s = _command(sub, "fetch", "pull both directories into a snapshot folder",
+                 "usermap fetch --out snapshots/today --config usermap.toml",
+                 "Pull HubSpot's owners and Aloware's users into a snapshot folder; nothing is "
+                 "written unless\nboth listings are complete. The tokens come from "
+                 "HUBSPOT_ACCESS_TOKEN and ALOWARE_API_TOKEN\n(the environment only); the hosts, "
+                 "retries and timeouts from --config.")
+    s.add_argument("--out", required=True, metavar="SNAPSHOT_DIR",
+                   help="the snapshot folder to write (new, or a snapshot usermap wrote)")
+    s.add_argument("--config", default=None, metavar="usermap.toml", help=_CONFIG_HELP)
 
-    s = sub.add_parser("audit", help="audit a snapshot against the store")
-    s.add_argument("snapshot")
-    s.add_argument("--store", required=True)
-    s.add_argument("--out", required=True)
-    s.add_argument("--config", default=None)
+    s = _command(sub, "audit", "audit a snapshot against the store's links",
+                 "usermap audit snapshots/today --store usermap.db --out audit",
+                 "Audit a snapshot against the store; write summary.json, mapped.csv, "
+                 "unmapped_aloware.csv,\nunmapped_hubspot.csv and errors.csv into --out and "
+                 "print the overview.")
+    s.add_argument("snapshot", metavar="SNAPSHOT_DIR",
+                   help="a snapshot folder (written by `usermap fetch`)")
+    _store_args(s)
+    s.add_argument("--out", required=True, metavar="DIR",
+                   help="the folder to write the audit's five files into")
 
-    s = sub.add_parser("plan", help="compute the sync plan")
-    s.add_argument("snapshot")
-    s.add_argument("--store", required=True)
-    s.add_argument("--out", required=True)
-    s.add_argument("--only", default=None, metavar="ISSUE_ID")
-    s.add_argument("--force", action="store_true")
+    s = _command(sub, "plan", "compute the sync plan (a file to review, then apply)",
+                 "usermap plan snapshots/today --store usermap.db --out plan.json",
+                 "Write the sync plan of a snapshot and the store. A plan that removes more "
+                 "links than the\nremoval guard allows is refused (exit 3, nothing written) "
+                 "unless --force.")
+    s.add_argument("snapshot", metavar="SNAPSHOT_DIR",
+                   help="a snapshot folder (written by `usermap fetch`)")
+    _store_args(s)
+    s.add_argument("--out", required=True, metavar="PLAN.json", help="the plan file to write")
+    s.add_argument("--only", default=None, metavar="ISSUE_ID",
+                   help="only the fix of this issue (ids are in the audit's errors.csv)")
+    s.add_argument("--force", action="store_true",
+                   help="go past the removal guard (after reviewing the removals)")
 
-    s = sub.add_parser("apply", help="apply a plan (dry run unless --yes)")
-    s.add_argument("plan")
-    s.add_argument("--store", required=True)
-    s.add_argument("--yes", action="store_true")
-    s.add_argument("--force", action="store_true")
+    s = _command(sub, "apply", "apply a plan (dry run unless --yes)",
+                 "usermap apply plan.json --store usermap.db\n"
+                 "usermap apply plan.json --store usermap.db --yes",
+                 "Check a plan (checksum, store id, staleness, removal guard) and print it; "
+                 "change the store\nonly with --yes.")
+    s.add_argument("plan", metavar="PLAN.json", help="a plan file (written by `usermap plan` "
+                   "or `usermap undo`)")
+    _store_args(s)
+    s.add_argument("--yes", action="store_true",
+                   help="really change the store (without it: a dry run)")
+    s.add_argument("--force", action="store_true",
+                   help="go past the removal guard (after reviewing the plan)")
+
+    s = _command(sub, "init", "create an empty store",
+                 "usermap init --store usermap.db",
+                 "Create an empty store. A usermap store at the path already is left as it "
+                 "is (exit 0).")
+    _store_args(s)
+
+
+_CONFIG_HELP = "the config file (default: ./usermap.toml when there is one; docs/configuration.md)"
+
+
+def _store_args(s, *, create: bool = False) -> None:
+    """--store (default: ``[store] path`` of --config, or of ./usermap.toml) and --config."""
+    s.add_argument("--store", default=None, metavar="DB",
+                   help="the store file (default: [store] path of the config, else usermap.db)")
+    s.add_argument("--config", default=None, metavar="usermap.toml", help=_CONFIG_HELP)
+    if create:
+        s.add_argument("--create", action="store_true",
+                       help="create the store if it does not exist")
 
 
 def _add_links(sub) -> None:
     """mappings import/export, map, unmap: the store's links by hand."""
-    s = sub.add_parser("mappings", help="import or export the links")
-    msub = s.add_subparsers(dest="mappings_command", required=True)
-    m = msub.add_parser("import")
-    m.add_argument("csv")
-    m.add_argument("--store", required=True)
-    m.add_argument("--force", action="store_true")
-    m = msub.add_parser("export")
-    m.add_argument("--store", required=True)
-    m.add_argument("csv")
+    s = _command(sub, "mappings", "import or export the links as a mappings CSV",
+                 "usermap mappings export --store usermap.db links.csv\n"
+                 "usermap mappings import links.csv --store usermap.db")
+    msub = s.add_subparsers(dest="mappings_command", required=True, metavar="import|export",
+                            title="subcommands")
+    m = _command(msub, "import", "make the store's links those of a mappings CSV",
+                 "usermap mappings import links.csv --store usermap.db --create",
+                 "Make the store's links those of the CSV (adds, updates, removes; one "
+                 "journaled run).\nHeader: aloware_user_id,hubspot_owner_id,aloware_email,"
+                 "hubspot_email,method,mapped_at.")
+    m.add_argument("csv", metavar="CSV", help="the mappings CSV to import")
+    _store_args(m, create=True)
+    m.add_argument("--force", action="store_true",
+                   help="go past the removal guard (after checking the CSV)")
+    m = _command(msub, "export", "write the store's links as a mappings CSV",
+                 "usermap mappings export --store usermap.db links.csv")
+    _store_args(m)
+    m.add_argument("csv", metavar="CSV", help="the mappings CSV to write")
 
-    s = sub.add_parser("map", help="pin a manual link")
-    s.add_argument("aloware_id")
-    s.add_argument("owner_id")
-    s.add_argument("--store", required=True)
-    s.add_argument("--snapshot", default=None,
-                   help="check both ids against this snapshot and record their e-mails")
+    s = _command(sub, "map", "pin a manual link between a user and an owner",
+                 "usermap map 1234 98765 --store usermap.db --snapshot snapshots/today",
+                 "Pin a manual link (replacing the user's current link). With --snapshot "
+                 "(or --config) both\nids are checked and their e-mails recorded.")
+    s.add_argument("aloware_id", metavar="ALOWARE_ID", help="the Aloware user's id")
+    s.add_argument("owner_id", metavar="OWNER_ID", help="the HubSpot owner's id")
+    _store_args(s, create=True)
+    s.add_argument("--snapshot", default=None, metavar="DIR",
+                   help="check both ids against this snapshot and record their e-mails "
+                        "(default: the newest run's snapshot under [runs] dir of --config)")
 
-    s = sub.add_parser("unmap", help="remove a link")
-    s.add_argument("aloware_id")
-    s.add_argument("--store", required=True)
+    s = _command(sub, "unmap", "remove a user's link",
+                 "usermap unmap 1234 --store usermap.db")
+    s.add_argument("aloware_id", metavar="ALOWARE_ID", help="the Aloware user whose link goes")
+    _store_args(s)
 
 
 def _add_runs(sub) -> None:
     """run, report, runs, undo: scheduled runs, reports and the history of applied runs."""
-    s = sub.add_parser("run", help="papermill run into runs/<run_id>/")
-    s.add_argument("--config", default=None)
-    s.add_argument("--apply", action="store_true")
-    s.add_argument("--force", action="store_true")
+    s = _command(sub, "run", "a scheduled run into runs/<run_id>/ (dry run unless --apply)",
+                 "usermap run --config usermap.toml\n"
+                 "usermap run --config usermap.toml --apply",
+                 "A scheduled run (papermill) into runs/<run_id>/ under [runs] dir: fetch, "
+                 "audit, plan, report\nand notify; a dry run unless --apply.")
+    s.add_argument("--config", default=None, metavar="usermap.toml", help=_CONFIG_HELP)
+    s.add_argument("--apply", action="store_true",
+                   help="apply the plan (without it: a dry run)")
+    s.add_argument("--force", action="store_true",
+                   help="go past the removal guard (after reviewing a dry run)")
 
-    s = sub.add_parser("report", help="the HTML report for a snapshot")
-    s.add_argument("snapshot")
-    s.add_argument("--store", required=True)
-    s.add_argument("--out", required=True)
-    s.add_argument("--config", default=None)
-    s.add_argument("--activities", default=None, help="aloware_user_id,type,timestamp CSV")
+    s = _command(sub, "report", "write the HTML report for a snapshot, without a run",
+                 "usermap report snapshots/today --store usermap.db --out report.html")
+    s.add_argument("snapshot", metavar="SNAPSHOT_DIR",
+                   help="a snapshot folder (written by `usermap fetch`)")
+    _store_args(s)
+    s.add_argument("--out", required=True, metavar="report.html",
+                   help="the HTML file to write")
+    s.add_argument("--activities", default=None, metavar="CSV",
+                   help="an aloware_user_id,type,timestamp CSV of activities to count as "
+                        "affected (default: [report] activities_csv)")
 
-    s = sub.add_parser("tab", help="serve the User Mapping tab with Voila on 127.0.0.1")
-    s.add_argument("--config", default=None)
+    s = _command(sub, "tab", "serve the User Mapping tab (Voila) on 127.0.0.1 behind a token",
+                 "usermap tab --config usermap.toml --port 8866",
+                 "Serve the User Mapping tab (notebooks/mapping.ipynb) with Voila on 127.0.0.1 "
+                 "only, behind a\nrandom token in the URL it prints, until Ctrl-C or SIGTERM.")
+    s.add_argument("--config", default=None, metavar="usermap.toml", help=_CONFIG_HELP)
     s.add_argument("--port", type=int, default=0, help="port (0: any free port)")
-    s.add_argument("--snapshot", default="", help="a snapshot folder Refresh re-reads "
-                   "(default: fetch from the APIs)")
+    s.add_argument("--snapshot", default="", metavar="SNAPSHOT_DIR",
+                   help="a snapshot folder that Refresh re-reads (default: fetch from the APIs)")
 
-    s = sub.add_parser("runs", help="the applied runs")
-    s.add_argument("--store", required=True)
+    s = _command(sub, "runs", "list the store's runs: id, kind, time, changes",
+                 "usermap runs --store usermap.db")
+    _store_args(s)
 
-    s = sub.add_parser("undo", help="the inverse plan of an applied run")
-    s.add_argument("run_id")
-    s.add_argument("--store", required=True)
-    s.add_argument("--out", required=True)
+    s = _command(sub, "undo", "write the inverse plan of an applied run",
+                 "usermap undo 20260101T120000Z-1a2b --store usermap.db --out undo.json",
+                 "Write the inverse plan of an applied run (ids: `usermap runs`); review it, "
+                 "then apply it\nwith `usermap apply`.")
+    s.add_argument("run_id", metavar="RUN_ID", help="the run to undo (see `usermap runs`)")
+    _store_args(s)
+    s.add_argument("--out", required=True, metavar="PLAN.json", help="the plan file to write")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _tune_pandas()
+    if args.command != "fetch":   # the fetch never imports pandas (issue 11: start-up)
+        _tune_pandas()
     # One short-lived process that builds millions of small containers and frees them at exit:
     # the cyclic GC would only rescan them. (Long-running `sandbox`/`run` keep it on.)
     if args.command not in ("sandbox", "run", "tab"):
@@ -146,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         gc.disable()
     try:
         handler = _HANDLERS[args.command]
+        _check_paths(args)  # stores and outputs: before anything is read or written
         return handler(args) or 0
     except UsermapError as e:
         print(f"usermap: error: {e}", file=sys.stderr)
@@ -174,12 +300,115 @@ def _tune_pandas() -> None:
         pass
 
 
-# --- handlers -------------------------------------------------------------------------------
+# --- stores and outputs: checked once, before a command reads anything ------------------------
+SNAPSHOT_FILES = frozenset({"aloware_users.csv", "hubspot_owners.json", "fetch.json"})
+AUDIT_FILES = frozenset({"summary.json", "mapped.csv", "unmapped_aloware.csv",
+                         "unmapped_hubspot.csv", "errors.csv"})
+
+
+def _config_path(path):
+    """The config file a command uses: --config, else ./usermap.toml when there is one."""
+    if path is None and Path("usermap.toml").exists():
+        return "usermap.toml"
+    return path
+
+
 def _config(path):
     from .config import Config
-    if path is None and Path("usermap.toml").exists():
-        path = "usermap.toml"
-    return Config.load(path)
+    return Config.load(_config_path(path))
+
+
+def _is_plan(head: bytes) -> bool:
+    return b'"format": "usermap-plan/' in head
+
+
+def _is_report(head: bytes) -> bool:
+    return head.lstrip().lower().startswith(b"<!doctype html") and b'content="usermap"' in head
+
+
+def _is_mappings(head: bytes) -> bool:
+    return head.removeprefix(b"\xef\xbb\xbf").startswith(b"aloware_user_id,hubspot_owner_id")
+
+
+def _check_paths(args) -> None:
+    """The one place where a command's paths are checked (DESIGN.md §6), before anything is
+    read: the store must exist (``usermap init`` makes one; ``mappings import`` and ``map``
+    with ``--create``), and no output may be the store or the config, a folder where a file
+    goes (or the other way round), or an existing file or folder that is not a usermap output
+    of the same kind. Fills in ``args.store`` from the config when --store is omitted.
+    InputError (exit 2) otherwise."""
+    from . import files
+    cmd = args.command
+    sub = getattr(args, "mappings_command", None)
+    if cmd in ("sandbox",):
+        return
+    cfg_path = _config_path(getattr(args, "config", None))
+    if hasattr(args, "store") and args.store is None:
+        cfg = _config(cfg_path)
+        args.store = str(cfg.resolve(cfg.store.path))
+    store = getattr(args, "store", None)
+    if cmd in ("fetch", "run"):
+        cfg = _config(cfg_path)
+        store = cfg.resolve(cfg.store.path)
+    protected = {"store": store, "config": cfg_path}
+
+    creates = cmd == "init" or bool(getattr(args, "create", False))
+    if creates and Path(store).is_dir():
+        raise InputError("is a folder, not a usermap store file", file=str(store))
+    if cmd != "fetch" and store is not None and not creates:
+        _require_store(store, can_create=cmd == "map" or sub == "import")
+    if cmd == "fetch":
+        files.check_output_folder(args.out, protected=protected, holds=SNAPSHOT_FILES,
+                                  kind="snapshot")
+        _check_writable(args.out)
+    elif cmd == "audit":
+        files.check_output_folder(args.out, protected=protected, holds=AUDIT_FILES,
+                                  kind="audit")
+        _check_writable(args.out)
+    elif cmd in ("plan", "undo"):
+        files.check_output_file(args.out, protected=protected, kind="usermap plan file",
+                                looks_like=_is_plan)
+        _check_writable(args.out)
+    elif cmd == "report":
+        files.check_output_file(args.out, protected=protected, kind="usermap report",
+                                looks_like=_is_report)
+        _check_writable(args.out)
+    elif cmd == "mappings" and sub == "export":
+        files.check_output_file(args.csv, protected=protected, kind="mappings CSV",
+                                looks_like=_is_mappings)
+        _check_writable(args.csv)
+
+
+def _require_store(path, *, can_create: bool = False) -> None:
+    p = Path(path)
+    if p.is_dir():
+        raise InputError("is a folder, not a usermap store file; give the store file's path "
+                         "with --store", file=str(p))
+    if not p.exists():
+        also = " (or add --create to make it here)" if can_create else ""
+        raise InputError(f"store not found; create an empty one with `usermap init --store "
+                         f"{p}`{also}, or give an existing store with --store", file=str(p))
+
+
+def _check_writable(out) -> None:
+    """An output goes where usermap can write: the nearest existing folder above ``out`` takes
+    a new file (tried for real, then removed: permissions, read-only or pseudo file systems
+    such as /proc), else exit 2 before anything is read or fetched."""
+    import os
+    import tempfile
+    folder = Path(os.path.abspath(out)).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".usermap-probe.", dir=folder)
+    except OSError as e:
+        raise InputError(f"cannot write in {folder} ({e.strerror or type(e).__name__}); choose "
+                         f"an output path in a folder you can write to", file=str(out)) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+# --- handlers -------------------------------------------------------------------------------
 
 
 def _cmd_sandbox(args) -> int:
@@ -223,6 +452,9 @@ def _cmd_apply(args) -> int:
     p = read_plan(args.plan)
     done = workflow.apply(args.store, p, yes=args.yes, force=args.force, now=utc_now())
     print(describe(p))
+    if not len(p):
+        print(f"nothing to apply; store revision is {done.revision}")
+        return 0
     if done.dry_run:
         print("dry run: nothing was changed; add --yes to apply")
         return 0
@@ -235,8 +467,13 @@ def _cmd_mappings(args) -> int:
     from .store import Store
     if args.mappings_command == "import":
         links = read_mappings_csv(args.csv)
-        with Store.open(args.store) as store:
+        with Store.open(args.store, create=args.create) as store:
             run_id, counts = store.import_links(links, now=utc_now(), force=args.force)
+            revision = store.revision
+        if run_id is None:
+            print(f"nothing to import: the store already holds the {len(links)} links of "
+                  f"{args.csv}; store revision is {revision}")
+            return 0
         print(f"imported {len(links)} links from {args.csv} as run {run_id}: "
               f"{counts['add']} added, {counts['update']} updated, {counts['remove']} removed")
         return 0
@@ -247,10 +484,31 @@ def _cmd_mappings(args) -> int:
 
 
 def _cmd_map(args) -> int:
-    run_id = workflow.map_link(args.store, args.aloware_id, args.owner_id, now=utc_now(),
-                               snapshot=args.snapshot)
-    print(f"linked Aloware user {args.aloware_id} to HubSpot owner {args.owner_id} (manual) "
+    snapshot = args.snapshot
+    if snapshot is None and args.config is not None:
+        cfg = _config(args.config)
+        snapshot = workflow.newest_snapshot(cfg.resolve(cfg.runs.dir))
+    aloware_id = workflow.clean_id(args.aloware_id, "ALOWARE_ID")
+    owner_id = workflow.clean_id(args.owner_id, "OWNER_ID")
+    run_id = workflow.map_link(args.store, aloware_id, owner_id, now=utc_now(),
+                               snapshot=snapshot, create=args.create)
+    print(f"linked Aloware user {aloware_id} to HubSpot owner {owner_id} (manual) "
           f"as run {run_id}")
+    if snapshot:
+        print(f"both ids were checked against the snapshot {snapshot}")
+    else:
+        print("no snapshot (--snapshot DIR, or a run's under [runs] dir of --config): nothing "
+              "was checked; the ids were taken as given")
+    return 0
+
+
+def _cmd_init(args) -> int:
+    info = workflow.init_store(args.store)
+    if info["created"]:
+        print(f"created an empty store {args.store} (store id {info['store_id']})")
+    else:
+        print(f"{args.store} is a usermap store already (store id {info['store_id']}, revision "
+              f"{info['revision']}, {info['links']} links); nothing was changed")
     return 0
 
 
@@ -305,7 +563,7 @@ _HANDLERS = {
     "sandbox": _cmd_sandbox, "fetch": _cmd_fetch, "audit": _cmd_audit, "plan": _cmd_plan,
     "apply": _cmd_apply, "mappings": _cmd_mappings, "map": _cmd_map, "unmap": _cmd_unmap,
     "run": _cmd_run, "report": _cmd_report, "runs": _cmd_runs, "undo": _cmd_undo,
-    "tab": _cmd_tab,
+    "init": _cmd_init, "tab": _cmd_tab,
 }
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,17 +11,21 @@ test or an impatient scheduler sets smaller ones::
 
     [fetch]
     attempts = 8              # tries per request, the first included (429, 5xx, cut connections)
-    total_seconds = 900.0     # budget of the whole fetch, requests and waits together
+    total_seconds = 900.0     # hard wall-clock deadline of the whole fetch, slow reads included
     backoff = 1.0             # first wait after a 5xx or a cut connection; doubles each time
     backoff_max = 30.0        # longest such wait
     max_wait = 120.0          # a 429 asking to wait longer than this is not waited for (exit 4)
     connect_timeout = 10.0    # seconds to connect
     read_timeout = 120.0      # seconds a server may stay silent while answering
 
+Every ``[fetch]`` value and ``[smtp] timeout`` must be a finite number above 0 (at most a week;
+``attempts`` at least 1): NaN, inf, 0, negatives and strings are a ConfigError naming the key.
+
 ``SECRET_ENV_VARS`` is the one list of the variables that hold secrets: ``secret()`` reads only
 those, and ``redact`` masks their values everywhere.
 
-Adapter: reads files and the environment; imports nothing but errors.
+Adapter: reads files and the environment; imports nothing but errors (and files' regular-file
+reader).
 """
 
 from __future__ import annotations
@@ -94,6 +98,10 @@ class FetchConfig:
     read_timeout: float = 120.0
 
 
+_NO_CONFIG = ("config file not found; give the path of your usermap.toml (docs/configuration.md; "
+              "`usermap sandbox --config-out usermap.toml` writes one for the sandbox), or leave "
+              "out --config for the defaults")
+
 _SECTIONS = {"hubspot": HubSpotConfig, "aloware": AlowareConfig, "store": StoreConfig,
              "runs": RunsConfig, "smtp": SmtpConfig, "report": ReportConfig,
              "fetch": FetchConfig}
@@ -116,10 +124,13 @@ class Config:
         if path is None:
             return cls()
         p = Path(path)
+        if not os.path.lexists(p):
+            raise ConfigError(_NO_CONFIG, file=str(p))
         try:
-            raw = tomllib.loads(p.read_text(encoding="utf-8"))
+            from .files import read_regular_bytes   # a FIFO or a device: exit 2, never a hang
+            raw = tomllib.loads(read_regular_bytes(p, error=ConfigError).decode("utf-8"))
         except FileNotFoundError:
-            raise ConfigError("config file not found", file=str(p)) from None
+            raise ConfigError(_NO_CONFIG, file=str(p)) from None
         except UnicodeDecodeError:
             raise ConfigError("not UTF-8", file=str(p)) from None
         except OSError as e:  # a folder, no permission...
@@ -142,11 +153,13 @@ class Config:
             raise ConfigError("expected a table of sections", file=source)
         for name, value in raw.items():
             if name not in _SECTIONS:
-                raise ConfigError(f"unknown section [{name}]; known: {', '.join(_SECTIONS)}",
+                raise ConfigError(f"unknown section [{name}]; known: {', '.join(_SECTIONS)} "
+                                  f"(see docs/configuration.md)",
                                   file=source, column=name)
             if not isinstance(value, dict):
                 raise ConfigError(f"[{name}] must be a table", file=source, column=name)
             sections[name] = _section(_SECTIONS[name], name, value, source)
+        _no_secret_values(raw, source)
         for secret_key in ("token", "access_token", "api_token", "password"):
             for name, value in raw.items():
                 if isinstance(value, dict) and secret_key in value:
@@ -177,7 +190,8 @@ def _section(kind, name: str, value: dict, source: str):
                               f"environment ({', '.join(SECRET_ENV_VARS)})", file=source,
                               column=f"{name}.{key}")
         if key not in known:
-            raise ConfigError(f"unknown key; known keys of [{name}]: {', '.join(known)}",
+            raise ConfigError(f"unknown key; known keys of [{name}]: {', '.join(known)} "
+                              f"(see docs/configuration.md)",
                               file=source, column=f"{name}.{key}")
         default = known[key].default
         want = type(default)
@@ -189,30 +203,124 @@ def _section(kind, name: str, value: dict, source: str):
         elif want is float and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
         elif not isinstance(v, want) or (want is int and isinstance(v, bool)):
-            raise ConfigError(f"expected {want.__name__}, found {type(v).__name__}",
+            raise ConfigError(f"[{name}] {key}: expected {want.__name__}, found "
+                              f"{type(v).__name__}",
                               file=source, column=f"{name}.{key}")
         kwargs[key] = v
+    if kind is SmtpConfig:
+        _no_header_injection(kwargs, source)
     if kind is RunsConfig and kwargs.get("keep", 1) < 1:
         raise ConfigError("keep must be at least 1", file=source, column="runs.keep")
     if kind is SmtpConfig and not 0 < kwargs.get("port", 587) < 65536:
-        raise ConfigError("port out of range", file=source, column="smtp.port")
-    if kind is FetchConfig:
+        raise ConfigError("[smtp] port out of range (1-65535)", file=source, column="smtp.port")
+    if kind in _BOUNDS:
         for key, v in kwargs.items():
-            if key == "attempts" and v < 1:
-                raise ConfigError("attempts must be at least 1", file=source,
-                                  column="fetch.attempts")
-            if key in ("total_seconds", "connect_timeout", "read_timeout") and not v > 0:
-                raise ConfigError("must be more than 0", file=source, column=f"fetch.{key}")
-            if not v >= 0:   # also refuses nan
-                raise ConfigError("must not be negative", file=source, column=f"fetch.{key}")
+            if key in _BOUNDS[kind]:
+                _check_bound(name, key, v, _BOUNDS[kind][key], source)
     return kind(**kwargs)
 
 
+# Numeric keys that bound time or counts: finite, and above their floor ("> 0" or ">= 1").
+_BOUNDS = {
+    FetchConfig: {"attempts": 1, "total_seconds": 0, "backoff": 0, "backoff_max": 0,
+                  "max_wait": 0, "connect_timeout": 0, "read_timeout": 0},
+    SmtpConfig: {"timeout": 0},
+}
+_MAX_SECONDS = 7 * 24 * 3600.0   # a week: any longer bound is a typo, and overflows timers
+
+
+def _check_bound(section: str, key: str, v, floor: int, source: str) -> None:
+    """A numeric bound of ``[section] key``: finite, positive (attempts: at least 1), at most a
+    week of seconds. NaN, inf, 0 and negatives are ConfigError (exit 2) naming the key."""
+    import math
+    where = f"[{section}] {key}"
+    if floor >= 1:
+        if v < floor:
+            raise ConfigError(f"{where} must be at least {floor}, found {v}", file=source,
+                              column=f"{section}.{key}")
+        return
+    if not math.isfinite(v) or not v > 0:
+        raise ConfigError(f"{where} must be a finite number of seconds above 0, found {v}",
+                          file=source, column=f"{section}.{key}")
+    if v > _MAX_SECONDS:
+        raise ConfigError(f"{where} must be at most {_MAX_SECONDS:g} s (a week), found {v:g}",
+                          file=source, column=f"{section}.{key}")
+
+
+# --- secrets and values that must not hold them -------------------------------------------------
+_TOKENS = ("HUBSPOT_ACCESS_TOKEN", "ALOWARE_API_TOKEN")   # a token is one word: no space inside
+_MIN_SECRET_IN_VALUE = 8    # a shorter secret would match ordinary values ("true", "587")
+
+
+def _control(s: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in s)
+
+
 def secret(name: str, *, required: bool = False) -> str:
-    """A secret from the environment (never from a file)."""
+    """A secret from the environment (never from a file).
+
+    Surrounding whitespace is dropped (``export TOKEN=$(cat token.txt)`` keeps the newline); a
+    token with whitespace or a control character inside, or any secret with a control
+    character, is a ConfigError (exit 2) naming the variable, never showing the value."""
     assert name in SECRET_ENV_VARS, name
-    value = os.environ.get(name, "")
+    raw = os.environ.get(name, "")
+    value = raw.strip() if name in _TOKENS else raw.strip("\r\n")
+    if _control(value) or (name in _TOKENS and any(c.isspace() for c in value)):
+        raise ConfigError(f"{name} holds whitespace or a control character inside it; set it "
+                          "to the secret alone", column=name)
     if required and not value:
-        raise ConfigError(f"{name} is not set; it is read from the environment only",
-                          column=name)
+        raise ConfigError(f"{name} is not set. {'Tokens' if name in _TOKENS else 'Secrets'} "
+                          f"come from the environment only (never from usermap.toml): set it, e.g. `export {name}=...`, then run "
+                          f"again", column=name)
     return value
+
+
+def _walk(value, key: str):
+    """(dotted key, string) for every string in a parsed TOML value, keys included."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            sub = f"{key}.{k}" if key else str(k)
+            yield sub, str(k)
+            yield from _walk(v, sub)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _walk(v, f"{key}[{i}]")
+    elif isinstance(value, str):
+        yield key, value
+
+
+def _no_secret_values(raw: dict, source: str) -> None:
+    """Refuse a config that holds a secret's value anywhere (a URL's user-info, a report URL's
+    query, any string): the config is printed, logged and handed to notebooks. Names the key,
+    never the value."""
+    import base64
+    from urllib.parse import quote, quote_plus, unquote
+    secrets = {}
+    for var in SECRET_ENV_VARS:
+        if var == "SMTP_USER":   # the login is often the sender's address: not refused here
+            continue
+        v = os.environ.get(var, "").strip()
+        if len(v) >= _MIN_SECRET_IN_VALUE:
+            secrets[var] = {v, quote(v, safe=""), quote_plus(v),
+                            base64.b64encode(v.encode()).decode().rstrip("=")}
+    if not secrets:
+        return
+    for key, text in _walk(raw, ""):
+        for var, forms in secrets.items():
+            if any(f in text or f in unquote(text) for f in forms):
+                safe_key = key if not any(f in key for f in forms) else "(a key)"
+                raise ConfigError(f"holds the value of {var}; secrets do not belong in the "
+                                  "config file, only in the environment", file=source,
+                                  column=safe_key)
+
+
+def _no_header_injection(kwargs: dict, source: str) -> None:
+    """[smtp] sender and recipients become mail headers: a CR, LF or other control character
+    would add headers of its own (header injection)."""
+    if _control(kwargs.get("sender", "")):
+        raise ConfigError("a control character (CR, LF...) in an e-mail address", file=source,
+                          column="smtp.sender")
+    for i, r in enumerate(kwargs.get("recipients", ())):
+        if _control(r):
+            raise ConfigError("a control character (CR, LF...) in an e-mail address",
+                              file=source, column=f"smtp.recipients[{i}]")

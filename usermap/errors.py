@@ -11,11 +11,16 @@ that turns them into exit codes (DESIGN.md §6)::
     │   ├── RemovalGuardError                 the plan removes too many links (use --force)
     │   ├── StalePlanError                    the store changed since the plan was made
     │   ├── StoreConflictError                a change does not fit the store as it is
+    │   ├── ForeignPlanError                  the plan was made on another store (store id)
     │   └── LockedError                       another run holds the lock
     ├── SourceError                   exit 4  a source failed
     │   ├── AuthError                         401/403: bad token or missing scope
     │   ├── RateLimitError                    429s outlasted the retry budget
-    │   └── IncompleteListingError            a listing stopped half-way
+    │   ├── IncompleteListingError            a listing stopped half-way
+    │   └── BadAnswerError                    an answer of the wrong shape: not the array asked
+    │                                         for, a field of the wrong type (names the endpoint
+    │                                         and the field)
+    ├── StoreWriteError               exit 1  the store's disk is full (or refused the write)
     ├── NotifyError                   exit 1  the notification could not be sent
     └── NotebookFailedError           exit *  a notebook run failed; carries the exit code of
                                               the error raised inside it (an instance attribute)
@@ -24,6 +29,10 @@ that turns them into exit codes (DESIGN.md §6)::
     ├── Retryable                             a source failure worth another try (sources.retry)
     └── RecutSignal                           a JSON piece did not parse as whole elements
                                               (sources.snapshot reads element by element then)
+
+    BaseException
+    └── RunKilled                     exit 143/130  SIGTERM/SIGINT stopped `usermap run` (raised
+                                              by the runner's handler, caught by the runner)
 
 ``error_class(name)`` and ``exit_code_for_name(name)`` look a class up by its name (an exception
 raised inside a notebook reaches the runner only as its class name).
@@ -50,13 +59,17 @@ __all__ = [
     "AuthError",
     "RateLimitError",
     "IncompleteListingError",
+    "BadAnswerError",
     "EXIT_CODES",
     "exit_meaning",
     "StoreConflictError",
+    "ForeignPlanError",
+    "StoreWriteError",
     "NotifyError",
     "NotebookFailedError",
     "Retryable",
     "RecutSignal",
+    "RunKilled",
     "exit_code_for",
     "error_class",
     "exit_code_for_name",
@@ -69,7 +82,8 @@ EXIT_CODES = {
     2: "bad usage, config or input",
     3: "refused for safety",
     4: "a source failed",
-    130: "interrupted",
+    130: "interrupted (SIGINT)",
+    143: "killed (SIGTERM)",
 }
 
 
@@ -128,6 +142,11 @@ class StoreConflictError(SafetyError):
     """A change does not fit the store as it is (its 'before' is not what the store holds)."""
 
 
+class ForeignPlanError(SafetyError):
+    """The plan was made on another store (its store id is not this store's), or records no
+    store id at all (made by a usermap before store ids)."""
+
+
 class LockedError(SafetyError):
     """Another run holds the lock."""
 
@@ -150,6 +169,17 @@ class IncompleteListingError(SourceError):
     """A listing stopped half-way (cut connection, missing page)."""
 
 
+class BadAnswerError(SourceError):
+    """A source answered with data of the wrong shape or type (an ``id`` that is a list, an
+    ``archived`` that is not a boolean, not a JSON array…); the message names the endpoint, the
+    element and the field. Nothing fetched is used."""
+
+
+class StoreWriteError(UsermapError):
+    """The store could not be written for a reason outside usermap's input: the disk (or the
+    file size limit) is full. Nothing was changed: SQLite rolled the transaction back."""
+
+
 class NotifyError(UsermapError):
     """The notification could not be sent (SMTP refused, unreachable, TLS or login failed)."""
 
@@ -169,6 +199,22 @@ class NotebookFailedError(UsermapError):
 
 
 # --- internal signals: not UsermapErrors, caught where they are raised --------------------------
+class RunKilled(BaseException):
+    """SIGTERM or SIGINT stopped ``usermap run`` (raised by the runner's signal handler, so that
+    the notebook being executed stops at once). Not an ``Exception``: nothing on the way may
+    swallow it. ``exit_code`` is 128 + the signal number (143 SIGTERM, 130 SIGINT)."""
+
+    def __init__(self, signum: int):
+        import signal
+        self.signum = int(signum)
+        self.exit_code = 128 + self.signum
+        try:
+            self.signame = signal.Signals(self.signum).name
+        except ValueError:
+            self.signame = f"signal {self.signum}"
+        super().__init__(f"stopped by {self.signame}")
+
+
 class Retryable(Exception):
     """A failure worth another try: ``kind`` is RATE_LIMIT, SERVER or CONNECTION.
 
@@ -176,9 +222,9 @@ class Retryable(Exception):
     """
 
     def __init__(self, kind: str, detail: str, wait: float | None = None):
-        from .redact import redact   # at call time: importing errors loads nothing else
-        super().__init__(redact(detail))
-        self.kind, self.detail, self.wait = kind, redact(detail), wait
+        from .redact import bounded   # at call time: importing errors loads nothing else
+        super().__init__(bounded(detail))
+        self.kind, self.detail, self.wait = kind, bounded(detail), wait
 
 
 class RecutSignal(Exception):

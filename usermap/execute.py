@@ -7,6 +7,10 @@
 - **Failures** (``execute_notebook``): a notebook that raises keeps its partially executed copy
   and raises ``NotebookFailed`` carrying the exit code of the exception's class in usermap.errors
   (``exit_code_for_ename``, by papermill's ``ename``); a kernel that died or timed out is exit 1.
+  Another writer holding the store (SQLite's "database is locked" raised by a read inside the
+  notebook) is exit 3 (``LockedError``), never exit 1.
+- **Stopping** (``shutdown_kernels``): the kernels this process started are tracked, so a run
+  stopped by SIGTERM or SIGINT shuts down the kernel papermill was talking to.
 
 Adapter: processes (papermill, the kernel) and the executed notebook file. Must not import
 store, report, notify, workflow or runner (the error classes are looked up by name).
@@ -18,14 +22,15 @@ import json
 import os
 import sys
 import time
+import weakref
 from pathlib import Path
 
 from .errors import InputError, NotebookFailedError, UsermapError, exit_code_for_name
-from .redact import redact
+from .redact import bounded
 
 __all__ = ["notebooks_dir", "kernel_options", "execute_notebook", "NotebookFailed",
            "exit_code_for_ename", "NOTEBOOKS", "NOTEBOOKS_ENV", "KERNEL_NAME", "CELL_TIMEOUT",
-           "START_TIMEOUT"]
+           "START_TIMEOUT", "shutdown_kernels"]
 
 NOTEBOOKS = ("audit", "sync")
 CELL_TIMEOUT = 3600          # seconds any one cell may take (a fetch of a very large account)
@@ -73,6 +78,7 @@ def _kernel_manager_class(env_spec: bool, output: Path | None):
                 data_dir=self.data_dir)
 
         async def _async_launch_kernel(self, kernel_cmd, **kw):
+            _LIVE.add(self)      # shut down by shutdown_kernels() if the run is stopped
             if output is None:
                 return await super()._async_launch_kernel(kernel_cmd, **kw)
             with open(output, "ab") as f:   # the child keeps its own descriptor
@@ -81,6 +87,58 @@ def _kernel_manager_class(env_spec: bool, output: Path | None):
                 return await super()._async_launch_kernel(kernel_cmd, **kw)
 
     return RunKernelManager
+
+
+_LIVE: "weakref.WeakSet" = weakref.WeakSet()   # kernel managers this process started
+
+
+def _kernel_process(km):
+    prov = getattr(km, "provisioner", None)
+    return getattr(prov, "process", None) if prov is not None else None
+
+
+def shutdown_kernels(grace: float = 5.0) -> list[int]:
+    """Stop every kernel this process started that is still running (a run stopped by a signal:
+    papermill had no chance to): SIGTERM to the kernel's process group (it runs in a session of
+    its own), SIGKILL after ``grace`` seconds; its connection file is removed. Returns the pids
+    that were still running. Never raises."""
+    import signal
+    stopped = []
+    procs = []
+    for km in list(_LIVE):
+        proc = _kernel_process(km)
+        if proc is None or proc.poll() is not None:
+            continue
+        procs.append((km, proc))
+        stopped.append(proc.pid)
+        for sig_send in (lambda: os.killpg(proc.pid, signal.SIGTERM),
+                         lambda: proc.send_signal(signal.SIGTERM)):
+            try:
+                sig_send()
+                break
+            except (OSError, ValueError):
+                continue
+    deadline = time.monotonic() + grace
+    for km, proc in procs:
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except Exception:  # noqa: BLE001 - still running: kill it
+            for sig_send in (lambda: os.killpg(proc.pid, signal.SIGKILL), proc.kill):
+                try:
+                    sig_send()
+                    break
+                except (OSError, ValueError):
+                    continue
+            try:
+                proc.wait(5)
+            except Exception:  # noqa: BLE001
+                pass
+        try:
+            km.cleanup_connection_file()
+        except Exception:  # noqa: BLE001 - a file left in the runtime folder is harmless
+            pass
+        _LIVE.discard(km)
+    return stopped
 
 
 def kernel_options(output: Path | None = None) -> tuple[dict, str]:
@@ -144,16 +202,30 @@ def execute_notebook(source: Path, output: Path, parameters: dict, *, cwd: Path,
             **kernel)
     except PapermillExecutionError as e:
         seconds = time.perf_counter() - t0
-        raise NotebookFailed(name, exit_code_for_ename(e.ename), e.ename, redact(e.evalue),
+        ename, evalue = e.ename, bounded(e.evalue)
+        if _store_busy(ename, evalue):
+            ename, evalue = "LockedError", (f"another writer holds the store, so it cannot be "
+                                            f"read or written now ({ename}: {evalue}); nothing "
+                                            f"was changed by this run; try again later")
+        raise NotebookFailed(name, exit_code_for_ename(ename), ename, evalue,
                              e.exec_count, seconds) from None
     except UsermapError:
         raise
     except Exception as e:  # kernel died, timed out, failed to start...
         seconds = time.perf_counter() - t0
-        raise NotebookFailed(name, 1, type(e).__name__, redact(str(e))[:2000], None,
+        raise NotebookFailed(name, 1, type(e).__name__, bounded(e), None,
                              seconds) from None
     wall = time.perf_counter() - t0
     return {"notebook": name, "seconds": round(wall, 3), **_cell_times(output, wall)}
+
+
+def _store_busy(ename: str, evalue: str) -> bool:
+    """SQLite's "database is locked" / "database is busy" (``sqlite3.OperationalError``): another
+    writer holds the store. A safety refusal (exit 3), not an unexpected error (exit 1)."""
+    text = str(evalue or "").lower()
+    return ename == "OperationalError" and ("database is locked" in text
+                                           or "database is busy" in text
+                                           or "database table is locked" in text)
 
 
 def _cell_times(path: Path, wall: float) -> dict:

@@ -21,7 +21,7 @@ from pathlib import Path
 from .errors import InputError, PlanFileError
 
 __all__ = ["write_atomic", "check_output_file", "check_output_folder", "write_csv",
-           "write_plan", "read_plan"]
+           "write_plan", "read_plan", "check_regular_file", "read_regular_bytes"]
 
 
 # --- atomic writes ------------------------------------------------------------------------------
@@ -81,50 +81,82 @@ def _protected(protected) -> list[tuple[str, Path]]:
     return [(str(what), Path(p)) for what, p in items if p is not None and str(p) != ""]
 
 
-def check_output_file(path, *, protected=()) -> Path:
+def check_output_file(path, *, protected=(), kind: str = "", looks_like=None) -> Path:
     """Check an ``--out`` path that will hold one file; returns it as a Path.
 
     ``protected`` maps what a path is (``"store"``, ``"config"``...) to the path, or lists paths:
     an output that is one of them is refused. So is an existing folder, and a parent that is an
-    existing file. Raises InputError naming the option's path.
+    existing file. With ``looks_like`` (a test of an existing file's first 8 KB), an existing
+    file that is not a usermap output of this ``kind`` is refused too: usermap replaces only
+    what it wrote. Raises InputError naming the option's path.
     """
     out = Path(path)
     if str(path) == "":
         raise InputError("the output path is empty")
     if out.is_dir():
-        raise InputError("is a folder; a file is expected here", file=str(out))
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise InputError(f"{parent} is a file, not a folder", file=str(out))
-            break
+        raise InputError("is a folder; a file is expected here: give a file's path (a new "
+                         "one, or one usermap wrote)", file=str(out))
+    _check_parent_folders(out)
     for what, p in _protected(protected):
         if _same(out, p):
-            raise InputError(f"would overwrite the {what} ({p})", file=str(out))
+            raise InputError(f"would overwrite the {what} ({p}); choose another path", file=str(out))
+    if looks_like is not None and (out.exists() or out.is_symlink()):
+        head = b""
+        try:
+            with open(out, "rb") as f:
+                head = f.read(8192)
+        except OSError as e:
+            raise InputError(f"cannot read the existing file: {e.strerror or e}",
+                             file=str(out)) from None
+        if head and not looks_like(head):
+            raise InputError(f"exists and is not a {kind or 'usermap output'}: usermap does not "
+                             f"overwrite what it did not write; choose another path or remove "
+                             f"it", file=str(out))
     return out
 
 
-def check_output_folder(path, *, protected=()) -> Path:
+def _check_parent_folders(out: Path) -> None:
+    """The nearest existing parent of ``out`` is a folder (not a file): InputError otherwise."""
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{parent} is a file, not a folder; choose another path",
+                                 file=str(out))
+            return
+
+
+def check_output_folder(path, *, protected=(), holds=None, kind: str = "") -> Path:
     """Check an ``--out`` path that will be a folder (written whole, replacing what is there);
     returns it as a Path.
 
-    Refused: an existing file, a parent that is a file, and a folder that is or holds one of the
-    ``protected`` paths (the folder is replaced as a whole, so the store or the config inside it
-    would be lost). Raises InputError.
+    Refused: an existing file, a symbolic link, a parent that is a file, a folder that is or
+    holds one of the ``protected`` paths (the folder is replaced as a whole, so the store or
+    the config inside it would be lost) and, with ``holds`` (the names a usermap output of this
+    ``kind`` consists of), an existing folder holding anything else. Raises InputError.
     """
     out = Path(path)
     if str(path) == "":
         raise InputError("the output path is empty")
+    if out.is_symlink():
+        raise InputError("is a symbolic link; give the folder itself", file=str(out))
     if out.exists() and not out.is_dir():
-        raise InputError("is a file; a folder is expected here", file=str(out))
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise InputError(f"{parent} is a file, not a folder", file=str(out))
-            break
+        raise InputError("is a file; a folder is expected here: give a new folder's path, "
+                         "or one usermap wrote", file=str(out))
+    _check_parent_folders(out)
     for what, p in _protected(protected):
         if _within(p, out):
-            raise InputError(f"would overwrite the {what} ({p})", file=str(out))
+            raise InputError(f"would overwrite the {what} ({p}); choose another path", file=str(out))
+    if holds is not None and out.is_dir():
+        try:
+            other = sorted(p.name for p in out.iterdir() if p.name not in holds)
+        except OSError as e:
+            raise InputError(f"cannot list the folder: {e.strerror or e}", file=str(out)) from None
+        if other:
+            shown = ", ".join(other[:3]) + (f" and {len(other) - 3} more" if len(other) > 3
+                                            else "")
+            raise InputError(f"is not {_a(kind or 'usermap output')} folder: it holds {shown}, "
+                             f"which usermap did not write there and would lose; choose a new or "
+                             f"empty folder", file=str(out))
     return out
 
 
@@ -151,14 +183,67 @@ def write_plan(plan, path) -> Path:
     return write_atomic(Path(path), write)
 
 
+_NO_PLAN = ("plan file not found; make one with `usermap plan SNAPSHOT_DIR --store DB --out "
+            "PLAN.json` (or `usermap undo RUN_ID --store DB --out PLAN.json`)")
+
+
 def read_plan(path):
     """Read and verify a plan file (``plan.plan_from_json``); PlanFileError when it is not one."""
     from .plan import plan_from_json
     p = Path(path)
+    if not os.path.lexists(p):
+        raise PlanFileError(_NO_PLAN, file=str(p))
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_regular_bytes(p, error=PlanFileError).decode("utf-8")
     except FileNotFoundError:
-        raise PlanFileError("plan file not found", file=str(p)) from None
+        raise PlanFileError(_NO_PLAN, file=str(p)) from None
     except UnicodeDecodeError:
         raise PlanFileError("not UTF-8: not a plan file", file=str(p)) from None
     return plan_from_json(text, source=str(p))
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
+# --- inputs: regular files only ----------------------------------------------------------------
+def check_regular_file(path, *, error=InputError) -> os.stat_result:
+    """``path`` is a regular file (a symlink to one is fine), or ``error`` (exit 2) at once.
+
+    A FIFO would block the reader for ever, a device such as /dev/zero never ends, a folder is
+    not a file: none of them is read. Checked with ``os.stat`` before anything opens the path.
+    """
+    import stat
+    p = str(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise error("file not found", file=p) from None
+    except OSError as e:
+        raise error(f"cannot read the file: {e.strerror}", file=p) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise error("is a folder, not a file", file=p)
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else
+                "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+                "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+        raise error(f"is {kind}, not a regular file; usermap reads regular files only", file=p)
+    return st
+
+
+def read_regular_bytes(path, *, error=InputError) -> bytes:
+    """The bytes of a regular file (``check_regular_file``), opened with ``O_NONBLOCK`` so that a
+    FIFO swapped in after the check cannot block the open either; checked again on the open file."""
+    import stat
+    check_regular_file(path, error=error)
+    p = str(path)
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise error("file not found", file=p) from None
+    except OSError as e:
+        raise error(f"cannot read the file: {e.strerror}", file=p) from None
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise error("is not a regular file; usermap reads regular files only", file=p)
+        return f.read()

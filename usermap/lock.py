@@ -3,7 +3,9 @@
 - ``RunLock``: ``runs/.lock`` held with ``flock`` for the whole run, so a second run fails at once
   with LockedError (exit 3). The kernel drops a killed process's lock, so a lock left behind by
   a killed run is taken over (``previous`` names it). Without ``fcntl`` (Windows) the lock is an
-  exclusive-create file whose pid is checked instead.
+  exclusive-create file whose pid is checked instead. The lock file is opened with
+  ``O_NOFOLLOW``: a symbolic link (or anything but a regular file) at its path is refused with
+  exit 3 (``SafetyError``) and whatever it points to is left untouched.
 - ``prune``: only the newest ``keep`` run folders stay (folders named by a run id; nothing else
   in the runs folder is touched).
 
@@ -13,20 +15,23 @@ runner.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import shutil
 import socket
+import stat
 from pathlib import Path
 
 from .clock import utc_now
-from .errors import LockedError
+from .errors import LockedError, SafetyError
 
 __all__ = ["RunLock", "prune", "RUN_ID_PATTERN", "LOCK_NAME"]
 
 RUN_ID_PATTERN = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{4,}$")
 LOCK_NAME = ".lock"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 # --- the lock ---------------------------------------------------------------------------------
@@ -39,12 +44,44 @@ class RunLock:
         self.fd: int | None = None
         self.previous: dict | None = None
 
-    def _read(self) -> dict:
+    def _read(self, fd: int | None = None) -> dict:
+        """What the lock file says (through ``fd`` when given: never through a link)."""
         try:
-            text = self.path.read_text(encoding="utf-8").strip()
+            if fd is not None:
+                data = os.pread(fd, 65536, 0)
+            else:
+                nofollow = os.open(self.path, os.O_RDONLY | _NOFOLLOW | os.O_NONBLOCK)
+                try:
+                    data = os.pread(nofollow, 65536, 0)
+                finally:
+                    os.close(nofollow)
+            text = data.decode("utf-8").strip()
             return json.loads(text) if text else {}
         except (OSError, ValueError):
             return {}
+
+    def _open(self, flags: int) -> int:
+        """The lock file, opened without following a symbolic link (``O_NOFOLLOW``): a link
+        at the lock's path is refused (exit 3) and the file it points to is never touched."""
+        if self.path.is_symlink():
+            raise SafetyError(self._link_message())
+        try:
+            fd = os.open(self.path, flags | _NOFOLLOW | os.O_NONBLOCK, 0o644)
+        except OSError as e:
+            if e.errno == errno.ELOOP or self.path.is_symlink():
+                raise SafetyError(self._link_message()) from None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise SafetyError(f"the run lock {self.path} is not a regular file; remove it, "
+                              f"then run again")
+        os.set_blocking(fd, True)
+        return fd
+
+    def _link_message(self) -> str:
+        return (f"the run lock {self.path} is a symbolic link: refused, the lock is never "
+                f"written through a link (it would overwrite the file the link points to); "
+                f"remove the link, then run again")
 
     def acquire(self, run_id: str = "") -> "RunLock":
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,14 +89,15 @@ class RunLock:
             import fcntl
         except ImportError:  # pragma: no cover - Windows
             return self._acquire_pidfile(run_id)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._open(os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
+            held = self._read(fd)
             os.close(fd)
-            raise LockedError(self._held_message(self._read())) from None
+            raise LockedError(self._held_message(held)) from None
         self.fd = fd
-        held = self._read()
+        held = self._read(fd)
         self.previous = held or None   # a lock file with content but no flock: a killed run
         self._write(run_id)
         return self
@@ -67,7 +105,7 @@ class RunLock:
     def _acquire_pidfile(self, run_id: str) -> "RunLock":  # pragma: no cover - Windows
         for _ in range(2):
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+                fd = self._open(os.O_RDWR | os.O_CREAT | os.O_EXCL)
             except FileExistsError:
                 held = self._read()
                 if held and _pid_alive(int(held.get("pid", 0) or 0)):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .errors import RemovalGuardError, StalePlanError
+from .errors import ForeignPlanError, RemovalGuardError, StalePlanError
 
 # --- Aloware users -------------------------------------------------------------------------
 USER_STATUSES = ("active", "paused", "inactive", "suspended", "deleted")
@@ -134,6 +134,7 @@ class Plan:
     force: bool = False
     only: str | None = None
     meta: dict = field(default_factory=dict)
+    store_id: str = ""           # the id of the store the plan was made on ("" in old plans)
 
     # The removal guard: at most max(GUARD_MIN_REMOVALS, GUARD_PERCENT % of current links).
     GUARD_MIN_REMOVALS = 10
@@ -160,18 +161,40 @@ class Plan:
                 f"the plan removes {self.removals} of {self.current_links} links, more than the "
                 f"limit of {self.removal_limit} (max({self.GUARD_MIN_REMOVALS}, "
                 f"{self.GUARD_PERCENT}% of current links)); nothing was changed. Review the "
-                f"plan, then run again with --force to go ahead")
+                f"removals first (`usermap audit SNAPSHOT_DIR --store DB --out DIR` lists why "
+                f"each link goes, in errors.csv); if they are right, add --force to go ahead")
 
     def raise_if_stale(self, revision: int) -> None:
         """StalePlanError when the store's ``revision`` is not the one the plan was made at."""
         if self.store_revision != revision:
             raise StalePlanError(
                 f"the store is at revision {revision} but the plan was made at revision "
-                f"{self.store_revision}: the store changed since. Make a new plan")
+                f"{self.store_revision}: the store changed since; nothing was changed. Make a new "
+                f"plan with `usermap plan SNAPSHOT_DIR --store DB --out PLAN.json` and apply "
+                f"that one")
 
-    def check(self, *, force: bool = False, revision: int | None = None) -> None:
-        """The whole policy: not stale against ``revision`` (when given), and within the removal
-        guard unless ``force`` or the plan was made with force."""
+    def raise_if_foreign(self, store_id: str) -> None:
+        """ForeignPlanError when the plan was made on another store than the one whose id is
+        ``store_id``, or records no store id (a plan file from before store ids)."""
+        if not self.store_id:
+            raise ForeignPlanError(
+                f"the plan records no store id (made by an older usermap), so it cannot be "
+                f"checked against this store ({store_id}); nothing was changed. Make a new plan "
+                f"with `usermap plan SNAPSHOT_DIR --store DB --out PLAN.json`")
+        if self.store_id != store_id:
+            raise ForeignPlanError(
+                f"the plan was made on store {self.store_id}, not on this store ({store_id}); "
+                f"nothing was changed. Check --store (is it the store the plan was made with?), or "
+                f"make a plan against this store with `usermap plan SNAPSHOT_DIR --store DB "
+                f"--out PLAN.json`")
+
+    def check(self, *, force: bool = False, revision: int | None = None,
+              store_id: str | None = None) -> None:
+        """The whole policy: made on the store whose id is ``store_id`` (when given), not stale
+        against ``revision`` (when given), and within the removal guard unless ``force`` or the
+        plan was made with force."""
+        if store_id is not None:
+            self.raise_if_foreign(store_id)
         if revision is not None:
             self.raise_if_stale(revision)
         self.raise_if_unsafe(force=force or self.force)
@@ -184,3 +207,33 @@ class Plan:
 
     def __len__(self) -> int:
         return len(self.changes)
+
+
+# --- what people copy: profile links and suggested commands ------------------------------------
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def url_segment(value: object) -> str:
+    """``value`` percent-encoded as one URL path segment: ``urllib.parse.quote(value, safe="")``
+    (written out here because the pure core imports no urllib). A hostile id such as
+    ``../../admin?x=1`` stays one segment: ``..%2F..%2Fadmin%3Fx%3D1``."""
+    return "".join(chr(b) if b in _UNRESERVED else f"%{b:02X}"
+                   for b in str(value).encode("utf-8"))
+
+
+def profile_link(template: str | None, user_id: object) -> str:
+    """The Aloware profile link of ``user_id`` from ``[aloware] profile_url`` (``{id}`` is
+    replaced by the URL-encoded id); "" without a template. The one place profile links are
+    made: the audit's tables, the CSVs, the notebooks and the report all take it from here."""
+    return template.replace("{id}", url_segment(user_id)) if template else ""
+
+
+def fill_command(template: str, **values: object) -> str:
+    """A suggested command: ``{name}`` in ``template`` replaced by the shell-quoted value
+    (``shlex.quote``), so an id like ``1; rm -rf ~`` is one argument and runs nothing. The one
+    place fix and decide commands get their ids."""
+    import re
+    import shlex
+    # one pass: a value holding "{code}" is never filled in a second time
+    return re.sub(r"\{(\w+)\}", lambda m: shlex.quote(str(values[m.group(1)]))
+                  if m.group(1) in values else m.group(0), template)

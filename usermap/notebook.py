@@ -237,7 +237,7 @@ def _demo(s: Session) -> None:
         write_atomic(s.snapshot, lambda tmp: write_world(world, tmp))
     if not s.store_path.exists():
         links = read_mappings_csv(s.snapshot / FILE_MAPPINGS)
-        with Store.open(s.store_path) as store:
+        with Store.open(s.store_path, create=True) as store:   # the demo's own store
             store.import_links(links, now=s.started_at)
 
 
@@ -297,7 +297,7 @@ def apply(s: Session, result, plan) -> dict:
         return workflow.Applied.unapplied(plan, dry_run=True).to_dict()
     try:
         done = workflow.apply(s.store_path, plan, now=utc_now(), force=s.force,
-                              run_id=s.run_id, skip_empty=True)
+                              run_id=s.run_id)
     except RemovalGuardError as e:
         finish(s, result, plan, workflow.Applied.unapplied(plan, dry_run=False).to_dict(),
                status="refused", notes=[f"Refused for safety: {e}"])

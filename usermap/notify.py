@@ -9,7 +9,10 @@ message still fits, and otherwise the message names the report's URL (``report.u
 ``{run_id}`` is replaced) or its path.
 
 Secrets: ``SMTP_USER`` and ``SMTP_PASSWORD`` are read from the environment at the moment of
-sending and are never part of the message; error texts pass through ``redact``.
+sending and are never part of the message; error texts pass through ``redact.bounded`` (a
+server that echoes the AUTH line, base64 and all, is masked, and its reply is quoted only in
+part). ``[smtp] sender`` and ``recipients`` hold no CR, LF or other control character (config.py
+refuses them): they become headers.
 
 What it sends: any ``usermap.report.Notification`` (``usermap/report/model.py``), the one
 contract it relies on: ``subject()``, ``email_text(location)``, ``email_html(location)`` (with a
@@ -34,7 +37,7 @@ from typing import TYPE_CHECKING
 from .config import secret
 from .errors import NotifyError  # re-exported: usermap.notify.NotifyError
 from .files import write_atomic
-from .redact import redact
+from .redact import bounded
 
 if TYPE_CHECKING:
     from .report.model import Notification
@@ -145,14 +148,15 @@ def send(msg: EmailMessage, config) -> None:
                 server.login(user, password)
             refused = server.send_message(msg, from_addr=sender, to_addrs=recipients)
         if refused:
-            raise NotifyError(f"SMTP {where} refused recipients: {', '.join(sorted(refused))}")
+            raise NotifyError(f"SMTP {where} refused recipients: "
+                              f"{bounded(', '.join(sorted(refused)), 500)}")
     except NotifyError:
         raise
     except smtplib.SMTPNotSupportedError as e:
-        raise NotifyError(f"SMTP {where}: {redact(e)} (STARTTLS or AUTH not offered; set "
+        raise NotifyError(f"SMTP {where}: {bounded(e, 500)} (STARTTLS or AUTH not offered; set "
                           "[smtp] starttls = false only for a trusted local relay)") from None
     except (smtplib.SMTPException, ssl.SSLError, OSError) as e:
-        raise NotifyError(f"SMTP {where}: {type(e).__name__}: {redact(e)}") from None
+        raise NotifyError(f"SMTP {where}: {type(e).__name__}: {bounded(e, 500)}") from None
 
 
 def notify(report: Notification, config, run_dir, *, report_path=None) -> dict:
@@ -174,7 +178,7 @@ def notify(report: Notification, config, run_dir, *, report_path=None) -> dict:
             log.info("notification sent to %d recipient(s) via %s", len(config.smtp.recipients),
                      config.smtp.host)
         except Exception as e:  # noqa: BLE001 - a failed send must not lose the run
-            result["error"] = redact(str(e) if isinstance(e, NotifyError)
-                                     else f"{type(e).__name__}: {e}")
+            result["error"] = bounded(str(e) if isinstance(e, NotifyError)
+                                      else f"{type(e).__name__}: {e}", 1000)
             log.warning("notification not sent: %s", result["error"])
     return result

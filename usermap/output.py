@@ -14,11 +14,35 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from .models import CONFLICT_ICON, METHOD_MANUAL
+from .files import write_csv
+from .models import CONFLICT_ICON, METHOD_MANUAL, fill_command
 from .reconcile import Audit
 
 __all__ = ["write_audit", "suggestions_text", "fix_command", "fix_commands", "FixCommands",
-           "needs_decision"]
+           "needs_decision", "for_people", "FORMULA_STARTS"]
+
+#: A cell starting with one of these is run as a formula by Excel, LibreOffice or Sheets.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutral(v):
+    return "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v
+
+
+def for_people(df):
+    """A copy of ``df`` whose text cells a spreadsheet would run as a formula (leading ``=``,
+    ``+``, ``-``, ``@``, tab or CR) start with ``'`` instead: the one place the audit's CSVs are
+    neutralised. Numbers stay numbers. Not for data formats (the mappings export round-trips
+    exactly)."""
+    out = df.copy()
+    for c in out.columns:
+        if not (out[c].dtype.kind in "biufcmM"):
+            out[c] = out[c].map(_neutral).astype(object)
+    return out
+
+
+def _write_people_csv(df, path: Path) -> None:
+    write_csv(for_people(df), path)
 
 
 def suggestions_text(items) -> str:
@@ -44,9 +68,10 @@ class FixCommands:
     decide: str
 
     def for_issue(self, issue_id: str, code: str, user: str, method: str) -> str:
+        """The command for one error, every id shell-quoted (``models.fill_command``)."""
         if needs_decision(code, method):
-            return self.decide.replace("{aloware_user_id}", str(user))
-        return self.fix.replace("{issue_id}", str(issue_id))
+            return fill_command(self.decide, aloware_user_id=user)
+        return fill_command(self.fix, issue_id=issue_id)
 
 
 def fix_commands(snapshot="SNAPSHOT_DIR", store="DB") -> FixCommands:
@@ -74,17 +99,16 @@ def write_audit(result: Audit, out: Path, *, snapshot=None, store=None) -> dict:
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     mapped = result.mapped.copy()
     mapped["conflict"] = mapped["conflict"].map({True: CONFLICT_ICON, False: ""})
-    mapped.to_csv(out / "mapped.csv", index=False, lineterminator="\n")
+    _write_people_csv(mapped, out / "mapped.csv")
     ua = result.unmapped_aloware.copy()
     ua["suggestions"] = ua["suggestions"].map(suggestions_text)
-    ua.to_csv(out / "unmapped_aloware.csv", index=False, lineterminator="\n")
-    result.unmapped_hubspot.to_csv(out / "unmapped_hubspot.csv", index=False,
-                                   lineterminator="\n")
+    _write_people_csv(ua, out / "unmapped_aloware.csv")
+    _write_people_csv(result.unmapped_hubspot, out / "unmapped_hubspot.csv")
     errors = result.errors
     commands = fix_commands(snapshot, store)
     errors["fix"] = [commands.for_issue(i, c, u, m) for i, c, u, m in zip(
         errors["issue_id"], errors["code"], errors["aloware_user_id"], errors["method"])]
-    errors.to_csv(out / "errors.csv", index=False, lineterminator="\n")
+    _write_people_csv(errors, out / "errors.csv")
     for name in ("summary.json", "mapped.csv", "unmapped_aloware.csv", "unmapped_hubspot.csv",
                  "errors.csv"):
         os.chmod(out / name, 0o600)

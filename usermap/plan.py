@@ -41,7 +41,7 @@ _LINK_FIELDS = (L_USER, L_OWNER, L_A_EMAIL, L_H_EMAIL, L_METHOD)
 
 
 def make_plan(result: Audit, *, store_revision: int, fingerprint: str, only: str | None = None,
-              force: bool = False, created_at: str = "") -> Plan:
+              force: bool = False, created_at: str = "", store_id: str = "") -> Plan:
     """The plan that brings the store to the fixed point of the rules (DESIGN.md §5)."""
     lk, u, o = result.links, result.users, result.owners
     remove = lk[REMOVE_COL].to_numpy()
@@ -96,7 +96,7 @@ def make_plan(result: Audit, *, store_revision: int, fingerprint: str, only: str
         changes = _restrict(changes, result, only)
     return Plan(changes=tuple(changes), store_revision=int(store_revision),
                 fingerprint=fingerprint, current_links=int(len(lk)), created_at=created_at,
-                force=bool(force), only=only)
+                force=bool(force), only=only, store_id=str(store_id))
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
@@ -182,7 +182,7 @@ def _plan_body(plan: Plan, chunk: int = 20_000):
         "format": PLAN_FORMAT, "created_at": plan.created_at,
         "store_revision": plan.store_revision, "fingerprint": plan.fingerprint,
         "current_links": plan.current_links, "force": plan.force, "only": plan.only,
-        "meta": plan.meta, "summary": _summary(plan),
+        "meta": plan.meta, "summary": _summary(plan), "store_id": plan.store_id,
     }
     enc = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(", ", ": ")).encode
     yield "{\n" + "".join(f" {enc(k)}: {enc(header[k])},\n" for k in sorted(header))
@@ -253,12 +253,15 @@ def plan_from_json(text: str, source: str = "plan.json") -> Plan:
                    for k in ("store_revision", "current_links")) or not isinstance(
                 doc["force"], bool):
             raise ValueError("store_revision, current_links or force has the wrong type")
+        if not isinstance(doc.get("store_id", ""), str):
+            raise ValueError("store_id has the wrong type")
         if "\\u" in text:  # a lone "\ud800" escape gives a string SQLite cannot store
             json.dumps(doc["changes"], ensure_ascii=False).encode("utf-8")
         return Plan(changes=changes, store_revision=int(doc["store_revision"]),
                     fingerprint=str(doc["fingerprint"]), current_links=int(doc["current_links"]),
                     created_at=str(doc["created_at"]), force=bool(doc["force"]),
-                    only=doc.get("only"), meta=dict(doc.get("meta") or {}))
+                    only=doc.get("only"), meta=dict(doc.get("meta") or {}),
+                    store_id=str(doc.get("store_id", "")))
     except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise PlanFileError(f"malformed plan: {e}", file=source) from None
 
@@ -304,7 +307,7 @@ def describe(plan: Plan) -> str:
 
 # --- undo ---------------------------------------------------------------------------------
 def undo_plan(journal: pd.DataFrame, links: pd.DataFrame, *, store_revision: int, run_id: str,
-              created_at: str = "") -> Plan:
+              created_at: str = "", store_id: str = "") -> Plan:
     """The inverse of an applied run, as a plan; refused if the store moved on in ways that
     conflict (a link that run wrote was changed since, or an id it freed was taken)."""
     from .errors import InputError, SafetyError
@@ -347,4 +350,5 @@ def undo_plan(journal: pd.DataFrame, links: pd.DataFrame, *, store_revision: int
     changes.sort(key=lambda c: order[c.step])
     return Plan(changes=tuple(changes), store_revision=store_revision,
                 fingerprint=f"undo:{run_id}", current_links=int(len(links)),
-                created_at=created_at, force=False, only=None, meta={"undo_of": run_id})
+                created_at=created_at, force=False, only=None, meta={"undo_of": run_id},
+                store_id=str(store_id))

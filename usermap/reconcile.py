@@ -28,7 +28,7 @@ from .models import (
     ELIGIBLE_STATUSES, EMAIL_CONFLICT_CODES, HUBSPOT_REASONS, ISSUE_CODES, L_A_EMAIL, L_H_EMAIL,
     L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER, LINK_COLUMNS, METHOD_MANUAL,
     O_ARCHIVED, O_EMAIL, O_FIRST, O_ID, O_LAST, O_TYPE, O_USER_ID, STATUS_ERROR, STATUS_SYNCED,
-    U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_STATUS,
+    U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_STATUS, profile_link,
 )
 from .normalize import email_keys, valid_keys
 
@@ -372,7 +372,7 @@ def _unmapped_aloware(u, f, profile_url) -> pd.DataFrame:
         U_STATUS: rows[U_STATUS].to_numpy(object), U_KIND: rows[U_KIND].to_numpy(object),
         A_REASON: reason,
     })
-    out["profile_url"] = (out[L_USER].map(lambda i: profile_url.replace("{id}", str(i)))
+    out["profile_url"] = (out[L_USER].map(lambda i: profile_link(profile_url, i))
                           if profile_url else "")
     out["suggestions"] = [[] for _ in range(len(out))]
     return out

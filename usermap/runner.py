@@ -9,7 +9,7 @@ A run::
       plan.json, report.html, notification.eml, sync.json
       run.log                      the runner's log and the notebooks' printed output (redacted)
       kernel.log                   the kernels' own messages (start-up warnings; redacted)
-      run.json                     status, exit code, error, timings
+      run.json                     status (ok, failed, refused, killed), exit code, error, timings
 
 - **One run at a time** (``usermap.lock``): ``runs/.lock`` is held with ``flock`` for the whole run, so a second
   ``usermap run`` fails at once with LockedError (exit 3). The kernel drops a killed process's
@@ -19,6 +19,9 @@ A run::
 - **Kernel** (``usermap.execute``): the ``usermap`` kernelspec (``make install``) when it runs this very interpreter;
   otherwise a kernel started with this interpreter directly (``sys.executable -m
   ipykernel_launcher``), so a run never picks up another environment's Python.
+- **Signals**: SIGTERM or SIGINT stops a run cleanly: the kernel is shut down, run.json says
+  ``killed`` (exit code 143 / 130), the failure report and notification are written, the lock
+  is released and ``usermap run`` exits 143 / 130.
 - **Failures**: a notebook that raises keeps its partially executed copy; the run's exit code is
   the code of the exception's class in usermap.errors (4 a source, 3 safety, 2 input, 1 other),
   read from papermill's ``ename``. The sync notebook does not run after a failed audit.
@@ -49,17 +52,19 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .clock import utc_now as _now
-from .errors import InputError, SafetyError, exit_code_for, exit_meaning
+from .errors import InputError, RunKilled, SafetyError, exit_code_for, exit_meaning
 from .execute import (CELL_TIMEOUT, KERNEL_NAME, NOTEBOOKS, NOTEBOOKS_ENV,  # noqa: F401
                       START_TIMEOUT, NotebookFailed, _kernel_manager_class, execute_notebook,
-                      exit_code_for_ename, kernel_options, notebooks_dir)
+                      exit_code_for_ename, kernel_options, notebooks_dir, shutdown_kernels)
 from .lock import LOCK_NAME, RUN_ID_PATTERN, RunLock, prune  # noqa: F401 (re-exported)
-from .redact import redact
+from .redact import bounded, redact
 
 __all__ = ["run", "RunResult", "RunLock", "prune", "notebooks_dir", "execute_notebook",
            "NotebookFailed", "exit_code_for_ename", "kernel_options", "FailureReport",
@@ -94,6 +99,8 @@ class RunResult:
     store_after: dict | None = None
     fetch: dict | None = None            # requests and retries of the fetch (snapshot/fetch.json)
     notification: dict | None = None     # the failure report: report, notification, sent, error
+    killed_by: str = ""                  # "SIGTERM" or "SIGINT" when a signal stopped the run
+    running: str = ""                    # the notebook being executed (for a stopped run)
 
     @property
     def ok(self) -> bool:
@@ -101,9 +108,9 @@ class RunResult:
 
     @property
     def status(self) -> str:
-        """"ok", "refused" (exit 3) or "failed"."""
-        return ("ok" if self.ok else "refused" if self.exit_code == SafetyError.exit_code
-                else "failed")
+        """"ok", "refused" (exit 3), "killed" (SIGTERM/SIGINT: exit 143/130) or "failed"."""
+        return ("ok" if self.ok else "killed" if self.killed_by else
+                "refused" if self.exit_code == SafetyError.exit_code else "failed")
 
     @property
     def store_changed(self) -> bool | None:
@@ -113,7 +120,7 @@ class RunResult:
 
     def _fail(self, error_class: str, message: str, exit_code: int) -> None:
         self.exit_code = exit_code
-        self.error_class, self.error_message = error_class, redact(message)
+        self.error_class, self.error_message = error_class, bounded(message)
         self.error = f"{error_class}: {self.error_message}"
 
     @property
@@ -172,12 +179,13 @@ class RunResult:
                 "fetch": self.fetch, "report": told,
                 "summary": self.summary, "plan": self.plan, "sync": self.sync,
                 "timings": self.timings, "seconds": round(self.seconds, 3),
-                "pruned": self.pruned, "took_over_lock_of": self.took_over}
+                "pruned": self.pruned, "took_over_lock_of": self.took_over,
+                "killed_by": self.killed_by or None}
 
 
 class _RedactingFormatter(logging.Formatter):
     def format(self, record):
-        return redact(super().format(record))
+        return bounded(super().format(record), 20_000)
 
 
 def _open_log(path: Path) -> logging.Handler:
@@ -208,6 +216,40 @@ def _config_path(config) -> str:
     return str(p.absolute())
 
 
+class _StopSignals:
+    """SIGTERM and SIGINT during ``run`` (cron, ``systemctl stop``, Ctrl-C). While ``armed`` (the
+    notebooks are executing) the first signal raises ``RunKilled`` where the runner is, which
+    stops papermill at once; otherwise it is only recorded (``signum``), and the run checks it.
+    Installed only in the main thread (the only one Python delivers signals to); the previous
+    handlers come back with ``restore``."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        self.signum: int | None = None
+        self.armed = False
+        self._old: dict = {}
+
+    def install(self) -> "_StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self._old[s] = signal.signal(s, self._handler)
+        return self
+
+    def _handler(self, signum, frame) -> None:
+        if self.signum is None:
+            self.signum = signum
+        if self.armed:
+            self.armed = False
+            raise RunKilled(signum)
+
+    def restore(self) -> None:
+        self.armed = False
+        for s, h in self._old.items():
+            signal.signal(s, h)
+        self._old = {}
+
+
 def run(config, *, apply: bool = False, force: bool = False, cell_timeout: float = CELL_TIMEOUT,
         notebooks: Path | None = None) -> RunResult:
     """One scheduled run: lock, run folder, audit.ipynb then sync.ipynb, retention.
@@ -215,6 +257,9 @@ def run(config, *, apply: bool = False, force: bool = False, cell_timeout: float
     Raises LockedError (exit 3) when another run holds the lock, InputError (exit 2) for a
     config or notebook that cannot be used; every failure inside a notebook is returned as a
     RunResult with the failure's exit code instead, after the run folder is complete.
+    SIGTERM or SIGINT during the run stops it cleanly (design §7): the kernel is shut down, the
+    run is recorded as "killed" with exit code 143 / 130, the failure report and notification
+    are written, the lock is released, and the RunResult carries that exit code.
     """
     from .store import new_run_id
     t0 = time.perf_counter()
@@ -222,41 +267,71 @@ def run(config, *, apply: bool = False, force: bool = False, cell_timeout: float
     config_path = _config_path(config)
     runs_dir = config.resolve(config.runs.dir).absolute()
     store = config.resolve(config.store.path).absolute()
-    lock = RunLock(runs_dir / LOCK_NAME).acquire()
+    stop = _StopSignals().install()
     try:
-        run_id = new_run_id()
-        run_dir = runs_dir / run_id
-        while run_dir.exists():   # pragma: no cover - same second, same random suffix
+        lock = RunLock(runs_dir / LOCK_NAME).acquire()
+        try:
             run_id = new_run_id()
             run_dir = runs_dir / run_id
-        run_dir.mkdir(parents=True)
-        lock.update(run_id)
-        handler = _open_log(run_dir / LOG_NAME)
-        result = RunResult(run_id=run_id, run_dir=run_dir, apply=apply, took_over=lock.previous)
-        result.store_before = _store_state(store)
-        try:
-            _execute(result, nb_dir, config_path, store, run_dir, apply, force, cell_timeout)
-        except Exception as e:   # outside the notebooks (a parameter refused, papermill missing)
-            if result.ok:
-                result._fail(type(e).__name__, str(e), exit_code_for(e))
-            raise
+            while run_dir.exists():   # pragma: no cover - same second, same random suffix
+                run_id = new_run_id()
+                run_dir = runs_dir / run_id
+            run_dir.mkdir(parents=True)
+            lock.update(run_id)
+            handler = _open_log(run_dir / LOG_NAME)
+            result = RunResult(run_id=run_id, run_dir=run_dir, apply=apply,
+                               took_over=lock.previous)
+            result.store_before = _store_state(store)
+            try:
+                if stop.signum is None:
+                    stop.armed = True
+                    _execute(result, nb_dir, config_path, store, run_dir, apply, force,
+                             cell_timeout)
+            except RunKilled:
+                pass                       # recorded in stop.signum; handled below
+            except Exception as e:   # outside the notebooks (a parameter refused, papermill missing)
+                stop.armed = False
+                if result.ok:
+                    result._fail(type(e).__name__, str(e), exit_code_for(e))
+                raise
+            finally:
+                stop.armed = False
+                if stop.signum is not None:
+                    _stopped(result, stop.signum)
+                result.store_after = _store_state(store)
+                if not result.ok:
+                    _report_failure(result, config, run_dir)
+                result.pruned = prune(runs_dir, config.runs.keep, protect={run_id})
+                if result.pruned:
+                    log.info("retention (keep %d): removed %s", config.runs.keep,
+                             ", ".join(result.pruned))
+                result.seconds = time.perf_counter() - t0
+                log.info("run %s finished: exit %d in %.1f s", run_id, result.exit_code,
+                         result.seconds)
+                _close_log(handler)
+                (run_dir / RUN_JSON).write_text(json.dumps(result.to_json(), indent=2,
+                                                           default=str) + "\n", encoding="utf-8")
         finally:
-            result.store_after = _store_state(store)
-            if not result.ok:
-                _report_failure(result, config, run_dir)
-            result.pruned = prune(runs_dir, config.runs.keep, protect={run_id})
-            if result.pruned:
-                log.info("retention (keep %d): removed %s", config.runs.keep,
-                         ", ".join(result.pruned))
-            result.seconds = time.perf_counter() - t0
-            log.info("run %s finished: exit %d in %.1f s", run_id, result.exit_code,
-                     result.seconds)
-            _close_log(handler)
-            (run_dir / RUN_JSON).write_text(json.dumps(result.to_json(), indent=2,
-                                                       default=str) + "\n", encoding="utf-8")
+            lock.release()
     finally:
-        lock.release()
+        stop.restore()
     return result
+
+
+def _stopped(result: RunResult, signum: int) -> None:
+    """A signal stopped the run: shut the kernel down and record the run as killed."""
+    k = RunKilled(signum)
+    pids = shutdown_kernels()
+    where = result.running or result.failed_notebook
+    log.warning("run %s stopped by %s%s; kernel %s shut down", result.run_id, k.signame,
+                f" while executing {where}.ipynb" if where else "",
+                ", ".join(map(str, pids)) if pids else "already")
+    if where and not result.failed_notebook:
+        result.failed_notebook = where
+    result.killed_by = k.signame
+    result._fail("RunKilled", f"the run was stopped by {k.signame}"
+                 + (f" while the {where} notebook was executing" if where else "")
+                 + "; the kernel was shut down", k.exit_code)
 
 
 def _execute(result: RunResult, nb_dir: Path, config_path: str, store: Path, run_dir: Path,
@@ -277,8 +352,10 @@ def _execute(result: RunResult, nb_dir: Path, config_path: str, store: Path, run
     try:
         for name, params in steps:
             log.info("executing %s.ipynb", name)
+            result.running = name
             t = execute_notebook(nb_dir / f"{name}.ipynb", run_dir / f"{name}.ipynb", params,
                                  cwd=run_dir, kernel=kernel, cell_timeout=cell_timeout)
+            result.running = ""
             result.timings.append(t)
             log.info("%s.ipynb done in %.2f s (cells %.2f s, papermill and kernel %.2f s)",
                      name, t["seconds"], t.get("cells_seconds", 0.0),
@@ -344,7 +421,7 @@ def _failure_report(result: RunResult, *, audit_report: str = "") -> FailureRepo
         run_id=result.run_id, generated_at=_now(), status=result.status,
         exit_code=result.exit_code, meaning=exit_meaning(result.exit_code),
         error_class=result.error_class,
-        error_message=redact(result.error_message or result.error or ""),
+        error_message=bounded(result.error_message or result.error or ""),
         failed_notebook=result.failed_notebook, failed_cell=result.failed_cell,
         store_before=result.store_before, store_after=result.store_after, fetch=result.fetch,
         apply=result.apply, summary=result.summary, audit_report=audit_report,

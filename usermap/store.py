@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import (InputError, LockedError, RemovalGuardError, StoreConflictError,
-                     UsermapError)
+                     StoreWriteError, UsermapError)
 from .files import write_atomic
 from .store_schema import MIGRATIONS, SCHEMA_VERSION
 from .models import (
@@ -33,15 +33,43 @@ from .models import (
     LINK_COLUMNS, MAPPINGS_CSV_COLUMNS, METHOD_EMAIL, METHOD_MANUAL, REMOVE, UPDATE, Change,
 )
 
-__all__ = ["Store", "new_run_id", "SCHEMA_VERSION"]
+__all__ = ["Store", "new_run_id", "SCHEMA_VERSION", "db_error"]
 
 _TEST_HOOK = "USERMAP_TEST_APPLY_HOOK"  # tests only: "fail:N" or "sleep:SECONDS" per change
+_IMPORT_HOOK = "USERMAP_TEST_IMPORT_HOOK"  # tests only: once the import has read the links
 
 
 def new_run_id(now: str | None = None) -> str:
     """A run id: its UTC time then a short random suffix, e.g. 20261124T120000Z-3f9a."""
     t = (datetime.strptime(now, "%Y-%m-%dT%H:%M:%SZ") if now else datetime.now(timezone.utc))
     return t.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+
+
+def db_error(e: sqlite3.Error, path, doing: str = "use") -> UsermapError:
+    """The usermap error for an SQLite error on the store at ``path``: the store named, and the
+    real cause in words (SQLite's own name of it in brackets)."""
+    name = getattr(e, "sqlite_errorname", "") or ""
+    text = str(e)
+    low = f"{name} {text}".lower()
+    where = str(path)
+    if "busy" in low or "locked" in low:
+        return LockedError(f"{where}: the store is busy: another process is writing it ({text})")
+    if "corrupt" in low or "malformed" in low or "notadb" in low or "not a database" in low:
+        return InputError(f"the store is damaged: not a readable SQLite database ({text}); "
+                          f"restore it from a backup", file=where)
+    if "readonly" in low:
+        return InputError(f"the store is read-only: usermap cannot {doing} it ({text}); check "
+                          f"the permissions of the file and of its folder", file=where)
+    if "cantopen" in low or "unable to open" in low:
+        return InputError(f"cannot {doing} the store: SQLite cannot open it or create its "
+                          f"journal beside it ({text}); check the permissions of the file and "
+                          f"of its folder", file=where)
+    if "full" in low:
+        return StoreWriteError(f"{where}: the disk is full ({text}); nothing was changed")
+    if "ioerr" in low or "i/o" in low:
+        return StoreWriteError(f"{where}: the disk refused the write ({text}: full, over the "
+                               f"file size limit, or failing); nothing was changed")
+    return StoreWriteError(f"{where}: SQLite failed ({name or type(e).__name__}: {text})")
 
 
 class Store:
@@ -52,14 +80,28 @@ class Store:
 
     # --- opening ---------------------------------------------------------------------------
     @classmethod
-    def open(cls, path, *, create: bool = True, busy_timeout: float = 2.0) -> "Store":
+    def open(cls, path, *, create: bool = False, busy_timeout: float = 2.0) -> "Store":
+        """Open the store at ``path``. A path that does not exist is an InputError naming it and
+        ``usermap init`` unless ``create`` (stores are never made by accident: only ``init``,
+        and ``mappings import``/``map`` with ``--create``, pass it). A damaged, read-only or
+        foreign file is an InputError naming the store and the cause; nothing is written to it.
+        """
         path = Path(path)
+        made = False
+        if path.is_dir():
+            raise InputError("is a folder, not a usermap store file", file=str(path))
         if not path.exists():
             if not create:
-                raise InputError("store not found (create it with `usermap mappings import` or "
-                                 "`usermap plan`/`apply`)", file=str(path))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only from birth
+                raise InputError(f"store not found; create an empty one with `usermap init "
+                                 f"--store {path}`", file=str(path))
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except OSError as e:
+                raise InputError(f"cannot create the store: {e.strerror or e}",
+                                 file=str(path)) from None
+            made = True
+        conn = None
         try:
             conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
             conn.execute("PRAGMA journal_mode=DELETE")
@@ -68,11 +110,42 @@ class Store:
             conn.execute("PRAGMA cache_size=-262144")  # 256 MB: big imports stay off the disk
             store = cls(conn, path)
             store._migrate()
-        except sqlite3.DatabaseError as e:
-            if "locked" in str(e):
-                raise LockedError(f"{path}: the store is locked by another process") from None
-            raise InputError(f"not a usermap store ({e})", file=str(path)) from None
+        except BaseException as e:
+            if conn is not None:
+                conn.close()
+            if made:  # a store this call began to make and could not finish: leave nothing
+                path.unlink(missing_ok=True)
+            if isinstance(e, sqlite3.Error):
+                raise db_error(e, path, "open") from None
+            raise
         return store
+
+    @classmethod
+    def init(cls, path) -> tuple["Store", bool]:
+        """``usermap init``: (the store, True) for a new empty store made at ``path``; (the
+        store, False) when ``path`` is a usermap store already (left as it is). Anything else
+        at ``path`` (a folder, an empty or foreign file) is an InputError, untouched."""
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            if path.stat().st_size == 0:
+                raise InputError("is an empty file, not a usermap store; remove it or choose "
+                                 "another path", file=str(path))
+            return cls.open(path), False
+        return cls.open(path, create=True), True
+
+    def _meta_int(self, key: str) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        if row is None:
+            raise InputError(f"the store is damaged: its meta table has no {key}",
+                             file=str(self.path))
+        try:
+            value = int(str(row[0]).strip())
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise InputError(f"the store is damaged: its meta table has {key} = {row[0]!r}, "
+                             f"not a number; restore it from a backup", file=str(self.path))
+        return value
 
     def _migrate(self) -> None:
         c = self.conn
@@ -81,7 +154,9 @@ class Store:
         version = 0
         if has_meta:
             row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = int(row[0]) if row else 1
+            version = self._meta_int("schema_version") if row else 1
+            if c.execute("SELECT 1 FROM meta WHERE key='revision'").fetchone():
+                self._meta_int("revision")
         elif c.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             raise InputError("not a usermap store (it has other tables)", file=str(self.path))
         if version > SCHEMA_VERSION:
@@ -99,8 +174,18 @@ class Store:
                       (str(SCHEMA_VERSION),))
             c.execute("COMMIT")
         except BaseException:
-            c.execute("ROLLBACK")
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        """Roll back the open transaction, if SQLite has not already (a full disk or an I/O
+        error ends it): the error that got us here is the one to report, never "cannot
+        rollback"."""
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
 
     def close(self) -> None:
         self.conn.close()
@@ -108,18 +193,29 @@ class Store:
     def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         self.close()
+        if isinstance(exc, sqlite3.Error):  # whatever a `with` block did with the store
+            raise db_error(exc, self.path) from None
 
     # --- reading ---------------------------------------------------------------------------
     @property
     def revision(self) -> int:
-        return int(self.conn.execute("SELECT value FROM meta WHERE key='revision'").fetchone()[0])
+        return self._meta_int("revision")
 
     @property
     def schema_version(self) -> int:
-        return int(self.conn.execute("SELECT value FROM meta WHERE key='schema_version'"
-                                     ).fetchone()[0])
+        return self._meta_int("schema_version")
+
+    @property
+    def store_id(self) -> str:
+        """The random id made when the store was created (or first migrated to schema 5):
+        every plan records it, and a plan is applied to this store only."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()
+        if row is None or not str(row[0]).strip():
+            raise InputError("the store is damaged: its meta table has no store_id",
+                             file=str(self.path))
+        return str(row[0])
 
     def links(self) -> pd.DataFrame:
         """All links as a frame with LINK_COLUMNS (strings)."""
@@ -192,17 +288,15 @@ class Store:
         run_id = run_id or new_run_id(now)
         hook = os.environ.get(_TEST_HOOK, "")
         c = self.conn
-        try:
-            c.execute("BEGIN IMMEDIATE")  # take the write lock before reading the revision
-        except sqlite3.OperationalError as e:
-            raise LockedError(f"{self.path}: the store is busy: another apply holds it ({e})"
-                              ) from None
+        self._begin()  # take the write lock before reading the revision
         try:
             rev = self.revision
             if expect_revision is not None and rev != expect_revision:
                 from .errors import StalePlanError
                 raise StalePlanError(f"the store is at revision {rev} but the plan was made at "
-                                     f"revision {expect_revision}: make a new plan")
+                                     f"revision {expect_revision}: the store changed since; nothing "
+                                     f"was changed. Make a new plan with `usermap plan "
+                                     f"SNAPSHOT_DIR --store DB --out PLAN.json`")
             counts = {ADD: 0, UPDATE: 0, REMOVE: 0}
             journal = []
             for n, ch in enumerate(changes):
@@ -230,10 +324,20 @@ class Store:
             seqs = self._journal(journal)
             self._finish(run_id, kind, now, counts, rev, fingerprint, seqs)
             c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
+        except BaseException as e:
+            self._rollback()
+            if isinstance(e, sqlite3.Error):
+                raise db_error(e, self.path, "write") from None
             raise
         return run_id
+
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE: the write lock, or LockedError when another writer holds it (and
+        the real cause when the store cannot be written at all: read-only, damaged)."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise db_error(e, self.path, "write") from None
 
     def _check_before(self, ch: Change) -> None:
         current = self.link(ch.aloware_user_id)
@@ -320,28 +424,37 @@ class Store:
         return self.write_changes([ch], kind="unmap", now=now)
 
     def import_links(self, links: pd.DataFrame, *, now: str, force: bool = False
-                     ) -> tuple[str, dict]:
+                     ) -> tuple[str | None, dict]:
         """Make the store's links those of ``links`` (a validated mappings frame), journaled.
 
-        Bulk path: one transaction, set-based diff, executemany. Refused (exit 3) when it would
-        remove more than the plan guard allows, unless forced.
+        Bulk path: one transaction (taken before the current links are read, so the diff is
+        that of the store as the import writes it), set-based diff, executemany. Refused (exit
+        3) when it would remove more than the plan guard allows, unless forced. An import that
+        changes nothing records no run and bumps no revision: the run id is then None.
         """
-        cur = self.links()
-        new = links.assign(**{L_MAPPED_AT: links[L_MAPPED_AT].where(links[L_MAPPED_AT] != "", now),
-                              L_UPDATED_AT: now})
-        added, removed, updated = _import_diff(cur, new)
-        limit = max(10, (len(cur) * 20) // 100)
-        if len(removed) > limit and not force:
-            raise RemovalGuardError(f"the import removes {len(removed)} of {len(cur)} links, more "
-                                    f"than the limit of {limit}; nothing was changed. Run again "
-                                    f"with --force to go ahead")
         run_id = new_run_id(now)
         c = self.conn
+        # The write lock first, then the current links: a `map` or an apply committed while
+        # this import reads would otherwise be overwritten (or kept) without a word.
+        self._begin()
         try:
-            c.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as e:
-            raise LockedError(f"{self.path}: the store is busy ({e})") from None
-        try:
+            cur = self.links()
+            if _IMPORT_HOOK in os.environ:
+                _run_hook(os.environ[_IMPORT_HOOK], 1)
+            new = links.assign(**{L_MAPPED_AT: links[L_MAPPED_AT].where(
+                links[L_MAPPED_AT] != "", now), L_UPDATED_AT: now})
+            added, removed, updated = _import_diff(cur, new)
+            limit = max(10, (len(cur) * 20) // 100)
+            if len(removed) > limit and not force:
+                raise RemovalGuardError(f"the import removes {len(removed)} of {len(cur)} links, "
+                                        f"more than the limit of {limit}; nothing was changed. "
+                                        f"Check the CSV (`usermap mappings export --store DB "
+                                        f"CSV` writes the current links to compare), then add "
+                                        f"--force to go ahead")
+            counts = {ADD: len(added), UPDATE: len(updated), REMOVE: len(removed)}
+            if not sum(counts.values()):  # nothing to change: no run, no new revision
+                self._rollback()
+                return None, counts
             rev = self.revision
             first_import = cur.empty
             # The journal's JSON is made in a second thread while SQLite (which releases the
@@ -357,11 +470,12 @@ class Store:
                 seqs = self._journal_adds_from_links(run_id, rev + 1, now)
             else:
                 seqs = self._journal(journal)
-            counts = {ADD: len(added), UPDATE: len(updated), REMOVE: len(removed)}
             self._finish(run_id, "import", now, counts, rev, "", seqs)
             c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
+        except BaseException as e:
+            self._rollback()
+            if isinstance(e, sqlite3.Error):
+                raise db_error(e, self.path, "write") from None
             raise
         return run_id, counts
 

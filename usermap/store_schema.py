@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __all__ = ["SCHEMA_VERSION", "MIGRATIONS"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Each migration takes the store from version i to i+1 (index i). Never edit one that shipped.
 MIGRATIONS = [
@@ -85,5 +85,8 @@ MIGRATIONS = [
     UPDATE runs SET journal_from = (SELECT min(seq) FROM journal j WHERE j.run_id = runs.run_id),
                     journal_to = (SELECT max(seq) FROM journal j WHERE j.run_id = runs.run_id);
     """,
+    # 4 -> 5: a random store id (every plan records it; a plan is applied to its store only).
+    # A store made now gets it at birth, an older one at its first open (which migrates it).
+    "INSERT OR IGNORE INTO meta VALUES ('store_id', lower(hex(randomblob(16))));",
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION

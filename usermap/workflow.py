@@ -40,7 +40,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "utc_now", "Loaded", "load", "fetch", "fetch_note", "audit", "write_audit", "make_plan",
     "Applied", "apply", "commands", "build_report", "write_report", "report_for_snapshot",
-    "finish", "undo", "map_link", "unmap_link", "HISTORY_LIMIT", "REPORT_FILE", "SYNC_FILE",
+    "finish", "undo", "map_link", "unmap_link", "init_store", "clean_id", "newest_snapshot",
+    "PLACEHOLDER_IDS", "HISTORY_LIMIT", "REPORT_FILE", "SYNC_FILE",
 ]
 
 HISTORY_LIMIT = 60           # recorded audits a report compares with and plots (newest kept)
@@ -59,37 +60,37 @@ class Loaded:
     snapshot: Path
     fingerprint: str = ""
     fetch_info: dict | None = None
+    store_id: str = ""
 
     def __repr__(self) -> str:
         return (f"{len(self.users):,} Aloware users and {len(self.owners):,} HubSpot owners; "
                 f"{len(self.links):,} links in the store (revision {self.revision})")
 
 
-def load(snapshot, store_path, *, create: bool = True, fetch_info: dict | None = None) -> Loaded:
+def load(snapshot, store_path, *, create: bool = False, fetch_info: dict | None = None) -> Loaded:
     """The users and owners of the snapshot folder, its fingerprint, and the store's links and
     revision.
 
     The users CSV and the fingerprint are read in a second thread while this one parses the
     owners JSON: pandas' CSV tokenizer and hashlib release the GIL, so the two overlap. The
-    store is only opened (created, when ``create``) once the snapshot has been read without
-    error, so bad input leaves no new store file behind.
+    store is only opened (created, when ``create``; else a missing store is an InputError
+    naming ``usermap init``) once the snapshot has been read without error, so bad input
+    leaves no new store file behind.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from .sources.snapshot import (OWNERS_FILE, USERS_FILE, fingerprint, read_owners_json,
-                                   read_users_csv)
+    from .sources.snapshot import (OWNERS_FILE, USERS_FILE, check_snapshot_folder, fingerprint,
+                                   read_owners_json, read_users_csv)
     from .store import Store
-    d = Path(snapshot)
-    if not d.is_dir():
-        raise InputError("snapshot folder not found", file=str(d))
+    d = check_snapshot_folder(snapshot)
     with ThreadPoolExecutor(max_workers=2) as pool:
         users = pool.submit(read_users_csv, d / USERS_FILE)
         digest = pool.submit(fingerprint, d)
         owners = read_owners_json(d / OWNERS_FILE)
         users, digest = users.result(), digest.result()
     with Store.open(store_path, create=create) as store:
-        links, revision = store.links(), store.revision
-    return Loaded(users, owners, links, revision, d, digest, fetch_info)
+        links, revision, store_id = store.links(), store.revision, store.store_id
+    return Loaded(users, owners, links, revision, d, digest, fetch_info, store_id)
 
 
 def fetch(config: "Config", out, *, progress: bool | None = None) -> dict:
@@ -100,7 +101,8 @@ def fetch(config: "Config", out, *, progress: bool | None = None) -> dict:
 
 
 _CAUSES = {"rate_limit": "rate limiting (HTTP 429)", "server_error": "server errors (HTTP 5xx)",
-           "connection": "cut, refused or timed-out connections"}
+           "connection": "cut or timed-out connections",
+           "migration": "an account migration (HTTP 477)"}
 
 
 def fetch_note(snapshot) -> str:
@@ -120,7 +122,26 @@ def fetch_note(snapshot) -> str:
     if not retries:
         return text + ", without retries."
     why = ", ".join(f"{n} after {_CAUSES.get(k, k)}" for k, n in sorted(causes.items()))
-    return text + f", with {retries} retries: {why}."
+    return text + f", with {retries} retries: {why}" + _waits_note(info) + "."
+
+
+def _waits_note(info: dict) -> str:
+    """"; waited 12.5 s in all, longest 10 s (HubSpot owners (active), page 3: HTTP 429 …)"
+    from fetch.json's ``seconds_waited`` and ``waits``; "" when it has neither."""
+    try:
+        total = float(info.get("seconds_waited") or 0)
+        waits = [w for w in (info.get("waits") or []) if isinstance(w, dict)]
+        longest = max(waits, key=lambda w: float(w.get("seconds") or 0), default=None)
+    except (TypeError, ValueError, AttributeError):
+        return ""
+    if not total:
+        return ""
+    note = f"; waited {total:g} s in all"
+    if longest is not None:
+        detail = str(longest.get("detail") or "")[:80]
+        note += (f", longest {float(longest.get('seconds') or 0):g} s "
+                 f"({longest.get('request', '')}: {detail})")
+    return note
 
 
 # --- audit ------------------------------------------------------------------------------------
@@ -164,7 +185,7 @@ def make_plan(data: Loaded, result: "Audit", *, now: str, only: str | None = Non
     from . import plan as planmod
     p = planmod.make_plan(result, store_revision=data.revision,
                           fingerprint=data.fingerprint or _fingerprint(data.snapshot),
-                          only=only, force=force, created_at=now)
+                          only=only, force=force, created_at=now, store_id=data.store_id)
     if guard:
         p.check(force=force)
     if out is not None:
@@ -199,20 +220,31 @@ class Applied:
 
 
 def apply(store_path, plan: "Plan", *, now: str, yes: bool = True, force: bool = False,
-          run_id: str | None = None, skip_empty: bool = False) -> Applied:
-    """Check the plan against the store (stale, removal guard) and, with ``yes``, apply it in
-    one transaction. Raises SafetyError (nothing changed) when the plan refuses itself.
+          run_id: str | None = None) -> Applied:
+    """Check the plan against the store (made on this store, stale, removal guard) and, with
+    ``yes``, apply it in one transaction. Raises SafetyError (nothing changed) when the plan
+    refuses itself.
 
-    ``yes=False`` is a dry run: checked, nothing written. ``skip_empty``: an empty plan writes
-    no run (scheduled syncs); otherwise an applied empty plan is recorded as a run like any
-    other (``usermap apply --yes``)."""
+    ``yes=False`` is a dry run: checked, nothing written. A plan without changes is checked and
+    writes nothing either: no run is recorded and the revision stays (``applied`` is false,
+    ``revision`` is the store's)."""
     from .apply import apply_plan
     from .store import Store
     with Store.open(store_path, create=False) as store:
-        rid = apply_plan(store, plan, now=now, force=force, run_id=run_id,
-                         dry_run=not yes or (skip_empty and not len(plan)))
+        rid = apply_plan(store, plan, now=now, force=force, run_id=run_id, dry_run=not yes)
         return Applied(applied=rid is not None, changes=len(plan), store_run_id=rid,
                        revision=store.revision, dry_run=not yes)
+
+
+def init_store(store_path) -> dict:
+    """``usermap init``: an empty store at ``store_path``. Returns ``created`` (False when a
+    usermap store is there already; it is left as it is), its ``store_id`` and ``revision``.
+    Anything else at the path is an InputError and stays untouched."""
+    from .store import Store
+    store, created = Store.init(store_path)
+    with store:
+        return {"created": created, "store_id": store.store_id, "revision": store.revision,
+                "links": store.count()}
 
 
 def undo(store_path, run_id: str, *, now: str, out=None) -> "Plan":
@@ -222,23 +254,68 @@ def undo(store_path, run_id: str, *, now: str, out=None) -> "Plan":
     from .store import Store
     with Store.open(store_path, create=False) as store:
         p = planmod.undo_plan(store.journal(run_id), store.links(),
-                              store_revision=store.revision, run_id=run_id, created_at=now)
+                              store_revision=store.revision, run_id=run_id, created_at=now,
+                              store_id=store.store_id)
     if out is not None:
         files.write_plan(p, out)
     return p
 
 
-def map_link(store_path, aloware_id: str, owner_id: str, *, now: str, snapshot=None) -> str:
-    """Pin a manual link (checked against ``snapshot``, whose e-mails it records, when given);
-    returns the store's run id."""
+#: Words that stand for an id in the commands usermap suggests (fix and decide commands,
+#: --help): never an id, so a suggested command pasted unedited links nothing.
+PLACEHOLDER_IDS = frozenset({"ALOWARE_ID", "OWNER_ID", "ALOWARE_USER_ID", "HUBSPOT_OWNER_ID",
+                             "HUBSPOT_ID", "USER_ID", "ID", "RUN_ID", "ISSUE_ID"})
+
+
+def clean_id(value, what: str) -> str:
+    """An id typed by a person, as the file readers take ids: surrounding whitespace stripped.
+    Empty, a placeholder word (``OWNER_ID``...) or a template left unfilled (``{...}``,
+    ``<...>``) is an InputError naming ``what``."""
+    text = str(value if value is not None else "").strip()
+    if not text:
+        raise InputError("is empty", column=what)
+    bare = text.strip("<>{}[]").strip()
+    if bare.upper() in PLACEHOLDER_IDS or any(ch in text for ch in "{}<>"):
+        raise InputError(f"{text!r} is a placeholder from a suggested command, not an id: put "
+                         f"the real id in its place", column=what)
+    if not text.isprintable():
+        raise InputError(f"{text!r} holds control characters", column=what)
+    return text
+
+
+def newest_snapshot(runs_dir) -> Path | None:
+    """The snapshot of the newest run under ``runs_dir`` that fetched one
+    (``<runs_dir>/<run id>/snapshot`` holding both directories), or None."""
+    d = Path(runs_dir)
+    if not d.is_dir():
+        return None
+    from .sources.snapshot import OWNERS_FILE, USERS_FILE
+    for run in sorted((p for p in d.iterdir() if p.name[:1].isdigit()), reverse=True):
+        snap = run / "snapshot"
+        if (snap / USERS_FILE).is_file() and (snap / OWNERS_FILE).is_file():
+            return snap
+    return None
+
+
+def map_link(store_path, aloware_id: str, owner_id: str, *, now: str, snapshot=None,
+             create: bool = False) -> str:
+    """Pin a manual link; returns the store's run id. Both ids are cleaned (``clean_id``).
+    With ``snapshot`` both must be in it (an InputError names the id and the snapshot) and
+    their e-mails are recorded; without one nothing is checked. The store is created only
+    with ``create``."""
     from .store import Store
+    aloware_id = clean_id(aloware_id, "ALOWARE_ID")
+    owner_id = clean_id(owner_id, "OWNER_ID")
     emails = ("", "")
     if snapshot:
         from .reconcile import check_manual_link
         from .sources.snapshot import read_snapshot
         users, owners = read_snapshot(snapshot)
-        emails = check_manual_link(users, owners, aloware_id, owner_id)
-    with Store.open(store_path) as store:
+        try:
+            emails = check_manual_link(users, owners, aloware_id, owner_id)
+        except InputError as e:
+            raise InputError(f"{e}; nothing was changed", file=str(snapshot)) from None
+    with Store.open(store_path, create=create) as store:
         return store.map(aloware_id, owner_id, aloware_email=emails[0],
                          hubspot_email=emails[1], now=now)
 
@@ -246,6 +323,7 @@ def map_link(store_path, aloware_id: str, owner_id: str, *, now: str, snapshot=N
 def unmap_link(store_path, aloware_id: str, *, now: str) -> str:
     """Remove a user's link; returns the store's run id."""
     from .store import Store
+    aloware_id = clean_id(aloware_id, "ALOWARE_ID")
     with Store.open(store_path, create=False) as store:
         return store.unmap(aloware_id, now=now)
 
@@ -350,7 +428,8 @@ def pin_plan(data: Loaded, aloware_id: str, owner_id: str, *, now: str) -> "Plan
                 "manual")
     return Plan(changes=(ch,), store_revision=data.revision,
                 fingerprint=data.fingerprint or _fingerprint(data.snapshot),
-                current_links=len(links), created_at=now, meta={"pin": True})
+                current_links=len(links), created_at=now, meta={"pin": True},
+                store_id=data.store_id)
 
 
 def last_undoable_run(store_path) -> dict | None:
@@ -414,7 +493,7 @@ def apply_recorded(config: "Config", data: Loaded, result: "Audit", plan: "Plan"
             summary = write_audit(result, run_dir, snapshot=str(snap), store_path=str(store_path),
                                   run_id=run_id, now=now)
             files.write_plan(plan, run_dir / "plan.json")
-            done = apply(store_path, plan, now=now, force=force, run_id=run_id, skip_empty=True)
+            done = apply(store_path, plan, now=now, force=force, run_id=run_id)
             out = finish(config, result, plan, done, snapshot=snap, store_path=store_path,
                          run_dir=run_dir, run_id=run_id, now=now, notes=notes)
             info.update(summary=summary, plan=plan.counts(), sync=done.to_dict(), report=out)

@@ -24,14 +24,13 @@ checks the imports). chart.py lays out the trend charts under the same rules.
 from __future__ import annotations
 
 from typing import Iterable, Mapping
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 
 from ..models import (
     U_ID, ACTIONS, ADD, ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES, L_A_EMAIL, L_H_EMAIL,
-    L_OWNER, L_USER, METHOD_MANUAL, REMOVE, UPDATE,
+    L_OWNER, L_USER, METHOD_MANUAL, REMOVE, UPDATE, fill_command, profile_link,
 )
 from .chart import line_chart
 from .model import (SAFE_URL, ActivityImpact, Changes, Column, FailureReport, Overview, Report,
@@ -155,21 +154,15 @@ def _mapped_table(m: pd.DataFrame, mask) -> Table:
                  empty="No links in the store.")
 
 
-def _template(template: str, **values: str) -> str:
-    out = template
-    for k, v in values.items():
-        out = out.replace("{" + k + "}", v)
-    return out
-
-
 def fix_for(code: str, method: str, issue_id: str, user: str, owner: str,
             fix_command: str = DEFAULT_FIX_COMMAND,
             decide_command: str = DEFAULT_DECIDE_COMMAND) -> str:
-    """An error's fix: the plan restricted to it, or what a person must decide."""
+    """An error's fix: the plan restricted to it, or what a person must decide; every id
+    shell-quoted (``models.fill_command``)."""
     needs_person = code == "aloware_email_changed" or (
         code == "hubspot_email_changed" and method == METHOD_MANUAL)
-    return _template(decide_command if needs_person else fix_command, issue_id=issue_id,
-                     aloware_user_id=user, hubspot_owner_id=owner, code=code)
+    return fill_command(decide_command if needs_person else fix_command, issue_id=issue_id,
+                        aloware_user_id=user, hubspot_owner_id=owner, code=code)
 
 
 def _errors_table(e: pd.DataFrame, mask, fix_command: str, decide_command: str) -> Table:
@@ -195,9 +188,10 @@ def _errors_table(e: pd.DataFrame, mask, fix_command: str, decide_command: str) 
 
 
 def _profile_urls(users: list[str], template: str | None, fallback: list[str]) -> list[str]:
-    """Profile links with the id URL-encoded; only http(s) links are kept."""
+    """Profile links with the id URL-encoded (``models.profile_link``); only http(s) links are
+    kept."""
     if template:
-        urls = [template.replace("{id}", quote(u, safe="")) for u in users]
+        urls = [profile_link(template, u) for u in users]
     else:
         urls = fallback
     return [u if SAFE_URL.match(u) else "" for u in urls]
@@ -445,9 +439,28 @@ _ADVICE = {
         "run `usermap run --apply --force`, or apply the plan with `usermap apply PLAN --store "
         "DB --yes --force`; a store that moved on is planned again by the next run."),
     2: ("Fix the file, row or column the error names, then run again.",),
+    143: ("The run was stopped by SIGTERM (a scheduler's stop or timeout, or a shutdown): the "
+          "kernel was shut down and the lock released. A sync that had not committed changed "
+          "nothing: the store is applied in one transaction.",
+          "Nothing to do if the stop was intended; otherwise check what sent it (systemd "
+          "TimeoutStopSec, cron's timeout). The next scheduled run starts afresh."),
+    130: ("The run was interrupted (SIGINT, Ctrl-C): the kernel was shut down and the lock "
+          "released. A sync that had not committed changed nothing.",
+          "Run it again when ready."),
     1: ("An unexpected error: the notebook (as far as it ran), run.log and kernel.log in the "
         "run folder show where it stopped. Please report it with them.",),
 }
+
+
+ERROR_MESSAGE_MAX = 2000   # characters of the error message the failure report quotes
+
+
+def _bounded_message(text: str) -> str:
+    """The error message cut to ERROR_MESSAGE_MAX characters. It comes here redacted already
+    (``redact.bounded`` in the runner; this package reads no environment), so cutting it cannot
+    leave a piece of a secret."""
+    text = str(text or "")
+    return text if len(text) <= ERROR_MESSAGE_MAX else text[:ERROR_MESSAGE_MAX - 1] + "…"
 
 
 def build_failure_report(*, run_id: str, generated_at: str, status: str, exit_code: int,
@@ -483,7 +496,8 @@ def build_failure_report(*, run_id: str, generated_at: str, status: str, exit_co
         notes.append(f"The fetch completed after {fetch['retries']} retries ({causes}).")
     return FailureReport(run_id=run_id, generated_at=generated_at, status=status,
                          exit_code=exit_code, error_class=error_class or "Error",
-                         error_message=error_message or "(no message)", where=where,
+                         error_message=_bounded_message(error_message) or "(no message)",
+                         where=where,
                          store=store, apply=bool(apply),
                          advice=_ADVICE.get(exit_code, _ADVICE[1]), notes=tuple(notes),
                          summary=summary, audit_report=audit_report, run_dir=str(run_dir),

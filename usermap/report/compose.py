@@ -21,7 +21,7 @@ def read_activities(path) -> pd.DataFrame:
     """An activities CSV (``aloware_user_id,type,timestamp``; type call or sms; ISO 8601
     timestamps). Errors name the file, row and column (InputError, exit 2)."""
     from ..errors import InputError
-    from ..sources.csvread import read_csv_validated
+    from ..sources.csvread import line_of, read_csv_validated
     path = Path(path)
     df = read_csv_validated(path, ACTIVITY_COLUMNS)
     for c in ACTIVITY_COLUMNS:
@@ -30,19 +30,19 @@ def read_activities(path) -> pd.DataFrame:
     empty = (df["aloware_user_id"] == "").to_numpy()
     if empty.any():
         i = int(empty.argmax())
-        raise InputError("empty aloware_user_id", file=str(path), row=i + 2,
+        raise InputError("empty aloware_user_id", file=str(path), row=line_of(path, i),
                          column="aloware_user_id")
     bad = ~df["type"].isin(ACTIVITY_TYPES).to_numpy()
     if bad.any():
         i = int(bad.argmax())
         raise InputError(f"type {df['type'].iloc[i]!r} is not one of {', '.join(ACTIVITY_TYPES)}",
-                         file=str(path), row=i + 2, column="type")
+                         file=str(path), row=line_of(path, i), column="type")
     ts = pd.to_datetime(df["timestamp"], utc=True, errors="coerce", format="ISO8601")
     bad = ts.isna().to_numpy()
     if bad.any():
         i = int(bad.argmax())
         raise InputError(f"timestamp {df['timestamp'].iloc[i]!r} is not an ISO 8601 time",
-                         file=str(path), row=i + 2, column="timestamp")
+                         file=str(path), row=line_of(path, i), column="timestamp")
     return df.reset_index(drop=True)
 
 

@@ -26,9 +26,16 @@ def _check_args(args) -> None:
         if not 0.0 <= v <= 1.0:
             bad(f"must be between 0 and 1, got {v}", opt)
     for opt, v in (("--rate-limit", args.rate_limit), ("--latency", args.latency),
-                   ("--cut-after", args.cut_after)):
+                   ("--cut-after", args.cut_after), ("--trickle", getattr(args, "trickle", 0))):
         if v < 0:
             bad("must not be negative", opt)
+    if getattr(args, "trickle", 0) > 60_000:
+        bad("must be at most 60000 (ms between two bytes)", "--trickle")
+    window = getattr(args, "rate_limit_window", 10.0)
+    if not (window > 0 and window <= 86400):
+        bad(f"must be more than 0 and at most 86400, got {window}", "--rate-limit-window")
+    if getattr(args, "daily_limit", None) is not None and args.daily_limit < 1:
+        bad("must be at least 1", "--daily-limit")
     if not args.max_seconds > 0:
         bad("must be more than 0", "--max-seconds")
     if not 0 <= args.port < 65536:
@@ -53,7 +60,11 @@ def _server_for(args) -> tuple[SandboxServer, str]:
         data = (world.users, world.owners)
     kw = dict(seed=args.seed, port=args.port, rate_limit=args.rate_limit,
               error_rate=args.error_rate, drop_rate=args.drop_rate, latency_ms=args.latency,
-              cut_after=args.cut_after, log=_err, verbose=getattr(args, "verbose", False))
+              cut_after=args.cut_after, trickle_ms=getattr(args, "trickle", 0), log=_err,
+              verbose=getattr(args, "verbose", False),
+              rate_window=getattr(args, "rate_limit_window", 10.0))
+    if getattr(args, "daily_limit", None) is not None:
+        kw["daily_limit"] = args.daily_limit
     srv = proto(*data, **kw)
     if getattr(args, "archived", None):
         srv.owners += extra_archived_owners(srv.owners, args.archived, seed=args.seed)
@@ -81,7 +92,12 @@ def _print_banner(srv: SandboxServer, args, source: str) -> None:
                                       ("--error-rate", args.error_rate),
                                       ("--drop-rate", args.drop_rate),
                                       ("--latency", args.latency),
-                                      ("--cut-after", args.cut_after)) if v]
+                                      ("--cut-after", args.cut_after),
+                                      ("--trickle", getattr(args, "trickle", 0)),
+                                      ("--daily-limit", getattr(args, "daily_limit", None)))
+              if v]
+    if args.rate_limit:
+        faults.append(f"--rate-limit-window {getattr(args, 'rate_limit_window', 10.0):g}")
     print(f"  faults:  {', '.join(faults) or 'none'} (seed {args.seed})")
     print(f"  stops after {args.max_seconds:g} s, or on Ctrl-C")
     users_csv = None
@@ -119,5 +135,5 @@ def run_sandbox(args) -> int:
         s = srv.stats
         _err(f"stopped after {s['requests']} requests (hubspot {s['hubspot']}, aloware "
              f"{s['aloware']}; 429 {s['429']}, 5xx {s['5xx']}, drops {s['drops']}, cuts "
-             f"{s['cuts']}, 401 {s['401']}, 400 {s['400']})")
+             f"{s['cuts']}, 401 {s['401']}, 400 {s['400']}, daily 429 {s['429_daily']})")
     return 0

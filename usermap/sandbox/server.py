@@ -25,10 +25,20 @@ Tokens: demanded only when ``HUBSPOT_ACCESS_TOKEN`` / ``ALOWARE_API_TOKEN`` are 
 server's environment (or passed to the class); otherwise any token is taken. Tokens never reach
 a log line: request lines are redacted.
 
+HubSpot answers carry ``X-HubSpot-RateLimit-{Max,Remaining,Interval-Milliseconds,Daily,
+Daily-Remaining}`` (190 per 10 s and 250,000 a day unless told otherwise) and
+``X-HubSpot-Correlation-Id``. Archived owners are served with ``userId`` null (HubSpot's owners
+guide), whatever the world says; ``AGENT_STATUSES`` are Aloware's presence codes (unverified).
+
 Faults, drawn from a ``random.Random(seed)`` once per request in arrival order, so a single client
 sees the same faults on every run: ``rate_limit`` N requests per ``rate_window`` (10 s) per API,
-then 429 with ``Retry-After``; ``error_rate`` P answers 500/502/503/504; ``drop_rate`` P cuts the
-connection half-way through the body; ``latency_ms`` before every answer; ``cut_after`` K cuts
+then 429 (HubSpot's: no ``Retry-After``, a body with ``policyName`` TEN_SECONDLY_ROLLING;
+Aloware's: ``Retry-After``); ``daily_limit`` HubSpot requests, then 429 ``policyName`` DAILY;
+``migrating`` K: the first K HubSpot requests are 477 with ``Retry-After: 1``; ``error_rate`` P answers 500/502/503/504; ``drop_rate`` P cuts the
+connection half-way through the body; ``latency_ms`` before every answer; ``trickle_ms`` sends
+every answer one byte at a time, ``trickle_ms`` apart (a server too slow for any deadline, whose
+every byte resets a socket timeout; bounded: ``TRICKLE_MAX_SECONDS`` per answer, and it ends when
+the server stops or the client hangs up); ``cut_after`` K cuts
 every owners page after page K (the listing can never complete); ``max_seconds`` stops the server.
 """
 
@@ -64,10 +74,17 @@ OWNERS_PATH = "/crm/v3/owners/"
 USERS_PATH = "/api/v1/webhook/users"
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
-DAILY_LIMIT = 1_000_000
+DAILY_LIMIT = 250_000          # HubSpot's daily limit of a Free/Starter portal's private apps
+TEN_SECONDLY = 190             # HubSpot's per-10-second limit (Professional/Enterprise: 190)
+MIGRATION_RETRY_AFTER = 1      # seconds a 477 asks to wait
+TRICKLE_MAX_SECONDS = 300.0   # a trickled answer is cut after this, finished or not
 OWNERS_SCOPE = "crm.objects.owners.read"
 EXPORT_COLUMNS = (U_ID, U_STATUS, U_KIND, U_ROLE, U_FIRST, U_LAST, U_EMAIL)
-_PRESENCE = ((1, "Available"), (2, "Busy"), (3, "On Break"), (4, "Offline"), (5, "Wrap Up"))
+# Aloware's agent_status codes and labels. Unverified: Aloware publishes no table of them; these
+# are the codes the brief of issue 11 gives (docs/design.md says so too).
+AGENT_STATUSES = {0: "Offline", 1: "Available", 2: "Busy", 3: "On Break", 4: "In Call",
+                  5: "Wrap-up", 6: "Ringing"}
+_PRESENCE = tuple(AGENT_STATUSES.items())
 
 
 class SandboxServer:
@@ -82,6 +99,7 @@ class SandboxServer:
                  hubspot_token=FROM_ENV, aloware_token=FROM_ENV, missing_scope: bool = False,
                  rate_limit: int = 0, rate_window: float = 10.0, error_rate: float = 0.0,
                  drop_rate: float = 0.0, latency_ms: float = 0.0, cut_after: int = 0,
+                 trickle_ms: float = 0.0, daily_limit: int = DAILY_LIMIT, migrating: int = 0,
                  aloware_wrap: bool = False, broken_json: tuple | set = (),
                  log=None, verbose: bool = False):
         if host not in ("127.0.0.1", "localhost", "::1"):
@@ -91,6 +109,10 @@ class SandboxServer:
                 raise ValueError(f"{name} must be between 0 and 1")
         if rate_limit < 0 or latency_ms < 0 or cut_after < 0 or rate_window <= 0:
             raise ValueError("rate_limit, latency_ms and cut_after must not be negative")
+        if daily_limit < 1 or migrating < 0:
+            raise ValueError("daily_limit must be at least 1, migrating not negative")
+        if not 0 <= trickle_ms <= 60_000:
+            raise ValueError("trickle_ms must be between 0 and 60000")
         self.seed = seed
         self._host, self._port = host, port
         self.hubspot_token = (os.environ.get("HUBSPOT_ACCESS_TOKEN") or None
@@ -101,7 +123,9 @@ class SandboxServer:
         self.rate_limit, self.rate_window = int(rate_limit), float(rate_window)
         self.error_rate, self.drop_rate = float(error_rate), float(drop_rate)
         self.latency = float(latency_ms) / 1000.0
+        self.trickle = float(trickle_ms) / 1000.0
         self.cut_after = int(cut_after)
+        self.daily_limit, self.migrating = int(daily_limit), int(migrating)
         self.aloware_wrap = aloware_wrap
         self.broken_json = set(broken_json)
         self._log_fn, self._verbose = log, verbose
@@ -127,11 +151,14 @@ class SandboxServer:
         from ..sources.snapshot import OWNERS_FILE, USERS_FILE, owners_frame, read_users_csv
         d = Path(directory)
         if not d.is_dir():
-            raise InputError("snapshot folder not found", file=str(d))
+            raise InputError("snapshot folder not found; give a folder `usermap fetch --out DIR` "
+                             "wrote, or leave out --snapshot to serve a generated world",
+                             file=str(d))
         users = read_users_csv(d / USERS_FILE)
         path = d / OWNERS_FILE
+        from ..files import read_regular_bytes
         try:
-            owners = json.loads(path.read_text(encoding="utf-8"))
+            owners = json.loads(read_regular_bytes(path).decode("utf-8"))
         except FileNotFoundError:
             raise InputError("file not found", file=str(path)) from None
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -145,6 +172,10 @@ class SandboxServer:
         self._by_id: dict[str, dict] = {}
         for o in self.owners:
             archived = bool(o.get("archived", False))
+            if archived and type(o.get("userId")) in (int, str):   # (a test's bad value stays)
+                # HubSpot's owners guide: an archived owner's userId is null (its user is gone;
+                # userIdIncludingInactive keeps the number). Served so, whatever the world says.
+                o = dict(o, userId=None)
             self._listing[archived].append((o, enc(o).encode("utf-8")))
             self._by_id[str(o.get("id"))] = o
         u = self.users
@@ -281,24 +312,53 @@ class SandboxServer:
             return
         with self._lock:   # counted before the client can see the answer
             self.stats[f"status_{status}"] += 1
+        if self.trickle:
+            self._trickle(h, head + body)
+            return
         h.wfile.write(head + body)
+
+    def _trickle(self, h, data: bytes) -> None:
+        """``data`` one byte every ``trickle`` seconds; bounded in time, ends with the server."""
+        with self._lock:
+            self.stats["trickles"] += 1
+        give_up = time.monotonic() + TRICKLE_MAX_SECONDS
+        h.close_connection = True
+        for i in range(len(data)):
+            if self._stopped.is_set() or time.monotonic() > give_up:
+                break
+            h.wfile.write(data[i:i + 1])
+            h.wfile.flush()
+            with self._lock:
+                self.stats["trickled_bytes"] += 1
+            if self._stopped.wait(self.trickle):
+                break
+        try:
+            h.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _hs_error(self, message: str, category: str, corr: str, **extra) -> dict:
         return {"status": "error", "message": message, "correlationId": corr,
                 "category": category, **extra}
 
-    def _rate_headers(self, api: str) -> dict:
+    def _rate_headers(self, api: str, corr: str = "") -> dict:
+        """HubSpot's rate-limit headers, as it sends them on every answer of a private app:
+        the rolling window (``-Max`` requests per ``-Interval-Milliseconds``; 190 per 10 s unless
+        ``rate_limit`` says otherwise, enforced only when it does) and the daily limit."""
         if api != "hubspot":
             return {}
-        limit = self.rate_limit or DAILY_LIMIT
+        limit = self.rate_limit or TEN_SECONDLY
         with self._lock:
             used = len(self._windows[api])
             daily = self.stats["hubspot"]
-        return {"X-HubSpot-RateLimit-Daily": DAILY_LIMIT,
-                "X-HubSpot-RateLimit-Daily-Remaining": max(0, DAILY_LIMIT - daily),
-                "X-HubSpot-RateLimit-Interval-Milliseconds": int(self.rate_window * 1000),
-                "X-HubSpot-RateLimit-Max": limit,
-                "X-HubSpot-RateLimit-Remaining": max(0, limit - used)}
+        h = {"X-HubSpot-RateLimit-Daily": self.daily_limit,
+             "X-HubSpot-RateLimit-Daily-Remaining": max(0, self.daily_limit - daily),
+             "X-HubSpot-RateLimit-Interval-Milliseconds": int(self.rate_window * 1000),
+             "X-HubSpot-RateLimit-Max": limit,
+             "X-HubSpot-RateLimit-Remaining": max(0, limit - used)}
+        if corr:
+            h["X-HubSpot-Correlation-Id"] = corr
+        return h
 
     def _rate_check(self, api: str, now: float) -> float | None:
         """None if the request may go on, else the seconds until the window has room."""
@@ -348,11 +408,26 @@ class SandboxServer:
         if api == "hubspot" and self.missing_scope:
             self._refuse_scope(h, corr)
             return
+        if api == "hubspot":
+            with self._lock:
+                hs_n = self.stats["hubspot"]
+            if hs_n > self.daily_limit:
+                self._refuse_rate(h, api, 0.0, corr, policy="DAILY")
+                return
+            if hs_n <= self.migrating:
+                with self._lock:
+                    self.stats["477"] += 1
+                self._log("477 hubspot: migration in progress")
+                self._send(h, 477, self._hs_error("This portal is currently being migrated; try "
+                                                  "again later.", "MIGRATION_IN_PROGRESS", corr),
+                           headers={"Retry-After": MIGRATION_RETRY_AFTER,
+                                    "X-HubSpot-Correlation-Id": corr})
+                return
         wait = self._rate_check(api, now)
         if wait is not None:
             self._refuse_rate(h, api, wait, corr)
             return
-        rate_headers = self._rate_headers(api)
+        rate_headers = self._rate_headers(api, corr)
         if r_error < self.error_rate:
             self._injected_error(h, api, (500, 502, 503, 504)[int(r_kind * 4)], corr,
                                  rate_headers)
@@ -398,18 +473,30 @@ class SandboxServer:
             errors=[{"message": "One or more of the following scopes are required.",
                      "context": {"requiredGranularScopes": [OWNERS_SCOPE]}}]))
 
-    def _refuse_rate(self, h, api: str, wait: float, corr: str) -> None:
+    def _refuse_rate(self, h, api: str, wait: float, corr: str, policy: str = "") -> None:
         with self._lock:
             self.stats["429"] += 1
-        self._log(f"429 {api}: more than {self.rate_limit} requests in {self.rate_window:g} s")
-        headers = {"Retry-After": max(1, math.ceil(wait))}
+            if policy == "DAILY":
+                self.stats["429_daily"] += 1
         if api == "hubspot":
-            headers.update(self._rate_headers(api))
-            headers["X-HubSpot-RateLimit-Remaining"] = 0
-            body = {"status": "error", "message": "You have reached your ten_secondly_rolling "
-                    "limit.", "errorType": "RATE_LIMIT", "correlationId": corr,
-                    "policyName": "TEN_SECONDLY_ROLLING"}
+            # as HubSpot does: no Retry-After; the body's policyName says which limit it was
+            headers = self._rate_headers(api, corr)
+            if policy == "DAILY":
+                self._log(f"429 hubspot: the daily limit of {self.daily_limit} is spent")
+                headers["X-HubSpot-RateLimit-Daily-Remaining"] = 0
+                body = {"status": "error", "message": "You have reached your daily limit.",
+                        "errorType": "RATE_LIMIT", "correlationId": corr, "policyName": "DAILY"}
+            else:
+                self._log(f"429 hubspot: more than {self.rate_limit} requests in "
+                          f"{self.rate_window:g} s")
+                headers["X-HubSpot-RateLimit-Remaining"] = 0
+                body = {"status": "error", "message": "You have reached your ten_secondly_rolling "
+                        "limit.", "errorType": "RATE_LIMIT", "correlationId": corr,
+                        "policyName": "TEN_SECONDLY_ROLLING"}
         else:
+            self._log(f"429 {api}: more than {self.rate_limit} requests in "
+                      f"{self.rate_window:g} s")
+            headers = {"Retry-After": max(1, math.ceil(wait))}
             headers.update({"X-RateLimit-Limit": self.rate_limit, "X-RateLimit-Remaining": 0})
             body = {"message": "Too Many Attempts."}
         self._send(h, 429, body, headers=headers)

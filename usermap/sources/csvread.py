@@ -1,9 +1,19 @@
 """CSV files people hand to usermap, read as strings with full validation.
 
-``read_csv_validated`` checks the encoding, the header, the field count of every row and names
-the file, the row (its real line in the file) and the column of the first problem
-(``InputError``). The ``check_*`` helpers validate one column of the frame it returns, naming the
-row with ``line_of``; ``strip_column`` strips (and lowers) a column of strings fast.
+``read_csv_validated`` checks the encoding, control characters, the header, the field count of
+every row and names the file, the row (its real line in the file) and the column of the first
+problem (``InputError``). The ``check_*`` helpers validate one column of the frame it returns,
+naming the row with ``line_of``; ``strip_column`` strips (and lowers) a column of strings fast.
+
+Control characters (Unicode category Cc; docs/decisions.md "Input files"): NUL and every control
+character other than tab, CR and LF are refused anywhere in the file (pandas' tokenizer cuts a
+field at NUL, so ``a@x.com\0.evil`` would read as ``a@x.com``). Tab, CR and LF inside a (quoted)
+field are refused in the columns usermap reads (``strict``: ids, e-mails, names, status, kind,
+role, …) and accepted only in extra columns it does not read (a multi-line "notes" column).
+
+Row numbers are real file lines, after blank lines and quoted multi-line fields too. They are
+worked out only when an error is raised (``line_of`` reads the file again): the frame carries no
+per-row line information.
 
 Used by the snapshot reader (aloware_users.csv, mappings.csv) and the Aloware admin export.
 Adapter: file reading only.
@@ -20,6 +30,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..files import read_regular_bytes
+from ..redact import bounded, quoted
 
 __all__ = ["read_csv_validated", "read_text_utf8", "strip_column", "line_of", "check_unique", "check_in",
            "check_nonempty"]
@@ -28,8 +40,13 @@ __all__ = ["read_csv_validated", "read_text_utf8", "strip_column", "line_of", "c
 # --- low-level CSV reading -----------------------------------------------------------------
 def read_text_utf8(path: Path) -> str:
     """The file's text; a byte that is not UTF-8 is reported with its line."""
+    return _read_utf8(Path(path))[1]
+
+
+def _read_utf8(path: Path) -> tuple[bytes, str]:
+    """(the file's bytes, its text without a BOM); InputError when missing or not UTF-8."""
     try:
-        data = path.read_bytes()
+        data = read_regular_bytes(path)   # a FIFO, a device or a folder: exit 2, never a hang
     except FileNotFoundError:
         raise InputError("file not found", file=str(path)) from None
     except IsADirectoryError:
@@ -40,7 +57,69 @@ def read_text_utf8(path: Path) -> str:
         line = data.count(b"\n", 0, e.start) + 1
         raise InputError(f"not UTF-8 (byte {data[e.start]:#04x} at offset {e.start})",
                          file=str(path), row=line, column=_column_at(data, e.start)) from None
-    return text[1:] if text.startswith("\ufeff") else text  # tolerate a BOM from spreadsheets
+    return data, (text[1:] if text.startswith("\ufeff") else text)  # a BOM from spreadsheets
+
+
+# Cc other than tab, LF and CR (those three are CSV syntax, or legitimate inside quoted fields)
+_NOT_RAW_CTRL = bytes(b for b in range(256) if not ((b < 0x20 and b not in (9, 10, 13))
+                                                    or b == 0x7F))
+_C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")          # U+0080..U+009F encoded
+_FIELD_CTRL = re.compile("[\t\r\n]")
+_RAW_CTRL_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _raw_control(data: bytes) -> int:
+    """Byte offset of the first control character other than tab/CR/LF, or -1. One C pass
+    (bytes.translate deletes every other byte) for the common case of none."""
+    found = data.translate(None, _NOT_RAW_CTRL)
+    first = min((data.find(bytes([c])) for c in set(found)), default=-1)
+    if not data.isascii():
+        m = _C1_UTF8.search(data)
+        if m and (first < 0 or m.start() < first):
+            first = m.start()
+    return first
+
+
+def _describe(ch: str) -> str:
+    return f"control character U+{ord(ch):04X} ({ch!r})"
+
+
+def _refuse_raw_control(data: bytes, text: str, offset: int, path: str) -> None:
+    """Name the line and column of the control character at byte ``offset``."""
+    line = data.count(b"\n", 0, offset) + 1
+    ch = data[offset:offset + 2].decode("utf-8", "replace")[0]
+    column = None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    try:
+        for record in reader:
+            if reader.line_num >= line:   # the record holding that line
+                k = next((k for k, v in enumerate(record) if _RAW_CTRL_CHAR.search(v)), None)
+                if k is not None:
+                    column = (f"header field {k + 1}" if header is None else
+                              header[k] if k < len(header) else f"field {k + 1}")
+                break
+            if header is None and any(f.strip() for f in record):
+                header = [h.strip() for h in record]
+    except csv.Error:
+        pass
+    raise InputError(f"{_describe(ch)} inside a field; control characters are not allowed",
+                     file=path, row=line, column=column)
+
+
+def _check_field_controls(df: pd.DataFrame, strict, path: Path) -> None:
+    """Tab, CR or LF inside a field of a column usermap reads (the raw check refused the other
+    control characters already)."""
+    for col in strict:
+        if col not in df.columns:
+            continue
+        values = df[col].to_numpy(object)
+        if not _FIELD_CTRL.search(",".join(values)):
+            continue
+        i = next(k for k, v in enumerate(values) if _FIELD_CTRL.search(v))
+        ch = _FIELD_CTRL.search(values[i]).group()
+        raise InputError(f"{_describe(ch)} inside the value; not allowed in this column",
+                         file=str(path), row=line_of(path, i), column=col)
 
 
 def _column_at(data: bytes, offset: int) -> str | None:
@@ -51,10 +130,18 @@ def _column_at(data: bytes, offset: int) -> str | None:
     return header[index] if index < len(header) else None
 
 
-def read_csv_validated(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
-    """Read a CSV as strings; check header, field counts; rows keep their file line in .attrs."""
+def read_csv_validated(path: Path, required: tuple[str, ...], strict=None) -> pd.DataFrame:
+    """Read a CSV as strings; check control characters, header, field counts.
+
+    ``strict``: the columns where tab, CR and LF inside a field are refused too (default: the
+    required ones). Errors name the real file line (``line_of``).
+    """
     path = Path(path)
-    text = read_text_utf8(path)
+    data, text = _read_utf8(path)
+    offset = _raw_control(data)
+    if offset >= 0:
+        _refuse_raw_control(data, text, offset, str(path))
+    del data
     if not text.strip():
         raise InputError("empty file (expected a header row)", file=str(path), row=1)
     try:  # a lone CR ends the header line, as it does for pandas below
@@ -64,7 +151,7 @@ def read_csv_validated(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     header = [h.strip() for h in header]
     missing = [c for c in required if c not in header]
     if missing:
-        raise InputError(f"missing column(s) {', '.join(missing)}; header is {','.join(header)}",
+        raise InputError(f"missing column(s) {', '.join(missing)}; header is {bounded(','.join(header), 80)}",
                          file=str(path), row=1, column=missing[0])
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
@@ -76,25 +163,23 @@ def read_csv_validated(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     except pd.errors.ParserError as e:
         msg = str(e)
         # "Error tokenizing data. C error: Expected 6 fields in line 5, saw 7"
+        # pandas counts records, not lines: a quoted multi-line field shifts them
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
         if m:
             raise InputError(f"expected {m.group(1)} fields, found {m.group(3)}", file=str(path),
-                             row=int(m.group(2)), column=None) from None
+                             row=_record_line(text, int(m.group(2))), column=None) from None
         m = re.search(r"EOF inside string starting at row (\d+)", msg)  # row is 0-based
         if m:
             raise InputError("a quoted field is never closed", file=str(path),
-                             row=int(m.group(1)) + 1) from None
+                             row=_record_line(text, int(m.group(1)) + 1)) from None
         raise InputError(f"cannot parse CSV: {msg}", file=str(path)) from None
     if not isinstance(df.index, pd.RangeIndex):  # pandas took the first field(s) as an index:
         raise InputError(f"expected {len(df.columns)} fields, found "  # row 2 has extra ones
                          f"{len(df.columns) + df.index.nlevels}", file=str(path), row=2)
     df.columns = [c.strip() for c in df.columns]
     _check_short_rows(text, len(df.columns), len(df), str(path), list(df.columns))
-    if _BLANK_LINE.search(text) and '"' not in text:
-        # pandas skipped blank lines: keep each row's real file line for error messages
-        lines = [n for n, ln in enumerate(text.split("\n"), start=1) if ln.strip()][1:]
-        if len(lines) == len(df):
-            df.attrs["lines"] = lines
+    if '"' in text or "\t" in text:  # else no field can hold a tab, CR or LF
+        _check_field_controls(df, required if strict is None else strict, path)
     return df
 
 
@@ -126,9 +211,11 @@ def _check_short_rows(text: str, n_fields: int, n_rows: int, path: str, columns:
                 report(number, ln.count(",") + 1)
         return
     reader = csv.reader(io.StringIO(text, newline=""))
+    start = 1
     for row in reader:
         if row and any(f.strip() for f in row) and len(row) < n_fields:
-            report(reader.line_num, len(row))
+            report(start, len(row))  # the line the record starts on
+        start = reader.line_num + 1
 
 
 def strip_column(s: pd.Series, lower: bool = False) -> pd.Series:
@@ -141,11 +228,42 @@ def strip_column(s: pd.Series, lower: bool = False) -> pd.Series:
     return pd.Series([v.strip() for v in s.to_numpy(object)], index=s.index, dtype=object)
 
 
-def line_of(df: pd.DataFrame, i: int) -> int:
-    """File line of data row i: the header is line 1, and blank lines (skipped by pandas) are
-    counted when the reader recorded them."""
-    lines = df.attrs.get("lines")
-    return lines[i] if lines and i < len(lines) else i + 2
+def _record_line(text: str, n: int) -> int:
+    """The file line on which CSV record ``n`` (1-based, as pandas counts: every line break
+    outside quotes ends one) starts."""
+    if '"' not in text:
+        return n
+    reader = csv.reader(io.StringIO(text, newline=""))
+    start = 1
+    try:
+        for k, _ in enumerate(reader, start=1):
+            if k == n:
+                return start
+            start = reader.line_num + 1
+    except csv.Error:
+        pass
+    return start if n > 0 else 1
+
+
+def line_of(path, i: int) -> int:
+    """The real file line of data row ``i`` (0-based, as read_csv_validated returned it): the
+    header is line 1, blank lines (pandas skips them) and line breaks inside quoted fields are
+    counted. Reads the file again: call it only to name the row of an error."""
+    text = read_text_utf8(Path(path))
+    if '"' not in text and not _BLANK_LINE.search(text):
+        return i + 2
+    reader = csv.reader(io.StringIO(text, newline=""))
+    start, seen = 1, -1  # -1: the header is the first non-blank record
+    try:
+        for record in reader:
+            if any(f.strip() for f in record):
+                if seen == i:
+                    return start
+                seen += 1
+            start = reader.line_num + 1
+    except csv.Error:
+        pass
+    return i + 2
 
 
 def check_unique(df: pd.DataFrame, column: str, path: Path, what: str) -> None:
@@ -154,16 +272,16 @@ def check_unique(df: pd.DataFrame, column: str, path: Path, what: str) -> None:
         i = int(dup.to_numpy().argmax())
         value = df[column].iloc[i]
         first = int((df[column] == value).to_numpy().argmax())
-        raise InputError(f"{what} {value!r} appears twice (first on row {line_of(df, first)})",
-                         file=str(path), row=line_of(df, i), column=column)
+        raise InputError(f"{what} {quoted(value)} appears twice (first on row {line_of(path, first)})",
+                         file=str(path), row=line_of(path, i), column=column)
 
 
 def check_in(df: pd.DataFrame, column: str, allowed, path: Path) -> None:
     bad = ~df[column].isin(allowed)
     if bad.any():
         i = int(bad.to_numpy().argmax())
-        raise InputError(f"unknown value {df[column].iloc[i]!r}; expected one of "
-                         f"{', '.join(allowed)}", file=str(path), row=line_of(df, i),
+        raise InputError(f"unknown value {quoted(df[column].iloc[i])}; expected one of "
+                         f"{', '.join(allowed)}", file=str(path), row=line_of(path, i),
                          column=column)
 
 
@@ -172,4 +290,4 @@ def check_nonempty(df: pd.DataFrame, column: str, path: Path) -> None:
     empty = df[column] == ""
     if empty.any():
         i = int(empty.to_numpy().argmax())
-        raise InputError("empty value", file=str(path), row=line_of(df, i), column=column)
+        raise InputError("empty value", file=str(path), row=line_of(path, i), column=column)

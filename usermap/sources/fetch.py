@@ -29,6 +29,10 @@ from .retry import Retrier, RetryPolicy
 
 __all__ = ["fetch_snapshot", "interactive", "public_url", "policy_for"]
 
+# snapshot.USERS_FILE / OWNERS_FILE (that module reads snapshots with pandas: not imported here;
+# tests/test_sources.py checks the names agree)
+USERS_FILE, OWNERS_FILE = "aloware_users.csv", "hubspot_owners.json"
+
 
 def policy_for(config) -> RetryPolicy:
     """The retry bounds and timeouts of ``config``'s ``[fetch]`` section (defaults without)."""
@@ -51,9 +55,9 @@ def public_url(url: str) -> str:
 
 def interactive() -> bool:
     """A terminal on stderr, or a Jupyter kernel (where tqdm draws a widget)."""
-    try:
-        from IPython import get_ipython  # noqa: PLC0415
-        shell = get_ipython()
+    try:   # a kernel has IPython loaded already: never import it (40 ms) just to ask
+        ipython = sys.modules.get("IPython")
+        shell = ipython.get_ipython() if ipython is not None else None
         if shell is not None and shell.__class__.__name__ == "ZMQInteractiveShell":
             return True
     except Exception:  # IPython absent or broken: not a notebook
@@ -80,7 +84,8 @@ def fetch_snapshot(config, out, *, policy: RetryPolicy | None = None,
     """Fetch both directories into the snapshot folder ``out``; return what fetch.json says.
 
     ``progress``: None = bars when interactive; True/False to force. ``policy`` bounds retries
-    (default: the config's ``[fetch]`` section, see ``policy_for``).
+    (default: the config's ``[fetch]`` section, see ``policy_for``); its ``total_seconds`` is a
+    hard deadline for the whole fetch, slow reads included (``deadline.Watchdog``).
     Raises SourceError (exit 4) when a source fails, InputError (exit 2) for a bad export or a
     missing token; in both cases nothing is written.
     """
@@ -93,17 +98,26 @@ def fetch_snapshot(config, out, *, policy: RetryPolicy | None = None,
     export_path = ""
     if config.aloware.users_csv:
         export_path = str(config.resolve(config.aloware.users_csv))
-        export = aloware.read_export(export_path)
+        export = aloware.read_export_rows(export_path)[1]
 
     started = time.monotonic()
     when = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     retrier = Retrier(policy or policy_for(config))
-    make_bar = _progress_factory(interactive() if progress is None else progress)
+    try:
+        return _fetch(config, out, retrier, export, page_limit, started, when,
+                      _progress_factory(interactive() if progress is None else progress),
+                      hs_token, al_token)
+    finally:
+        retrier.close()     # the deadline's watchdog (sources/deadline.py)
+
+
+def _fetch(config, out: Path, retrier: Retrier, export, page_limit: int, started: float,
+           when: str, make_bar, hs_token: str, al_token: str) -> dict:
 
     bar = make_bar("Aloware users") if make_bar else None
     try:
-        users, al_info = aloware.fetch_users(config.aloware.base_url, al_token, retrier,
-                                             export=export)
+        users, al_info = aloware.fetch_user_rows(config.aloware.base_url, al_token, retrier,
+                                                 export=export)
         if bar is not None:
             bar.update(al_info["api_users"])
     finally:
@@ -115,6 +129,9 @@ def fetch_snapshot(config, out, *, policy: RetryPolicy | None = None,
     owners, hs_info = hubspot.fetch_owners(config.hubspot.host, hs_token, retrier,
                                            limit=page_limit, progress=make_bar, raw=raw)
     _check_owner_ids(owners)
+    if retrier.remaining() <= 0 or retrier.watchdog.fired:
+        raise SourceError(f"the time budget of {retrier.policy.total_seconds:g} s for the fetch "
+                          f"ran out; nothing was written")
     fetched = time.monotonic()
 
     info = {
@@ -125,10 +142,12 @@ def fetch_snapshot(config, out, *, policy: RetryPolicy | None = None,
         "aloware": {"base_url": public_url(config.aloware.base_url),
                     "users_csv": config.aloware.users_csv,
                     **al_info, "requests": al_requests, "retries": al_retries},
-        "counts": {"aloware_users": int(len(users)), "hubspot_owners": len(owners)},
+        "counts": {"aloware_users": len(users), "hubspot_owners": len(owners)},
         "requests": retrier.requests,
         "retries": retrier.retries,
         "retries_by_cause": dict(retrier.causes),
+        "seconds_waited": round(retrier.waited, 3),
+        "waits": list(retrier.waits),          # each: request, cause, detail, seconds, attempt
         "seconds": round(fetched - started, 3),
     }
     with hubspot.gc_paused():
@@ -161,17 +180,21 @@ def _write(out: Path, users, owners_json: str, info: dict) -> None:
 
     Same files as ``snapshot.write_snapshot``, but the owners arrive as JSON text already
     (``json.dump`` there streams through the pure-Python encoder: about 1 s per 100k owners,
-    more than the whole transfer).
+    more than the whole transfer), and the users are rows written by the ``csv`` module (the
+    same text as pandas' ``to_csv``: minimal quoting, LF), so the fetch never imports pandas.
     """
+    import csv
     import json
 
-    from ..models import USER_CSV_COLUMNS
     from ..files import write_atomic
-    from .snapshot import OWNERS_FILE, USERS_FILE
+    from ..models import U_ROLE, USER_CSV_COLUMNS
 
     def write(tmp: Path) -> None:
-        cols = list(USER_CSV_COLUMNS) + [c for c in users.columns if c not in USER_CSV_COLUMNS]
-        users.to_csv(tmp / USERS_FILE, index=False, columns=cols, lineterminator="\n")
+        cols = list(USER_CSV_COLUMNS) + [U_ROLE]
+        with open(tmp / USERS_FILE, "w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(cols)
+            w.writerows([r.get(c, "") for c in cols] for r in users)
         (tmp / OWNERS_FILE).write_text(owners_json, encoding="utf-8")
         (tmp / "fetch.json").write_text(json.dumps(info, indent=2, default=str) + "\n",
                                         encoding="utf-8")

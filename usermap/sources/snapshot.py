@@ -11,6 +11,7 @@ Adapter: file I/O only; no network, no SQLite.
 from __future__ import annotations
 
 import gc
+import os
 import re
 import json
 import json.scanner
@@ -22,10 +23,12 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError, RecutSignal
-from ..files import write_atomic  # compat: re-export, removed after merge (also used here)
+from ..redact import bounded, quoted
+from ..files import write_atomic
 from .csvread import (check_in, check_nonempty, check_unique, line_of, read_text_utf8,
                       strip_column)
-from .csvread import read_csv_validated  # compat: re-export, removed after merge (report.py)
+from ..files import check_regular_file
+from .csvread import read_csv_validated
 from ..models import (
     API_OWNER_FIELDS, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER,
     L_USER, MAPPINGS_CSV_COLUMNS, METHODS, O_ARCHIVED, O_EMAIL, O_FIRST, O_ID, O_LAST, O_TYPE,
@@ -46,7 +49,7 @@ OWNERS_FILE = "hubspot_owners.json"
 def read_users_csv(path) -> pd.DataFrame:
     """aloware_users.csv → users frame (USER_CSV_COLUMNS + role; more columns kept)."""
     path = Path(path)
-    df = read_csv_validated(path, USER_CSV_COLUMNS)
+    df = read_csv_validated(path, USER_CSV_COLUMNS, strict=USER_CSV_COLUMNS + (U_ROLE,))
     df[U_ID] = strip_column(df[U_ID])
     df[U_STATUS] = strip_column(df[U_STATUS], lower=True)
     df[U_KIND] = strip_column(df[U_KIND], lower=True)
@@ -68,6 +71,10 @@ def read_owners_json(path) -> pd.DataFrame:
     are cut at "}, {" between elements; a cut that falls inside a string leaves an unterminated
     string, which fails to parse, and then the file is read element by element instead, which
     also gives the exact line of any syntax error.
+
+    A key given twice in one object (two ``"email"`` keys: json keeps the last one silently) is
+    an InputError naming the owner (row) and the key; an ``object_pairs_hook`` that only builds
+    the dict and compares lengths finds it (measured in docs/decisions.md "Input files").
     """
     path = Path(path)
     text = read_text_utf8(path)
@@ -100,19 +107,59 @@ _PIECE_CHARS = 4 << 20
 _CHUNK = 20_000
 
 
+class _DupKeyObject(dict):
+    """A parsed JSON object that had a key twice (``dup``: the first such key)."""
+    dup: str = ""
+
+
+def _dup_key_hook(flagged: list):
+    """An object_pairs_hook: the dict, as json builds it, plus a note when a key repeats."""
+    def hook(pairs):
+        d = dict(pairs)
+        if len(d) != len(pairs):
+            d = _DupKeyObject(d)
+            seen: set = set()
+            d.dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+            flagged.append(d)
+        return d
+    return hook
+
+
+def _dup_key_in(value):
+    """The repeated key inside ``value`` (an owner, searched with its nested objects), or None."""
+    if isinstance(value, _DupKeyObject):
+        return value.dup
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for v in items:
+        found = _dup_key_in(v)
+        if found is not None:
+            return found
+    return None
+
+
+def _refuse_dup_keys(objs: list, offset: int, source: str) -> None:
+    for i, o in enumerate(objs):
+        key = _dup_key_in(o)
+        if key is not None:
+            raise InputError(f"key {key!r} appears twice in one owner object (JSON would keep "
+                             f"only the last)", file=source, row=offset + i + 1, column=key)
+
+
 def _owners_by_pieces(text: str, pos: int, source: str) -> dict:
     cols = {col: [] for col in API_OWNER_FIELDS}
     count = 0
+    flagged: list = []
+    loads = json.JSONDecoder(object_pairs_hook=_dup_key_hook(flagged)).decode
     while True:
         cut = _BOUNDARY.search(text, pos + _PIECE_CHARS) if pos + _PIECE_CHARS < len(text) else None
         if cut is None:
-            objs = json.loads("[" + text[pos:])  # the rest, with its closing bracket
+            objs = loads("[" + text[pos:])  # the rest, with its closing bracket
             if not isinstance(objs, list):
                 raise RecutSignal()
         else:
             for _ in range(64):  # a cut inside a nested array (e.g. teams) fails: take the next
                 try:
-                    objs = json.loads("[" + text[pos:cut.start() + 1] + "]")
+                    objs = loads("[" + text[pos:cut.start() + 1] + "]")
                     break
                 except json.JSONDecodeError:
                     cut = _BOUNDARY.search(text, cut.end())
@@ -120,6 +167,9 @@ def _owners_by_pieces(text: str, pos: int, source: str) -> dict:
                         raise RecutSignal() from None
             else:
                 raise RecutSignal()
+        if flagged:  # (a failed attempt on a piece may have flagged too: look, then forget)
+            _refuse_dup_keys(objs, count, source)
+            flagged.clear()
         _gather(objs, cols, count, source)
         count += len(objs)
         if cut is None:
@@ -129,7 +179,8 @@ def _owners_by_pieces(text: str, pos: int, source: str) -> dict:
 
 def _owners_by_element(text: str, pos: int, source: str) -> dict:
     cols = {col: [] for col in API_OWNER_FIELDS}
-    scan = json.scanner.make_scanner(json.JSONDecoder())
+    flagged: list = []
+    scan = json.scanner.make_scanner(json.JSONDecoder(object_pairs_hook=_dup_key_hook(flagged)))
     i = _WS.match(text, pos).end()
     chunk: list = []
     count = 0
@@ -147,6 +198,8 @@ def _owners_by_element(text: str, pos: int, source: str) -> dict:
                 raise InputError(f"not valid JSON: {e.msg}", file=source, row=e.lineno,
                                  column=f"char {e.colno}") from None
             chunk.append(obj)
+            if flagged:
+                _refuse_dup_keys(chunk, count, source)
             m = _SEP.match(text, i)
             if not m:
                 line = text.count("\n", 0, i) + 1
@@ -188,7 +241,7 @@ def _json_parsing(source: str):
         raise InputError(f"not valid JSON: {e.msg}", file=source, row=e.lineno,
                          column=f"char {e.colno}") from None
     except (RecursionError, ValueError) as e:  # nested too deeply; a number too long for int
-        raise InputError(f"not valid JSON: {type(e).__name__}: {str(e)[:200]}",
+        raise InputError(f"not valid JSON: {type(e).__name__}: {bounded(e, 200)}",
                          file=source) from None
     finally:
         if was:
@@ -235,7 +288,7 @@ def _owner_columns_frame(cols: dict, source: str) -> pd.DataFrame:
     dup = df[O_ID].duplicated()
     if dup.any():
         i = int(dup.to_numpy().argmax())
-        raise InputError(f"owner id {df[O_ID].iloc[i]!r} appears twice", file=source, row=i + 1,
+        raise InputError(f"owner id {quoted(df[O_ID].iloc[i])} appears twice", file=source, row=i + 1,
                          column="id")
     return df
 
@@ -277,19 +330,19 @@ def _check_owner_fields(cols: dict, source: str) -> None:
         None, *OWNER_TYPES} else _first_bad(  # (a list or dict value is not hashable)
         cols[O_TYPE], lambda v: v is None or (isinstance(v, str) and v.upper() in OWNER_TYPES))
     if i >= 0:
-        raise InputError(f"unknown owner type {cols[O_TYPE][i]!r}; expected PERSON or QUEUE",
+        raise InputError(f"unknown owner type {quoted(cols[O_TYPE][i])}; expected PERSON or QUEUE",
                          file=source, row=i + 1, column="type")
     i = _first_bad(cols[O_ARCHIVED], lambda v: v is None or isinstance(v, bool),
                    (bool, type(None)))
     if i >= 0:
-        raise InputError(f"expected true or false, found {cols[O_ARCHIVED][i]!r}", file=source,
+        raise InputError(f"expected true or false, found {quoted(cols[O_ARCHIVED][i])}", file=source,
                          row=i + 1, column="archived")
     for col in (O_USER_ID, O_USER_ID_ALL):
         i = _first_bad(cols[col], lambda v: v is None or (isinstance(v, (int, str))
                                                           and not isinstance(v, bool)),
                        (int, str, type(None)))
         if i >= 0:
-            raise InputError(f"expected a number or null, found {cols[col][i]!r}", file=source,
+            raise InputError(f"expected a number or null, found {quoted(cols[col][i])}", file=source,
                              row=i + 1, column=API_OWNER_FIELDS[col])
 
 
@@ -305,11 +358,28 @@ def _fill_owner_defaults(cols: dict) -> None:
 
 
 # --- the snapshot as a whole ------------------------------------------------------------------
-def read_snapshot(directory) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(users frame, owners frame) of a snapshot folder."""
+MAKE_SNAPSHOT = ("make one with `usermap fetch --out DIR` (its tokens come from the environment), "
+                 "or try usermap on a made-up world: `usermap sandbox --config-out usermap.toml`, "
+                 "then `usermap fetch --out DIR --config usermap.toml`")
+
+
+def check_snapshot_folder(directory) -> Path:
+    """``directory`` is a folder holding both snapshot files, or an InputError (exit 2) that
+    says how to make a snapshot."""
     d = Path(directory)
     if not d.is_dir():
-        raise InputError("snapshot folder not found", file=str(d))
+        what = "is a file, not a snapshot folder" if d.exists() else "snapshot folder not found"
+        raise InputError(f"{what}; {MAKE_SNAPSHOT}", file=str(d))
+    missing = [n for n in (USERS_FILE, OWNERS_FILE) if not os.path.lexists(d / n)]
+    if missing:
+        raise InputError(f"{' and '.join(missing)} not found: not a snapshot folder; "
+                         f"{MAKE_SNAPSHOT}", file=str(d))
+    return d
+
+
+def read_snapshot(directory) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(users frame, owners frame) of a snapshot folder."""
+    d = check_snapshot_folder(directory)
     return read_users_csv(d / USERS_FILE), read_owners_json(d / OWNERS_FILE)
 
 
@@ -318,6 +388,7 @@ def fingerprint(directory) -> str:
     import hashlib
     h = hashlib.sha256()
     for name in (USERS_FILE, OWNERS_FILE):
+        check_regular_file(Path(directory) / name)   # a FIFO or a device: exit 2, not a hang
         with open(Path(directory) / name, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
@@ -347,7 +418,7 @@ def write_snapshot(directory, users: pd.DataFrame, owners: list[dict], extra: di
 def read_mappings_csv(path) -> pd.DataFrame:
     """A mappings CSV → links frame. A user or an owner linked twice is an error."""
     path = Path(path)
-    df = read_csv_validated(path, (L_USER, L_OWNER))
+    df = read_csv_validated(path, (L_USER, L_OWNER), strict=MAPPINGS_CSV_COLUMNS)
     for col in MAPPINGS_CSV_COLUMNS:
         if col not in df.columns:
             df[col] = ""
@@ -371,6 +442,6 @@ def read_mappings_csv(path) -> pd.DataFrame:
     bad = pd.Series(~parsed_ok[codes], index=df.index)
     if bad.any():
         i = int(bad.to_numpy().argmax())
-        raise InputError(f"not an ISO 8601 time: {df[L_MAPPED_AT].iloc[i]!r}", file=str(path),
-                         row=line_of(df, i), column=L_MAPPED_AT)
+        raise InputError(f"not an ISO 8601 time: {quoted(df[L_MAPPED_AT].iloc[i])}", file=str(path),
+                         row=line_of(path, i), column=L_MAPPED_AT)
     return df.reset_index(drop=True)
