@@ -238,6 +238,15 @@ def _add_runs(sub) -> None:
                    help="an aloware_user_id,type,timestamp CSV of activities to count as "
                         "affected (default: [report] activities_csv)")
 
+    s = _command(sub, "tab", "serve the User Mapping tab (Voila) on 127.0.0.1 behind a token",
+                 "usermap tab --config usermap.toml --port 8866",
+                 "Serve the User Mapping tab (notebooks/mapping.ipynb) with Voila on 127.0.0.1 "
+                 "only, behind a\nrandom token in the URL it prints, until Ctrl-C or SIGTERM.")
+    s.add_argument("--config", default=None, metavar="usermap.toml", help=_CONFIG_HELP)
+    s.add_argument("--port", type=int, default=0, help="port (0: any free port)")
+    s.add_argument("--snapshot", default="", metavar="SNAPSHOT_DIR",
+                   help="a snapshot folder that Refresh re-reads (default: fetch from the APIs)")
+
     s = _command(sub, "runs", "list the store's runs: id, kind, time, changes",
                  "usermap runs --store usermap.db")
     _store_args(s)
@@ -257,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         _tune_pandas()
     # One short-lived process that builds millions of small containers and frees them at exit:
     # the cyclic GC would only rescan them. (Long-running `sandbox`/`run` keep it on.)
-    if args.command not in ("sandbox", "run"):
+    if args.command not in ("sandbox", "run", "tab"):
         import gc
         gc.disable()
     try:
@@ -523,6 +532,11 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_tab(args) -> int:
+    from .tabserver import serve
+    return serve(_config(args.config), port=args.port, snapshot=args.snapshot)
+
+
 def _cmd_runs(args) -> int:
     from .store import Store
     with Store.open(args.store, create=False) as store:
@@ -549,7 +563,7 @@ _HANDLERS = {
     "sandbox": _cmd_sandbox, "fetch": _cmd_fetch, "audit": _cmd_audit, "plan": _cmd_plan,
     "apply": _cmd_apply, "mappings": _cmd_mappings, "map": _cmd_map, "unmap": _cmd_unmap,
     "run": _cmd_run, "report": _cmd_report, "runs": _cmd_runs, "undo": _cmd_undo,
-    "init": _cmd_init,
+    "init": _cmd_init, "tab": _cmd_tab,
 }
 
 if __name__ == "__main__":  # pragma: no cover

@@ -323,3 +323,12 @@ def finish(s: Session, result, plan, outcome: dict, *, status: str = "ok", notes
           + (" (sent)" if out["sent"] else f" (not sent: {out['send_error']})"
              if out["send_error"] else " (not sent: no [smtp] host)"))
     return out
+
+
+# --- the User Mapping tab (DESIGN.md §9) -------------------------------------------------------
+def tab(config: str = "", *, snapshot: str = "", store: str = "", workdir=None):
+    """The User Mapping tab, shown by a notebook cell that ends with this call: overview cards,
+    the lists, Sync Users / Fix Issue / Link / Undo last sync and their Apply. ``snapshot``: a
+    folder that Refresh re-reads (empty: fetch from the APIs of ``config``)."""
+    from .tab import MappingTab
+    return MappingTab(config or None, snapshot=snapshot, store=store, workdir=workdir)

@@ -318,10 +318,12 @@ def undo_plan(journal: pd.DataFrame, links: pd.DataFrame, *, store_revision: int
     changes, conflicts = [], []
     reason = f"{REASON_UNDO}:{run_id}"
     # owners the run's links hold now are freed by the undo itself, so restoring them is fine
-    freed = {json.loads(a)[L_OWNER] for a in journal["after"] if a}
+    # before/after are JSON text or missing (None, or NaN when pandas infers string columns)
+    def _link(v):
+        return json.loads(v) if isinstance(v, str) and v else None
+    freed = {_link(a)[L_OWNER] for a in journal["after"] if _link(a)}
     for r in reversed(_records(journal)):
-        before = json.loads(r["before"]) if r["before"] else None
-        after = json.loads(r["after"]) if r["after"] else None
+        before, after = _link(r["before"]), _link(r["after"])
         # the link to restore keeps its original mapped_at, so an undo leaves no trace in it
         b = {k: before[k] for k in _LINK_FIELDS + (L_MAPPED_AT,)} if before else None
         a = {k: after[k] for k in _LINK_FIELDS} if after else None
