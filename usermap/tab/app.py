@@ -322,10 +322,6 @@ class MappingTab:
 
     def _load(self, snap, info=None) -> None:
         data = workflow.load(snap, self.store_path, create=False, fetch_info=info)
-        # csvread may leave each row's file line in .attrs (for error messages, all given by
-        # now); pandas deep-copies attrs on every operation: seconds at 100k rows
-        for df in (data.users, data.owners, data.links):
-            df.attrs.clear()
         # the suggestions (two thirds of an audit's time) wait until someone looks at them:
         # the unmapped Aloware users' tab, or an apply (the run's report shows them)
         self.result = workflow.audit(data, profile_url=self.config.aloware.profile_url,
