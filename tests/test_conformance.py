@@ -135,6 +135,8 @@ def test_aloware_agent_status_codes(world, sandbox):
     assert users and all(AGENT_STATUSES[u["agent_status"]] == u["human_readable_agent_status"]
                          for u in users)
     assert set(AGENT_STATUSES) == set(range(7))
+    assert AGENT_STATUSES == {0: "Offline", 1: "Available", 2: "Busy", 3: "On Break",
+                              4: "On Call", 5: "Wrap-up", 6: "Ringing"}   # Aloware's Users API docs
 
 
 @pytest.mark.parametrize("schema_name, module, cls", [

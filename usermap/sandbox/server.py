@@ -28,7 +28,7 @@ a log line: request lines are redacted.
 HubSpot answers carry ``X-HubSpot-RateLimit-{Max,Remaining,Interval-Milliseconds,Daily,
 Daily-Remaining}`` (190 per 10 s and 250,000 a day unless told otherwise) and
 ``X-HubSpot-Correlation-Id``. Archived owners are served with ``userId`` null (HubSpot's owners
-guide), whatever the world says; ``AGENT_STATUSES`` are Aloware's presence codes (unverified).
+guide), whatever the world says; ``AGENT_STATUSES`` are Aloware's presence codes as its Users API documentation lists them.
 
 Faults, drawn from a ``random.Random(seed)`` once per request in arrival order, so a single client
 sees the same faults on every run: ``rate_limit`` N requests per ``rate_window`` (10 s) per API,
@@ -82,7 +82,7 @@ OWNERS_SCOPE = "crm.objects.owners.read"
 EXPORT_COLUMNS = (U_ID, U_STATUS, U_KIND, U_ROLE, U_FIRST, U_LAST, U_EMAIL)
 # Aloware's agent_status codes and labels. Unverified: Aloware publishes no table of them; these
 # are the codes the brief of issue 11 gives (docs/design.md says so too).
-AGENT_STATUSES = {0: "Offline", 1: "Available", 2: "Busy", 3: "On Break", 4: "In Call",
+AGENT_STATUSES = {0: "Offline", 1: "Available", 2: "Busy", 3: "On Break", 4: "On Call",
                   5: "Wrap-up", 6: "Ringing"}
 _PRESENCE = tuple(AGENT_STATUSES.items())
 
