@@ -12,11 +12,8 @@ from .models import (ALOWARE_REASONS, CONFLICT_ICON, EMAIL_CONFLICT_CODES, HUBSP
                      ISSUE_CODES)
 
 __all__ = ["ISSUE_LABELS", "ISSUE_ADVICE", "ALOWARE_REASON_LABELS", "HUBSPOT_REASON_LABELS",
-<<<<<<< HEAD
            "ALOWARE_REASON_ADVICE", "HUBSPOT_REASON_ADVICE", "NEEDS_PERSON_ISSUES",
            "NEEDS_PERSON_ALOWARE", "NEEDS_PERSON_HUBSPOT", "DONE_LABELS",
-=======
->>>>>>> tab
            "STEP_LABELS", "ACTION_LABELS", "issue_label", "aloware_reason_label",
            "hubspot_reason_label", "legend"]
 
@@ -72,7 +69,6 @@ HUBSPOT_REASON_LABELS = {
     "no_matching_user": "No Aloware user has this e-mail",
     "match_pending": "The next sync links this owner",
 }
-<<<<<<< HEAD
 # What to do about an unmapped user or owner: who acts, and where (docs/design.md §4.4, §4.5).
 ALOWARE_REASON_ADVICE = {
     "not_eligible": "Nothing, unless the status or kind is wrong in Aloware.",
@@ -119,20 +115,14 @@ NEEDS_PERSON_HUBSPOT = ("user_mapped_elsewhere", "duplicate_email_hubspot",
 DONE_LABELS = {"add": "Linked", "update": "Updated", "remove": "Removed"}
 TODO_LABELS = {"add": "Would link", "update": "Would update", "remove": "Would remove"}
 
-=======
->>>>>>> tab
 STEP_LABELS = {"match": "Match", "resolve": "Resolve", "cleanup": "Clean up",
                "manual": "Manual pin"}
 STEP_ORDER = ("match", "resolve", "cleanup", "manual")
 ACTION_LABELS = {"add": "link", "update": "update", "remove": "remove"}
 
 assert set(ISSUE_LABELS) == set(ISSUE_CODES) == set(ISSUE_ADVICE)
-<<<<<<< HEAD
 assert set(ALOWARE_REASON_LABELS) == set(ALOWARE_REASONS) == set(ALOWARE_REASON_ADVICE)
 assert set(HUBSPOT_REASON_ADVICE) == set(HUBSPOT_REASONS)
-=======
-assert set(ALOWARE_REASON_LABELS) == set(ALOWARE_REASONS)
->>>>>>> tab
 assert set(HUBSPOT_REASON_LABELS) == set(HUBSPOT_REASONS)
 
 
