@@ -184,7 +184,6 @@ def read_csv_validated(path: Path, required: tuple[str, ...], strict=None) -> pd
 _BLANK_LINE = re.compile(r"\n[^\S\n]*(\n|$)")
 
 
-_QUOTED = re.compile(r'"(?:[^"]|"")*"')
 
 
 def _check_short_rows(text: str, n_fields: int, n_rows: int, path: str, columns: list[str]
@@ -200,8 +199,10 @@ def _check_short_rows(text: str, n_fields: int, n_rows: int, path: str, columns:
                          file=path, row=line, column=columns[found] if found < n_fields else None)
 
     quoted = '"' in text
-    plain = _QUOTED.sub('""', text) if quoted else text  # commas inside quotes don't count
-    if plain.count(",") == (n_fields - 1) * (n_rows + 1):  # the header and every row
+    # commas inside quotes don't count: split at quotes, the text outside quoted fields is at
+    # the even places (an escaped quote "" leaves an empty piece there); C speed throughout
+    outside = "".join(text.split('"')[0::2]) if quoted else text
+    if outside.count(",") == (n_fields - 1) * (n_rows + 1):  # the header and every row
         return
     if not quoted:
         for number, ln in enumerate(text.split("\n"), start=1):
@@ -223,7 +224,10 @@ def strip_column(s: pd.Series, lower: bool = False) -> pd.Series:
         codes, uniques = pd.factorize(s.to_numpy(dtype=object))
         done = np.array([u.strip().lower() for u in uniques] + [""], dtype=object)
         return pd.Series(done[codes], index=s.index, dtype=object)
-    return pd.Series([v.strip() for v in s.to_numpy(object)], index=s.index, dtype=object)
+    values = s.to_numpy(object)
+    if set(map(type, values)) <= {str}:  # map over the C method: no bytecode per value
+        return pd.Series(list(map(str.strip, values)), index=s.index, dtype=object)
+    return pd.Series([v.strip() for v in values], index=s.index, dtype=object)
 
 
 def _record_line(text: str, n: int) -> int:

@@ -282,8 +282,10 @@ def _nested_keys(values: list) -> int:
         types = set(map(type, level))
         if types <= _SCALARS:
             break
-        dicts = level if types == {dict} else [v for v in level if type(v) is dict]
-        lists = [] if types == {dict} else [v for v in level if type(v) is list]
+        dicts = (level if types == {dict} else [] if dict not in types else
+                 [v for v in level if type(v) is dict])
+        lists = (level if types == {list} else [] if list not in types else
+                 [v for v in level if type(v) is list])
         total += sum(map(len, dicts))
         level = list(chain(chain.from_iterable(map(dict.values, dicts)),
                            chain.from_iterable(lists)))
