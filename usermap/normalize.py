@@ -49,7 +49,11 @@ def email_keys(values: pd.Series) -> pd.Series:
     """
     arr = values.to_numpy(dtype=object)
     if set(map(type, arr)) <= {str}:
-        out = list(map(str.lower, map(_nfc, map(str.strip, arr))))
+        out = np.array(list(map(str.lower, map(_nfc, map(str.strip, arr)))), dtype=object)
+        # where the key is the e-mail as written (most are), keep that one string: lower()
+        # always makes a new one, and a million copies are 70 MB
+        if len(out):
+            out = np.where(out == arr, arr, out)
     else:
         nfc = unicodedata.normalize
         out = ["" if not isinstance(v, str) else

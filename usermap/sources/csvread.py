@@ -139,7 +139,6 @@ def read_csv_validated(path: Path, required: tuple[str, ...], strict=None) -> pd
     offset = _raw_control(data)
     if offset >= 0:
         _refuse_raw_control(data, text, offset, str(path))
-    del data
     if not text.strip():
         raise InputError("empty file (expected a header row)", file=str(path), row=1)
     try:  # a lone CR ends the header line, as it does for pandas below
@@ -156,8 +155,11 @@ def read_csv_validated(path: Path, required: tuple[str, ...], strict=None) -> pd
         raise InputError("column appears twice in the header", file=str(path), row=1,
                          column=dupes[0])
     try:
-        df = pd.read_csv(io.StringIO(text), dtype=object, keep_default_na=False, na_filter=True,
-                         na_values=[], skip_blank_lines=True, engine="c")
+        # the bytes, not the text: a StringIO holds 4 bytes per character and pandas encodes
+        # it back to UTF-8 for its tokenizer (the same bytes; utf-8-sig drops a BOM as the
+        # text did)
+        df = pd.read_csv(io.BytesIO(data), dtype=object, keep_default_na=False, na_filter=True,
+                         na_values=[], skip_blank_lines=True, engine="c", encoding="utf-8-sig")
     except pd.errors.ParserError as e:
         msg = str(e)
         # "Error tokenizing data. C error: Expected 6 fields in line 5, saw 7"
