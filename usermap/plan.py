@@ -188,43 +188,15 @@ def _plan_body(plan: Plan, chunk: int = 20_000):
     yield "{\n" + "".join(f" {enc(k)}: {enc(header[k])},\n" for k in sorted(header))
     yield ' "changes": ['
     # Changes and their link dicts are built with a fixed key order: no sorting needed. Each
-    # chunk is one encode, then a line break before each change: '{"action"' cannot occur
-    # inside a JSON string, where the quote would be escaped.
-    enc_list = _list_encoder()
+    # chunk is one encode (C encoder), then a line break before each change: '{"action"'
+    # cannot occur inside a JSON string, where the quote would be escaped. (msgspec encodes
+    # faster but compact; re-spacing its text cost more than it saved: docs/decisions.md.)
+    enc_list = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
     for i in range(0, len(plan.changes), chunk):
         text = enc_list(list(map(_change_dict, plan.changes[i:i + chunk])))
         yield ("\n  " if i == 0 else ",\n  ") + text[1:-1].replace('}, {"action"',
                                                                     '},\n  {"action"')
     yield "\n ],\n"
-
-
-def _list_encoder():
-    """A list of change dicts → JSON text with ", " and ": " separators, exactly as json's
-    encoder writes it (``ensure_ascii=False``).
-
-    msgspec encodes several times faster, compact. Where its text holds no backslash (no
-    escape: the usual case) every quote delimits a string, so splitting at quotes leaves the
-    strings at odd positions and the structure (``{``, ``:``, ``,``, ``null``, ``}``) at even
-    ones, a handful of distinct pieces that get their spaces through a dict. A chunk with an
-    escape is encoded by json itself (json and msgspec escape the same characters; only this
-    path is measured to be faster)."""
-    slow = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
-    try:
-        import msgspec
-    except ImportError:  # pragma: no cover - a dependency
-        return slow
-    encode = msgspec.json.Encoder().encode
-
-    def fast(obj) -> str:
-        text = encode(obj).decode("utf-8")
-        if "\\" in text:
-            return slow(obj)
-        parts = text.split('"')
-        structure = parts[0::2]
-        spaced = {p: p.replace(",", ", ").replace(":", ": ") for p in set(structure)}
-        parts[0::2] = map(spaced.__getitem__, structure)
-        return '"'.join(parts)
-    return fast
 
 
 _CHECKSUM_LINE = '\n "checksum": "'
