@@ -224,6 +224,7 @@ def _owners_fast(path: Path) -> dict | None:
     if not data.lstrip(b" \t\r\n").startswith(b"["):
         return None
     unset, astuple = msgspec.UNSET, msgspec.structs.astuple
+    unset_type = type(unset)
     cols: dict = {f: [] for f in _API_FIELDS}
     parsed_keys, text_keys, pos = 0, 0, data.index(b"[") + 1
     was = gc.isenabled()
@@ -250,11 +251,13 @@ def _owners_fast(path: Path) -> dict | None:
             text_keys += data[pos:len(data) if cut is None else cut.start() + 1].translate(
                 None, b" \t\r\n").count(b'":')
             for f, values in zip(_API_FIELDS, zip(*map(astuple, objs))):
-                absent = values.count(unset)
-                parsed_keys += len(values) - absent
-                if absent:
+                types = set(map(type, values))
+                parsed_keys += len(values)
+                if unset_type in types:
+                    parsed_keys -= values.count(unset)
                     values = [None if v is unset else v for v in values]
-                if not set(map(type, values)) <= _SCALARS:
+                    types = set(map(type, values))
+                if not types <= _SCALARS:
                     parsed_keys += _nested_keys(list(values))
                 if f in _FAST_WANTED:
                     cols[f] += values
