@@ -112,7 +112,8 @@ def _check_field_controls(df: pd.DataFrame, strict, path: Path) -> None:
         if col not in df.columns:
             continue
         values = df[col].to_numpy(object)
-        if not _FIELD_CTRL.search(",".join(values)):
+        joined = ",".join(values)  # three C-speed scans; a regex search was 0.1 s per column
+        if "\n" not in joined and "\r" not in joined and "\t" not in joined:
             continue
         i = next(k for k, v in enumerate(values) if _FIELD_CTRL.search(v))
         ch = _FIELD_CTRL.search(values[i]).group()
