@@ -21,6 +21,7 @@ import of 1M links ≤ 5 s; audit of 1,000 users ≤ 0.5 s; run --apply of 500 u
 
 Usage: python benchmarks/bench_engine.py [--sizes 200000,1000000] [--shapes plain,messy,quoted]
        [--repeat 3] [--work DIR] [--clean] [--skip-small] [--skip-import-1m]
+       [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -62,21 +63,28 @@ SHAPES = {"plain": {}, "messy": {}, "quoted": {"quoted": True, "blank_lines": 0.
                                                "indent": 2}}
 
 
-def run_measured(cmd: list[str]) -> tuple[float, float, str]:
+def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
     """(wall seconds, max RSS MB, stdout) of a whole process, measured by a tiny wrapper."""
     wrapper = ("import resource, subprocess, sys, time\n"
                "t=time.perf_counter(); r=subprocess.run(sys.argv[1:], capture_output=True, "
                "text=True)\n"
                "w=time.perf_counter()-t\n"
                "sys.stdout.write(r.stdout); sys.stderr.write(r.stderr)\n"
-               "print(f'@@ {w:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}')\n"
+               "u=resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+               "print(f'@@ {w:.3f} {u.ru_maxrss} {u.ru_utime + u.ru_stime:.3f}')\n"
                "sys.exit(r.returncode)\n")
-    p = subprocess.run([PY, "-c", wrapper, *cmd], capture_output=True, text=True, env=ENV)
+    p = subprocess.run([PY, "-c", wrapper, *cmd], capture_output=True, text=True,
+                       env=env or ENV)
     if p.returncode != 0:
         raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-3000:]}")
     line = [x for x in p.stdout.splitlines() if x.startswith("@@ ")][-1]
-    _, wall, rss_kb = line.split()
+    _, wall, rss_kb, cpu = line.split()
+    global LAST_CPU
+    LAST_CPU = float(cpu)
     return float(wall), int(rss_kb) / 1024, p.stdout
+
+
+LAST_CPU = 0.0  # CPU seconds (user + system) of the last measured process
 
 
 def usermap(*args) -> list[str]:
@@ -105,27 +113,46 @@ def world_dir(work: Path, n: int, shape: str) -> Path:
     return d
 
 
-def bench_world(n: int, shape: str, work: Path, repeat: int) -> dict:
+def bench_world(n: int, shape: str, work: Path, repeat: int, baseline: str | None = None
+                ) -> dict:
     d = world_dir(work, n, shape)
     db = d / "store.db"
     for p in (db, Path(str(db) + "-wal"), Path(str(db) + "-shm")):
         p.unlink(missing_ok=True)
     imp_wall, imp_rss, _ = run_measured(usermap("mappings", "import", d / "mappings.csv",
                                                 "--store", db, "--force", *_import_args()))
-    plans, pipes, ratios, rss = [], [], [], []
+    plans, pipes, ratios, rss, base, base_ratios, base_rss = [], [], [], [], [], [], []
+    cpu_ratios: list[float] = []
+    base_cpu: list[float] = []
     out = ""
+    base_env = {**os.environ, "PYTHONPATH": baseline} if baseline else None
     for _ in range(repeat):
         w, r, out = run_measured(usermap("plan", d, "--store", db, "--out", d / "plan.json",
                                          "--force"))
         plans.append(w)
         rss.append(r)
+        cpu = LAST_CPU
         pw, _, _ = run_measured([PY, "-c", PIPELINE, str(d)])
         pipes.append(pw)
         ratios.append(w / pw)
-    return {"n": n, "shape": shape, "import_s": imp_wall, "plan_s": statistics.median(plans),
-            "pipe_s": statistics.median(pipes), "ratio": statistics.median(ratios),
-            "ratios": ratios, "plan_mb": max(rss), "changes": out.splitlines()[0],
-            "plan_file_mb": (d / "plan.json").stat().st_size / 2**20}
+        pipe_cpu = LAST_CPU
+        cpu_ratios.append(cpu / pipe_cpu)
+        if baseline:  # the same command from another source tree (e.g. main), same files
+            bw, br, _ = run_measured(usermap("plan", d, "--store", db, "--out",
+                                             d / "plan-base.json", "--force"), env=base_env)
+            base.append(bw)
+            base_rss.append(br)
+            base_ratios.append(bw / pw)
+            base_cpu.append(LAST_CPU / pipe_cpu)
+    res = {"n": n, "shape": shape, "import_s": imp_wall, "plan_s": statistics.median(plans),
+           "pipe_s": statistics.median(pipes), "ratio": statistics.median(ratios),
+           "ratios": ratios, "plan_mb": max(rss), "changes": out.splitlines()[0],
+           "plan_file_mb": (d / "plan.json").stat().st_size / 2**20,
+           "cpu_ratio": statistics.median(cpu_ratios)}
+    if baseline:
+        res.update(base_s=statistics.median(base), base_ratio=statistics.median(base_ratios),
+                   base_mb=max(base_rss), base_cpu_ratio=statistics.median(base_cpu))
+    return res
 
 
 def bench_import_1m(work: Path) -> dict:
@@ -182,6 +209,9 @@ def main() -> None:
     ap.add_argument("--clean", action="store_true", help="delete the work folder at the end")
     ap.add_argument("--skip-import-1m", action="store_true")
     ap.add_argument("--skip-small", action="store_true")
+    ap.add_argument("--baseline", default=None,
+                    help="a source tree (e.g. `git archive main usermap | tar -x -C DIR`) whose "
+                         "`usermap plan` runs alternated with this one, for before/after")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -191,12 +221,17 @@ def main() -> None:
               f"usermap --version {s['version_s']:.2f} s", flush=True)
         for n in [int(x) for x in args.sizes.split(",")]:
             for shape in args.shapes.split(","):
-                r = bench_world(n, shape, work, args.repeat)
+                r = bench_world(n, shape, work, args.repeat, args.baseline)
                 print(f"n={n:>8} {shape:<6} plan {r['plan_s']:6.2f} s ({r['plan_mb']:5.0f} MB, "
                       f"plan file {r['plan_file_mb']:4.0f} MB)  pandas+datacompy "
                       f"{r['pipe_s']:6.2f} s  ratio {r['ratio']:.2f} (runs: "
-                      f"{', '.join(f'{x:.2f}' for x in r['ratios'])})  import of the links "
+                      f"{', '.join(f'{x:.2f}' for x in r['ratios'])}; CPU-time ratio "
+                      f"{r['cpu_ratio']:.2f})  import of the links "
                       f"{r['import_s']:.2f} s", flush=True)
+                if "base_s" in r:
+                    print(f"           baseline {args.baseline}: plan {r['base_s']:6.2f} s "
+                          f"({r['base_mb']:5.0f} MB)  ratio {r['base_ratio']:.2f} (CPU-time "
+                          f"ratio {r['base_cpu_ratio']:.2f})", flush=True)
                 print(f"           {r['changes']}", flush=True)
         if not args.skip_import_1m:
             r = bench_import_1m(work)
