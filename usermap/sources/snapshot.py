@@ -11,6 +11,7 @@ Adapter: file I/O only; no network, no SQLite.
 from __future__ import annotations
 
 import gc
+import mmap
 import re
 import json
 import json.scanner
@@ -217,16 +218,24 @@ def _owners_fast(path: Path) -> dict | None:
         decode = decode.decode
     except ImportError:  # pragma: no cover - a dependency; the json path still works
         return None
-    try:
-        data = path.read_bytes()
-    except OSError:
+    try:  # mapped, not read: pages already parsed are given back as it goes (a 1M-owner
+        with open(path, "rb") as f:  # file is 300-400 MB)
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # (an empty file cannot be mapped: the json path says so)
         return None
-    if not data.lstrip(b" \t\r\n").startswith(b"["):
+    with data:
+        return _owners_mapped(data, decode, msgspec)
+
+
+def _owners_mapped(data, decode, msgspec) -> dict | None:
+    if not data[:1 << 16].lstrip(b" \t\r\n").startswith(b"["):
         return None
+    page = mmap.PAGESIZE
+    forget = getattr(mmap, "MADV_DONTNEED", None)
     unset, astuple = msgspec.UNSET, msgspec.structs.astuple
     unset_type = type(unset)
     cols: dict = {f: [] for f in _API_FIELDS}
-    parsed_keys, text_keys, pos = 0, 0, data.index(b"[") + 1
+    parsed_keys, text_keys, pos = 0, 0, data.find(b"[") + 1
     was = gc.isenabled()
     gc.disable()
     try:
@@ -264,6 +273,8 @@ def _owners_fast(path: Path) -> dict | None:
             if cut is None:
                 break
             pos = cut.end() - 1
+            if forget is not None and pos >= page:
+                data.madvise(forget, 0, pos // page * page)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError,
             ValueError, OverflowError):
         return None
