@@ -1,33 +1,44 @@
-"""Benchmark: `usermap plan` against the pipeline a user would otherwise write.
+"""Benchmark: `usermap plan` against the pipeline a user would otherwise write (issue 12).
 
-For worlds of 10k, 200k and 1M users and owners (half of them linked) it times, as whole
-processes and in one run:
-  - `usermap plan SNAPSHOT --store DB --out plan.json`
+For worlds of 200k and 1M users and owners (half of them linked), in three file shapes:
+  plain   the generator's default files (what tests use)
+  messy   stray whitespace and case in e-mails, ~2 % duplicate e-mails (unquoted CSV)
+  quoted  the messy content with every CSV field quoted, blank lines, pretty-printed JSON
+it times, as whole processes, alternated in one process (median of ``--repeat`` pairs):
+  - `usermap plan SNAPSHOT --store DB --out plan.json --force`
   - a pandas + datacompy pipeline: read the same users CSV and owners JSON with pandas,
-    normalise the e-mail key, and `datacompy.PandasCompare` users against owners on that key.
-It also measures peak memory (max RSS) of `usermap plan`, and `usermap mappings import` of the
-world's links (1M users → ~500k links; plus a 1M-link file made for the 10 s target).
+    normalise the e-mail key and `datacompy.PandasCompare` users against owners on that key.
+It also prints the peak memory (max RSS) of `usermap plan`, `usermap mappings import` of the
+world's links and of exactly 1,000,000 links, the start-up cost (`usermap --version`, `import
+pandas`), and the small-account figures: `usermap audit` of 1,000 users and `usermap run
+--apply` of 500 users against the sandbox (via bench_run.py, with its breakdown).
 
-Targets (issue 2): plan/pipeline ratio ≤ 1.0 at 200k and 1M; peak memory at 1M < 2 GB;
-`mappings import` of 1M links < 10 s.
+Worlds are generated once into ``--work`` (default /tmp/bench-engine) and reused; ``--clean``
+deletes the folder at the end.
 
-Usage: python benchmarks/bench_engine.py [--sizes 10000,200000,1000000] [--keep DIR]
+Targets: plan/pipeline ≤ 0.5 at 200k and 1M in every shape; plan peak memory at 1M ≤ 1.5 GB;
+import of 1M links ≤ 5 s; audit of 1,000 users ≤ 0.5 s; run --apply of 500 users ≤ 6 s.
+
+Usage: python benchmarks/bench_engine.py [--sizes 200000,1000000] [--shapes plain,messy,quoted]
+       [--repeat 3] [--work DIR] [--clean] [--skip-small] [--skip-import-1m]
+       [--baseline DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
+import re
 import shutil
+import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+ENV = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 PIPELINE = r'''
 import json, sys
@@ -48,93 +59,196 @@ cmp = datacompy.PandasCompare(users[["key", "id", "first_name", "last_name"]],
 print(len(cmp.df1_unq_rows), len(cmp.df2_unq_rows), len(cmp.intersect_rows))
 '''
 
+SHAPES = {"plain": {}, "messy": {}, "quoted": {"quoted": True, "blank_lines": 0.02,
+                                               "indent": 2}}
 
-def run_measured(cmd: list[str]) -> tuple[float, float, str]:
-    """Run under a tiny wrapper that reports the child's own max RSS."""
+
+def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
+    """(wall seconds, max RSS MB, stdout) of a whole process, measured by a tiny wrapper."""
     wrapper = ("import resource, subprocess, sys, time\n"
                "t=time.perf_counter(); r=subprocess.run(sys.argv[1:], capture_output=True, "
                "text=True)\n"
                "w=time.perf_counter()-t\n"
                "sys.stdout.write(r.stdout); sys.stderr.write(r.stderr)\n"
-               "print(f'@@ {w:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}')\n"
+               "u=resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+               "print(f'@@ {w:.3f} {u.ru_maxrss} {u.ru_utime + u.ru_stime:.3f}')\n"
                "sys.exit(r.returncode)\n")
-    p = subprocess.run([PY, "-c", wrapper, *cmd], capture_output=True, text=True)
+    p = subprocess.run([PY, "-c", wrapper, *cmd], capture_output=True, text=True,
+                       env=env or ENV)
     if p.returncode != 0:
         raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-3000:]}")
     line = [x for x in p.stdout.splitlines() if x.startswith("@@ ")][-1]
-    _, wall, rss_kb = line.split()
+    _, wall, rss_kb, cpu = line.split()
+    global LAST_CPU
+    LAST_CPU = float(cpu)
     return float(wall), int(rss_kb) / 1024, p.stdout
+
+
+LAST_CPU = 0.0  # CPU seconds (user + system) of the last measured process
 
 
 def usermap(*args) -> list[str]:
     return [PY, "-m", "usermap.cli", *map(str, args)]
 
 
-def bench_size(n: int, work: Path) -> dict:
-    from usermap.sandbox.scenarios import generate, write_world
-    d = work / f"w{n}"
-    t0 = time.perf_counter()
-    write_world(generate(n, seed=42, linked_share=0.5), d)
-    gen = time.perf_counter() - t0
+def _import_args() -> list[str]:
+    """`mappings import` creates a store only with --create where that option exists."""
+    h = subprocess.run(usermap("mappings", "import", "--help"), capture_output=True, text=True,
+                       env=ENV).stdout
+    return ["--create"] if "--create" in h else []
+
+
+def world_dir(work: Path, n: int, shape: str) -> Path:
+    """The world's folder, generated on first use (a `.done` marker makes it reusable)."""
+    d = work / f"w{n}-{shape}"
+    if (d / ".done").exists():
+        return d
+    sys.path.insert(0, str(ROOT))
+    from usermap.sandbox.scenarios import generate, messy, write_world
+    w = generate(n, seed=42, linked_share=0.5)
+    if shape != "plain":
+        w = messy(w, seed=42)
+    write_world(w, d, **SHAPES[shape])
+    (d / ".done").write_text("")
+    return d
+
+
+def bench_world(n: int, shape: str, work: Path, repeat: int, baseline: str | None = None
+                ) -> dict:
+    d = world_dir(work, n, shape)
     db = d / "store.db"
-    imp_wall, imp_rss, out = run_measured(usermap("mappings", "import", "--create", d / "mappings.csv",
-                                                  "--store", db, "--force"))
-    links = sum(1 for _ in open(d / "mappings.csv")) - 1
-    plan_wall, plan_rss, out = run_measured(usermap("plan", d, "--store", db, "--out",
-                                                    d / "plan.json", "--force"))
-    changes = out.splitlines()[0]
-    pipe_wall, pipe_rss, _ = run_measured([PY, "-c", PIPELINE, str(d)])
-    return {"n": n, "gen_s": gen, "links": links, "import_s": imp_wall, "plan_s": plan_wall,
-            "plan_mb": plan_rss, "pipeline_s": pipe_wall, "pipeline_mb": pipe_rss,
-            "ratio": plan_wall / pipe_wall, "changes": changes,
-            "snapshot_mb": sum(f.stat().st_size for f in d.iterdir() if f.is_file()) / 2**20}
+    for p in (db, Path(str(db) + "-wal"), Path(str(db) + "-shm")):
+        p.unlink(missing_ok=True)
+    imp_wall, imp_rss, _ = run_measured(usermap("mappings", "import", d / "mappings.csv",
+                                                "--store", db, "--force", *_import_args()))
+    plans, pipes, ratios, rss, base, base_ratios, base_rss = [], [], [], [], [], [], []
+    cpu_ratios: list[float] = []
+    base_cpu: list[float] = []
+    out = ""
+    base_env = {**os.environ, "PYTHONPATH": baseline} if baseline else None
+    for _ in range(repeat):
+        w, r, out = run_measured(usermap("plan", d, "--store", db, "--out", d / "plan.json",
+                                         "--force"))
+        plans.append(w)
+        rss.append(r)
+        cpu = LAST_CPU
+        pw, _, _ = run_measured([PY, "-c", PIPELINE, str(d)])
+        pipes.append(pw)
+        ratios.append(w / pw)
+        pipe_cpu = LAST_CPU
+        cpu_ratios.append(cpu / pipe_cpu)
+        if baseline:  # the same command from another source tree (e.g. main), same files
+            bw, br, _ = run_measured(usermap("plan", d, "--store", db, "--out",
+                                             d / "plan-base.json", "--force"), env=base_env)
+            base.append(bw)
+            base_rss.append(br)
+            base_ratios.append(bw / pw)
+            base_cpu.append(LAST_CPU / pipe_cpu)
+    res = {"n": n, "shape": shape, "import_s": imp_wall, "plan_s": statistics.median(plans),
+           "pipe_s": statistics.median(pipes), "ratio": statistics.median(ratios),
+           "ratios": ratios, "plan_mb": max(rss), "changes": out.splitlines()[0],
+           "plan_file_mb": (d / "plan.json").stat().st_size / 2**20,
+           "cpu_ratio": statistics.median(cpu_ratios)}
+    if baseline:
+        res.update(base_s=statistics.median(base), base_ratio=statistics.median(base_ratios),
+                   base_mb=max(base_rss), base_cpu_ratio=statistics.median(base_cpu))
+    return res
 
 
 def bench_import_1m(work: Path) -> dict:
-    """`mappings import` of exactly 1,000,000 links into an empty store."""
+    """`mappings import` of exactly 1,000,000 links into a new store."""
     import csv
     path = work / "links_1m.csv"
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(["aloware_user_id", "hubspot_owner_id", "aloware_email", "hubspot_email",
-                    "method", "mapped_at"])
-        for i in range(1_000_000):
-            e = f"user{i}@example.com"
-            w.writerow([str(100000 + i), str(9000000 + i), e, e, "email",
-                        "2026-01-01T00:00:00Z"])
-    wall, rss, out = run_measured(usermap("mappings", "import", "--create", path, "--store",
-                                          work / "import_1m.db"))
-    return {"links": 1_000_000, "import_s": wall, "import_mb": rss}
+    if not path.exists():
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(["aloware_user_id", "hubspot_owner_id", "aloware_email", "hubspot_email",
+                        "method", "mapped_at"])
+            for i in range(1_000_000):
+                e = f"user{i}@example.com"
+                w.writerow([str(100000 + i), str(9000000 + i), e, e, "email",
+                            "2026-01-01T00:00:00Z"])
+    db = work / "import_1m.db"
+    db.unlink(missing_ok=True)
+    wall, rss, _ = run_measured(usermap("mappings", "import", path, "--store", db,
+                                        *_import_args()))
+    return {"import_s": wall, "import_mb": rss}
+
+
+def bench_startup(repeat: int) -> dict:
+    ver = [run_measured(usermap("--version"))[0] for _ in range(repeat)]
+    pd_ = [run_measured([PY, "-c", "import pandas"])[0] for _ in range(repeat)]
+    bare = [run_measured([PY, "-c", "pass"])[0] for _ in range(repeat)]
+    return {"version_s": statistics.median(ver), "pandas_s": statistics.median(pd_),
+            "python_s": statistics.median(bare)}
+
+
+def bench_small_audit(work: Path, repeat: int) -> dict:
+    d = world_dir(work, 1000, "plain")
+    db = d / "store.db"
+    db.unlink(missing_ok=True)
+    run_measured(usermap("mappings", "import", d / "mappings.csv", "--store", db, "--force",
+                         *_import_args()))
+    walls = [run_measured(usermap("audit", d, "--store", db, "--out", d / f"audit{i}"))[0]
+             for i in range(repeat)]
+    return {"audit_s": statistics.median(walls), "audits": walls}
+
+
+def bench_small_run(repeat: int) -> str:
+    p = subprocess.run([PY, str(ROOT / "benchmarks" / "bench_run.py"), "--users", "500",
+                        "--repeat", str(repeat)], capture_output=True, text=True, env=ENV)
+    return (p.stdout + (p.stderr[-2000:] if p.returncode else "")).strip()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="10000,200000,1000000")
-    ap.add_argument("--keep", default=None, help="work folder to keep (default: a temp folder)")
+    ap.add_argument("--sizes", default="200000,1000000")
+    ap.add_argument("--shapes", default="plain,messy,quoted")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--work", default="/tmp/bench-engine")
+    ap.add_argument("--clean", action="store_true", help="delete the work folder at the end")
     ap.add_argument("--skip-import-1m", action="store_true")
+    ap.add_argument("--skip-small", action="store_true")
+    ap.add_argument("--baseline", default=None,
+                    help="a source tree (e.g. `git archive main usermap | tar -x -C DIR`) whose "
+                         "`usermap plan` runs alternated with this one, for before/after")
     args = ap.parse_args()
-    work = Path(args.keep or tempfile.mkdtemp(prefix="usermap-bench-"))
+    work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     try:
-        rows = []
+        s = bench_startup(args.repeat)
+        print(f"start-up: python {s['python_s']:.2f} s, import pandas {s['pandas_s']:.2f} s, "
+              f"usermap --version {s['version_s']:.2f} s", flush=True)
         for n in [int(x) for x in args.sizes.split(",")]:
-            r = bench_size(n, work)
-            rows.append(r)
-            print(f"n={n:>8}  snapshot {r['snapshot_mb']:7.1f} MB  links {r['links']:>7}  "
-                  f"import {r['import_s']:6.2f} s  plan {r['plan_s']:6.2f} s "
-                  f"({r['plan_mb']:6.0f} MB)  pandas+datacompy {r['pipeline_s']:6.2f} s "
-                  f"({r['pipeline_mb']:6.0f} MB)  ratio {r['ratio']:.2f}", flush=True)
-            print(f"           {r['changes']}", flush=True)
+            for shape in args.shapes.split(","):
+                r = bench_world(n, shape, work, args.repeat, args.baseline)
+                print(f"n={n:>8} {shape:<6} plan {r['plan_s']:6.2f} s ({r['plan_mb']:5.0f} MB, "
+                      f"plan file {r['plan_file_mb']:4.0f} MB)  pandas+datacompy "
+                      f"{r['pipe_s']:6.2f} s  ratio {r['ratio']:.2f} (runs: "
+                      f"{', '.join(f'{x:.2f}' for x in r['ratios'])}; CPU-time ratio "
+                      f"{r['cpu_ratio']:.2f})  import of the links "
+                      f"{r['import_s']:.2f} s", flush=True)
+                if "base_s" in r:
+                    print(f"           baseline {args.baseline}: plan {r['base_s']:6.2f} s "
+                          f"({r['base_mb']:5.0f} MB)  ratio {r['base_ratio']:.2f} (CPU-time "
+                          f"ratio {r['base_cpu_ratio']:.2f})", flush=True)
+                print(f"           {r['changes']}", flush=True)
         if not args.skip_import_1m:
             r = bench_import_1m(work)
-            print(f"mappings import of {r['links']:,} links: {r['import_s']:.2f} s "
-                  f"({r['import_mb']:.0f} MB)  target < 10 s", flush=True)
-        print("targets: ratio <= 1.0 at 200k and 1M; plan peak memory at 1M < 2048 MB")
+            print(f"mappings import of 1,000,000 links: {r['import_s']:.2f} s "
+                  f"({r['import_mb']:.0f} MB)  target <= 5 s", flush=True)
+        if not args.skip_small:
+            r = bench_small_audit(work, max(args.repeat, 5))
+            print(f"usermap audit of 1,000 users: {r['audit_s']:.2f} s median (runs: "
+                  f"{', '.join(f'{x:.2f}' for x in r['audits'])})  target <= 0.5 s", flush=True)
+            print("usermap run --apply of 500 users (bench_run.py --users 500):", flush=True)
+            print("  " + bench_small_run(args.repeat).replace("\n", "\n  "), flush=True)
+        print("targets: ratio <= 0.5 at 200k and 1M, every shape; plan peak memory at 1M "
+              "<= 1536 MB")
     finally:
-        if not args.keep:
+        if args.clean:
             shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     main()

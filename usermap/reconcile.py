@@ -60,7 +60,7 @@ def empty_links() -> pd.DataFrame:
 
 def prepare_users(users: pd.DataFrame) -> pd.DataFrame:
     """Users with their e-mail key, its validity and eligibility (DESIGN.md §2)."""
-    u = users.reset_index(drop=True).copy()
+    u = users.reset_index(drop=True)
     u[KEY] = email_keys(u[U_EMAIL])
     u[VALID] = valid_keys(u[KEY])
     u[ELIGIBLE] = u[U_STATUS].isin(ELIGIBLE_STATUSES) & (u[U_KIND] == "user") & u[VALID]
@@ -69,7 +69,7 @@ def prepare_users(users: pd.DataFrame) -> pd.DataFrame:
 
 def prepare_owners(owners: pd.DataFrame) -> pd.DataFrame:
     """Owners with their e-mail key, validity, activity and PERSON flag."""
-    o = owners.reset_index(drop=True).copy()
+    o = owners.reset_index(drop=True)
     o[KEY] = email_keys(o[O_EMAIL])
     o[VALID] = valid_keys(o[KEY])
     o[ACTIVE] = ~o[O_ARCHIVED].astype(bool) & o[O_USER_ID].notna()
@@ -205,7 +205,7 @@ def audit(users: pd.DataFrame, owners: pd.DataFrame, links: pd.DataFrame | None 
     u = prepare_users(users)
     o = prepare_owners(owners)
     links = empty_links() if links is None else links
-    lk = links.reset_index(drop=True).copy()
+    lk = links.reset_index(drop=True)
     for c in LINK_COLUMNS:
         if c not in lk.columns:
             lk[c] = ""

@@ -65,7 +65,7 @@ from .showcase import (SHOWCASE_MIN_OWNERS, SHOWCASE_MIN_USERS, add_showcase, sh
                        showcase_expectations, showcase_locals)
 from .world import Builder, World
 
-__all__ = ["World", "generate", "write_world", "extra_archived_owners", "showcase_expectations", "SHOWCASE_MIN_USERS",
+__all__ = ["World", "generate", "write_world", "messy", "extra_archived_owners", "showcase_expectations", "SHOWCASE_MIN_USERS",
            "SHOWCASE_MIN_OWNERS", "FILE_USERS", "FILE_OWNERS", "FILE_MAPPINGS"]
 
 FILE_USERS, FILE_OWNERS, FILE_MAPPINGS = "aloware_users.csv", "hubspot_owners.json", "mappings.csv"
@@ -285,17 +285,70 @@ def extra_archived_owners(existing: list[dict], n: int, seed: int = 0) -> list[d
 
 # --- files -----------------------------------------------------------------------------------
 
-def write_world(world: World, directory) -> dict:
-    """Writes the snapshot files and the mappings CSV; returns {file name: path}."""
+def messy(world: World, seed: int = 0, *, share: float = 0.3, duplicates: float = 0.02
+          ) -> World:
+    """The same world as people's exports often have it (for benchmarks; tests use the plain
+    one): ``share`` of the users' and a third as many owners' e-mails get stray whitespace
+    and changed case (keys unchanged), and ``duplicates`` of the users take another user's
+    e-mail (a duplicate e-mail; those users and their links change audit results)."""
+    rng = np.random.default_rng([seed, len(world.users), 7])
+    users = world.users.copy()
+    email = users[m.U_EMAIL].to_numpy(object).copy()
+    n = len(email)
+    pads = np.array(["", " ", "  ", "\u00a0"], dtype=object)   # U+00A0: str.strip strips it
+    pick = np.flatnonzero(rng.random(n) < share)
+    cased = np.where(rng.random(len(pick)) < 0.5,
+                     pd.Series(email[pick], dtype=object).str.upper().to_numpy(object),
+                     pd.Series(email[pick], dtype=object).str.title().to_numpy(object))
+    email[pick] = (pads[rng.integers(0, 4, len(pick))] + cased
+                   + pads[rng.integers(0, 3, len(pick))])
+    dup = np.flatnonzero(rng.random(n) < duplicates)
+    email[dup] = email[rng.integers(0, n, len(dup))]
+    users[m.U_EMAIL] = pd.array(email, dtype="str")
+    owners = [dict(o) for o in world.owners]
+    for i in np.flatnonzero(rng.random(len(owners)) < share / 3).tolist():
+        e = owners[i]["email"]
+        owners[i]["email"] = " " + e.upper() + " " if isinstance(e, str) else e
+    return World(users=users, owners=owners, links=world.links)
+
+
+def write_world(world: World, directory, *, quoted: bool = False, blank_lines: float = 0.0,
+                indent: int | None = None, seed: int = 0) -> dict:
+    """Writes the snapshot files and the mappings CSV; returns {file name: path}.
+
+    The defaults write the plain shape (what tests use; byte-identical for the same world). For
+    benchmarks, other shapes of the same content: ``quoted`` quotes every CSV field (as
+    spreadsheets export), ``blank_lines`` is the share of CSV rows followed by a blank line,
+    ``indent`` pretty-prints the owners JSON (one key per line, as ``json.dump(indent=2)``)."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     paths = {FILE_USERS: d / FILE_USERS, FILE_OWNERS: d / FILE_OWNERS,
              FILE_MAPPINGS: d / FILE_MAPPINGS}
-    world.users.loc[:, list(USER_COLUMNS)].to_csv(
-        paths[FILE_USERS], index=False, lineterminator="\n", encoding="utf-8")
-    world.links.loc[:, list(LINK_FRAME_COLUMNS)].to_csv(
-        paths[FILE_MAPPINGS], index=False, lineterminator="\n", encoding="utf-8")
-    _write_owners(world.owners, paths[FILE_OWNERS])
+    if not quoted and not blank_lines:
+        world.users.loc[:, list(USER_COLUMNS)].to_csv(
+            paths[FILE_USERS], index=False, lineterminator="\n", encoding="utf-8")
+        world.links.loc[:, list(LINK_FRAME_COLUMNS)].to_csv(
+            paths[FILE_MAPPINGS], index=False, lineterminator="\n", encoding="utf-8")
+    else:
+        import csv
+        rng = np.random.default_rng([seed, len(world.users), 11])
+        for frame, cols, path in ((world.users, USER_COLUMNS, paths[FILE_USERS]),
+                                  (world.links, LINK_FRAME_COLUMNS, paths[FILE_MAPPINGS])):
+            text = frame.loc[:, list(cols)].to_csv(
+                index=False, lineterminator="\n",
+                quoting=csv.QUOTE_ALL if quoted else csv.QUOTE_MINIMAL)
+            lines = text.split("\n")
+            if blank_lines:
+                blank = rng.random(len(lines)) < blank_lines
+                blank[0] = False
+                lines = [x for ln, b in zip(lines, blank.tolist()) for x in ((ln, "") if b
+                                                                              else (ln,))]
+            path.write_text("\n".join(lines), encoding="utf-8")
+    if indent is None:
+        _write_owners(world.owners, paths[FILE_OWNERS])
+    else:
+        with open(paths[FILE_OWNERS], "w", encoding="utf-8", newline="\n") as f:
+            json.dump(world.owners, f, ensure_ascii=False, indent=indent)
     return paths
 
 
