@@ -1,4 +1,4 @@
-"""How fast is the User Mapping tab? (DESIGN.md §9; targets: first view < 5 s for 10k users,
+"""How fast is the User Mapping tab? (docs/design.md §9; targets: first view < 5 s for 10k users,
 search < 300 ms, 100k links responsive.)
 
 1. ``usermap tab`` on a 10k-user sandbox (fetch on first view), as a subprocess: the time until

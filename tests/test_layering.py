@@ -1,4 +1,4 @@
-"""The dependency direction of DESIGN.md §1, checked two ways.
+"""The dependency direction of docs/design.md §1, checked two ways.
 
 The pure core (models, normalize, reconcile, plan) imports only the standard library, the
 dataframe libraries and each other: no adapter, no SQLite, no Jinja, no network, no environment,

@@ -1,4 +1,4 @@
-"""The e-mail notification (issue 5, DESIGN.md §8): multipart/alternative with inline CSS, under
+"""The e-mail notification (issue 5, docs/design.md §8): multipart/alternative with inline CSS, under
 100 KB however large the account, the report attached only when small, and delivery to a real
 SMTP server on loopback (aiosmtpd): plain with login, STARTTLS, implicit TLS, and failures that
 come back as an error instead of an exception. The password never reaches the .eml.

@@ -1,4 +1,4 @@
-"""The report (issue 5, DESIGN.md §8): data model, escaping, offline HTML, activity impact,
+"""The report (issue 5, docs/design.md §8): data model, escaping, offline HTML, activity impact,
 history, the `usermap report` command. Golden files are in test_report_golden.py and browser
 tests in test_report_browser.py; both use the world built here.
 """

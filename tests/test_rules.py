@@ -1,4 +1,4 @@
-"""One small test per rule of DESIGN.md §2, §4 and §5, on tiny literal worlds."""
+"""One small test per rule of docs/design.md §2, §4 and §5, on tiny literal worlds."""
 
 import pytest
 

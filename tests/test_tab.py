@@ -1,4 +1,4 @@
-"""The User Mapping tab as a Python object (DESIGN.md §9): widgets driven directly
+"""The User Mapping tab as a Python object (docs/design.md §9): widgets driven directly
 (``button.click()``), against generated worlds on disk and real stores. Fast; the browser and
 Voilà are tests/test_tab_browser.py."""
 

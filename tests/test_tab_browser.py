@@ -1,4 +1,4 @@
-"""The User Mapping tab as a web page (DESIGN.md §9): the sandbox and `usermap tab` on free
+"""The User Mapping tab as a web page (docs/design.md §9): the sandbox and `usermap tab` on free
 ports of 127.0.0.1, the page driven by Playwright + Chromium (/usr/bin/chromium) through the
 accessible names of the contract, and every change checked against what the CLI does.
 

@@ -1,7 +1,7 @@
 """usermap: keeps the mapping between Aloware users and HubSpot owners correct.
 
 The pure engine (models, normalize, reconcile, plan) takes data and returns data; sources, store,
-apply, report, notify and runner are adapters; cli wires them. See DESIGN.md and README.md.
+apply, report, notify and runner are adapters; cli wires them. See docs/design.md and README.md.
 """
 
 __version__ = "0.1.0"   # the one place the version is written (pyproject.toml reads it)

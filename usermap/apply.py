@@ -1,4 +1,4 @@
-"""Plan → store: checked, transactional, journaled (DESIGN.md §3, §5).
+"""Plan → store: checked, transactional, journaled (docs/design.md §3, §5).
 
 ``apply_plan`` is the apply step's one safety check: the plan refuses itself (``Plan.check``)
 when it was made on another store (store id), when the store's revision moved on, or when it is

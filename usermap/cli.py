@@ -1,4 +1,4 @@
-"""The ``usermap`` command (DESIGN.md §6): a stable contract that scheduled jobs depend on.
+"""The ``usermap`` command (docs/design.md §6): a stable contract that scheduled jobs depend on.
 
 This is the one place where errors become exit codes; what each code means is the one table
 ``errors.EXIT_CODES`` (0 done, 1 unexpected, 2 bad usage/config/input, 3 refused for safety,
@@ -331,7 +331,7 @@ def _is_mappings(head: bytes) -> bool:
 
 
 def _check_paths(args) -> None:
-    """The one place where a command's paths are checked (DESIGN.md §6), before anything is
+    """The one place where a command's paths are checked (docs/design.md §6), before anything is
     read: the store must exist (``usermap init`` makes one; ``mappings import`` and ``map``
     with ``--create``), and no output may be the store or the config, a folder where a file
     goes (or the other way round), or an existing file or folder that is not a usermap output

@@ -1,4 +1,4 @@
-"""usermap.toml and the environment (DESIGN.md §6).
+"""usermap.toml and the environment (docs/design.md §6).
 
 Every key is optional; ``Config.load(None)`` gives the defaults. Secrets never live in the file:
 ``HUBSPOT_ACCESS_TOKEN``, ``ALOWARE_API_TOKEN``, ``SMTP_USER`` and ``SMTP_PASSWORD`` are read

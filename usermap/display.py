@@ -1,4 +1,4 @@
-"""What the notebooks display (DESIGN.md §7): the overview as text and as a small frame, and
+"""What the notebooks display (docs/design.md §7): the overview as text and as a small frame, and
 searchable, paginated tables (itables, offline mode) of the audit's views and of the plan.
 
 Every value from Aloware or HubSpot is escaped before it reaches HTML; only the profile link and

@@ -1,7 +1,7 @@
 """The exception tree of usermap, and the exit code each branch maps to.
 
 Every error usermap raises on purpose derives from ``UsermapError``. ``cli.py`` is the one place
-that turns them into exit codes (DESIGN.md §6)::
+that turns them into exit codes (docs/design.md §6)::
 
     UsermapError                      exit 1  anything unexpected that we still name
     ├── InputError                    exit 2  bad usage, config or input; names file, row, column
@@ -75,7 +75,7 @@ __all__ = [
     "exit_code_for_name",
 ]
 
-#: The meaning of every exit code of ``usermap`` (DESIGN.md §6): the one table.
+#: The meaning of every exit code of ``usermap`` (docs/design.md §6): the one table.
 EXIT_CODES = {
     0: "done",
     1: "unexpected error",

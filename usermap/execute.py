@@ -1,4 +1,4 @@
-"""Executing one notebook with papermill in a kernel of this environment (DESIGN.md §7).
+"""Executing one notebook with papermill in a kernel of this environment (docs/design.md §7).
 
 - **Kernel** (``kernel_options``): the ``usermap`` kernelspec (``make install``) when it runs this
   very interpreter; otherwise a kernel started with this interpreter directly (``sys.executable

@@ -1,4 +1,4 @@
-"""Files (DESIGN.md §1): atomic writes, safe output paths, CSV for people, the plan file.
+"""Files (docs/design.md §1): atomic writes, safe output paths, CSV for people, the plan file.
 
 Adapter: the file system only. The pure core never writes a file; whatever it makes (a plan, an
 audit's tables) is written here.

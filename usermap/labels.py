@@ -1,4 +1,4 @@
-"""Plain labels for people: every issue code, reason, plan step and action in words (DESIGN.md
+"""Plain labels for people: every issue code, reason, plan step and action in words (docs/design.md
 §8 "for people"), with what a person should do. The codes stay the keys (and are shown in a
 legend); the words come from the tables of docs/design.md §4.3-§4.5.
 

@@ -1,4 +1,4 @@
-"""One run at a time, and run-folder retention (DESIGN.md §7), for ``usermap run``.
+"""One run at a time, and run-folder retention (docs/design.md §7), for ``usermap run``.
 
 - ``RunLock``: ``runs/.lock`` held with ``flock`` for the whole run, so a second run fails at once
   with LockedError (exit 3). The kernel drops a killed process's lock, so a lock left behind by

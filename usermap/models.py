@@ -44,7 +44,7 @@ MAPPINGS_CSV_COLUMNS = (L_USER, L_OWNER, L_A_EMAIL, L_H_EMAIL, L_METHOD, L_MAPPE
 METHOD_EMAIL, METHOD_MANUAL = "email", "manual"
 METHODS = (METHOD_EMAIL, METHOD_MANUAL)
 
-# --- Audit vocabulary (DESIGN.md §4) ----------------------------------------------------------
+# --- Audit vocabulary (docs/design.md §4) ----------------------------------------------------------
 STATUS_SYNCED, STATUS_ERROR = "synced", "error"
 
 # Issue codes of a mapping, in the order they are tested: the first that applies wins.
@@ -85,7 +85,7 @@ HUBSPOT_REASONS = (
     "match_pending",
 )
 
-# --- Plan vocabulary (DESIGN.md §5) -----------------------------------------------------------
+# --- Plan vocabulary (docs/design.md §5) -----------------------------------------------------------
 ADD, UPDATE, REMOVE = "add", "update", "remove"
 ACTIONS = (ADD, UPDATE, REMOVE)
 STEP_MATCH, STEP_RESOLVE, STEP_CLEANUP = "match", "resolve", "cleanup"

@@ -1,4 +1,4 @@
-"""E-mail normalisation and validation (DESIGN.md §2).
+"""E-mail normalisation and validation (docs/design.md §2).
 
 The e-mail key: strip surrounding whitespace, Unicode NFC, lower case with ``str.lower``. Not
 ``casefold``: full case folding turns ``straße`` into ``strasse`` and ``ſales`` into ``sales``,

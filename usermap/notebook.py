@@ -1,4 +1,4 @@
-"""What the notebooks call (DESIGN.md §1, §7; issue 4). The notebooks stay thin: a ``parameters``
+"""What the notebooks call (docs/design.md §1, §7; issue 4). The notebooks stay thin: a ``parameters``
 cell, then calls into this module and ``display``; every decision and every file written lives here.
 
 A notebook starts with::
@@ -243,7 +243,7 @@ def _demo(s: Session) -> None:
 
 # --- the audit ------------------------------------------------------------------------------
 def audit(s: Session, data: Loaded):
-    """The audit (DESIGN.md §4) of the loaded data, with suggestions and profile links."""
+    """The audit (docs/design.md §4) of the loaded data, with suggestions and profile links."""
     return workflow.audit(data, profile_url=s.config.aloware.profile_url)
 
 
@@ -280,7 +280,7 @@ def write_report(s: Session, result, *, plan=None, applied=False, status="ok", n
 
 # --- the sync -------------------------------------------------------------------------------
 def make_plan(s: Session, data: Loaded, result):
-    """The sync plan (DESIGN.md §5), written to ``plan.json`` in the run folder before any
+    """The sync plan (docs/design.md §5), written to ``plan.json`` in the run folder before any
     apply (unchecked: a plan the guard refuses is kept for review; ``apply`` refuses it)."""
     return workflow.make_plan(data, result, force=s.force, now=utc_now(), guard=False,
                               out=s.run_dir / PLAN_FILE)
@@ -325,7 +325,7 @@ def finish(s: Session, result, plan, outcome: dict, *, status: str = "ok", notes
     return out
 
 
-# --- the User Mapping tab (DESIGN.md §9) -------------------------------------------------------
+# --- the User Mapping tab (docs/design.md §9) -------------------------------------------------------
 def tab(config: str = "", *, snapshot: str = "", store: str = "", workdir=None):
     """The User Mapping tab, shown by a notebook cell that ends with this call: overview cards,
     the lists, Sync Users / Fix Issue / Link / Undo last sync and their Apply. ``snapshot``: a

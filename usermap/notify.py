@@ -1,4 +1,4 @@
-"""The e-mail notification of a run (DESIGN.md §8): build it, keep it as ``notification.eml``,
+"""The e-mail notification of a run (docs/design.md §8): build it, keep it as ``notification.eml``,
 and send it by SMTP when ``[smtp] host`` is set.
 
 The message is ``multipart/alternative``: the report's plain-text summary and its HTML summary

@@ -1,4 +1,4 @@
-"""Writes an audit's files (DESIGN.md §6): summary.json, mapped.csv, unmapped_aloware.csv,
+"""Writes an audit's files (docs/design.md §6): summary.json, mapped.csv, unmapped_aloware.csv,
 unmapped_hubspot.csv, errors.csv; and builds the fix and "decide" commands that every view of an
 error shows (``fix_commands``: the one place those command strings are made; errors.csv, the
 notebooks' tables and the HTML report all take them from here).

@@ -1,4 +1,4 @@
-"""The sync plan: Audit → Plan (DESIGN.md §5), the safety policy, and the plan file format.
+"""The sync plan: Audit → Plan (docs/design.md §5), the safety policy, and the plan file format.
 
 PURE: standard library, numpy/pandas and usermap's pure modules only; no file, no clock (the
 caller passes ``created_at``). The plan file is read and written by ``usermap.files``
@@ -42,7 +42,7 @@ _LINK_FIELDS = (L_USER, L_OWNER, L_A_EMAIL, L_H_EMAIL, L_METHOD)
 
 def make_plan(result: Audit, *, store_revision: int, fingerprint: str, only: str | None = None,
               force: bool = False, created_at: str = "", store_id: str = "") -> Plan:
-    """The plan that brings the store to the fixed point of the rules (DESIGN.md §5)."""
+    """The plan that brings the store to the fixed point of the rules (docs/design.md §5)."""
     lk, u, o = result.links, result.users, result.owners
     remove = lk[REMOVE_COL].to_numpy()
     kept = lk[~remove]

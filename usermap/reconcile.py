@@ -1,11 +1,11 @@
-"""The audit: (users, owners, links) → Audit, the read-only views of DESIGN.md §4.
+"""The audit: (users, owners, links) → Audit, the read-only views of docs/design.md §4.
 
 PURE: imports only the standard library, numpy/pandas and usermap's pure modules (models,
 normalize). No network, SQLite, Jinja, clock or environment: everything comes in as arguments.
 All rules are vectorised over whole frames; the only per-row Python is the scoring of a bounded
 number of suggestion candidates.
 
-Two decisions DESIGN.md leaves open, written down in docs/decisions.md:
+Two decisions docs/design.md leaves open, written down in docs/decisions.md:
 - an empty recorded e-mail on an ``email`` link counts as "changed" (so a link imported without
   e-mails gets them recorded by the first sync, as ``emails_changed``); on a ``manual`` link an
   empty recorded side has nothing to compare with and counts as unchanged;
@@ -59,7 +59,7 @@ def empty_links() -> pd.DataFrame:
 
 
 def prepare_users(users: pd.DataFrame) -> pd.DataFrame:
-    """Users with their e-mail key, its validity and eligibility (DESIGN.md §2)."""
+    """Users with their e-mail key, its validity and eligibility (docs/design.md §2)."""
     u = users.reset_index(drop=True)
     u[KEY] = email_keys(u[U_EMAIL])
     u[VALID] = valid_keys(u[KEY])
@@ -115,7 +115,7 @@ class Audit:
 
     @cached_property
     def mapped(self) -> pd.DataFrame:
-        """DESIGN §4.2."""
+        """docs/design.md §4.2."""
         return _mapped_view(self.links, self.users, self.owners)
 
     @cached_property
@@ -201,7 +201,7 @@ def _detail(code: str, a: str, h: str) -> str:
 
 def audit(users: pd.DataFrame, owners: pd.DataFrame, links: pd.DataFrame | None = None, *,
           suggestions: bool = True, profile_url: str | None = None) -> Audit:
-    """Audit every link and every unlinked user and owner (DESIGN.md §4)."""
+    """Audit every link and every unlinked user and owner (docs/design.md §4)."""
     u = prepare_users(users)
     o = prepare_owners(owners)
     links = empty_links() if links is None else links
@@ -256,7 +256,7 @@ def _audit_links(lk: pd.DataFrame, u: pd.DataFrame, o: pd.DataFrame) -> pd.DataF
         match & any_changed,
     ]
     lk[A_ISSUE] = np.select(conditions, list(ISSUE_CODES), default="")
-    # The clean-up rule of DESIGN.md §5 step 3, kept here so the audit's reasons and the plan
+    # The clean-up rule of docs/design.md §5 step 3, kept here so the audit's reasons and the plan
     # agree: user or owner gone/inactive/not full, and non-manual hubspot_email_changed.
     lk[REMOVE_COL] = np.isin(lk[A_ISSUE].to_numpy(object),
                              USER_REMOVAL_CODES + OWNER_REMOVAL_CODES) | (
@@ -344,7 +344,7 @@ def _key_facts(u: pd.DataFrame, o: pd.DataFrame, lk: pd.DataFrame, n_keys: int):
         "eligible_unlinked": eligible_unlinked,
         "eligible_linked": _counts(uk, elig & kept_users),
         "any_user": _counts(uk, u[VALID].to_numpy()),
-        # The keys the match step pairs (DESIGN.md §5 step 1, used by plan.make_plan too): one
+        # The keys the match step pairs (docs/design.md §5 step 1, used by plan.make_plan too): one
         # active PERSON owner, not kept linked, and one eligible user not kept linked. A free
         # user or owner with such a key is linked by the next sync: its reason is match_pending.
         "pairable": (active_person == 1) & (active_person_linked == 0) & (eligible_unlinked == 1),

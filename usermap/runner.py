@@ -1,4 +1,4 @@
-"""``usermap run``: the notebooks executed by papermill into one folder per run (DESIGN.md §7).
+"""``usermap run``: the notebooks executed by papermill into one folder per run (docs/design.md §7).
 
 A run::
 

@@ -1,4 +1,4 @@
-"""The mapping store on SQLite (DESIGN.md §3): links, revision, journal of every change, runs.
+"""The mapping store on SQLite (docs/design.md §3): links, revision, journal of every change, runs.
 
 One row per link; an Aloware user has at most one owner and an owner at most one user (both
 enforced by the schema). Every write goes through ``write_changes``, one transaction that checks,

@@ -1,4 +1,4 @@
-"""The mapping store's SQLite schema, as the list of migrations that build it (DESIGN.md §3).
+"""The mapping store's SQLite schema, as the list of migrations that build it (docs/design.md §3).
 
 ``Store.open`` (usermap.store) runs the migrations a file lacks, step by step, in one
 transaction. Data only: no I/O here.

@@ -1,5 +1,5 @@
 """``usermap tab``: the User Mapping tab as a web page, ``notebooks/mapping.ipynb`` served by
-Voilà (DESIGN.md §9).
+Voilà (docs/design.md §9).
 
 - **127.0.0.1 only**, on ``--port`` (0: a free port), behind a random access token in the URL
   it prints (``Voila.token``: jupyter_server's identity provider). A request without the token

@@ -1,4 +1,4 @@
-"""The one wiring of usermap's steps (DESIGN.md §1, issue 9):
+"""The one wiring of usermap's steps (docs/design.md §1, issue 9):
 
     load (snapshot + store) -> audit -> plan (``only`` too) -> apply -> record -> report -> notify
 
@@ -147,7 +147,7 @@ def _waits_note(info: dict) -> str:
 
 # --- audit ------------------------------------------------------------------------------------
 def audit(data: Loaded, *, profile_url: str | None = None, suggestions: bool = True) -> "Audit":
-    """The audit (DESIGN.md §4) of loaded data."""
+    """The audit (docs/design.md §4) of loaded data."""
     from . import reconcile
     return reconcile.audit(data.users, data.owners, data.links, suggestions=suggestions,
                            profile_url=profile_url)
@@ -176,7 +176,7 @@ def write_audit(result: "Audit", out, *, snapshot=None, store_path=None, run_id:
 # --- plan -------------------------------------------------------------------------------------
 def make_plan(data: Loaded, result: "Audit", *, now: str, only: str | None = None,
               force: bool = False, guard: bool = True, out=None) -> "Plan":
-    """The sync plan (DESIGN.md §5) of an audit, restricted to issue ``only`` when given.
+    """The sync plan (docs/design.md §5) of an audit, restricted to issue ``only`` when given.
 
     With ``guard`` the plan is checked first (``Plan.check``: RemovalGuardError unless
     ``force``) and a refused plan is not written; without it the plan is written as it is (the
@@ -365,7 +365,7 @@ def build_report(config: "Config", result: "Audit", *, snapshot, store_path, now
 
 def audit_after(config: "Config", result: "Audit", *, snapshot, store_path, run_id: str = "",
                 now: str = "", record: bool = False) -> "Audit":
-    """The audit of the store *after* an applied run, against the same snapshot (DESIGN.md
+    """The audit of the store *after* an applied run, against the same snapshot (docs/design.md
     §8: the report shows the state after the changes). With ``record`` (and a ``run_id``) the
     run's entry in the store's audit history becomes the state after, with the state before
     kept inside it (``summary["before"]``: its summary and issue ids): one entry per run, so
@@ -449,7 +449,7 @@ def finish(config: "Config", result: "Audit", plan: "Plan", outcome, *, snapshot
     return out
 
 
-# --- the tab (DESIGN.md §9): a pin as a plan, an apply recorded as a run -----------------------
+# --- the tab (docs/design.md §9): a pin as a plan, an apply recorded as a run -----------------------
 RUN_JSON = "run.json"
 
 
@@ -506,7 +506,7 @@ def person(store_path, aloware_id: str) -> dict:
 
 def apply_recorded(config: "Config", data: Loaded, result: "Audit", plan: "Plan", *,
                    store_path, now: str, force: bool = False, notes=()) -> dict:
-    """Apply ``plan`` as a recorded run, exactly like ``usermap run --apply`` (DESIGN.md §7, §9):
+    """Apply ``plan`` as a recorded run, exactly like ``usermap run --apply`` (docs/design.md §7, §9):
     under the runs folder's lock (``lock.RunLock``: LockedError while a scheduled run holds
     it, and a scheduled run exits 3 while this holds it), checked first (stale, removal guard:
     a refused plan writes nothing, not even a run folder), then a run folder

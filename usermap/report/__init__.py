@@ -1,4 +1,4 @@
-"""The report of a run (DESIGN.md §8, issue 5): one self-contained HTML page, and the plain-text
+"""The report of a run (docs/design.md §8, issue 5): one self-contained HTML page, and the plain-text
 and HTML bodies of the e-mail. Model, build and render are separate steps:
 
 - ``model.py``: the frozen dataclasses (``Report``, ``Table``, ``FailureReport``, ...) and

@@ -1,4 +1,4 @@
-"""Building the report model (DESIGN.md §8): PURE functions from data to the frozen dataclasses
+"""Building the report model (docs/design.md §8): PURE functions from data to the frozen dataclasses
 of model.py.
 
 ``build_report`` takes the audit, the plan (and whether it was applied), the history of earlier

@@ -1,4 +1,4 @@
-"""Layout of the report's trend charts (DESIGN.md §8): PURE, trend points -> ``Chart``
+"""Layout of the report's trend charts (docs/design.md §8): PURE, trend points -> ``Chart``
 (coordinates, ticks and labels as numbers and strings); the template draws the inline SVG.
 
 Must not import: jinja2, markupsafe, sqlite3, socket, os, pathlib; no I/O, no clock (the same

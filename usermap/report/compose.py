@@ -1,4 +1,4 @@
-"""The report's adapter at the edges (DESIGN.md §8): the only module of the package with I/O.
+"""The report's adapter at the edges (docs/design.md §8): the only module of the package with I/O.
 
 It reads the activities CSV that ``build.py`` takes as a DataFrame and writes the rendered pages
 atomically. The store's history is read by ``usermap.workflow`` (the one wiring of load, audit,

@@ -1,4 +1,4 @@
-"""The report's data model (DESIGN.md §8): frozen dataclasses that hold everything the HTML page
+"""The report's data model (docs/design.md §8): frozen dataclasses that hold everything the HTML page
 and the e-mail show, and the ``Notification`` contract that ``notify`` takes.
 
 ``Report`` (a run's audit, plan, history and activity impact) and ``FailureReport`` (a run that

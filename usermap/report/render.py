@@ -1,4 +1,4 @@
-"""Rendering of the report model (DESIGN.md §8): the ONE Jinja environment, used for both
+"""Rendering of the report model (docs/design.md §8): the ONE Jinja environment, used for both
 ``Report`` (report.html.j2, email.html.j2, email.txt.j2) and ``FailureReport``
 (failure.html.j2, failure.txt.j2), and ``templates_dir`` (which asks ``usermap.resources``:
 $USERMAP_TEMPLATES, the checkout's reports/templates, or the installed package's copy).

@@ -1,5 +1,5 @@
 """``usermap sandbox``: serve a generated world or a snapshot folder until ``--max-seconds`` or
-Ctrl-C, and print the URL and the config that fetches from it (DESIGN.md §7)."""
+Ctrl-C, and print the URL and the config that fetches from it (docs/design.md §7)."""
 
 from __future__ import annotations
 

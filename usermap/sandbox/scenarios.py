@@ -12,7 +12,7 @@ environment). Construction is vectorised: 1,000,000 users and owners build and w
 **Every case.** When ``n_users >= SHOWCASE_MIN_USERS`` (100) and
 ``n_owners >= SHOWCASE_MIN_OWNERS`` (100; the default ``n_owners`` is ``n_users``) the world
 starts with a fixed *showcase* block of 49 hand-built cases (46 users, 45 owners, 24 links in
-the listings) in which, under the rules of DESIGN.md §2-§5, every user status and kind, every
+the listings) in which, under the rules of docs/design.md §2-§5, every user status and kind, every
 mapping issue code (``models.ISSUE_CODES``) and every unmapped reason (``models.ALOWARE_REASONS``,
 ``models.HUBSPOT_REASONS``) occurs at least once, along with mixed-case, whitespace-padded,
 NFD/NFC and capital-sharp-s (``ß``/``ẞ``) e-mails that must match, a pinned manual alias, a QUEUE

@@ -1,5 +1,5 @@
 """The showcase: a fixed block of hand-built cases at the head of every world that is large
-enough (see usermap.sandbox.scenarios). Under DESIGN.md §2-§5 every user status and kind, every
+enough (see usermap.sandbox.scenarios). Under docs/design.md §2-§5 every user status and kind, every
 issue code and every unmapped reason occurs in it at least once; ``EXPECT`` says what each case
 must produce and ``showcase_expectations(world)`` lists it record by record.
 """
@@ -23,7 +23,7 @@ SHOWCASE_MIN_OWNERS = 100
 
 # Each case: (name, users, owners, links). A user/owner is a dict with a local "key"; a link is
 # (user key, owner key, recorded aloware e-mail, recorded hubspot e-mail, method) where None as a
-# recorded e-mail means "the side's current e-mail". Comments give the outcome under DESIGN.md §4.
+# recorded e-mail means "the side's current e-mail". Comments give the outcome under docs/design.md §4.
 
 def _U(key, first, last, email, status="active", kind="user", role="agent", ghost=False):
     return dict(key=key, first=first, last=last, email=email, status=status, kind=kind,
@@ -190,7 +190,7 @@ CASES = (
 )
 
 
-# What each showcase case produces under DESIGN.md §4, record by record in the order above:
+# What each showcase case produces under docs/design.md §4, record by record in the order above:
 # (users' unmapped reasons, owners' unmapped reasons, links' issue codes). None: the record is not
 # in that unmapped list (linked; or a deactivated owner). "": a synced link. Ghost records (absent
 # from the listings) are left out. tests/test_scenarios.py checks this against usermap.reconcile.
@@ -217,7 +217,7 @@ EXPECT = {
     "deactivated_owner": ([None], [None], ["hubspot_owner_deactivated"]),
     # the link to the archived owner is cleaned up and the sync re-points it to the new owner,
     # so the new owner is match_pending ("mapped elsewhere" is judged on the links the clean-up
-    # keeps: usermap.reconcile's documented reading of DESIGN.md §4-§5)
+    # keeps: usermap.reconcile's documented reading of docs/design.md §4-§5)
     "deactivated_replaced": ([None], [None, "match_pending"], ["hubspot_owner_deactivated"]),
     "imported_mismatch": ([None], [None], ["hubspot_email_changed"]),
     "both_changed_mismatch": ([None], [None], ["hubspot_email_changed"]),
@@ -251,7 +251,7 @@ EXPECT = {
 
 
 def showcase_expectations(world) -> pd.DataFrame:
-    """The showcase records of ``world`` and what each should produce (DESIGN.md §4).
+    """The showcase records of ``world`` and what each should produce (docs/design.md §4).
 
     Columns: ``case``, ``record`` (user | owner | link), ``id`` (the Aloware id for users and
     links, the owner id for owners) and ``expected``: the unmapped reason of a user or owner, the

@@ -1,4 +1,4 @@
-"""Aloware users: the public Users API plus the optional admin export (DESIGN.md §2, issue 3).
+"""Aloware users: the public Users API plus the optional admin export (docs/design.md §2, issue 3).
 
 ``GET {base_url}/api/v1/webhook/users?api_token=…`` returns a JSON array (sometimes wrapped as
 ``{"data": [...]}``) of ``{id, name, email, agent_status, human_readable_agent_status}``, unpaginated.

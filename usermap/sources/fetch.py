@@ -176,7 +176,7 @@ def _owners_json(owners: list[dict], raw: list) -> str:
 
 
 def _write(out: Path, users, owners_json: str, info: dict) -> None:
-    """The snapshot of DESIGN.md §6 plus fetch.json, atomically (temp folder, then rename).
+    """The snapshot of docs/design.md §6 plus fetch.json, atomically (temp folder, then rename).
 
     Same files as ``snapshot.write_snapshot``, but the owners arrive as JSON text already
     (``json.dump`` there streams through the pure-Python encoder: about 1 s per 100k owners,

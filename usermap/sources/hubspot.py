@@ -1,4 +1,4 @@
-"""HubSpot owners through the official ``hubspot-api-client`` (DESIGN.md §2, issue 3).
+"""HubSpot owners through the official ``hubspot-api-client`` (docs/design.md §2, issue 3).
 
 ``fetch_owners(host, token)`` lists ``GET /crm/v3/owners/?limit=500&archived=false`` and then
 ``archived=true``, following ``paging.next.after`` as an opaque cursor, and returns every owner

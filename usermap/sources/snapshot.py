@@ -1,6 +1,6 @@
 """Snapshot folders and the mappings CSV: read with full validation, write atomically.
 
-A snapshot (DESIGN.md §6) is ``aloware_users.csv`` plus ``hubspot_owners.json``. Every reader
+A snapshot (docs/design.md §6) is ``aloware_users.csv`` plus ``hubspot_owners.json``. Every reader
 validates and raises ``InputError`` naming the file, the row and the column; nothing is written
 by a reader. Writers write into a temporary sibling and rename, so a half-written snapshot never
 exists under its final name.

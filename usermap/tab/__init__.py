@@ -1,4 +1,4 @@
-"""The User Mapping tab (DESIGN.md §9): ``MappingTab``, an ipywidgets application over
+"""The User Mapping tab (docs/design.md §9): ``MappingTab``, an ipywidgets application over
 ``usermap.workflow`` (``app.py``), and what it shows as text and HTML (``views.py``).
 
 ``usermap.notebook.tab(config=…)`` shows it in JupyterLab; ``usermap tab`` serves

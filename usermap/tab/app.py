@@ -1,4 +1,4 @@
-"""The User Mapping tab (DESIGN.md §9): one ipywidgets application over ``usermap.workflow``.
+"""The User Mapping tab (docs/design.md §9): one ipywidgets application over ``usermap.workflow``.
 
 ``MappingTab`` holds the widgets and the state (the loaded data, its audit, the plan waiting for
 **Apply**); every step is a workflow call: ``load``/``fetch``/``audit`` (Refresh), ``make_plan``

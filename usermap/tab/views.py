@@ -1,4 +1,4 @@
-"""What the User Mapping tab shows, as text and HTML (DESIGN.md §9): the overview cards, one row
+"""What the User Mapping tab shows, as text and HTML (docs/design.md §9): the overview cards, one row
 of each list, the plan grouped by step, a person's whole story, the legend; and the search.
 
 Every value from Aloware, HubSpot or the store goes through ``esc`` (``html.escape``) before it
