@@ -85,13 +85,16 @@ run_dir="$(ls -d "$DEMO_DIR"/runs/2*/ 2>/dev/null | tail -n 1)"
 echo
 if [ "$status" -eq 0 ] && [ -n "$run_dir" ]; then
     echo "report:  ${run_dir}report.html"
-    echo "numbers: ${run_dir}summary.json"
+    echo "numbers after the run (${run_dir}sync.json; summary.json holds the audit before it):"
     "$PY" -c 'import json, sys
-s = json.load(open(sys.argv[1]))
+from usermap.labels import issue_label
+sync = json.load(open(sys.argv[1]))
+s, b = sync.get("after") or sync["before"], sync["before"]
 print("  {mapped} mapped ({synced} synced, {errors} with issues); {unmapped_aloware} Aloware users "
       "and {unmapped_hubspot} HubSpot owners unmapped".format(**s))
+print("  before the run: {mapped} mapped ({synced} synced, {errors} with issues)".format(**b))
 for code, n in s["errors_by_code"].items():
-    print(f"  {n:>6}  {code}")' "${run_dir}summary.json"
+    print(f"  {n:>6}  {issue_label(code)} ({code})")' "${run_dir}sync.json"
     echo "open the report in a browser; the executed notebooks are beside it (audit.ipynb, sync.ipynb)"
 else
     echo "demo: usermap run exited $status; see ${run_dir:-$DEMO_DIR/runs/}run.log" >&2
