@@ -79,6 +79,7 @@ def read_owners_json(path) -> pd.DataFrame:
     """
     path = Path(path)
     source = str(path)
+    check_regular_file(path)   # a FIFO or a device: exit 2 at once, before anything opens it
     cols = _owners_fast(path)
     if cols is not None:
         return _owner_columns_frame(cols, source)
