@@ -3,9 +3,10 @@ of model.py.
 
 ``build_report`` takes the audit, the plan (and whether it was applied), the history of earlier
 audits (dicts as the store records them) and, optionally, an activities DataFrame, and returns a
-``Report``. ``build_failure_report`` takes the plain values of a run that did not complete and
-returns a ``FailureReport``. Everything they need is passed in: ``generated_at`` (no clock),
-the commands to print, whether to mask e-mails (no configuration, no environment).
+``Report``. ``build_failure_report`` (in failure.py, re-exported here) takes the plain values of a
+run that did not complete and returns a ``FailureReport``. Everything they need is passed in:
+``generated_at`` (no clock), the commands to print, whether to mask e-mails (no configuration, no
+environment).
 
 Decisions the spec leaves open:
 - "Since the previous run" compares this audit's issue ids with those of the newest history entry
@@ -18,12 +19,13 @@ Decisions the spec leaves open:
 
 Must not import: jinja2, markupsafe, sqlite3, socket, os, pathlib, the store, the sources, the
 runner, render.py or compose.py; no file I/O, no clock, no environment (tests/test_report.py
-checks the imports). chart.py lays out the trend charts under the same rules.
+checks the imports). chart.py lays out the trend charts and failure.py builds the failure
+report under the same rules.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -34,7 +36,8 @@ from ..models import (
 )
 from .chart import line_chart
 from ..labels import (ALOWARE_REASON_ADVICE, HUBSPOT_REASON_ADVICE, ISSUE_ADVICE, NEEDS_PERSON_ALOWARE, NEEDS_PERSON_HUBSPOT, NEEDS_PERSON_ISSUES)
-from .model import (SAFE_URL, ActivityImpact, Changes, Column, FailureReport, Overview, Report,
+from .failure import ERROR_MESSAGE_MAX, build_failure_report  # noqa: F401 - re-exported
+from .model import (SAFE_URL, ActivityImpact, Changes, Column, Overview, Report,
                     SincePrevious, Table, TrendPoint)
 
 __all__ = ["build_report", "build_failure_report", "mask_email", "fix_for",
@@ -526,82 +529,3 @@ def _activity_users(frame: pd.DataFrame, names: _NameBook, mask) -> Table:
 
 def _fmt_ts(t) -> str:
     return t.strftime("%Y-%m-%d %H:%M UTC")
-
-
-# --- the failure report -----------------------------------------------------------------------
-_ADVICE = {
-    4: ("A source failed, so this run used no data from it: no partial listing reached the "
-        "planner and nothing was applied.",
-        "Check that HubSpot and Aloware answer at the addresses in usermap.toml and that "
-        "HUBSPOT_ACCESS_TOKEN and ALOWARE_API_TOKEN are valid (the error names the source).",
-        "Rate limits, server errors and cut connections are retried within the bounds of "
-        "[fetch] in usermap.toml (attempts, total_seconds, max_wait, timeouts); the next "
-        "scheduled run tries again."),
-    3: ("Refused for safety: nothing was applied.",
-        "Review plan.json in the run folder (when there is one). If its changes are intended, "
-        "run `usermap run --apply --force`, or apply the plan with `usermap apply PLAN --store "
-        "DB --yes --force`; a store that moved on is planned again by the next run."),
-    2: ("Fix the file, row or column the error names, then run again.",),
-    143: ("The run was stopped by SIGTERM (a scheduler's stop or timeout, or a shutdown): the "
-          "kernel was shut down and the lock released. A sync that had not committed changed "
-          "nothing: the store is applied in one transaction.",
-          "Nothing to do if the stop was intended; otherwise check what sent it (systemd "
-          "TimeoutStopSec, cron's timeout). The next scheduled run starts afresh."),
-    130: ("The run was interrupted (SIGINT, Ctrl-C): the kernel was shut down and the lock "
-          "released. A sync that had not committed changed nothing.",
-          "Run it again when ready."),
-    1: ("An unexpected error: the notebook (as far as it ran), run.log and kernel.log in the "
-        "run folder show where it stopped. Please report it with them.",),
-}
-
-
-ERROR_MESSAGE_MAX = 2000   # characters of the error message the failure report quotes
-
-
-def _bounded_message(text: str) -> str:
-    """The error message cut to ERROR_MESSAGE_MAX characters. It comes here redacted already
-    (``redact.bounded`` in the runner; this package reads no environment), so cutting it cannot
-    leave a piece of a secret."""
-    text = str(text or "")
-    return text if len(text) <= ERROR_MESSAGE_MAX else text[:ERROR_MESSAGE_MAX - 1] + "…"
-
-
-def build_failure_report(*, run_id: str, generated_at: str, status: str, exit_code: int,
-                         meaning: str, error_class: str, error_message: str,
-                         failed_notebook: str = "", failed_cell: int | None = None,
-                         store_before: Mapping | None = None, store_after: Mapping | None = None,
-                         fetch: Mapping | None = None, apply: bool = False,
-                         summary: dict | None = None, audit_report: str = "",
-                         run_dir: str = "", files: Iterable[tuple[str, str]] = ()
-                         ) -> FailureReport:
-    """The report of a run that did not complete, from plain values (the runner passes its
-    RunResult's): ``status`` "failed" or "refused"; ``meaning`` what the exit code means;
-    ``error_message`` already redacted; ``store_before``/``store_after`` ``{"revision",
-    "links"}`` or None when the store could not be read; ``fetch`` the fetch's record (its
-    ``retries`` and ``retries_by_cause``); ``files`` (name, what it is) of the run folder's files
-    worth opening. Pure."""
-    where = (f"the {failed_notebook} notebook"
-             + (f" (the cell numbered [{failed_cell}])" if failed_cell else "")
-             if failed_notebook else "the runner")
-    b, a = store_before, store_after
-    if b and a and b == a:
-        store = (f"The store was not changed: revision {a['revision']}, "
-                 f"{a['links']:,} links, as before the run.")
-    elif b and a:
-        store = (f"The store changed during the run: revision {b['revision']} -> "
-                 f"{a['revision']}, {b['links']:,} -> {a['links']:,} links.")
-    else:
-        store = "The store could not be read before and after the run."
-    notes = []
-    if fetch and fetch.get("retries"):
-        causes = ", ".join(f"{k}: {v}" for k, v in
-                           sorted((fetch.get("retries_by_cause") or {}).items()))
-        notes.append(f"The fetch completed after {fetch['retries']} retries ({causes}).")
-    return FailureReport(run_id=run_id, generated_at=generated_at, status=status,
-                         exit_code=exit_code, error_class=error_class or "Error",
-                         error_message=_bounded_message(error_message) or "(no message)",
-                         where=where,
-                         store=store, apply=bool(apply),
-                         advice=_ADVICE.get(exit_code, _ADVICE[1]), notes=tuple(notes),
-                         summary=summary, audit_report=audit_report, run_dir=str(run_dir),
-                         files=tuple(files), meaning=meaning)
