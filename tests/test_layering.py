@@ -22,7 +22,7 @@ import usermap
 PKG = Path(usermap.__file__).resolve().parent
 CORE = ("models", "normalize", "reconcile", "plan")
 ADAPTERS = ("store", "sources", "sandbox", "report", "notify", "runner", "notebook", "cli",
-            "files", "workflow", "apply", "tab", "output", "config")
+            "clipaths", "files", "workflow", "recording", "apply", "tab", "output", "config")
 FORBIDDEN_TOP = ("sqlite3", "jinja2", "socket", "http", "urllib", "urllib3", "requests",
                  "hubspot", "httpx", "smtplib", "ssl", "papermill", "nbformat", "ipywidgets")
 CLOCK_CALLS = {("time", "time"), ("time", "monotonic"), ("time", "perf_counter"),

@@ -6,6 +6,9 @@ applies, journals, bumps the revision by one and records the run; after any fail
 file is exactly as before (SQLite rolls the transaction back). The schema carries a version, and
 ``open`` migrates older files step by step.
 
+``db_error`` (SQLite errors in words) is in store_errors.py and the journal rows of an import in
+store_journal.py; both re-exported here.
+
 Adapter: SQLite and files. Must not import sources, report, notify or runner.
 """
 
@@ -18,15 +21,17 @@ import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from itertools import repeat
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .errors import (InputError, LockedError, RemovalGuardError, StoreConflictError,
-                     StoreWriteError, UsermapError)
+from .errors import InputError, RemovalGuardError, StoreConflictError, UsermapError
 from .files import write_atomic
+from .store_errors import db_error
+from .store_journal import (  # noqa: F401 - _IMPORT_FIELDS, _json_rows re-exported
+    _IMPORT_FIELDS, _dump, _import_diff, _import_journal_rows, _json_rows,
+)
 from .store_schema import MIGRATIONS, SCHEMA_VERSION
 from .models import (
     ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER,
@@ -43,33 +48,6 @@ def new_run_id(now: str | None = None) -> str:
     """A run id: its UTC time then a short random suffix, e.g. 20261124T120000Z-3f9a."""
     t = (datetime.strptime(now, "%Y-%m-%dT%H:%M:%SZ") if now else datetime.now(timezone.utc))
     return t.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
-
-
-def db_error(e: sqlite3.Error, path, doing: str = "use") -> UsermapError:
-    """The usermap error for an SQLite error on the store at ``path``: the store named, and the
-    real cause in words (SQLite's own name of it in brackets)."""
-    name = getattr(e, "sqlite_errorname", "") or ""
-    text = str(e)
-    low = f"{name} {text}".lower()
-    where = str(path)
-    if "busy" in low or "locked" in low:
-        return LockedError(f"{where}: the store is busy: another process is writing it ({text})")
-    if "corrupt" in low or "malformed" in low or "notadb" in low or "not a database" in low:
-        return InputError(f"the store is damaged: not a readable SQLite database ({text}); "
-                          f"restore it from a backup", file=where)
-    if "readonly" in low:
-        return InputError(f"the store is read-only: usermap cannot {doing} it ({text}); check "
-                          f"the permissions of the file and of its folder", file=where)
-    if "cantopen" in low or "unable to open" in low:
-        return InputError(f"cannot {doing} the store: SQLite cannot open it or create its "
-                          f"journal beside it ({text}); check the permissions of the file and "
-                          f"of its folder", file=where)
-    if "full" in low:
-        return StoreWriteError(f"{where}: the disk is full ({text}); nothing was changed")
-    if "ioerr" in low or "i/o" in low:
-        return StoreWriteError(f"{where}: the disk refused the write ({text}: full, over the "
-                               f"file size limit, or failing); nothing was changed")
-    return StoreWriteError(f"{where}: SQLite failed ({name or type(e).__name__}: {text})")
 
 
 class Store:
@@ -495,64 +473,6 @@ class Store:
                           zip(*(ins[col].tolist() for col in LINK_COLUMNS)))
         except sqlite3.IntegrityError as e:
             raise StoreConflictError(f"import: {e}; nothing was changed") from None
-
-
-_IMPORT_FIELDS = (L_OWNER, L_A_EMAIL, L_H_EMAIL, L_METHOD)
-
-
-def _import_diff(cur: pd.DataFrame, new: pd.DataFrame):
-    """(added, removed, updated) rows of an import: ``removed`` and ``updated`` carry the old
-    values in ``<column>_old`` columns (an outer merge on the Aloware id)."""
-    if cur.empty:  # the first import: everything is an add, no diff to compute
-        return new, new.iloc[:0], new.iloc[:0]
-    merged = cur.merge(new, on=L_USER, how="outer", suffixes=("_old", ""), indicator=True)
-    removed = merged[merged["_merge"] == "left_only"]
-    added = merged[merged["_merge"] == "right_only"]
-    both = merged[merged["_merge"] == "both"]
-    differs = pd.Series(False, index=both.index)
-    for f in _IMPORT_FIELDS:
-        differs |= both[f + "_old"].astype(str) != both[f].astype(str)
-    return added, removed, both[differs]
-
-
-def _import_journal_rows(run_id: str, revision: int, now: str, removed: pd.DataFrame,
-                         updated: pd.DataFrame, added: pd.DataFrame) -> list[tuple]:
-    """The journal rows of an import (removes, updates, adds), before/after as JSON."""
-    old_cols = [L_USER] + [f + "_old" for f in _IMPORT_FIELDS] + [L_MAPPED_AT + "_old",
-                                                                  L_UPDATED_AT + "_old"]
-
-    def old(df):
-        return _json_rows(df[old_cols].set_axis(list(LINK_COLUMNS), axis=1))
-
-    def new_(df):
-        return _json_rows(df[list(LINK_COLUMNS)])
-
-    rows: list[tuple] = []
-    for action, df, b, a in ((REMOVE, removed, old, None), (UPDATE, updated, old, new_),
-                             (ADD, added, None, new_)):
-        if df.empty:
-            continue
-        owner = df[L_OWNER].where(df[L_OWNER].notna(), df.get(L_OWNER + "_old"))
-        n = len(df)
-        rows.extend(zip(repeat(run_id, n), repeat(revision, n), repeat(action, n), df[L_USER],
-                        owner, b(df) if b else repeat(None, n), a(df) if a else repeat(None, n),
-                        repeat("import", n), repeat(now, n)))
-    return rows
-
-
-def _dump(link: dict | None) -> str | None:
-    return None if link is None else json.dumps(link, sort_keys=True, ensure_ascii=False,
-                                                separators=(",", ":"))
-
-
-def _json_rows(df: pd.DataFrame) -> list[str]:
-    """One sorted-keys JSON object per row (the same text as _dump), fast for millions of rows:
-    each column is encoded by the C string encoder in one map(), then rows are %-formatted."""
-    cols = sorted(df.columns)
-    enc = json.encoder.encode_basestring
-    template = "{" + ",".join(f'"{c}":%s' for c in cols) + "}"
-    encoded = [list(map(enc, df[c].astype(str).tolist())) for c in cols]
-    return [template % row for row in zip(*encoded)]
 
 
 def _run_hook(hook: str, n: int) -> None:

@@ -3,9 +3,10 @@ of model.py.
 
 ``build_report`` takes the audit, the plan (and whether it was applied), the history of earlier
 audits (dicts as the store records them) and, optionally, an activities DataFrame, and returns a
-``Report``. ``build_failure_report`` takes the plain values of a run that did not complete and
-returns a ``FailureReport``. Everything they need is passed in: ``generated_at`` (no clock),
-the commands to print, whether to mask e-mails (no configuration, no environment).
+``Report``. ``build_failure_report`` (in failure.py, re-exported here) takes the plain values of a
+run that did not complete and returns a ``FailureReport``. Everything they need is passed in:
+``generated_at`` (no clock), the commands to print, whether to mask e-mails (no configuration, no
+environment).
 
 Decisions the spec leaves open:
 - "Since the previous run" compares this audit's issue ids with those of the newest history entry
@@ -18,12 +19,13 @@ Decisions the spec leaves open:
 
 Must not import: jinja2, markupsafe, sqlite3, socket, os, pathlib, the store, the sources, the
 runner, render.py or compose.py; no file I/O, no clock, no environment (tests/test_report.py
-checks the imports). chart.py lays out the trend charts under the same rules.
+checks the imports). chart.py lays out the trend charts, failure.py builds the failure report,
+activity.py the activity impact and cells.py the shared cells, under the same rules.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -32,9 +34,12 @@ from ..models import (
     U_ID, ACTIONS, ADD, ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES, L_A_EMAIL, L_H_EMAIL,
     L_OWNER, L_USER, METHOD_MANUAL, REMOVE, UPDATE, fill_command, profile_link,
 )
+from .activity import ACTIVITY_COLUMNS, ACTIVITY_TYPES, _activity
+from .cells import _FIRST, _LAST, _OWNER, _USER, _masked, _strs, mask_email
 from .chart import line_chart
 from ..labels import (ALOWARE_REASON_ADVICE, HUBSPOT_REASON_ADVICE, ISSUE_ADVICE, NEEDS_PERSON_ALOWARE, NEEDS_PERSON_HUBSPOT, NEEDS_PERSON_ISSUES)
-from .model import (SAFE_URL, ActivityImpact, Changes, Column, FailureReport, Overview, Report,
+from .failure import ERROR_MESSAGE_MAX, build_failure_report  # noqa: F401 - re-exported
+from .model import (SAFE_URL, Changes, Column, Overview, Report,
                     SincePrevious, Table, TrendPoint)
 
 __all__ = ["build_report", "build_failure_report", "mask_email", "fix_for",
@@ -45,8 +50,6 @@ DEFAULT_FIX_COMMAND = "usermap plan SNAPSHOT --store DB --out fix.json --only {i
 # ids, quoted), never a placeholder that `usermap map` would refuse.
 DEFAULT_DECIDE_COMMAND = ("keep the link: usermap map {aloware_user_id} {hubspot_owner_id} "
                           "--store DB  |  unlink: usermap unmap {aloware_user_id} --store DB")
-ACTIVITY_COLUMNS = ("aloware_user_id", "type", "timestamp")
-ACTIVITY_TYPES = ("call", "sms")
 
 
 # --- building ---------------------------------------------------------------------------------
@@ -110,30 +113,6 @@ def build_report(audit, *, plan=None, applied: bool = False, run_id: str = "",
                   activity=activity, before=before_overview, fixed=fixed, needs_person=needs)
 
 
-def mask_email(value: str) -> str:
-    """``john@example.com`` → ``j***@example.com``; empty stays empty."""
-    if not value:
-        return ""
-    local, at, domain = str(value).strip().rpartition("@")
-    if not at:
-        return value[:1] + "***"
-    return f"{local[:1]}***@{domain}"
-
-
-def _strs(s) -> list[str]:
-    """A column as a list of str, missing values as ""."""
-    if not len(s):
-        return []
-    values = s.to_numpy(dtype=object, na_value="").tolist()
-    if s.dtype != object and pd.api.types.is_string_dtype(s.dtype):
-        return values                       # a string dtype holds only str (and NA, now "")
-    return [v if type(v) is str else str(v) for v in values]
-
-
-def _masked(values: list[str], mask) -> list[str]:
-    return [mask(v) for v in values] if mask else values
-
-
 def _counts(d: dict, order: Iterable[str]) -> tuple[tuple[str, int], ...]:
     order = list(order)
     known = [(k, int(d[k])) for k in order if d.get(k)]
@@ -152,10 +131,6 @@ def _overview(s: dict) -> Overview:
         unmapped_hubspot_by_reason=_counts(s["unmapped_hubspot_by_reason"], HUBSPOT_REASONS))
 
 
-_FIRST = Column("first_name", "First name", search=True)
-_LAST = Column("last_name", "Last name", search=True)
-_USER = Column(L_USER, "Aloware id", "id", search=True)
-_OWNER = Column(L_OWNER, "HubSpot id", "id", search=True)
 
 
 def _mapped_table(m: pd.DataFrame, mask) -> Table:
@@ -449,159 +424,3 @@ def _trend_point(h: dict) -> TrendPoint:
     s = h.get("summary") or {}
     return TrendPoint(str(h.get("run_id", "")), str(h.get("at", "")), int(s.get("mapped", 0)),
                       int(s.get("synced", 0)), int(s.get("errors", 0)))
-
-
-# --- activity impact --------------------------------------------------------------------------
-_CAUSE_NO_LINK, _CAUSE_LINK, _CAUSE_UNKNOWN = "no link", "link with an issue", "unknown user"
-
-
-def _activity(acts: pd.DataFrame, mapped: pd.DataFrame, ua: pd.DataFrame, names: _NameBook,
-              mask) -> ActivityImpact:
-    missing = [c for c in ("aloware_user_id", "type") if c not in acts.columns]
-    if missing:
-        raise ValueError(f"activities need the columns {', '.join(ACTIVITY_COLUMNS)}")
-    uid = pd.Series(_strs(acts["aloware_user_id"]), dtype=object).str.strip()
-    typ = pd.Series(_strs(acts["type"]), dtype=object).str.strip().str.lower()
-    ts = (pd.to_datetime(acts["timestamp"], utc=True, errors="coerce", format="ISO8601")
-          if "timestamp" in acts.columns and len(acts) else pd.Series([], dtype="datetime64[ns, UTC]"))
-    kind, code = _causes(uid, mapped, ua)
-    bad = kind.notna()
-    by_type = {t: int((typ == t).sum()) for t in ACTIVITY_TYPES}
-    by_type_bad = {t: int(((typ == t) & bad).sum()) for t in ACTIVITY_TYPES}
-    frame = pd.DataFrame({"user": uid[bad], "kind": kind[bad], "code": code[bad],
-                          "call": (typ[bad] == "call").astype(int),
-                          "sms": (typ[bad] == "sms").astype(int)})
-    causes = (frame.groupby(["kind", "code"], sort=True)[["call", "sms"]].sum()
-              .assign(total=lambda d: d["call"] + d["sms"]).reset_index()
-              .sort_values(["total", "kind", "code"], ascending=[False, True, True]))
-    by_cause = tuple((k, c, int(a), int(b), int(t)) for k, c, a, b, t in zip(
-        causes["kind"], causes["code"], causes["call"], causes["sms"], causes["total"]))
-    valid = ts.dropna() if len(ts) else ts
-    start = _fmt_ts(valid.min()) if len(valid) else ""
-    end = _fmt_ts(valid.max()) if len(valid) else ""
-    return ActivityImpact(total=int(len(uid)), by_type=tuple(by_type.items()),
-                          unassigned=int(bad.sum()), unassigned_by_type=tuple(by_type_bad.items()),
-                          period_start=start, period_end=end, by_cause=by_cause,
-                          users=_activity_users(frame, names, mask))
-
-
-def _causes(uid: pd.Series, mapped: pd.DataFrame, ua: pd.DataFrame
-            ) -> tuple[pd.Series, pd.Series]:
-    """For each activity's user: the kind of cause (None for a user with a synced link) and its
-    code (the unmapped reason, the link's issue, or unknown_user)."""
-    cause_kind: dict[str, str] = {}
-    cause_code: dict[str, str] = {}
-    for u, r in zip(_strs(ua[L_USER]), _strs(ua["reason"])):
-        cause_kind[u], cause_code[u] = _CAUSE_NO_LINK, r
-    synced = set()
-    for u, code in zip(_strs(mapped[L_USER]), _strs(mapped["issue"])):
-        if code:
-            cause_kind[u], cause_code[u] = _CAUSE_LINK, code
-        else:
-            synced.add(u)
-            cause_kind.pop(u, None)
-    kind = uid.map(lambda u: None if u in synced else cause_kind.get(u, _CAUSE_UNKNOWN))
-    code = uid.map(lambda u: cause_code.get(u, "unknown_user"))
-    return kind, code
-
-
-def _activity_users(frame: pd.DataFrame, names: _NameBook, mask) -> Table:
-    """The users whose activities go unassigned, most activities first."""
-    per_user = (frame.groupby(["user", "kind", "code"], sort=True)[["call", "sms"]].sum()
-                .assign(total=lambda d: d["call"] + d["sms"]).reset_index()
-                .sort_values(["total", "user"], ascending=[False, True]))
-    users = per_user["user"].tolist()
-    emails = names.emails(users)
-    cols = (Column("name", "Name", search=True), _USER,
-            Column("email", "E-mail", "email", search=True), Column("kind", "Why"),
-            Column("code", "Code", "code", labels="any"), Column("call", "Calls", "num"),
-            Column("sms", "SMS", "num"), Column("total", "Activities", "num"))
-    return Table("activity_users", "Users whose activities go unassigned", cols, (
-        tuple(names.names(users)), tuple(users), tuple(_masked(emails, mask)),
-        tuple(per_user["kind"].tolist()), tuple(per_user["code"].tolist()),
-        tuple(str(int(v)) for v in per_user["call"]), tuple(str(int(v)) for v in per_user["sms"]),
-        tuple(str(int(v)) for v in per_user["total"])), facet="code",
-        empty="Every activity belongs to a user with a synced link.")
-
-
-def _fmt_ts(t) -> str:
-    return t.strftime("%Y-%m-%d %H:%M UTC")
-
-
-# --- the failure report -----------------------------------------------------------------------
-_ADVICE = {
-    4: ("A source failed, so this run used no data from it: no partial listing reached the "
-        "planner and nothing was applied.",
-        "Check that HubSpot and Aloware answer at the addresses in usermap.toml and that "
-        "HUBSPOT_ACCESS_TOKEN and ALOWARE_API_TOKEN are valid (the error names the source).",
-        "Rate limits, server errors and cut connections are retried within the bounds of "
-        "[fetch] in usermap.toml (attempts, total_seconds, max_wait, timeouts); the next "
-        "scheduled run tries again."),
-    3: ("Refused for safety: nothing was applied.",
-        "Review plan.json in the run folder (when there is one). If its changes are intended, "
-        "run `usermap run --apply --force`, or apply the plan with `usermap apply PLAN --store "
-        "DB --yes --force`; a store that moved on is planned again by the next run."),
-    2: ("Fix the file, row or column the error names, then run again.",),
-    143: ("The run was stopped by SIGTERM (a scheduler's stop or timeout, or a shutdown): the "
-          "kernel was shut down and the lock released. A sync that had not committed changed "
-          "nothing: the store is applied in one transaction.",
-          "Nothing to do if the stop was intended; otherwise check what sent it (systemd "
-          "TimeoutStopSec, cron's timeout). The next scheduled run starts afresh."),
-    130: ("The run was interrupted (SIGINT, Ctrl-C): the kernel was shut down and the lock "
-          "released. A sync that had not committed changed nothing.",
-          "Run it again when ready."),
-    1: ("An unexpected error: the notebook (as far as it ran), run.log and kernel.log in the "
-        "run folder show where it stopped. Please report it with them.",),
-}
-
-
-ERROR_MESSAGE_MAX = 2000   # characters of the error message the failure report quotes
-
-
-def _bounded_message(text: str) -> str:
-    """The error message cut to ERROR_MESSAGE_MAX characters. It comes here redacted already
-    (``redact.bounded`` in the runner; this package reads no environment), so cutting it cannot
-    leave a piece of a secret."""
-    text = str(text or "")
-    return text if len(text) <= ERROR_MESSAGE_MAX else text[:ERROR_MESSAGE_MAX - 1] + "…"
-
-
-def build_failure_report(*, run_id: str, generated_at: str, status: str, exit_code: int,
-                         meaning: str, error_class: str, error_message: str,
-                         failed_notebook: str = "", failed_cell: int | None = None,
-                         store_before: Mapping | None = None, store_after: Mapping | None = None,
-                         fetch: Mapping | None = None, apply: bool = False,
-                         summary: dict | None = None, audit_report: str = "",
-                         run_dir: str = "", files: Iterable[tuple[str, str]] = ()
-                         ) -> FailureReport:
-    """The report of a run that did not complete, from plain values (the runner passes its
-    RunResult's): ``status`` "failed" or "refused"; ``meaning`` what the exit code means;
-    ``error_message`` already redacted; ``store_before``/``store_after`` ``{"revision",
-    "links"}`` or None when the store could not be read; ``fetch`` the fetch's record (its
-    ``retries`` and ``retries_by_cause``); ``files`` (name, what it is) of the run folder's files
-    worth opening. Pure."""
-    where = (f"the {failed_notebook} notebook"
-             + (f" (the cell numbered [{failed_cell}])" if failed_cell else "")
-             if failed_notebook else "the runner")
-    b, a = store_before, store_after
-    if b and a and b == a:
-        store = (f"The store was not changed: revision {a['revision']}, "
-                 f"{a['links']:,} links, as before the run.")
-    elif b and a:
-        store = (f"The store changed during the run: revision {b['revision']} -> "
-                 f"{a['revision']}, {b['links']:,} -> {a['links']:,} links.")
-    else:
-        store = "The store could not be read before and after the run."
-    notes = []
-    if fetch and fetch.get("retries"):
-        causes = ", ".join(f"{k}: {v}" for k, v in
-                           sorted((fetch.get("retries_by_cause") or {}).items()))
-        notes.append(f"The fetch completed after {fetch['retries']} retries ({causes}).")
-    return FailureReport(run_id=run_id, generated_at=generated_at, status=status,
-                         exit_code=exit_code, error_class=error_class or "Error",
-                         error_message=_bounded_message(error_message) or "(no message)",
-                         where=where,
-                         store=store, apply=bool(apply),
-                         advice=_ADVICE.get(exit_code, _ADVICE[1]), notes=tuple(notes),
-                         summary=summary, audit_report=audit_report, run_dir=str(run_dir),
-                         files=tuple(files), meaning=meaning)

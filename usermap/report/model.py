@@ -2,9 +2,10 @@
 and the e-mail show, and the ``Notification`` contract that ``notify`` takes.
 
 ``Report`` (a run's audit, plan, history and activity impact) and ``FailureReport`` (a run that
-did not complete) are trees of frozen dataclasses built by ``build.py``. Long lists are ``Table``
-objects stored column by column (one tuple per column): that is what the page's script wants
-(``Table.page_json``). ``to_json`` gives the numbers for summary files and notebooks.
+did not complete; in failure.py) are trees of frozen dataclasses built by ``build.py``. Long lists
+are ``Table`` objects (table.py) stored column by column (one tuple per column): that is what the
+page's script wants (``Table.page_json``). This module re-exports ``FailureReport``, ``Table``
+and ``Column``. ``to_json`` gives the numbers for summary files and notebooks.
 
 The rendering methods (``to_html``, ``email_text``, ``email_html``) are thin calls into
 ``render.py``, imported when called, so importing this module does not import Jinja.
@@ -17,10 +18,12 @@ file I/O and reads no clock or environment.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Protocol, runtime_checkable
+
+from .failure import FailureReport  # noqa: F401 - re-exported: model.FailureReport
+from .table import Column, Table, _encode_column  # noqa: F401 - re-exported
 
 
 __all__ = [
@@ -57,99 +60,6 @@ class Notification(Protocol):
     def email_text(self, location: Mapping[str, str] | None = None) -> str: ...
 
     def email_html(self, location: Mapping[str, str] | None = None) -> str: ...  # has <style>
-
-
-# --- tables ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Column:
-    """A column of a Table. ``kind`` tells the page how to draw a cell: text, id, email, status,
-    code (an issue code or reason; e-mail conflicts get the icon), link (its URL is in the
-    column named by ``link``), suggestions, command, num. ``search``: the search box looks here."""
-
-    key: str
-    label: str
-    kind: str = "text"
-    search: bool = False
-    link: str | None = None
-    hidden: bool = False
-    labels: str | None = None    # kind code: which table of plain labels (usermap.labels) names it
-
-
-@dataclass(frozen=True)
-class Table:
-    """A list the page draws with search and pagination; stored column by column."""
-
-    id: str
-    title: str
-    columns: tuple[Column, ...]
-    data: tuple[tuple, ...]          # one tuple of cell values per column
-    facet: str | None = None         # a column to filter on with a <select>
-    empty: str = "Nothing to show."
-
-    def __len__(self) -> int:
-        return len(self.data[0]) if self.data else 0
-
-    def col(self, key: str) -> tuple:
-        for c, values in zip(self.columns, self.data):
-            if c.key == key:
-                return values
-        raise KeyError(key)
-
-    def rows(self, limit: int | None = None) -> Iterator[dict]:
-        """Rows as dicts (the first ``limit``), for the text and e-mail templates."""
-        n = len(self) if limit is None else min(limit, len(self))
-        keys = [c.key for c in self.columns]
-        for i in range(n):
-            yield {k: v[i] for k, v in zip(keys, self.data)}
-
-    @property
-    def visible(self) -> tuple[Column, ...]:
-        return tuple(c for c in self.columns if not c.hidden)
-
-    def keep(self, key: str, predicate) -> "Table":
-        """The same table with only the rows whose ``key`` cell satisfies ``predicate``."""
-        col = self.col(key)
-        idx = [i for i, v in enumerate(col) if predicate(v)]
-        return Table(self.id, self.title, self.columns,
-                     tuple(tuple(c[i] for i in idx) for c in self.data), self.facet, self.empty)
-
-    def page_json(self) -> dict:
-        return {"columns": [{"key": c.key, "label": c.label, "kind": c.kind, "search": c.search,
-                             "link": c.link, "hidden": c.hidden, "labels": c.labels}
-                            for c in self.columns],
-                "data": [_encode_column(c) for c in self.data], "facet": self.facet,
-                "empty": self.empty}
-
-    def to_json(self) -> dict:
-        return {"columns": [c.key for c in self.columns],
-                "rows": [list(r) for r in zip(*self.data)] if self.data else []}
-
-
-def _encode_column(values: tuple):
-    """A column for the page, compact: ``{"d": distinct, "i": codes}`` when few values repeat
-    (statuses, codes, reasons, common names), ``{"p": prefix, "v": rests}`` when every value
-    starts with the same long prefix (profile links), else the plain list. The script expands
-    them once at load."""
-    n = len(values)
-    if n < 16 or not all(isinstance(v, str) for v in values[:64]):
-        return values
-    limit = max(16, n // 4)
-    sample = values[:2048]
-    if len(set(sample)) <= max(16, len(sample) // 4):       # worth counting them all
-        import pandas as pd
-        codes, uniques = pd.factorize(pd.Series(values, dtype=object))
-        if len(uniques) <= limit:
-            order = sorted(range(len(uniques)), key=uniques.__getitem__)
-            rank = [0] * len(order)
-            for r, i in enumerate(order):
-                rank[i] = r
-            return {"d": [uniques[i] for i in order],
-                    "i": [rank[c] for c in codes.tolist()]}
-    prefix = os.path.commonprefix([min(values), max(values)])
-    if len(prefix) >= 8:
-        k = len(prefix)
-        return {"p": prefix, "v": [v[k:] for v in values]}
-    return values
 
 
 # --- the sections of a report ----------------------------------------------------------------
@@ -512,81 +422,6 @@ class Report:
         """The e-mail's HTML part, with a <style> block (notify inlines it with css-inline)."""
         from . import render
         return render.report_email(self, location, html=True)
-
-
-# --- the report of a failed run --------------------------------------------------------------
-_SUMMARY_ROWS = (("mapped", "mapped"), ("synced", "synced"), ("errors", "with issues"),
-                 ("unmapped_aloware", "unmapped Aloware users"),
-                 ("unmapped_hubspot", "unmapped HubSpot owners"))
-
-
-@dataclass(frozen=True)
-class FailureReport:
-    """The report of a run that did not complete (built by ``build_failure_report``): the page
-    (failure.html.j2) and the e-mail (failure.html.j2, failure.txt.j2). A ``Notification``.
-    Every text in it is redacted before it gets here."""
-
-    run_id: str
-    generated_at: str
-    status: str                 # "failed" or "refused"
-    exit_code: int
-    error_class: str
-    error_message: str
-    where: str                  # "the sync notebook (the cell numbered [7])", "the runner"
-    store: str                  # a sentence: did the store change during the run
-    apply: bool = False
-    advice: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-    summary: dict | None = None                   # the audit's numbers, when the audit ran
-    audit_report: str = ""                        # the audit's report file, kept beside
-    run_dir: str = ""
-    files: tuple[tuple[str, str], ...] = ()       # (name, what it is) in the run folder
-    meaning: str = "error"                        # the exit code's meaning, "a source failed"
-
-    @property
-    def ok(self) -> bool:
-        return False
-
-    @property
-    def css_class(self) -> str:
-        return "warn" if self.status == "refused" else "bad"
-
-    @property
-    def summary_rows(self) -> list[tuple[str, int]]:
-        s = self.summary or {}
-        return [(label, int(s[k])) for k, label in _SUMMARY_ROWS
-                if isinstance(s.get(k), (int, float))]
-
-    def subject(self) -> str:
-        first = " ".join(self.error_message.split())
-        text = (f"usermap [{self.status.upper()}]: run {self.run_id}, exit {self.exit_code} "
-                f"({self.meaning}): {self.error_class}: {first}")
-        return text if len(text) <= 200 else text[:199] + "…"
-
-    def to_json(self) -> dict:
-        return {"run_id": self.run_id, "generated_at": self.generated_at, "status": self.status,
-                "exit_code": self.exit_code, "meaning": self.meaning,
-                "error_class": self.error_class, "error_message": self.error_message,
-                "where": self.where, "store": self.store, "apply": self.apply,
-                "advice": list(self.advice), "notes": list(self.notes), "summary": self.summary,
-                "audit_report": self.audit_report, "run_dir": self.run_dir,
-                "files": [list(f) for f in self.files], "subject": self.subject()}
-
-    # --- rendering: thin calls into render.py ----------------------------------------------
-    def to_html(self) -> str:
-        from . import render
-        return render.failure_html(self)
-
-    def to_text(self) -> str:
-        return self.email_text()
-
-    def email_html(self, location: Mapping[str, str] | None = None) -> str:
-        from . import render
-        return render.failure_email(self, location, html=True)
-
-    def email_text(self, location: Mapping[str, str] | None = None) -> str:
-        from . import render
-        return render.failure_email(self, location, html=False)
 
 
 # --- small text helpers (the subject lines here; Jinja filters in render.py) -----------------
