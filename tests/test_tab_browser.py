@@ -25,23 +25,12 @@ import pytest
 from conftest import SANDBOX_TOKENS
 from runkit import USERMAP, cli, make_env, store_state
 from test_report import XSS
+from test_report_browser import CHROMIUM, browser  # noqa: F401 (the shared Chromium fixture)
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("USERMAP_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SEARCH = "Search by name, e-mail or id"
 LOCAL = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")
-
-
-def _unavailable(reason: str):
-    msg = (f"browser tests need Chromium at {CHROMIUM} and the playwright package ({reason}); "
-           "install Debian's chromium (apt-get install chromium)")
-    if IN_CI:
-        pytest.fail(msg + "; CI=true, so this is a failure, not a skip")
-    pytest.skip(msg)
 
 
 def _children(pid: int) -> list[tuple[int, str]]:
@@ -123,20 +112,6 @@ def server(tmp_path_factory):
         yield s
     finally:
         s.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        _unavailable("Chromium is missing")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
