@@ -4,6 +4,9 @@ holding the world's links; the `usermap` command as a subprocess; the state of a
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import io
 import os
 import subprocess
 import sys
@@ -79,3 +82,28 @@ def token_leaks(root: Path, *texts: str) -> list[str]:
     for i, text in enumerate(texts):
         found += [f"output {i}" for t in tokens if t in (text or "").encode()]
     return found
+
+
+def run_cli(*args) -> tuple[int, str, str]:
+    """`usermap ARGS` through cli.main in this process: (exit code, stdout, stderr). main()
+    pauses the GC and tunes a pandas option for its one-shot process; both are restored."""
+    import pandas as pd
+    from usermap import cli
+    was = gc.isenabled()
+    try:
+        opt = pd.get_option("future.infer_string")
+    except (KeyError, ValueError, pd.errors.OptionError):
+        opt = None
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main([str(a) for a in args])
+            except SystemExit as e:          # argparse
+                code = e.code
+    finally:
+        if was:
+            gc.enable()
+        if opt is not None:
+            pd.set_option("future.infer_string", opt)
+    return code, out.getvalue(), err.getvalue()

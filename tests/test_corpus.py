@@ -15,10 +15,7 @@ _process`` runs one case of each kind as a real `usermap` process and expects th
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
-import io
 import json
 import re
 import shutil
@@ -27,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from runkit import run_cli
 from test_cli import usermap
 
 # --- the good inputs every case starts from ---------------------------------------------------
@@ -300,31 +298,6 @@ FILES = {"users": "snap/aloware_users.csv", "owners": "snap/hubspot_owners.json"
 
 
 # --- running a command in this process ------------------------------------------------------
-def run_cli(*args) -> tuple[int, str, str]:
-    """`usermap ARGS` through cli.main in this process: (exit code, stdout, stderr). main()
-    pauses the GC and tunes a pandas option for its one-shot process; both are restored."""
-    import pandas as pd
-    from usermap import cli
-    was = gc.isenabled()
-    try:
-        opt = pd.get_option("future.infer_string")
-    except (KeyError, ValueError, pd.errors.OptionError):
-        opt = None
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = cli.main([str(a) for a in args])
-            except SystemExit as e:          # argparse
-                code = e.code
-    finally:
-        if was:
-            gc.enable()
-        if opt is not None:
-            pd.set_option("future.infer_string", opt)
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     """A folder with a good snapshot, a store holding two links (revision 1), a good config, and

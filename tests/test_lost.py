@@ -8,10 +8,7 @@ Every refusal is checked on disk: a hash of the whole tree before and after.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -23,33 +20,13 @@ from pathlib import Path
 import pytest
 
 from conftest import SANDBOX_TOKENS
+from runkit import run_cli
 
 NOW = "2026-11-24T12:00:00Z"
 USERMAP = [sys.executable, "-m", "usermap.cli"]
 
 
 # --- helpers --------------------------------------------------------------------------------
-def run_cli(*args) -> tuple[int, str, str]:
-    """`usermap ARGS` through cli.main in this process: (exit code, stdout, stderr)."""
-    import pandas as pd
-
-    from usermap import cli
-    was = gc.isenabled()
-    opt = pd.get_option("future.infer_string")
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = cli.main([str(a) for a in args])
-            except SystemExit as e:          # argparse
-                code = e.code
-    finally:
-        if was:
-            gc.enable()
-        pd.set_option("future.infer_string", opt)
-    return code, out.getvalue(), err.getvalue()
-
-
 def tree(root: Path) -> dict:
     """Every path under ``root``: a file's sha256, a link's target, "dir" for a folder."""
     out = {}
