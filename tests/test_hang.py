@@ -400,7 +400,8 @@ def test_store_locked_inside_a_notebook_is_exit_3_not_1(tmp_path):
     not wrapped by the store) fails the notebook: that is exit 3 (LockedError), never 1."""
     import nbformat
 
-    from usermap.execute import NotebookFailed, execute_notebook, kernel_options
+    from usermap.errors import NotebookFailedError
+    from usermap.execute import execute_notebook, kernel_options
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
@@ -412,7 +413,7 @@ def test_store_locked_inside_a_notebook_is_exit_3_not_1(tmp_path):
     src = tmp_path / "busy.ipynb"
     nbformat.write(nb, str(src))
     kernel, _ = kernel_options(tmp_path / "kernel.log")
-    with pytest.raises(NotebookFailed) as e:
+    with pytest.raises(NotebookFailedError) as e:
         execute_notebook(src, tmp_path / "out.ipynb", {}, cwd=tmp_path, kernel=kernel,
                          cell_timeout=60)
     assert e.value.exit_code == 3 and e.value.ename == "LockedError"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from usermap import errors
 from usermap import notebook as nbh
 from usermap import runner
 from usermap.errors import InputError
@@ -96,7 +97,7 @@ def test_only_stable_outputs_are_stored(name):
 @pytest.mark.slow
 def test_unknown_parameter_fails_the_notebook_with_exit_2(tmp_path):
     """papermill only warns about `-p aply True`; the notebook itself refuses it."""
-    with pytest.raises(runner.NotebookFailed) as e:
+    with pytest.raises(errors.NotebookFailedError) as e:
         _papermill_direct(tmp_path)
     assert e.value.exit_code == 2 and e.value.ename == "InputError"
     assert "aply" in e.value.evalue
@@ -115,7 +116,7 @@ def _papermill_direct(tmp_path):
             parameters={"aply": True, "run_dir": str(tmp_path / "run")}, progress_bar=False,
             cwd=str(tmp_path), execution_timeout=120, **runner.kernel_options()[0])
     except PapermillExecutionError as e:
-        raise runner.NotebookFailed("sync", runner.exit_code_for_ename(e.ename), e.ename,
+        raise errors.NotebookFailedError("sync", errors.exit_code_for_name(e.ename), e.ename,
                                     e.evalue, e.exec_count, 0.0) from None
     raise AssertionError("the notebook ran with an unknown parameter")
 

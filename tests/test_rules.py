@@ -352,12 +352,12 @@ def test_guard_allows_ten_removals_and_refuses_eleven():
     owners = [O(100 + i, f"u{i}@x.com") for i in range(11)]
     links = [L(i, 100 + i, f"u{i}@x.com", f"u{i}@x.com") for i in range(11)]
     _, p = run(users[:10], owners[:10], links[:10])
-    planmod.check_guard(p, force=False)
+    p.raise_if_unsafe(force=False)
     _, p = run(users, owners, links)
     assert p.removals == 11 and p.removal_limit == 10
     with pytest.raises(RemovalGuardError, match="--force"):
-        planmod.check_guard(p, force=False)
-    planmod.check_guard(p, force=True)
+        p.raise_if_unsafe(force=False)
+    p.raise_if_unsafe(force=True)
 
 
 def test_guard_is_twenty_percent_of_large_stores():
@@ -367,13 +367,13 @@ def test_guard_is_twenty_percent_of_large_stores():
     _, p = run(users[21:], owners, links)  # 21 users gone: 21 removals > 20
     assert p.removal_limit == 20 and p.removals == 21
     with pytest.raises(RemovalGuardError):
-        planmod.check_guard(p, force=False)
+        p.raise_if_unsafe(force=False)
 
 
 def test_stale_plan_refused():
     _, p = run([U(1, A)], [O(10, A)])
     with pytest.raises(StalePlanError):
-        planmod.check_stale(p, 1)
+        p.raise_if_stale(1)
 
 
 def test_only_restricts_plan_to_one_issue():

@@ -15,7 +15,7 @@ import pytest
 
 import runkit
 from conftest import SANDBOX_TOKENS
-from usermap import files, runner
+from usermap import errors, files, runner
 from usermap.config import Config
 from usermap.errors import InputError, LockedError
 
@@ -321,15 +321,15 @@ def test_prune_keeps_newest_and_ignores_other_folders(tmp_path):
 
 
 def test_exit_codes_of_notebook_errors():
-    assert runner.exit_code_for_ename("AuthError") == 4
-    assert runner.exit_code_for_ename("IncompleteListingError") == 4
-    assert runner.exit_code_for_ename("RemovalGuardError") == 3
-    assert runner.exit_code_for_ename("StalePlanError") == 3
-    assert runner.exit_code_for_ename("StoreConflictError") == 3
-    assert runner.exit_code_for_ename("InputError") == 2
-    assert runner.exit_code_for_ename("ConfigError") == 2
-    assert runner.exit_code_for_ename("KeyError") == 1
-    assert runner.exit_code_for_ename("") == 1
+    assert errors.exit_code_for_name("AuthError") == 4
+    assert errors.exit_code_for_name("IncompleteListingError") == 4
+    assert errors.exit_code_for_name("RemovalGuardError") == 3
+    assert errors.exit_code_for_name("StalePlanError") == 3
+    assert errors.exit_code_for_name("StoreConflictError") == 3
+    assert errors.exit_code_for_name("InputError") == 2
+    assert errors.exit_code_for_name("ConfigError") == 2
+    assert errors.exit_code_for_name("KeyError") == 1
+    assert errors.exit_code_for_name("") == 1
 
 
 def test_kernel_runs_this_interpreter():

@@ -5,8 +5,8 @@
   -m ipykernel_launcher``), so a run never picks up another environment's Python. The kernel's
   own output goes to a file (kernel.log), not the terminal.
 - **Failures** (``execute_notebook``): a notebook that raises keeps its partially executed copy
-  and raises ``NotebookFailed`` carrying the exit code of the exception's class in usermap.errors
-  (``exit_code_for_ename``, by papermill's ``ename``); a kernel that died or timed out is exit 1.
+  and raises ``NotebookFailedError`` carrying the exit code of the exception's class in usermap.errors
+  (``errors.exit_code_for_name``, by papermill's ``ename``); a kernel that died or timed out is exit 1.
   Another writer holding the store (SQLite's "database is locked" raised by a read inside the
   notebook) is exit 3 (``LockedError``), never exit 1.
 - **Stopping** (``shutdown_kernels``): the kernels this process started are tracked, so a run
@@ -28,8 +28,8 @@ from pathlib import Path
 from .errors import InputError, NotebookFailedError, UsermapError, exit_code_for_name
 from .redact import bounded
 
-__all__ = ["notebooks_dir", "kernel_options", "execute_notebook", "NotebookFailed",
-           "exit_code_for_ename", "NOTEBOOKS", "NOTEBOOKS_ENV", "KERNEL_NAME", "CELL_TIMEOUT",
+__all__ = ["notebooks_dir", "kernel_options", "execute_notebook", "NotebookFailedError",
+           "NOTEBOOKS", "NOTEBOOKS_ENV", "KERNEL_NAME", "CELL_TIMEOUT",
            "START_TIMEOUT", "shutdown_kernels"]
 
 NOTEBOOKS = ("audit", "sync")
@@ -160,14 +160,6 @@ def kernel_options(output: Path | None = None) -> tuple[dict, str]:
             f"{sys.executable} -m ipykernel_launcher ({why})")
 
 
-def exit_code_for_ename(ename: str) -> int:
-    """The exit code of an exception raised in a notebook, by its class name."""
-    return exit_code_for_name(ename)
-
-
-NotebookFailed = NotebookFailedError   # the runner's name for it
-
-
 def _papermill():
     """papermill, imported without ``rfc3987_syntax``: jsonschema (through nbformat) loads that
     optional module when it is installed, and it builds a grammar at import, about 1.5 s of every
@@ -185,7 +177,7 @@ def _declared_parameters(path: Path) -> set[str]:
 
 def execute_notebook(source: Path, output: Path, parameters: dict, *, cwd: Path,
                      kernel: dict, cell_timeout: float = CELL_TIMEOUT) -> dict:
-    """Run one notebook with papermill; returns timings. Raises NotebookFailed (with the exit
+    """Run one notebook with papermill; returns timings. Raises NotebookFailedError (with the exit
     code of the failure) after papermill has saved the partially executed notebook."""
     papermill = _papermill()
     from papermill.exceptions import PapermillExecutionError
@@ -207,13 +199,13 @@ def execute_notebook(source: Path, output: Path, parameters: dict, *, cwd: Path,
             ename, evalue = "LockedError", (f"another writer holds the store, so it cannot be "
                                             f"read or written now ({ename}: {evalue}); nothing "
                                             f"was changed by this run; try again later")
-        raise NotebookFailed(name, exit_code_for_ename(ename), ename, evalue,
+        raise NotebookFailedError(name, exit_code_for_name(ename), ename, evalue,
                              e.exec_count, seconds) from None
     except UsermapError:
         raise
     except Exception as e:  # kernel died, timed out, failed to start...
         seconds = time.perf_counter() - t0
-        raise NotebookFailed(name, 1, type(e).__name__, bounded(e), None,
+        raise NotebookFailedError(name, 1, type(e).__name__, bounded(e), None,
                              seconds) from None
     wall = time.perf_counter() - t0
     return {"notebook": name, "seconds": round(wall, 3), **_cell_times(output, wall)}

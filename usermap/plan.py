@@ -32,7 +32,7 @@ from .models import (
 from .reconcile import (ACTIVE, ELIGIBLE, KC, KEY, OWNER_REMOVAL_CODES, PERSON, REMOVE_COL, VALID,
                         Audit)
 
-__all__ = ["make_plan", "check_guard", "check_stale", "plan_to_json", "plan_from_json",
+__all__ = ["make_plan", "plan_to_json", "plan_from_json",
            "plan_json_pieces", "describe", "plan_frame", "undo_plan", "PLAN_FORMAT"]
 
 PLAN_FORMAT = "usermap-plan/1"
@@ -154,16 +154,6 @@ def _restrict(changes: list[Change], result: Audit, only: str) -> list[Change]:
 
 
 # --- safety -------------------------------------------------------------------------------
-def check_guard(plan: Plan, *, force: bool) -> None:
-    """The removal guard: ``Plan.raise_if_unsafe`` (the policy lives on the plan)."""
-    plan.raise_if_unsafe(force=force)
-
-
-def check_stale(plan: Plan, revision: int) -> None:
-    """The staleness check: ``Plan.raise_if_stale``."""
-    plan.raise_if_stale(revision)
-
-
 # --- the plan file ------------------------------------------------------------------------
 def plan_to_json(plan: Plan) -> str:
     """The plan file's text: one header field per line, one change per line, then a sha256

@@ -59,15 +59,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .clock import utc_now as _now
-from .errors import InputError, RunKilled, SafetyError, exit_code_for, exit_meaning
+from .errors import (InputError, NotebookFailedError, RunKilled, SafetyError, exit_code_for,
+                     exit_meaning)
 from .execute import (CELL_TIMEOUT, KERNEL_NAME, NOTEBOOKS, NOTEBOOKS_ENV,  # noqa: F401
-                      START_TIMEOUT, NotebookFailed, _kernel_manager_class, execute_notebook,
-                      exit_code_for_ename, kernel_options, notebooks_dir, shutdown_kernels)
+                      START_TIMEOUT, _kernel_manager_class, execute_notebook,
+                      kernel_options, notebooks_dir, shutdown_kernels)
 from .lock import LOCK_NAME, RUN_ID_PATTERN, RunLock, prune  # noqa: F401 (re-exported)
 from .redact import bounded, redact
 
 __all__ = ["run", "RunResult", "RunLock", "prune", "notebooks_dir", "execute_notebook",
-           "NotebookFailed", "exit_code_for_ename", "kernel_options", "FailureReport",
+           "kernel_options", "FailureReport",
            "RUN_ID_PATTERN", "LOCK_NAME", "CELL_TIMEOUT"]
 
 LOG_NAME, RUN_JSON, KERNEL_LOG = "run.log", "run.json", "kernel.log"
@@ -374,7 +375,7 @@ def _execute(result: RunResult, nb_dir: Path, config_path: str, store: Path, run
             log.info("%s.ipynb done in %.2f s (cells %.2f s, papermill and kernel %.2f s)",
                      name, t["seconds"], t.get("cells_seconds", 0.0),
                      t.get("overhead_seconds", 0.0))
-    except NotebookFailed as e:
+    except NotebookFailedError as e:
         result._fail(e.ename, e.evalue, e.exit_code)
         result.failed_notebook, result.failed_cell = e.notebook, e.cell
         result.timings.append({"notebook": e.notebook, "seconds": round(e.seconds, 3),
