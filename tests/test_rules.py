@@ -413,3 +413,28 @@ def test_vectorised_email_keys_equal_the_scalar_rule(values):
     keys = email_keys(s)
     assert list(keys) == [email_key(v) for v in values]
     assert list(valid_keys(keys)) == [is_valid_key(email_key(v)) for v in values]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from(
+    list(" \t\n\r\x0b\x1c\x00\x85\u00a0\u2003@.aAzZ\u00df\u017f\u0130e\u0301\u00e9+\"\\")),
+    max_size=12)), max_size=20))
+def test_keys_and_validity_in_one_pass_equal_the_scalar_rule(values):
+    """The Arrow pass (ASCII values by kernels, the others by the scalar rule, patched into
+    the Arrow keys that code the keys) gives the scalar rule's keys and validity, and Arrow
+    keys equal to them."""
+    import pandas as pd
+    from usermap.normalize import email_key, is_valid_key, keys_and_validity
+    keys, valid, arrow = keys_and_validity(pd.Series(values, dtype=object))
+    assert list(keys) == [email_key(v) for v in values]
+    assert list(valid) == [is_valid_key(email_key(v)) for v in values]
+    assert arrow.to_pylist() == list(keys)
+
+
+def test_keys_of_values_that_are_not_strings_take_the_scalar_rule():
+    import pandas as pd
+    from usermap.normalize import email_key, keys_and_validity
+    values = [" A@B.com", 5, None, float("nan"), "x@y"]
+    keys, valid, arrow = keys_and_validity(pd.Series(values, dtype=object))
+    assert list(keys) == [email_key(v) for v in values] and arrow is None
+    assert list(valid) == [True, False, False, False, True]

@@ -126,7 +126,7 @@ class Plan:
     step and the apply step of ``usermap.workflow`` call ``check``; nothing else decides it.
     """
 
-    changes: tuple[Change, ...]
+    changes: tuple[Change, ...]   # or a changes.ChangeTable: a sequence equal to that tuple
     store_revision: int
     fingerprint: str
     current_links: int
@@ -142,7 +142,7 @@ class Plan:
 
     @property
     def removals(self) -> int:
-        return sum(1 for c in self.changes if c.action == REMOVE)
+        return self.counts()[REMOVE]
 
     @property
     def removal_limit(self) -> int:
@@ -200,6 +200,9 @@ class Plan:
         self.raise_if_unsafe(force=force or self.force)
 
     def counts(self) -> dict[str, int]:
+        by_block = getattr(self.changes, "action_counts", None)   # a changes.ChangeTable
+        if by_block is not None:
+            return by_block()
         out = {a: 0 for a in ACTIONS}
         for c in self.changes:
             out[c.action] += 1

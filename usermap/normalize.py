@@ -5,19 +5,20 @@ The e-mail key: strip surrounding whitespace, Unicode NFC, lower case with ``str
 distinct mailboxes that must never be linked automatically. No dot or plus folding. A value
 without exactly one ``@`` and a non-empty local part and domain, or holding a control character
 (Unicode category Cc: NUL, CR, LF, tab... inside the stripped value), is invalid and never
-matches. Pure: standard library and pandas only.
+matches. Pure: standard library, numpy, pandas and pyarrow (its compute kernels) only.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from functools import partial
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-__all__ = ["email_key", "is_valid_key", "email_keys", "valid_keys"]
+__all__ = ["email_key", "is_valid_key", "email_keys", "valid_keys", "keys_and_validity"]
 
 # Unicode category Cc is exactly U+0000-U+001F and U+007F-U+009F.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -42,37 +43,79 @@ def is_valid_key(key: str) -> bool:
 def email_keys(values: pd.Series) -> pd.Series:
     """Vectorised ``email_key`` over a Series (missing values become "").
 
-    When every value is a string (the usual case) the three steps run as ``map`` over C
-    methods; NFC returns an already-normalised string (every ASCII one) at once. A key equal to
-    the e-mail as written reuses that string (memory, not speed: about the same time as a
-    comprehension). Otherwise a comprehension handles the missing values.
+    When every value is a string or missing (the usual case) the keys of the ASCII values are
+    made by Arrow kernels (for ASCII text, ``str.strip`` removes exactly ``_ASCII_SPACE``, NFC
+    changes nothing and ``str.lower`` maps A-Z only); the few non-ASCII values go through the
+    scalar rule. A key equal to the e-mail as written reuses that string (memory: a million
+    copies are 70 MB). Any other value type (a number in a notebook's frame) takes the scalar
+    rule for every value.
     """
-    arr = values.to_numpy(dtype=object)
-    if set(map(type, arr)) <= {str}:
-        out = np.array(list(map(str.lower, map(_nfc, map(str.strip, arr)))), dtype=object)
-        # where the key is the e-mail as written (most are), keep that one string: lower()
-        # always makes a new one, and a million copies are 70 MB
-        if len(out):
-            out = np.where(out == arr, arr, out)
-    else:
-        nfc = unicodedata.normalize
-        out = ["" if not isinstance(v, str) else
-               (v.strip().lower() if v.isascii() else nfc("NFC", v.strip()).lower())
-               for v in arr]
-    return pd.Series(out, index=values.index, dtype=object)
+    return pd.Series(_keys(values.to_numpy(dtype=object))[0], index=values.index, dtype=object)
 
 
-_nfc = partial(unicodedata.normalize, "NFC")
+def keys_and_validity(values: pd.Series) -> tuple[pd.Series, pd.Series, object]:
+    """``email_keys`` and ``valid_keys`` of ``values`` in one pass, and the keys as an Arrow
+    string array (None when the values were not all strings or missing), for the caller's own
+    Arrow work on them (``reconcile`` codes the keys with it)."""
+    keys, arrow = _keys(values.to_numpy(dtype=object))
+    valid = _valid(arrow) if arrow is not None else None
+    if valid is None:
+        valid = np.array([is_valid_key(k) for k in keys], dtype=bool)
+    return (pd.Series(keys, index=values.index, dtype=object),
+            pd.Series(valid, index=values.index, dtype=bool), arrow)
+
+
+def _keys(arr: np.ndarray) -> tuple[np.ndarray, object]:
+    """(keys as an object array, the same keys as an Arrow array or None)."""
+    strings = _arrow_strings(arr)
+    if strings is None:
+        return np.array([email_key(v) for v in arr] or [], dtype=object), None
+    keys = pc.ascii_lower(pc.utf8_trim(strings.fill_null(""), characters=_ASCII_SPACE))
+    out = keys.to_numpy(zero_copy_only=False)
+    same = pc.fill_null(pc.equal(keys, strings), False).to_numpy(zero_copy_only=False)
+    out[same] = arr[same]       # (the same text: keep the caller's string object)
+    ascii_ = pc.fill_null(pc.string_is_ascii(strings), True).to_numpy(zero_copy_only=False)
+    if not ascii_.all():
+        other = np.flatnonzero(~ascii_)
+        fixed = [email_key(v) for v in arr[other]]
+        out[other] = fixed
+        keys = pc.replace_with_mask(keys, pa.array(~ascii_), pa.array(fixed, type=pa.string()))
+    return out, keys
+
+
+# What ``str.strip()`` removes from an ASCII string (Python's whitespace below U+0080).
+_ASCII_SPACE = " \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"
+# Unicode category Cc in RE2's syntax (the Arrow kernels' regular expressions).
+_CONTROL_RE2 = "[\\x00-\\x1f\\x7f-\\x{9f}]"
+
+
+def _arrow_strings(arr: np.ndarray):
+    """The values as an Arrow string array (None and NaN become null), or None when some value
+    is neither a string nor missing."""
+    try:
+        return pa.array(arr, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
 
 
 def valid_keys(keys: pd.Series) -> pd.Series:
-    """Vectorised ``is_valid_key``: a boolean Series. Control characters are looked for once
-    over all keys joined (``isprintable``, C speed: true for almost every listing); only when
-    there is one are the keys searched one by one."""
+    """Vectorised ``is_valid_key``: a boolean Series, by Arrow kernels over the keys (exactly
+    one "@", not first nor last, no control character); keys that are not all strings take the
+    scalar rule."""
     values = keys.to_numpy(dtype=object)
-    ok = [k.count("@") == 1 and k[0] != "@" and k[-1] != "@" for k in values]
-    joined = "".join(values)
-    if not joined.isprintable() and _CONTROL.search(joined):
-        search = _CONTROL.search
-        ok = [v and not search(k) for v, k in zip(ok, values)]
+    k = _arrow_strings(values)
+    ok = _valid(k) if k is not None else None
+    if ok is None:
+        ok = [isinstance(v, str) and is_valid_key(v) for v in values]
     return pd.Series(ok, index=keys.index, dtype=bool)
+
+
+def _valid(k) -> np.ndarray | None:
+    """``is_valid_key`` of an Arrow array of keys (None when it holds a null)."""
+    if k.null_count:
+        return None
+    ok = pc.and_(pc.equal(pc.count_substring(k, "@"), 1),
+                 pc.invert(pc.or_(pc.starts_with(k, "@"), pc.ends_with(k, "@"))))
+    if pc.any(pc.match_substring_regex(k, _CONTROL_RE2)).as_py():
+        ok = pc.and_(ok, pc.invert(pc.match_substring_regex(k, _CONTROL_RE2)))
+    return ok.to_numpy(zero_copy_only=False)

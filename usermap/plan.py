@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from itertools import chain, repeat
+from itertools import chain
 from operator import itemgetter
 
 import pandas as pd
 
+from .changes import (LINK_FIELDS as _LINK_FIELDS, ChangeBlock, ChangeTable, change_lines,
+                      reason_counts)
 from .errors import PlanFileError
 from .models import (
     ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_USER,
@@ -36,8 +38,6 @@ __all__ = ["make_plan", "plan_to_json", "plan_from_json",
            "plan_json_pieces", "describe", "plan_frame", "undo_plan", "PLAN_FORMAT"]
 
 PLAN_FORMAT = "usermap-plan/1"
-# What a link dict in a change carries (timestamps are set by the store when it applies).
-_LINK_FIELDS = (L_USER, L_OWNER, L_A_EMAIL, L_H_EMAIL, L_METHOD)
 
 
 def make_plan(result: Audit, *, store_revision: int, fingerprint: str, only: str | None = None,
@@ -70,31 +70,33 @@ def make_plan(result: Audit, *, store_revision: int, fingerprint: str, only: str
     pair_by_user = pairs.set_index(L_USER)
     adds = pairs[~pairs[L_USER].isin(repointed[L_USER])]
 
-    # Build the changes column-wise (lists zipped into dicts and tuples): per-row pandas
-    # access would dominate the run time of a plan with hundreds of thousands of changes.
-    changes: list[Change] = []
-    changes += _changes(REMOVE, STEP_CLEANUP, removed[L_USER], removed[L_OWNER],
-                        _links_of(removed), None, removed[A_ISSUE])
+    # The changes are kept column-wise, a block per action and step (changes.ChangeTable):
+    # `usermap plan` counts and writes them without making a Change tuple per row.
+    blocks = [
+        _block(REMOVE, STEP_CLEANUP, removed[L_USER], removed[L_OWNER], _links_of(removed),
+               None, removed[A_ISSUE]),
+    ]
     new_owner = pair_by_user.loc[repointed[L_USER]]
-    changes += _changes(UPDATE, STEP_RESOLVE, repointed[L_USER], new_owner[L_OWNER],
-                        _links_of(repointed),
-                        _links_of(repointed, owner=new_owner[L_OWNER],
-                                  a_email=new_owner[L_A_EMAIL], h_email=new_owner[L_H_EMAIL],
-                                  method=METHOD_EMAIL),
-                        repointed[A_ISSUE])
+    blocks.append(_block(UPDATE, STEP_RESOLVE, repointed[L_USER], new_owner[L_OWNER],
+                         _links_of(repointed),
+                         _links_of(repointed, owner=new_owner[L_OWNER],
+                                   a_email=new_owner[L_A_EMAIL],
+                                   h_email=new_owner[L_H_EMAIL], method=METHOD_EMAIL),
+                         repointed[A_ISSUE]))
     refresh = kept[kept[A_ISSUE] == "emails_changed"]
-    changes += _changes(UPDATE, STEP_RESOLVE, refresh[L_USER], refresh[L_OWNER],
-                        _links_of(refresh),
-                        _links_of(refresh, a_email=refresh["_a_email"],
-                                  h_email=refresh["_h_email"]),
-                        "emails_changed")
-    changes += _changes(ADD, STEP_MATCH, adds[L_USER], adds[L_OWNER], None,
-                        _links_of(adds, method=METHOD_EMAIL), REASON_EMAIL_MATCH)
+    blocks.append(_block(UPDATE, STEP_RESOLVE, refresh[L_USER], refresh[L_OWNER],
+                         _links_of(refresh),
+                         _links_of(refresh, a_email=refresh["_a_email"],
+                                   h_email=refresh["_h_email"]),
+                         "emails_changed"))
+    blocks.append(_block(ADD, STEP_MATCH, adds[L_USER], adds[L_OWNER], None,
+                         _links_of(adds, method=METHOD_EMAIL), REASON_EMAIL_MATCH))
 
     # Built in step order (removals first: they free ids that adds use); _restrict keeps it.
+    changes = ChangeTable(blocks)
     if only is not None:
-        changes = _restrict(changes, result, only)
-    return Plan(changes=tuple(changes), store_revision=int(store_revision),
+        changes = tuple(_restrict(list(changes), result, only))
+    return Plan(changes=changes, store_revision=int(store_revision),
                 fingerprint=fingerprint, current_links=int(len(lk)), created_at=created_at,
                 force=bool(force), only=only, store_id=str(store_id))
 
@@ -118,26 +120,21 @@ def _strings(values, n: int) -> list[str]:
 
 
 def _links_of(df: pd.DataFrame, *, owner=None, a_email=None, h_email=None, method=None
-              ) -> list[dict]:
-    """Link dicts (_LINK_FIELDS) of the rows of ``df``, with some fields replaced."""
+              ) -> dict[str, list]:
+    """The link columns (_LINK_FIELDS) of the rows of ``df``, with some fields replaced."""
     n = len(df)
-    cols = [_strings(df[L_USER], n),
-            _strings(df[L_OWNER] if owner is None else owner, n),
-            _strings(df[L_A_EMAIL] if a_email is None else a_email, n),
-            _strings(df[L_H_EMAIL] if h_email is None else h_email, n),
-            _strings(df[L_METHOD] if method is None else method, n)]
-    return [dict(zip(_LINK_FIELDS, row)) for row in zip(*cols)]
+    return dict(zip(_LINK_FIELDS, (
+        _strings(df[L_USER], n),
+        _strings(df[L_OWNER] if owner is None else owner, n),
+        _strings(df[L_A_EMAIL] if a_email is None else a_email, n),
+        _strings(df[L_H_EMAIL] if h_email is None else h_email, n),
+        _strings(df[L_METHOD] if method is None else method, n))))
 
 
-def _changes(action: str, step: str, users, owners, before, after, reason) -> list[Change]:
+def _block(action: str, step: str, users, owners, before, after, reason) -> ChangeBlock:
     n = len(users)
-    if not n:
-        return []
-    return list(map(Change._make, zip(
-        repeat(action, n), _strings(users, n), _strings(owners, n),
-        before if before is not None else repeat(None, n),
-        after if after is not None else repeat(None, n),
-        _strings(reason, n), repeat(step, n))))
+    return ChangeBlock(action, step, _strings(users, n), _strings(owners, n), before, after,
+                       reason if isinstance(reason, str) else _strings(reason, n))
 
 
 def _restrict(changes: list[Change], result: Audit, only: str) -> list[Change]:
@@ -181,12 +178,30 @@ def _plan_body(plan: Plan, chunk: int = 20_000):
     # chunk is one encode (C encoder), then a line break before each change: '{"action"'
     # cannot occur inside a JSON string, where the quote would be escaped. (msgspec encodes
     # faster but compact; re-spacing its text cost more than it saved: docs/decisions.md.)
-    enc_list = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
-    for i in range(0, len(plan.changes), chunk):
-        text = enc_list(list(map(_change_dict, plan.changes[i:i + chunk])))
-        yield ("\n  " if i == 0 else ",\n  ") + text[1:-1].replace('}, {"action"',
-                                                                    '},\n  {"action"')
+    first = True
+    for lines in _change_texts(plan.changes, chunk):
+        yield ("\n  " if first else ",\n  ") + lines
+        first = False
     yield "\n ],\n"
+
+
+def _change_texts(changes, chunk: int):
+    """The change lines, ``chunk`` changes a piece: from the columns of a ChangeTable (Arrow
+    kernels), else by json's encoder from the Change tuples. The two give the same text; a
+    table whose text the kernels cannot make (a string Arrow refuses) takes json's way."""
+    if isinstance(changes, ChangeTable):
+        try:
+            texts = [change_lines(b, i, min(i + chunk, len(b)))
+                     for b in changes.blocks for i in range(0, len(b), chunk)]
+        except (ValueError, TypeError, UnicodeError):   # (ArrowInvalid is a ValueError)
+            texts = None
+        if texts is not None:
+            yield from texts
+            return
+    enc_list = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+    for i in range(0, len(changes), chunk):
+        text = enc_list(list(map(_change_dict, changes[i:i + chunk])))
+        yield text[1:-1].replace('}, {"action"', '},\n  {"action"')
 
 
 _CHECKSUM_LINE = '\n "checksum": "'
@@ -196,12 +211,8 @@ _change_dict = Change._asdict
 
 
 def _summary(plan: Plan) -> dict:
-    by_reason: dict[str, int] = {}
-    for c in plan.changes:
-        k = f"{c.action}:{c.reason}"
-        by_reason[k] = by_reason.get(k, 0) + 1
     return {**plan.counts(), "removal_limit": plan.removal_limit,
-            "by_reason": dict(sorted(by_reason.items()))}
+            "by_reason": reason_counts(plan.changes)}
 
 
 def plan_from_json(text: str, source: str = "plan.json") -> Plan:
