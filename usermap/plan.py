@@ -21,6 +21,7 @@ import json
 from itertools import chain
 from operator import itemgetter
 
+import numpy as np
 import pandas as pd
 
 from .changes import (LINK_FIELDS as _LINK_FIELDS, ChangeBlock, ChangeTable, change_lines,
@@ -45,20 +46,28 @@ def make_plan(result: Audit, *, store_revision: int, fingerprint: str, only: str
     """The plan that brings the store to the fixed point of the rules (docs/design.md §5)."""
     lk, u, o = result.links, result.users, result.owners
     remove = lk[REMOVE_COL].to_numpy()
+    # only the columns the changes need (selecting rows copies every column taken)
+    lk = lk[[L_USER, L_OWNER, L_A_EMAIL, L_H_EMAIL, L_METHOD, A_ISSUE, "_a_email", "_h_email"]]
     kept = lk[~remove]
 
     # Step 1 (match) on the state after clean up: the audit's per-key counts are already
     # taken on that state (see reconcile._key_facts), so match_pending and the plan agree.
+    # A pairable key has exactly one candidate owner and one candidate user, so the pairs are
+    # found by key code (integer arrays), in the owners' order.
     f = result.facts
     ok, uk = o[KC].to_numpy(), u[KC].to_numpy()
     active_person = (o[ACTIVE] & o[PERSON] & o[VALID]).to_numpy()
-    cand_o = o[active_person & ~f["kept_owners"] & f["pairable"][ok]]
+    cand_o = np.flatnonzero(active_person & ~f["kept_owners"] & f["pairable"][ok])
     free_u = u[ELIGIBLE].to_numpy() & ~f["kept_users"]
-    cand_u = u[free_u & f["pairable"][uk]]
-    pairs = pd.DataFrame({KEY: cand_o[KEY].to_numpy(object), L_OWNER: cand_o[O_ID].to_numpy(
-        object), L_H_EMAIL: cand_o[O_EMAIL].to_numpy(object)}).merge(
-        pd.DataFrame({KEY: cand_u[KEY].to_numpy(object), L_USER: cand_u[U_ID].to_numpy(object),
-                      L_A_EMAIL: cand_u[U_EMAIL].to_numpy(object)}), on=KEY)
+    cand_u = np.flatnonzero(free_u & f["pairable"][uk])
+    user_of_key = np.full(len(f["pairable"]), -1, dtype=np.intp)
+    user_of_key[uk[cand_u]] = cand_u
+    pu = user_of_key[ok[cand_o]]
+    po, pu = cand_o[pu >= 0], pu[pu >= 0]
+    pairs = pd.DataFrame({KEY: o[KEY].to_numpy(object)[po], L_OWNER: o[O_ID].to_numpy(object)[po],
+                          L_H_EMAIL: o[O_EMAIL].to_numpy(object)[po],
+                          L_USER: u[U_ID].to_numpy(object)[pu],
+                          L_A_EMAIL: u[U_EMAIL].to_numpy(object)[pu]})
 
     # Step 2 (resolve): re-point removals whose only fault is the owner, when step 1 pairs the
     # same user; and refresh recorded e-mails of emails_changed links.
