@@ -103,6 +103,7 @@ def _owners_mapped(data, typed, loose, msgspec) -> tuple[dict, bool] | None:
     forget = getattr(mmap, "MADV_DONTNEED", None)
     cols: dict = {f: [] for f in _WANTED}
     names = {f: {None: ""} for f in _NAMES}  # one string per distinct name; null → ""
+    ids: set = set()
     decode, pos = typed, data.find(b"[") + 1
     while True:
         cut = (_BOUNDARY.search(data, pos + _PIECE_BYTES)
@@ -129,12 +130,7 @@ def _owners_mapped(data, typed, loose, msgspec) -> tuple[dict, bool] | None:
         if decode is typed:
             if not _typed_piece_ok(objs, text):
                 return None
-            for f in _WANTED:
-                if f in names:
-                    values = list(map(_GET[f], objs))
-                    cols[f] += map(names[f].setdefault, values, values)
-                else:
-                    cols[f] += map(_GET[f], objs)
+            _typed_columns(objs, cols, names, ids)
         elif not _loose_piece(objs, text, cols, msgspec.UNSET):
             return None
         if cut is None:
@@ -142,7 +138,26 @@ def _owners_mapped(data, typed, loose, msgspec) -> tuple[dict, bool] | None:
         pos = cut.end() - 1
         if forget is not None and pos >= page:
             data.madvise(forget, 0, pos // page * page)
-    return {col: cols[api] for col, api in API_OWNER_FIELDS.items()}, decode is typed
+    typed = decode is typed and len(ids) == len(cols["id"]) and "" not in ids
+    return {col: cols[api] for col, api in API_OWNER_FIELDS.items()}, typed
+
+
+def _typed_columns(objs: list, cols: dict, names: dict, ids: set) -> None:
+    """Gather a typed piece (while its objects are in the CPU cache): ids stripped (as text),
+    names one string per distinct value, a null e-mail or name "" (the frame's defaults)."""
+    for f in _WANTED:
+        values = list(map(_GET[f], objs))
+        if f in names:
+            values = list(map(names[f].setdefault, values, values))
+        elif f == "id":
+            try:
+                values = list(map(str.strip, values))
+            except TypeError:  # (some ids are numbers)
+                values = [str(v).strip() for v in values]
+            ids.update(values)
+        elif f == "email" and None in values:
+            values = ["" if v is None else v for v in values]
+        cols[f] += values
 
 
 def _typed_piece_ok(objs: list, text: bytes) -> bool:

@@ -271,24 +271,11 @@ def _owner_columns_frame(cols: dict, source: str) -> pd.DataFrame:
 
 
 def _typed_columns_frame(cols: dict, source: str) -> pd.DataFrame:
-    """The owners frame from columns the typed decoder already vouched for (owners_fast: the
-    types are right, ``type`` is PERSON or QUEUE, names are filled and one string per distinct
-    value): only the ids and the e-mail default are left. Any bad id (empty, repeated) goes to
-    ``_owner_columns_frame``, which names it as it always has."""
-    n = len(cols[O_ID])
-    try:
-        ids = list(map(str.strip, cols[O_ID]))
-    except TypeError:  # (some ids are numbers)
-        ids = [str(v).strip() for v in cols[O_ID]]
-    distinct = set(ids)
-    if len(distinct) != n or "" in distinct:
-        return _owner_columns_frame(cols, source)
-    del distinct
-    cols[O_ID] = ids
-    if cols[O_EMAIL].count(None):
-        cols[O_EMAIL] = ["" if v is None else v for v in cols[O_EMAIL]]
+    """The owners frame from columns owners_fast already vouched for (typed: the types are
+    right, ``type`` is PERSON or QUEUE, ids stripped, distinct and not empty, defaults filled,
+    one string per distinct name): only the frame is left to build."""
     return pd.DataFrame({c: pd.Series(v, dtype=bool if c == O_ARCHIVED else object)
-                         for c, v in cols.items()}, index=pd.RangeIndex(n))
+                         for c, v in cols.items()}, index=pd.RangeIndex(len(cols[O_ID])))
 
 
 def _first_bad(values, ok, types=()) -> int:
