@@ -1,6 +1,7 @@
 """Reading hubspot_owners.json (split out of snapshot.py, which re-exports ``read_owners_json``
-and ``owners_frame``): the JSON array of Owners API v3 objects, parsed a few MB at a time (with
-msgspec when installed), validated, into the owners frame; ``owners_frame`` builds the same frame
+and ``owners_frame``): the JSON array of Owners API v3 objects, parsed a piece at a time (by
+owners_fast.py with msgspec when it can vouch for the file, else by json here), validated, into
+the owners frame; ``owners_frame`` builds the same frame
 from objects already in memory. Every error is an ``InputError`` naming the file, the object and
 the field.
 
@@ -10,12 +11,11 @@ Adapter: file I/O only; no network, no SQLite. Must not import snapshot.py, the 
 from __future__ import annotations
 
 import gc
-import mmap
 import re
 import json
 import json.scanner
 from contextlib import contextmanager
-from itertools import chain, repeat
+from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from ..errors import InputError, RecutSignal
 from ..files import check_regular_file
 from ..redact import bounded, quoted
 from .csvread import read_text_utf8
+from .owners_fast import owner_columns
 from ..models import (
     API_OWNER_FIELDS, O_ARCHIVED, O_EMAIL, O_FIRST, O_ID, O_LAST, O_TYPE, O_USER_ID,
     O_USER_ID_ALL, OWNER_TYPES,
@@ -50,9 +51,10 @@ def read_owners_json(path) -> pd.DataFrame:
     path = Path(path)
     source = str(path)
     check_regular_file(path)   # a FIFO or a device: exit 2 at once, before anything opens it
-    cols = _owners_fast(path)
-    if cols is not None:
-        return _owner_columns_frame(cols, source)
+    fast = owner_columns(path)
+    if fast is not None:
+        cols, typed = fast
+        return _typed_columns_frame(cols, source) if typed else _owner_columns_frame(cols, source)
     text = read_text_utf8(path)
     start = _WS.match(text, 0).end()
     if not text.startswith("[", start):
@@ -150,136 +152,6 @@ def _owners_by_pieces(text: str, pos: int, source: str) -> dict:
         if cut is None:
             return cols
         pos = cut.end() - 1
-
-
-_B_BOUNDARY = re.compile(rb"\}\s*,\s*\{")
-_SCALARS = frozenset((str, int, float, bool, type(None)))
-# Every field of an Owners API v3 object (teams items are parsed as they are).
-_API_FIELDS = ("id", "email", "firstName", "lastName", "userId", "userIdIncludingInactive",
-               "type", "archived", "createdAt", "updatedAt", "teams")
-_owner_decoder = None
-
-
-def _decoder():
-    """A msgspec decoder of an array of Owners API objects into structs (only the fields of
-    the API; an unknown field is skipped, and then the key count below does not add up)."""
-    global _owner_decoder
-    if _owner_decoder is None:
-        from typing import Any
-
-        import msgspec
-        row = msgspec.defstruct("OwnerRow", [(f, Any, msgspec.UNSET) for f in _API_FIELDS],
-                               gc=False)
-        _owner_decoder = (msgspec.json.Decoder(list[row]), msgspec)
-    return _owner_decoder
-
-
-def _owners_fast(path: Path) -> dict | None:
-    """The owner columns by msgspec (several times faster than json, bounded memory: pieces of
-    a few MB), or None when this path cannot vouch for the file: the caller then reads it with
-    json, which names the line of a syntax error, the owner of a repeated key, etc.
-
-    msgspec is strict where json is (control characters, trailing commas, NaN, lone surrogates
-    and invalid UTF-8 are errors) and never silently different: any error falls back. A key
-    given twice, or a key the API does not have, is found by counting: every key in the text is
-    a string followed by optional whitespace and a colon, so the number of such matches is at
-    least the number of keys, which is at least the number of distinct known keys per object
-    that the parser kept; when the two counts are equal no object repeats a key and none has an
-    unknown one (a string value holding '":' only makes the text count larger: a fallback,
-    never a miss)."""
-    try:
-        decode, msgspec = _decoder()
-        decode = decode.decode
-    except ImportError:  # pragma: no cover - a dependency; the json path still works
-        return None
-    try:  # mapped, not read: pages already parsed are given back as it goes (a 1M-owner
-        with open(path, "rb") as f:  # file is 300-400 MB)
-            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):  # (an empty file cannot be mapped: the json path says so)
-        return None
-    with data:
-        return _owners_mapped(data, decode, msgspec)
-
-
-def _owners_mapped(data, decode, msgspec) -> dict | None:
-    if not data[:1 << 16].lstrip(b" \t\r\n").startswith(b"["):
-        return None
-    page = mmap.PAGESIZE
-    forget = getattr(mmap, "MADV_DONTNEED", None)
-    unset, astuple = msgspec.UNSET, msgspec.structs.astuple
-    unset_type = type(unset)
-    cols: dict = {f: [] for f in _API_FIELDS}
-    parsed_keys, text_keys, pos = 0, 0, data.find(b"[") + 1
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        while True:
-            cut = (_B_BOUNDARY.search(data, pos + _PIECE_CHARS)
-                   if pos + _PIECE_CHARS < len(data) else None)
-            for _ in range(64):  # a cut inside a nested array (teams) fails: take the next
-                try:
-                    objs = decode(b"[" + (data[pos:] if cut is None
-                                          else data[pos:cut.start() + 1] + b"]"))
-                    break
-                except msgspec.DecodeError:
-                    if cut is None:
-                        return None
-                    cut = _B_BOUNDARY.search(data, cut.end())
-            else:
-                return None
-            if not objs:
-                break
-            # with JSON whitespace deleted every key is followed by '":' (C speed; a piece at
-            # a time: pieces end with '}' and start with '{', so no key straddles two)
-            text_keys += data[pos:len(data) if cut is None else cut.start() + 1].translate(
-                None, b" \t\r\n").count(b'":')
-            for f, values in zip(_API_FIELDS, zip(*map(astuple, objs))):
-                types = set(map(type, values))
-                parsed_keys += len(values)
-                if unset_type in types:
-                    parsed_keys -= values.count(unset)
-                    values = [None if v is unset else v for v in values]
-                    types = set(map(type, values))
-                if not types <= _SCALARS:
-                    parsed_keys += _nested_keys(list(values))
-                if f in _FAST_WANTED:
-                    cols[f] += values
-            if cut is None:
-                break
-            pos = cut.end() - 1
-            if forget is not None and pos >= page:
-                data.madvise(forget, 0, pos // page * page)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError,
-            ValueError, OverflowError):
-        return None
-    finally:
-        if was:
-            gc.enable()
-    if parsed_keys != text_keys:
-        return None
-    return {col: cols[api] for col, api in API_OWNER_FIELDS.items()}
-
-
-_FAST_WANTED = frozenset(API_OWNER_FIELDS.values())
-
-
-def _nested_keys(values: list) -> int:
-    """The keys of every object inside these values, level by level with C-speed map/chain
-    (teams: a list of small objects of scalars, two levels)."""
-    total = 0
-    level = values
-    while level:
-        types = set(map(type, level))
-        if types <= _SCALARS:
-            break
-        dicts = (level if types == {dict} else [] if dict not in types else
-                 [v for v in level if type(v) is dict])
-        lists = (level if types == {list} else [] if list not in types else
-                 [v for v in level if type(v) is list])
-        total += sum(map(len, dicts))
-        level = list(chain(chain.from_iterable(map(dict.values, dicts)),
-                           chain.from_iterable(lists)))
-    return total
 
 
 def _owners_by_element(text: str, pos: int, source: str) -> dict:
@@ -396,6 +268,14 @@ def _owner_columns_frame(cols: dict, source: str) -> pd.DataFrame:
         raise InputError(f"owner id {quoted(df[O_ID].iloc[i])} appears twice", file=source, row=i + 1,
                          column="id")
     return df
+
+
+def _typed_columns_frame(cols: dict, source: str) -> pd.DataFrame:
+    """The owners frame from columns owners_fast already vouched for (typed: the types are
+    right, ``type`` is PERSON or QUEUE, ids stripped, distinct and not empty, defaults filled,
+    one string per distinct name): only the frame is left to build."""
+    return pd.DataFrame({c: pd.Series(v, dtype=bool if c == O_ARCHIVED else object)
+                         for c, v in cols.items()}, index=pd.RangeIndex(len(cols[O_ID])))
 
 
 def _first_bad(values, ok, types=()) -> int:
