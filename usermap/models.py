@@ -86,6 +86,9 @@ HUBSPOT_REASONS = (
 )
 
 # --- Plan vocabulary (docs/design.md §5) -----------------------------------------------------------
+# The two files of a snapshot folder (snapshot.py reads them, fetch.py writes them).
+USERS_FILE, OWNERS_FILE = "aloware_users.csv", "hubspot_owners.json"
+
 ADD, UPDATE, REMOVE = "add", "update", "remove"
 ACTIONS = (ADD, UPDATE, REMOVE)
 STEP_MATCH, STEP_RESOLVE, STEP_CLEANUP = "match", "resolve", "cleanup"

@@ -74,25 +74,43 @@ def load(snapshot, store_path, *, create: bool = False, fetch_info: dict | None 
     revision.
 
     The users CSV and the fingerprint are read in a second thread while this one parses the
-    owners JSON: pandas' CSV tokenizer and hashlib release the GIL, so the two overlap. The
+    owners JSON: Arrow's CSV tokenizer and hashlib release the GIL, so the two overlap. When
+    ``read_ahead`` started a child process on the owners file (the CLI does, before it imports
+    pandas), its columns are taken instead of parsing the file here. The
     store is only opened (created, when ``create``; else a missing store is an InputError
     naming ``usermap init``) once the snapshot has been read without error, so bad input
     leaves no new store file behind.
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from .sources.ahead import take_ahead
     from .sources.snapshot import (OWNERS_FILE, USERS_FILE, check_snapshot_folder, fingerprint,
                                    read_owners_json, read_users_csv)
     from .store import Store
-    d = check_snapshot_folder(snapshot)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        users = pool.submit(read_users_csv, d / USERS_FILE)
-        digest = pool.submit(fingerprint, d)
-        owners = read_owners_json(d / OWNERS_FILE)
-        users, digest = users.result(), digest.result()
+    ahead = take_ahead(Path(snapshot) / OWNERS_FILE)   # (read_ahead: a child parsing it)
+    try:
+        d = check_snapshot_folder(snapshot)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            users = pool.submit(read_users_csv, d / USERS_FILE)
+            digest = pool.submit(fingerprint, d)
+            owners = read_owners_json(d / OWNERS_FILE, ahead=ahead)
+            users, digest = users.result(), digest.result()
+    finally:
+        if ahead is not None:
+            ahead.close()
     with Store.open(store_path, create=create) as store:
         links, revision, store_id = store.links(), store.revision, store.store_id
     return Loaded(users, owners, links, revision, d, digest, fetch_info, store_id)
+
+
+def read_ahead(snapshot) -> None:
+    """Start parsing the snapshot's owners file in a child process (``sources/ahead.py``),
+    for the next ``load`` of that snapshot to take; does nothing where it cannot (no fork,
+    threads running). Call it before importing pandas: the child starts as a copy of this
+    process."""
+    from .models import OWNERS_FILE
+    from .sources.ahead import read_ahead as start
+    start(Path(snapshot) / OWNERS_FILE)
 
 
 def fetch(config: "Config", out, *, progress: bool | None = None) -> dict:

@@ -29,9 +29,7 @@ from .retry import Retrier, RetryPolicy
 
 __all__ = ["fetch_snapshot", "interactive", "public_url", "policy_for"]
 
-# snapshot.USERS_FILE / OWNERS_FILE (that module reads snapshots with pandas: not imported here;
-# tests/test_sources.py checks the names agree)
-USERS_FILE, OWNERS_FILE = "aloware_users.csv", "hubspot_owners.json"
+from ..models import OWNERS_FILE, USERS_FILE  # noqa: E402 - (snapshot.py has the same names)
 
 
 def policy_for(config) -> RetryPolicy:

@@ -35,7 +35,7 @@ __all__ = ["read_owners_json", "owners_frame"]
 
 
 # --- HubSpot owners ---------------------------------------------------------------------------
-def read_owners_json(path) -> pd.DataFrame:
+def read_owners_json(path, *, ahead=None) -> pd.DataFrame:
     """hubspot_owners.json (a JSON array of Owners API objects) → owners frame.
 
     The array is parsed a few MB at a time and each piece's fields gathered into columns at once,
@@ -44,14 +44,22 @@ def read_owners_json(path) -> pd.DataFrame:
     string, which fails to parse, and then the file is read element by element instead, which
     also gives the exact line of any syntax error.
 
+    ``ahead``: an ``ahead.OwnersAhead`` child reading the same file; its columns are used when
+    it has them, else the file is read here.
+
     A key given twice in one object (two ``"email"`` keys: json keeps the last one silently) is
     an InputError naming the owner (row) and the key; an ``object_pairs_hook`` that only builds
     the dict and compares lengths finds it (measured in docs/decisions.md "Input files").
     """
     path = Path(path)
     source = str(path)
-    check_regular_file(path)   # a FIFO or a device: exit 2 at once, before anything opens it
-    fast = owner_columns(path)
+    try:
+        check_regular_file(path)   # a FIFO or a device: exit 2 at once, before anything opens it
+        # ``ahead``: a child process that parsed the file already (sources/ahead.py)
+        fast = (ahead.columns() if ahead is not None else None) or owner_columns(path)
+    finally:
+        if ahead is not None:   # waited for, or killed: reaped either way
+            ahead.close()
     if fast is not None:
         cols, typed = fast
         return _typed_columns_frame(cols, source) if typed else _owner_columns_frame(cols, source)

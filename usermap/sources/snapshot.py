@@ -38,8 +38,7 @@ __all__ = [
     "owners_frame", "read_mappings_csv", "write_snapshot", "write_atomic", "fingerprint",
 ]
 
-USERS_FILE = "aloware_users.csv"
-OWNERS_FILE = "hubspot_owners.json"
+from ..models import OWNERS_FILE, USERS_FILE  # noqa: E402 - (one definition, in models)
 
 
 # --- Aloware users ----------------------------------------------------------------------------

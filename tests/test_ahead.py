@@ -1,0 +1,126 @@
+"""The owners file read ahead in a forked child (usermap.sources.ahead): the same frame and the
+same errors as reading it in the process, the child always reaped, never started where a fork
+would be unsafe. Each case runs in a fresh interpreter: the pytest process may hold threads."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from usermap.sandbox.scenarios import generate, write_world
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not hasattr(os, "memfd_create"),
+                                reason="no fork/memfd here: the child is never started")
+
+
+def _run(code: str, *args) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+PROBE = """
+import json, os, sys
+import pandas as pd
+from usermap import workflow
+from usermap.errors import InputError
+from usermap.sources import ahead as ahead_mod
+from usermap.sources.snapshot import read_owners_json
+snap, how = sys.argv[1], sys.argv[2]
+started = ahead_mod.read_ahead(os.path.join(snap, "hubspot_owners.json"))
+pid = started.pid if started else None
+out = {"started": started is not None}
+if how == "leave":                      # never taken: killed and reaped at exit
+    ahead_mod._close_all()
+else:
+    try:
+        taken = ahead_mod.take_ahead(os.path.join(snap, "hubspot_owners.json"))
+        got = read_owners_json(os.path.join(snap, "hubspot_owners.json"), ahead=taken)
+        want = read_owners_json(os.path.join(snap, "hubspot_owners.json"))
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+        out["rows"] = len(got)
+    except InputError as e:
+        out["error"] = str(e)
+        out["want"] = None
+        try:
+            read_owners_json(os.path.join(snap, "hubspot_owners.json"))
+        except InputError as e2:
+            out["want"] = str(e2)
+try:
+    os.waitpid(pid, os.WNOHANG)
+    out["reaped"] = False
+except ChildProcessError:
+    out["reaped"] = True
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture()
+def snap(tmp_path):
+    write_world(generate(300, seed=7, linked_share=0.5), tmp_path)
+    return tmp_path
+
+
+def test_the_child_gives_the_frame_the_process_reads(snap):
+    out = _run(PROBE, snap, "take")
+    assert out == {"started": True, "rows": out["rows"], "reaped": True} and out["rows"] > 0
+
+
+@pytest.mark.parametrize("text", ['[{"id": "1", "email": "a@x.io"', '{"id": 1}',
+                                  '[{"id": "1", "id": "2"}]', ""])
+def test_a_file_the_child_declines_gives_the_same_error(snap, text):
+    (snap / "hubspot_owners.json").write_text(text, encoding="utf-8")
+    out = _run(PROBE, snap, "take")
+    assert out["started"] and out["reaped"]
+    assert out["error"] == out["want"] and "hubspot_owners.json" in out["error"]
+
+
+def test_a_fifo_does_not_block_the_child(snap):
+    os.unlink(snap / "hubspot_owners.json")
+    os.mkfifo(snap / "hubspot_owners.json")
+    out = _run(PROBE, snap, "take")
+    assert out["started"] and out["reaped"] and out["error"] == out["want"]
+
+
+def test_a_child_never_taken_is_killed_and_reaped(snap):
+    out = _run(PROBE, snap, "leave")
+    assert out == {"started": True, "reaped": True}
+
+
+def test_no_child_while_threads_run(snap):
+    out = _run("""
+        import json, sys, threading, time
+        from usermap.sources.ahead import read_ahead
+        t = threading.Thread(target=time.sleep, args=(1,)); t.start()
+        print(json.dumps({"started": read_ahead(sys.argv[1]) is not None}))
+        """, snap / "hubspot_owners.json")
+    assert out == {"started": False}
+
+
+def test_the_cli_plan_reads_ahead_and_gives_the_same_plan(snap, tmp_path_factory):
+    """`usermap plan` as a process (the child at work) and in-process (no child: pytest may
+    run threads) write the same changes."""
+    from usermap import cli
+    store = tmp_path_factory.mktemp("s") / "u.db"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-m", "usermap.cli", "mappings", "import",
+                    str(snap / "mappings.csv"), "--store", str(store), "--create"], check=True,
+                   env=env, capture_output=True, timeout=120)
+    a, b = tmp_path_factory.mktemp("a") / "p.json", tmp_path_factory.mktemp("b") / "p.json"
+    p = subprocess.run([sys.executable, "-m", "usermap.cli", "plan", str(snap), "--store",
+                        str(store), "--out", str(a)], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert cli.main(["plan", str(snap), "--store", str(store), "--out", str(b)]) == 0
+    changes = [json.loads(x.read_text())["changes"] for x in (a, b)]
+    assert changes[0] == changes[1] and changes[0]
