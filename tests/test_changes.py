@@ -96,3 +96,12 @@ def test_counts_of_single_blocks(only_block):
     one = ChangeTable([table.blocks[only_block]])
     assert _plan(one).counts() == _plan(tuple(one)).counts()
     assert _plan(one).removals == _plan(tuple(one)).removals
+
+
+def test_plan_file_bytes_are_the_text_encoded(tmp_path):
+    from usermap.files import read_plan, write_plan
+    table, _ = _table(["1", "2"], ["10", "20"], ["a@x.io", "é\"@x.io"], ["r1", "r2"])
+    for changes in (table, tuple(table)):
+        path = write_plan(_plan(changes), tmp_path / "p.json")
+        assert path.read_bytes() == planmod.plan_to_json(_plan(changes)).encode("utf-8")
+        assert read_plan(path) == _plan(changes)

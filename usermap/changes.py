@@ -127,10 +127,11 @@ _NEEDS_ESCAPE = r'["\\\x00-\x1f]'   # (RE2) what json.dumps(ensure_ascii=False) 
 _dumps = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def change_lines(block: ChangeBlock, start: int, stop: int) -> str:
-    """Changes ``start:stop`` of ``block`` as the plan file's lines (``json`` with ", " and
+def change_lines(block: ChangeBlock, chunk: int):
+    """The plan file's lines of ``block`` as UTF-8 buffers (bytes-like), ``chunk`` changes a
+    piece (``json`` with ", " and
     ": " separators, keys in Change order, ",\\n  " between lines): the same text as encoding
-    the Change dicts, made by Arrow kernels over the columns."""
+    the Change dicts, made by Arrow kernels over the columns (each column converted once)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -138,9 +139,9 @@ def change_lines(block: ChangeBlock, start: int, stop: int) -> str:
         """One JSON string literal per value (the column, or one constant for all)."""
         if isinstance(values, str):
             return _dumps(values)
-        a = pa.array(values[start:stop], type=pa.string())
+        a = pa.array(values, type=pa.string())
         if pc.any(pc.match_substring_regex(a, _NEEDS_ESCAPE)).as_py():
-            return pa.array(list(map(_dumps, values[start:stop])), type=pa.string())
+            return pa.array(list(map(_dumps, values)), type=pa.string())
         return pc.binary_join_element_wise('"', a, '"', "")
 
     def link(cols):
@@ -158,15 +159,14 @@ def change_lines(block: ChangeBlock, start: int, stop: int) -> str:
         parts.append(f'{", " if i else ""}{_dumps(key)}: ')
         parts += link(v) if key in ("before", "after") else [lit(v)]
     parts.append("}")
-    # adjacent constants merged: fewer arguments to the kernel
-    merged: list = []
+    merged: list = []   # adjacent constants merged: fewer arguments to the kernel
     for p in parts:
         if isinstance(p, str) and merged and isinstance(merged[-1], str):
             merged[-1] += p
         else:
             merged.append(p)
-    if all(isinstance(p, str) for p in merged):   # (a block of constants only: never)
-        return ",\n  ".join([merged[0]] * (stop - start))
-    lines = pc.binary_join_element_wise(*merged, "")
-    whole = pa.ListArray.from_arrays(pa.array([0, len(lines)], type=pa.int32()), lines)
-    return pc.binary_join(whole, ",\n  ")[0].as_py()
+    lines = pc.binary_join_element_wise(*merged, "")   # (block.users is a column: never all
+    for i in range(0, len(lines), chunk):                # constants)
+        piece = lines.slice(i, chunk)
+        whole = pa.ListArray.from_arrays(pa.array([0, len(piece)], type=pa.int32()), piece)
+        yield pc.binary_join(whole, ",\n  ")[0].as_buffer()   # UTF-8 bytes, not copied

@@ -174,11 +174,11 @@ def write_csv(df, path, *, columns=None) -> Path:
 # --- the plan file ------------------------------------------------------------------------------
 def write_plan(plan, path) -> Path:
     """Write the plan file atomically, streaming: text and checksum are made piece by piece."""
-    from .plan import plan_json_pieces
+    from .plan import plan_file_chunks
 
     def write(tmp: Path) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            for piece in plan_json_pieces(plan):
+        with open(tmp, "wb") as f:
+            for piece in plan_file_chunks(plan):
                 f.write(piece)
     return write_atomic(Path(path), write)
 

@@ -36,7 +36,7 @@ from .reconcile import (ACTIVE, ELIGIBLE, KC, KEY, OWNER_REMOVAL_CODES, PERSON, 
                         Audit)
 
 __all__ = ["make_plan", "plan_to_json", "plan_from_json",
-           "plan_json_pieces", "describe", "plan_frame", "undo_plan", "PLAN_FORMAT"]
+           "plan_json_pieces", "plan_file_chunks", "describe", "plan_frame", "undo_plan", "PLAN_FORMAT"]
 
 PLAN_FORMAT = "usermap-plan/1"
 
@@ -172,8 +172,9 @@ def _checksum_line(h) -> str:
     return f' "checksum": "sha256:{h.hexdigest()}"\n}}\n'
 
 
-def _plan_body(plan: Plan, chunk: int = 20_000):
-    """The plan file above its checksum line, in pieces (a large plan is never one string)."""
+def _plan_body(plan: Plan, chunk: int = 20_000, *, as_bytes: bool = False):
+    """The plan file above its checksum line, in pieces (a large plan is never one string):
+    str, or UTF-8 bytes-like pieces with ``as_bytes`` (the file is written from those)."""
     header = {
         "format": PLAN_FORMAT, "created_at": plan.created_at,
         "store_revision": plan.store_revision, "fingerprint": plan.fingerprint,
@@ -181,17 +182,22 @@ def _plan_body(plan: Plan, chunk: int = 20_000):
         "meta": plan.meta, "summary": _summary(plan), "store_id": plan.store_id,
     }
     enc = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(", ", ": ")).encode
-    yield "{\n" + "".join(f" {enc(k)}: {enc(header[k])},\n" for k in sorted(header))
-    yield ' "changes": ['
+    text = (lambda t: t.encode("utf-8")) if as_bytes else (lambda t: t)
+    yield text("{\n" + "".join(f" {enc(k)}: {enc(header[k])},\n" for k in sorted(header)))
+    yield text(' "changes": [')
     # Changes and their link dicts are built with a fixed key order: no sorting needed. Each
     # chunk is one encode (C encoder), then a line break before each change: '{"action"'
     # cannot occur inside a JSON string, where the quote would be escaped. (msgspec encodes
     # faster but compact; re-spacing its text cost more than it saved: docs/decisions.md.)
     first = True
     for lines in _change_texts(plan.changes, chunk):
-        yield ("\n  " if first else ",\n  ") + lines
+        yield text("\n  " if first else ",\n  ")
+        if isinstance(lines, str):
+            yield text(lines)
+        else:   # an Arrow buffer of UTF-8 bytes
+            yield lines if as_bytes else bytes(lines).decode("utf-8")
         first = False
-    yield "\n ],\n"
+    yield text("\n ],\n")
 
 
 def _change_texts(changes, chunk: int):
@@ -200,8 +206,7 @@ def _change_texts(changes, chunk: int):
     table whose text the kernels cannot make (a string Arrow refuses) takes json's way."""
     if isinstance(changes, ChangeTable):
         try:
-            texts = [change_lines(b, i, min(i + chunk, len(b)))
-                     for b in changes.blocks for i in range(0, len(b), chunk)]
+            texts = [t for b in changes.blocks for t in change_lines(b, chunk)]
         except (ValueError, TypeError, UnicodeError):   # (ArrowInvalid is a ValueError)
             texts = None
         if texts is not None:
@@ -278,13 +283,22 @@ def plan_from_json(text: str, source: str = "plan.json") -> Plan:
 
 
 def plan_json_pieces(plan: Plan):
-    """The plan file's text (``plan_to_json``) in pieces, the checksum line last: a large plan
-    is written without ever being one string (``files.write_plan``)."""
+    """The plan file's text (``plan_to_json``) in pieces, the checksum line last."""
     h = hashlib.sha256()
     for piece in _plan_body(plan):
         h.update(piece.encode("utf-8"))
         yield piece
     yield _checksum_line(h)
+
+
+def plan_file_chunks(plan: Plan):
+    """The plan file's bytes (``plan_to_json`` encoded) in pieces, the checksum line last: a
+    large plan is written without ever being one string (``files.write_plan``)."""
+    h = hashlib.sha256()
+    for piece in _plan_body(plan, as_bytes=True):
+        h.update(piece)
+        yield piece
+    yield _checksum_line(h).encode("utf-8")
 
 
 # --- views --------------------------------------------------------------------------------
