@@ -71,9 +71,13 @@ def _keys(arr: np.ndarray) -> tuple[np.ndarray, object]:
     if strings is None:
         return np.array([email_key(v) for v in arr] or [], dtype=object), None
     keys = pc.ascii_lower(pc.utf8_trim(strings.fill_null(""), characters=_ASCII_SPACE))
-    out = keys.to_numpy(zero_copy_only=False)
-    same = pc.fill_null(pc.equal(keys, strings), False).to_numpy(zero_copy_only=False)
-    out[same] = arr[same]       # (the same text: keep the caller's string object)
+    # only keys that differ from the e-mail as written become new strings; the others are
+    # that string (a million new copies would be 70 MB, and the time to make them)
+    changed = pc.invert(pc.fill_null(pc.equal(keys, strings), False))
+    out = arr.copy()
+    if pc.any(changed).as_py():
+        where = changed.to_numpy(zero_copy_only=False)
+        out[where] = keys.filter(changed).to_numpy(zero_copy_only=False)
     ascii_ = pc.fill_null(pc.string_is_ascii(strings), True).to_numpy(zero_copy_only=False)
     if not ascii_.all():
         other = np.flatnonzero(~ascii_)

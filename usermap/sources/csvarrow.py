@@ -50,9 +50,20 @@ def arrow_frame(data: bytes, names: list[str]) -> pd.DataFrame | None:
         return None
     if table.num_columns != len(names):
         return None
-    return pd.DataFrame({n: pd.Series(table.column(i).to_numpy(zero_copy_only=False),
-                                      dtype=object) for i, n in enumerate(names)},
-                        index=pd.RangeIndex(table.num_rows))
+    return pd.DataFrame({n: pd.Series(_objects(table.column(i), pa), dtype=object, copy=False)
+                         for i, n in enumerate(names)}, index=pd.RangeIndex(table.num_rows))
+
+
+def _objects(column, pa):
+    """A column as an object array of Python strings, one string object per distinct value
+    when values repeat (status, kind, role, names: at a million rows each repeated value
+    would otherwise cost a string of its own, 50-60 MB a column, and the time to make it)."""
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    encoded = column.dictionary_encode()
+    if len(encoded.dictionary) * 2 > len(column):   # mostly distinct (ids, e-mails)
+        return column.to_numpy(zero_copy_only=False)
+    values = encoded.dictionary.to_numpy(zero_copy_only=False)
+    return values[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
 def _quotes_wrap_fields(data: bytes) -> bool:
