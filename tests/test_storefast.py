@@ -244,3 +244,43 @@ def test_later_import_journal_unchanged(tmp_path):
     assert list(j["action"]) == ["remove", "update", "add"]
     assert json.loads(j.loc[1, "before"])["hubspot_owner_id"] == "2o"
     assert json.loads(j.loc[1, "after"])["hubspot_owner_id"] == "new"
+
+
+# --- Store.links(): one joined string per column ------------------------------------------------
+def plain_links(store) -> pd.DataFrame:
+    """Store.links() the plain way (fetchall), whatever pandas infers."""
+    from usermap import store_read
+    real = store_read._string_dtype
+    store_read._string_dtype = lambda: object      # the joined way is for Arrow strings only
+    try:
+        return store.links()
+    finally:
+        store_read._string_dtype = real
+
+
+@pytest.mark.parametrize("infer", [True, False])
+@pytest.mark.parametrize("values", [
+    ["plain"],
+    ["", "ünï", "日本", "a b ", "x,y", "q\"uote", "emoji 🎉"],
+    ["sep\x1finside"],          # the separator in a value: the plain way
+])
+def test_links_frame_is_the_plain_frame(tmp_path, values, infer):
+    """With pandas' string inference (the library) the links come joined per column through
+    pyarrow; without it (the command) by fetchall: the same frame either way."""
+    import random
+    rnd = random.Random(5)
+    ids = [f"{rnd.randrange(10**6)}-{i}" for i in range(400)] + ["Z", "a", "ä", "10", "9"]
+    db = tmp_path / "s.db"
+    with Store.open(db, create=True) as s:
+        assert s.links().equals(plain_links(s))                       # empty
+        s.conn.executemany("INSERT INTO links VALUES (?,?,?,?,?,?,?)",
+                           [(u, f"o{k}", values[k % len(values)], values[(k + 1) % len(values)],
+                             "email", NOW, NOW) for k, u in enumerate(ids)])  # not in id order
+        s.conn.execute("DELETE FROM links WHERE aloware_user_id IN ('Z', '10')")
+        with pd.option_context("future.infer_string", infer):
+            fast, plain = s.links(), plain_links(s)
+    assert (str(fast.dtypes.iloc[0]) == "str") is infer
+    pd.testing.assert_frame_equal(fast, plain, check_dtype=True, check_index_type=True,
+                                  check_column_type=True)
+    assert list(fast["aloware_user_id"]) == sorted(set(ids) - {"Z", "10"})
+    assert len(fast) == len(ids) - 2

@@ -23,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .errors import InputError, RemovalGuardError, StoreConflictError, UsermapError
@@ -33,6 +32,7 @@ from .store_journal import (  # noqa: F401 - _IMPORT_FIELDS, _json_rows re-expor
     _IMPORT_FIELDS, _dump, _import_diff, _import_journal_rows, _json_rows,
 )
 from .store_import import insert_first, replace_links
+from .store_read import links_frame
 from .store_schema import MIGRATIONS, PAGE_SIZE, SCHEMA_VERSION
 from .models import (
     ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER,
@@ -199,15 +199,8 @@ class Store:
         return str(row[0])
 
     def links(self) -> pd.DataFrame:
-        """All links as a frame with LINK_COLUMNS (strings)."""
-        cur = self.conn.execute(f"SELECT {', '.join(LINK_COLUMNS)} FROM links "
-                                "ORDER BY aloware_user_id")
-        rows = cur.fetchall()
-        if not rows:
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in LINK_COLUMNS})
-        arr = np.empty((len(rows), len(LINK_COLUMNS)), dtype=object)
-        arr[:] = rows
-        return pd.DataFrame(arr, columns=list(LINK_COLUMNS))
+        """All links as a frame with LINK_COLUMNS (strings), in Aloware id order."""
+        return links_frame(self.conn)
 
     def link(self, aloware_user_id: str) -> dict | None:
         row = self.conn.execute(f"SELECT {', '.join(LINK_COLUMNS)} FROM links "
