@@ -284,3 +284,22 @@ def test_links_frame_is_the_plain_frame(tmp_path, values, infer):
                                   check_column_type=True)
     assert list(fast["aloware_user_id"]) == sorted(set(ids) - {"Z", "10"})
     assert len(fast) == len(ids) - 2
+
+
+# --- start-up of a small command ---------------------------------------------------------------
+def test_a_command_loads_no_package_metadata_nor_toml_parser_and_freezes_the_gc(tmp_path):
+    """`--version` alone looks the package metadata up (importlib.metadata: 15-20 ms); the TOML
+    parser loads only with a config file; what the imports made is frozen for the exit."""
+    import subprocess
+    import sys
+    probe = ("import gc, sys\n"
+             "pre = {m for m in ('importlib.metadata', 'tomllib') if m in sys.modules}\n"
+             "from usermap.cli import main\n"
+             "code = main(['init', '--store', sys.argv[1]])\n"
+             "loaded = [m for m in ('importlib.metadata', 'tomllib')\n"
+             "          if m in sys.modules and m not in pre]\n"
+             "print(code, loaded, gc.get_freeze_count() > 0, gc.isenabled())\n")
+    out = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "s.db")], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "0 [] True False"
