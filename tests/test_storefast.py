@@ -32,7 +32,7 @@ def rows(n: int, method="email", at="2026-01-01T00:00:00Z") -> list[str]:
 def exact(path: Path, monkeypatch) -> pd.DataFrame:
     """read_mappings_csv the usual way (the fast path switched off)."""
     with monkeypatch.context() as m:
-        m.setattr(snapshot, "read_mappings_fast", lambda p: None)
+        m.setattr(csvfast, "read_mappings_fast", lambda p: None)
         return snapshot.read_mappings_csv(path)
 
 

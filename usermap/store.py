@@ -7,7 +7,8 @@ file is exactly as before (SQLite rolls the transaction back). The schema carrie
 ``open`` migrates older files step by step.
 
 ``db_error`` (SQLite errors in words) is in store_errors.py and the journal rows of an import in
-store_journal.py; both re-exported here.
+store_journal.py; both re-exported here. An import's link writes (a first import into the bare
+table, its indexes built after) are in store_import.py, reading all links in store_read.py.
 
 Adapter: SQLite and files. Must not import sources, report, notify or runner.
 """
@@ -31,7 +32,6 @@ from .store_errors import db_error
 from .store_journal import (  # noqa: F401 - _IMPORT_FIELDS, _json_rows re-exported
     _IMPORT_FIELDS, _dump, _import_diff, _import_journal_rows, _json_rows,
 )
-from .store_import import insert_first, replace_links
 from .store_read import links_frame
 from .store_schema import MIGRATIONS, PAGE_SIZE, SCHEMA_VERSION
 from .models import (
@@ -430,6 +430,7 @@ class Store:
                 self._rollback()
                 return None, counts
             rev = self.revision
+            from .store_import import insert_first  # here: only an import writes through it
             if cur.empty:  # a first import: all adds, and SQLite journals them from the links
                 insert_first(c, added, now)
                 seqs = self._journal_adds_from_links(run_id, rev + 1, now)
@@ -448,6 +449,7 @@ class Store:
         """Write the changes of an import into a store that has links; returns the journal's
         seq range. The journal's JSON is made in a second thread while SQLite (which releases
         the GIL) writes the links: a million-link import overlaps the two."""
+        from .store_import import replace_links
         with ThreadPoolExecutor(max_workers=1) as pool:
             journal = pool.submit(_import_journal_rows, run_id, revision, now, removed,
                                   updated, added)

@@ -32,7 +32,6 @@ from ..models import (
     L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_USER, MAPPINGS_CSV_COLUMNS, METHODS,
     U_ID, U_KIND, U_ROLE, U_STATUS, USER_CSV_COLUMNS, USER_KINDS, USER_STATUSES,
 )
-from .csvfast import read_mappings_fast
 from .owners_json import owners_frame, read_owners_json  # noqa: F401 - re-exported
 
 __all__ = [
@@ -124,6 +123,7 @@ def read_mappings_csv(path) -> pd.DataFrame:
 
     A big plain file is read by pyarrow when it proves the frame is the one the checks below
     would give (csvfast.py); anything else, and every error, goes the way below."""
+    from .csvfast import read_mappings_fast  # here: an audit reads no mappings CSV
     path = Path(path)
     fast = read_mappings_fast(path)
     if fast is not None:
