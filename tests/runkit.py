@@ -102,6 +102,7 @@ def run_cli(*args) -> tuple[int, str, str]:
             except SystemExit as e:          # argparse
                 code = e.code
     finally:
+        gc.unfreeze()                        # main() froze what existed when it started
         if was:
             gc.enable()
         if opt is not None:

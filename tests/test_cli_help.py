@@ -114,7 +114,8 @@ def here(tmp_path, monkeypatch):
     for name in ("HUBSPOT_ACCESS_TOKEN", "ALOWARE_API_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     yield tmp_path
-    gc.enable()  # cli.main turns the cyclic GC off for its short-lived process
+    gc.unfreeze()  # cli.main freezes the GC and turns it off for its short-lived process
+    gc.enable()
 
 
 def _snapshot(d: Path, users, owners) -> Path:

@@ -250,6 +250,39 @@ def test_sigkill_during_import_leaves_the_store_before_or_after(big, tmp_path):
         assert_journal_agrees(db)
 
 
+def test_sigkill_during_a_first_import_leaves_an_empty_store_with_its_indexes(tmp_path):
+    """A first import drops the links' unique indexes, inserts, builds them again, all in its
+    transaction (store_import.insert_first): killed at any point, the store is empty with both
+    indexes, or holds every link."""
+    csv = tmp_path / "links.csv"
+    with open(csv, "w") as f:
+        f.write("aloware_user_id,hubspot_owner_id,aloware_email,hubspot_email,method,mapped_at\n")
+        f.writelines(f"{i},{9000000 + i},u{i}@x.com,u{i}@x.com,email,\n" for i in range(200_000))
+    rng = random.Random(SEED + 2)
+    for i in range(4):
+        db = tmp_path / f"f{i}.db"
+        assert usermap("init", "--store", db).returncode == 0
+        proc = subprocess.Popen([sys.executable, "-m", "usermap.cli", "mappings", "import",
+                                 str(csv), "--store", str(db)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        try:
+            wait_for(db.with_name(db.name + "-journal"), proc, DEADLINE)
+            time.sleep(rng.uniform(0.0, 0.8))
+        finally:
+            kill(proc)
+        links = links_of(db)
+        assert len(links) in (0, 200_000)
+        assert store_facts(db)["revision"] == (1 if links else 0)
+        assert_journal_agrees(db)
+        with sqlite3.connect(db) as c:
+            names = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE "
+                                             "type='index' AND tbl_name='links'")}
+            assert names == {"links_user", "links_owner"}
+            c.execute("INSERT INTO links VALUES ('x', 'o', '', '', 'email', '', '')")
+            with pytest.raises(sqlite3.IntegrityError):
+                c.execute("INSERT INTO links VALUES ('y', 'o', '', '', 'email', '', '')")
+
+
 # --- two applies at once --------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def two_plans(big):

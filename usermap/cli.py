@@ -29,6 +29,16 @@ class _Parser(argparse.ArgumentParser):
     """argparse exits 2 on bad usage already; keep its message on stderr."""
 
 
+class _Version(argparse.Action):
+    """``--version``: the package metadata is looked up only when asked (importlib.metadata
+    and the search for the distribution cost every other command 15-20 ms)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import version
+        sys.stdout.write(f"usermap {version()}\n")  # where argparse's own version action writes
+        parser.exit()
+
+
 _DESCRIPTION = """\
 Keep Aloware users and HubSpot owners mapped: audit the links between them, plan and apply
 the fixes, and keep a history you can undo.
@@ -60,9 +70,7 @@ def _command(sub, name: str, help: str, example: str, description: str = ""):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="usermap", description=_DESCRIPTION, epilog=_EPILOG,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    from . import version
-    p.add_argument("--version", action="version", version=f"usermap {version()}",
-                   help="print the version and exit")
+    p.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
                            title="commands")
     _add_sandbox(sub)
@@ -267,10 +275,14 @@ def _add_runs(sub) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # One short-lived process that builds millions of small containers and frees them at exit:
-    # the cyclic GC would only rescan them. (Long-running `sandbox`/`run` keep it on.)
+    # the cyclic GC would only rescan them. (Long-running `sandbox`/`run` keep it on.) What the
+    # imports made (pandas, pyarrow: a few hundred thousand objects) lives to the end: frozen,
+    # the collection Python runs at exit skips it, 0.09 s less for every command. Whatever the
+    # command makes from here on is collected at exit as before.
     if args.command not in ("sandbox", "run", "tab"):
         import gc
         gc.disable()
+        gc.freeze()
     try:
         handler = _HANDLERS[args.command]
         _check_paths(args)  # stores and outputs: before anything is read or written

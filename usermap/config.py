@@ -31,7 +31,6 @@ reader).
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -126,6 +125,7 @@ class Config:
         p = Path(path)
         if not os.path.lexists(p):
             raise ConfigError(_NO_CONFIG, file=str(p))
+        import tomllib  # here: a command without a config file does not load the parser
         try:
             from .files import read_regular_bytes   # a FIFO or a device: exit 2, never a hang
             raw = tomllib.loads(read_regular_bytes(p, error=ConfigError).decode("utf-8"))

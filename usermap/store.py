@@ -7,7 +7,8 @@ file is exactly as before (SQLite rolls the transaction back). The schema carrie
 ``open`` migrates older files step by step.
 
 ``db_error`` (SQLite errors in words) is in store_errors.py and the journal rows of an import in
-store_journal.py; both re-exported here.
+store_journal.py; both re-exported here. An import's link writes (a first import into the bare
+table, its indexes built after) are in store_import.py, reading all links in store_read.py.
 
 Adapter: SQLite and files. Must not import sources, report, notify or runner.
 """
@@ -23,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .errors import InputError, RemovalGuardError, StoreConflictError, UsermapError
@@ -32,7 +32,8 @@ from .store_errors import db_error
 from .store_journal import (  # noqa: F401 - _IMPORT_FIELDS, _json_rows re-exported
     _IMPORT_FIELDS, _dump, _import_diff, _import_journal_rows, _json_rows,
 )
-from .store_schema import MIGRATIONS, SCHEMA_VERSION
+from .store_read import links_frame
+from .store_schema import MIGRATIONS, PAGE_SIZE, SCHEMA_VERSION
 from .models import (
     ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER,
     LINK_COLUMNS, MAPPINGS_CSV_COLUMNS, METHOD_EMAIL, METHOD_MANUAL, REMOVE, UPDATE, Change,
@@ -82,6 +83,8 @@ class Store:
         conn = None
         try:
             conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+            if made:  # before the first table: a page size only a new file can take
+                conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             conn.execute("PRAGMA journal_mode=DELETE")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -196,15 +199,8 @@ class Store:
         return str(row[0])
 
     def links(self) -> pd.DataFrame:
-        """All links as a frame with LINK_COLUMNS (strings)."""
-        cur = self.conn.execute(f"SELECT {', '.join(LINK_COLUMNS)} FROM links "
-                                "ORDER BY aloware_user_id")
-        rows = cur.fetchall()
-        if not rows:
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in LINK_COLUMNS})
-        arr = np.empty((len(rows), len(LINK_COLUMNS)), dtype=object)
-        arr[:] = rows
-        return pd.DataFrame(arr, columns=list(LINK_COLUMNS))
+        """All links as a frame with LINK_COLUMNS (strings), in Aloware id order."""
+        return links_frame(self.conn)
 
     def link(self, aloware_user_id: str) -> dict | None:
         row = self.conn.execute(f"SELECT {', '.join(LINK_COLUMNS)} FROM links "
@@ -434,20 +430,12 @@ class Store:
                 self._rollback()
                 return None, counts
             rev = self.revision
-            first_import = cur.empty
-            # The journal's JSON is made in a second thread while SQLite (which releases the
-            # GIL) writes the links: a million-link import overlaps the two. A first import is
-            # all adds: SQLite writes their journal itself from the links (below).
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                journal = pool.submit(list) if first_import else pool.submit(
-                    _import_journal_rows, run_id, rev + 1, now, removed, updated, added)
-                self._replace_links(gone=list(removed[L_USER]) + list(updated[L_USER]),
-                                    ins=pd.concat([added, updated]) if len(updated) else added)
-                journal = journal.result()
-            if first_import:
+            from .store_import import insert_first  # here: only an import writes through it
+            if cur.empty:  # a first import: all adds, and SQLite journals them from the links
+                insert_first(c, added, now)
                 seqs = self._journal_adds_from_links(run_id, rev + 1, now)
             else:
-                seqs = self._journal(journal)
+                seqs = self._import_changes(run_id, rev + 1, now, removed, updated, added)
             self._finish(run_id, "import", now, counts, rev, "", seqs)
             c.execute("COMMIT")
         except BaseException as e:
@@ -457,22 +445,18 @@ class Store:
             raise
         return run_id, counts
 
-    def _replace_links(self, gone: list, ins: pd.DataFrame) -> None:
-        """Delete the links of the users in ``gone``, then insert the rows of ``ins``."""
-        c = self.conn
-        c.executemany("DELETE FROM links WHERE aloware_user_id=?", ((u,) for u in gone))
-        # in key order: B-tree inserts append instead of splitting pages at random
-        if not ins[L_USER].is_monotonic_increasing:
-            # Python's sort of the id strings: 0.12 s for a million against 0.57 s for
-            # DataFrame.sort_values (object arrays go through a slower generic path)
-            ids = ins[L_USER].to_numpy(object)
-            ins = ins.take(sorted(range(len(ids)), key=ids.__getitem__))
-        try:
-            c.executemany(f"INSERT INTO links ({', '.join(LINK_COLUMNS)}) VALUES "
-                          f"({', '.join('?' * len(LINK_COLUMNS))})",
-                          zip(*(ins[col].tolist() for col in LINK_COLUMNS)))
-        except sqlite3.IntegrityError as e:
-            raise StoreConflictError(f"import: {e}; nothing was changed") from None
+    def _import_changes(self, run_id, revision, now, removed, updated, added):
+        """Write the changes of an import into a store that has links; returns the journal's
+        seq range. The journal's JSON is made in a second thread while SQLite (which releases
+        the GIL) writes the links: a million-link import overlaps the two."""
+        from .store_import import replace_links
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            journal = pool.submit(_import_journal_rows, run_id, revision, now, removed,
+                                  updated, added)
+            replace_links(self.conn, gone=list(removed[L_USER]) + list(updated[L_USER]),
+                          ins=pd.concat([added, updated]) if len(updated) else added)
+            journal = journal.result()
+        return self._journal(journal)
 
 
 def _run_hook(hook: str, n: int) -> None:

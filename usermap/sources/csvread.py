@@ -35,7 +35,7 @@ from ..redact import bounded, quoted
 from .csvarrow import arrow_frame
 
 __all__ = ["read_csv_validated", "read_text_utf8", "strip_column", "line_of", "check_unique", "check_in",
-           "check_nonempty"]
+           "check_nonempty", "iso_times_ok"]
 
 
 # --- low-level CSV reading -----------------------------------------------------------------
@@ -310,3 +310,9 @@ def check_nonempty(df: pd.DataFrame, column: str, path: Path) -> None:
     if empty.any():
         i = int(empty.to_numpy().argmax())
         raise InputError("empty value", file=str(path), row=line_of(path, i), column=column)
+
+
+def iso_times_ok(values: np.ndarray) -> np.ndarray:
+    """Which of ``values`` (stripped strings) are an ISO 8601 time or empty."""
+    return pd.to_datetime(pd.Series(values, dtype=object), errors="coerce", utc=True,
+                          format="ISO8601").notna().to_numpy() | (values == "")

@@ -24,7 +24,8 @@ import pandas as pd
 from ..errors import InputError
 from ..redact import quoted
 from ..files import write_atomic
-from .csvread import check_in, check_nonempty, check_unique, line_of, strip_column
+from .csvread import (check_in, check_nonempty, check_unique, iso_times_ok, line_of,
+                      strip_column)
 from ..files import check_regular_file
 from .csvread import read_csv_validated
 from ..models import (
@@ -117,8 +118,15 @@ def write_snapshot(directory, users: pd.DataFrame, owners: list[dict], extra: di
 
 # --- the mappings CSV -----------------------------------------------------------------------
 def read_mappings_csv(path) -> pd.DataFrame:
-    """A mappings CSV → links frame. A user or an owner linked twice is an error."""
+    """A mappings CSV → links frame. A user or an owner linked twice is an error.
+
+    A big plain file is read by pyarrow when it proves the frame is the one the checks below
+    would give (csvfast.py); anything else, and every error, goes the way below."""
+    from .csvfast import read_mappings_fast  # here: an audit reads no mappings CSV
     path = Path(path)
+    fast = read_mappings_fast(path)
+    if fast is not None:
+        return fast
     df = read_csv_validated(path, (L_USER, L_OWNER), strict=MAPPINGS_CSV_COLUMNS)
     for col in MAPPINGS_CSV_COLUMNS:
         if col not in df.columns:
@@ -138,9 +146,7 @@ def read_mappings_csv(path) -> pd.DataFrame:
     df[L_MAPPED_AT] = strip_column(df[L_MAPPED_AT], lower=False)
     # parse each distinct time once (imports often share a handful of timestamps)
     codes, uniques = pd.factorize(df[L_MAPPED_AT].to_numpy(object))
-    parsed_ok = pd.to_datetime(pd.Series(uniques, dtype=object), errors="coerce", utc=True,
-                               format="ISO8601").notna().to_numpy() | (uniques == "")
-    bad = pd.Series(~parsed_ok[codes], index=df.index)
+    bad = pd.Series(~iso_times_ok(uniques)[codes], index=df.index)
     if bad.any():
         i = int(bad.to_numpy().argmax())
         raise InputError(f"not an ISO 8601 time: {quoted(df[L_MAPPED_AT].iloc[i])}", file=str(path),
