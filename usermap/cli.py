@@ -279,10 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     # imports made (pandas, pyarrow: a few hundred thousand objects) lives to the end: frozen,
     # the collection Python runs at exit skips it, 0.09 s less for every command. Whatever the
     # command makes from here on is collected at exit as before.
-    if args.command not in ("sandbox", "run", "tab"):
+    short = args.command not in ("sandbox", "run", "tab")
+    if short:
         import gc
         gc.disable()
-        gc.freeze()
     try:
         handler = _HANDLERS[args.command]
         _check_paths(args)  # stores and outputs: before anything is read or written
@@ -290,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
             workflow.read_ahead(args.snapshot)
         if args.command != "fetch":   # the fetch never imports pandas (issue 11: start-up)
             _tune_pandas()
+        if short:
+            gc.freeze()
         return handler(args) or 0
     except UsermapError as e:
         print(f"usermap: error: {e}", file=sys.stderr)
