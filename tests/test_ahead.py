@@ -124,3 +124,20 @@ def test_the_cli_plan_reads_ahead_and_gives_the_same_plan(snap, tmp_path_factory
     assert cli.main(["plan", str(snap), "--store", str(store), "--out", str(b)]) == 0
     changes = [json.loads(x.read_text())["changes"] for x in (a, b)]
     assert changes[0] == changes[1] and changes[0]
+
+
+def test_peek_reads_a_current_store_and_declines_the_rest(tmp_path):
+    from usermap.store import Store
+    assert Store.peek(tmp_path / "none.db") is None
+    (tmp_path / "empty.db").write_bytes(b"")
+    assert Store.peek(tmp_path / "empty.db") is None
+    assert (tmp_path / "empty.db").read_bytes() == b""          # nothing written
+    (tmp_path / "junk.db").write_bytes(b"not sqlite" * 100)
+    assert Store.peek(tmp_path / "junk.db") is None
+    store, _ = Store.init(tmp_path / "u.db")
+    store.close()
+    before = (tmp_path / "u.db").read_bytes()
+    links, revision, store_id = Store.peek(tmp_path / "u.db")
+    with Store.open(tmp_path / "u.db") as s:
+        assert (revision, store_id) == (s.revision, s.store_id) and len(links) == 0
+    assert (tmp_path / "u.db").read_bytes() == before

@@ -102,6 +102,34 @@ class Store:
         return store
 
     @classmethod
+    def peek(cls, path) -> tuple[pd.DataFrame, int, str] | None:
+        """(links, revision, store id) of the store at ``path``, read in one read transaction
+        of a read-only connection, or None when that cannot vouch for the answer (no such
+        file, a schema this usermap would migrate, busy, damaged): the caller then opens the
+        store the usual way, which migrates it or says what is wrong. Writes nothing, so it
+        may run before the input is known to be good (``workflow.load``)."""
+        path = Path(path)
+        try:
+            if not path.is_file() or not path.stat().st_size:
+                return None
+            conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True,
+                                   timeout=0.5, isolation_level=None)
+        except (OSError, ValueError, sqlite3.Error):
+            return None
+        try:
+            conn.execute("BEGIN")
+            store = cls(conn, path)
+            if store.schema_version != SCHEMA_VERSION:
+                return None
+            found = store.links(), store.revision, store.store_id
+            conn.execute("COMMIT")
+            return found
+        except (sqlite3.Error, InputError):
+            return None
+        finally:
+            conn.close()
+
+    @classmethod
     def init(cls, path) -> tuple["Store", bool]:
         """``usermap init``: (the store, True) for a new empty store made at ``path``; (the
         store, False) when ``path`` is a usermap store already (left as it is). Anything else

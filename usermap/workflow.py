@@ -88,18 +88,24 @@ def load(snapshot, store_path, *, create: bool = False, fetch_info: dict | None 
                                    read_owners_json, read_users_csv)
     from .store import Store
     ahead = take_ahead(Path(snapshot) / OWNERS_FILE)   # (read_ahead: a child parsing it)
+    early = None
     try:
         d = check_snapshot_folder(snapshot)
         with ThreadPoolExecutor(max_workers=2) as pool:
             users = pool.submit(read_users_csv, d / USERS_FILE)
             digest = pool.submit(fingerprint, d)
+            if ahead is not None and not create:   # while the child works: a read-only look
+                early = Store.peek(store_path)      # (writes nothing; None: open it below)
             owners = read_owners_json(d / OWNERS_FILE, ahead=ahead)
             users, digest = users.result(), digest.result()
     finally:
         if ahead is not None:
             ahead.close()
-    with Store.open(store_path, create=create) as store:
-        links, revision, store_id = store.links(), store.revision, store.store_id
+    if early is not None:
+        links, revision, store_id = early
+    else:
+        with Store.open(store_path, create=create) as store:
+            links, revision, store_id = store.links(), store.revision, store.store_id
     return Loaded(users, owners, links, revision, d, digest, fetch_info, store_id)
 
 
