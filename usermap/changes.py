@@ -135,10 +135,19 @@ def change_lines(block: ChangeBlock, chunk: int):
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    made: dict = {}   # id(column) -> its literals: a column shared by two fields, made once
+
     def lit(values):
         """One JSON string literal per value (the column, or one constant for all)."""
         if isinstance(values, str):
             return _dumps(values)
+        if id(values) not in made:
+            made[id(values)] = (values, _literals(values))   # (values: kept alive, id unique)
+        return made[id(values)][1]
+
+    def _literals(values):
+        if len(values) and values.count(values[0]) == len(values):   # (method: one value)
+            return _dumps(values[0])
         a = pa.array(values, type=pa.string())
         if pc.any(pc.match_substring_regex(a, _NEEDS_ESCAPE)).as_py():
             return pa.array(list(map(_dumps, values)), type=pa.string())
@@ -165,8 +174,11 @@ def change_lines(block: ChangeBlock, chunk: int):
             merged[-1] += p
         else:
             merged.append(p)
-    lines = pc.binary_join_element_wise(*merged, "")   # (block.users is a column: never all
-    for i in range(0, len(lines), chunk):                # constants)
+    if len(merged) == 1:   # every field one value (a block of one change): the same line
+        lines = pa.array([merged[0]] * len(block), type=pa.string())
+    else:
+        lines = pc.binary_join_element_wise(*merged, "")
+    for i in range(0, len(lines), chunk):
         piece = lines.slice(i, chunk)
         whole = pa.ListArray.from_arrays(pa.array([0, len(piece)], type=pa.int32()), piece)
         yield pc.binary_join(whole, ",\n  ")[0].as_buffer()   # UTF-8 bytes, not copied

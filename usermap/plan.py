@@ -141,8 +141,14 @@ def _links_of(df: pd.DataFrame, *, owner=None, a_email=None, h_email=None, metho
 
 
 def _block(action: str, step: str, users, owners, before, after, reason) -> ChangeBlock:
+    """A block of changes; the change's user and owner are those of its link after the change
+    (or before, for a removal), so the block shares those columns with it (one list each:
+    the plan file converts a column once)."""
     n = len(users)
-    return ChangeBlock(action, step, _strings(users, n), _strings(owners, n), before, after,
+    side = after if after is not None else before
+    users, owners = side[L_USER], side[L_OWNER]
+    assert len(users) == n and len(owners) == n
+    return ChangeBlock(action, step, users, owners, before, after,
                        reason if isinstance(reason, str) else _strings(reason, n))
 
 

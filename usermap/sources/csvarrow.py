@@ -58,7 +58,11 @@ def _objects(column, pa):
     """A column as an object array of Python strings, one string object per distinct value
     when values repeat (status, kind, role, names: at a million rows each repeated value
     would otherwise cost a string of its own, 50-60 MB a column, and the time to make it)."""
+    import pyarrow.compute as pc
     column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    head = column.slice(0, 4096)
+    if pc.count_distinct(head).as_py() * 2 > len(head) > 1024:   # ids, e-mails: all distinct
+        return column.to_numpy(zero_copy_only=False)
     encoded = column.dictionary_encode()
     if len(encoded.dictionary) * 2 > len(column):   # mostly distinct (ids, e-mails)
         return column.to_numpy(zero_copy_only=False)
