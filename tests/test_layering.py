@@ -20,7 +20,7 @@ import pytest
 import usermap
 
 PKG = Path(usermap.__file__).resolve().parent
-CORE = ("models", "normalize", "reconcile", "plan")
+CORE = ("models", "normalize", "reconcile", "plan", "changes")
 ADAPTERS = ("store", "sources", "sandbox", "report", "notify", "runner", "notebook", "cli",
             "clipaths", "files", "workflow", "recording", "apply", "tab", "output", "config")
 FORBIDDEN_TOP = ("sqlite3", "jinja2", "socket", "http", "urllib", "urllib3", "requests",

@@ -250,12 +250,12 @@ def test_later_import_journal_unchanged(tmp_path):
 def plain_links(store) -> pd.DataFrame:
     """Store.links() the plain way (fetchall), whatever pandas infers."""
     from usermap import store_read
-    real = store_read._string_dtype
-    store_read._string_dtype = lambda: object      # the joined way is for Arrow strings only
+    real = store_read._joined
+    store_read._joined = lambda conn, dtype: None      # "cannot be trusted": the plain way
     try:
         return store.links()
     finally:
-        store_read._string_dtype = real
+        store_read._joined = real
 
 
 @pytest.mark.parametrize("infer", [True, False])
@@ -265,8 +265,9 @@ def plain_links(store) -> pd.DataFrame:
     ["sep\x1finside"],          # the separator in a value: the plain way
 ])
 def test_links_frame_is_the_plain_frame(tmp_path, values, infer):
-    """With pandas' string inference (the library) the links come joined per column through
-    pyarrow; without it (the command) by fetchall: the same frame either way."""
+    """The links come joined per column through pyarrow, as Arrow strings (pandas' string
+    inference: the library) or object columns of shared strings (the command): the same frame
+    as fetchall either way."""
     import random
     rnd = random.Random(5)
     ids = [f"{rnd.randrange(10**6)}-{i}" for i in range(400)] + ["Z", "a", "ä", "10", "9"]
@@ -303,3 +304,19 @@ def test_a_command_loads_no_package_metadata_nor_toml_parser_and_freezes_the_gc(
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "0 [] True False"
+
+
+def test_the_commands_links_share_one_string_per_repeated_value(tmp_path):
+    """Object columns (the command) hold one string object per distinct method and time."""
+    db = tmp_path / "s.db"
+    with Store.open(db, create=True) as s:
+        s.conn.executemany("INSERT INTO links VALUES (?,?,?,?,?,?,?)",
+                           [(f"u{i}", f"o{i}", f"a{i}@x.io", f"h{i}@x.io",
+                             "manual" if i % 7 == 0 else "email", NOW, NOW)
+                            for i in range(3000)])
+        with pd.option_context("future.infer_string", False):
+            fast, plain = s.links(), plain_links(s)
+    pd.testing.assert_frame_equal(fast, plain, check_dtype=True)
+    assert len({id(v) for v in fast["method"]}) == 2
+    assert len({id(v) for v in fast["mapped_at"]}) == 1
+    assert len({id(v) for v in fast["aloware_user_id"]}) == 3000

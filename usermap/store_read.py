@@ -5,9 +5,10 @@ order, put into a frame, whose columns pandas makes object or (pandas 3's inferr
 library's default) pyarrow-backed strings. For the latter, each column is instead fetched as
 one string, SQLite joining the values with a unit separator (U+001F) in table order; pyarrow
 splits it and sorts the columns by id in C, so no Python object is made per value: 100k links
-0.23 → 0.11 s. Object columns (the ``usermap`` command turns the inference off) need a Python
-string per value, which is what fetchall makes: measured no faster the joined way, so they are
-read the plain way. The plain way is also taken whenever the joined one cannot give the same
+0.23 → 0.11 s. Object columns (the ``usermap`` command turns the inference off) are read the
+joined way too, then made Python strings with one string per distinct value of a column whose
+values repeat (``strings.objects``: a link's method and times; 85 MB less at a million links,
+and about as fast as fetchall). The plain way is also taken whenever the joined one cannot give the same
 frame: no pyarrow, a value holding the separator (the piece count shows it; no column of a link
 is NULL, schema 6), a column past SQLite's string limit.
 
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .models import L_USER, LINK_COLUMNS
+from .strings import objects
 
 __all__ = ["links_frame"]
 
@@ -33,9 +35,10 @@ _JOINED = ("SELECT count(*), " + ", ".join(f"group_concat({c}, char(31))" for c 
 def links_frame(conn: sqlite3.Connection) -> pd.DataFrame:
     """All links as a frame with LINK_COLUMNS (strings), in Aloware id order."""
     dtype = _string_dtype()
-    if getattr(dtype, "storage", None) == "pyarrow" and hasattr(dtype, "__from_arrow__"):
+    arrow = getattr(dtype, "storage", None) == "pyarrow" and hasattr(dtype, "__from_arrow__")
+    if arrow or dtype == object:   # (object: the command; shared strings for repeated values)
         try:
-            frame = _joined(conn, dtype)
+            frame = _joined(conn, dtype if arrow else None)
         except (ImportError, sqlite3.DataError):  # no pyarrow; a column past 1 GB
             frame = None
         if frame is not None:
@@ -55,8 +58,9 @@ def _string_dtype():
 
 
 def _joined(conn: sqlite3.Connection, dtype) -> pd.DataFrame | None:
-    """The frame (columns of ``dtype``, a pyarrow StringDtype) from one joined string per
-    column, or None when that cannot be trusted."""
+    """The frame (columns of ``dtype``, a pyarrow StringDtype, or object columns when
+    ``dtype`` is None) from one joined string per column, or None when that cannot be
+    trusted."""
     import pyarrow as pa
     import pyarrow.compute as pc
     n, *joined = conn.execute(_JOINED).fetchone()
@@ -73,6 +77,8 @@ def _joined(conn: sqlite3.Connection, dtype) -> pd.DataFrame | None:
     order = pc.sort_indices(columns[0])  # SQLite's ORDER BY: byte order of the UTF-8, as here
     frame = pd.DataFrame(index=pd.RangeIndex(n))
     for name, parts in zip(LINK_COLUMNS, columns):
-        frame[name] = pd.Series(dtype.__from_arrow__(pa.chunked_array([parts.take(order)])),
-                                copy=False)
+        ordered = parts.take(order)
+        frame[name] = (pd.Series(objects(ordered), dtype=object, copy=False) if dtype is None
+                       else pd.Series(dtype.__from_arrow__(pa.chunked_array([ordered])),
+                                      copy=False))
     return frame

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..strings import objects
+
 __all__ = ["arrow_frame"]
 
 def arrow_frame(data: bytes, names: list[str]) -> pd.DataFrame | None:
@@ -50,24 +52,8 @@ def arrow_frame(data: bytes, names: list[str]) -> pd.DataFrame | None:
         return None
     if table.num_columns != len(names):
         return None
-    return pd.DataFrame({n: pd.Series(_objects(table.column(i), pa), dtype=object, copy=False)
+    return pd.DataFrame({n: pd.Series(objects(table.column(i)), dtype=object, copy=False)
                          for i, n in enumerate(names)}, index=pd.RangeIndex(table.num_rows))
-
-
-def _objects(column, pa):
-    """A column as an object array of Python strings, one string object per distinct value
-    when values repeat (status, kind, role, names: at a million rows each repeated value
-    would otherwise cost a string of its own, 50-60 MB a column, and the time to make it)."""
-    import pyarrow.compute as pc
-    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    head = column.slice(0, 4096)
-    if pc.count_distinct(head).as_py() * 2 > len(head) > 1024:   # ids, e-mails: all distinct
-        return column.to_numpy(zero_copy_only=False)
-    encoded = column.dictionary_encode()
-    if len(encoded.dictionary) * 2 > len(column):   # mostly distinct (ids, e-mails)
-        return column.to_numpy(zero_copy_only=False)
-    values = encoded.dictionary.to_numpy(zero_copy_only=False)
-    return values[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
 def _quotes_wrap_fields(data: bytes) -> bool:
