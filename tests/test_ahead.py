@@ -101,7 +101,7 @@ def test_no_child_while_threads_run(snap):
     out = _run("""
         import json, sys, threading, time
         from usermap.sources.ahead import read_ahead
-        t = threading.Thread(target=time.sleep, args=(1,)); t.start()
+        t = threading.Thread(target=time.sleep, args=(0.2,), daemon=True); t.start()
         print(json.dumps({"started": read_ahead(sys.argv[1]) is not None}))
         """, snap / "hubspot_owners.json")
     assert out == {"started": False}

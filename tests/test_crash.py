@@ -29,8 +29,8 @@ from test_cli import usermap
 pytestmark = pytest.mark.slow   # ~35 s for the file: real processes, killed and timed
 
 HOOK = "USERMAP_TEST_APPLY_HOOK"
-SLEEP = 0.002            # per change inside the transaction: ~800 changes -> ~1.6 s
-KILL_POINTS = 10         # seeded offsets after the transaction starts
+SLEEP = 0.0015           # per change inside the transaction: ~800 changes -> ~1.2 s
+KILL_POINTS = 6          # seeded offsets after the transaction starts
 EARLY_KILLS = 2          # plus kills at seeded times before the transaction can start
 SEED = 20261124
 DEADLINE = 20.0          # no single wait in this file lasts longer

@@ -310,10 +310,12 @@ def test_the_commands_links_share_one_string_per_repeated_value(tmp_path):
     """Object columns (the command) hold one string object per distinct method and time."""
     db = tmp_path / "s.db"
     with Store.open(db, create=True) as s:
+        s.conn.execute("BEGIN")   # (one transaction: not 3,000 synchronous commits)
         s.conn.executemany("INSERT INTO links VALUES (?,?,?,?,?,?,?)",
                            [(f"u{i}", f"o{i}", f"a{i}@x.io", f"h{i}@x.io",
                              "manual" if i % 7 == 0 else "email", NOW, NOW)
                             for i in range(3000)])
+        s.conn.execute("COMMIT")
         with pd.option_context("future.infer_string", False):
             fast, plain = s.links(), plain_links(s)
     pd.testing.assert_frame_equal(fast, plain, check_dtype=True)
