@@ -243,8 +243,9 @@ def main() -> None:
                   f"{', '.join(f'{x:.2f}' for x in r['audits'])})  target <= 0.5 s", flush=True)
             print("usermap run --apply of 500 users (bench_run.py --users 500):", flush=True)
             print("  " + bench_small_run(args.repeat).replace("\n", "\n  "), flush=True)
+            print("  (bench_run's own target is for 10k users; at 500 users: <= 6 s)", flush=True)
         print("targets: ratio <= 0.5 at 200k and 1M, every shape; plan peak memory at 1M "
-              "<= 1536 MB")
+              "<= 1.5 GB (max RSS of any of its processes)")
     finally:
         if args.clean:
             shutil.rmtree(work, ignore_errors=True)
