@@ -141,3 +141,29 @@ def test_peek_reads_a_current_store_and_declines_the_rest(tmp_path):
     with Store.open(tmp_path / "u.db") as s:
         assert (revision, store_id) == (s.revision, s.store_id) and len(links) == 0
     assert (tmp_path / "u.db").read_bytes() == before
+
+
+def test_a_command_that_stops_before_reading_reaps_its_child(snap):
+    """`usermap audit` with a bad config stops (exit 2) before it reads the snapshot: the child
+    it started is reaped when main() returns, not left for the interpreter's exit."""
+    out = _run("""
+        import json, os, sys
+        from usermap import cli
+        from usermap.sources import ahead
+        started = []
+        real = ahead.read_ahead
+        ahead.read_ahead = lambda p: started.append(real(p)) or started[-1]
+        bad = os.path.join(sys.argv[1], "bad.toml")
+        open(bad, "w").write("[aloware\\n")
+        assert cli.main(["init", "--store", os.path.join(sys.argv[1], "s.db")]) == 0
+        code = cli.main(["audit", sys.argv[1], "--store", os.path.join(sys.argv[1], "s.db"),
+                         "--out", os.path.join(sys.argv[1], "out"), "--config", bad])
+        try:
+            os.waitpid(-1, os.WNOHANG)
+            reaped = False
+        except ChildProcessError:
+            reaped = True
+        print(json.dumps({"code": code, "started": bool(started and started[0]),
+                          "pending": len(ahead._pending), "reaped": reaped}))
+        """, snap)
+    assert out == {"code": 2, "started": True, "pending": 0, "reaped": True}, out

@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = _HANDLERS[args.command]
         _check_paths(args)  # stores and outputs: before anything is read or written
         if args.command in ("plan", "audit"):   # a child parses the owners file meanwhile
-            workflow.read_ahead(args.snapshot)
+            workflow.read_ahead(args.snapshot)      # (reaped below if the command never reads)
         if args.command != "fetch":   # the fetch never imports pandas (issue 11: start-up)
             _tune_pandas()
         if short:
@@ -307,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
         from .redact import redact
         print(f"usermap: unexpected error: {type(e).__name__}: {redact(str(e))}", file=sys.stderr)
         return 1
+    finally:
+        if args.command in ("plan", "audit"):
+            from .sources.ahead import close_pending
+            close_pending()
 
 
 def _tune_pandas() -> None:

@@ -27,7 +27,7 @@ import stat
 import threading
 from pathlib import Path
 
-__all__ = ["OwnersAhead", "read_ahead", "take_ahead"]
+__all__ = ["OwnersAhead", "read_ahead", "take_ahead", "close_pending"]
 
 _pending: dict[str, "OwnersAhead"] = {}
 
@@ -129,7 +129,10 @@ def _child(path: Path, fd: int) -> int:
     return 0
 
 
-@atexit.register
-def _close_all() -> None:
+def close_pending() -> None:
+    """Kill and reap every child nobody took (the command ended before it read the owners)."""
     while _pending:
         _pending.popitem()[1].close()
+
+
+_close_all = atexit.register(close_pending)
