@@ -4,6 +4,7 @@ For worlds of 200k and 1M users and owners (half of them linked), in three file 
   plain   the generator's default files (what tests use)
   messy   stray whitespace and case in e-mails, ~2 % duplicate e-mails (unquoted CSV)
   quoted  the messy content with every CSV field quoted, blank lines, pretty-printed JSON
+  drift   the messy content with 30 % of the users linked instead of 50 % (more adds)
 it times, as whole processes, alternated in one process (median of ``--repeat`` pairs):
   - `usermap plan SNAPSHOT --store DB --out plan.json --force`
   - a pandas + datacompy pipeline: read the same users CSV and owners JSON with pandas,
@@ -19,7 +20,7 @@ deletes the folder at the end.
 Targets: plan/pipeline ≤ 0.5 at 200k and 1M in every shape; plan peak memory at 1M ≤ 1.5 GB;
 import of 1M links ≤ 5 s; audit of 1,000 users ≤ 0.5 s; run --apply of 500 users ≤ 6 s.
 
-Usage: python benchmarks/bench_engine.py [--sizes 200000,1000000] [--shapes plain,messy,quoted]
+Usage: python benchmarks/bench_engine.py [--sizes 200000,1000000] [--shapes plain,messy,quoted,drift]
        [--repeat 3] [--work DIR] [--clean] [--skip-small] [--skip-import-1m]
        [--baseline DIR]
 """
@@ -59,7 +60,10 @@ cmp = datacompy.PandasCompare(users[["key", "id", "first_name", "last_name"]],
 print(len(cmp.df1_unq_rows), len(cmp.df2_unq_rows), len(cmp.intersect_rows))
 '''
 
-SHAPES = {"plain": {}, "messy": {}, "quoted": {"quoted": True, "blank_lines": 0.02,
+# "drift": the messy content with fewer links (30 %), so more of the plan is adds (about 105k
+# changes at 200k, the shape of the world issue 12 reported)
+LINKED = {"drift": 0.3}
+SHAPES = {"plain": {}, "messy": {}, "drift": {}, "quoted": {"quoted": True, "blank_lines": 0.02,
                                                "indent": 2}}
 
 
@@ -105,7 +109,7 @@ def world_dir(work: Path, n: int, shape: str) -> Path:
         return d
     sys.path.insert(0, str(ROOT))
     from usermap.sandbox.scenarios import generate, messy, write_world
-    w = generate(n, seed=42, linked_share=0.5)
+    w = generate(n, seed=42, linked_share=LINKED.get(shape, 0.5))
     if shape != "plain":
         w = messy(w, seed=42)
     write_world(w, d, **SHAPES[shape])
@@ -203,7 +207,7 @@ def bench_small_run(repeat: int) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="200000,1000000")
-    ap.add_argument("--shapes", default="plain,messy,quoted")
+    ap.add_argument("--shapes", default="plain,messy,quoted,drift")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--work", default="/tmp/bench-engine")
     ap.add_argument("--clean", action="store_true", help="delete the work folder at the end")
