@@ -10,7 +10,7 @@ six fields on every line, no value of any column starts or ends with a space, no
 repeated, every method is known and every ``mapped_at`` is a time or empty (both checked per
 distinct value by the same code as the usual path).
 
-Adapter: file reading only. pyarrow is optional (pandas brings it): without it, no fast path.
+Adapter: file reading only. pyarrow is a dependency; were it missing, there would be no fast path.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def read_mappings_fast(path: Path, *, min_bytes: int | None = None) -> pd.DataFr
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.csv as pacsv
-    except ImportError:  # pragma: no cover - pandas >= 3 brings pyarrow
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
         return None
     try:
         data = read_regular_bytes(path)
