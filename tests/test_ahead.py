@@ -167,3 +167,26 @@ def test_a_command_that_stops_before_reading_reaps_its_child(snap):
                           "pending": len(ahead._pending), "reaped": reaped}))
         """, snap)
     assert out == {"code": 2, "started": True, "pending": 0, "reaped": True}, out
+
+
+def test_ids_past_64_bits_and_shared_names_through_the_child(snap):
+    """msgpack carries no integer past 64 bits: the child declines and the parent reads the
+    file; names come back one string per distinct name."""
+    path = snap / "hubspot_owners.json"
+    owners = json.loads(path.read_text(encoding="utf-8"))
+    out = _run(PROBE, snap, "take")
+    assert out["started"] and out["rows"] == len(owners)
+    shared = _run("""
+        import json, os, sys
+        from usermap.sources import ahead as ahead_mod
+        from usermap.sources.snapshot import read_owners_json
+        p = os.path.join(sys.argv[1], "hubspot_owners.json")
+        frame = read_owners_json(p, ahead=ahead_mod.read_ahead(p))
+        names = frame["first_name"]
+        print(json.dumps([len(set(map(id, names))), names.nunique()]))
+        """, snap)
+    assert shared[0] == shared[1]
+    owners[0]["id"] = 123456789012345678901234567890
+    path.write_text(json.dumps(owners), encoding="utf-8")
+    out = _run(PROBE, snap, "take")
+    assert out["started"] and out["reaped"] and out["rows"] == len(owners)

@@ -116,13 +116,41 @@ def test_loose_pieces_read_the_same(tmp_path, late):
     same_as_json_path(p)
 
 
-def test_a_missing_field_reads_the_same(tmp_path):
+def test_a_missing_optional_field_reads_the_same(tmp_path):
+    """HubSpot leaves out "teams" for an owner in no team (and e-mail, names or user ids for
+    some): still the typed decoder, the same frame as json."""
     owners = many()
     for i in (5, MANY - 2):
         del owners[i]["teams"], owners[i]["email"]
+    for i, f in enumerate(("firstName", "lastName", "userId", "userIdIncludingInactive")):
+        del owners[100 + i][f]
+    for o in owners[1000:]:
+        o.pop("teams", None)               # most of the file: no team
+    p = write(tmp_path, owners)
+    assert typed_used(p)
+    same_as_json_path(p)
+
+
+@pytest.mark.parametrize("field", ["type", "archived", "createdAt", "updatedAt"])
+def test_a_missing_required_field_reads_the_same(tmp_path, field):
+    owners = many()
+    del owners[MANY - 2][field]
     p = write(tmp_path, owners)
     assert not typed_used(p)
     same_as_json_path(p)
+
+
+@pytest.mark.parametrize("dup", [
+    '"email": "a@x.com", "email": "boss@x.com"',
+    '"userId": 1, "userId": 2',
+])
+def test_repeated_key_in_an_owner_without_teams_is_the_same_error(tmp_path, dup):
+    """An absent field lowers the count of keys the piece should have: a repeated key in the
+    same owner must not make up for it."""
+    head = {k: v for k, v in OWNER.items() if k not in dup and k != "teams"}
+    raw = json.dumps({**head, "id": "9"})[:-1] + ", " + dup + "}"
+    e = same_error(write(tmp_path, many(), raw=raw))
+    assert "twice" in str(e) and e.row == MANY - 1
 
 
 @pytest.mark.parametrize("raw", [

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from . import files
 from .errors import InputError
-from .workflow import Loaded, _fingerprint, apply, finish, write_audit
+from .workflow import Loaded, apply, finish, write_audit
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Config
@@ -51,7 +51,7 @@ def pin_plan(data: Loaded, aloware_id: str, owner_id: str, *, now: str) -> "Plan
     ch = Change(UPDATE if before else ADD, aloware_id, owner_id, before, after, "manual_pin",
                 "manual")
     return Plan(changes=(ch,), store_revision=data.revision,
-                fingerprint=data.fingerprint or _fingerprint(data.snapshot),
+                fingerprint=data.fingerprint,
                 current_links=len(links), created_at=now, meta={"pin": True},
                 store_id=data.store_id)
 

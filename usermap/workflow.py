@@ -22,7 +22,7 @@ use them, so importing this module stays cheap.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,9 +60,19 @@ class Loaded:
     links: "pd.DataFrame"
     revision: int
     snapshot: Path
-    fingerprint: str = ""
+    digest: object = field(default="", repr=False)   # the fingerprint, or a Future of it
     fetch_info: dict | None = None
     store_id: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the snapshot's two files (what a plan records it was made from): hashed
+        in the background since ``load``, waited for on first use."""
+        if not isinstance(self.digest, str):
+            self.digest = self.digest.result()
+        if not self.digest:
+            self.digest = _fingerprint(self.snapshot)
+        return self.digest
 
     def __repr__(self) -> str:
         return (f"{len(self.users):,} Aloware users and {len(self.owners):,} HubSpot owners; "
@@ -73,10 +83,13 @@ def load(snapshot, store_path, *, create: bool = False, fetch_info: dict | None 
     """The users and owners of the snapshot folder, its fingerprint, and the store's links and
     revision.
 
-    The users CSV and the fingerprint are read in a second thread while this one parses the
-    owners JSON: Arrow's CSV tokenizer and hashlib release the GIL, so the two overlap. When
-    ``read_ahead`` started a child process on the owners file (the CLI does, before it imports
-    pandas), its columns are taken instead of parsing the file here. The
+    The users CSV is read in a second thread while this one parses the owners JSON (Arrow's
+    CSV tokenizer lets go of the GIL). When ``read_ahead`` started a child process on the
+    owners file (the CLI does, before it imports pandas), its columns are taken instead of
+    parsing the file here, and while it works the store is read through a read-only
+    connection (``Store.peek``: nothing written, so bad input still leaves the store as it
+    was). The fingerprint is hashed in a background thread from the end of the load on, while
+    the audit runs; ``Loaded.fingerprint`` waits for it. Otherwise the
     store is only opened (created, when ``create``; else a missing store is an InputError
     naming ``usermap init``) once the snapshot has been read without error, so bad input
     leaves no new store file behind.
@@ -91,13 +104,12 @@ def load(snapshot, store_path, *, create: bool = False, fetch_info: dict | None 
     early = None
     try:
         d = check_snapshot_folder(snapshot)
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        with ThreadPoolExecutor(max_workers=1) as pool:
             users = pool.submit(read_users_csv, d / USERS_FILE)
-            digest = pool.submit(fingerprint, d)
             if ahead is not None and not create:   # while the child works: a read-only look
                 early = Store.peek(store_path)      # (writes nothing; None: open it below)
             owners = read_owners_json(d / OWNERS_FILE, ahead=ahead)
-            users, digest = users.result(), digest.result()
+            users = users.result()
     finally:
         if ahead is not None:
             ahead.close()
@@ -106,7 +118,26 @@ def load(snapshot, store_path, *, create: bool = False, fetch_info: dict | None 
     else:
         with Store.open(store_path, create=create) as store:
             links, revision, store_id = store.links(), store.revision, store.store_id
-    return Loaded(users, owners, links, revision, d, digest, fetch_info, store_id)
+    # the fingerprint (sha256 of both files, 0.7 s at a million) only a plan needs: hashed in
+    # the background (hashlib lets go of the GIL) while the audit runs on the other core
+    return Loaded(users, owners, links, revision, d, _hash_in_background(fingerprint, d),
+                  fetch_info, store_id)
+
+
+def _hash_in_background(fingerprint, d):
+    """A Future of ``fingerprint(d)``, computed by a daemon thread (never waited for at exit:
+    a command that needs no plan does not wait for it)."""
+    import threading
+    from concurrent.futures import Future
+    done: Future = Future()
+
+    def work() -> None:
+        try:
+            done.set_result(fingerprint(d))
+        except BaseException as e:   # (handed to whoever asks for it)
+            done.set_exception(e)
+    threading.Thread(target=work, name="usermap-fingerprint", daemon=True).start()
+    return done
 
 
 def read_ahead(snapshot) -> None:
@@ -210,7 +241,7 @@ def make_plan(data: Loaded, result: "Audit", *, now: str, only: str | None = Non
     """
     from . import plan as planmod
     p = planmod.make_plan(result, store_revision=data.revision,
-                          fingerprint=data.fingerprint or _fingerprint(data.snapshot),
+                          fingerprint=data.fingerprint,
                           only=only, force=force, created_at=now, store_id=data.store_id)
     if guard:
         p.check(force=force)

@@ -313,13 +313,14 @@ def messy(world: World, seed: int = 0, *, share: float = 0.3, duplicates: float 
 
 
 def write_world(world: World, directory, *, quoted: bool = False, blank_lines: float = 0.0,
-                indent: int | None = None, seed: int = 0) -> dict:
+                indent: int | None = None, seed: int = 0, sparse: bool = False) -> dict:
     """Writes the snapshot files and the mappings CSV; returns {file name: path}.
 
     The defaults write the plain shape (what tests use; byte-identical for the same world). For
     benchmarks, other shapes of the same content: ``quoted`` quotes every CSV field (as
     spreadsheets export), ``blank_lines`` is the share of CSV rows followed by a blank line,
-    ``indent`` pretty-prints the owners JSON (one key per line, as ``json.dump(indent=2)``)."""
+    ``indent`` pretty-prints the owners JSON (one key per line, as ``json.dump(indent=2)``),
+    ``sparse`` leaves "teams" out of an owner in no team (as HubSpot's API does)."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     paths = {FILE_USERS: d / FILE_USERS, FILE_OWNERS: d / FILE_OWNERS,
@@ -344,11 +345,14 @@ def write_world(world: World, directory, *, quoted: bool = False, blank_lines: f
                 lines = [x for ln, b in zip(lines, blank.tolist()) for x in ((ln, "") if b
                                                                               else (ln,))]
             path.write_text("\n".join(lines), encoding="utf-8")
+    owners = world.owners
+    if sparse:
+        owners = [{k: v for k, v in o.items() if k != "teams" or v} for o in owners]
     if indent is None:
-        _write_owners(world.owners, paths[FILE_OWNERS])
+        _write_owners(owners, paths[FILE_OWNERS])
     else:
         with open(paths[FILE_OWNERS], "w", encoding="utf-8", newline="\n") as f:
-            json.dump(world.owners, f, ensure_ascii=False, indent=indent)
+            json.dump(owners, f, ensure_ascii=False, indent=indent)
     return paths
 
 

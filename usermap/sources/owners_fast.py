@@ -35,6 +35,9 @@ _API_FIELDS = ("id", "email", "firstName", "lastName", "userId", "userIdIncludin
                "type", "archived", "createdAt", "updatedAt", "teams")
 _WANTED = tuple(API_OWNER_FIELDS.values())
 _NAMES = ("firstName", "lastName")
+# Fields an owner object may leave out (HubSpot sends no "teams" for an owner in no team, and
+# no e-mail, names or user ids for some): absent, they decode as UNSET and read as null.
+_OPTIONAL = ("email", "firstName", "lastName", "userId", "userIdIncludingInactive", "teams")
 _GET = {f: attrgetter(f) for f in _API_FIELDS}
 _decoders = None
 
@@ -50,13 +53,15 @@ def _make_decoders():
         opts = {"forbid_unknown_fields": True, "gc": False}
         team = msgspec.defstruct("Team", [("id", str | int), ("name", str | None),
                                           ("primary", bool | None)], **opts)
+        unset, maybe = msgspec.UNSET, msgspec.UnsetType   # (optional: absent is fine)
         owner = msgspec.defstruct("Owner", [
-            ("id", str | int), ("email", str | None), ("firstName", str | None),
-            ("lastName", str | None), ("userId", int | str | None),
-            ("userIdIncludingInactive", int | str | None),
+            ("id", str | int),
             ("type", Literal["PERSON", "QUEUE"]),  # (decoded as these very string objects)
             ("archived", bool), ("createdAt", str), ("updatedAt", str),
-            ("teams", list[team])], **opts)
+            ("email", str | None | maybe, unset), ("firstName", str | None | maybe, unset),
+            ("lastName", str | None | maybe, unset), ("userId", int | str | None | maybe, unset),
+            ("userIdIncludingInactive", int | str | None | maybe, unset),
+            ("teams", list[team] | maybe, unset)], **opts)
         loose = msgspec.defstruct("OwnerRow", [(f, Any, msgspec.UNSET) for f in _API_FIELDS],
                                   gc=False)
         _decoders = (msgspec.json.Decoder(list[owner]).decode,
@@ -128,9 +133,9 @@ def _owners_mapped(data, typed, loose, msgspec) -> tuple[dict, bool] | None:
         if not objs:
             break
         if decode is typed:
-            if not _typed_piece_ok(objs, text):
+            if not _typed_piece_ok(objs, text, msgspec.UNSET):
                 return None
-            _typed_columns(objs, cols, names, ids)
+            _typed_columns(objs, cols, names, ids, msgspec.UNSET)
         elif not _loose_piece(objs, text, cols, msgspec.UNSET):
             return None
         if cut is None:
@@ -142,11 +147,14 @@ def _owners_mapped(data, typed, loose, msgspec) -> tuple[dict, bool] | None:
     return {col: cols[api] for col, api in API_OWNER_FIELDS.items()}, typed
 
 
-def _typed_columns(objs: list, cols: dict, names: dict, ids: set) -> None:
+def _typed_columns(objs: list, cols: dict, names: dict, ids: set, unset) -> None:
     """Gather a typed piece (while its objects are in the CPU cache): ids stripped (as text),
-    names one string per distinct value, a null e-mail or name "" (the frame's defaults)."""
+    names one string per distinct value, an absent field null, a null e-mail or name "" (the
+    frame's defaults)."""
     for f in _WANTED:
         values = list(map(_GET[f], objs))
+        if f in _OPTIONAL and values.count(unset):
+            values = [None if v is unset else v for v in values]
         if f in names:
             values = list(map(names[f].setdefault, values, values))
         elif f == "id":
@@ -160,26 +168,28 @@ def _typed_columns(objs: list, cols: dict, names: dict, ids: set) -> None:
         cols[f] += values
 
 
-def _typed_piece_ok(objs: list, text: bytes) -> bool:
+def _typed_piece_ok(objs: list, text: bytes, unset) -> bool:
     """True when no object of this typed piece has a key twice.
 
     The decoder refused unknown keys in owners and teams, so every key is a field name (no
-    ':'); every field is required, so each owner has 11 distinct keys and each team 3. In valid
-    JSON a ':' is a key's separator or a character inside a string, and without an escaped
-    colon (``\\u003a``, checked before decoding) the strings' colons are those of the decoded
-    strings. So keys = colons in the text - colons in the strings, and the keys are exactly the
-    distinct ones when that equals 11 per owner + 3 per team. Counting only the timestamps'
-    colons first undercounts the strings' colons, so it can only make the keys look more
-    (a closer look, then a fallback), never fewer."""
-    want = 11 * len(objs) + 3 * sum(map(len, map(_GET["teams"], objs)))
+    ':'); each owner has 11 distinct keys less the optional ones it left out (UNSET), each team
+    3. In valid JSON a ':' is a key's separator or a character inside a string, and without an
+    escaped colon (``\\u003a``, checked before decoding) the strings' colons are those of the
+    decoded strings. So keys = colons in the text - colons in the strings, and the keys are
+    exactly the distinct ones when that equals the count of present keys. Counting only the
+    timestamps' colons first undercounts the strings' colons, so it can only make the keys
+    look more (a closer look, then a fallback), never fewer."""
+    teams = [t for t in map(_GET["teams"], objs) if t is not unset]
+    absent = sum(list(map(_GET[f], objs)).count(unset) for f in _OPTIONAL)
+    want = 11 * len(objs) - absent + 3 * sum(map(len, teams))
     keys = text.count(b":") - sum("".join(map(_GET[f], objs)).count(":")
                                   for f in ("createdAt", "updatedAt"))
     if keys == want:
         return True
-    teams = list(chain.from_iterable(map(_GET["teams"], objs)))
+    members = list(chain.from_iterable(teams))
     strings = chain.from_iterable(map(_GET[f], objs) for f in (
         "id", "email", "firstName", "lastName", "userId", "userIdIncludingInactive"))
-    strings = chain(strings, map(_GET["id"], teams), map(attrgetter("name"), teams))
+    strings = chain(strings, map(_GET["id"], members), map(attrgetter("name"), members))
     return keys - "".join([v for v in strings if type(v) is str]).count(":") == want
 
 
