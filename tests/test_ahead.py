@@ -41,7 +41,7 @@ started = ahead_mod.read_ahead(os.path.join(snap, "hubspot_owners.json"))
 pid = started.pid if started else None
 out = {"started": started is not None}
 if how == "leave":                      # never taken: killed and reaped at exit
-    ahead_mod._close_all()
+    ahead_mod.close_pending()
 else:
     try:
         taken = ahead_mod.take_ahead(os.path.join(snap, "hubspot_owners.json"))

@@ -72,7 +72,7 @@ def test_plan_file_text_from_the_columns_is_json_s_text(rows, chunk):
     table, _ = _table(users, owners, emails, reasons)
     by_table = list(planmod._plan_body(_plan(table), chunk=chunk))
     by_tuple = list(planmod._plan_body(_plan(tuple(table)), chunk=chunk))
-    assert "".join(by_table) == "".join(by_tuple)
+    assert b"".join(by_table) == b"".join(by_tuple)
     text = planmod.plan_to_json(_plan(table))
     assert planmod.plan_from_json(text) == _plan(table)
 

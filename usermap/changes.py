@@ -114,8 +114,10 @@ def reason_counts(changes) -> dict[str, int]:
     n: Counter = Counter()
     if isinstance(changes, ChangeTable):
         for b in changes.blocks:
-            n.update(f"{b.action}:{r}" for r in b.reasons()) if not isinstance(
-                b.reason, str) else n.update({f"{b.action}:{b.reason}": len(b)})
+            if isinstance(b.reason, str):
+                n[f"{b.action}:{b.reason}"] += len(b)
+            else:
+                n.update(f"{b.action}:{r}" for r in b.reason)
     else:
         n.update(f"{c.action}:{c.reason}" for c in changes)
     return dict(sorted(n.items()))
@@ -129,9 +131,9 @@ _dumps = json.JSONEncoder(ensure_ascii=False).encode
 
 def change_lines(block: ChangeBlock, chunk: int):
     """The plan file's lines of ``block`` as UTF-8 buffers (bytes-like), ``chunk`` changes a
-    piece (``json`` with ", " and
-    ": " separators, keys in Change order, ",\\n  " between lines): the same text as encoding
-    the Change dicts, made by Arrow kernels over the columns (each column converted once)."""
+    piece (``json`` with ", " and ": " separators, keys in Change order, ",\\n  " between
+    lines): the same text as encoding the Change dicts, made by Arrow kernels over the
+    columns (each column converted once)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 

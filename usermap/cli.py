@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         handler = _HANDLERS[args.command]
         _check_paths(args)  # stores and outputs: before anything is read or written
-        if args.command in ("plan", "audit"):   # a child parses the owners file meanwhile
+        if args.command in _READ_AHEAD:   # a child parses the owners file meanwhile
             workflow.read_ahead(args.snapshot)      # (reaped below if the command never reads)
         if args.command != "fetch":   # the fetch never imports pandas (issue 11: start-up)
             _tune_pandas()
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"usermap: unexpected error: {type(e).__name__}: {redact(str(e))}", file=sys.stderr)
         return 1
     finally:
-        if args.command in ("plan", "audit"):
+        if args.command in _READ_AHEAD:
             from .sources.ahead import close_pending
             close_pending()
 
@@ -481,6 +481,9 @@ _HANDLERS = {
     "run": _cmd_run, "report": _cmd_report, "runs": _cmd_runs, "undo": _cmd_undo,
     "init": _cmd_init, "tab": _cmd_tab,
 }
+
+# Commands whose snapshot's owners file a forked child parses while they start (sources/ahead.py).
+_READ_AHEAD = ("plan", "audit")
 
 # Commands that hold a big heap (millions of strings) when they are done and start no thread:
 # the `usermap` process leaves them without tearing the heap down object by object (0.1 s at

@@ -2,7 +2,7 @@
 
 PURE: standard library, numpy/pandas and usermap's pure modules only; no file, no clock (the
 caller passes ``created_at``). The plan file is read and written by ``usermap.files``
-(``read_plan``/``write_plan``) from the text made here (``plan_to_json``/``plan_json_pieces``).
+(``read_plan``/``write_plan``) from the text made here (``plan_to_json``/``plan_file_chunks``).
 
 The three steps are computed together as one fixed point:
 1. clean up: links whose user or owner is gone, inactive or not a full user, and non-manual
@@ -82,24 +82,21 @@ def make_plan(result: Audit, *, store_revision: int, fingerprint: str, only: str
     # The changes are kept column-wise, a block per action and step (changes.ChangeTable):
     # `usermap plan` counts and writes them without making a Change tuple per row.
     blocks = [
-        _block(REMOVE, STEP_CLEANUP, removed[L_USER], removed[L_OWNER], _links_of(removed),
-               None, removed[A_ISSUE]),
+        _block(REMOVE, STEP_CLEANUP, _links_of(removed), None, removed[A_ISSUE]),
     ]
     new_owner = pair_by_user.loc[repointed[L_USER]]
-    blocks.append(_block(UPDATE, STEP_RESOLVE, repointed[L_USER], new_owner[L_OWNER],
-                         _links_of(repointed),
+    blocks.append(_block(UPDATE, STEP_RESOLVE, _links_of(repointed),
                          _links_of(repointed, owner=new_owner[L_OWNER],
                                    a_email=new_owner[L_A_EMAIL],
                                    h_email=new_owner[L_H_EMAIL], method=METHOD_EMAIL),
                          repointed[A_ISSUE]))
     refresh = kept[kept[A_ISSUE] == "emails_changed"]
-    blocks.append(_block(UPDATE, STEP_RESOLVE, refresh[L_USER], refresh[L_OWNER],
-                         _links_of(refresh),
+    blocks.append(_block(UPDATE, STEP_RESOLVE, _links_of(refresh),
                          _links_of(refresh, a_email=refresh["_a_email"],
                                    h_email=refresh["_h_email"]),
                          "emails_changed"))
-    blocks.append(_block(ADD, STEP_MATCH, adds[L_USER], adds[L_OWNER], None,
-                         _links_of(adds, method=METHOD_EMAIL), REASON_EMAIL_MATCH))
+    blocks.append(_block(ADD, STEP_MATCH, None, _links_of(adds, method=METHOD_EMAIL),
+                         REASON_EMAIL_MATCH))
 
     # Built in step order (removals first: they free ids that adds use); _restrict keeps it.
     changes = ChangeTable(blocks)
@@ -140,16 +137,14 @@ def _links_of(df: pd.DataFrame, *, owner=None, a_email=None, h_email=None, metho
         _strings(df[L_METHOD] if method is None else method, n))))
 
 
-def _block(action: str, step: str, users, owners, before, after, reason) -> ChangeBlock:
+def _block(action: str, step: str, before, after, reason) -> ChangeBlock:
     """A block of changes; the change's user and owner are those of its link after the change
     (or before, for a removal), so the block shares those columns with it (one list each:
     the plan file converts a column once)."""
-    n = len(users)
     side = after if after is not None else before
     users, owners = side[L_USER], side[L_OWNER]
-    assert len(users) == n and len(owners) == n
     return ChangeBlock(action, step, users, owners, before, after,
-                       reason if isinstance(reason, str) else _strings(reason, n))
+                       reason if isinstance(reason, str) else _strings(reason, len(users)))
 
 
 def _restrict(changes: list[Change], result: Audit, only: str) -> list[Change]:
@@ -169,18 +164,18 @@ def _restrict(changes: list[Change], result: Audit, only: str) -> list[Change]:
 # --- the plan file ------------------------------------------------------------------------
 def plan_to_json(plan: Plan) -> str:
     """The plan file's text: one header field per line, one change per line, then a sha256
-    checksum of every byte above it. Readable in a pager and diffable."""
-    body = "".join(_plan_body(plan))
-    return body + _checksum_line(hashlib.sha256(body.encode("utf-8")))
+    checksum of every byte above it. Readable in a pager and diffable. (The file's bytes are
+    ``plan_file_chunks``; this is them decoded.)"""
+    return b"".join(plan_file_chunks(plan)).decode("utf-8")
 
 
 def _checksum_line(h) -> str:
     return f' "checksum": "sha256:{h.hexdigest()}"\n}}\n'
 
 
-def _plan_body(plan: Plan, chunk: int = 20_000, *, as_bytes: bool = False):
-    """The plan file above its checksum line, in pieces (a large plan is never one string):
-    str, or UTF-8 bytes-like pieces with ``as_bytes`` (the file is written from those)."""
+def _plan_body(plan: Plan, chunk: int = 20_000):
+    """The plan file above its checksum line, in UTF-8 bytes-like pieces (a large plan is
+    never one string)."""
     header = {
         "format": PLAN_FORMAT, "created_at": plan.created_at,
         "store_revision": plan.store_revision, "fingerprint": plan.fingerprint,
@@ -188,22 +183,14 @@ def _plan_body(plan: Plan, chunk: int = 20_000, *, as_bytes: bool = False):
         "meta": plan.meta, "summary": _summary(plan), "store_id": plan.store_id,
     }
     enc = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(", ", ": ")).encode
-    text = (lambda t: t.encode("utf-8")) if as_bytes else (lambda t: t)
-    yield text("{\n" + "".join(f" {enc(k)}: {enc(header[k])},\n" for k in sorted(header)))
-    yield text(' "changes": [')
-    # Changes and their link dicts are built with a fixed key order: no sorting needed. Each
-    # chunk is one encode (C encoder), then a line break before each change: '{"action"'
-    # cannot occur inside a JSON string, where the quote would be escaped. (msgspec encodes
-    # faster but compact; re-spacing its text cost more than it saved: docs/decisions.md.)
+    yield ("{\n" + "".join(f" {enc(k)}: {enc(header[k])},\n" for k in sorted(header))
+           + ' "changes": [').encode("utf-8")
     first = True
     for lines in _change_texts(plan.changes, chunk):
-        yield text("\n  " if first else ",\n  ")
-        if isinstance(lines, str):
-            yield text(lines)
-        else:   # an Arrow buffer of UTF-8 bytes
-            yield lines if as_bytes else bytes(lines).decode("utf-8")
-        first = False
-    yield text("\n ],\n")
+        yield b"\n  " if first else b",\n  "
+        yield lines.encode("utf-8") if isinstance(lines, str) else lines   # (or an Arrow
+        first = False                                                       # buffer of UTF-8)
+    yield b"\n ],\n"
 
 
 def _change_texts(changes, chunk: int):
@@ -218,6 +205,9 @@ def _change_texts(changes, chunk: int):
         if texts is not None:
             yield from texts
             return
+    # Change tuples and their link dicts have a fixed key order: no sorting needed. Each chunk
+    # is one encode (C encoder), then a line break before each change: '{"action"' cannot
+    # occur inside a JSON string, where the quote would be escaped.
     enc_list = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
     for i in range(0, len(changes), chunk):
         text = enc_list(list(map(_change_dict, changes[i:i + chunk])))
@@ -289,19 +279,17 @@ def plan_from_json(text: str, source: str = "plan.json") -> Plan:
 
 
 def plan_json_pieces(plan: Plan):
-    """The plan file's text (``plan_to_json``) in pieces, the checksum line last."""
-    h = hashlib.sha256()
-    for piece in _plan_body(plan):
-        h.update(piece.encode("utf-8"))
-        yield piece
-    yield _checksum_line(h)
+    """The plan file's text in pieces (``plan_file_chunks`` decoded; a piece never splits a
+    character: each is whole lines or whole JSON text)."""
+    for piece in plan_file_chunks(plan):
+        yield bytes(piece).decode("utf-8")
 
 
 def plan_file_chunks(plan: Plan):
-    """The plan file's bytes (``plan_to_json`` encoded) in pieces, the checksum line last: a
-    large plan is written without ever being one string (``files.write_plan``)."""
+    """The plan file's bytes in pieces, the checksum line last: a large plan is written
+    without ever being one string (``files.write_plan``)."""
     h = hashlib.sha256()
-    for piece in _plan_body(plan, as_bytes=True):
+    for piece in _plan_body(plan):
         h.update(piece)
         yield piece
     yield _checksum_line(h).encode("utf-8")

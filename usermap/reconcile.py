@@ -1,7 +1,7 @@
 """The audit: (users, owners, links) → Audit, the read-only views of docs/design.md §4.
 
-PURE: imports only the standard library, numpy/pandas/pyarrow (compute kernels) and usermap's pure modules (models,
-normalize). No network, SQLite, Jinja, clock or environment: everything comes in as arguments.
+PURE: imports only the standard library, numpy/pandas/pyarrow (compute kernels) and usermap's
+pure modules (models, normalize). No network, SQLite, Jinja, clock or environment: everything comes in as arguments.
 All rules are vectorised over whole frames; the only per-row Python is the scoring of a bounded
 number of suggestion candidates.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["objects"]
+__all__ = ["objects", "by_value"]
 
 
 def objects(column) -> np.ndarray:
@@ -26,5 +26,19 @@ def objects(column) -> np.ndarray:
     encoded = column.dictionary_encode()
     if len(encoded.dictionary) * 2 > len(column):   # mostly distinct after all
         return column.to_numpy(zero_copy_only=False)
-    values = encoded.dictionary.to_numpy(zero_copy_only=False)
-    return values[encoded.indices.to_numpy(zero_copy_only=False)]
+    return by_value(encoded)
+
+
+def by_value(column, fix=None) -> np.ndarray:
+    """An object array of ``fix(value)`` (the value itself without ``fix``) for a column of
+    few distinct values, one string object per distinct value (``column`` may be dictionary
+    encoded already)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    values = column.dictionary.to_pylist()
+    values = np.array(values if fix is None else [fix(v) for v in values], dtype=object)
+    return values[column.indices.to_numpy(zero_copy_only=False)]

@@ -171,4 +171,4 @@ def close_pending() -> None:
         _pending.popitem()[1].close()
 
 
-_close_all = atexit.register(close_pending)
+atexit.register(close_pending)

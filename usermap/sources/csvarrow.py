@@ -4,16 +4,16 @@ the same either way).
 
 pyarrow parses in C++ on every core and makes no Python object until a column is asked for;
 pandas' C tokenizer makes one string object per field. The two agree on well-formed CSV, and
-``tests/test_input.py`` compares them on generated text. Well-formed is checked first, over the bytes, and anything else is left to pandas (which names the row of a problem):
+``tests/test_csvarrow.py`` compares them on generated text. Well-formed is checked first,
+over the bytes, and anything else is left to pandas (which names the row of a problem):
 - no lone CR (pandas and Arrow end lines differently at a CR before a comma);
 - quotes only around whole fields: outside quoted fields (every second piece of the text
   split at quotes) the text between two quoted fields is nothing (an escaped quote) or starts
   after the closing quote with a comma or line break and ends before the opening one with a
   comma or line break;
 - the header is one line (no line break inside quotes: Arrow skips it as one row), names no
-  empty column
-  (pandas calls it "Unnamed: k") and has two columns or more (pandas skips a line of blanks
-  as empty; with two columns Arrow finds one field there and refuses it);
+  empty column (pandas calls it "Unnamed: k") and has two columns or more (pandas skips a
+  line of blanks as empty; with two columns Arrow finds one field there and refuses it);
 - every row has as many fields as the header (Arrow refuses other rows; pandas would pad a
   short row, which the caller then reports, or take extra fields as an index).
 
@@ -28,12 +28,14 @@ from ..strings import objects
 
 __all__ = ["arrow_frame"]
 
+
 def arrow_frame(data: bytes, names: list[str]) -> pd.DataFrame | None:
     """The frame pandas' ``read_csv(dtype=object, keep_default_na=False, na_values=[])`` gives
     for ``data`` (UTF-8, BOM stripped, header ``names`` as written), or None when this path
     cannot vouch for it."""
     first = data.split(b"\n", 1)[0]
-    if (first.count(b'"') % 2 or len(names) < 2 or "" in (n.strip() for n in names)   # (pandas: "Unnamed")
+    if (first.count(b'"') % 2 or len(names) < 2
+            or "" in (n.strip() for n in names)          # (pandas: "Unnamed: k")
             or data.count(b"\r") != data.count(b"\r\n")):
         return None
     if b'"' in data and not _quotes_wrap_fields(data):

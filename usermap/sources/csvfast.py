@@ -23,6 +23,7 @@ import pandas as pd
 from ..errors import InputError
 from ..files import read_regular_bytes
 from ..models import L_MAPPED_AT, L_METHOD, L_OWNER, L_USER, MAPPINGS_CSV_COLUMNS, METHODS
+from ..strings import by_value
 from .csvread import _raw_control, iso_times_ok
 
 __all__ = ["read_mappings_fast", "FAST_MIN_BYTES"]
@@ -71,9 +72,9 @@ def _frame(table, pc) -> pd.DataFrame | None:
     out = {}
     for c in MAPPINGS_CSV_COLUMNS:
         if c == L_METHOD:
-            out[c] = _by_value(table.column(c), pc, lambda v: v.strip().lower() or "email")
+            out[c] = by_value(table.column(c), lambda v: v.strip().lower() or "email")
         elif c == L_MAPPED_AT:
-            out[c] = _by_value(table.column(c), pc, lambda v: v)
+            out[c] = by_value(table.column(c))
         else:
             out[c] = table.column(c).to_numpy(zero_copy_only=False)
     frame = pd.DataFrame(index=pd.RangeIndex(table.num_rows))
@@ -110,10 +111,3 @@ def _valid(table, pc) -> bool:
         return False
     times = np.array(pc.unique(table.column(L_MAPPED_AT)).to_pylist(), dtype=object)
     return bool(iso_times_ok(times).all())
-
-
-def _by_value(col, pc, fix) -> np.ndarray:
-    """An object array of ``fix(value)`` for a column of few distinct values, one string each."""
-    enc = pc.dictionary_encode(col).combine_chunks()
-    values = np.array([fix(v) for v in enc.dictionary.to_pylist()] + [""], dtype=object)
-    return values[enc.indices.to_numpy(zero_copy_only=False)]
