@@ -13,7 +13,7 @@ from .models import (ALOWARE_REASONS, CONFLICT_ICON, EMAIL_CONFLICT_CODES, HUBSP
 
 __all__ = ["ISSUE_LABELS", "ISSUE_ADVICE", "ALOWARE_REASON_LABELS", "HUBSPOT_REASON_LABELS",
            "ALOWARE_REASON_ADVICE", "HUBSPOT_REASON_ADVICE", "NEEDS_PERSON_ISSUES",
-           "NEEDS_PERSON_ALOWARE", "NEEDS_PERSON_HUBSPOT", "DONE_LABELS",
+           "NEEDS_PERSON_ALOWARE", "NEEDS_PERSON_HUBSPOT", "FOR_INFORMATION_HUBSPOT", "DONE_LABELS",
            "STEP_LABELS", "ACTION_LABELS", "issue_label", "aloware_reason_label",
            "hubspot_reason_label", "legend"]
 
@@ -103,14 +103,18 @@ HUBSPOT_REASON_ADVICE = {
                         "creates the user with the same e-mail.",
     "match_pending": "Nothing: the next sync links this owner.",
 }
-# What the sync never fixes on its own: the "Needs a person" list.
+# What the sync never fixes on its own and a person must act on: the "Needs a person" list.
 NEEDS_PERSON_ISSUES = ("aloware_email_changed", "hubspot_email_changed")  # the latter: manual
 NEEDS_PERSON_ALOWARE = ("owner_mapped_elsewhere", "duplicate_email_aloware",
                         "duplicate_email_hubspot", "owner_inactive", "missing_email",
                         "invalid_email", "no_matching_owner")
 NEEDS_PERSON_HUBSPOT = ("user_mapped_elsewhere", "duplicate_email_hubspot",
-                        "duplicate_email_aloware", "missing_email", "invalid_email",
-                        "no_matching_user")
+                        "duplicate_email_aloware", "missing_email", "invalid_email")
+# For information: owners whose advice is "Nothing, unless ...". Nobody must act, but someone
+# may want to know (a person missing from Aloware, an Aloware account that was closed). Listed
+# apart from "Needs a person" and never counted in it (design §8). Aloware users that are not
+# eligible are not repeated here: they are the ordinary closed accounts of the unmapped list.
+FOR_INFORMATION_HUBSPOT = ("no_matching_user", "user_not_eligible")
 # This run's changes in words (an applied run: done; a dry run: what a sync would do).
 DONE_LABELS = {"add": "Linked", "update": "Updated", "remove": "Removed"}
 TODO_LABELS = {"add": "Would link", "update": "Would update", "remove": "Would remove"}
@@ -124,6 +128,11 @@ assert set(ISSUE_LABELS) == set(ISSUE_CODES) == set(ISSUE_ADVICE)
 assert set(ALOWARE_REASON_LABELS) == set(ALOWARE_REASONS) == set(ALOWARE_REASON_ADVICE)
 assert set(HUBSPOT_REASON_ADVICE) == set(HUBSPOT_REASONS)
 assert set(HUBSPOT_REASON_LABELS) == set(HUBSPOT_REASONS)
+# "Needs a person" holds only advice that asks someone to act; information says "Nothing".
+assert not any(ALOWARE_REASON_ADVICE[r].startswith("Nothing") for r in NEEDS_PERSON_ALOWARE)
+assert not any(HUBSPOT_REASON_ADVICE[r].startswith("Nothing") for r in NEEDS_PERSON_HUBSPOT)
+assert all(HUBSPOT_REASON_ADVICE[r].startswith("Nothing, unless")
+           for r in FOR_INFORMATION_HUBSPOT)
 
 
 def issue_label(code: str) -> str:

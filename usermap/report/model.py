@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Protocol, runtime_checkable
 
+from ..visible import visible
 from .failure import FailureReport  # noqa: F401 - re-exported: model.FailureReport
 from .table import Column, Table, _encode_column  # noqa: F401 - re-exported
 
@@ -219,7 +220,8 @@ class Report:
     activity: ActivityImpact | None = None
     before: Overview | None = None       # an applied run: the state before its changes
     fixed: Table | None = None           # an applied run: the errors its changes fixed
-    needs_person: Table | None = None    # what the sync never fixes on its own
+    needs_person: Table | None = None    # what the sync never fixes and a person must act on
+    for_information: Table | None = None  # cases to know about, nobody must act (not counted)
     mode: str = ""                       # applied, dry_run, refused, in_step, report ("" derived)
 
     @property
@@ -244,6 +246,10 @@ class Report:
     @property
     def needs_count(self) -> int:
         return len(self.needs_person) if self.needs_person is not None else 0
+
+    @property
+    def fyi_count(self) -> int:
+        return len(self.for_information) if self.for_information is not None else 0
 
     def headline(self) -> list[tuple[str, str, int, int | None]]:
         """(key, label, now, before) of each headline number; before is None without an
@@ -301,6 +307,8 @@ class Report:
         out = []
         if self.needs_person is not None:
             out.append(self.needs_person)
+        if self.for_information is not None:
+            out.append(self.for_information)
         if self.changes is not None:
             out.append(self.changes.table)
         if self.fixed is not None:
@@ -345,6 +353,7 @@ class Report:
             "before": self.before.to_json() if self.before else None,
             "fixed": list(self.fixed.col("issue_id")) if self.fixed is not None else None,
             "needs_person": self.needs_count,
+            "for_information": self.fyi_count,
             "changes": self.changes.to_json() if self.changes else None,
             "since_previous": self.since.to_json() if self.since else None,
             "trend": [p.to_json() for p in self.trend],
@@ -426,9 +435,11 @@ class Report:
 
 # --- small text helpers (the subject lines here; Jinja filters in render.py) -----------------
 def _cell(v) -> str:
-    """A CSV cell a spreadsheet shows as text (a leading =, +, -, @, tab or CR quoted)."""
+    """A CSV cell a spreadsheet shows as text (a leading =, +, -, @, tab or CR quoted), on one
+    line (``usermap.visible``)."""
     s = "" if v is None else str(v)
-    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
+    s = "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
+    return visible(s)
 
 
 def plural(n: int, word: str) -> str:
@@ -436,4 +447,6 @@ def plural(n: int, word: str) -> str:
 
 
 def one_line(s: str) -> str:
-    return " ".join(str(s).split())
+    """One line for a header or a subject: runs of white space as one space, any other hidden
+    character escaped (``usermap.visible``)."""
+    return visible(" ".join(str(s).split()))
