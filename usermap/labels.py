@@ -13,7 +13,7 @@ from .models import (ALOWARE_REASONS, CONFLICT_ICON, EMAIL_CONFLICT_CODES, HUBSP
 
 __all__ = ["ISSUE_LABELS", "ISSUE_ADVICE", "ALOWARE_REASON_LABELS", "HUBSPOT_REASON_LABELS",
            "ALOWARE_REASON_ADVICE", "HUBSPOT_REASON_ADVICE", "NEEDS_PERSON_ISSUES",
-           "NEEDS_PERSON_ALOWARE", "NEEDS_PERSON_HUBSPOT", "FOR_INFORMATION_HUBSPOT", "DONE_LABELS",
+           "NEEDS_PERSON_ALOWARE", "NEEDS_PERSON_HUBSPOT", "FOR_INFORMATION_HUBSPOT", "KEEP_WITHOUT_OWNER", "DONE_LABELS",
            "STEP_LABELS", "ACTION_LABELS", "issue_label", "aloware_reason_label",
            "hubspot_reason_label", "legend"]
 
@@ -115,6 +115,11 @@ NEEDS_PERSON_HUBSPOT = ("user_mapped_elsewhere", "duplicate_email_hubspot",
 # apart from "Needs a person" and never counted in it (design §8). Aloware users that are not
 # eligible are not repeated here: they are the ordinary closed accounts of the unmapped list.
 FOR_INFORMATION_HUBSPOT = ("no_matching_user", "user_not_eligible")
+# A decision on a link with no owner id to name: keeping a link is said in words (a placeholder
+# such as OWNER_ID would be refused by `usermap map`); follows the unlink command.
+KEEP_WITHOUT_OWNER = ("keep a link: look up the HubSpot owner id of the person (HubSpot > "
+                      "Settings > Users), then pin it with usermap map")
+
 # This run's changes in words (an applied run: done; a dry run: what a sync would do).
 DONE_LABELS = {"add": "Linked", "update": "Updated", "remove": "Removed"}
 TODO_LABELS = {"add": "Would link", "update": "Would update", "remove": "Would remove"}

@@ -40,7 +40,7 @@ from .activity import ACTIVITY_COLUMNS, ACTIVITY_TYPES, _activity
 from .cells import _FIRST, _LAST, _OWNER, _USER, _masked, _strs, mask_email
 from .chart import line_chart
 from ..labels import (ALOWARE_REASON_ADVICE, FOR_INFORMATION_HUBSPOT, HUBSPOT_REASON_ADVICE,
-                      ISSUE_ADVICE, NEEDS_PERSON_ALOWARE, NEEDS_PERSON_HUBSPOT,
+                      ISSUE_ADVICE, KEEP_WITHOUT_OWNER, NEEDS_PERSON_ALOWARE, NEEDS_PERSON_HUBSPOT,
                       NEEDS_PERSON_ISSUES)
 from .failure import ERROR_MESSAGE_MAX, build_failure_report  # noqa: F401 - re-exported
 from .model import (SAFE_URL, Changes, Column, Overview, Report,
@@ -160,10 +160,15 @@ def fix_for(code: str, method: str, issue_id: str, user: str, owner: str,
             decide_command: str = DEFAULT_DECIDE_COMMAND) -> str:
     """An error's fix: the plan restricted to it, or what a person must decide; every id
     shell-quoted (``models.fill_command``)."""
-    needs_person = code == "aloware_email_changed" or (
-        code == "hubspot_email_changed" and method == METHOD_MANUAL)
-    return fill_command(decide_command if needs_person else fix_command, issue_id=issue_id,
-                        aloware_user_id=user, hubspot_owner_id=owner, code=code)
+    if needs_decision(code, method) and not str(owner or "").strip() \
+            and "  |  " in decide_command:
+        # no owner to name: the unlink choice (the template's last), keeping said in words
+        unlink = decide_command.rpartition("  |  ")[2]
+        return (fill_command(unlink, issue_id=issue_id, aloware_user_id=user, code=code)
+                + "  |  " + KEEP_WITHOUT_OWNER)
+    return fill_command(decide_command if needs_decision(code, method) else fix_command,
+                        issue_id=issue_id, aloware_user_id=user, hubspot_owner_id=owner,
+                        code=code)
 
 
 def needs_decision(code: str, method: str) -> bool:
