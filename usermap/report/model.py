@@ -112,6 +112,17 @@ class Changes:
     def total(self) -> int:
         return self.adds + self.updates + self.removes
 
+    def email_rows(self, limit: int | None = None) -> list[dict]:
+        """The changes an e-mail caused (their e-mail before → after), the first ``limit``."""
+        keep = [i for i, v in enumerate(self.table.col("email_change")) if v]
+        keys = [c.key for c in self.table.columns]
+        return [{k: col[i] for k, col in zip(keys, self.table.data)}
+                for i in (keep if limit is None else keep[:limit])]
+
+    @property
+    def email_count(self) -> int:
+        return sum(1 for v in self.table.col("email_change") if v)
+
     def to_json(self) -> dict:
         return {"applied": self.applied, "add": self.adds, "update": self.updates,
                 "remove": self.removes, "by_reason": dict(self.by_reason)}
