@@ -15,8 +15,8 @@ import html
 
 import pandas as pd
 
+from .engine.models import CONFLICT_ICON, EMAIL_CONFLICT_CODES, ISSUE_CODES
 from .labels import aloware_reason_label, hubspot_reason_label, issue_label, reason_label
-from .models import CONFLICT_ICON, EMAIL_CONFLICT_CODES, ISSUE_CODES
 
 __all__ = [
     "DISPLAY_MAX_BYTES", "overview_text", "overview_table", "init_display", "show",
@@ -174,7 +174,7 @@ def show_unmapped_hubspot(result) -> None:
 
 
 def _detail(code: str) -> str:
-    from . import reconcile
+    from .engine import reconcile
     return getattr(reconcile, "_DETAILS", {}).get(code, code)
 
 
@@ -243,7 +243,7 @@ _STEP_ORDER = {"match": 0, "resolve": 1, "cleanup": 2}
 
 def plan_by_step(plan) -> pd.DataFrame:
     """Changes counted by step (match, resolve, clean up), reason and action."""
-    from .plan import plan_frame
+    from .engine.plan import plan_frame
     f = plan_frame(plan)
     if f.empty:
         return pd.DataFrame(columns=["step", "reason", "action", "changes"])
@@ -256,7 +256,7 @@ def plan_by_step(plan) -> pd.DataFrame:
 
 
 def show_plan(plan) -> None:
-    from .plan import plan_frame
+    from .engine.plan import plan_frame
     f = plan_frame(plan)
     f["reason"] = f["reason"].map(_change_reason)
     show(f, "The plan: every change")
