@@ -14,10 +14,13 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from .files import write_csv
-from .labels import KEEP_WITHOUT_OWNER
+import pandas as pd
+
 from .engine.models import CONFLICT_ICON, METHOD_MANUAL, fill_command
 from .engine.reconcile import Audit
+from .files import write_csv
+from .labels import KEEP_WITHOUT_OWNER
+from .visible import visible_all
 
 __all__ = ["write_audit", "suggestions_text", "fix_command", "fix_commands", "FixCommands",
            "needs_decision", "for_people", "FORMULA_STARTS"]
@@ -32,13 +35,16 @@ def _neutral(v):
 
 def for_people(df):
     """A copy of ``df`` whose text cells a spreadsheet would run as a formula (leading ``=``,
-    ``+``, ``-``, ``@``, tab or CR) start with ``'`` instead: the one place the audit's CSVs are
-    neutralised. Numbers stay numbers. Not for data formats (the mappings export round-trips
-    exactly)."""
+    ``+``, ``-``, ``@``, tab or CR) start with ``'`` instead, and whose line breaks and other
+    hidden characters are shown escaped (``usermap.visible``: a name never makes a row of its
+    own): the one place the audit's CSVs are neutralised. Numbers stay numbers. Not for data
+    formats (the mappings export round-trips exactly)."""
     out = df.copy()
     for c in out.columns:
         if not (out[c].dtype.kind in "biufcmM"):
-            out[c] = out[c].map(_neutral).astype(object)
+            cells = out[c].map(_neutral).tolist()
+            # one scan of the column finds whether any cell needs escaping
+            out[c] = pd.Series(visible_all(cells), index=out.index, dtype=object)
     return out
 
 

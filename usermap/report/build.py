@@ -35,7 +35,6 @@ from ..engine.models import (
     L_OWNER, L_USER, METHOD_MANUAL, O_EMAIL, O_ID, REMOVE, UPDATE, fill_command,
     profile_link,
 )
-from ..visible import visible
 from .activity import ACTIVITY_COLUMNS, ACTIVITY_TYPES, _activity
 from .cells import _FIRST, _LAST, _OWNER, _USER, _masked, _strs, mask_email
 from .chart import line_chart
@@ -110,8 +109,8 @@ def build_report(audit, *, plan=None, applied: bool = False, run_id: str = "",
     activity = (_activity(activities, mapped_df, audit.unmapped_aloware, names, mask)
                 if activities is not None else None)
     needs, fyi = _needs_person(errors, ua, uh, activity)
-    return Report(run_id=visible(run_id), generated_at=visible(generated_at),
-                  status=visible(status or "ok"), notes=tuple(visible(n) for n in notes), mask_emails=bool(mask_emails),
+    return Report(run_id=run_id, generated_at=generated_at, status=str(status or "ok"),
+                  notes=tuple(str(n) for n in notes), mask_emails=bool(mask_emails),
                   overview=overview, mapped=mapped, errors=errors, unmapped_aloware=ua,
                   unmapped_hubspot=uh, changes=changes, since=since, trend=trend, charts=charts,
                   activity=activity, before=before_overview, fixed=fixed, needs_person=needs,

@@ -235,6 +235,13 @@ class Report:
     for_information: Table | None = None  # cases to know about, nobody must act (not counted)
     mode: str = ""                       # applied, dry_run, refused, in_step, report ("" derived)
 
+    def __post_init__(self):
+        # Text that reaches headers and the e-mail's first lines stays on one line, however
+        # the report was made (``dataclasses.replace`` included).
+        for name in ("run_id", "generated_at", "status"):
+            object.__setattr__(self, name, visible(getattr(self, name)))
+        object.__setattr__(self, "notes", tuple(visible(n) for n in self.notes))
+
     @property
     def ok(self) -> bool:
         return self.status == "ok"
