@@ -269,6 +269,20 @@ class Report:
     def fyi_count(self) -> int:
         return len(self.for_information) if self.for_information is not None else 0
 
+    def fyi_kinds(self) -> list[tuple[str, str, int, str]]:
+        """(side, code, how many, what to do) of each kind of case for information, most first:
+        the e-mail says each kind's advice once, then lists the people."""
+        t = self.for_information
+        if t is None or not len(t):
+            return []
+        count: dict[str, int] = {}
+        advice: dict[str, str] = {}
+        for what, todo in zip(t.col("what"), t.col("advice")):
+            count[what] = count.get(what, 0) + 1
+            advice.setdefault(what, todo)
+        return [(*w.split(":", 1), n, advice[w])
+                for w, n in sorted(count.items(), key=lambda x: -x[1])]
+
     def headline(self) -> list[tuple[str, str, int, int | None]]:
         """(key, label, now, before) of each headline number; before is None without an
         applied run."""
