@@ -24,7 +24,7 @@ from usermap.engine import plan as planmod
 from usermap.engine import reconcile
 from usermap.labels import (ALOWARE_REASON_ADVICE, FOR_INFORMATION_HUBSPOT,
                             HUBSPOT_REASON_ADVICE)
-from usermap.report import build_report
+from usermap.report.build import build_report
 
 NOW = "2026-03-01T12:00:00Z"
 

@@ -20,7 +20,7 @@ from tiny import L, O, U, frames
 from usermap.engine import plan as planmod
 from usermap.engine import reconcile
 from usermap.engine.models import ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES
-from usermap.report import build_report
+from usermap.report.build import build_report
 
 pytestmark = pytest.mark.browser
 
