@@ -16,7 +16,8 @@ import html
 import pandas as pd
 
 from .engine.models import CONFLICT_ICON, EMAIL_CONFLICT_CODES, ISSUE_CODES
-from .labels import aloware_reason_label, hubspot_reason_label, issue_label, reason_label
+from .labels import (ALOWARE_REASON_ADVICE, HUBSPOT_REASON_ADVICE, advice_for,
+                     aloware_reason_label, hubspot_reason_label, issue_label, reason_label)
 
 __all__ = [
     "DISPLAY_MAX_BYTES", "overview_text", "overview_table", "init_display", "show",
@@ -158,6 +159,7 @@ def show_unmapped_aloware(result) -> None:
         "first name": ua["first_name"], "last name": ua["last_name"],
         "Aloware id": ua["aloware_user_id"], "e-mail": ua["email"], "status": ua["status"],
         "kind": ua["kind"], "reason": ua["reason"].map(aloware_reason_label),
+        "what to do": ua["reason"].map(ALOWARE_REASON_ADVICE).fillna(""),
         "profile": [_link(u, "profile") for u in ua["profile_url"]],
         "suggested owners": [_suggestions_html(x) for x in ua["suggestions"]],
     })
@@ -169,7 +171,8 @@ def show_unmapped_hubspot(result) -> None:
     uh = result.unmapped_hubspot
     df = pd.DataFrame({"first name": uh["first_name"], "last name": uh["last_name"],
                        "HubSpot id": uh["hubspot_owner_id"], "e-mail": uh["email"],
-                       "type": uh["type"], "reason": uh["reason"].map(hubspot_reason_label)})
+                       "type": uh["type"], "reason": uh["reason"].map(hubspot_reason_label),
+                       "what to do": uh["reason"].map(HUBSPOT_REASON_ADVICE).fillna("")})
     show(df, "Unmapped HubSpot owners")
 
 
@@ -204,6 +207,7 @@ def errors_frame(result, commands) -> pd.DataFrame:
         "issue": e["code"].map(_issue_label), "name": e["name"],
         "Aloware id": e["aloware_user_id"], "HubSpot id": e["hubspot_owner_id"],
         "detail": e["detail"],
+        "what to do": [advice_for(c, m) for c, m in zip(e["code"], e["method"])],
         "fix": [commands.for_issue(i, c, u, m, o) for i, c, u, m, o in
                 zip(e["issue_id"], e["code"], e["aloware_user_id"], e["method"],
                     e["hubspot_owner_id"])],
@@ -211,7 +215,7 @@ def errors_frame(result, commands) -> pd.DataFrame:
 
 
 def show_errors(result, commands) -> None:
-    show(errors_frame(result, commands), "Errors and their fix")
+    show(errors_frame(result, commands), "Errors: what to do, and the command")
 
 
 # --- the plan ---------------------------------------------------------------------------------

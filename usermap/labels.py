@@ -2,20 +2,21 @@
 §8 "for people"), with what a person should do. The codes stay the keys (and are shown in a
 legend); the words come from the tables of docs/design.md §4.3-§4.5.
 
-One table, for every view that shows codes to people: the User Mapping tab uses it today, and the
-report can adopt it. Pure: standard library only.
+One table, for every view that shows codes to people: the report, the e-mail, the notebooks and the
+User Mapping tab. Pure: standard library and the engine's vocabulary only.
 """
 
 from __future__ import annotations
 
 from .engine.models import (
     ALOWARE_REASONS, CONFLICT_ICON, EMAIL_CONFLICT_CODES, HUBSPOT_REASONS, ISSUE_CODES,
+    METHOD_MANUAL,
 )
 
 __all__ = ["ISSUE_LABELS", "ISSUE_ADVICE", "ALOWARE_REASON_LABELS", "HUBSPOT_REASON_LABELS",
            "ALOWARE_REASON_ADVICE", "HUBSPOT_REASON_ADVICE", "NEEDS_PERSON_ISSUES",
            "NEEDS_PERSON_ALOWARE", "NEEDS_PERSON_HUBSPOT", "FOR_INFORMATION_HUBSPOT", "KEEP_WITHOUT_OWNER", "DONE_LABELS",
-           "STEP_LABELS", "ACTION_LABELS", "issue_label", "aloware_reason_label",
+           "STEP_LABELS", "ACTION_LABELS", "issue_label", "advice_for", "aloware_reason_label",
            "hubspot_reason_label", "legend", "fetch_note"]
 
 ISSUE_LABELS = {
@@ -147,6 +148,19 @@ def issue_label(code: str) -> str:
         return ""
     label = ISSUE_LABELS.get(code, code)
     return f"{CONFLICT_ICON} {label}" if code in EMAIL_CONFLICT_CODES else label
+
+
+def advice_for(code: str, method: str) -> str:
+    """What a person should do about an issue, in words (ISSUE_ADVICE, the pinned (manual)
+    case of a HubSpot e-mail change told apart): the report, the notebooks and the tab say the
+    same."""
+    if code == "hubspot_email_changed":
+        if method == METHOD_MANUAL:
+            return ("Decide: this pinned link stays until a person acts. Fix the e-mail in "
+                    "HubSpot (Settings > Users), keep the link as it is, or unlink it.")
+        return ("Nothing: the sync removes the link and links the user again to an owner with "
+                "the same e-mail, if there is one.")
+    return ISSUE_ADVICE.get(code, "")
 
 
 def aloware_reason_label(reason: str) -> str:

@@ -39,7 +39,7 @@ from .activity import ACTIVITY_COLUMNS, ACTIVITY_TYPES, _activity
 from .cells import _FIRST, _LAST, _OWNER, _USER, _masked, _strs, mask_email
 from .chart import line_chart
 from ..labels import (ALOWARE_REASON_ADVICE, FOR_INFORMATION_HUBSPOT, HUBSPOT_REASON_ADVICE,
-                      ISSUE_ADVICE, KEEP_WITHOUT_OWNER, NEEDS_PERSON_ALOWARE, NEEDS_PERSON_HUBSPOT,
+                      KEEP_WITHOUT_OWNER, advice_for, NEEDS_PERSON_ALOWARE, NEEDS_PERSON_HUBSPOT,
                       NEEDS_PERSON_ISSUES)
 from .text import SAFE_URL
 from .model import Changes, Overview, Report, SincePrevious, TrendPoint
@@ -174,18 +174,6 @@ def needs_decision(code: str, method: str) -> bool:
     change on a pinned (manual) link."""
     return code == "aloware_email_changed" or (
         code == "hubspot_email_changed" and method == METHOD_MANUAL)
-
-
-def advice_for(code: str, method: str) -> str:
-    """What a person should do about an issue, in words (labels.ISSUE_ADVICE, the manual case
-    of a HubSpot e-mail change told apart)."""
-    if code == "hubspot_email_changed":
-        if method == METHOD_MANUAL:
-            return ("Decide: this pinned link stays until a person acts. Fix the e-mail in "
-                    "HubSpot (Settings > Users), keep the link as it is, or unlink it.")
-        return ("Nothing: the sync removes the link and links the user again to an owner with "
-                "the same e-mail, if there is one.")
-    return ISSUE_ADVICE.get(code, "")
 
 
 def _errors_table(e: pd.DataFrame, mask, fix_command: str, decide_command: str,
