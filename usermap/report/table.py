@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import Iterator
 
-from ..visible import visible_all
+from ..visible import HIDDEN, visible_all
 
 __all__ = ["Column", "Table"]
 
@@ -107,7 +107,18 @@ def _shown(values: tuple) -> tuple:
         plain = list(values)
         out = visible_all(plain)
         return values if out is plain else tuple(out)
+    if not HIDDEN.search("".join(_strings(values))):     # one scan of every nested string
+        return values
     return tuple(_shown(v) if isinstance(v, tuple) else visible_all([v])[0] for v in values)
+
+
+def _strings(values):
+    """Every string inside nested tuples, in order."""
+    for v in values:
+        if isinstance(v, tuple):
+            yield from _strings(v)
+        elif isinstance(v, str):
+            yield v
 
 
 def _encode_column(values: tuple):
