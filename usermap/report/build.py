@@ -195,12 +195,13 @@ def _errors_table(e: pd.DataFrame, mask, fix_command: str, decide_command: str,
     cols = (Column("code", "Issue", "code", labels="issue"), Column("name", "Name", search=True),
             Column(L_USER, "Aloware id", "link", search=True, link="profile_url"), _OWNER,
             Column("email", "E-mail", "email", search=True),
-            Column("hubspot_email", "HubSpot e-mail", "email", search=True),
-            Column("detail", "Detail"), Column("advice", "What to do"),
+            Column("hubspot_email", "HubSpot e-mail", "email", search=True, hidden=True),
+            Column("detail", "Detail"), Column("advice", "What to do", "advice"),
             Column("fix", "Command", "command"),
             Column("issue_id", "Issue id", "id", search=True, hidden=True),
             Column("method", "Method", hidden=True),
             Column("profile_url", "Profile", hidden=True))
+    # The HubSpot e-mail is searched, not drawn: the detail names both e-mails of a conflict.
     data = (codes, _strs(e["name"]), users, owners, _masked(email, mask),
             _masked(h_email, mask), detail, advice, fixes, ids, methods, urls)
     return Table("errors", "Errors", cols, tuple(tuple(c) for c in data), facet="code",
@@ -264,7 +265,7 @@ def _people_table(tid: str, title: str, rows: list[tuple], acts: dict, activity,
             Column("name", "Name", search=True),
             Column(L_USER, "Aloware id", "link", search=True, link="profile_url"), _OWNER,
             Column("email", "E-mail", "email", search=True),
-            Column("advice", "What to do"), Column("fix", "Command", "command"),
+            Column("advice", "What to do", "advice"), Column("fix", "Command", "command"),
             Column("side", "Record"),
             Column("profile_url", "Profile", hidden=True)]
     data = [[f"{k}:{c}" for k, c, *_ in rows]] + [[x[i] for x in rows] for i in range(2, 8)]
@@ -298,7 +299,7 @@ def _unmapped_aloware_table(ua: pd.DataFrame, mask, profile_template: str | None
     cols = (_FIRST, _LAST, Column(L_USER, "Aloware id", "link", search=True, link="profile_url"),
             Column("email", "E-mail", "email", search=True), Column("status", "Status"),
             Column("kind", "Kind"), Column("reason", "Reason", "code", labels="aloware"),
-            Column("advice", "What to do"),
+            Column("advice", "What to do", "advice"),
             Column("suggestions", "Suggested owners", "suggestions"),
             Column("profile_url", "Profile", hidden=True))
     reasons = _strs(ua["reason"])
@@ -313,7 +314,7 @@ def _unmapped_aloware_table(ua: pd.DataFrame, mask, profile_template: str | None
 def _unmapped_hubspot_table(uh: pd.DataFrame, mask) -> Table:
     cols = (_FIRST, _LAST, _OWNER, Column("email", "E-mail", "email", search=True),
             Column("type", "Type"), Column("reason", "Reason", "code", labels="hubspot"),
-            Column("advice", "What to do"))
+            Column("advice", "What to do", "advice"))
     reasons = _strs(uh["reason"])
     data = (_strs(uh["first_name"]), _strs(uh["last_name"]), _strs(uh[L_OWNER]),
             _masked(_strs(uh["email"]), mask), _strs(uh["type"]), reasons,

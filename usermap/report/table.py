@@ -24,7 +24,8 @@ __all__ = ["Column", "Table"]
 class Column:
     """A column of a Table. ``kind`` tells the page how to draw a cell: text, id, email, status,
     code (an issue code or reason; e-mail conflicts get the icon), link (its URL is in the
-    column named by ``link``), suggestions, command, num. ``search``: the search box looks here."""
+    column named by ``link``), suggestions, command, num, advice (what to do: text that gets
+    room on a wide screen). ``search``: the search box looks here."""
 
     key: str
     label: str
