@@ -399,7 +399,8 @@ def _changes(plan, applied: bool, names: _NameBook, mask) -> Changes:
             Column("before_owner", "HubSpot id before", "id", search=True),
             Column("after_owner", "HubSpot id after", "id", search=True),
             Column("email", "E-mail", "email", search=True),
-            Column("hubspot_email", "HubSpot e-mail (if different)", "email", search=True),
+            Column("hubspot_email", "HubSpot e-mail (if different)", "email", search=True,
+                   hidden=True),
             Column("email_change", "E-mail before → after", "email", search=True))
     data = (actions, [c.reason for c in ch], names.names(users), users, befores, afters,
             _masked(a_email, mask), _masked(h_shown, mask), _email_changes(ch, names, mask))
