@@ -23,11 +23,11 @@ import threading
 import time
 from collections import Counter, OrderedDict, deque
 
-from .crmquery import (DATETIMES, OBJECT_TYPES, SYSTEM, Invalid, compile_groups, has_tokens, input_ids, iso_ms,
-                       parse_body, prop_names, sort_key, sort_rule, to_ms)
+from .crmquery import (DATETIMES, OBJECT_TYPES, SYSTEM, Invalid, compile_groups, has_tokens,
+                       input_ids, iso_ms, parse_body, prop_names, sort_key, sort_rule, to_ms)
 
-__all__ = ["CrmObjects", "SEARCH_MAX_RESULTS", "SEARCH_MAX_LIMIT", "BATCH_MAX", "HISTORY_BATCH_MAX", "SEARCH_RATE",
-           "stub_log_activities"]
+__all__ = ["CrmObjects", "SEARCH_MAX_RESULTS", "SEARCH_MAX_LIMIT", "BATCH_MAX",
+           "HISTORY_BATCH_MAX", "SEARCH_RATE", "stub_log_activities"]
 
 SEARCH_MAX_LIMIT = 200          # "The maximum number of supported objects per page is 200."
 SEARCH_DEFAULT_LIMIT = 10

@@ -13,8 +13,9 @@ import json
 from datetime import datetime, timezone
 
 __all__ = ["crm_route", "crm_scope", "OBJECT_TYPES", "Invalid", "iso_ms", "to_ms", "parse_body",
-           "prop_names", "input_ids", "has_tokens", "sort_rule", "sort_key", "held", "compile_groups", "SYSTEM", "DATETIMES", "OPERATORS",
-           "SEARCH_MAX_GROUPS", "SEARCH_MAX_FILTERS", "SEARCH_MAX_ALL_FILTERS"]
+           "prop_names", "input_ids", "has_tokens", "sort_rule", "sort_key", "held",
+           "compile_groups", "SYSTEM", "DATETIMES", "OPERATORS", "SEARCH_MAX_GROUPS",
+           "SEARCH_MAX_FILTERS", "SEARCH_MAX_ALL_FILTERS"]
 
 OBJECT_TYPES = ("calls", "communications")
 PREFIXES = ("/crm/v3/objects/", "/crm/objects/2026-03/")
