@@ -76,6 +76,18 @@ def post(srv, path: str, body, token: str | None = HS, method: str = "POST"):
         return e.code, dict(e.headers), json.loads(raw) if raw else None
 
 
+def get(url: str, token: str | None = HS):
+    """(status, headers, parsed JSON) of a GET."""
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token
+                                 else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, dict(r.headers), json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        return e.code, dict(e.headers), json.loads(raw) if raw else None
+
+
 def search_all(srv, kind: str, body: dict, prefix: str = "/crm/v3/objects/") -> tuple[list, int]:
     """Every result of one query, page after page; and the number of requests it took."""
     results, after, n = [], None, 0
