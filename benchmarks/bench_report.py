@@ -61,8 +61,8 @@ FIND_JS = """q => {
 
 
 def build(n_links: int, seed: int):
-    from usermap import plan as planmod
-    from usermap import reconcile
+    from usermap.engine import plan as planmod
+    from usermap.engine import reconcile
     from usermap.sandbox.scenarios import generate
     from usermap.sources.snapshot import owners_frame
     w = generate(int(n_links * 1.2), seed=seed, linked_share=1.0)

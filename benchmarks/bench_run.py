@@ -38,7 +38,7 @@ def _prepare(work: Path, n_users: int, seed: int):
     from usermap.sandbox.scenarios import generate
     from usermap.sandbox.server import SandboxServer
     from usermap.sources.snapshot import read_mappings_csv
-    from usermap.store import Store
+    from usermap.store.store import Store
     world = generate(n_users, seed=seed)
     srv = SandboxServer(world.users, world.owners, hubspot_token=TOKENS["HUBSPOT_ACCESS_TOKEN"],
                         aloware_token=TOKENS["ALOWARE_API_TOKEN"]).start(max_seconds=3600)

@@ -1,4 +1,4 @@
-"""The plan's changes kept column-wise (usermap.changes.ChangeTable): the same changes, counts
+"""The plan's changes kept column-wise (usermap.engine.changes.ChangeTable): the same changes, counts
 and plan file text as the tuple of Change tuples json would write."""
 
 import pickle
@@ -6,9 +6,9 @@ import pickle
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from usermap import plan as planmod
-from usermap.changes import ChangeBlock, ChangeTable, reason_counts
-from usermap.models import Change, Plan
+from usermap.engine import plan as planmod
+from usermap.engine.changes import ChangeBlock, ChangeTable, reason_counts
+from usermap.engine.models import Change, Plan
 
 LINK = ("aloware_user_id", "hubspot_owner_id", "aloware_email", "hubspot_email", "method")
 

@@ -8,10 +8,12 @@ import stat
 import pandas as pd
 import pytest
 
-from usermap import files, plan as planmod
+from usermap import files
+from usermap.engine import plan as planmod
 from usermap.errors import InputError, PlanFileError
-from usermap.models import (ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_USER,
-                            LINK_COLUMNS, Change, Plan)
+from usermap.engine.models import (
+    ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_USER, LINK_COLUMNS, Change, Plan,
+)
 
 
 def _mode(p) -> int:

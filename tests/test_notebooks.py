@@ -165,7 +165,7 @@ def test_tables_escape_directory_values(tmp_path, monkeypatch):
     """Names and e-mails from Aloware or HubSpot reach the notebook's HTML only escaped; only
     the profile link and the suggestions are markup, made here."""
     import itables
-    from usermap import reconcile
+    from usermap.engine import reconcile
     from usermap.sandbox.scenarios import generate
     world = generate(120, seed=1)
     users = world.users.copy()
@@ -196,8 +196,8 @@ def _owners_frame(world):
 
 
 def test_plan_by_step_orders_match_resolve_cleanup(tmp_path):
-    from usermap import plan as planmod
-    from usermap import reconcile
+    from usermap.engine import plan as planmod
+    from usermap.engine import reconcile
     from usermap.sandbox.scenarios import generate
     world = generate(150, seed=2)
     result = reconcile.audit(world.users, _owners_frame(world),

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 
 from tiny import L, O, U, frames
-from usermap import plan as planmod
-from usermap import reconcile
-from usermap.models import CONFLICT_ICON
+from usermap.engine import plan as planmod
+from usermap.engine import reconcile
+from usermap.engine.models import CONFLICT_ICON
 from usermap.report import (Report, build_report, jinja_env, mask_email, read_activities,
                             templates_dir, write_report)
 
@@ -428,7 +428,7 @@ def test_large_account_file_size():
 
 # --- files and the command ---------------------------------------------------------------------
 def _store_with_links(tmp_path, links, audits=()):
-    from usermap.store import Store
+    from usermap.store.store import Store
     db = tmp_path / "store.db"
     _, _, lk = frames((), (), links)
     with Store.open(db, create=True) as s:
@@ -534,7 +534,7 @@ def test_build_imports_no_jinja_sqlite_or_io_modules():
     socket, so that one is checked in build.py's source, not in sys.modules)."""
     import ast
     code = ("import sys, usermap.report.build, usermap.report.chart, usermap.report.model\n"
-            "bad = [m for m in ('jinja2', 'markupsafe', 'sqlite3', 'usermap.store', "
+            "bad = [m for m in ('jinja2', 'markupsafe', 'sqlite3', 'usermap.store.store', "
             "'usermap.runner', 'usermap.report.render', 'usermap.report.compose', "
             "'usermap.sources') if m in sys.modules]\n"
             "assert not bad, bad\n")
@@ -557,7 +557,7 @@ def test_build_imports_no_jinja_sqlite_or_io_modules():
                  "..store", "..runner", "..sources", "..config"}
     assert not {n for n in names if n.split(".")[0] in forbidden or n in forbidden}, names
     assert names <= {"__future__", "math", "typing", "urllib.parse", "numpy", "pandas",
-                     "..models", "..labels", ".model", ".chart", ".failure", ".activity",
+                     "..engine.models", "..labels", ".model", ".chart", ".failure", ".activity",
                      ".cells", ".build"}, names
     # failure.py (build_failure_report, FailureReport): the standard library only, and render.py
     # imported inside its rendering methods, as model.py does

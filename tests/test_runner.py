@@ -53,7 +53,7 @@ def two_runs(tmp_path_factory):
             stale = {"pid": _dead_pid(), "host": "x", "run_id": "20200104T000000Z-dead",
                      "started_at": "2020-01-04T00:00:00Z"}
             (runs / runner.LOCK_NAME).write_text(json.dumps(stale))
-            from usermap.store import Store
+            from usermap.store.store import Store
             with Store.open(store) as st:
                 links_before, rev_before = st.links(), st.revision
             r1 = runner.run(cfg, apply=True)
@@ -93,8 +93,8 @@ def test_run_folder_holds_everything(two_runs):
 def test_summary_and_plan_match_the_engine(two_runs):
     """summary.json and plan.json are what the engine computes from the run's snapshot and
     the store as it was."""
-    from usermap import plan as planmod
-    from usermap import reconcile
+    from usermap.engine import plan as planmod
+    from usermap.engine import reconcile
     from usermap.sources.snapshot import fingerprint, read_snapshot
     r1 = two_runs["r1"]
     users, owners = read_snapshot(r1.run_dir / "snapshot")
@@ -111,8 +111,8 @@ def test_summary_and_plan_match_the_engine(two_runs):
 
 
 def test_apply_recorded_and_second_run_plans_nothing(two_runs):
-    from usermap import plan as planmod
-    from usermap.store import Store
+    from usermap.engine import plan as planmod
+    from usermap.store.store import Store
     r1, r2 = two_runs["r1"], two_runs["r2"]
     assert r2.exit_code == 0, r2.describe()
     with Store.open(two_runs["store"]) as st:
@@ -220,7 +220,7 @@ def test_cell_timeout_exits_1_and_keeps_partial_notebook(tmp_path, monkeypatch):
 
 def test_second_run_while_one_holds_the_lock_exits_3_at_once(tmp_path):
     (tmp_path / "usermap.toml").write_text('[runs]\ndir = "runs"\n[store]\npath = "s.db"\n')
-    from usermap.store import Store
+    from usermap.store.store import Store
     Store.open(tmp_path / "s.db", create=True).close()   # a missing store would be exit 2 first
     lock = runner.RunLock(tmp_path / "runs" / runner.LOCK_NAME).acquire("20990101T000000Z-beef")
     try:
@@ -238,7 +238,7 @@ def test_removal_guard_refusal_exits_3(tmp_path, monkeypatch):
     """Most linked users vanished from Aloware: the plan removes far more than the guard
     allows; --apply is refused (exit 3) in the sync notebook, the store is untouched, and the
     report and the notification say so."""
-    from usermap.store import Store
+    from usermap.store.store import Store
     for k, v in SANDBOX_TOKENS.items():
         monkeypatch.setenv(k, v)
     srv, cfg, _, store = _make_env(tmp_path, n_users=150, served_users=lambda u: u.iloc[::4])

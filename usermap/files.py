@@ -174,7 +174,7 @@ def write_csv(df, path, *, columns=None) -> Path:
 # --- the plan file ------------------------------------------------------------------------------
 def write_plan(plan, path) -> Path:
     """Write the plan file atomically, streaming: text and checksum are made piece by piece."""
-    from .plan import plan_file_chunks
+    from .engine.plan import plan_file_chunks
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
@@ -189,7 +189,7 @@ _NO_PLAN = ("plan file not found; make one with `usermap plan SNAPSHOT_DIR --sto
 
 def read_plan(path):
     """Read and verify a plan file (``plan.plan_from_json``); PlanFileError when it is not one."""
-    from .plan import plan_from_json
+    from .engine.plan import plan_from_json
     p = Path(path)
     if not os.path.lexists(p):
         raise PlanFileError(_NO_PLAN, file=str(p))

@@ -207,7 +207,7 @@ def start(notebook: str, **params) -> Session:
 
 
 def _new_run_id() -> str:
-    from .store import new_run_id
+    from .store.store import new_run_id
     return new_run_id()
 
 
@@ -231,7 +231,7 @@ def _demo(s: Session) -> None:
     from .sandbox.scenarios import FILE_MAPPINGS, generate, write_world
     from .files import write_atomic
     from .sources.snapshot import read_mappings_csv
-    from .store import Store
+    from .store.store import Store
     if not (s.snapshot / "hubspot_owners.json").is_file():
         world = generate(DEMO_USERS, seed=DEMO_SEED)
         write_atomic(s.snapshot, lambda tmp: write_world(world, tmp))

@@ -21,8 +21,8 @@ from .workflow import Loaded, apply, finish, write_audit
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Config
-    from .models import Plan
-    from .reconcile import Audit
+    from .engine.models import Plan
+    from .engine.reconcile import Audit
 
 __all__ = ["RUN_JSON", "pin_plan", "last_undoable_run", "person", "apply_recorded"]
 
@@ -34,8 +34,8 @@ def pin_plan(data: Loaded, aloware_id: str, owner_id: str, *, now: str) -> "Plan
     ``usermap map --snapshot`` writes: both ids checked against the loaded snapshot, both
     e-mails recorded, the user's current link replaced). Applied like any plan (stale-checked,
     journaled with reason ``manual_pin``), so a pin from the tab is a recorded run too."""
-    from .models import ADD, L_USER, METHOD_MANUAL, UPDATE, Change, Plan
-    from .reconcile import check_manual_link
+    from .engine.models import ADD, L_USER, METHOD_MANUAL, UPDATE, Change, Plan
+    from .engine.reconcile import check_manual_link
     a_email, h_email = check_manual_link(data.users, data.owners, aloware_id, owner_id)
     links = data.links
     taken = links[(links["hubspot_owner_id"] == owner_id) & (links[L_USER] != aloware_id)]
@@ -59,7 +59,7 @@ def pin_plan(data: Loaded, aloware_id: str, owner_id: str, *, now: str) -> "Plan
 def last_undoable_run(store_path) -> dict | None:
     """The newest applied run with changes that is not an undo and was not undone yet (an
     undo's fingerprint is ``undo:<run id>``), or None."""
-    from .store import Store
+    from .store.store import Store
     with Store.open(store_path, create=False) as store:
         runs = store.runs()
     undone = {str(r.get("fingerprint") or "")[5:] for r in runs
@@ -72,7 +72,7 @@ def last_undoable_run(store_path) -> dict | None:
 
 def person(store_path, aloware_id: str) -> dict:
     """Everything the store knows of one Aloware user: the link and its journal (oldest first)."""
-    from .store import Store
+    from .store.store import Store
     with Store.open(store_path, create=False) as store:
         link = store.link(aloware_id)
         j = store.journal()
@@ -96,7 +96,7 @@ def apply_recorded(config: "Config", data: Loaded, result: "Audit", plan: "Plan"
 
     from .errors import exit_code_for
     from .lock import LOCK_NAME, RunLock, prune
-    from .store import new_run_id
+    from .store.store import new_run_id
     t0 = time.perf_counter()
     runs_dir = config.resolve(config.runs.dir).absolute()
     store_path = Path(store_path).absolute()

@@ -276,7 +276,7 @@ def run(config, *, apply: bool = False, force: bool = False, cell_timeout: float
     run is recorded as "killed" with exit code 143 / 130, the failure report and notification
     are written, the lock is released, and the RunResult carries that exit code.
     """
-    from .store import new_run_id
+    from .store.store import new_run_id
     t0 = time.perf_counter()
     nb_dir = Path(notebooks) if notebooks else notebooks_dir()
     config_path = _config_path(config)
@@ -405,7 +405,7 @@ def _store_state(path: Path) -> dict | None:
     if not Path(path).is_file():
         return None
     try:
-        from .store import Store
+        from .store.store import Store
         with Store.open(path, create=False) as st:
             return {"revision": st.revision, "links": st.count()}
     except Exception as e:  # noqa: BLE001 - the notebooks will report a bad store themselves

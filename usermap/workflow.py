@@ -34,9 +34,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from .config import Config
-    from .models import Plan
+    from .engine.models import Plan
     from .output import FixCommands
-    from .reconcile import Audit
+    from .engine.reconcile import Audit
 
 __all__ = [
     "utc_now", "Loaded", "load", "fetch", "fetch_note", "audit", "write_audit", "make_plan",
@@ -96,10 +96,10 @@ def load(snapshot, store_path, *, create: bool = False, fetch_info: dict | None 
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from .sources.ahead import take_ahead
+    from .sources.owners.prefetch import take_ahead
     from .sources.snapshot import (OWNERS_FILE, USERS_FILE, check_snapshot_folder, fingerprint,
                                    read_owners_json, read_users_csv)
-    from .store import Store
+    from .store.store import Store
     ahead = take_ahead(Path(snapshot) / OWNERS_FILE)   # (read_ahead: a child parsing it)
     early = None
     try:
@@ -145,15 +145,15 @@ def read_ahead(snapshot) -> None:
     for the next ``load`` of that snapshot to take; does nothing where it cannot (no fork,
     threads running). Call it before importing pandas: the child starts as a copy of this
     process."""
-    from .models import OWNERS_FILE
-    from .sources.ahead import read_ahead as start
+    from .engine.models import OWNERS_FILE
+    from .sources.owners.prefetch import read_ahead as start
     start(Path(snapshot) / OWNERS_FILE)
 
 
 def fetch(config: "Config", out, *, progress: bool | None = None) -> dict:
     """Fetch both directories from the APIs of ``config`` into the snapshot folder ``out``;
     returns what fetch.json says (counts, requests, retries, seconds)."""
-    from .sources.fetch import fetch_snapshot
+    from .sources.api.fetch import fetch_snapshot
     return fetch_snapshot(config, Path(out), progress=progress)
 
 
@@ -204,7 +204,7 @@ def _waits_note(info: dict) -> str:
 # --- audit ------------------------------------------------------------------------------------
 def audit(data: Loaded, *, profile_url: str | None = None, suggestions: bool = True) -> "Audit":
     """The audit (docs/design.md §4) of loaded data."""
-    from . import reconcile
+    from .engine import reconcile
     return reconcile.audit(data.users, data.owners, data.links, suggestions=suggestions,
                            profile_url=profile_url)
 
@@ -222,7 +222,7 @@ def write_audit(result: "Audit", out, *, snapshot=None, store_path=None, run_id:
     from .output import write_audit as _write
     summary = _write(result, Path(out), snapshot=snapshot, store=store_path)
     if run_id:
-        from .store import Store
+        from .store.store import Store
         ids = [i for i in result.mapped["issue_id"].tolist() if i]
         with Store.open(store_path) as store:
             store.record_audit(run_id, now or utc_now(), summary, ids)
@@ -239,7 +239,7 @@ def make_plan(data: Loaded, result: "Audit", *, now: str, only: str | None = Non
     sync notebook keeps a refused plan for review; its apply step refuses it). ``out``: where
     to write plan.json, if anywhere.
     """
-    from . import plan as planmod
+    from .engine import plan as planmod
     p = planmod.make_plan(result, store_revision=data.revision,
                           fingerprint=data.fingerprint,
                           only=only, force=force, created_at=now, store_id=data.store_id)
@@ -285,8 +285,8 @@ def apply(store_path, plan: "Plan", *, now: str, yes: bool = True, force: bool =
     ``yes=False`` is a dry run: checked, nothing written. A plan without changes is checked and
     writes nothing either: no run is recorded and the revision stays (``applied`` is false,
     ``revision`` is the store's)."""
-    from .apply import apply_plan
-    from .store import Store
+    from .store.apply import apply_plan
+    from .store.store import Store
     with Store.open(store_path, create=False) as store:
         rid = apply_plan(store, plan, now=now, force=force, run_id=run_id, dry_run=not yes)
         return Applied(applied=rid is not None, changes=len(plan), store_run_id=rid,
@@ -297,7 +297,7 @@ def init_store(store_path) -> dict:
     """``usermap init``: an empty store at ``store_path``. Returns ``created`` (False when a
     usermap store is there already; it is left as it is), its ``store_id`` and ``revision``.
     Anything else at the path is an InputError and stays untouched."""
-    from .store import Store
+    from .store.store import Store
     store, created = Store.init(store_path)
     with store:
         return {"created": created, "store_id": store.store_id, "revision": store.revision,
@@ -307,8 +307,8 @@ def init_store(store_path) -> dict:
 def undo(store_path, run_id: str, *, now: str, out=None) -> "Plan":
     """The inverse plan of an applied run (written to ``out`` when given); apply it like any
     plan. Refused when the store moved on in ways that conflict."""
-    from . import plan as planmod
-    from .store import Store
+    from .engine import plan as planmod
+    from .store.store import Store
     with Store.open(store_path, create=False) as store:
         p = planmod.undo_plan(store.journal(run_id), store.links(),
                               store_revision=store.revision, run_id=run_id, created_at=now,
@@ -360,12 +360,12 @@ def map_link(store_path, aloware_id: str, owner_id: str, *, now: str, snapshot=N
     With ``snapshot`` both must be in it (an InputError names the id and the snapshot) and
     their e-mails are recorded; without one nothing is checked. The store is created only
     with ``create``."""
-    from .store import Store
+    from .store.store import Store
     aloware_id = clean_id(aloware_id, "ALOWARE_ID")
     owner_id = clean_id(owner_id, "OWNER_ID")
     emails = ("", "")
     if snapshot:
-        from .reconcile import check_manual_link
+        from .engine.reconcile import check_manual_link
         from .sources.snapshot import read_snapshot
         users, owners = read_snapshot(snapshot)
         try:
@@ -379,7 +379,7 @@ def map_link(store_path, aloware_id: str, owner_id: str, *, now: str, snapshot=N
 
 def unmap_link(store_path, aloware_id: str, *, now: str) -> str:
     """Remove a user's link; returns the store's run id."""
-    from .store import Store
+    from .store.store import Store
     aloware_id = clean_id(aloware_id, "ALOWARE_ID")
     with Store.open(store_path, create=False) as store:
         return store.unmap(aloware_id, now=now)
@@ -397,7 +397,7 @@ def build_report(config: "Config", result: "Audit", *, snapshot, store_path, now
     import shlex
 
     from . import report as rep
-    from .store import Store
+    from .store.store import Store
     with Store.open(store_path, create=False) as store:
         history = store.audits(limit=HISTORY_LIMIT)
     path = activities or (config.resolve(config.report.activities_csv)
@@ -430,7 +430,7 @@ def audit_after(config: "Config", result: "Audit", *, snapshot, store_path, run_
     data = load(snapshot, store_path, create=False)
     after = audit(data, profile_url=config.aloware.profile_url)
     if record and run_id:
-        from .store import Store
+        from .store.store import Store
         before = {"summary": result.summary(),
                   "issues": sorted(i for i in result.mapped["issue_id"].tolist() if i)}
         with Store.open(store_path) as store:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..models import L_USER
+from ..engine.models import L_USER
 from .cells import _USER, _masked, _strs
 from .model import ActivityImpact, Column, Table
 

@@ -30,7 +30,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from ..models import (
+from ..engine.models import (
     U_ID, ACTIONS, ADD, ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES, L_A_EMAIL, L_H_EMAIL,
     L_OWNER, L_USER, METHOD_MANUAL, REMOVE, UPDATE, fill_command, profile_link,
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..models import L_OWNER, L_USER
+from ..engine.models import L_OWNER, L_USER
 from .model import Column
 
 __all__ = ["mask_email"]

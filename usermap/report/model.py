@@ -288,7 +288,7 @@ class Report:
         from ..labels import (ALOWARE_REASON_ADVICE, ALOWARE_REASON_LABELS,
                               HUBSPOT_REASON_ADVICE, HUBSPOT_REASON_LABELS, ISSUE_ADVICE,
                               ISSUE_LABELS)
-        from ..models import ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES
+        from ..engine.models import ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES
         return ([("Link with an error", c, ISSUE_LABELS[c], ISSUE_ADVICE[c]) for c in ISSUE_CODES]
                 + [("Aloware user without a link", r, ALOWARE_REASON_LABELS[r],
                     ALOWARE_REASON_ADVICE[r]) for r in ALOWARE_REASONS]

@@ -26,7 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..models import CONFLICT_ICON, EMAIL_CONFLICT_CODES
+from ..engine.models import CONFLICT_ICON, EMAIL_CONFLICT_CODES
 from ..resources import TEMPLATES_ENV  # noqa: F401 - re-exported: overrides the templates folder
 from .model import SAFE_URL, FailureReport, Report, plural
 
@@ -106,7 +106,7 @@ def label_maps() -> dict:
     """The plain labels (usermap.labels) the page's script shows beside each code, by the
     ``labels`` name of a column."""
     from .. import labels as L
-    from ..models import ISSUE_CODES
+    from ..engine.models import ISSUE_CODES
     need = {f"issue:{c}": L.ISSUE_LABELS[c] for c in L.NEEDS_PERSON_ISSUES}
     need |= {f"aloware:{r}": L.ALOWARE_REASON_LABELS[r] for r in L.NEEDS_PERSON_ALOWARE}
     need |= {f"hubspot:{r}": L.HUBSPOT_REASON_LABELS[r] for r in L.NEEDS_PERSON_HUBSPOT}

@@ -58,7 +58,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from usermap import models as m
+from ..engine import models as m
 
 from .bulk import build_bulk, counts
 from .showcase import (SHOWCASE_MIN_OWNERS, SHOWCASE_MIN_USERS, add_showcase, showcase_cases,

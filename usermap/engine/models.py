@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .errors import ForeignPlanError, RemovalGuardError, StalePlanError
+from ..errors import ForeignPlanError, RemovalGuardError, StalePlanError
 
 # --- Aloware users -------------------------------------------------------------------------
 USER_STATUSES = ("active", "paused", "inactive", "suspended", "deleted")

@@ -10,7 +10,7 @@ reads the changes one by one (apply, the tab, the report, ``--only``) gets ``Cha
 made once on first use; the table is a read-only sequence of them and equals the tuple of the
 same changes.
 
-PURE: standard library, pyarrow's compute kernels and ``usermap.models``; no file, no clock.
+PURE: standard library, pyarrow's compute kernels and ``usermap.engine.models``; no file, no clock.
 """
 
 from __future__ import annotations

@@ -34,8 +34,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Mapping, TypeVar
 
-from ..errors import IncompleteListingError, RateLimitError, Retryable, SourceError
-from ..redact import bounded, redact
+from ...errors import IncompleteListingError, RateLimitError, Retryable, SourceError
+from ...redact import bounded, redact
 
 __all__ = ["RetryPolicy", "Retrier", "Retryable", "retry_after_seconds", "connection_problem",
            "connection_failure", "hubspot_rate_limit", "RATE_LIMIT", "SERVER", "CONNECTION",

@@ -24,16 +24,18 @@ from operator import itemgetter
 import numpy as np
 import pandas as pd
 
-from .changes import (LINK_FIELDS as _LINK_FIELDS, ChangeBlock, ChangeTable, change_lines,
-                      reason_counts)
-from .errors import PlanFileError
-from .models import (
-    ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_USER,
-    METHOD_EMAIL, METHOD_MANUAL, O_EMAIL, O_ID, REASON_EMAIL_MATCH, REASON_UNDO, REMOVE,
-    STEP_CLEANUP, STEP_MATCH, STEP_RESOLVE, U_EMAIL, U_ID, UPDATE, A_ISSUE, Change, Plan,
+from .changes import (
+    LINK_FIELDS as _LINK_FIELDS, ChangeBlock, ChangeTable, change_lines, reason_counts,
 )
-from .reconcile import (ACTIVE, ELIGIBLE, KC, KEY, OWNER_REMOVAL_CODES, PERSON, REMOVE_COL, VALID,
-                        Audit)
+from ..errors import PlanFileError
+from .models import (
+    ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_USER, METHOD_EMAIL, METHOD_MANUAL,
+    O_EMAIL, O_ID, REASON_EMAIL_MATCH, REASON_UNDO, REMOVE, STEP_CLEANUP, STEP_MATCH, STEP_RESOLVE,
+    U_EMAIL, U_ID, UPDATE, A_ISSUE, Change, Plan,
+)
+from .reconcile import (
+    ACTIVE, ELIGIBLE, KC, KEY, OWNER_REMOVAL_CODES, PERSON, REMOVE_COL, VALID, Audit,
+)
 
 __all__ = ["make_plan", "plan_to_json", "plan_from_json",
            "plan_json_pieces", "plan_file_chunks", "describe", "plan_frame", "undo_plan", "PLAN_FORMAT"]
@@ -149,7 +151,7 @@ def _block(action: str, step: str, before, after, reason) -> ChangeBlock:
 
 def _restrict(changes: list[Change], result: Audit, only: str) -> list[Change]:
     """The fix of one issue: the changes that touch its link's user or owner."""
-    from .errors import InputError
+    from ..errors import InputError
     m = result.mapped
     hit = m[m["issue_id"] == only]
     if hit.empty:
@@ -329,7 +331,7 @@ def undo_plan(journal: pd.DataFrame, links: pd.DataFrame, *, store_revision: int
               created_at: str = "", store_id: str = "") -> Plan:
     """The inverse of an applied run, as a plan; refused if the store moved on in ways that
     conflict (a link that run wrote was changed since, or an id it freed was taken)."""
-    from .errors import InputError, SafetyError
+    from ..errors import InputError, SafetyError
     if journal.empty:
         raise InputError(f"no applied run {run_id!r} with changes in this store", column="RUN_ID")
     current = links.set_index(L_USER) if len(links) else None

@@ -28,9 +28,9 @@ import pyarrow.compute as pc
 from .models import (
     A_CONFLICT, A_DETAIL, A_ISSUE, A_ISSUE_ID, A_REASON, A_STATUS, ALOWARE_REASONS,
     ELIGIBLE_STATUSES, EMAIL_CONFLICT_CODES, HUBSPOT_REASONS, ISSUE_CODES, L_A_EMAIL, L_H_EMAIL,
-    L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER, LINK_COLUMNS, METHOD_MANUAL,
-    O_ARCHIVED, O_EMAIL, O_FIRST, O_ID, O_LAST, O_TYPE, O_USER_ID, STATUS_ERROR, STATUS_SYNCED,
-    U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_STATUS, profile_link,
+    L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER, LINK_COLUMNS, METHOD_MANUAL, O_ARCHIVED,
+    O_EMAIL, O_FIRST, O_ID, O_LAST, O_TYPE, O_USER_ID, STATUS_ERROR, STATUS_SYNCED, U_EMAIL,
+    U_FIRST, U_ID, U_KIND, U_LAST, U_STATUS, profile_link,
 )
 from .normalize import email_keys, keys_and_validity
 
@@ -524,7 +524,7 @@ def check_manual_link(users: pd.DataFrame, owners: pd.DataFrame, aloware_id: str
                       owner_id: str) -> tuple[str, str]:
     """For ``usermap map --snapshot``: both ids must exist, the user eligible by status and kind,
     the owner active; returns (aloware e-mail, HubSpot e-mail) to record on the link."""
-    from .errors import InputError
+    from ..errors import InputError
     u = users[users[U_ID] == aloware_id]
     if u.empty:
         raise InputError(f"Aloware user {aloware_id!r} is not in the snapshot",
