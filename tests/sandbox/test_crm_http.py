@@ -78,9 +78,12 @@ def test_search_page_size_and_the_10k_cap(world, state, sandbox):
                                                       "sorts": ["hs_timestamp"]})
     assert status == 200 and page["total"] == 10_050 and len(page["results"]) == 200
     assert page["results"][0]["id"] == "9801" and page["paging"]["next"]["after"] == "10000"
-    status, _, err = post(srv, V3 + "calls/search", {"limit": 10, "after": "10000"})
-    assert status == 400 and err["category"] == "VALIDATION_ERROR" and "10000" in err["message"]
-    assert err["correlationId"]
+    for after, limit in (("10000", 10), ("9900", 200), ("9999", 2)):   # no page ends past it
+        status, _, err = post(srv, V3 + "calls/search", {"limit": limit, "after": after})
+        assert status == 400 and err["category"] == "VALIDATION_ERROR", (after, limit)
+        assert "10000" in err["message"] and err["correlationId"]
+    status, _, page = post(srv, V3 + "calls/search", {"limit": 100, "after": "9900"})
+    assert status == 200 and len(page["results"]) == 100
     status, _, err = post(srv, V3 + "calls/search", {"limit": 201})
     assert status == 400 and err["category"] == "VALIDATION_ERROR" and "200" in err["message"]
     status, _, page = post(srv, V3 + "calls/search", {})

@@ -5,7 +5,7 @@ CRM objects API serves them, for ``usermap activities`` and the real ``hubspot-a
 server (``SandboxServer(..., crm=CrmObjects())``) routes both path styles
 (``/crm/v3/objects/{calls|communications}/…``, ``/crm/objects/2026-03/…``), authenticates,
 applies the faults and the daily quota it shares with the owners API, and sends. Served:
-``search`` (filters and limits: crmquery.py; 200 a page; no page at or past 10,000; its own
+``search`` (filters and limits: crmquery.py; 200 a page; no page ends past 10,000; its own
 ``search_rate`` a second, HubSpot's five, then 429 SECONDLY with no rate headers),
 ``batch/read`` (100 inputs, 50 with ``propertiesWithHistory``; unknown ids: 207) and
 ``batch/update`` (100 inputs; a property that does not exist, is read-only, or an owner that is
@@ -275,10 +275,10 @@ class CrmObjects:
             raise Invalid(f"after must be an integer (the paging.next.after of the previous "
                            f"page), got {after!r}")
         after = int(after)
-        if after >= SEARCH_MAX_RESULTS:
+        if after + limit > SEARCH_MAX_RESULTS:      # a page must end by the 10,000th result
             raise Invalid(f"The search endpoints are limited to {SEARCH_MAX_RESULTS} total "
-                           f"results for any given query; after={after} pages beyond them. "
-                           f"Narrow the query (e.g. by hs_timestamp).")
+                           f"results for any given query; after={after} with limit={limit} "
+                           f"pages beyond them. Narrow the query (e.g. by hs_timestamp).")
         query = body.get("query") or ""
         if len(str(query)) > SEARCH_MAX_QUERY:
             raise Invalid(f"query can contain at most {SEARCH_MAX_QUERY} characters")
