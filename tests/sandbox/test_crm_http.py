@@ -285,6 +285,15 @@ def test_methods_auth_and_scopes(world, state, sandbox):
     status, headers, _ = post(srv, "/crm/v3/owners/", {"x": 1})
     assert status == 405 and headers["Allow"] == "GET"
     assert post(srv, V3 + "meetings/search", {})[0] == 404
+    for headers, want in (({"Transfer-Encoding": "chunked"}, 411),
+                          ({"Content-Length": str(64 * 1024 * 1024)}, 413)):
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        conn.putrequest("POST", V3 + "calls/search")
+        for k, v in dict(headers, Authorization=f"Bearer {HS}").items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        assert conn.getresponse().status == want
+        conn.close()
     assert post(srv, V3 + "calls/search", {}, token=None)[0] == 401
     scoped = sandbox(world, missing_scope=True)
     for path, scope in (("calls/search", "crm.objects.contacts.read"),
