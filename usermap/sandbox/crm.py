@@ -119,7 +119,8 @@ class CrmObjects:
         if object_type not in OBJECT_TYPES:
             raise ValueError(f"object_type is one of {OBJECT_TYPES}, got {object_type!r}")
         rid = str(id)
-        props = {str(k): (None if v is None else str(v)) for k, v in properties.items()}
+        props = {str(k): (None if v is None or v == "" else str(v))     # "": unset, as
+                 for k, v in properties.items()}                          # a write of ""
         ts = to_ms(props.get("hs_timestamp"))
         if props.get("hs_timestamp") is not None:
             if ts is None:
@@ -226,9 +227,9 @@ class CrmObjects:
     def answer(self, route: tuple[str, str], raw: bytes, query: dict,
                owners: dict[str, dict]) -> tuple[int, dict]:
         """``(status, payload)`` for a request on ``route`` (``crm_route``) with body ``raw``;
-        ``owners`` maps owner id to Owners API object (for ``hubspot_owner_id`` writes). A
-        payload without ``status``/``category`` keys of an error is a success body; errors
-        carry ``message``, ``category`` and maybe ``context`` (the server adds the rest)."""
+        ``owners`` maps owner id to Owners API object (for ``hubspot_owner_id`` writes). A 400's
+        payload is ``{status, message, category, context?}``; the server adds the
+        correlationId."""
         kind, op = route
         with self._lock:
             self.stats[op] += 1
