@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import random
 import threading
 import time
 from collections import Counter, OrderedDict, deque
@@ -453,7 +454,6 @@ def stub_log_activities(world, n: int, seed: int = 0) -> CrmObjects:
     ``usermap.sandbox.activities_world`` (the real timeline, graded cases and evidence) is
     absent: each logged by the integration under the owner its user is linked to now, or
     unassigned for a user without a link, over the 30 days before the world's latest link."""
-    import random
     rng = random.Random(f"crm-stub-{seed}")
     crm = CrmObjects()
     links = world.links
