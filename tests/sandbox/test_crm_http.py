@@ -29,8 +29,8 @@ def state(world):
 
 
 def served(sandbox, world, state, n_calls=30, n_sms=10, **kw):
-    crm = log(CrmObjects(search_rate=kw.pop("search_rate", 0)), n_calls, n_sms,
-              state["active"][:3])
+    crm = log(CrmObjects(search_rate=kw.pop("search_rate", 0), search_window=600), n_calls,
+              n_sms, state["active"][:3])
     return sandbox(world, crm=crm, **kw), crm
 
 
@@ -248,6 +248,14 @@ def test_search_has_its_own_rate_and_no_rate_headers(world, state, sandbox):
     assert [r[0] for r in reads] == [200, 200, 200, 429]
     assert "X-HubSpot-RateLimit-Max" in reads[0][1]
     assert reads[3][2]["policyName"] == "TEN_SECONDLY_ROLLING"
+
+
+def test_the_search_window_is_a_rolling_second_by_default():
+    crm = CrmObjects()                                  # HubSpot's: 5 a second
+    assert [crm.search_wait(t) for t in (0.0, 0.1, 0.2, 0.3, 0.4)] == [None] * 5
+    assert abs(crm.search_wait(0.5) - 0.5) < 1e-9       # full until the first one is 1 s old
+    assert crm.search_wait(1.05) is None and crm.stats["search_429"] == 1
+    assert CrmObjects(search_rate=0).search_wait(0.0) is None
 
 
 def test_daily_quota_is_shared_with_the_owners_api(world, state, sandbox):

@@ -93,14 +93,15 @@ class CrmObjects:
     ``updatedAt``).
     """
 
-    def __init__(self, *, search_rate: float = SEARCH_RATE, write_source: str = "API",
+    def __init__(self, *, search_rate: float = SEARCH_RATE, search_window: float = 1.0,
+                 write_source: str = "API",
                  write_source_id: str | None = None, write_source_label: str | None = None,
                  inactive_owners: str = "refuse", clock=time.time):
-        if search_rate < 0:
-            raise ValueError("search_rate must not be negative")
+        if search_rate < 0 or search_window <= 0:
+            raise ValueError("search_rate must not be negative, search_window must be positive")
         if inactive_owners not in ("refuse", "accept"):
             raise ValueError("inactive_owners is 'refuse' or 'accept'")
-        self.search_rate = float(search_rate)
+        self.search_rate, self.search_window = float(search_rate), float(search_window)
         self.write_source = (write_source, write_source_id, write_source_label)
         self.inactive_owners = inactive_owners
         self._clock = clock
@@ -210,17 +211,18 @@ class CrmObjects:
 
     # --- the search rate ----------------------------------------------------------------------
     def search_wait(self, now: float) -> float | None:
-        """None if a search may go on now, else the seconds until the one-second window has
-        room (``search_rate`` 0: no limit). Counts the refusals in ``stats["search_429"]``."""
+        """None if a search may go on now, else the seconds until the window (``search_rate``
+        searches per ``search_window`` seconds, HubSpot's: 5 per 1; rate 0: no limit) has room.
+        Counts the refusals in ``stats["search_429"]``."""
         if not self.search_rate:
             return None
         with self._lock:
             win = self._window
-            while win and win[0] <= now - 1.0:
+            while win and win[0] <= now - self.search_window:
                 win.popleft()
             if len(win) >= self.search_rate:
                 self.stats["search_429"] += 1
-                return win[0] + 1.0 - now
+                return win[0] + self.search_window - now
             win.append(now)
             return None
 
