@@ -50,7 +50,7 @@ def world():
 def test_every_answer_is_hubspots_shape(world, sandbox, prefix):
     state = owners_by_state(world)
     crm = log(CrmObjects(search_rate=3, search_window=600), 250, 20, state["active"][:2])
-    srv = sandbox(world, crm=crm, rate_limit=4)
+    srv = sandbox(world, crm=crm, rate_limit=4, rate_window=600)
     seen = []
 
     def check(name, path, body, want):

@@ -234,7 +234,7 @@ def test_batch_update_history_source_and_missing_ids(world, state, sandbox):
 
 # --- rates, quota, faults, methods, auth --------------------------------------------------------
 def test_search_has_its_own_rate_and_no_rate_headers(world, state, sandbox):
-    srv, crm = served(sandbox, world, state, search_rate=5, rate_limit=3)
+    srv, crm = served(sandbox, world, state, search_rate=5, rate_limit=3, rate_window=600)
     answers = [post(srv, V3 + "calls/search", {"limit": 1}) for _ in range(6)]
     assert [a[0] for a in answers[:5]] == [200] * 5          # more than rate_limit=3: exempt
     status, headers, body = answers[5]
