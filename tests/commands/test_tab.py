@@ -1,6 +1,6 @@
 """The User Mapping tab as a Python object (docs/design.md §9): widgets driven directly
 (``button.click()``), against generated worlds on disk and real stores. Fast; the browser and
-Voilà are tests/test_tab_browser.py."""
+Voilà are tests/browser/test_tab_browser.py."""
 
 from __future__ import annotations
 
@@ -451,7 +451,7 @@ def test_notebook_tab_helper_returns_the_application(env, tmp_path):
     t.close()
 
 
-# --- usermap tab, without a browser (tests/test_tab_browser.py drives the page) ---------------
+# --- usermap tab, without a browser (tests/browser/test_tab_browser.py drives the page) ---------------
 def test_usermap_tab_needs_the_token_and_ends_on_sigint(env, tmp_path):
     import http.client
     import signal
@@ -489,3 +489,4 @@ def test_usermap_tab_needs_the_token_and_ends_on_sigint(env, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+
