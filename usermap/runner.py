@@ -64,6 +64,7 @@ from .errors import (InputError, NotebookFailedError, RunKilled, SafetyError, ex
 from .execute import (CELL_TIMEOUT, KERNEL_NAME, NOTEBOOKS, NOTEBOOKS_ENV,  # noqa: F401
                       START_TIMEOUT, _kernel_manager_class, execute_notebook,
                       kernel_options, notebooks_dir, shutdown_kernels)
+from .notify import NOT_SENT
 from .lock import LOCK_NAME, RUN_ID_PATTERN, RunLock, prune  # noqa: F401 (re-exported)
 from .redact import bounded, redact
 
@@ -171,10 +172,7 @@ class RunResult:
                          f"to update, {p.get('remove', 0):,} to remove ({verb})")
         told = self.notification or self.sync
         if told and told.get("notification"):
-            how = ("sent" if told.get("sent") else
-                   f"not sent: {told['send_error']}" if told.get("send_error") else
-                   "written, not sent: no [smtp] host")
-            lines.append(f"  notification: {told['notification']} ({how})")
+            lines.append(f"  notification: {told['notification']} ({self.delivery})")
         if not self.ok and self.store_changed is False:
             lines.append(f"  store:        unchanged (revision {self.store_after['revision']}, "
                          f"{self.store_after['links']:,} links)")
@@ -182,10 +180,21 @@ class RunResult:
         lines.append(f"  took:         {self.seconds:.1f} s")
         return "\n".join(lines)
 
+    @property
+    def delivery(self) -> str:
+        """What became of the notification, in words: "sent", "notification not sent: ..."
+        (a refused or timed-out delivery) or "written, not sent: no [smtp] host"."""
+        told = self.notification or self.sync or {}
+        if told.get("send_error"):
+            return NOT_SENT + str(told["send_error"])
+        if told.get("sent"):
+            return "sent"
+        return "written, not sent: no [smtp] host" if told.get("notification") else ""
+
     def to_json(self) -> dict:
         told = self.notification or ({k: self.sync.get(k) for k in (
             "report", "notification", "sent", "send_error", "status")} if self.sync else None)
-        return {"run_id": self.run_id, "status": self.status,
+        return {"run_id": self.run_id, "status": self.status, "notification": self.delivery,
                 "exit_code": self.exit_code, "error": self.error,
                 "error_class": self.error_class, "error_message": self.error_message,
                 "failed_notebook": self.failed_notebook, "failed_cell": self.failed_cell,
