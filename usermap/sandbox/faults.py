@@ -111,6 +111,8 @@ class _Faults:
                 self._log(f"429 hubspot: more than {self.rate_limit} requests in "
                           f"{self.rate_window:g} s")
                 headers["X-HubSpot-RateLimit-Remaining"] = 0
+                if self.retry_after_date:      # "if one ever comes": sent as an HTTP-date
+                    headers["Retry-After"] = max(0.0, wait)
                 body = {"status": "error", "message": "You have reached your ten_secondly_rolling "
                         "limit.", "errorType": "RATE_LIMIT", "correlationId": corr,
                         "policyName": "TEN_SECONDLY_ROLLING"}

@@ -34,7 +34,8 @@ Faults, drawn from a ``random.Random(seed)`` once per request in arrival order, 
 sees the same faults on every run: ``rate_limit`` N requests per ``rate_window`` (10 s) per API,
 then 429 (HubSpot's: no ``Retry-After``, a body with ``policyName`` TEN_SECONDLY_ROLLING;
 Aloware's: ``Retry-After``); ``daily_limit`` HubSpot requests, then 429 ``policyName`` DAILY;
-``migrating`` K: the first K HubSpot requests are 477 with ``Retry-After: 1``; ``error_rate`` P answers 500/502/503/504; ``drop_rate`` P cuts the
+``migrating`` K: the first K HubSpot requests are 477 with ``Retry-After: 1``;
+``retry_after_date``: every ``Retry-After`` is an HTTP-date, and HubSpot's 429 carries one too; ``error_rate`` P answers 500/502/503/504; ``drop_rate`` P cuts the
 connection half-way through the body; ``latency_ms`` before every answer; ``trickle_ms`` sends
 every answer one byte at a time, ``trickle_ms`` apart (a server too slow for any deadline, whose
 every byte resets a socket timeout; bounded: ``TRICKLE_MAX_SECONDS`` per answer, and it ends when
@@ -45,8 +46,10 @@ every owners page after page K (the listing can never complete); ``max_seconds``
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 import json
+import math
 import os
 import random
 import socket
@@ -100,7 +103,7 @@ class SandboxServer(_Faults):
                  drop_rate: float = 0.0, latency_ms: float = 0.0, cut_after: int = 0,
                  trickle_ms: float = 0.0, daily_limit: int = DAILY_LIMIT, migrating: int = 0,
                  aloware_wrap: bool = False, broken_json: tuple | set = (),
-                 log=None, verbose: bool = False):
+                 retry_after_date: bool = False, log=None, verbose: bool = False):
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the sandbox serves on loopback only")
         for name, p in (("error_rate", error_rate), ("drop_rate", drop_rate)):
@@ -126,6 +129,7 @@ class SandboxServer(_Faults):
         self.cut_after = int(cut_after)
         self.daily_limit, self.migrating = int(daily_limit), int(migrating)
         self.aloware_wrap = aloware_wrap
+        self.retry_after_date = bool(retry_after_date)
         self.broken_json = set(broken_json)
         self._log_fn, self._verbose = log, verbose
 
@@ -292,6 +296,11 @@ class SandboxServer(_Faults):
     def _send(self, h, status: int, payload, *, headers: dict | None = None,
               content_type: str = "application/json;charset=utf-8", cut: bool = False) -> None:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
+        if self.retry_after_date and "Retry-After" in (headers or {}):
+            # RFC 9110's other form: the time to come back as an HTTP-date, cut to the whole
+            # second as servers format it, so it can name the second that is running now
+            when = time.time() + float(headers["Retry-After"])
+            headers = {**headers, "Retry-After": email.utils.formatdate(when, usegmt=True)}
         h.send_response(status)
         h.send_header("Content-Type", content_type)
         h.send_header("Content-Length", str(len(body)))
