@@ -41,6 +41,9 @@ __all__ = ["Store", "new_run_id", "SCHEMA_VERSION", "db_error"]
 
 _TEST_HOOK = "USERMAP_TEST_APPLY_HOOK"  # tests only: "fail:N" or "sleep:SECONDS" per change
 _IMPORT_HOOK = "USERMAP_TEST_IMPORT_HOOK"  # tests only: once the import has read the links
+# How long an open waits for another process's migration of the same store to commit (a big
+# store's migration rewrites its tables); past it the open is "busy" (exit 3).
+MIGRATION_WAIT_MS = 60_000
 
 
 def new_run_id(now: str | None = None) -> str:
@@ -52,8 +55,9 @@ def new_run_id(now: str | None = None) -> str:
 class Store:
     """A mapping store file. Use as a context manager; every write is one transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path):
+    def __init__(self, conn: sqlite3.Connection, path: Path, busy_ms: float = 2000.0):
         self.conn, self.path = conn, path
+        self.conn_busy_ms = busy_ms
 
     # --- opening ---------------------------------------------------------------------------
     @classmethod
@@ -74,10 +78,12 @@ class Store:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                made = True
+            except FileExistsError:
+                pass          # another process made it a moment ago: open theirs
             except OSError as e:
                 raise InputError(f"cannot create the store: {e.strerror or e}",
                                  file=str(path)) from None
-            made = True
         conn = None
         try:
             conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
@@ -87,7 +93,7 @@ class Store:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA cache_size=-262144")  # 256 MB: big imports stay off the disk
-            store = cls(conn, path)
+            store = cls(conn, path, busy_timeout * 1000)
             store._migrate()
         except BaseException as e:
             if conn is not None:
@@ -154,7 +160,9 @@ class Store:
                              f"not a number; restore it from a backup", file=str(self.path))
         return value
 
-    def _migrate(self) -> None:
+    def _version(self) -> int:
+        """The file's schema version (0: an empty file), checked: a foreign or damaged file,
+        or one newer than this usermap, is an InputError."""
         c = self.conn
         has_meta = c.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
                              ).fetchone()
@@ -169,16 +177,31 @@ class Store:
         if version > SCHEMA_VERSION:
             raise InputError(f"the store has schema version {version}, newer than this usermap "
                              f"({SCHEMA_VERSION}); upgrade usermap", file=str(self.path))
-        if version == SCHEMA_VERSION:
+        return version
+
+    def _migrate(self) -> None:
+        """Run the migrations the file lacks, in one write transaction. The version is read
+        again inside it (BEGIN IMMEDIATE): another process opening the same older store at
+        the same moment may have migrated it while this one waited for the write lock, and
+        then there is nothing left to do (never "duplicate column name")."""
+        if self._version() == SCHEMA_VERSION:
             return
-        c.execute("BEGIN IMMEDIATE")
+        c = self.conn
+        wait = int(max(self.conn_busy_ms, MIGRATION_WAIT_MS))
+        c.execute(f"PRAGMA busy_timeout={wait}")     # the other process's migration may be long
         try:
+            c.execute("BEGIN IMMEDIATE")
+        finally:
+            c.execute(f"PRAGMA busy_timeout={int(self.conn_busy_ms)}")
+        try:
+            version = self._version()
             for step in range(version, SCHEMA_VERSION):
                 for stmt in MIGRATIONS[step].split(";"):
                     if stmt.strip():
                         c.execute(stmt)
-            c.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                      (str(SCHEMA_VERSION),))
+            if version != SCHEMA_VERSION:
+                c.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                          (str(SCHEMA_VERSION),))
             c.execute("COMMIT")
         except BaseException:
             self._rollback()
