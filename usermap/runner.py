@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .clock import utc_now as _now
-from .errors import (InputError, NotebookFailedError, RunKilled, SafetyError, exit_code_for,
+from .errors import (ConfigError, InputError, NotebookFailedError, RunKilled, SafetyError, exit_code_for,
                      exit_meaning)
 from .execute import (CELL_TIMEOUT, KERNEL_NAME, NOTEBOOKS, NOTEBOOKS_ENV,  # noqa: F401
                       START_TIMEOUT, _kernel_manager_class, execute_notebook,
@@ -103,6 +103,7 @@ class RunResult:
     notification: dict | None = None     # the failure report: report, notification, sent, error
     killed_by: str = ""                  # "SIGTERM" or "SIGINT" when a signal stopped the run
     running: str = ""                    # the notebook being executed (for a stopped run)
+    advice: str = ""                     # what to do, first in the failure report's advice
 
     @property
     def ok(self) -> bool:
@@ -307,7 +308,7 @@ def run(config, *, apply: bool = False, force: bool = False, cell_timeout: float
                                took_over=lock.previous)
             result.store_before = _store_state(store)
             try:
-                if stop.signum is None:
+                if stop.signum is None and _tokens_set(result):
                     stop.armed = True
                     _execute(result, nb_dir, config_path, store, run_dir, apply, force,
                              cell_timeout)
@@ -340,6 +341,20 @@ def run(config, *, apply: bool = False, force: bool = False, cell_timeout: float
     finally:
         stop.restore()
     return result
+
+
+def _tokens_set(result: RunResult) -> bool:
+    """Both API tokens are in the environment; otherwise the run fails at once (exit 2), before
+    any kernel starts, and its failure report gives the same advice as the message."""
+    from .config import require_tokens
+    try:
+        require_tokens()
+    except ConfigError as e:
+        result._fail(type(e).__name__, str(e), e.exit_code)
+        result.advice = str(e)
+        log.error("%s", result.error)
+        return False
+    return True
 
 
 def _stopped(result: RunResult, signum: int) -> None:
@@ -441,7 +456,7 @@ def _failure_report(result: RunResult, *, audit_report: str = "") -> FailureRepo
     from .report.build import build_failure_report
     files = tuple((n, w) for n, w in _FILES
                   if n in (LOG_NAME, RUN_JSON) or (result.run_dir / n).exists())
-    return build_failure_report(
+    rep = build_failure_report(
         run_id=result.run_id, generated_at=_now(), status=result.status,
         exit_code=result.exit_code, meaning=exit_meaning(result.exit_code),
         error_class=result.error_class,
@@ -450,6 +465,10 @@ def _failure_report(result: RunResult, *, audit_report: str = "") -> FailureRepo
         store_before=result.store_before, store_after=result.store_after, fetch=result.fetch,
         apply=result.apply, summary=result.summary, audit_report=audit_report,
         run_dir=str(result.run_dir), files=files)
+    if result.advice:
+        from dataclasses import replace
+        rep = replace(rep, advice=(bounded(result.advice),) + tuple(rep.advice))
+    return rep
 
 
 def _report_failure(result: RunResult, config, run_dir: Path) -> None:
