@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from usermap.config import Config
 from usermap.errors import InputError
 from usermap.engine.models import ACTIONS, METHODS, OWNER_TYPES, USER_KINDS, USER_STATUSES
-from usermap.files import read_plan
-from usermap.engine.plan import PLAN_FORMAT
+from usermap.planfile import read_plan
+from usermap.planfile import PLAN_FORMAT
 from usermap.sources.snapshot import read_mappings_csv, read_owners_json, read_users_csv
 
 N = int(os.environ.get("USERMAP_FUZZ_EXAMPLES", "150"))  # more for a long local run

@@ -363,7 +363,7 @@ def _cmd_plan(args) -> int:
 
 
 def _cmd_apply(args) -> int:
-    from .files import read_plan
+    from .planfile import read_plan
     from .engine.plan import describe
     p = read_plan(args.plan)
     done = workflow.apply(args.store, p, yes=args.yes, force=args.force, now=utc_now())

@@ -46,8 +46,7 @@ from .sources.api.deadline import Watchdog
 if TYPE_CHECKING:
     from .report.model import Notification
 
-__all__ = ["build_message", "write_eml", "send", "notify", "NotifyError", "MAX_MESSAGE_BYTES",
-           "EML_NAME"]
+__all__ = ["build_message", "write_eml", "send", "notify", "MAX_MESSAGE_BYTES", "EML_NAME"]
 
 log = logging.getLogger("usermap.notify")
 

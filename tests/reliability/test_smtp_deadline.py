@@ -14,7 +14,8 @@ import runkit
 from conftest import SANDBOX_TOKENS
 from slowrelay import SlowRelay
 from usermap.config import Config
-from usermap.notify import NotifyError, notify, send
+from usermap.errors import NotifyError
+from usermap.notify import notify, send
 
 TIMEOUT = 2.0
 
