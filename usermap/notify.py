@@ -46,7 +46,8 @@ from .sources.api.deadline import Watchdog
 if TYPE_CHECKING:
     from .report.model import Notification
 
-__all__ = ["build_message", "write_eml", "send", "notify", "MAX_MESSAGE_BYTES", "EML_NAME"]
+__all__ = ["build_message", "write_eml", "send", "notify", "delivery", "MAX_MESSAGE_BYTES",
+           "EML_NAME", "NOT_SENT"]
 
 log = logging.getLogger("usermap.notify")
 
@@ -237,6 +238,17 @@ def _raise_for(box: dict, where: str) -> None:
     if isinstance(e, (smtplib.SMTPException, ssl.SSLError, OSError)):
         raise NotifyError(f"SMTP {where}: {type(e).__name__}: {bounded(e, 500)}") from None
     raise e
+
+
+def delivery(told: dict) -> str:
+    """What became of a notification (``notify``'s result as a run records it: ``sent``,
+    ``send_error``, ``notification``), in words: "sent", "notification not sent: ..." or
+    "written, not sent: no [smtp] host"; "" when none was written."""
+    if told.get("send_error"):
+        return NOT_SENT + str(told["send_error"])
+    if told.get("sent"):
+        return "sent"
+    return "written, not sent: no [smtp] host" if told.get("notification") else ""
 
 
 def notify(report: Notification, config, run_dir, *, report_path=None) -> dict:

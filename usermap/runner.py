@@ -55,7 +55,7 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .clock import utc_now as _now
@@ -65,7 +65,7 @@ from .execute import (CELL_TIMEOUT, KERNEL_NAME, NOTEBOOKS, NOTEBOOKS_ENV,  # no
                       START_TIMEOUT, _kernel_manager_class, execute_notebook,
                       kernel_options, notebooks_dir, shutdown_kernels)
 from .lock import LOCK_NAME, RUN_ID_PATTERN, RunLock, prune
-from .notify import NOT_SENT
+from .notify import delivery
 from .redact import bounded, redact
 from .report.failure import FailureReport
 
@@ -172,7 +172,7 @@ class RunResult:
                          f"to update, {p.get('remove', 0):,} to remove ({verb})")
         told = self.notification or self.sync
         if told and told.get("notification"):
-            lines.append(f"  notification: {told['notification']} ({self.delivery})")
+            lines.append(f"  notification: {told['notification']} ({delivery(told)})")
         if not self.ok and self.store_changed is False:
             lines.append(f"  store:        unchanged (revision {self.store_after['revision']}, "
                          f"{self.store_after['links']:,} links)")
@@ -180,21 +180,11 @@ class RunResult:
         lines.append(f"  took:         {self.seconds:.1f} s")
         return "\n".join(lines)
 
-    @property
-    def delivery(self) -> str:
-        """What became of the notification, in words: "sent", "notification not sent: ..."
-        (a refused or timed-out delivery) or "written, not sent: no [smtp] host"."""
-        told = self.notification or self.sync or {}
-        if told.get("send_error"):
-            return NOT_SENT + str(told["send_error"])
-        if told.get("sent"):
-            return "sent"
-        return "written, not sent: no [smtp] host" if told.get("notification") else ""
-
     def to_json(self) -> dict:
         told = self.notification or ({k: self.sync.get(k) for k in (
             "report", "notification", "sent", "send_error", "status")} if self.sync else None)
-        return {"run_id": self.run_id, "status": self.status, "notification": self.delivery,
+        return {"run_id": self.run_id, "status": self.status,
+                "notification": delivery(self.notification or self.sync or {}),
                 "exit_code": self.exit_code, "error": self.error,
                 "error_class": self.error_class, "error_message": self.error_message,
                 "failed_notebook": self.failed_notebook, "failed_cell": self.failed_cell,
@@ -347,13 +337,11 @@ def _tokens_set(result: RunResult) -> bool:
     any kernel starts, and its failure report gives the same advice as the message."""
     from .config import require_tokens
     try:
-        require_tokens()
+        return require_tokens() is None
     except ConfigError as e:
         result._fail(type(e).__name__, str(e), e.exit_code)
         result.advice = str(e)
-        log.error("%s", result.error)
         return False
-    return True
 
 
 def _stopped(result: RunResult, signum: int) -> None:
@@ -461,10 +449,8 @@ def _failure_report(result: RunResult, *, audit_report: str = "") -> FailureRepo
         store_before=result.store_before, store_after=result.store_after, fetch=result.fetch,
         apply=result.apply, summary=result.summary, audit_report=audit_report,
         run_dir=str(result.run_dir), files=files)
-    if result.advice:
-        from dataclasses import replace
-        rep = replace(rep, advice=(bounded(result.advice),) + tuple(rep.advice))
-    return rep
+    first = (bounded(result.advice),) if result.advice else ()     # the message's own advice
+    return replace(rep, advice=first + tuple(rep.advice))
 
 
 def _report_failure(result: RunResult, config, run_dir: Path) -> None:

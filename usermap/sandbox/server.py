@@ -34,8 +34,8 @@ Faults, drawn from a ``random.Random(seed)`` once per request in arrival order, 
 sees the same faults on every run: ``rate_limit`` N requests per ``rate_window`` (10 s) per API,
 then 429 (HubSpot's: no ``Retry-After``, a body with ``policyName`` TEN_SECONDLY_ROLLING;
 Aloware's: ``Retry-After``); ``daily_limit`` HubSpot requests, then 429 ``policyName`` DAILY;
-``migrating`` K: the first K HubSpot requests are 477 with ``Retry-After: 1``;
-``retry_after_date``: every ``Retry-After`` is an HTTP-date, and HubSpot's 429 carries one too; ``error_rate`` P answers 500/502/503/504; ``drop_rate`` P cuts the
+``migrating`` K: the first K HubSpot requests are 477 with ``Retry-After: 1`` (``retry_after_date``: every
+``Retry-After`` an HTTP-date, and HubSpot's 429 gets one); ``error_rate`` P answers 500/502/503/504; ``drop_rate`` P cuts the
 connection half-way through the body; ``latency_ms`` before every answer; ``trickle_ms`` sends
 every answer one byte at a time, ``trickle_ms`` apart (a server too slow for any deadline, whose
 every byte resets a socket timeout; bounded: ``TRICKLE_MAX_SECONDS`` per answer, and it ends when
@@ -46,10 +46,8 @@ every owners page after page K (the listing can never complete); ``max_seconds``
 from __future__ import annotations
 
 import base64
-import email.utils
 import hashlib
 import json
-import math
 import os
 import random
 import socket
@@ -128,8 +126,7 @@ class SandboxServer(_Faults):
         self.trickle = float(trickle_ms) / 1000.0
         self.cut_after = int(cut_after)
         self.daily_limit, self.migrating = int(daily_limit), int(migrating)
-        self.aloware_wrap = aloware_wrap
-        self.retry_after_date = bool(retry_after_date)
+        self.aloware_wrap, self.retry_after_date = aloware_wrap, bool(retry_after_date)
         self.broken_json = set(broken_json)
         self._log_fn, self._verbose = log, verbose
 
@@ -296,11 +293,6 @@ class SandboxServer(_Faults):
     def _send(self, h, status: int, payload, *, headers: dict | None = None,
               content_type: str = "application/json;charset=utf-8", cut: bool = False) -> None:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
-        if self.retry_after_date and "Retry-After" in (headers or {}):
-            # RFC 9110's other form: the time to come back as an HTTP-date, cut to the whole
-            # second as servers format it, so it can name the second that is running now
-            when = time.time() + float(headers["Retry-After"])
-            headers = {**headers, "Retry-After": email.utils.formatdate(when, usegmt=True)}
         h.send_response(status)
         h.send_header("Content-Type", content_type)
         h.send_header("Content-Length", str(len(body)))
@@ -382,7 +374,7 @@ class SandboxServer(_Faults):
                 self._log("477 hubspot: migration in progress")
                 self._send(h, 477, self._hs_error("This portal is currently being migrated; try "
                                                   "again later.", "MIGRATION_IN_PROGRESS", corr),
-                           headers={"Retry-After": MIGRATION_RETRY_AFTER,
+                           headers={"Retry-After": self._retry_after(MIGRATION_RETRY_AFTER),
                                     "X-HubSpot-Correlation-Id": corr})
                 return
         wait = self._rate_check(api, now)

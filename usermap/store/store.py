@@ -4,7 +4,7 @@ One row per link; an Aloware user has at most one owner and an owner at most one
 enforced by the schema). Every write goes through ``write_changes``, one transaction that checks,
 applies, journals, bumps the revision by one and records the run; after any failure or crash the
 file is exactly as before (SQLite rolls the transaction back). The schema carries a version, and
-``open`` migrates older files step by step.
+``open`` migrates older files step by step (migrate.py: safe when two processes open one at once).
 
 ``db_error`` (SQLite errors in words) is in store_errors.py and the journal rows of an import in
 store_journal.py; both re-exported here. An import's link writes (a first import into the bare
@@ -31,7 +31,8 @@ from ..files import write_atomic
 from .errors import db_error
 from .journal import _IMPORT_FIELDS, _dump, _import_diff, _import_journal_rows, _json_rows
 from .read import links_frame
-from .schema import MIGRATIONS, PAGE_SIZE, SCHEMA_VERSION
+from .migrate import meta_int, migrate
+from .schema import PAGE_SIZE, SCHEMA_VERSION
 from ..engine.models import (
     ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER, LINK_COLUMNS,
     MAPPINGS_CSV_COLUMNS, METHOD_EMAIL, METHOD_MANUAL, REMOVE, UPDATE, Change,
@@ -41,9 +42,6 @@ __all__ = ["Store", "new_run_id"]
 
 _TEST_HOOK = "USERMAP_TEST_APPLY_HOOK"  # tests only: "fail:N" or "sleep:SECONDS" per change
 _IMPORT_HOOK = "USERMAP_TEST_IMPORT_HOOK"  # tests only: once the import has read the links
-# How long an open waits for another process's migration of the same store to commit (a big
-# store's migration rewrites its tables); past it the open is "busy" (exit 3).
-MIGRATION_WAIT_MS = 60_000
 
 
 def new_run_id(now: str | None = None) -> str:
@@ -55,9 +53,8 @@ def new_run_id(now: str | None = None) -> str:
 class Store:
     """A mapping store file. Use as a context manager; every write is one transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, busy_ms: float = 2000.0):
+    def __init__(self, conn: sqlite3.Connection, path: Path):
         self.conn, self.path = conn, path
-        self.conn_busy_ms = busy_ms
 
     # --- opening ---------------------------------------------------------------------------
     @classmethod
@@ -93,8 +90,8 @@ class Store:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA cache_size=-262144")  # 256 MB: big imports stay off the disk
-            store = cls(conn, path, busy_timeout * 1000)
-            store._migrate()
+            store = cls(conn, path)
+            migrate(conn, path, busy_timeout * 1000)
         except BaseException as e:
             if conn is not None:
                 conn.close()
@@ -147,65 +144,7 @@ class Store:
         return cls.open(path, create=True), True
 
     def _meta_int(self, key: str) -> int:
-        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        if row is None:
-            raise InputError(f"the store is damaged: its meta table has no {key}",
-                             file=str(self.path))
-        try:
-            value = int(str(row[0]).strip())
-        except ValueError:
-            value = -1
-        if value < 0:
-            raise InputError(f"the store is damaged: its meta table has {key} = {row[0]!r}, "
-                             f"not a number; restore it from a backup", file=str(self.path))
-        return value
-
-    def _version(self) -> int:
-        """The file's schema version (0: an empty file), checked: a foreign or damaged file,
-        or one newer than this usermap, is an InputError."""
-        c = self.conn
-        has_meta = c.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
-                             ).fetchone()
-        version = 0
-        if has_meta:
-            row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = self._meta_int("schema_version") if row else 1
-            if c.execute("SELECT 1 FROM meta WHERE key='revision'").fetchone():
-                self._meta_int("revision")
-        elif c.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-            raise InputError("not a usermap store (it has other tables)", file=str(self.path))
-        if version > SCHEMA_VERSION:
-            raise InputError(f"the store has schema version {version}, newer than this usermap "
-                             f"({SCHEMA_VERSION}); upgrade usermap", file=str(self.path))
-        return version
-
-    def _migrate(self) -> None:
-        """Run the migrations the file lacks, in one write transaction. The version is read
-        again inside it (BEGIN IMMEDIATE): another process opening the same older store at
-        the same moment may have migrated it while this one waited for the write lock, and
-        then there is nothing left to do (never "duplicate column name")."""
-        if self._version() == SCHEMA_VERSION:
-            return
-        c = self.conn
-        wait = int(max(self.conn_busy_ms, MIGRATION_WAIT_MS))
-        c.execute(f"PRAGMA busy_timeout={wait}")     # the other process's migration may be long
-        try:
-            c.execute("BEGIN IMMEDIATE")
-        finally:
-            c.execute(f"PRAGMA busy_timeout={int(self.conn_busy_ms)}")
-        try:
-            version = self._version()
-            for step in range(version, SCHEMA_VERSION):
-                for stmt in MIGRATIONS[step].split(";"):
-                    if stmt.strip():
-                        c.execute(stmt)
-            if version != SCHEMA_VERSION:
-                c.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                          (str(SCHEMA_VERSION),))
-            c.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
+        return meta_int(self.conn, self.path, key)
 
     def _rollback(self) -> None:
         """Roll back the open transaction, if SQLite has not already (a full disk or an I/O
