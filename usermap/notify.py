@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from .config import secret
 from .errors import NotifyError  # re-exported: usermap.notify.NotifyError
-from .files import write_atomic
+from .files import shown, write_atomic
 from .redact import bounded
 from .sources.api.deadline import Watchdog
 
@@ -106,8 +106,8 @@ def build_message(report: Notification, config, *, report_path=None) -> EmailMes
     server; the report's URL is linked when ``[report] url`` is set."""
     path = Path(report_path) if report_path else None
     url = _report_url(config, report.run_id)
-    location = {"url": url, "path": str(path.resolve()) if path else "", "attached": "",
-                "attached_what": "", "file": path.name if path else ""}
+    location = {"url": url, "path": shown(path.resolve()) if path else "", "attached": "",
+                "attached_what": "", "file": shown(path.name) if path else ""}
     size = path.stat().st_size if path is not None and path.is_file() else None
     candidates = []
     if size is not None and size <= config.report.attach_max_bytes:

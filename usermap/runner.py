@@ -38,14 +38,13 @@ A run::
 - **Secrets** are never parameters: the kernel inherits the environment, and the notebooks read
   the tokens there through usermap (``config.secret``). Parameters are paths, the run id and
   two booleans; the runner refuses any name the notebook does not declare.
-- **Retention** (``usermap.lock.prune``): after each run only the newest ``runs.keep`` run folders are kept (folders whose
-  name is a run id; nothing else in the runs folder is touched).
+- **Retention** (``usermap.lock.prune``): only the newest ``runs.keep`` run folders are kept.
+- **Before any kernel** the run's paths must be UTF-8 and both API tokens set (exit 2 at once,
+  with a failure report that gives the message's advice).
 
-This module strings a run together (lock, folder, the two notebooks, failure report,
-retention); the steps inside the notebooks are ``usermap.workflow``'s, through
-``usermap.notebook``. The meaning of each exit code is ``errors.EXIT_CODES``. Adapter: files,
-processes. Must not import cli or notebook; ``cli._cmd_run`` prints ``describe()`` and exits
-with ``exit_code``.
+Strings a run together (lock, folder, notebooks, failure report, retention); the steps inside
+the notebooks are ``usermap.workflow``'s. Adapter: files, processes. Must not import cli or
+notebook; ``cli._cmd_run`` prints ``describe()`` and exits with ``exit_code``.
 """
 
 from __future__ import annotations
@@ -59,11 +58,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .clock import utc_now as _now
-from .errors import (ConfigError, InputError, NotebookFailedError, RunKilled, SafetyError,
-                     exit_code_for, exit_meaning)
+from .errors import (InputError, NotebookFailedError, RunKilled, SafetyError, exit_code_for,
+                     exit_meaning)
 from .execute import (CELL_TIMEOUT, KERNEL_NAME, NOTEBOOKS, NOTEBOOKS_ENV,  # noqa: F401
                       START_TIMEOUT, _kernel_manager_class, execute_notebook,
                       kernel_options, notebooks_dir, shutdown_kernels)
+from .files import check_utf8, shown
 from .lock import LOCK_NAME, RUN_ID_PATTERN, RunLock, prune
 from .notify import delivery
 from .redact import bounded, redact
@@ -178,7 +178,7 @@ class RunResult:
                          f"{self.store_after['links']:,} links)")
         lines.append(f"  log:          {self.run_dir / LOG_NAME}")
         lines.append(f"  took:         {self.seconds:.1f} s")
-        return "\n".join(lines)
+        return shown("\n".join(lines))         # a path that is not UTF-8 as \xNN
 
     def to_json(self) -> dict:
         told = self.notification or ({k: self.sync.get(k) for k in (
@@ -199,7 +199,7 @@ class RunResult:
 
 class _RedactingFormatter(logging.Formatter):
     def format(self, record):
-        return bounded(super().format(record), 20_000)
+        return shown(bounded(super().format(record), 20_000))
 
 
 def _open_log(path: Path) -> logging.Handler:
@@ -297,7 +297,8 @@ def run(config, *, apply: bool = False, force: bool = False, cell_timeout: float
                                took_over=lock.previous)
             result.store_before = _store_state(store)
             try:
-                if stop.signum is None and _tokens_set(result):
+                if stop.signum is None and _preflight(result, {
+                        "the config": config_path, "the store": store, "the notebooks": nb_dir}):
                     stop.armed = True
                     _execute(result, nb_dir, config_path, store, run_dir, apply, force,
                              cell_timeout)
@@ -332,13 +333,13 @@ def run(config, *, apply: bool = False, force: bool = False, cell_timeout: float
     return result
 
 
-def _tokens_set(result: RunResult) -> bool:
-    """Both API tokens are in the environment; otherwise the run fails at once (exit 2), before
-    any kernel starts, and its failure report gives the same advice as the message."""
+def _preflight(result: RunResult, paths: dict) -> bool:
+    """Before any kernel: the run's paths are UTF-8 and both tokens set; else exit 2 at once."""
     from .config import require_tokens
     try:
+        [check_utf8(path, what) for what, path in paths.items()]
         return require_tokens() is None
-    except ConfigError as e:
+    except InputError as e:
         result._fail(type(e).__name__, str(e), e.exit_code)
         result.advice = str(e)
         return False
@@ -448,9 +449,8 @@ def _failure_report(result: RunResult, *, audit_report: str = "") -> FailureRepo
         failed_notebook=result.failed_notebook, failed_cell=result.failed_cell,
         store_before=result.store_before, store_after=result.store_after, fetch=result.fetch,
         apply=result.apply, summary=result.summary, audit_report=audit_report,
-        run_dir=str(result.run_dir), files=files)
-    first = (bounded(result.advice),) if result.advice else ()     # the message's own advice
-    return replace(rep, advice=first + tuple(rep.advice))
+        run_dir=shown(result.run_dir), files=files)
+    return replace(rep, advice=(bounded(result.advice),) * bool(result.advice) + rep.advice)
 
 
 def _report_failure(result: RunResult, config, run_dir: Path) -> None:
