@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from .files import write_csv
+from .files import one_line, write_csv
 from .engine.models import CONFLICT_ICON, METHOD_MANUAL, fill_command
 from .engine.reconcile import Audit
 
@@ -26,14 +26,18 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _neutral(v):
-    return "'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v
+    if not isinstance(v, str):
+        return v
+    v = one_line(v)
+    return "'" + v if v.startswith(FORMULA_STARTS) else v
 
 
 def for_people(df):
-    """A copy of ``df`` whose text cells a spreadsheet would run as a formula (leading ``=``,
-    ``+``, ``-``, ``@``, tab or CR) start with ``'`` instead: the one place the audit's CSVs are
-    neutralised. Numbers stay numbers. Not for data formats (the mappings export round-trips
-    exactly)."""
+    """A copy of ``df`` whose text cells are one line each (line breaks, control characters,
+    U+2028/2029, NEL and lone surrogates written as backslash escapes: a name from an API never
+    makes a line or a field of its own) and never start a formula (a leading ``=``, ``+``, ``-``,
+    ``@``, tab or CR gets a ``'``): the one place the audit's CSVs are neutralised. Numbers stay
+    numbers. Not for data formats (the mappings export round-trips exactly)."""
     out = df.copy()
     for c in out.columns:
         if not (out[c].dtype.kind in "biufcmM"):
