@@ -266,13 +266,31 @@ def secret(name: str, *, required: bool = False) -> str:
     raw = os.environ.get(name, "")
     value = raw.strip() if name in _TOKENS else raw.strip("\r\n")
     if _control(value) or (name in _TOKENS and any(c.isspace() for c in value)):
-        raise ConfigError(f"{name} holds whitespace or a control character inside it; set it "
-                          "to the secret alone", column=name)
+        raise ConfigError(f"the environment variable {name} holds whitespace or a control "
+                          f"character inside it; set it to the secret alone: "
+                          f"`export {name}=…`")
     if required and not value:
-        raise ConfigError(f"{name} is not set. {'Tokens' if name in _TOKENS else 'Secrets'} "
-                          f"come from the environment only (never from usermap.toml): set it, e.g. `export {name}=...`, then run "
-                          f"again", column=name)
+        raise ConfigError(not_set([name]))
     return value
+
+
+def not_set(names) -> str:
+    """The one message (and advice) for secrets missing from the environment, naming each as
+    an environment variable with the command that sets it."""
+    names = list(names)
+    verb = "is" if len(names) == 1 else "are"
+    kind = "tokens come" if all(n in _TOKENS for n in names) else "secrets come"
+    return (f"{' and '.join(names)} {verb} not set: "
+            f"`export {' '.join(n + '=…' for n in names)}` ({kind} from the environment only, "
+            f"never from usermap.toml), then run again")
+
+
+def require_tokens() -> None:
+    """Both API tokens set (``usermap run`` checks before any notebook starts); a ConfigError
+    naming every missing one otherwise."""
+    missing = [n for n in _TOKENS if not secret(n)]
+    if missing:
+        raise ConfigError(not_set(missing))
 
 
 def _walk(value, key: str):
