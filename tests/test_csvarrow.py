@@ -7,7 +7,7 @@ import io
 import pandas as pd
 from hypothesis import example, given, settings, strategies as st
 
-from usermap.sources.csv.arrow import arrow_frame
+from usermap.sources.csv.fast import arrow_frame
 
 PIECES = ["a", "b", ",", '"', "\n", "\r", " ", "\r\n", '""', "1", "\ufeff", "\t", '"a"', ',"',
           '",', "é", '"x,y"']

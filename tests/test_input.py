@@ -21,7 +21,8 @@ from usermap.sources.api import aloware
 from usermap.sources.csv.read import read_csv_validated
 from usermap.sources.api.fetch import fetch_snapshot
 from usermap.sources.api.retry import RetryPolicy
-from usermap.sources.snapshot import read_mappings_csv, read_owners_json, read_users_csv
+from usermap.sources.owners.read import read_owners as read_owners_json
+from usermap.sources.snapshot import read_mappings_csv, read_users_csv
 
 H = "id,first_name,last_name,email,status,kind\n"
 HN = "id,first_name,last_name,email,status,kind,notes\n"

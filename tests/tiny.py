@@ -7,7 +7,7 @@ import pandas as pd
 from usermap.engine import plan as planmod
 from usermap.engine import reconcile
 from usermap.engine.models import LINK_COLUMNS
-from usermap.sources.snapshot import owners_frame
+from usermap.sources.owners.frame import owners_frame
 
 
 def U(id, email, status="active", kind="user", first="", last=""):

@@ -147,7 +147,8 @@ class SandboxServer(_Faults):
     @classmethod
     def from_snapshot(cls, directory, **kw) -> "SandboxServer":
         """Serve a snapshot folder (aloware_users.csv, hubspot_owners.json) as it is."""
-        from ..sources.snapshot import OWNERS_FILE, USERS_FILE, owners_frame, read_users_csv
+        from ..sources.owners.frame import owners_frame
+        from ..sources.snapshot import OWNERS_FILE, USERS_FILE, read_users_csv
         d = Path(directory)
         if not d.is_dir():
             raise InputError("snapshot folder not found; give a folder `usermap fetch --out DIR` "
