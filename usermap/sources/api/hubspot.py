@@ -30,6 +30,7 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Callable
 
+from ..owners.dupkeys import repeated_key
 from ...errors import AuthError, BadAnswerError, IncompleteListingError, InputError, SourceError
 from ...engine.models import OWNER_TYPES
 from ...redact import bounded, redact
@@ -189,6 +190,13 @@ def _get_page(api, *, archived: bool, after: str | None, limit: int, timeout, wh
             isinstance(nxt, dict) and not isinstance(nxt.get("after"), (str, type(None)))):
         raise BadAnswerError(f"{what}: HubSpot returned an unexpected page: field "
                              f"'paging.next.after': expected an object holding a string cursor")
+    repeated = repeated_key(body, page)   # (json kept the last value of a repeated key)
+    if repeated is not None:
+        element, key = repeated
+        where = f"element {element}" if element else "the page"
+        raise BadAnswerError(f"{what}: {where}, field {key!r}: the key {key!r} appears twice "
+                             f"in one object (JSON would keep only the last); the listing was "
+                             f"discarded")
     return page, raw
 
 

@@ -21,7 +21,8 @@ from ...errors import InputError, RecutSignal
 from ...redact import bounded
 from ..csv.checks import read_text_utf8
 from ...engine.models import API_OWNER_FIELDS
-from .frame import JSON_WS, dup_key_hook, gather, refuse_dup_keys, refuse_surrogates
+from .dupkeys import dup_key_hook, refuse_dup_keys
+from .frame import JSON_WS, gather, refuse_surrogates
 
 __all__ = ["read_columns"]
 

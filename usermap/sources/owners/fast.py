@@ -26,6 +26,7 @@ from operator import attrgetter
 from pathlib import Path
 
 from ...engine.models import API_OWNER_FIELDS
+from .dupkeys import keys_in
 
 __all__ = ["owner_columns", "NOT_VOUCHED"]
 
@@ -269,26 +270,7 @@ def _loose_piece(objs: list, text: bytes, cols: dict, unset) -> bool:
             values = [None if v is unset else v for v in values]
             types = set(map(type, values))
         if not types <= _SCALARS:
-            parsed_keys += _nested_keys(list(values))
+            parsed_keys += keys_in(list(values))
         if f in cols:
             cols[f] += values
     return parsed_keys == text_keys
-
-
-def _nested_keys(values: list) -> int:
-    """The keys of every object inside these values, level by level with C-speed map/chain
-    (teams: a list of small objects of scalars, two levels)."""
-    total = 0
-    level = values
-    while level:
-        types = set(map(type, level))
-        if types <= _SCALARS:
-            break
-        dicts = (level if types == {dict} else [] if dict not in types else
-                 [v for v in level if type(v) is dict])
-        lists = (level if types == {list} else [] if list not in types else
-                 [v for v in level if type(v) is list])
-        total += sum(map(len, dicts))
-        level = list(chain(chain.from_iterable(map(dict.values, dicts)),
-                           chain.from_iterable(lists)))
-    return total

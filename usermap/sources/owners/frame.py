@@ -1,7 +1,5 @@
 """The owners frame: validation, defaults and shared strings of the owner columns, whichever
-reader parsed them (``exact.py``'s json or ``fast.py``'s msgspec), and the rule of a key given
-twice in one owner object (used by the readers and by the fetch, which must not write a
-snapshot a later command refuses).
+reader parsed them (``exact.py``'s json or ``fast.py``'s msgspec).
 
 Every error is an ``InputError`` naming the file, the object (row, 1-based) and the field.
 
@@ -11,7 +9,7 @@ Adapter helpers: pandas only; no file I/O, network or SQLite.
 from __future__ import annotations
 
 import re
-from itertools import chain, repeat
+from itertools import repeat
 from operator import itemgetter
 
 import pandas as pd
@@ -23,8 +21,8 @@ from ...engine.models import (
     OWNER_TYPES,
 )
 
-__all__ = ["owners_frame", "columns_frame", "typed_columns_frame", "gather", "dup_key_hook",
-           "refuse_dup_keys", "repeated_key", "JSON_WS", "SURROGATE_CHAR", "refuse_surrogates"]
+__all__ = ["owners_frame", "columns_frame", "typed_columns_frame", "gather", "JSON_WS",
+           "SURROGATE_CHAR", "refuse_surrogates"]
 
 # JSON's whitespace is exactly these four characters (RFC 8259 §2): a regular expression's
 # ``\s`` also takes NBSP, U+2028, U+3000, form feed and NEL, which json.loads refuses.
@@ -40,94 +38,6 @@ def refuse_surrogates(cols: dict, source: str) -> None:
             if isinstance(v, str) and SURROGATE_CHAR.search(v):
                 raise InputError("not valid text: a lone UTF-16 surrogate escape",
                                  file=source, row=i + 1, column=api)
-
-
-# --- a key given twice in one object --------------------------------------------------------
-class _DupKeyObject(dict):
-    """A parsed JSON object that had a key twice (``dup``: the first such key)."""
-    dup: str = ""
-
-
-def dup_key_hook(flagged: list):
-    """An object_pairs_hook: the dict, as json builds it, plus a note when a key repeats."""
-    def hook(pairs):
-        d = dict(pairs)
-        if len(d) != len(pairs):
-            d = _DupKeyObject(d)
-            seen: set = set()
-            d.dup = next(k for k, _ in pairs if k in seen or seen.add(k))
-            flagged.append(d)
-        return d
-    return hook
-
-
-def _dup_key_in(value):
-    """The repeated key inside ``value`` (an owner, searched with its nested objects), or None."""
-    if isinstance(value, _DupKeyObject):
-        return value.dup
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    for v in items:
-        found = _dup_key_in(v)
-        if found is not None:
-            return found
-    return None
-
-
-def refuse_dup_keys(objs: list, offset: int, source: str) -> None:
-    for i, o in enumerate(objs):
-        key = _dup_key_in(o)
-        if key is not None:
-            raise InputError(f"key {key!r} appears twice in one owner object (JSON would keep "
-                             f"only the last)", file=source, row=offset + i + 1, column=key)
-
-
-
-def repeated_key(text: bytes, value) -> tuple[int, str] | None:
-    """(element, key) of the first owner with a key given twice, for ``value`` as json parsed
-    ``text`` (a page: an object whose "results" are the owners, or the array itself), or None.
-
-    json keeps the last of two equal keys silently. With JSON whitespace deleted every key in
-    the text is followed by '":', so that count is at least the number of keys; when it
-    equals the keys json kept (counted level by level) no key repeats. Only otherwise (or when
-    a string holds '":') is the text parsed again, noting repeats."""
-    if _keys_in_text(text) == _keys_in(value):
-        return None
-    import json
-    flagged: list = []
-    again = json.loads(text, object_pairs_hook=dup_key_hook(flagged))
-    if not flagged:
-        return None
-    owners = again.get("results") if isinstance(again, dict) else again
-    for i, o in enumerate(owners if isinstance(owners, list) else ()):
-        key = _dup_key_in(o)
-        if key is not None:
-            return i + 1, key
-    return 0, _dup_key_in(again)   # outside the owners (the page's paging)
-
-
-def _keys_in_text(text) -> int:
-    if isinstance(text, str):
-        text = text.encode("utf-8", "surrogatepass")
-    return text.translate(None, b" \t\r\n").count(b'":')
-
-
-_SCALARS = frozenset((str, int, float, bool, type(None)))
-
-
-def _keys_in(value) -> int:
-    """The keys of every object inside ``value``, level by level (C-speed map/chain)."""
-    total = 0
-    level = [value]
-    while level:
-        types = set(map(type, level))
-        if types <= _SCALARS:
-            break
-        dicts = [v for v in level if type(v) is dict] if types != {dict} else level
-        lists = [v for v in level if type(v) is list] if types != {list} else level
-        total += sum(map(len, dicts))
-        level = list(chain(chain.from_iterable(map(dict.values, dicts)),
-                           chain.from_iterable(lists)))
-    return total
 
 
 # --- the columns ----------------------------------------------------------------------------
