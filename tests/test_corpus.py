@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 
 from runkit import run_cli
+
+pytestmark = pytest.mark.usefixtures("engine")   # the contract under both engines (conftest)
 from test_cli import usermap
 
 # --- the good inputs every case starts from ---------------------------------------------------

@@ -22,6 +22,8 @@ import pytest
 from conftest import SANDBOX_TOKENS
 from runkit import run_cli
 
+pytestmark = pytest.mark.usefixtures("engine")   # the contract under both engines (conftest)
+
 NOW = "2026-11-24T12:00:00Z"
 USERMAP = [sys.executable, "-m", "usermap.launch"]
 
