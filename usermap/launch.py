@@ -7,7 +7,9 @@ that plays tricks with the process. Nothing else does these:
 - the GC: a short command builds millions of small containers and frees them at exit, so the
   cyclic GC is off, and what the imports made (pandas, pyarrow) is frozen once they are loaded;
 - pandas' options (``future.infer_string`` off) for the whole process;
-- SIGTERM: the child is killed and reaped before this process ends by the signal;
+- signals: SIGTERM ends this process at once (its default), and the kernel then kills the
+  child (it asked for ``PR_SET_PDEATHSIG``); SIGINT is a KeyboardInterrupt that ``cli.main``
+  reports (exit 130) after the child was killed and reaped (``close`` in ``run``, in the load);
 - the quick exit: after ``plan``, ``audit``, ``apply`` and ``mappings`` (a big heap, no thread
   left) the process ends without tearing the heap down object by object, once the output
   streams are flushed and the atexit handlers have run. Output that could not be written
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import gc
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -54,7 +55,6 @@ def run() -> None:  # the console script; tests start it as `python -m usermap.l
     try:
         if command in READ_AHEAD and engine not in (None, "exact"):
             prefetch = _start_prefetch(argv)
-        _on_sigterm(prefetch)
         if command and command != "fetch":   # (the fetch never imports pandas)
             _tune_pandas()
         if short:
@@ -82,19 +82,6 @@ def _start_prefetch(argv: list[str]):
         return None
     snapshot = getattr(args, "snapshot", None)
     return prefetch.start(Path(snapshot) / OWNERS_FILE) if snapshot else None
-
-
-def _on_sigterm(prefetch) -> None:
-    """On SIGTERM (and SIGINT, through KeyboardInterrupt and ``close`` in ``run``) the child
-    is killed and reaped at once, then this process ends by the signal as it would have."""
-    if prefetch is None:
-        return
-
-    def handler(signum, frame):
-        prefetch.close()
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-    signal.signal(signal.SIGTERM, handler)
 
 
 def _tune_pandas() -> None:
