@@ -131,7 +131,7 @@ def main() -> int:
     args = ap.parse_args()
     from usermap.config import Config
     from usermap.notify import MAX_MESSAGE_BYTES, build_message
-    from usermap.report import build_report
+    from usermap.report.build import build_report
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_report_"))
     work.mkdir(parents=True, exist_ok=True)
     have_browser = Path(CHROMIUM).exists()

@@ -56,7 +56,7 @@ def _papermill_floor(work: Path) -> float:
     """papermill + kernel start/stop for a notebook with one empty cell (same kernel choice)."""
     import nbformat
     import papermill
-    from usermap.runner import kernel_options
+    from usermap.execute import kernel_options
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("pass")])
     nb.metadata["kernelspec"] = {"name": "python3", "language": "python",
                                  "display_name": "Python 3"}

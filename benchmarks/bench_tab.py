@@ -130,7 +130,7 @@ def served(work: Path, n: int) -> dict:
 
 
 def in_process(work: Path, n: int, *, fetch: bool) -> dict:
-    from usermap.tab import MappingTab
+    from usermap.tab.app import MappingTab
     srv, snap = _world(work, n, serve=fetch)
     os.environ.update(TOKENS)
     res = {}

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from usermap.config import Config
 from usermap.errors import InputError
 from usermap.engine.models import ACTIONS, METHODS, OWNER_TYPES, USER_KINDS, USER_STATUSES
-from usermap.files import read_plan
-from usermap.engine.plan import PLAN_FORMAT
+from usermap.planfile import read_plan
+from usermap.planfile import PLAN_FORMAT
 from usermap.sources.owners.read import read_owners as read_owners_json
 from usermap.sources.snapshot import read_mappings_csv, read_users_csv
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from usermap import lock
+
 import runkit
 from conftest import SANDBOX_TOKENS
 
@@ -239,17 +241,18 @@ def test_snapshot_file_that_is_not_a_regular_file_is_exit_2_at_once(tmp_path, sm
 def test_every_reader_refuses_a_fifo(tmp_path, reader):
     """Each reader checks before it opens: a FIFO with no writer would block open() for ever.
     Run in a thread with a timeout so that a regression fails instead of hanging."""
-    from usermap import files, report
+    from usermap import files, planfile
+    from usermap.report import compose
     from usermap.config import Config
     from usermap.errors import InputError
     from usermap.sources.api import aloware
     from usermap.sources import snapshot
     fifo = _make_fifo(tmp_path / "input")
     call = {"mappings": lambda: snapshot.read_mappings_csv(fifo),
-            "plan": lambda: files.read_plan(fifo),
+            "plan": lambda: planfile.read_plan(fifo),
             "config": lambda: Config.load(fifo),
             "export": lambda: aloware.read_export(fifo),
-            "activities": lambda: report.read_activities(fifo)}[reader]
+            "activities": lambda: compose.read_activities(fifo)}[reader]
     out: dict = {}
 
     def go():
@@ -362,8 +365,8 @@ def test_signal_stops_a_run_cleanly(tmp_path, signame, code):
     assert "[KILLED]" in msg["Subject"] and f"exit {code}" in msg["Subject"]
     assert info["report"]["notification"].endswith("notification.eml")
     # the lock: released, and another run can take it at once
-    assert (tmp_path / "runs" / runner.LOCK_NAME).read_text() == ""
-    runner.RunLock(tmp_path / "runs" / runner.LOCK_NAME).acquire("next").release()
+    assert (tmp_path / "runs" / lock.LOCK_NAME).read_text() == ""
+    lock.RunLock(tmp_path / "runs" / lock.LOCK_NAME).acquire("next").release()
     # the kernel: gone
     t2 = time.monotonic()
     while any(_alive(k) for k in kernels) and time.monotonic() - t2 < 10:
@@ -474,5 +477,5 @@ def test_usermap_run_against_a_trickling_server_exits_4_and_frees_the_lock(tmp_p
     assert (run_dir / "report.html").is_file() and (run_dir / "notification.eml").is_file()
     assert not (run_dir / "snapshot").exists()
     assert runkit.store_state(store)["revision"] == before["revision"]
-    runner.RunLock(tmp_path / "runs" / runner.LOCK_NAME).acquire("next").release()
+    lock.RunLock(tmp_path / "runs" / lock.LOCK_NAME).acquire("next").release()
     assert seconds < 40, seconds

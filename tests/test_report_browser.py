@@ -164,7 +164,7 @@ def test_payloads_show_as_text_in_every_table_and_run_nothing(page, tmp_path):
 def medium(tmp_path_factory):
     from usermap.engine import plan as planmod
     from usermap.engine import reconcile
-    from usermap.report import build_report
+    from usermap.report.build import build_report
     from usermap.sandbox.scenarios import generate
     from usermap.sources.owners.frame import owners_frame
     w = generate(400, seed=5, linked_share=1.0)

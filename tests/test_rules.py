@@ -3,6 +3,7 @@
 import pytest
 
 from usermap.engine import plan as planmod
+from usermap import planfile
 from usermap.errors import InputError, RemovalGuardError, StalePlanError
 from usermap.engine.normalize import email_key, is_valid_key
 
@@ -393,13 +394,13 @@ def test_only_restricts_plan_to_one_issue():
 
 def test_plan_json_round_trip_and_checksum():
     _, p = run([U(1, A)], [O(10, A)])
-    text = planmod.plan_to_json(p)
-    assert planmod.plan_from_json(text) == p
+    text = planfile.plan_to_json(p)
+    assert planfile.plan_from_json(text) == p
     from usermap.errors import PlanFileError
     with pytest.raises(PlanFileError, match="edited"):
-        planmod.plan_from_json(text.replace('"10"', '"11"'))
+        planfile.plan_from_json(text.replace('"10"', '"11"'))
     with pytest.raises(PlanFileError, match="truncated"):
-        planmod.plan_from_json(text[: len(text) // 2])
+        planfile.plan_from_json(text[: len(text) // 2])
 
 
 from hypothesis import given, settings, strategies as st  # noqa: E402

@@ -12,7 +12,8 @@ import pytest
 from usermap.engine import models as m
 from usermap.engine.normalize import email_key, is_valid_key
 from usermap.sandbox import scenarios, showcase
-from usermap.sandbox.scenarios import World, generate, write_world
+from usermap.sandbox.scenarios import generate, write_world
+from usermap.sandbox.world import World
 
 USER_COLUMNS = ["id", "first_name", "last_name", "email", "status", "kind", "role"]
 LINK_COLUMNS = ["aloware_user_id", "hubspot_owner_id", "aloware_email", "hubspot_email", "method",

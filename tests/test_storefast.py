@@ -17,7 +17,8 @@ from usermap.errors import InputError, StoreConflictError
 from usermap.engine.models import LINK_COLUMNS
 from usermap.sources.csv import fast as csvfast
 from usermap.sources import snapshot
-from usermap.store.store import SCHEMA_VERSION, Store
+from usermap.store.store import Store
+from usermap.store.schema import SCHEMA_VERSION
 from usermap.store.journal import _dump
 from usermap.store.schema import LINK_INDEXES, MIGRATIONS, PAGE_SIZE
 

@@ -51,7 +51,7 @@ def env(tmp_path):
 
 
 def open_tab(snap, cfg, tmp_path):
-    from usermap.tab import MappingTab
+    from usermap.tab.app import MappingTab
     return MappingTab(str(cfg), snapshot=str(snap), workdir=tmp_path / "work")
 
 
@@ -412,7 +412,7 @@ def test_a_missing_store_is_said_not_created(tmp_path):
 
 
 def test_refresh_fetches_through_the_sources(sandbox, sandbox_tokens, tmp_path):
-    from usermap.tab import MappingTab
+    from usermap.tab.app import MappingTab
     world = generate(120, seed=2)
     srv = sandbox(world)
     (tmp_path / "usermap.toml").write_text(srv.config_toml() + '\n[store]\npath = "s.db"\n',

@@ -20,9 +20,10 @@ from .clipaths import (  # noqa: F401 - re-exported: cli._check_paths and the re
     _is_mappings, _is_plan, _is_report, _require_store,
 )
 from .clock import utc_now
+from .config import check_engine, engine_from_env
 from .errors import InputError, UsermapError, exit_code_for  # noqa: F401 - InputError: cli.InputError
 
-__all__ = ["main", "build_parser", "engine_from_env", "check_engine", "ENGINES", "ENGINE_VARIABLE"]
+__all__ = ["main", "build_parser"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -307,28 +308,6 @@ def main(argv: list[str] | None = None, *, prefetch=None, engine: str | None = N
             prefetch.close()
 
 
-ENGINES = ("auto", "exact", "fast")
-ENGINE_VARIABLE = "USERMAP_ENGINE"
-
-
-def check_engine(value: str) -> str:
-    """``value`` when it names an engine, else an InputError (exit 2) naming the variable."""
-    if value not in ENGINES:
-        from .redact import quoted
-        raise InputError(f"{ENGINE_VARIABLE} must be one of {', '.join(ENGINES)}, not "
-                         f"{quoted(value)}")
-    return value
-
-
-def engine_from_env() -> str:
-    """``USERMAP_ENGINE`` (default "auto"): which readers and kernels the command uses. "exact":
-    the json and pandas readers and the scalar e-mail keys, where the semantics live; "fast":
-    msgspec and Arrow wherever they can vouch for the input, whatever its size; "auto": as
-    "fast", with size thresholds where the fast path does not pay (small mappings files)."""
-    import os
-    return check_engine(os.environ.get(ENGINE_VARIABLE, "") or "auto")
-
-
 class _pandas_options:
     """The command works on plain Python strings: pandas 3's inferred Arrow strings cost more
     than they save for ids and e-mails that are compared, counted and written back out. Set for
@@ -391,7 +370,7 @@ def _cmd_plan(args) -> int:
 
 
 def _cmd_apply(args) -> int:
-    from .files import read_plan
+    from .planfile import read_plan
     from .engine.plan import describe
     p = read_plan(args.plan)
     done = workflow.apply(args.store, p, yes=args.yes, force=args.force, now=utc_now())

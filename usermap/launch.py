@@ -26,7 +26,8 @@ import sys
 from pathlib import Path
 
 from . import cli
-from .errors import InputError
+from .config import engine_from_env
+from .errors import UsermapError
 
 __all__ = ["run", "READ_AHEAD", "QUICK_EXIT"]
 
@@ -45,8 +46,8 @@ def run() -> None:  # the console script; tests start it as `python -m usermap.l
     argv = sys.argv[1:]
     command = argv[0] if argv else ""
     try:
-        engine = cli.engine_from_env()
-    except InputError:
+        engine = engine_from_env()
+    except UsermapError:
         engine = None   # (cli.main says what is wrong with it, and exits 2)
     prefetch = None
     short = bool(command) and command not in _LONG

@@ -1,10 +1,10 @@
-"""The tab's runs (docs/design.md §7, §9), split out of workflow.py: a pin as a one-change plan
+"""The tab's runs (docs/design.md §7, §9): a pin as a one-change plan
 (``pin_plan``), an apply recorded as a run like ``usermap run --apply`` (``apply_recorded``: run
 lock, run folder, audit, plan, report, notification, run.json, retention), the newest run an undo
 can take back (``last_undoable_run``) and what the store knows of one user (``person``).
 
-``usermap.workflow`` re-exports these names lazily (its module ``__getattr__``), so
-``workflow.pin_plan`` works as before. Same rules as workflow.py: must not print, read stdin, call
+It builds on ``usermap.workflow`` (never the other way round). Same rules as workflow.py: must
+not print, read stdin, call
 ``sys.exit`` or map errors to exit codes; must not import cli, notebook, runner or tab; adapters
 (store, lock) are imported inside the functions that use them.
 """
@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import files
+from . import files, planfile
 from .errors import InputError
 from .workflow import Loaded, apply, finish, write_audit
 
@@ -50,7 +50,7 @@ def pin_plan(data: Loaded, aloware_id: str, owner_id: str, *, now: str) -> "Plan
              "aloware_email": a_email, "hubspot_email": h_email, "method": METHOD_MANUAL}
     ch = Change(UPDATE if before else ADD, aloware_id, owner_id, before, after, "manual_pin",
                 "manual")
-    return Plan(changes=(ch,), store_revision=data.revision,
+    return Plan(changes=ChangeTable.from_changes([ch]), store_revision=data.revision,
                 fingerprint=data.fingerprint,
                 current_links=len(links), created_at=now, meta={"pin": True},
                 store_id=data.store_id)
@@ -116,7 +116,7 @@ def apply_recorded(config: "Config", data: Loaded, result: "Audit", plan: "Plan"
             shutil.copytree(data.snapshot, snap)
             summary = write_audit(result, run_dir, snapshot=str(snap), store_path=str(store_path),
                                   run_id=run_id, now=now)
-            files.write_plan(plan, run_dir / "plan.json")
+            planfile.write_plan(plan, run_dir / "plan.json")
             done = apply(store_path, plan, now=now, force=force, run_id=run_id)
             out = finish(config, result, plan, done, snapshot=snap, store_path=store_path,
                          run_dir=run_dir, run_id=run_id, now=now, notes=notes)

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import files
+from . import files, labels, planfile
 from .clock import utc_now
 from .errors import InputError
 
@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine.reconcile import Audit
 
 __all__ = [
-    "utc_now", "Loaded", "load", "fetch", "fetch_note", "audit", "write_audit", "make_plan",
+    "Loaded", "load", "fetch", "fetch_note", "audit", "write_audit", "make_plan",
     "Applied", "apply", "commands", "build_report", "write_report", "report_for_snapshot",
     "audit_after", "finish", "undo",
     "map_link", "unmap_link", "init_store", "clean_id", "newest_snapshot",
@@ -102,8 +102,8 @@ def load(snapshot, store_path, *, create: bool = False, fetch_info: dict | None 
     from concurrent.futures import ThreadPoolExecutor
 
     from .sources.owners.read import read_owners
-    from .sources.snapshot import (OWNERS_FILE, USERS_FILE, check_snapshot_folder, fingerprint,
-                                   read_users_csv)
+    from .engine.models import OWNERS_FILE, USERS_FILE
+    from .sources.snapshot import check_snapshot_folder, fingerprint, read_users_csv
     from .store.store import Store
     early = None
     try:
@@ -151,48 +151,14 @@ def fetch(config: "Config", out, *, progress: bool | None = None) -> dict:
     return fetch_snapshot(config, Path(out), progress=progress)
 
 
-_CAUSES = {"rate_limit": "rate limiting (HTTP 429)", "server_error": "server errors (HTTP 5xx)",
-           "connection": "cut or timed-out connections",
-           "migration": "an account migration (HTTP 477)"}
-
-
 def fetch_note(snapshot) -> str:
-    """What the fetch of a snapshot took (its fetch.json): requests, and the retries by cause,
-    so a report says when a run got through 429s, server errors or cut connections; "" for a
-    snapshot that was not fetched."""
+    """What the fetch of a snapshot took, in words (``labels.fetch_note`` of its fetch.json);
+    "" for a snapshot that was not fetched."""
     try:
         info = json.loads((Path(snapshot) / "fetch.json").read_text(encoding="utf-8"))
-        counts = info["counts"]
-        text = (f"Fetched {int(counts['aloware_users']):,} Aloware users and "
-                f"{int(counts['hubspot_owners']):,} HubSpot owners in "
-                f"{int(info['requests']):,} requests ({float(info['seconds']):g} s)")
-        retries = int(info.get("retries") or 0)
-        causes = {str(k): int(v) for k, v in (info.get("retries_by_cause") or {}).items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError):
         return ""
-    if not retries:
-        return text + ", without retries."
-    why = ", ".join(f"{n} after {_CAUSES.get(k, k)}" for k, n in sorted(causes.items()))
-    return text + f", with {retries} retries: {why}" + _waits_note(info) + "."
-
-
-def _waits_note(info: dict) -> str:
-    """"; waited 12.5 s in all, longest 10 s (HubSpot owners (active), page 3: HTTP 429 …)"
-    from fetch.json's ``seconds_waited`` and ``waits``; "" when it has neither."""
-    try:
-        total = float(info.get("seconds_waited") or 0)
-        waits = [w for w in (info.get("waits") or []) if isinstance(w, dict)]
-        longest = max(waits, key=lambda w: float(w.get("seconds") or 0), default=None)
-    except (TypeError, ValueError, AttributeError):
-        return ""
-    if not total:
-        return ""
-    note = f"; waited {total:g} s in all"
-    if longest is not None:
-        detail = str(longest.get("detail") or "")[:80]
-        note += (f", longest {float(longest.get('seconds') or 0):g} s "
-                 f"({longest.get('request', '')}: {detail})")
-    return note
+    return labels.fetch_note(info)
 
 
 # --- audit ------------------------------------------------------------------------------------
@@ -240,7 +206,7 @@ def make_plan(data: Loaded, result: "Audit", *, now: str, only: str | None = Non
     if guard:
         p.check(force=force)
     if out is not None:
-        files.write_plan(p, out)
+        planfile.write_plan(p, out)
     return p
 
 
@@ -308,7 +274,7 @@ def undo(store_path, run_id: str, *, now: str, out=None) -> "Plan":
                               store_revision=store.revision, run_id=run_id, created_at=now,
                               store_id=store.store_id)
     if out is not None:
-        files.write_plan(p, out)
+        planfile.write_plan(p, out)
     return p
 
 
@@ -340,7 +306,7 @@ def newest_snapshot(runs_dir) -> Path | None:
     d = Path(runs_dir)
     if not d.is_dir():
         return None
-    from .sources.snapshot import OWNERS_FILE, USERS_FILE
+    from .engine.models import OWNERS_FILE, USERS_FILE
     for run in sorted((p for p in d.iterdir() if p.name[:1].isdigit()), reverse=True):
         snap = run / "snapshot"
         if (snap / USERS_FILE).is_file() and (snap / OWNERS_FILE).is_file():
@@ -390,19 +356,20 @@ def build_report(config: "Config", result: "Audit", *, snapshot, store_path, now
     run, the audit before its changes (``result`` is then the audit after them)."""
     import shlex
 
-    from . import report as rep
+    from .report.build import build_report
+    from .report.compose import read_activities
     from .store.store import Store
     with Store.open(store_path, create=False) as store:
         history = store.audits(limit=HISTORY_LIMIT)
     path = activities or (config.resolve(config.report.activities_csv)
                           if config.report.activities_csv else None)
-    acts = rep.read_activities(path) if path else None
+    acts = read_activities(path) if path else None
     fetched = fetch_note(snapshot)
     cmds = commands(snapshot, store_path)
     db = shlex.quote(str(store_path))
     decide = (f"keep the link: usermap map {{aloware_user_id}} {{hubspot_owner_id}} --store {db}"
               f"  |  unlink: usermap unmap {{aloware_user_id}} --store {db}")
-    report = rep.build_report(
+    report = build_report(
         result, plan=plan, applied=applied, run_id=run_id, generated_at=now, status=status,
         history=history, activities=acts, mask_emails=config.report.mask_emails,
         fix_command=cmds.fix, decide_command=decide, before=before,
@@ -436,7 +403,7 @@ def audit_after(config: "Config", result: "Audit", *, snapshot, store_path, run_
 
 def write_report(report, path) -> Path:
     """Write the report's HTML page atomically."""
-    from .report import write_report as _write
+    from .report.compose import write_report as _write
     return _write(report, Path(path))
 
 
@@ -497,16 +464,3 @@ def finish(config: "Config", result: "Audit", plan: "Plan", outcome, *, snapshot
     (run_dir / SYNC_FILE).write_text(json.dumps({**o, **out, "status": status, **extra},
                                                 indent=2, default=str) + "\n", encoding="utf-8")
     return out
-
-
-# --- the tab (docs/design.md §9): in recording.py, re-exported here on first use ----------------
-_RECORDING = ("RUN_JSON", "pin_plan", "last_undoable_run", "person", "apply_recorded")
-
-
-def __getattr__(name: str):
-    # lazily, as recording.py imports this module: ``workflow.pin_plan`` and
-    # ``from usermap.workflow import apply_recorded`` work as before the split
-    if name in _RECORDING:
-        from . import recording
-        return getattr(recording, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

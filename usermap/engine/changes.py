@@ -1,21 +1,20 @@
-"""The changes of a plan kept column-wise (``ChangeTable``), as ``plan.make_plan`` makes them.
+"""The changes of a plan kept column-wise (``ChangeTable``): the one representation of a
+plan's changes.
 
 A plan of a million users carries hundreds of thousands of changes. ``usermap plan`` only
 counts them, describes them and writes them to the plan file, so it never needs them as
 ``Change`` tuples: the table keeps the columns of each block of like changes (one action and
 step: the clean-up's removals, the resolve step's updates, the match step's adds), counts from
-them, and makes the plan file's change lines with Arrow's string kernels, byte for byte what
-``json`` writes for the same changes (``tests/test_rules.py`` compares the two). Anything that
-reads the changes one by one (apply, the tab, the report, ``--only``) gets ``Change`` tuples,
-made once on first use; the table is a read-only sequence of them and equals the tuple of the
-same changes.
+them, and ``usermap.planfile`` writes the plan file's lines from the columns. Plans made of
+single changes (``--only``, undo, a pin, a plan read from its file) are tables too
+(``ChangeTable.from_changes``). Anything that reads the changes one by one (apply, the tab, the
+report) gets ``Change`` tuples, made once on first use; the table is a read-only sequence of them.
 
-PURE: standard library, pyarrow's compute kernels and ``usermap.engine.models``; no file, no clock.
+PURE: standard library and ``usermap.engine.models``; no file, no clock.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,8 +22,7 @@ from itertools import repeat
 
 from .models import ACTIONS, L_A_EMAIL, L_H_EMAIL, L_METHOD, L_OWNER, L_USER, Change
 
-__all__ = ["ChangeBlock", "ChangeTable", "LINK_FIELDS", "reason_counts",
-           "change_lines"]
+__all__ = ["ChangeBlock", "ChangeTable", "LINK_FIELDS", "reason_counts"]
 
 # What a link dict in a change carries (timestamps are set by the store when it applies).
 LINK_FIELDS = (L_USER, L_OWNER, L_A_EMAIL, L_H_EMAIL, L_METHOD)
@@ -33,8 +31,9 @@ LINK_FIELDS = (L_USER, L_OWNER, L_A_EMAIL, L_H_EMAIL, L_METHOD)
 @dataclass(frozen=True)
 class ChangeBlock:
     """Changes of one action and step, column-wise: ``users``, ``owners`` and ``reason`` (one
-    string for all, or one per change) are lists of strings; ``before``/``after`` map each of
-    LINK_FIELDS to a list of strings, or are None (no link on that side)."""
+    string for all, or one per change) are lists of strings; ``before``/``after`` map each
+    field of the block's links (LINK_FIELDS, in that order, and ``mapped_at`` where an undo
+    restores it) to a list of strings, or are None (no link on that side)."""
 
     action: str
     step: str
@@ -60,7 +59,8 @@ class ChangeBlock:
 
     @staticmethod
     def _links(cols: dict) -> list[dict]:
-        return [dict(zip(LINK_FIELDS, row)) for row in zip(*(cols[f] for f in LINK_FIELDS))]
+        fields = tuple(cols)
+        return [dict(zip(fields, row)) for row in zip(*cols.values())]
 
 
 class ChangeTable(Sequence):
@@ -101,6 +101,22 @@ class ChangeTable(Sequence):
     def __reduce__(self):   # pickled (a notebook's plan) as the plain tuple
         return tuple, (self.rows,)
 
+    @classmethod
+    def from_changes(cls, changes) -> "ChangeTable":
+        """The table of ``Change`` tuples (an ``--only`` plan, an undo plan, a pin, a plan read
+        from its file): one block per run of changes with the same action, step and link fields."""
+        blocks, run, key = [], [], None
+        for c in changes:
+            k = (c.action, c.step, _fields(c.before), _fields(c.after))
+            if k != key and run:
+                blocks.append(_block_of(run))
+                run = []
+            key = k
+            run.append(c)
+        if run:
+            blocks.append(_block_of(run))
+        return cls(blocks)
+
     def action_counts(self) -> dict[str, int]:
         """How many changes of each action (add, update, remove), from the blocks."""
         out = {a: 0 for a in ACTIONS}
@@ -109,78 +125,31 @@ class ChangeTable(Sequence):
         return out
 
 
-def reason_counts(changes) -> dict[str, int]:
-    """How many changes of each "action:reason", sorted by that key."""
+def _fields(link: dict | None) -> tuple | None:
+    return None if link is None else tuple(link)
+
+
+def _block_of(run: list[Change]) -> ChangeBlock:
+    first = run[0]
+
+    def columns(links: list) -> dict | None:
+        if links[0] is None:
+            return None
+        return {f: [link[f] for link in links] for f in links[0]}
+
+    reasons = [c.reason for c in run]
+    reason = reasons[0] if reasons.count(reasons[0]) == len(reasons) else reasons
+    return ChangeBlock(first.action, first.step, [c.aloware_user_id for c in run],
+                       [c.hubspot_owner_id for c in run], columns([c.before for c in run]),
+                       columns([c.after for c in run]), reason)
+
+
+def reason_counts(changes: ChangeTable) -> dict[str, int]:
+    """How many changes of each "action:reason", sorted by that key (from the blocks)."""
     n: Counter = Counter()
-    if isinstance(changes, ChangeTable):
-        for b in changes.blocks:
-            if isinstance(b.reason, str):
-                n[f"{b.action}:{b.reason}"] += len(b)
-            else:
-                n.update(f"{b.action}:{r}" for r in b.reason)
-    else:
-        n.update(f"{c.action}:{c.reason}" for c in changes)
-    return dict(sorted(n.items()))
-
-
-# --- the plan file's change lines ------------------------------------------------------------
-_KEYS = ("action", "aloware_user_id", "hubspot_owner_id", "before", "after", "reason", "step")
-_NEEDS_ESCAPE = r'["\\\x00-\x1f]'   # (RE2) what json.dumps(ensure_ascii=False) escapes
-_dumps = json.JSONEncoder(ensure_ascii=False).encode
-
-
-def change_lines(block: ChangeBlock, chunk: int):
-    """The plan file's lines of ``block`` as UTF-8 buffers (bytes-like), ``chunk`` changes a
-    piece (``json`` with ", " and ": " separators, keys in Change order, ",\\n  " between
-    lines): the same text as encoding the Change dicts, made by Arrow kernels over the
-    columns (each column converted once)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    made: dict = {}   # id(column) -> its literals: a column shared by two fields, made once
-
-    def lit(values):
-        """One JSON string literal per value (the column, or one constant for all)."""
-        if isinstance(values, str):
-            return _dumps(values)
-        if id(values) not in made:
-            made[id(values)] = (values, _literals(values))   # (values: kept alive, id unique)
-        return made[id(values)][1]
-
-    def _literals(values):
-        if len(values) and values.count(values[0]) == len(values):   # (method: one value)
-            return _dumps(values[0])
-        a = pa.array(values, type=pa.string())
-        if pc.any(pc.match_substring_regex(a, _NEEDS_ESCAPE)).as_py():
-            return pa.array(list(map(_dumps, values)), type=pa.string())
-        return pc.binary_join_element_wise('"', a, '"', "")
-
-    def link(cols):
-        if cols is None:
-            return ["null"]
-        out = ["{"]
-        for i, f in enumerate(LINK_FIELDS):
-            out += [f'{", " if i else ""}{_dumps(f)}: ', lit(cols[f])]
-        return out + ["}"]
-
-    values = [block.action, block.users, block.owners, block.before, block.after,
-              block.reason, block.step]
-    parts: list = ["{"]
-    for i, (key, v) in enumerate(zip(_KEYS, values)):
-        parts.append(f'{", " if i else ""}{_dumps(key)}: ')
-        parts += link(v) if key in ("before", "after") else [lit(v)]
-    parts.append("}")
-    merged: list = []   # adjacent constants merged: fewer arguments to the kernel
-    for p in parts:
-        if isinstance(p, str) and merged and isinstance(merged[-1], str):
-            merged[-1] += p
+    for b in changes.blocks:
+        if isinstance(b.reason, str):
+            n[f"{b.action}:{b.reason}"] += len(b)
         else:
-            merged.append(p)
-    if len(merged) == 1:   # every field one value (a block of one change): the same line
-        lines = pa.array([merged[0]] * len(block), type=pa.string())
-    else:
-        lines = pc.binary_join_element_wise(*merged, "")
-    for i in range(0, len(lines), chunk):
-        piece = lines.slice(i, chunk)
-        whole = pa.ListArray.from_arrays(pa.array([0, len(piece)], type=pa.int32()), piece)
-        yield pc.binary_join(whole, ",\n  ")[0].as_buffer()   # UTF-8 bytes, not copied
+            n.update(f"{b.action}:{r}" for r in b.reason)
+    return dict(sorted(n.items()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..engine.models import L_OWNER, L_USER
-from .model import Column
+from .table import Column
 
 __all__ = ["mask_email"]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .build import ACTIVITY_COLUMNS, ACTIVITY_TYPES, _strs
-from .model import FailureReport, Report
+from .activity import ACTIVITY_COLUMNS, ACTIVITY_TYPES
+from .cells import _strs
 
 __all__ = ["write_report", "read_activities"]
 

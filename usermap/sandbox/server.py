@@ -60,7 +60,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pandas as pd
 
 from ..errors import InputError
-from ..engine.models import U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS
+from ..engine.models import (OWNERS_FILE, U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE,
+                             U_STATUS, USERS_FILE)
 from ..redact import MASK, redact
 from .faults import OWNERS_SCOPE, TEN_SECONDLY, _Faults  # noqa: F401 - re-exported
 from .transport import _Handler, _HTTPServer
@@ -148,7 +149,7 @@ class SandboxServer(_Faults):
     def from_snapshot(cls, directory, **kw) -> "SandboxServer":
         """Serve a snapshot folder (aloware_users.csv, hubspot_owners.json) as it is."""
         from ..sources.owners.frame import owners_frame
-        from ..sources.snapshot import OWNERS_FILE, USERS_FILE, read_users_csv
+        from ..sources.snapshot import read_users_csv
         d = Path(directory)
         if not d.is_dir():
             raise InputError("snapshot folder not found; give a folder `usermap fetch --out DIR` "

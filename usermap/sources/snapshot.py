@@ -33,11 +33,11 @@ from ..engine.models import (
 from .owners.read import read_owners
 
 __all__ = [
-    "USERS_FILE", "OWNERS_FILE", "read_snapshot", "read_users_csv", "read_mappings_csv",
+    "read_snapshot", "read_users_csv", "read_mappings_csv",
     "write_snapshot", "fingerprint", "check_snapshot_folder",
 ]
 
-from ..engine.models import OWNERS_FILE, USERS_FILE  # noqa: E402 - (one definition, in models)
+from ..engine.models import OWNERS_FILE, USERS_FILE  # noqa: E402 - (used here; defined in models)
 
 
 # --- Aloware users ----------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from ..engine.models import (
     MAPPINGS_CSV_COLUMNS, METHOD_EMAIL, METHOD_MANUAL, REMOVE, UPDATE, Change,
 )
 
-__all__ = ["Store", "new_run_id", "SCHEMA_VERSION", "db_error"]
+__all__ = ["Store", "new_run_id"]
 
 _TEST_HOOK = "USERMAP_TEST_APPLY_HOOK"  # tests only: "fail:N" or "sleep:SECONDS" per change
 _IMPORT_HOOK = "USERMAP_TEST_IMPORT_HOOK"  # tests only: once the import has read the links

@@ -268,7 +268,7 @@ _NONE = type(None)
 
 def check_owner_objects(results: list, what: str) -> None:
     """The owners of one page, validated as a snapshot's owners are (the rules of
-    ``snapshot.owners_frame``, checked here on the parsed lists so the fetch never needs pandas:
+    ``owners.frame.owners_frame``, checked here on the parsed lists so the fetch never needs pandas:
     objects with a non-empty string or integer id, ``archived`` a boolean, ``email`` and names
     strings, ``type`` PERSON or QUEUE, ``userId`` a number or null, ids unique): anything else is
     a BadAnswerError naming the endpoint, the element and the field, so a snapshot is never
@@ -283,7 +283,7 @@ def check_owner_objects(results: list, what: str) -> None:
 
 def owner_objects_problem(results) -> tuple | None:
     """(element number, field, detail) of the first problem in a list of owner objects, or None.
-    Column by column, in the order ``snapshot.owners_frame`` checks them (same messages)."""
+    Column by column, in the order ``owners.frame.owners_frame`` checks them (same messages)."""
     if not isinstance(results, list):
         return None, None, f"expected an array of owner objects, found {type(results).__name__}"
     if not set(map(type, results)) <= {dict}:
