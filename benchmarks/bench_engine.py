@@ -69,8 +69,11 @@ SHAPES = {"plain": {}, "messy": {}, "drift": {"sparse": True}, "quoted": {"quote
                                                "indent": 2}}
 
 
-def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
-    """(wall seconds, max RSS MB, stdout) of a whole process, measured by a tiny wrapper."""
+def run_measured(cmd: list[str], env: dict | None = None, cwd: Path | None = None
+                 ) -> tuple[float, float, str]:
+    """(wall seconds, max RSS MB, stdout) of a whole process, measured by a tiny wrapper.
+    ``cwd``: where it runs (`python -m` puts the working folder first on sys.path, so a
+    baseline tree must be run from its own folder, or this tree's package shadows it)."""
     wrapper = ("import resource, subprocess, sys, time\n"
                "t=time.perf_counter(); r=subprocess.run(sys.argv[1:], capture_output=True, "
                "text=True)\n"
@@ -80,7 +83,7 @@ def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, float,
                "print(f'@@ {w:.3f} {u.ru_maxrss} {u.ru_utime + u.ru_stime:.3f}')\n"
                "sys.exit(r.returncode)\n")
     p = subprocess.run([PY, "-c", wrapper, *cmd], capture_output=True, text=True,
-                       env=env or ENV)
+                       env=env or ENV, cwd=cwd or ROOT)
     if p.returncode != 0:
         raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-3000:]}")
     line = [x for x in p.stdout.splitlines() if x.startswith("@@ ")][-1]
@@ -163,9 +166,11 @@ def bench_world(n: int, shape: str, work: Path, repeat: int, baseline: str | Non
         pipe_cpu = LAST_CPU
         cpu_ratios.append(cpu / pipe_cpu)
         if baseline:  # the same command from another source tree (e.g. main), same files
-            bw, br, _ = run_measured(usermap("plan", d, "--store", db, "--out",
-                                             d / "plan-base.json", "--force", tree=baseline),
-                                     env=base_env)
+            bw, br, bout = run_measured(usermap("plan", d, "--store", db, "--out",
+                                                d / "plan-base.json", "--force",
+                                                tree=baseline), env=base_env, cwd=baseline)
+            if bout.splitlines()[0] != out.splitlines()[0]:
+                raise SystemExit(f"the baseline planned otherwise: {bout.splitlines()[0]}")
             base.append(bw)
             base_rss.append(br)
             base_ratios.append(bw / pw)
@@ -239,7 +244,7 @@ def main() -> None:
                     help="a git ref (e.g. 163201c) or a source tree holding usermap/ whose "
                          "`usermap plan` runs alternated with this one, for before/after")
     args = ap.parse_args()
-    work = Path(args.work)
+    work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     if args.baseline:
         args.baseline = str(baseline_tree(args.baseline, work))
