@@ -37,8 +37,9 @@ from pathlib import Path
 from .errors import ConfigError
 from .redact import SECRET_ENV_VARS
 
-__all__ = ["Config", "HubSpotConfig", "AlowareConfig", "StoreConfig", "RunsConfig",
-           "SmtpConfig", "ReportConfig", "FetchConfig", "secret"]
+__all__ = ["ENGINES", "ENGINE_VARIABLE", "check_engine", "engine_from_env", "Config",
+           "HubSpotConfig", "AlowareConfig", "StoreConfig", "RunsConfig", "SmtpConfig",
+           "ReportConfig", "FetchConfig", "secret"]
 
 
 
@@ -342,3 +343,26 @@ def _no_header_injection(kwargs: dict, source: str) -> None:
         if _control(r):
             raise ConfigError("a control character (CR, LF...) in an e-mail address",
                               file=source, column=f"smtp.recipients[{i}]")
+
+
+# --- the engine switch ------------------------------------------------------------------------
+ENGINES = ("auto", "exact", "fast")
+ENGINE_VARIABLE = "USERMAP_ENGINE"
+
+
+def check_engine(value: str) -> str:
+    """``value`` when it names an engine, else a ConfigError (exit 2) naming the variable."""
+    if value not in ENGINES:
+        raise ConfigError(f"{ENGINE_VARIABLE} must be one of {', '.join(ENGINES)}, not "
+                          f"{value[:40]!r}")
+    return value
+
+
+def engine_from_env() -> str:
+    """``USERMAP_ENGINE`` (default "auto"): which readers and kernels a command uses. "exact":
+    json, pandas' tokenizer and the scalar e-mail keys, where the semantics live; "fast":
+    msgspec and Arrow wherever they can vouch for the input, whatever its size; "auto": as
+    "fast", with size thresholds where the fast path does not pay (small mappings files). Read
+    by the command line only; everything below it takes ``engine=`` as a parameter."""
+    return check_engine(os.environ.get(ENGINE_VARIABLE, "") or "auto")
+

@@ -66,7 +66,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pandas as pd
 
 from ..errors import InputError
-from ..engine.models import U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS
+from ..engine.models import (OWNERS_FILE, U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE,
+                             U_STATUS, USERS_FILE)
 from ..redact import MASK, redact
 from .crm import CrmObjects
 from .crmquery import crm_route, crm_scope
@@ -156,7 +157,8 @@ class SandboxServer(_Faults):
     @classmethod
     def from_snapshot(cls, directory, **kw) -> "SandboxServer":
         """Serve a snapshot folder (aloware_users.csv, hubspot_owners.json) as it is."""
-        from ..sources.snapshot import OWNERS_FILE, USERS_FILE, owners_frame, read_users_csv
+        from ..sources.owners.frame import owners_frame
+        from ..sources.snapshot import read_users_csv
         d = Path(directory)
         if not d.is_dir():
             raise InputError("snapshot folder not found; give a folder `usermap fetch --out DIR` "
