@@ -45,6 +45,7 @@ SECRET_ENV_VARS = ("HUBSPOT_ACCESS_TOKEN", "ALOWARE_API_TOKEN", "SMTP_USER", "SM
 @dataclass(frozen=True)
 class HubSpotConfig:
     host: str = "https://api.hubapi.com"
+    portal_id: str = ""         # set: the tab links owners to the portal's user page
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,11 @@ def _section(kind, name: str, value: dict, source: str):
                               file=source, column=f"{name}.{key}")
         default = known[key].default
         want = type(default)
+        if kind is HubSpotConfig and key == "portal_id":   # a number or a string of digits
+            v = str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+            if not isinstance(v, str) or (v and not v.isdigit()):
+                raise ConfigError("[hubspot] portal_id: expected the portal's number (digits)",
+                                  file=source, column="hubspot.portal_id")
         if want is tuple:
             if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
                 raise ConfigError("expected a list of strings", file=source,

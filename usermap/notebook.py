@@ -330,5 +330,5 @@ def tab(config: str = "", *, snapshot: str = "", store: str = "", workdir=None):
     """The User Mapping tab, shown by a notebook cell that ends with this call: overview cards,
     the lists, Sync Users / Fix Issue / Link / Undo last sync and their Apply. ``snapshot``: a
     folder that Refresh re-reads (empty: fetch from the APIs of ``config``)."""
-    from .tab import MappingTab
+    from .tab.app import MappingTab
     return MappingTab(config or None, snapshot=snapshot, store=store, workdir=workdir)

@@ -506,7 +506,8 @@ def finish(config: "Config", result: "Audit", plan: "Plan", outcome, *, snapshot
 
 
 # --- the tab (docs/design.md §9): in recording.py, re-exported here on first use ----------------
-_RECORDING = ("RUN_JSON", "pin_plan", "last_undoable_run", "person", "apply_recorded")
+_RECORDING = ("RUN_JSON", "pin_plan", "unlink_plan", "last_undoable_run", "person",
+              "apply_recorded")
 
 
 def __getattr__(name: str):
