@@ -85,7 +85,8 @@ def last_undoable_run(store_path) -> dict | None:
         runs = store.runs()
     undone = {str(r.get("fingerprint") or "")[5:] for r in runs
               if str(r.get("fingerprint") or "").startswith("undo:")}
-    for r in reversed(runs):
+    # newest by the revision it left (two runs of the same second sort by a random suffix)
+    for r in sorted(runs, key=lambda r: int(r.get("revision_after") or 0), reverse=True):
         if (r.get("kind") in UNDOABLE_KINDS and int(r.get("changes") or 0)
                 and r["run_id"] not in undone):
             return r

@@ -162,6 +162,9 @@ class MappingTab(anywidget.AnyWidget):
                  f"{len(self.data.owners):,} HubSpot owners.", "good")
 
     def _load(self, snap, info=None) -> None:
+        if not self.store_path.is_file():    # said in words: no path, no command on the page
+            raise UsermapError("The mapping store was not found: nothing was loaded and "
+                               "nothing was created. Ask your administrator to set it up.")
         data = workflow.load(snap, self.store_path, create=False, fetch_info=info)
         # the suggestions (two thirds of an audit's time) wait until someone looks at them:
         # the unmapped Aloware users' tab, or an apply (the run's report shows them)

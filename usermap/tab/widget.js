@@ -131,11 +131,11 @@ function render({ model, el: root }) {
 
   function cellText(v, cls) { return el("td", { class: cls }, v); }
 
-  function nameCell(first, last, url, what) {
-    const td = el("td", { class: "um-name" });
-    const name = [first, last].filter(Boolean).join(" ");
-    td.append(url ? extLink(url, name || "(no name)", what) : document.createTextNode(name));
-    return td;
+  // first and last name, in two cells; with a link, each name opens the page (a new tab)
+  function nameCells(first, last, url, what) {
+    const cell = (v) => el("td", { class: "um-name" }, url && v ? extLink(url, v, what) : v);
+    if (url && !first && !last) return [el("td", { class: "um-name" }, extLink(url, "(no name)", what)), el("td", { class: "um-name" })];
+    return [cell(first), cell(last)];
   }
 
   function pill(r) {
@@ -149,15 +149,15 @@ function render({ model, el: root }) {
   function actions(...buttons) { return el("td", { class: "um-actions" }, ...buttons); }
 
   const COLS = {
-    mapped: ["Name", "Aloware id", "HubSpot id", "E-mail", "Status", "Issue", ""],
-    aloware: ["Name", "Aloware id", "E-mail", "Reason", "Suggestions"],
-    hubspot: ["Name", "HubSpot id", "E-mail", "Reason"],
+    mapped: ["First name", "Last name", "Aloware id", "HubSpot id", "E-mail", "Status", "Issue", ""],
+    aloware: ["First name", "Last name", "Aloware id", "E-mail", "Reason", "Suggestions"],
+    hubspot: ["First name", "Last name", "HubSpot id", "E-mail", "Reason"],
     errors: ["Issue", "Name", "Aloware id", "HubSpot id", "Details", ""],
   };
 
   function rowOf(key, r) {
     if (key === "mapped") {
-      return [nameCell(r.first, r.last), cellText(r.aid, "um-id"),
+      return [...nameCells(r.first, r.last), cellText(r.aid, "um-id"),
         el("td", { class: "um-id" }, r.owner_url ? extLink(r.owner_url, r.oid, "HubSpot user page") : r.oid),
         cellText(r.email, "um-email"), pill(r), cellText(r.issue),
         actions(btn("Details", "details", { aid: r.aid }))];
@@ -172,11 +172,11 @@ function render({ model, el: root }) {
           el("span", { class: "um-muted" }, `(owner ${s.oid}, score ${Number(s.score).toFixed(2)})`), " ",
           btn("Link", "link", { aid: r.aid, oid: s.oid })));
       }
-      return [nameCell(r.first, r.last, r.profile_url, "Aloware profile (new tab)"), cellText(r.aid, "um-id"),
+      return [...nameCells(r.first, r.last, r.profile_url, "Aloware profile (new tab)"), cellText(r.aid, "um-id"),
         cellText(r.email, "um-email"), cellText(r.reason), sug];
     }
     if (key === "hubspot") {
-      return [nameCell(r.first, r.last, r.owner_url, "HubSpot user page (new tab)"), cellText(r.oid, "um-id"),
+      return [...nameCells(r.first, r.last, r.owner_url, "HubSpot user page (new tab)"), cellText(r.oid, "um-id"),
         cellText(r.email, "um-email"), cellText(r.reason)];
     }
     const issue = el("td", {}, r.issue);
