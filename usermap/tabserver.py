@@ -57,6 +57,7 @@ CULL_SECONDS = 45               # a kernel whose page closed this long ago is sh
 WS_PING_MS = 15_000             # the kernel websockets' ping interval and pong timeout
 CULL_EVERY = 10                 # seconds between looks at the kernels
 REPORT_PATH = "/usermap/report/"
+_SOCKET_DIR_MAX = 40            # + "/voila_xxxxxxxx/kernel-<uuid>-ipc-4" stays under 108 bytes
 _RUN_ID = r"(\d{8}T\d{6}Z-[0-9a-f]{2,16})"
 CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; "
        "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
@@ -213,6 +214,10 @@ def serve(config, *, port: int = 0, snapshot: str = "", say=print) -> int:
     port = int(port) or free_port()
     runs_dir = (Path.cwd() / config.resolve(config.runs.dir)).absolute()
     private = Path(tempfile.mkdtemp(prefix="usermap-tab-"))
+    # the kernels talk over Unix sockets (IPC: nothing on a TCP port another local user could
+    # reach), whose paths must stay under ~100 bytes: a short private folder when TMPDIR is deep
+    sockets = private if len(str(private)) <= _SOCKET_DIR_MAX else Path(
+        tempfile.mkdtemp(prefix="umtab-", dir="/tmp"))
     old = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "USERMAP_TAB_REPORT_URL")}
     got: list[int] = []
     try:
@@ -224,7 +229,7 @@ def serve(config, *, port: int = 0, snapshot: str = "", say=print) -> int:
         app.initialize([str(nb), f"--port={port}", f"--Voila.ip={HOST}", "--no-browser",
                         f"--token={token}", f"--template={TEMPLATE}", "--Voila.port_retries=0",
                         f"--Voila.root_dir={nb.parent}", "--theme=light",
-                        f"--Voila.connection_dir_root={private}",
+                        f"--Voila.connection_dir_root={sockets}",
                         "--VoilaConfiguration.show_tracebacks=False",
                         "--preheat_kernel=True", "--pool_size=1",
                         "--VoilaKernelManager.fill_delay=0",
@@ -253,6 +258,7 @@ def serve(config, *, port: int = 0, snapshot: str = "", say=print) -> int:
             else:
                 os.environ[k] = v
         shutil.rmtree(private, ignore_errors=True)
+        shutil.rmtree(sockets, ignore_errors=True)
     if not got:
         return 0
     return 130 if got[-1] == signal.SIGINT else 143
