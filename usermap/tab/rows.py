@@ -16,6 +16,7 @@ import pandas as pd
 
 from .. import labels
 from ..models import CONFLICT_ICON, EMAIL_CONFLICT_CODES
+from .words import when_words
 
 PAGE_SIZE = 50
 LISTS = ("mapped", "aloware", "hubspot", "errors")
@@ -194,8 +195,33 @@ def plan_preview(plan, names: dict, *, title: str, limit: int = PAGE_SIZE) -> di
 
 
 # --- a person --------------------------------------------------------------------------------
+# the field names of the records and the link, in words (others are shown as they are)
+FIELD_WORDS = {"id": "Id", "first_name": "First name", "last_name": "Last name",
+               "email": "E-mail", "status": "Status", "kind": "Kind", "role": "Role",
+               "user_id": "HubSpot user id", "user_id_including_inactive":
+               "HubSpot user id (also inactive)", "type": "Type", "archived": "Archived",
+               "aloware_user_id": "Aloware id", "hubspot_owner_id": "HubSpot owner id",
+               "aloware_email": "Aloware e-mail (recorded)",
+               "hubspot_email": "HubSpot e-mail (recorded)", "method": "How it was made",
+               "mapped_at": "Linked at", "updated_at": "Updated at"}
+_TIMES = ("mapped_at", "updated_at")
+_METHODS = {"email": "same e-mail", "manual": "manual (pinned)"}
+
+
 def _pairs(rec: dict | None) -> list[list[str]]:
-    return [[text(k), text(v)] for k, v in (rec or {}).items() if not str(k).startswith("_")]
+    out = []
+    for k, v in (rec or {}).items():
+        if str(k).startswith("_"):
+            continue
+        v = text(v)
+        if k in _TIMES and v:
+            v = when_words(v, year=True)
+        elif k == "method":
+            v = _METHODS.get(v, v)
+        elif k == "archived":
+            v = {"True": "yes", "False": "no"}.get(v, v)
+        out.append([FIELD_WORDS.get(str(k), str(k)), v])
+    return out
 
 
 def story(aloware_id: str, user: dict | None, owner: dict | None, person: dict) -> dict:
@@ -204,7 +230,8 @@ def story(aloware_id: str, user: dict | None, owner: dict | None, person: dict) 
     for j in reversed(person.get("journal", [])):
         b = json.loads(j["before"]) if isinstance(j.get("before"), str) and j["before"] else {}
         a = json.loads(j["after"]) if isinstance(j.get("after"), str) and j["after"] else {}
-        journal.append({"at": text(j.get("at")), "run": text(j.get("run_id")),
+        journal.append({"at": when_words(text(j.get("at")), year=True),
+                        "run": text(j.get("run_id")),
                         "action": labels.ACTION_LABELS.get(text(j.get("action")),
                                                            text(j.get("action"))),
                         "owner": f"{text(b.get('hubspot_owner_id'))} → "

@@ -249,7 +249,7 @@ function render({ model, el: root }) {
         : el("p", { class: "um-muted" }, "none")));
     const jcols = ["When", "Run", "Action", "Owner", "Why"];
     const journal = (p.journal || []).length
-      ? table(jcols, p.journal.map((j) => [j.at, j.run, j.action, j.owner, j.why].map((v) => cellText(v))), "Journal")
+      ? el("div", { class: "um-scroll" }, table(jcols, p.journal.map((j) => [j.at, j.run, j.action, j.owner, j.why].map((v) => cellText(v))), "Journal"))
       : el("p", { class: "um-muted" }, "No changes recorded.");
     side.replaceChildren(el("div", { class: "um-side-head" }, el("h2", {}, p.title), close),
       ...sections, el("section", {}, el("h3", {}, "Journal"), journal));

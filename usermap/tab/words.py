@@ -13,7 +13,7 @@ from ..redact import redact
 _PLAN_PEEK_BYTES = 1_000_000      # a run's plan.json larger than this is a sync, not a pin
 
 
-def _when(iso: str, *, year: bool = False) -> str:
+def when_words(iso: str, *, year: bool = False) -> str:
     """"6 Dec 18:52" (UTC) from an ISO time or a run id's leading time; the text as is when it
     is neither."""
     s = str(iso or "")
@@ -27,7 +27,7 @@ def _when(iso: str, *, year: bool = False) -> str:
 
 
 def refreshed_words(now: str) -> str:
-    return f"{_when(now, year=True)} UTC"
+    return f"{when_words(now, year=True)} UTC"
 
 
 def counts_words(adds: int, updates: int, removes: int) -> str:
@@ -61,7 +61,7 @@ def _what(run: dict, runs_dir: Path) -> str:
 
 def undo_title(run: dict, runs_dir: Path) -> str:
     """"Undo the sync of 6 Dec 18:52: 139 linked, 24 removed"."""
-    when = _when(run.get("finished_at") or run.get("run_id", ""))
+    when = when_words(run.get("finished_at") or run.get("run_id", ""))
     n = [int(run.get(k) or 0) for k in ("adds", "updates", "removes")]
     return f"Undo the {_what(run, runs_dir)} of {when}: {counts_words(*n)}"
 
