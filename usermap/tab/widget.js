@@ -118,15 +118,19 @@ function render({ model, el: root }) {
     return ((model.get("lists") || {})[key] || {}).count || 0;
   }
 
+  // the tab buttons are made once and only their words change, so a click never lands on a
+  // button that a redraw has just replaced
+  const tabButtons = LISTS.map((t) => el("button", {
+    type: "button", role: "tab", class: "um-tab", id: "um-tab-" + t.key, "data-key": t.key,
+    onclick: () => { state.tab = t.key; send({ action: "tab", list: t.key }); drawTabs(); drawList(); },
+  }));
+  tablist.append(...tabButtons);
+
   function drawTabs() {
-    tablist.replaceChildren(...LISTS.map((t) => {
-      const b = el("button", {
-        type: "button", role: "tab", class: "um-tab", id: "um-tab-" + t.key,
-        "aria-selected": state.tab === t.key ? "true" : "false", "data-always": "1",
-        onclick: () => { state.tab = t.key; send({ action: "tab", list: t.key }); drawTabs(); drawList(); },
-      }, `${t.title} (${fmt(count(t.key))})`);
-      return b;
-    }));
+    LISTS.forEach((t, i) => {
+      tabButtons[i].textContent = `${t.title} (${fmt(count(t.key))})`;
+      tabButtons[i].setAttribute("aria-selected", state.tab === t.key ? "true" : "false");
+    });
   }
 
   function cellText(v, cls) { return el("td", { class: cls }, v); }
@@ -212,7 +216,6 @@ function render({ model, el: root }) {
   }
 
   function drawList() {
-    tablist.querySelectorAll('[role="tab"]').forEach((t) => { t.setAttribute("aria-selected", t.id === "um-tab-" + state.tab ? "true" : "false"); });
     panelBox.setAttribute("aria-labelledby", "um-tab-" + state.tab);
     if (state.tab === "activities") { drawActivities(); drawBusy(); return; }
     const L = (model.get("lists") || {})[state.tab] || { rows: [], count: 0, total: 0, page: 0, start: 0 };
