@@ -16,6 +16,7 @@ one page of each list. Values travel as values; the page shows them as text.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -38,6 +39,13 @@ SEARCH_PLACEHOLDER = "Search by name, e-mail or id"
 HERE = Path(__file__).parent
 #: set by ``usermap tab``: the URL prefix under which the server serves a run's report
 REPORT_URL_ENV = "USERMAP_TAB_REPORT_URL"
+
+
+def _words(message: str) -> str:
+    """An error's own message for the page: secrets redacted, and the hints meant for whoever
+    edits the config (a parenthesis naming usermap.toml or a --flag) left out."""
+    text = re.sub(r"\s*\([^()]*(?:usermap\.toml|\s--[a-z])[^()]*\)", "", redact(message))
+    return text.rstrip(". ")
 
 
 class MappingTab(anywidget.AnyWidget):
@@ -150,7 +158,7 @@ class MappingTab(anywidget.AnyWidget):
                 shutil.rmtree(snap, ignore_errors=True)
                 shown = (f" The lists still show the data of {self.refreshed}."
                          if self.data is not None else "")
-                self.say(f"Refresh failed: {redact(str(e))}. Nothing was changed.{shown}", "bad")
+                self.say(f"Refresh failed: {_words(str(e))}. Nothing was changed.{shown}", "bad")
                 return
             if self._fetched is not None and self._fetched != snap:
                 shutil.rmtree(self._fetched, ignore_errors=True)
@@ -402,7 +410,7 @@ class MappingTab(anywidget.AnyWidget):
         self.outcome = {"text": apply_words(plan, out), "run_id": out["run_id"],
                         "report_url": f"{base}{out['run_id']}" if base else "",
                         "email": email_words(out, self.config), "at": time.time()}
-        self.say(self.outcome["text"], "good")
+        self.status = {}              # the outcome says it, with View report and the e-mail
         return out
 
     def send_report(self) -> None:

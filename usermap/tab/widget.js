@@ -57,7 +57,7 @@ function render({ model, el: root }) {
     el("span", { class: "um-grow" }),
     btn("Sync Users", "sync"), btn("Undo last sync", "undo"));
   const status = el("div", { class: "um-status", role: "status", "aria-live": "polite" });
-  const outcome = el("div", { class: "um-outcome", hidden: true });
+  const outcome = el("div", { class: "um-outcome", role: "status", hidden: true });
   const search = el("input", {
     type: "search", class: "um-search", placeholder: model.get("placeholder"),
     "aria-label": model.get("placeholder"),
@@ -156,14 +156,14 @@ function render({ model, el: root }) {
     mapped: ["First name", "Last name", "Aloware id", "HubSpot id", "E-mail", "Status", "Issue", ""],
     aloware: ["First name", "Last name", "Aloware id", "E-mail", "Reason", "Suggestions"],
     hubspot: ["First name", "Last name", "HubSpot id", "E-mail", "Reason"],
-    errors: ["Issue", "Name", "Aloware id", "HubSpot id", "Details", ""],
+    errors: ["Issue", "Name", "Aloware id", "HubSpot id", "What happened", ""],
   };
 
   function rowOf(key, r) {
     if (key === "mapped") {
       return [...nameCells(r.first, r.last), cellText(r.aid, "um-id"),
         el("td", { class: "um-id" }, r.owner_url ? extLink(r.owner_url, r.oid, "HubSpot user page") : r.oid),
-        cellText(r.email, "um-email"), pill(r), cellText(r.issue),
+        cellText(r.email, "um-email"), pill(r), cellText(r.issue, "um-issue"),
         actions(btn("Details", "details", { aid: r.aid }))];
     }
     if (key === "aloware") {
@@ -183,7 +183,7 @@ function render({ model, el: root }) {
       return [...nameCells(r.first, r.last, r.owner_url, "HubSpot user page (new tab)"), cellText(r.oid, "um-id"),
         cellText(r.email, "um-email"), cellText(r.reason)];
     }
-    const issue = el("td", {}, r.issue);
+    const issue = el("td", { class: "um-issue" }, r.issue);
     if (r.conflict) issue.append(" ", el("span", { class: "um-conflict", title: "E-mail conflict", "aria-label": "E-mail conflict", role: "img" }, CONFLICT));
     const acts = [btn("Fix Issue", "fix", { issue_id: r.issue_id })];
     if (r.decide) acts.push(btn("Keep link", "keep", { aid: r.aid }), btn("Unlink", "unlink", { aid: r.aid }));
@@ -266,7 +266,7 @@ function render({ model, el: root }) {
     if (!p.title) { preview.hidden = true; preview.replaceChildren(); box.classList.remove("um-has-preview"); return; }
     const body = el("div", { class: "um-preview-body" }, el("h2", {}, p.title),
       el("p", {}, p.total
-        ? `${fmt(p.total)} change${p.total === 1 ? "" : "s"}: ${fmt(p.add)} to link, ${fmt(p.update)} to update, ${fmt(p.remove)} to remove. Nothing changes until you press Apply.`
+        ? `${fmt(p.total)} change${p.total === 1 ? "" : "s"}: ${[[p.add, "to link"], [p.update, "to update"], [p.remove, "to remove"]].filter(([n]) => n).map(([n, w]) => fmt(n) + " " + w).join(", ")}. Nothing changes until you press Apply.`
         : "Nothing to apply: this changes no link."));
     if (p.message) body.append(el("p", { class: "um-msg um-" + (p.message_kind || "warn") }, p.message));
     for (const s of p.steps || []) {
