@@ -439,7 +439,7 @@ def test_keep_link_and_unlink_for_a_conflict_a_sync_leaves(page, server):
     shot(page, "10-preview-keep-link-1280")
     button(page, "Apply").click()
     wait_status(page, "Applied 1 change: 1 updated.")
-    from usermap.store import Store
+    from usermap.store.store import Store
     with Store.open(server.store, create=False) as st:
         assert st.link(aid1)["method"] == "manual"
     row2 = rows(page).filter(has_text=aid2).filter(has=button(page, "Unlink")).first
@@ -471,7 +471,7 @@ def test_link_pins_a_suggestion_after_a_confirmation(page, server):
     assert store_state(server.store)["revision"] == before["revision"]
     button(page, "Apply").click()
     wait_status(page, "Applied 1 change")
-    from usermap.store import Store
+    from usermap.store.store import Store
     with Store.open(server.store, create=False) as st:
         link = st.link(aid)
     assert link["hubspot_owner_id"] == owner and link["method"] == "manual"

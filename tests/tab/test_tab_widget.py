@@ -16,7 +16,7 @@ from usermap.errors import ConfigError
 from usermap.lock import LOCK_NAME, RunLock
 from usermap.sandbox.scenarios import FILE_MAPPINGS, generate, write_world
 from usermap.sources.snapshot import read_mappings_csv
-from usermap.store import Store
+from usermap.store.store import Store
 
 from runkit import cli, store_state
 from test_report import XSS

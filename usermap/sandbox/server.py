@@ -60,7 +60,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pandas as pd
 
 from ..errors import InputError
-from ..models import U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS
+from ..engine.models import U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS
 from ..redact import MASK, redact
 from .faults import OWNERS_SCOPE, TEN_SECONDLY, _Faults  # noqa: F401 - re-exported
 from .transport import _Handler, _HTTPServer

@@ -27,7 +27,7 @@ from pathlib import Path
 import anywidget
 import traitlets as T
 
-from .. import labels, workflow
+from .. import labels, recording, workflow
 from ..clock import utc_now
 from ..config import Config
 from ..errors import LockedError, RemovalGuardError, StalePlanError, UsermapError
@@ -258,7 +258,7 @@ class MappingTab(anywidget.AnyWidget):
         """Both records, the link and its journal, for one Aloware user, in the side panel."""
         self._need_data()
         u = self.data.users[self.data.users["id"] == aloware_id]
-        person = workflow.person(self.store_path, aloware_id)
+        person = recording.person(self.store_path, aloware_id)
         oid = (person["link"] or {}).get("hubspot_owner_id")
         o = self.data.owners[self.data.owners["id"] == oid] if oid else self.data.owners.iloc[:0]
         self.panel = R.story(aloware_id, u.iloc[0].to_dict() if len(u) else None,
@@ -298,7 +298,7 @@ class MappingTab(anywidget.AnyWidget):
     def link(self, aloware_id: str, owner_id: str) -> None:
         """Ask to pin a suggestion as a manual link (Apply confirms, Cancel drops it)."""
         self._need_data()
-        plan = workflow.pin_plan(self.data, aloware_id, owner_id, now=utc_now())
+        plan = recording.pin_plan(self.data, aloware_id, owner_id, now=utc_now())
         self._propose(plan, f"Link {self._who(aloware_id)} to HubSpot owner {owner_id} as a "
                             f"manual link?", kind="link")
 
@@ -313,7 +313,7 @@ class MappingTab(anywidget.AnyWidget):
         """Keep an e-mail conflict's link: a pin with both e-mails as they are now."""
         self._need_data()
         oid = self._link_of(aloware_id)
-        plan = workflow.pin_plan(self.data, aloware_id, oid, now=utc_now())
+        plan = recording.pin_plan(self.data, aloware_id, oid, now=utc_now())
         self._propose(plan, f"Keep the link of {self._who(aloware_id)} to HubSpot owner {oid}? "
                             f"It becomes a manual link with both e-mails as they are now.",
                       kind="keep")
@@ -322,13 +322,13 @@ class MappingTab(anywidget.AnyWidget):
         """Remove an e-mail conflict's link (after Apply)."""
         self._need_data()
         oid = self._link_of(aloware_id)
-        plan = workflow.unlink_plan(self.data, aloware_id, now=utc_now())
+        plan = recording.unlink_plan(self.data, aloware_id, now=utc_now())
         self._propose(plan, f"Unlink {self._who(aloware_id)} from HubSpot owner {oid}?",
                       kind="unlink")
 
     def undo_last(self) -> None:
         """The inverse plan of the newest applied sync, fix or pin not undone yet."""
-        run = workflow.last_undoable_run(self.store_path)
+        run = recording.last_undoable_run(self.store_path)
         if run is None:
             self._drop_pending()
             self.say("Nothing to undo: no sync, fix or link has been applied here yet.", "warn")
@@ -389,7 +389,7 @@ class MappingTab(anywidget.AnyWidget):
                          "changed. Press Refresh, then plan again.")
             return None
         try:
-            out = workflow.apply_recorded(self.config, self.data, self.full_result(), plan,
+            out = recording.apply_recorded(self.config, self.data, self.full_result(), plan,
                                           store_path=self.store_path, now=utc_now(), force=force)
         except StalePlanError:
             self._refuse("The store changed since this plan was made: nothing was changed. "
