@@ -152,6 +152,7 @@ class MappingTab(anywidget.AnyWidget):
         else:
             self._fetches += 1
             snap = self.workdir / f"snapshot-{self._fetches}"
+            self.say("Fetching Aloware users and HubSpot owners…")
             try:
                 info = workflow.fetch(self.config, snap, progress=False)
             except UsermapError as e:
