@@ -156,9 +156,13 @@ def decide_note(code: str) -> str:
 
 # --- a plan ----------------------------------------------------------------------------------
 def _email(c) -> str:
-    """The e-mail a change is about: the matched one for a link, before -> after otherwise."""
+    """The e-mail a change is about: the matched one for a link; both sides when a pin links
+    two different e-mails; before -> after when an update changes it."""
     a, b = c.after or {}, c.before or {}
-    now = text(a.get("hubspot_email") or a.get("aloware_email"))
+    ae, he = text(a.get("aloware_email")), text(a.get("hubspot_email"))
+    if ae and he and ae.lower() != he.lower():
+        return f"Aloware {ae} · HubSpot {he}"
+    now = he or ae
     was = text(b.get("hubspot_email") or b.get("aloware_email"))
     if now and was and now != was:
         return f"{was} → {now}"
