@@ -52,8 +52,9 @@ function render({ model, el: root }) {
   // --- the top: title, one line, cards, toolbar
   const cards = el("div", { class: "um-cards", role: "list" });
   const refreshed = el("span", { class: "um-refreshed" });
+  const working = el("span", { class: "um-working", hidden: true }, "Working…");
   const toolbar = el("div", { class: "um-toolbar" },
-    btn("Refresh", "refresh"), refreshed,
+    btn("Refresh", "refresh"), refreshed, working,
     el("span", { class: "um-grow" }),
     btn("Sync Users", "sync"), btn("Undo last sync", "undo"));
   const status = el("div", { class: "um-status", role: "status", "aria-live": "polite" });
@@ -107,6 +108,7 @@ function render({ model, el: root }) {
   function drawBusy() {
     const busy = !!model.get("busy");
     box.setAttribute("aria-busy", busy ? "true" : "false");
+    working.hidden = !busy;
     for (const b of box.querySelectorAll("button[data-action]")) {
       if (b.dataset.always !== "1") b.disabled = busy || b.dataset.off === "1";
     }
