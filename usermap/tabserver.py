@@ -201,6 +201,18 @@ def prepare(private: Path, config, *, port: int, snapshot: str = "") -> Path:
     return path
 
 
+def _voila_argv(nb: Path, *, port: int, token: str, sockets: Path) -> list[str]:
+    """Voilà's command line: this notebook, 127.0.0.1, the token, the template, one heated
+    kernel in the pool, kernels over IPC in ``sockets``, errors only in the log."""
+    return [str(nb), f"--port={port}", f"--Voila.ip={HOST}", "--no-browser",
+            f"--token={token}", f"--template={TEMPLATE}", "--Voila.port_retries=0",
+            f"--Voila.root_dir={nb.parent}", "--theme=light",
+            f"--Voila.connection_dir_root={sockets}",
+            "--VoilaConfiguration.show_tracebacks=False",
+            "--preheat_kernel=True", "--pool_size=1", "--VoilaKernelManager.fill_delay=0",
+            "--KernelManager.transport=ipc", "--Voila.log_level=ERROR"]
+
+
 def serve(config, *, port: int = 0, snapshot: str = "", say=print) -> int:
     """Serve the tab until SIGTERM or SIGINT; returns the exit code (143, 130, or 0)."""
     # jsonschema (through jupyter_server's event logger) builds rfc3987-syntax's IRI grammar at
@@ -226,14 +238,7 @@ def serve(config, *, port: int = 0, snapshot: str = "", say=print) -> int:
             [str(private / "jupyter")] + ([old["JUPYTER_PATH"]] if old["JUPYTER_PATH"] else []))
         os.environ["USERMAP_TAB_REPORT_URL"] = REPORT_PATH    # read by the kernels (tab.app)
         app = _voila_class(runs_dir)()
-        app.initialize([str(nb), f"--port={port}", f"--Voila.ip={HOST}", "--no-browser",
-                        f"--token={token}", f"--template={TEMPLATE}", "--Voila.port_retries=0",
-                        f"--Voila.root_dir={nb.parent}", "--theme=light",
-                        f"--Voila.connection_dir_root={sockets}",
-                        "--VoilaConfiguration.show_tracebacks=False",
-                        "--preheat_kernel=True", "--pool_size=1",
-                        "--VoilaKernelManager.fill_delay=0",
-                        "--KernelManager.transport=ipc", "--Voila.log_level=ERROR"])
+        app.initialize(_voila_argv(nb, port=port, token=token, sockets=sockets))
         # jupyter_server's default pong timeout (3 pings) is longer than the ping interval,
         # which tornado warns about; a page that stops answering is let go after one ping
         app.tornado_settings = {**app.tornado_settings, "ws_ping_interval": WS_PING_MS,
