@@ -546,6 +546,9 @@ def test_at_390_px_cards_and_rows_stack_and_every_action_is_reachable(browser, s
         pg.locator(".um-card").first.wait_for(timeout=60_000)
         shot(pg, "20-phone-first-view-390")
         assert nothing_wider_than_the_screen(pg) == []
+        widths = pg.evaluate("() => [document.documentElement.scrollWidth, "
+                             "document.body.scrollWidth, innerWidth]")
+        assert max(widths[:2]) <= widths[2], widths                 # no sideways page scroll
         cards = pg.locator(".um-card")
         xs = {round(cards.nth(i).bounding_box()["x"]) for i in range(cards.count())}
         assert len(xs) <= 2                                          # two a row at most
