@@ -288,6 +288,7 @@ def test_undo_names_the_sync_and_needs_no_force(tab, env):
     assert m.group(2) == ", ".join(f"{x} {w}" for x, w in (
         (n["add"], "linked"), (n["update"], "updated"), (n["remove"], "removed")) if x)
     assert pv["remove"] == n["add"] > 10 and pv["can_apply"] and not pv["needs_force"]
+    assert {s["label"] for s in pv["steps"]} == {"Link again", "Put back as it was", "Remove"}
     act(tab, "apply")
     assert links(db) == before
     act(tab, "undo")        # the undo itself is not offered, nor the import

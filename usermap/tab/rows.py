@@ -169,10 +169,15 @@ def _email(c) -> str:
     return now or was
 
 
+# an undo's steps say what they put back, not the sync's rules
+_UNDO_STEPS = {"match": "Link again", "resolve": "Put back as it was", "cleanup": "Remove"}
+
+
 def plan_preview(plan, names: dict, *, title: str, limit: int = PAGE_SIZE) -> dict:
     """The plan grouped by step (match, resolve, clean up; a pin is "Manual"), with counts and
     at most ``limit`` rows a step. ``names``: Aloware id -> name."""
     n = plan.counts()
+    undo = bool(plan.meta.get("undo_of"))
     by_step: dict[str, list] = {}
     for c in plan.changes:
         by_step.setdefault(c.step, []).append(c)
@@ -192,7 +197,8 @@ def plan_preview(plan, names: dict, *, title: str, limit: int = PAGE_SIZE) -> di
                         "aid": text(c.aloware_user_id), "name": names.get(c.aloware_user_id, ""),
                         "owner": owner, "email": _email(c),
                         "why": labels.reason_label(text(c.reason))})
-        steps.append({"step": step, "label": labels.STEP_LABELS.get(step, step),
+        label = (_UNDO_STEPS.get(step) if undo else None) or labels.STEP_LABELS.get(step, step)
+        steps.append({"step": step, "label": label,
                       "count": len(rows), "rows": out, "more": max(len(rows) - limit, 0)})
     return {"title": title, "total": len(plan), "add": n["add"], "update": n["update"],
             "remove": n["remove"], "steps": steps}
