@@ -111,6 +111,8 @@ def _add_sandbox(sub) -> None:
                    help="send every answer one byte at a time, MS apart (a too-slow server)")
     s.add_argument("--cut-after", type=int, default=0, metavar="K",
                    help="owners listings stop at page K (0: never)")
+    s.add_argument("--activities", type=int, default=0, metavar="N", help="serve N calls, SMS")
+    s.add_argument("--search-rate", type=float, default=5.0, metavar="R", help="CRM searches/s (5)")
     s.add_argument("--max-seconds", type=float, default=3600.0, metavar="S",
                    help="stop after S seconds (default 3600)")
     s.add_argument("--config-out", default=None, metavar="usermap.toml",

@@ -21,7 +21,7 @@ test or an impatient scheduler sets smaller ones::
 Every ``[fetch]`` value and ``[smtp] timeout`` must be a finite number above 0 (at most a week;
 ``attempts`` at least 1): NaN, inf, 0, negatives and strings are a ConfigError naming the key.
 
-``SECRET_ENV_VARS`` is the one list of the variables that hold secrets: ``secret()`` reads only
+``redact.SECRET_ENV_VARS`` is the one list of the variables that hold secrets: ``secret()`` reads only
 those, and ``redact`` masks their values everywhere.
 
 Adapter: reads files and the environment; imports nothing but errors (and files' regular-file
@@ -35,11 +35,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .errors import ConfigError
+from .redact import SECRET_ENV_VARS
 
 __all__ = ["Config", "HubSpotConfig", "AlowareConfig", "StoreConfig", "RunsConfig",
-           "SmtpConfig", "ReportConfig", "FetchConfig", "secret", "SECRET_ENV_VARS"]
+           "SmtpConfig", "ReportConfig", "FetchConfig", "secret"]
 
-SECRET_ENV_VARS = ("HUBSPOT_ACCESS_TOKEN", "ALOWARE_API_TOKEN", "SMTP_USER", "SMTP_PASSWORD")
 
 
 @dataclass(frozen=True)

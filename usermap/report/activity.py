@@ -1,6 +1,6 @@
 """The activity impact of a report: the activities (calls, SMS) whose Aloware user has no synced link, by
 cause and by user. PURE, same rules as build.py: numpy/pandas, ``..models`` and the report's
-model and cells only; no file I/O, no clock, no environment (tests/test_report.py checks the
+model and cells only; no file I/O, no clock, no environment (tests/report/test_report.py checks the
 imports).
 """
 

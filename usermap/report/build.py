@@ -18,7 +18,7 @@ Decisions the spec leaves open:
   local part, then ``***``), including those inside error details and suggestions.
 
 Must not import: jinja2, markupsafe, sqlite3, socket, os, pathlib, the store, the sources, the
-runner, render.py or compose.py; no file I/O, no clock, no environment (tests/test_report.py
+runner, render.py or compose.py; no file I/O, no clock, no environment (tests/report/test_report.py
 checks the imports). chart.py lays out the trend charts, failure.py builds the failure report,
 activity.py the activity impact and cells.py the shared cells, under the same rules.
 """

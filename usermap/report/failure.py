@@ -5,7 +5,7 @@ passes. Split out of model.py and build.py; both re-export these names.
 PURE and cheap: imports only the standard library (the runner holds a ``FailureReport``); the
 rendering methods call render.py, imported when called. Must not import: jinja2 or markupsafe (at
 import time), pandas, sqlite3, socket, os, pathlib, the runner, the store, the sources, compose.py;
-no file I/O, no clock, no environment (tests/test_report.py checks the imports).
+no file I/O, no clock, no environment (tests/report/test_report.py checks the imports).
 """
 
 from __future__ import annotations

@@ -33,9 +33,9 @@ from typing import Callable
 from ...errors import AuthError, BadAnswerError, IncompleteListingError, InputError, SourceError
 from ...engine.models import OWNER_TYPES
 from ...redact import bounded, redact
-from ...errors import RateLimitError
+from ...errors import RateLimitError, Retryable
 from .retry import (
-    MIGRATION, RATE_LIMIT, SERVER, Retrier, Retryable, connection_failure, hubspot_rate_limit,
+    MIGRATION, RATE_LIMIT, SERVER, Retrier, connection_failure, hubspot_rate_limit,
     retry_after_seconds,
 )
 

@@ -4,7 +4,7 @@ the same either way).
 
 pyarrow parses in C++ on every core and makes no Python object until a column is asked for;
 pandas' C tokenizer makes one string object per field. The two agree on well-formed CSV, and
-``tests/test_csvarrow.py`` compares them on generated text. Well-formed is checked first,
+``tests/sources/test_csvarrow.py`` compares them on generated text. Well-formed is checked first,
 over the bytes, and anything else is left to pandas (which names the row of a problem):
 - no lone CR (pandas and Arrow end lines differently at a CR before a comma);
 - quotes only around whole fields: outside quoted fields (every second piece of the text

@@ -27,6 +27,8 @@ from usermap.planfile import read_plan
 from usermap.planfile import PLAN_FORMAT
 from usermap.sources.snapshot import read_mappings_csv, read_owners_json, read_users_csv
 
+pytestmark = pytest.mark.issue(6)  # the issue that asked for these tests
+
 N = int(os.environ.get("USERMAP_FUZZ_EXAMPLES", "150"))  # more for a long local run
 FUZZ = settings(max_examples=N, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _name(req: str) -> str:
@@ -103,7 +103,7 @@ def test_resources_environment_overrides_win_and_must_hold_the_files(monkeypatch
 
 
 def test_resources_fall_back_to_the_installed_package(monkeypatch, tmp_path):
-    # no checkout beside the package: the data packages inside it are used (tests/test_wheel.py
+    # no checkout beside the package: the data packages inside it are used (tests/contracts/test_wheel.py
     # checks the real thing with a built wheel; here the package folder is faked)
     from usermap import resources
     monkeypatch.delenv("USERMAP_NOTEBOOKS", raising=False)

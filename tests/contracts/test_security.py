@@ -1,7 +1,7 @@
 """Security (issue 6): owner-only files, tokens never written or shown, redaction, and the test
 network guard (tests/conftest.py) that keeps every test on this machine.
 
-Fetch itself is covered by tests/test_sources.py (tokens never written, redacted logs and
+Fetch itself is covered by tests/sources/test_sources.py (tokens never written, redacted logs and
 progress bars); here: every other command that writes files, under a hostile umask and with the
 secrets set in its environment.
 """
@@ -24,6 +24,8 @@ import pytest
 
 from test_cli import L, O, U, usermap, write_links, write_snapshot
 from test_corpus import run_cli
+
+pytestmark = pytest.mark.issue(6)  # the issue that asked for these tests
 
 SECRETS = {"HUBSPOT_ACCESS_TOKEN": "pat-na1-SECSUITE-HUB-9f3e1d77a0",
            "ALOWARE_API_TOKEN": "alw-SECSUITE-ALO-51c0ffee",

@@ -27,6 +27,8 @@ import pytest
 from runkit import run_cli
 from test_cli import usermap
 
+pytestmark = pytest.mark.issue(6)  # the issue that asked for these tests
+
 # --- the good inputs every case starts from ---------------------------------------------------
 GOOD_USERS = ("id,first_name,last_name,email,status,kind\n"
               "1,Ann,Lee,a@x.com,active,user\n"

@@ -262,7 +262,7 @@ def test_a_plan_applied_to_another_store_exits_3_and_changes_nothing(site):
 
 def _without_store_id(plan_path: Path) -> Path:
     """The plan file as a usermap before store ids wrote it (no store_id; checksum valid)."""
-    from usermap.engine.plan import _CHECKSUM_LINE
+    from usermap.planfile import _CHECKSUM_LINE
     text = plan_path.read_text()
     lines = [ln for ln in text.splitlines(keepends=True) if not ln.startswith(' "store_id"')]
     body = "".join(lines)

@@ -15,7 +15,7 @@ import pytest
 
 from usermap.sandbox.scenarios import generate, write_world
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not hasattr(os, "memfd_create"),
                                 reason="no fork/memfd here: the child is never started")

@@ -47,7 +47,7 @@ from conftest import SANDBOX_TOKENS
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "usermap", "notebooks",
            "reports")
 

@@ -26,6 +26,8 @@ from usermap.report.render import jinja_env, templates_dir
 from usermap.report.cells import mask_email
 from usermap.report.compose import read_activities, write_report
 
+pytestmark = pytest.mark.issue(5)  # the issue that asked for these tests
+
 # Payloads that must show as text wherever they appear (every table has at least one).
 XSS = ['<img src=x onerror=alert(1)>', '"><script>alert(2)</script>', "<svg onload=alert(3)>",
        "'><b onmouseover=alert(4)>x</b>", "<img src=x onerror=alert(5)>",
@@ -131,7 +133,7 @@ def test_one_environment_autoescapes_every_template_and_is_strict():
     assert env.autoescape is True              # not select_autoescape(): that skips *.j2
     assert env.undefined is jinja2.StrictUndefined
     assert Path(env.loader.searchpath[0]) == templates_dir()
-    assert templates_dir() == Path(__file__).resolve().parent.parent / "reports" / "templates"
+    assert templates_dir() == Path(__file__).resolve().parents[2] / "reports" / "templates"
     for name in ("report.html.j2", "email.html.j2", "email.txt.j2"):
         assert (templates_dir() / name).is_file()
     with pytest.raises(jinja2.UndefinedError):
@@ -543,7 +545,7 @@ def test_build_imports_no_jinja_sqlite_or_io_modules():
             "assert not bad, bad\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    folder = Path(__file__).resolve().parent.parent / "usermap" / "report"
+    folder = Path(__file__).resolve().parents[2] / "usermap" / "report"
     tree = ast.Module(body=[n for f in ("build.py", "chart.py", "activity.py", "cells.py") for n in
                             ast.parse((folder / f).read_text(encoding="utf-8")).body],
                       type_ignores=[])

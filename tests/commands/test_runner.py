@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from usermap import lock
+from usermap import lock as lockmod
 
 from usermap import execute
 
@@ -56,7 +56,7 @@ def two_runs(tmp_path_factory):
                 (runs / name).mkdir(parents=True)
             stale = {"pid": _dead_pid(), "host": "x", "run_id": "20200104T000000Z-dead",
                      "started_at": "2020-01-04T00:00:00Z"}
-            (runs / lock.LOCK_NAME).write_text(json.dumps(stale))
+            (runs / lockmod.LOCK_NAME).write_text(json.dumps(stale))
             from usermap.store.store import Store
             with Store.open(store) as st:
                 links_before, rev_before = st.links(), st.revision
@@ -74,7 +74,7 @@ def test_run_folder_holds_everything(two_runs):
     r1 = two_runs["r1"]
     assert r1.exit_code == 0, r1.describe()
     d = r1.run_dir
-    assert d.parent == two_runs["root"] / "runs" and lock.RUN_ID_PATTERN.match(d.name)
+    assert d.parent == two_runs["root"] / "runs" and lockmod.RUN_ID_PATTERN.match(d.name)
     for name in ("kernel.log", "snapshot/aloware_users.csv", "snapshot/hubspot_owners.json",
                  "snapshot/fetch.json", "audit.ipynb", "sync.ipynb", "summary.json",
                  "plan.json", "report.html", "notification.eml", "run.log", "run.json",
@@ -155,16 +155,16 @@ def test_stale_lock_taken_over_and_released(two_runs):
     r1 = two_runs["r1"]
     assert r1.took_over and r1.took_over["run_id"] == two_runs["stale"]["run_id"]
     assert "took over the lock" in (r1.run_dir / "run.log").read_text()
-    lock = two_runs["root"] / "runs" / lock.LOCK_NAME
+    lock = two_runs["root"] / "runs" / lockmod.LOCK_NAME
     assert lock.read_text() == ""           # released cleanly after the last run
 
 
 def test_retention_keeps_runs_keep_folders(two_runs):
     r1, r2 = two_runs["r1"], two_runs["r2"]
     assert two_runs["after_first"] == sorted([*OLD_RUNS[1:], r1.run_id, "notes",
-                                              lock.LOCK_NAME])
+                                              lockmod.LOCK_NAME])
     left = sorted(p.name for p in (two_runs["root"] / "runs").iterdir())
-    assert left == sorted([OLD_RUNS[2], r1.run_id, r2.run_id, "notes", lock.LOCK_NAME])
+    assert left == sorted([OLD_RUNS[2], r1.run_id, r2.run_id, "notes", lockmod.LOCK_NAME])
     assert r2.pruned == [OLD_RUNS[1]]
 
 
@@ -226,7 +226,7 @@ def test_second_run_while_one_holds_the_lock_exits_3_at_once(tmp_path):
     (tmp_path / "usermap.toml").write_text('[runs]\ndir = "runs"\n[store]\npath = "s.db"\n')
     from usermap.store.store import Store
     Store.open(tmp_path / "s.db", create=True).close()   # a missing store would be exit 2 first
-    lock = lock.RunLock(tmp_path / "runs" / lock.LOCK_NAME).acquire("20990101T000000Z-beef")
+    lock = lockmod.RunLock(tmp_path / "runs" / lockmod.LOCK_NAME).acquire("20990101T000000Z-beef")
     try:
         p, seconds = _cli(["run", "--config", str(tmp_path / "usermap.toml")],
                           env_extra=SANDBOX_TOKENS)
@@ -235,7 +235,7 @@ def test_second_run_while_one_holds_the_lock_exits_3_at_once(tmp_path):
     assert p.returncode == 3, p.stdout + p.stderr
     assert "20990101T000000Z-beef" in p.stderr and "one run at a time" in p.stderr
     assert seconds < 10
-    assert [d.name for d in (tmp_path / "runs").iterdir()] == [lock.LOCK_NAME]
+    assert [d.name for d in (tmp_path / "runs").iterdir()] == [lockmod.LOCK_NAME]
 
 
 def test_removal_guard_refusal_exits_3(tmp_path, monkeypatch):
@@ -279,13 +279,13 @@ def test_runner_refuses_undeclared_parameters_before_papermill(tmp_path):
 
 def test_lock_is_exclusive_and_reports_the_holder(tmp_path):
     path = tmp_path / "runs" / ".lock"
-    a = lock.RunLock(path).acquire("20990101T000000Z-0001")
+    a = lockmod.RunLock(path).acquire("20990101T000000Z-0001")
     with pytest.raises(LockedError) as e:
-        lock.RunLock(path).acquire("20990101T000000Z-0002")
+        lockmod.RunLock(path).acquire("20990101T000000Z-0002")
     assert "20990101T000000Z-0001" in str(e.value) and e.value.exit_code == 3
     a.release()
     assert path.read_text() == ""
-    b = lock.RunLock(path).acquire("20990101T000000Z-0003")
+    b = lockmod.RunLock(path).acquire("20990101T000000Z-0003")
     assert b.previous is None                      # a clean release is not "stale"
     b.release()
 
@@ -300,11 +300,11 @@ def test_stale_lock_of_a_killed_process_is_taken_over(tmp_path):
     try:
         assert p.stdout.readline().strip() == "held"
         with pytest.raises(LockedError):
-            lock.RunLock(path).acquire()
+            lockmod.RunLock(path).acquire()
     finally:
         p.kill()
         p.wait()
-    lock = lock.RunLock(path).acquire("20990101T000000Z-next")
+    lock = lockmod.RunLock(path).acquire("20990101T000000Z-next")
     assert lock.previous["run_id"] == "20990101T000000Z-dead"
     assert json.loads(path.read_text())["pid"] == os.getpid()
     lock.release()
@@ -316,7 +316,7 @@ def test_prune_keeps_newest_and_ignores_other_folders(tmp_path):
     for n in names + ["keepme", "2024-not-a-run"]:
         (tmp_path / n).mkdir()
     (tmp_path / "20200101T000000Z-f1le").write_text("a file, not a run folder")
-    gone = lock.prune(tmp_path, 2, protect={"20230101T000000Z-abcd"})
+    gone = lockmod.prune(tmp_path, 2, protect={"20230101T000000Z-abcd"})
     assert gone == ["20240101T000000Z-0001"]
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == sorted(["20230101T000000Z-abcd", "20240101T000000Z-0002",

@@ -19,6 +19,8 @@ from usermap.config import Config
 from usermap.notify import MAX_MESSAGE_BYTES, build_message, notify, send, write_eml
 from usermap.errors import NotifyError
 
+pytestmark = pytest.mark.issue(5)  # the issue that asked for these tests
+
 USER, PASSWORD = "reports@acme.test", "pw-SECRETSMTP-91f3a7"
 
 # A self-signed certificate for 127.0.0.1/localhost, valid until 2126, made for these tests

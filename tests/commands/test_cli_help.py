@@ -17,6 +17,8 @@ import pytest
 from tiny import L, O, U
 from usermap import cli
 
+pytestmark = pytest.mark.issue(13)  # the issue that asked for these tests
+
 
 # --- help -----------------------------------------------------------------------------------
 def _subparsers(parser):

@@ -1,10 +1,10 @@
 """Golden files of the rendered report: the text, the HTML page and the e-mail's HTML part of a
-small fixed world (tests/test_report.py::world_report).
+small fixed world (tests/report/test_report.py::world_report).
 
 A change to the templates or the data model shows up here as a diff. When it is intended,
 regenerate and review the diff before committing:
 
-    UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_report_golden.py
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/report/test_report_golden.py
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from test_report import world_report
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN", "") not in ("", "0")
 
 

@@ -22,6 +22,8 @@ from usermap.store.schema import SCHEMA_VERSION
 from usermap.store.journal import _dump
 from usermap.store.schema import LINK_INDEXES, MIGRATIONS, PAGE_SIZE
 
+pytestmark = pytest.mark.issue(12)  # the issue that asked for these tests
+
 NOW = "2026-01-02T00:00:00Z"
 MAP = "aloware_user_id,hubspot_owner_id,aloware_email,hubspot_email,method,mapped_at\n"
 
