@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_steps(sub)
     _add_links(sub)
     _add_runs(sub)
+    from .activities.commands import add_parser
+    add_parser(sub, _command)
     return p
 
 
@@ -327,6 +329,11 @@ def _tune_pandas() -> None:
 # --- handlers -------------------------------------------------------------------------------
 
 
+def _cmd_activities(args) -> int:
+    from .activities.commands import run
+    return run(args)
+
+
 def _cmd_sandbox(args) -> int:
     from .sandbox.command import run_sandbox
     return run_sandbox(args)
@@ -479,7 +486,7 @@ _HANDLERS = {
     "sandbox": _cmd_sandbox, "fetch": _cmd_fetch, "audit": _cmd_audit, "plan": _cmd_plan,
     "apply": _cmd_apply, "mappings": _cmd_mappings, "map": _cmd_map, "unmap": _cmd_unmap,
     "run": _cmd_run, "report": _cmd_report, "runs": _cmd_runs, "undo": _cmd_undo,
-    "init": _cmd_init, "tab": _cmd_tab,
+    "init": _cmd_init, "tab": _cmd_tab, "activities": _cmd_activities,
 }
 
 # Commands whose snapshot's owners file a forked child parses while they start (sources/ahead.py).

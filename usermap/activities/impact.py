@@ -1,0 +1,138 @@
+"""Impact (DESIGN §10): which calls and SMS landed on the wrong owner, and how well each is proven.
+
+``scan`` searches the account's calls and SMS (since a date), matches the admin's export,
+reads the owner's property history only of the activities that may be wrong (those not on the
+owner of a link that was valid when they were logged, and those the export names), and grades
+each with ``rules.assess``. ``write_impact`` writes ``impact.csv`` and ``summary.json`` (the file
+contract of §10).
+
+Adapter: the CRM client (network) and files; the rules are pure.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..files import write_atomic
+from . import rules
+from .crm import CALL_PROPS, OBJECT_TYPES, SMS_PROPS
+
+__all__ = ["scan", "Impact", "write_impact", "IMPACT_COLUMNS"]
+
+IMPACT_COLUMNS = ("object", "activity_id", "logged_at", "aloware_user_id", "current_owner_id",
+                  "intended_owner_id", "grade", "reason")
+_SMS_FILTER = {"propertyName": "hs_communication_channel_type", "operator": "EQ", "value": "SMS"}
+
+
+@dataclass
+class Impact:
+    rows: list            # rules.Row, in object then time order
+    scanned: int          # activities searched
+    by_object: dict       # scanned per object
+    history_read: int     # activities whose history was read
+
+
+def _activity(kind: str, r: dict) -> rules.Activity:
+    p = r.get("properties") or {}
+    try:
+        t = rules.to_ms(p.get("hs_timestamp") or "")
+    except ValueError:
+        t = 0
+    dur = p.get("hs_call_duration")
+    try:
+        dur = int(float(dur)) if dur not in (None, "") else None
+    except ValueError:
+        dur = None
+    return rules.Activity(kind, str(r.get("id")), t, str(p.get("hubspot_owner_id") or ""), (),
+                          str(p.get("hs_call_external_id") or ""),
+                          str(p.get("hs_call_from_number") or ""),
+                          str(p.get("hs_call_to_number") or ""), dur)
+
+
+def _suspect(a: rules.Activity, tl: rules.Timeline) -> bool:
+    """Whether ``a`` may be on the wrong owner: it is not on the owner of a link valid then."""
+    if not a.owner:
+        return True
+    link = tl.link_of_owner(a.owner, a.t)
+    return link is None or not tl.valid(link, a.t)
+
+
+def scan(client, tl: rules.Timeline, *, since_ms: int = 0, until_ms: int | None = None,
+         events: list | None = None, app_id: str = "") -> Impact:
+    """The impact rows of every call and SMS logged in [since, until)."""
+    found: dict[str, list] = {}
+    for kind, obj in OBJECT_TYPES.items():
+        props = CALL_PROPS if kind == "call" else SMS_PROPS
+        filters = () if kind == "call" else (_SMS_FILTER,)
+        found[kind] = [_activity(kind, r) for r in client.search(
+            obj, since_ms=since_ms, until_ms=until_ms, properties=props, filters=filters)]
+    named = rules.match_evidence(events or [], found["call"])
+    rows, read = [], 0
+    for kind, obj in OBJECT_TYPES.items():
+        todo = [a for a in found[kind] if a.id in named or _suspect(a, tl)]
+        read += len(todo)
+        hist = client.read_history(obj, [a.id for a in todo], ["hubspot_owner_id"])
+        for a in todo:
+            props, h = hist.get(a.id, ({}, ()))
+            owner = str(props.get("hubspot_owner_id") or "") if props else a.owner
+            full = rules.Activity(a.object, a.id, a.t, owner, tuple(h), a.external_id,
+                                  a.from_number, a.to_number, a.duration_ms)
+            row = rules.assess(full, tl, evidence_user=named.get(a.id), app_id=app_id)
+            if row is not None:
+                rows.append(row)
+    return Impact(rows, sum(len(v) for v in found.values()),
+                  {k: len(v) for k, v in found.items()}, read)
+
+
+def summary(imp: Impact, tl: rules.Timeline, *, since: str = "") -> dict:
+    grades = Counter(r.grade for r in imp.rows)
+    by_person: dict[str, dict] = {}
+    for r in imp.rows:
+        if not r.aloware_user_id:
+            continue
+        p = by_person.setdefault(r.aloware_user_id, {
+            "aloware_user_id": r.aloware_user_id, "name": tl.email(r.aloware_user_id),
+            "calls": 0, "sms": 0, "A": 0, "B": 0, "unknown": 0, "repairable": 0})
+        p["calls" if r.object == "call" else "sms"] += 1
+        p[r.grade] += 1
+        p["repairable"] += r.grade in (rules.GRADE_A, rules.GRADE_B)
+    return {"since": since, "activities": imp.scanned, "activities_by_object": imp.by_object,
+            "misattributed": len(imp.rows),
+            "by_grade": {g: grades.get(g, 0) for g in (rules.GRADE_A, rules.GRADE_B,
+                                                       rules.UNKNOWN)},
+            "repairable": grades.get(rules.GRADE_A, 0) + grades.get(rules.GRADE_B, 0),
+            "by_reason": dict(sorted(Counter(r.reason for r in imp.rows).items())),
+            "unattributed": sum(1 for r in imp.rows if not r.aloware_user_id),
+            "by_person": sorted(by_person.values(), key=lambda p: p["aloware_user_id"]),
+            "history_read": imp.history_read}
+
+
+def impact_csv(rows) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(IMPACT_COLUMNS)
+    for r in rows:
+        w.writerow((r.object, r.activity_id, rules.iso(r.logged_at), r.aloware_user_id,
+                    r.current_owner_id, r.intended_owner_id, r.grade, r.reason))
+    return buf.getvalue()
+
+
+def write_impact(imp: Impact, tl: rules.Timeline, out, *, since: str = "") -> dict:
+    """impact.csv and summary.json in the folder ``out`` (written whole, by rename)."""
+    out = Path(out)
+    summ = summary(imp, tl, since=since)
+    text = impact_csv(imp.rows)
+
+    def write(tmp: Path) -> None:
+        tmp.mkdir(parents=True, exist_ok=True)
+        (tmp / "impact.csv").write_text(text, encoding="utf-8")
+        (tmp / "summary.json").write_text(json.dumps(summ, indent=1, ensure_ascii=False) + "\n",
+                                          encoding="utf-8")
+
+    write_atomic(out, write)
+    return summ
