@@ -105,21 +105,31 @@ class ActivityWorld:
     n: int = 0
 
 
+def _active(o: dict) -> bool:
+    return (o.get("type") == "PERSON" and not o.get("archived")
+            and o.get("userId") is not None)
+
+
 def _stories(world, rng: random.Random, n_users: int) -> tuple[list, list]:
+    """One story per user (eligible users, as many as the world's active owners can serve:
+    every owner a repair writes must be an active owner HubSpot accepts); the stale owners are
+    deactivated ones where the world has them. Returns the stories and the spare owners."""
     users = world.users
     ok = users[(users["status"] == "active") & (users["kind"] == "user")]
+    active = [str(o["id"]) for o in world.owners if _active(o)]
+    inactive = [str(o["id"]) for o in world.owners if not _active(o)]
+    rng.shuffle(active)
+    rng.shuffle(inactive)
+    n_users = max(1, min(n_users, len(ok), (len(active) - 4) // 2))
     ids = ok["id"].astype(str).tolist()[:n_users]
     emails = ok["email"].astype(str).tolist()[:n_users]
-    owners = [str(o["id"]) for o in world.owners if o.get("type") == "PERSON"]
-    need = 2 * len(ids) + 1
-    top = max((int(o) for o in owners if o.isdigit()), default=90_000_000)
-    owners += [str(top + 1 + i) for i in range(max(0, need - len(owners)))]
-    rng.shuffle(owners)
     kinds = [k for k, w in _STORIES for _ in range(w)]
     stories = []
-    for i, (u, e) in enumerate(zip(ids, emails)):
-        s = _Story(u, e, rng.choice(kinds), [owners[2 * i], owners[2 * i + 1]])
-        s.line = f"+1555{1000000 + i:07d}"
+    for u, e in zip(ids, emails):
+        kind = rng.choice(kinds)
+        first = inactive.pop() if kind.startswith("stale") and inactive else active.pop()
+        s = _Story(u, e, kind, [first, active.pop()])
+        s.line = f"+1555{1000000 + len(stories):07d}"
         s.exported = rng.random() < 0.5
         if s.kind == "late":
             s.day_in = rng.randint(5, 40)
@@ -128,7 +138,7 @@ def _stories(world, rng: random.Random, n_users: int) -> tuple[list, list]:
             s.day_fix = s.day_err + rng.randint(3, 20)
             s.code = rng.choice(("hubspot_owner_deactivated", "hubspot_email_changed"))
         stories.append(s)
-    return stories, owners[2 * len(ids):]
+    return stories, active + inactive
 
 
 def build(world, n: int, seed: int = 0, *, default_owner: bool = False,
@@ -220,17 +230,15 @@ def _truth(s, obj, aid, t, logged, current, intended, valid, edited, source,
 
 def log_activities(world, n: int, seed: int = 0, *, default_owner: bool = False):
     """The activities of ``build(world, n, seed)`` as CrmObjects, for the sandbox to serve."""
-    from .crm import CrmObjects
-    crm = CrmObjects()
-    for obj, aid, props, hist in build(world, n, seed, default_owner=default_owner).records:
-        crm.add(obj, aid, props, hist)
-    return crm
+    return crm_objects(build(world, n, seed, default_owner=default_owner))
 
 
-def crm_objects(aw: ActivityWorld):
-    """An ActivityWorld's activities as CrmObjects."""
+def crm_objects(aw: ActivityWorld, **kw):
+    """An ActivityWorld's activities as CrmObjects (``kw`` to CrmObjects). Deactivated owners
+    are accepted on update: an undo writes a stale owner back (whether HubSpot accepts that is
+    a known gap, docs/design.md)."""
     from .crm import CrmObjects
-    crm = CrmObjects()
+    crm = CrmObjects(**{"inactive_owners": "accept", **kw})
     for obj, aid, props, hist in aw.records:
         crm.add(obj, aid, props, hist)
     return crm
