@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from ..errors import AuthError, BadAnswerError, Retryable, SourceError
 from ..redact import redact
 from ..sources.retry import CONNECTION, RATE_LIMIT, SERVER, Retrier, hubspot_rate_limit
-from .rules import to_ms
+from .rules import iso as rules_iso, to_ms
 
 __all__ = ["CrmClient", "SEARCH_PAGE", "SEARCH_CAP", "READ_BATCH", "UPDATE_BATCH",
            "SEARCH_PER_SECOND", "READ_SCOPES", "WRITE_SCOPES", "CALL_PROPS", "SMS_PROPS",
@@ -45,11 +45,15 @@ OBJECT_TYPES = {"call": "calls", "sms": "communications"}
 _OWNER = "hubspot_owner_id"
 
 
+_SLACK = 0.01   # seconds added to each spacing: the server's window sees arrival, not sending
+
+
 class _Pace:
     """Spaces requests at least ``interval`` seconds apart (a share of a documented limit)."""
 
     def __init__(self, per_second: float, clock, sleep):
-        self.interval, self._clock, self._sleep, self._next = 1.0 / per_second, clock, sleep, 0.0
+        self.interval = 1.0 / per_second + _SLACK
+        self._clock, self._sleep, self._next = clock, sleep, 0.0
 
     def wait(self) -> None:
         now = self._clock()
@@ -158,7 +162,7 @@ class CrmClient:
             for page in range(SEARCH_CAP // SEARCH_PAGE):
                 body = self._search_body(start, until_ms, properties, filters, after)
                 ans = self._post("search", obj, "search", body,
-                                 f"HubSpot {obj} search, window {len(seen)}, page {page + 1}")
+                                 f"HubSpot {obj} search from {rules_iso(start)}, page {page + 1}")
                 results = ans.get("results")
                 if not isinstance(results, list):
                     raise BadAnswerError(f"HubSpot {obj} search: the answer has no results list")
