@@ -15,7 +15,8 @@
   changed later by a person (CRM_UI) or a workflow (AUTOMATION_PLATFORM);
 - an **evidence export** (JSON lines, DESIGN §10 fields) of every activity of half the users;
 - a **ground truth** (``truth``): every activity that landed on the wrong owner, with its user,
-  intended owner, the grade usermap must give it and the reason.
+  intended owner, the grade usermap must give it and the reason (with the export, and in
+  ``without_export`` without it).
 
 ``log_activities(world, n, seed)`` returns the activities as ``usermap.sandbox.crm.CrmObjects``
 (what ``usermap sandbox --activities N`` serves). Deterministic for (world, n, seed).
@@ -200,8 +201,13 @@ def _log_one(aw: ActivityWorld, rng: random.Random, s: _Story, i: int, t: int, d
                             "duration": dur_s if is_call else 0})
     if intended and (logged == intended or current == intended):
         return
-    aw.truth.append(_truth(s, obj, aid, t, logged, current, intended, valid, edited, source,
-                           proven_by_export=s.exported and is_call))
+    row = _truth(s, obj, aid, t, logged, current, intended, valid, edited, source,
+                 proven_by_export=s.exported and is_call)
+    bare = _truth(s, obj, aid, t, logged, current, intended, valid, edited, source,
+                  proven_by_export=False)
+    row["without_export"] = {k: bare[k] for k in ("aloware_user_id", "intended_owner_id",
+                                                  "grade", "reason")}
+    aw.truth.append(row)
 
 
 def _truth(s, obj, aid, t, logged, current, intended, valid, edited, source,
