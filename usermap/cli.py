@@ -29,6 +29,19 @@ class _Parser(argparse.ArgumentParser):
     """argparse exits 2 on bad usage already; keep its message on stderr."""
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse measures a command's name one indent short of where it prints it, so a name
+    of more than 8 letters (``activities``) would get its line of help on the next line."""
+
+    def add_argument(self, action):
+        super().add_argument(action)
+        if isinstance(action, argparse._SubParsersAction):
+            longest = max((len(a.dest) for a in action._get_subactions()), default=0)
+            self._action_max_length = max(self._action_max_length,
+                                          longest + self._current_indent
+                                          + self._indent_increment)
+
+
 class _Version(argparse.Action):
     """``--version``: the package metadata is looked up only when asked (importlib.metadata
     and the search for the distribution cost every other command 15-20 ms)."""
@@ -69,7 +82,7 @@ def _command(sub, name: str, help: str, example: str, description: str = ""):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="usermap", description=_DESCRIPTION, epilog=_EPILOG,
-                formatter_class=argparse.RawDescriptionHelpFormatter)
+                formatter_class=_Formatter)
     p.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
                            title="commands")
