@@ -45,14 +45,14 @@ OBJECT_TYPES = {"call": "calls", "sms": "communications"}
 _OWNER = "hubspot_owner_id"
 
 
-_SLACK = 0.01   # seconds added to each spacing: the server's window sees arrival, not sending
+_SLACK = 0.02   # a 2 % longer spacing: the server's window counts arrivals, not sendings
 
 
 class _Pace:
     """Spaces requests at least ``interval`` seconds apart (a share of a documented limit)."""
 
     def __init__(self, per_second: float, clock, sleep):
-        self.interval = 1.0 / per_second + _SLACK
+        self.interval = (1.0 + _SLACK) / per_second
         self._clock, self._sleep, self._next = clock, sleep, 0.0
 
     def wait(self) -> None:

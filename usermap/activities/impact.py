@@ -34,7 +34,7 @@ class Impact:
     rows: list            # rules.Row, in object then time order
     scanned: int          # activities searched
     by_object: dict       # scanned per object
-    history_read: int     # activities whose history was read
+    history_read: dict    # per object, activities whose history was read
 
 
 def _activity(kind: str, r: dict) -> rules.Activity:
@@ -72,10 +72,10 @@ def scan(client, tl: rules.Timeline, *, since_ms: int = 0, until_ms: int | None 
         found[kind] = [_activity(kind, r) for r in client.search(
             obj, since_ms=since_ms, until_ms=until_ms, properties=props, filters=filters)]
     named = rules.match_evidence(events or [], found["call"])
-    rows, read = [], 0
+    rows, read = [], {}
     for kind, obj in OBJECT_TYPES.items():
         todo = [a for a in found[kind] if a.id in named or _suspect(a, tl)]
-        read += len(todo)
+        read[kind] = len(todo)
         hist = client.read_history(obj, [a.id for a in todo], ["hubspot_owner_id"])
         for a in todo:
             props, h = hist.get(a.id, ({}, ()))
