@@ -126,6 +126,10 @@ def _add_sandbox(sub) -> None:
                    help="send every answer one byte at a time, MS apart (a too-slow server)")
     s.add_argument("--cut-after", type=int, default=0, metavar="K",
                    help="owners listings stop at page K (0: never)")
+    s.add_argument("--activities", type=int, default=0, metavar="N",
+                   help="also log N calls and SMS to serve as HubSpot's CRM objects (0: none)")
+    s.add_argument("--search-rate", type=float, default=5.0, metavar="R",
+                   help="CRM searches a second before a 429 (HubSpot's: 5; 0: no limit)")
     s.add_argument("--max-seconds", type=float, default=3600.0, metavar="S",
                    help="stop after S seconds (default 3600)")
     s.add_argument("--config-out", default=None, metavar="usermap.toml",

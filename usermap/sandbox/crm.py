@@ -1,34 +1,18 @@
-"""The sandbox's CRM side (issue 21, design §10): calls and communications as HubSpot's CRM
-objects API serves them, so that ``usermap activities`` and the real ``hubspot-api-client`` can
-search, read with history and update them.
+"""The sandbox's CRM side (issue 21, design §10): calls and communications served as HubSpot's
+CRM objects API serves them, for ``usermap activities`` and the real ``hubspot-api-client``.
 
 ``CrmObjects`` holds the records in memory and answers a request as ``(status, payload)``; the
-server (``SandboxServer(..., crm=CrmObjects())``) routes, authenticates, applies the faults and
-the daily quota shared with the owners API, and sends. What it answers, on both path styles
-(``/crm/v3/objects/{calls|communications}/…`` and ``/crm/objects/2026-03/…``):
-
-- ``POST …/search``: ``filterGroups`` (OR of groups, AND of filters; at most 5 groups, 6 filters a
-  group, 18 in all), operators EQ NEQ GT GTE LT LTE BETWEEN IN NOT_IN HAS_PROPERTY
-  NOT_HAS_PROPERTY CONTAINS_TOKEN NOT_CONTAINS_TOKEN; one sort (``"hs_timestamp"``,
-  ``"-hs_timestamp"`` or ``{"propertyName", "direction"}``; none: oldest created first);
-  ``properties``; ``limit`` 1-200 (default 10); ``after`` a numeric string. ``total`` is the real
-  count, but no page starts at or beyond 10,000 (a 400, as HubSpot documents). Search has its own
-  rate, ``search_rate`` a second per account (HubSpot: five), past which a 429 policy SECONDLY;
-  search answers carry no ``X-HubSpot-RateLimit-*`` headers and are exempt from the ten-second
-  window (the spec's ``x-hubspot-rate-limit-exemptions``).
-- ``POST …/batch/read``: up to 100 ``inputs``, 50 when ``propertiesWithHistory`` is asked (the
-  400 message is HubSpot's own); ``idProperty`` absent or ``hs_object_id``; ids not found make a
-  207 with an ``OBJECT_NOT_FOUND`` error naming them.
-- ``POST …/batch/update``: up to 100 ``inputs``, unique ids; every property must exist and be
-  writable, ``hubspot_owner_id`` must be an active owner or empty (``inactive_owners="accept"``
-  lets deactivated ones through), else the whole batch is a 400 ``VALIDATION_ERROR`` ("Property
-  values were not valid: […]") and nothing is written; ids not found are a 207. A change appends a
-  history entry (``write_source``: API unless told, e.g. INTEGRATION with an app id) and moves
-  ``updatedAt``; writing the value a property already has changes nothing.
-
-Records: ``properties`` by HubSpot's names (str or None), ``hs_timestamp`` kept as ISO 8601 UTC
-with milliseconds (epoch milliseconds accepted on ``add``), and for every property a history, newest
-first, as ``propertiesWithHistory`` returns it. ``stats`` counts requests by endpoint.
+server (``SandboxServer(..., crm=CrmObjects())``) routes both path styles
+(``/crm/v3/objects/{calls|communications}/…``, ``/crm/objects/2026-03/…``), authenticates,
+applies the faults and the daily quota it shares with the owners API, and sends. Served:
+``search`` (filters and limits: crmquery.py; 200 a page; no page at or past 10,000; its own
+``search_rate`` a second, HubSpot's five, then 429 SECONDLY with no rate headers),
+``batch/read`` (100 inputs, 50 with ``propertiesWithHistory``; unknown ids: 207) and
+``batch/update`` (100 inputs; a property that does not exist, is read-only, or an owner that is
+not active refuses the whole batch with HubSpot's 400 "Property values were not valid"; unknown
+ids: 207; a change appends a history entry of ``write_source`` and moves ``updatedAt``).
+docs/decisions.md ("CRM sandbox") says which details are HubSpot's documented ones and which are
+choices.
 """
 
 from __future__ import annotations
@@ -39,16 +23,12 @@ import threading
 import time
 from collections import Counter, OrderedDict, deque
 
-from .crmquery import (DATETIMES, SYSTEM, Invalid, compile_groups, has_tokens, input_ids, iso_ms,
-                       parse_body, prop_names, sort_key, sort_rule, to_ms)
+from .crmquery import (DATETIMES, OBJECT_TYPES, SYSTEM, Invalid, compile_groups, has_tokens,
+                       input_ids, iso_ms, parse_body, prop_names, sort_key, sort_rule, to_ms)
 
-__all__ = ["CrmObjects", "crm_route", "crm_scope", "OBJECT_TYPES", "SEARCH_MAX_RESULTS",
-           "SEARCH_MAX_LIMIT", "BATCH_MAX", "HISTORY_BATCH_MAX", "SEARCH_RATE",
-           "stub_log_activities"]
+__all__ = ["CrmObjects", "SEARCH_MAX_RESULTS", "SEARCH_MAX_LIMIT", "BATCH_MAX",
+           "HISTORY_BATCH_MAX", "SEARCH_RATE", "stub_log_activities"]
 
-OBJECT_TYPES = ("calls", "communications")
-PREFIXES = ("/crm/v3/objects/", "/crm/objects/2026-03/")
-OPERATIONS = ("search", "batch/read", "batch/update")
 SEARCH_MAX_LIMIT = 200          # "The maximum number of supported objects per page is 200."
 SEARCH_DEFAULT_LIMIT = 10
 SEARCH_MAX_RESULTS = 10_000     # "Attempting to page beyond 10,000 will result in a 400 error."
@@ -70,31 +50,22 @@ HISTORY_LIMIT_MESSAGE = ("The maximum number of inputs supported in a batch requ
                          "histories is 50. Please reduce the number of items and try again")
 
 
-def crm_route(path: str) -> tuple[str, str] | None:
-    """(object type, operation) for a CRM objects path either style spells, else None."""
-    for prefix in PREFIXES:
-        if path.startswith(prefix):
-            rest = path[len(prefix):].strip("/")
-            kind, _, op = rest.partition("/")
-            if kind in OBJECT_TYPES and op in OPERATIONS:
-                return kind, op
-    return None
-
-
-def crm_scope(route: tuple[str, str]) -> str:
-    """The scope HubSpot's spec names for a route: calls and communications are read and
-    written under the contacts scopes."""
-    return "crm.objects.contacts.write" if route[1] == "batch/update" else \
-        "crm.objects.contacts.read"
-
-
 class _Record:
-    __slots__ = ("id", "props", "history", "created", "updated", "ts")
+    """One record. ``history`` holds the histories given or written; a property set at creation
+    and never written since has one entry from ``origin`` (made when asked: 100k records stay
+    small)."""
+    __slots__ = ("id", "props", "history", "origin", "created", "updated", "ts")
 
-    def __init__(self, rid: str, props: dict, history: dict, created: int):
-        self.id, self.props, self.history = rid, props, history
+    def __init__(self, rid: str, props: dict, history: dict, origin: dict, created: int):
+        self.id, self.props, self.history, self.origin = rid, props, history, origin
         self.created = self.updated = created
         self.ts = to_ms(props.get("hs_timestamp"))
+
+    def hist(self, name: str) -> list[dict]:
+        if name in self.history:
+            return self.history[name]
+        v = self.props.get(name)
+        return [] if v is None else [dict(self.origin, value=v, timestamp=iso_ms(self.created))]
 
     def value(self, name: str):
         if name == "hs_object_id":
@@ -133,7 +104,8 @@ class CrmObjects:
         self.inactive_owners = inactive_owners
         self._clock = clock
         self._records: dict[str, dict[str, _Record]] = {t: {} for t in OBJECT_TYPES}
-        self._by_time: dict[str, list] = {t: [] for t in OBJECT_TYPES}   # sorted (ts, key, id)
+        self._by_time: dict[str, list] = {t: [] for t in OBJECT_TYPES}   # (ts, key, id)
+        self._unsorted: set[str] = set()      # types whose time index needs sorting
         self._known = {t: set(PROPERTIES[t]) for t in OBJECT_TYPES}
         self._lock = threading.RLock()
         self._version = 0                     # bumped by every write: search caches follow it
@@ -163,21 +135,17 @@ class CrmObjects:
                              f"newest history value {owner_hist[0]['value']!r}")
         if not owner_hist and owner:
             owner_hist = [{"value": owner, "timestamp": iso_ms(created), "sourceType": "API"}]
-        base = {k: v for k, v in (owner_hist[-1] if owner_hist else {"sourceType": "API"}).items()
-                if k in ("sourceType", "sourceId", "sourceLabel")}
-        hist = {k: [dict(base, value=v, timestamp=iso_ms(created))]
-                for k, v in props.items() if v is not None and k != "hubspot_owner_id"}
-        if owner_hist:
-            hist["hubspot_owner_id"] = owner_hist
-        rec = _Record(rid, props, hist, created)
+        origin = {k: v for k, v in (owner_hist[-1] if owner_hist else {"sourceType": "API"}
+                                    ).items() if k in ("sourceType", "sourceId", "sourceLabel")}
+        rec = _Record(rid, props, {"hubspot_owner_id": owner_hist} if owner_hist else {},
+                      origin, created)
         with self._lock:
             old = self._records[object_type].get(rid)
             if old is not None:
                 self._unindex(object_type, old)
             self._records[object_type][rid] = rec
             self._known[object_type].update(props)
-            if rec.ts is not None:
-                bisect.insort(self._by_time[object_type], (rec.ts, rec.sort_key(), rid))
+            self._index(object_type, rec)
             self._version += 1
 
     def get(self, object_type: str, id) -> dict | None:
@@ -186,9 +154,9 @@ class CrmObjects:
             if rec is None:
                 return None
             return {"id": rec.id, "properties": dict(rec.props),
-                    "history": [dict(e) for e in rec.history.get("hubspot_owner_id", [])],
-                    "propertiesWithHistory": {k: [dict(e) for e in v]
-                                              for k, v in rec.history.items()},
+                    "history": [dict(e) for e in rec.hist("hubspot_owner_id")],
+                    "propertiesWithHistory": {k: [dict(e) for e in rec.hist(k)]
+                                              for k in rec.props if rec.hist(k)},
                     "createdAt": iso_ms(rec.created), "updatedAt": iso_ms(rec.updated)}
 
     def count(self, object_type: str | None = None) -> int:
@@ -199,9 +167,22 @@ class CrmObjects:
         with self._lock:
             return list(self._records[object_type])
 
+    def _index(self, object_type: str, rec: _Record) -> None:
+        """Put the record in the time index: appended, sorted when next needed (``_sorted``)."""
+        if rec.ts is not None:
+            self._by_time[object_type].append((rec.ts, rec.sort_key(), rec.id))
+            self._unsorted.add(object_type)
+
+    def _sorted(self, object_type: str) -> list:
+        idx = self._by_time[object_type]
+        if object_type in self._unsorted:
+            idx.sort()
+            self._unsorted.discard(object_type)
+        return idx
+
     def _unindex(self, object_type: str, rec: _Record) -> None:
         if rec.ts is not None:
-            idx = self._by_time[object_type]
+            idx = self._sorted(object_type)
             i = bisect.bisect_left(idx, (rec.ts, rec.sort_key(), rec.id))
             if i < len(idx) and idx[i][2] == rec.id:
                 del idx[i]
@@ -277,7 +258,7 @@ class CrmObjects:
                "updatedAt": iso_ms(rec.updated), "archived": False}
         if history:
             out["propertiesWithHistory"] = {
-                n: [dict(e) for e in rec.history.get(n, [])] for n in history
+                n: [dict(e) for e in rec.hist(n)] for n in history
                 if n in self._known[kind] or n in SYSTEM}
         return out
 
@@ -324,7 +305,7 @@ class CrmObjects:
             preds, window = compile_groups(groups, self._known[kind])
             sort_name, desc = sort_rule(sorts)
             if window is not None:
-                idx = self._by_time[kind]
+                idx = self._sorted(kind)
                 lo = bisect.bisect_left(idx, (window[0],))
                 hi = bisect.bisect_left(idx, (window[1] + 1,))
                 pool = [self._records[kind][t[2]] for t in idx[lo:hi]]
@@ -448,17 +429,16 @@ class CrmObjects:
                 v = iso_ms(to_ms(v))
             if (rec.props.get(k) or "") == v:
                 continue
-            entry = {k: x for k, x in (("value", v), ("timestamp", iso_ms(now)),
+            entry = {f: x for f, x in (("value", v), ("timestamp", iso_ms(now)),
                                        ("sourceType", source), ("sourceId", source_id),
                                        ("sourceLabel", label)) if x is not None}
-            rec.history.setdefault(k, []).insert(0, entry)
+            rec.history.setdefault(k, rec.hist(k)).insert(0, entry)
             if k == "hs_timestamp":
                 self._unindex(kind, rec)
             rec.props[k] = v or None
             if k == "hs_timestamp":
                 rec.ts = to_ms(v)
-                if rec.ts is not None:
-                    bisect.insort(self._by_time[kind], (rec.ts, rec.sort_key(), rec.id))
+                self._index(kind, rec)
             changed = True
         if changed:
             rec.updated = max(now, rec.updated)

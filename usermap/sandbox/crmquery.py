@@ -1,4 +1,4 @@
-"""The CRM search's request language for the sandbox (split out of crm.py): parsing a JSON body,
+"""The CRM objects' requests for the sandbox (split out of crm.py): the routes, parsing a JSON body,
 HubSpot's datetimes (ISO 8601 or epoch milliseconds), the filters as predicates on a record, the
 one sort rule, and the 400 ``VALIDATION_ERROR`` (``Invalid``) for whatever HubSpot refuses.
 
@@ -12,16 +12,38 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-__all__ = ["Invalid", "iso_ms", "to_ms", "parse_body", "prop_names", "input_ids", "has_tokens",
-           "sort_rule", "sort_key", "held", "compile_groups", "SYSTEM", "DATETIMES", "OPERATORS",
-           "SEARCH_MAX_GROUPS", "SEARCH_MAX_FILTERS", "SEARCH_MAX_ALL_FILTERS"]
+__all__ = ["crm_route", "crm_scope", "OBJECT_TYPES", "Invalid", "iso_ms", "to_ms", "parse_body",
+           "prop_names", "input_ids", "has_tokens", "sort_rule", "sort_key", "held",
+           "compile_groups", "SYSTEM", "DATETIMES", "OPERATORS", "SEARCH_MAX_GROUPS",
+           "SEARCH_MAX_FILTERS", "SEARCH_MAX_ALL_FILTERS"]
 
+OBJECT_TYPES = ("calls", "communications")
+PREFIXES = ("/crm/v3/objects/", "/crm/objects/2026-03/")
+OPERATIONS = ("search", "batch/read", "batch/update")
 SYSTEM = ("hs_object_id", "hs_createdate", "hs_lastmodifieddate")   # in every answer, read-only
 DATETIMES = ("hs_timestamp", "hs_createdate", "hs_lastmodifieddate")
 OPERATORS = ("EQ", "NEQ", "GT", "GTE", "LT", "LTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY",
              "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN")
 SEARCH_MAX_GROUPS, SEARCH_MAX_FILTERS, SEARCH_MAX_ALL_FILTERS = 5, 6, 18
 _ALL = (-2**63, 2**63)      # hs_timestamp bounds of a filter that sets none
+
+
+def crm_route(path: str) -> tuple[str, str] | None:
+    """(object type, operation) for a CRM objects path either style spells, else None."""
+    for prefix in PREFIXES:
+        if path.startswith(prefix):
+            rest = path[len(prefix):].strip("/")
+            kind, _, op = rest.partition("/")
+            if kind in OBJECT_TYPES and op in OPERATIONS:
+                return kind, op
+    return None
+
+
+def crm_scope(route: tuple[str, str]) -> str:
+    """The scope HubSpot's spec names for a route: calls and communications are read and
+    written under the contacts scopes."""
+    return "crm.objects.contacts.write" if route[1] == "batch/update" else \
+        "crm.objects.contacts.read"
 
 
 class Invalid(Exception):

@@ -68,7 +68,8 @@ import pandas as pd
 from ..errors import InputError
 from ..models import U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS
 from ..redact import MASK, redact
-from .crm import CrmObjects, crm_route, crm_scope
+from .crm import CrmObjects
+from .crmquery import crm_route, crm_scope
 from .faults import OWNERS_SCOPE, TEN_SECONDLY, _Faults  # noqa: F401 - re-exported
 from .transport import _Handler, _HTTPServer
 
@@ -419,7 +420,6 @@ class SandboxServer(_Faults):
             return None
 
     def _serve_crm(self, h, route, q, corr: str, drop: bool, rate_headers: dict) -> None:
-        """A calls/communications request, answered by ``self.crm`` (crm.py)."""
         status, payload = self.crm.answer(route, h.body, q, self._by_id)
         if status >= 400:
             payload = dict(payload, correlationId=corr)
