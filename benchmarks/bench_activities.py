@@ -23,7 +23,7 @@ import argparse
 import json
 import math
 import os
-import resource
+import re
 import subprocess
 import sys
 import tempfile
@@ -34,16 +34,20 @@ SEARCH_PER_S, TEN_S = 5.0, 190
 
 
 def run(args, env, cwd):
-    """(CompletedProcess, seconds, max RSS MB of this child)."""
+    """(CompletedProcess, seconds, max RSS MB of the `usermap` process). The RSS is GNU time's
+    (``/usr/bin/time -f %M``): the children's rusage would count the forked image of this
+    process, which holds the whole world."""
     usermap = str(Path(sys.executable).parent / "usermap")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    gnu_time = Path("/usr/bin/time")
+    pre = [str(gnu_time), "-f", "maxrss=%M"] if gnu_time.exists() else []
     t0 = time.perf_counter()
-    p = subprocess.run([usermap, *args], capture_output=True, text=True, env=env, cwd=cwd)
+    p = subprocess.run([*pre, usermap, *args], capture_output=True, text=True, env=env, cwd=cwd)
     sec = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if p.returncode:
         sys.exit(f"usermap {' '.join(args)} failed ({p.returncode}): {p.stderr[-2000:]}")
-    return p, sec, max(rss, before) / 1024
+    found = re.findall(r"maxrss=(\d+)", p.stderr)
+    rss = int(found[-1]) / 1024 if found else float("nan")
+    return p, sec, rss
 
 
 def allowed(search: int, other: int, share: float) -> float:
@@ -63,6 +67,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     world = generate(max(300, a.n // 20), seed=3)
+    _, start, _ = run(["--version"], os.environ, work)
     act = aw.build(world, a.n, 1)
     crm = aw.crm_objects(act, search_rate=SEARCH_PER_S)
     for f in ("store.db",):
@@ -95,7 +100,8 @@ def main() -> None:
               f"{st.get('batch/read', 0)} (minimum {min_read}), 429s "
               f"{st.get('search_429', 0) + srv.stats.get('429', 0)}")
         print(f"  time {sec:.1f} s; the limits allow {lim:.1f} s at share {a.share:g}: "
-              f"{sec / lim:.2f}x; peak memory {rss:.0f} MB")
+              f"{sec / lim:.2f}x; peak memory {rss:.0f} MB (`usermap --version` "
+              f"{start:.2f} s)")
         run(["activities", "plan", "--config", cfg, "--evidence", "evidence.jsonl",
              "--out", "plan.json"], env, work)
         plan = json.loads((work / "plan.json").read_text())

@@ -13,7 +13,7 @@ import sqlite3
 import pytest
 
 import act_kit
-from runkit import cli
+from runkit import cli, token_leaks
 
 ENV = act_kit.env_vars()
 
@@ -56,8 +56,9 @@ def test_impact_finds_exactly_the_truth(env, tmp_path):
     some = next(t for t in truth.values() if t["aloware_user_id"])
     assert person[some["aloware_user_id"]]["calls"] + person[some["aloware_user_id"]]["sms"] \
         == sum(t["aloware_user_id"] == some["aloware_user_id"] for t in truth.values())
-    # read-only: nothing was written
+    # read-only: nothing was written; the token is nowhere
     assert env.crm.stats.get("batch/update", 0) == 0
+    assert token_leaks(tmp_path, p.stdout, p.stderr) == []
 
 
 def test_impact_without_evidence_and_since(env, tmp_path):
