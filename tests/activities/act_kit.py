@@ -37,10 +37,10 @@ class Env:
 
 
 def make(root: Path, *, n=1500, users=300, seed=1, api_version="2026-03",
-         default_owner=False, extra="") -> Env:
+         default_owner=False, extra="", inactive_owners="accept") -> Env:
     world = generate(users, seed=3)
     a = aw.build(world, n, seed, default_owner=default_owner)
-    srv = SandboxServer(world.users, world.owners, crm=aw.crm_objects(a),
+    srv = SandboxServer(world.users, world.owners, crm=aw.crm_objects(a, inactive_owners=inactive_owners),
                         hubspot_token=SANDBOX_TOKENS["HUBSPOT_ACCESS_TOKEN"],
                         aloware_token=SANDBOX_TOKENS["ALOWARE_API_TOKEN"]).start(max_seconds=600)
     root.mkdir(parents=True, exist_ok=True)

@@ -237,3 +237,26 @@ def test_kill_then_undo_restores(tmp_path):
         assert all(e.owner(c) == c["from"] for c in plan["changes"])
     finally:
         e.srv.stop()
+
+
+def test_owner_deactivated_since_the_plan_is_skipped_not_fatal(tmp_path):
+    env = act_kit.make(tmp_path / "w", n=1500, inactive_owners="refuse")
+    try:
+        _deactivated_owner_skipped(env, tmp_path)
+    finally:
+        env.srv.stop()
+
+
+def _deactivated_owner_skipped(env, tmp_path):
+    path, plan = _plan(env, tmp_path)
+    gone = plan["changes"][0]["to"]
+    for o in env.srv.owners:        # the intended owner is deactivated in HubSpot meanwhile
+        if str(o["id"]) == gone:
+            o["archived"] = True
+    p = _run(env, "apply", str(path), "--yes")
+    assert p.returncode == 0, p.stderr
+    for c in plan["changes"]:
+        assert env.owner(c) == (c["from"] if c["to"] == gone else c["to"]), c
+    states = {(r[2], r[5]) for r in _journal(env)}
+    assert all((c["activity_id"], "skipped" if c["to"] == gone else "done") in states
+               for c in plan["changes"])

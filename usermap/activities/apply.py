@@ -24,7 +24,7 @@ import signal
 
 from ..errors import SafetyError
 from . import journal
-from .crm import UPDATE_BATCH
+from .crm import UPDATE_BATCH, ValidationError
 
 __all__ = ["apply_plan", "guard", "KILL_HOOK"]
 
@@ -90,6 +90,27 @@ def _batch(store, client, run_id, obj, items, rows, batch_no, now) -> None:
     if write:
         journal.intend(store, run_id, obj, write, now())
         _hook("after_intent", batch_no)
-        client.update_owners(obj, {c["activity_id"]: c["to"] for c in write})
+        write, refused = _update(client, obj, write)
+        skipped += refused
         _hook("after_update", batch_no)
     journal.settle(store, run_id, obj, done + write, skipped, now())
+
+
+def _update(client, obj, write) -> tuple[list, list]:
+    """Send the batch update; when HubSpot refuses the whole batch for owners that are not
+    valid (deactivated since the plan), send it again without the activities going to them.
+    (written, refused)."""
+    try:
+        client.update_owners(obj, {c["activity_id"]: c["to"] for c in write})
+        return write, []
+    except ValidationError as e:
+        bad = e.invalid_owners
+        if not bad:
+            raise
+    refused = [{**c, "skip_reason": "skipped: HubSpot refused the owner (not a valid owner)"}
+               for c in write if c["to"] in bad]
+    rest = [c for c in write if c["to"] not in bad]
+    if rest:
+        rest, more = _update(client, obj, rest)
+        refused += more
+    return rest, refused
