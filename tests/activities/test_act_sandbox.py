@@ -260,3 +260,17 @@ def _deactivated_owner_skipped(env, tmp_path):
     states = {(r[2], r[5]) for r in _journal(env)}
     assert all((c["activity_id"], "skipped" if c["to"] == gone else "done") in states
                for c in plan["changes"])
+
+
+def test_apply_is_refused_while_a_run_holds_the_lock(env, tmp_path):
+    from usermap.lock import LOCK_NAME, RunLock
+    path, plan = _plan(env, tmp_path)
+    (env.root / "runs").mkdir(exist_ok=True)
+    lock = RunLock(env.root / "runs" / LOCK_NAME).acquire("20261201T000000Z-aaaa")
+    try:
+        p = _run(env, "apply", str(path), "--yes")
+        assert p.returncode == 3, p.stderr
+        assert env.crm.stats.get("batch/update", 0) == 0
+    finally:
+        lock.release()
+    assert _run(env, "apply", str(path), "--yes").returncode == 0

@@ -148,10 +148,17 @@ def _apply(args, cfg) -> int:
             print(f"dry run: would set the owner of {n} activities ({plan['kind']}); nothing "
                   f"was changed. Apply with --yes")
             return 0
+        from ..lock import LOCK_NAME, RunLock
+        runs_dir = cfg.resolve(cfg.runs.dir)
+        runs_dir.mkdir(parents=True, exist_ok=True)
         client = _client(cfg)
+        run_id = new_run_id()
+        # the lock of scheduled runs: a repair never overlaps a run or a tab's apply
+        lock = RunLock(runs_dir / LOCK_NAME).acquire(run_id)
         try:
-            got = apply_plan(plan, store, client, run_id=new_run_id(), now=utc_now)
+            got = apply_plan(plan, store, client, run_id=run_id, now=utc_now)
         finally:
+            lock.release()
             client.close()
     print(f"run {got['run_id']}{' (resumed)' if got['resumed'] else ''}: {got['done']} "
           f"activities set, {got['skipped']} skipped (changed since the plan)")
