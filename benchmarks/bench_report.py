@@ -61,8 +61,8 @@ FIND_JS = """q => {
 
 
 def build(n_links: int, seed: int):
-    from usermap import plan as planmod
-    from usermap import reconcile
+    from usermap.engine import plan as planmod
+    from usermap.engine import reconcile
     from usermap.sandbox.scenarios import generate
     from usermap.sources.snapshot import owners_frame
     w = generate(int(n_links * 1.2), seed=seed, linked_share=1.0)
@@ -131,7 +131,7 @@ def main() -> int:
     args = ap.parse_args()
     from usermap.config import Config
     from usermap.notify import MAX_MESSAGE_BYTES, build_message
-    from usermap.report import build_report
+    from usermap.report.build import build_report
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_report_"))
     work.mkdir(parents=True, exist_ok=True)
     have_browser = Path(CHROMIUM).exists()

@@ -38,7 +38,7 @@ def _prepare(work: Path, n_users: int, seed: int):
     from usermap.sandbox.scenarios import generate
     from usermap.sandbox.server import SandboxServer
     from usermap.sources.snapshot import read_mappings_csv
-    from usermap.store import Store
+    from usermap.store.store import Store
     world = generate(n_users, seed=seed)
     srv = SandboxServer(world.users, world.owners, hubspot_token=TOKENS["HUBSPOT_ACCESS_TOKEN"],
                         aloware_token=TOKENS["ALOWARE_API_TOKEN"]).start(max_seconds=3600)
@@ -56,7 +56,7 @@ def _papermill_floor(work: Path) -> float:
     """papermill + kernel start/stop for a notebook with one empty cell (same kernel choice)."""
     import nbformat
     import papermill
-    from usermap.runner import kernel_options
+    from usermap.execute import kernel_options
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("pass")])
     nb.metadata["kernelspec"] = {"name": "python3", "language": "python",
                                  "display_name": "Python 3"}

@@ -35,7 +35,7 @@ CHROMIUM = os.environ.get("USERMAP_CHROMIUM", "/usr/bin/chromium")
 def _world(work: Path, n: int, *, serve: bool):
     from usermap.sandbox.scenarios import FILE_MAPPINGS, generate, write_world
     from usermap.sources.snapshot import read_mappings_csv
-    from usermap.store import Store
+    from usermap.store.store import Store
     world = generate(n, seed=7)
     work.mkdir(parents=True, exist_ok=True)
     snap = work / "snap"
@@ -130,7 +130,7 @@ def served(work: Path, n: int) -> dict:
 
 
 def in_process(work: Path, n: int, *, fetch: bool) -> dict:
-    from usermap.tab import MappingTab
+    from usermap.tab.app import MappingTab
     srv, snap = _world(work, n, serve=fetch)
     os.environ.update(TOKENS)
     res = {}

@@ -26,7 +26,7 @@ SANDBOX_TOKENS = {"HUBSPOT_ACCESS_TOKEN": "pat-na1-5e1f0c2d-SECRETHUB-77aa",
 @pytest.fixture
 def fast_policy():
     """Retry bounds small enough for tests: every failing loop ends in well under a second."""
-    from usermap.sources.retry import RetryPolicy
+    from usermap.sources.api.retry import RetryPolicy
     return RetryPolicy(attempts=5, total_seconds=20.0, backoff=0.005, backoff_max=0.02,
                        max_wait=3.0, connect_timeout=2.0, read_timeout=10.0)
 

@@ -31,7 +31,7 @@ def make_env(root: Path, *, n_users=300, seed=3, keep=30, world=None, served_use
     from usermap.sandbox.scenarios import generate
     from usermap.sandbox.server import SandboxServer
     from usermap.sources.snapshot import read_mappings_csv
-    from usermap.store import Store
+    from usermap.store.store import Store
     world = world if world is not None else generate(n_users, seed=seed)
     users = world.users if served_users is None else served_users(world.users)
     owners = world.owners if served_owners is None else served_owners(world.owners)
@@ -65,7 +65,7 @@ def cli(args, env_extra=None, cwd=None, timeout=180):
 def store_state(path) -> dict:
     """Everything an apply changes: the links (every column), the revision, the journal's
     length and the applied runs."""
-    from usermap.store import Store
+    from usermap.store.store import Store
     with Store.open(path, create=False) as st:
         return {"links": st.links(), "revision": st.revision, "journal": len(st.journal()),
                 "runs": [r["run_id"] for r in st.runs()]}

@@ -1,4 +1,4 @@
-"""The owners file read ahead in a forked child (usermap.sources.ahead): the same frame and the
+"""The owners file read ahead in a forked child (usermap.sources.owners.prefetch): the same frame and the
 same errors as reading it in the process, the child always reaped, never started where a fork
 would be unsafe. Each case runs in a fresh interpreter: the pytest process may hold threads."""
 
@@ -34,7 +34,7 @@ import json, os, sys
 import pandas as pd
 from usermap import workflow
 from usermap.errors import InputError
-from usermap.sources import ahead as ahead_mod
+from usermap.sources.owners import prefetch as ahead_mod
 from usermap.sources.snapshot import read_owners_json
 snap, how = sys.argv[1], sys.argv[2]
 started = ahead_mod.read_ahead(os.path.join(snap, "hubspot_owners.json"))
@@ -100,7 +100,7 @@ def test_a_child_never_taken_is_killed_and_reaped(snap):
 def test_no_child_while_threads_run(snap):
     out = _run("""
         import json, sys, threading, time
-        from usermap.sources.ahead import read_ahead
+        from usermap.sources.owners.prefetch import read_ahead
         t = threading.Thread(target=time.sleep, args=(0.2,), daemon=True); t.start()
         print(json.dumps({"started": read_ahead(sys.argv[1]) is not None}))
         """, snap / "hubspot_owners.json")
@@ -127,7 +127,7 @@ def test_the_cli_plan_reads_ahead_and_gives_the_same_plan(snap, tmp_path_factory
 
 
 def test_peek_reads_a_current_store_and_declines_the_rest(tmp_path):
-    from usermap.store import Store
+    from usermap.store.store import Store
     assert Store.peek(tmp_path / "none.db") is None
     (tmp_path / "empty.db").write_bytes(b"")
     assert Store.peek(tmp_path / "empty.db") is None
@@ -149,7 +149,7 @@ def test_a_command_that_stops_before_reading_reaps_its_child(snap):
     out = _run("""
         import json, os, sys
         from usermap import cli
-        from usermap.sources import ahead
+        from usermap.sources.owners import prefetch as ahead
         started = []
         real = ahead.read_ahead
         ahead.read_ahead = lambda p: started.append(real(p)) or started[-1]
@@ -178,7 +178,7 @@ def test_ids_past_64_bits_and_shared_names_through_the_child(snap):
     assert out["started"] and out["rows"] == len(owners)
     shared = _run("""
         import json, os, sys
-        from usermap.sources import ahead as ahead_mod
+        from usermap.sources.owners import prefetch as ahead_mod
         from usermap.sources.snapshot import read_owners_json
         p = os.path.join(sys.argv[1], "hubspot_owners.json")
         frame = read_owners_json(p, ahead=ahead_mod.read_ahead(p))

@@ -237,7 +237,7 @@ def test_bad_users_csv(tmp_path, content, row, column):
 
 
 def _new_store(path):
-    from usermap.store import Store
+    from usermap.store.store import Store
     Store.open(path, create=True).close()
 
 

@@ -8,10 +8,13 @@ import stat
 import pandas as pd
 import pytest
 
-from usermap import files, plan as planmod
+from usermap import files, planfile
+from usermap.engine import plan as planmod
+from usermap.engine.changes import ChangeTable
 from usermap.errors import InputError, PlanFileError
-from usermap.models import (ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_USER,
-                            LINK_COLUMNS, Change, Plan)
+from usermap.engine.models import (
+    ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_USER, LINK_COLUMNS, Change, Plan,
+)
 
 
 def _mode(p) -> int:
@@ -152,28 +155,27 @@ def _plan(n: int = 3) -> Plan:
                       L_H_EMAIL: f"u{i}@x.com", L_METHOD: "email",
                       L_MAPPED_AT: "2025-01-01T00:00:00Z"})
         changes.append(Change(ADD, str(i), str(100 + i), None, after, "email_match", "match"))
-    return Plan(changes=tuple(changes), store_revision=1, fingerprint="sha256:0",
+    return Plan(changes=ChangeTable.from_changes(changes), store_revision=1, fingerprint="sha256:0",
                 current_links=0, created_at="2025-01-01T00:00:00Z")
 
 
 def test_plan_file_round_trip_and_same_text(tmp_path):
     p = _plan()
-    out = files.write_plan(p, tmp_path / "plan.json")
-    assert out.read_text(encoding="utf-8") == planmod.plan_to_json(p)
-    assert "".join(planmod.plan_json_pieces(p)) == planmod.plan_to_json(p)
-    back = files.read_plan(out)
+    out = planfile.write_plan(p, tmp_path / "plan.json")
+    assert out.read_text(encoding="utf-8") == planfile.plan_to_json(p)
+    back = planfile.read_plan(out)
     assert back.changes == p.changes and back.store_revision == 1
-    assert planmod.plan_to_json(back) == planmod.plan_to_json(p)
+    assert planfile.plan_to_json(back) == planfile.plan_to_json(p)
 
 
 def test_read_plan_errors(tmp_path):
     with pytest.raises(PlanFileError, match="not found"):
-        files.read_plan(tmp_path / "missing.json")
+        planfile.read_plan(tmp_path / "missing.json")
     (tmp_path / "bin.json").write_bytes(b"\xff\xfe")
     with pytest.raises(PlanFileError, match="not UTF-8"):
-        files.read_plan(tmp_path / "bin.json")
+        planfile.read_plan(tmp_path / "bin.json")
 
 
 def test_plan_module_writes_no_file():
-    # the pure core has no file I/O: the plan file is read and written by usermap.files only
+    # the pure core has no file I/O: the plan file is read and written by usermap.planfile only
     assert not hasattr(planmod, "write_plan") and not hasattr(planmod, "read_plan")

@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from usermap.config import Config
 from usermap.errors import InputError
-from usermap.models import ACTIONS, METHODS, OWNER_TYPES, USER_KINDS, USER_STATUSES
-from usermap.files import read_plan
-from usermap.plan import PLAN_FORMAT
+from usermap.engine.models import ACTIONS, METHODS, OWNER_TYPES, USER_KINDS, USER_STATUSES
+from usermap.planfile import read_plan
+from usermap.planfile import PLAN_FORMAT
 from usermap.sources.snapshot import read_mappings_csv, read_owners_json, read_users_csv
 
 N = int(os.environ.get("USERMAP_FUZZ_EXAMPLES", "150"))  # more for a long local run
@@ -271,7 +271,7 @@ def plan_text(draw):
                  st.binary(max_size=200)))
 def test_plan_file_reader(content):
     """Through read_plan, as `usermap apply` reads it (bytes decoded as UTF-8, strictly)."""
-    from usermap.models import Plan
+    from usermap.engine.models import Plan
     p = _only_input_errors(read_plan, _file("plan.json", content))
     if p is not None:
         assert isinstance(p, Plan) and isinstance(p.store_revision, int)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from usermap import lock
+
 import runkit
 from conftest import SANDBOX_TOKENS
 
@@ -89,7 +91,7 @@ def test_fetch_against_a_trickling_server_stops_at_the_deadline(tmp_path, small_
     the fetch ends with exit 4 (SourceError) at total_seconds, and writes nothing."""
     from usermap.config import Config
     from usermap.errors import SourceError
-    from usermap.sources.fetch import fetch_snapshot
+    from usermap.sources.api.fetch import fetch_snapshot
     with _sandbox(small_world, trickle_ms=TRICKLE_MS) as srv:
         cfg = Config.load(_config(tmp_path, srv, fetch_toml()))
         t0 = time.monotonic()
@@ -107,8 +109,8 @@ def test_each_client_honours_the_deadline(source, small_world):
     """hubspot-api-client (urllib3 underneath) and the Aloware client each stop at the
     deadline when the answer trickles."""
     from usermap.errors import SourceError
-    from usermap.sources import aloware, hubspot
-    from usermap.sources.retry import Retrier, RetryPolicy
+    from usermap.sources.api import aloware, hubspot
+    from usermap.sources.api.retry import Retrier, RetryPolicy
     policy = RetryPolicy(attempts=3, total_seconds=2.0, backoff=0.01, backoff_max=0.01,
                          connect_timeout=2.0, read_timeout=2.0)
     with _sandbox(small_world, trickle_ms=TRICKLE_MS) as srv:
@@ -138,7 +140,7 @@ def test_usermap_fetch_against_a_trickling_server_exits_4_at_the_deadline(tmp_pa
 def test_fast_fetch_still_completes_and_leaves_no_timer(tmp_path, small_world, sandbox_tokens):
     """The watchdog does not disturb a fetch that finishes in time, and is disarmed after it."""
     from usermap.config import Config
-    from usermap.sources.fetch import fetch_snapshot
+    from usermap.sources.api.fetch import fetch_snapshot
     def timers():
         return {t for t in threading.enumerate() if t.name == "usermap-fetch-deadline"
                 and t.is_alive()}
@@ -193,7 +195,7 @@ def test_a_bad_bound_is_exit_2_naming_the_key(tmp_path):
 
 
 def test_retry_policy_refuses_infinite_bounds():
-    from usermap.sources.retry import RetryPolicy
+    from usermap.sources.api.retry import RetryPolicy
     for kw in ({"total_seconds": math.inf}, {"read_timeout": math.nan}, {"max_wait": math.inf},
                {"connect_timeout": 0}):
         with pytest.raises(ValueError):
@@ -226,7 +228,7 @@ def test_snapshot_file_that_is_not_a_regular_file_is_exit_2_at_once(tmp_path, sm
         target.symlink_to("/dev/zero")
     else:
         target.mkdir()
-    from usermap.store import Store
+    from usermap.store.store import Store
     Store.open(tmp_path / "s.db", create=True).close()
     p, seconds = runkit.cli(["audit", str(snap), "--store", str(tmp_path / "s.db"), "--out",
                              str(tmp_path / "out")], timeout=30)
@@ -239,16 +241,18 @@ def test_snapshot_file_that_is_not_a_regular_file_is_exit_2_at_once(tmp_path, sm
 def test_every_reader_refuses_a_fifo(tmp_path, reader):
     """Each reader checks before it opens: a FIFO with no writer would block open() for ever.
     Run in a thread with a timeout so that a regression fails instead of hanging."""
-    from usermap import files, report
+    from usermap import files, planfile
+    from usermap.report import compose
     from usermap.config import Config
     from usermap.errors import InputError
-    from usermap.sources import aloware, snapshot
+    from usermap.sources.api import aloware
+    from usermap.sources import snapshot
     fifo = _make_fifo(tmp_path / "input")
     call = {"mappings": lambda: snapshot.read_mappings_csv(fifo),
-            "plan": lambda: files.read_plan(fifo),
+            "plan": lambda: planfile.read_plan(fifo),
             "config": lambda: Config.load(fifo),
             "export": lambda: aloware.read_export(fifo),
-            "activities": lambda: report.read_activities(fifo)}[reader]
+            "activities": lambda: compose.read_activities(fifo)}[reader]
     out: dict = {}
 
     def go():
@@ -361,8 +365,8 @@ def test_signal_stops_a_run_cleanly(tmp_path, signame, code):
     assert "[KILLED]" in msg["Subject"] and f"exit {code}" in msg["Subject"]
     assert info["report"]["notification"].endswith("notification.eml")
     # the lock: released, and another run can take it at once
-    assert (tmp_path / "runs" / runner.LOCK_NAME).read_text() == ""
-    runner.RunLock(tmp_path / "runs" / runner.LOCK_NAME).acquire("next").release()
+    assert (tmp_path / "runs" / lock.LOCK_NAME).read_text() == ""
+    lock.RunLock(tmp_path / "runs" / lock.LOCK_NAME).acquire("next").release()
     # the kernel: gone
     t2 = time.monotonic()
     while any(_alive(k) for k in kernels) and time.monotonic() - t2 < 10:
@@ -428,7 +432,7 @@ def test_run_lock_that_is_a_symlink_is_refused_and_its_target_untouched(tmp_path
     victim.write_text("do not touch\n")
     (tmp_path / "runs" / ".lock").symlink_to(victim)
     stat_before = victim.stat()
-    from usermap.store import Store
+    from usermap.store.store import Store
     Store.open(tmp_path / "s.db", create=True).close()   # a store, so the lock is what refuses
     p, seconds = runkit.cli(["run", "--config", str(tmp_path / "usermap.toml")],
                             env_extra=SANDBOX_TOKENS, timeout=60)
@@ -473,5 +477,5 @@ def test_usermap_run_against_a_trickling_server_exits_4_and_frees_the_lock(tmp_p
     assert (run_dir / "report.html").is_file() and (run_dir / "notification.eml").is_file()
     assert not (run_dir / "snapshot").exists()
     assert runkit.store_state(store)["revision"] == before["revision"]
-    runner.RunLock(tmp_path / "runs" / runner.LOCK_NAME).acquire("next").release()
+    lock.RunLock(tmp_path / "runs" / lock.LOCK_NAME).acquire("next").release()
     assert seconds < 40, seconds

@@ -17,10 +17,10 @@ from conftest import SANDBOX_TOKENS  # noqa: F401  (the sandbox fixtures' tokens
 from usermap.config import Config
 from usermap.errors import BadAnswerError, InputError, SourceError, exit_code_for
 from usermap.sandbox.scenarios import generate
-from usermap.sources import aloware
-from usermap.sources.csvread import read_csv_validated
-from usermap.sources.fetch import fetch_snapshot
-from usermap.sources.retry import RetryPolicy
+from usermap.sources.api import aloware
+from usermap.sources.csv.read import read_csv_validated
+from usermap.sources.api.fetch import fetch_snapshot
+from usermap.sources.api.retry import RetryPolicy
 from usermap.sources.snapshot import read_mappings_csv, read_owners_json, read_users_csv
 
 H = "id,first_name,last_name,email,status,kind\n"

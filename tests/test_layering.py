@@ -1,10 +1,12 @@
-"""The dependency direction of docs/design.md §1, checked two ways.
+"""The house rules of docs/design.md §1, checked on the source and at import time.
 
-The pure core (models, normalize, reconcile, plan) imports only the standard library, the
-dataframe libraries and each other: no adapter, no SQLite, no Jinja, no network, no environment,
-no clock. Checked by reading every import statement of the source (function-local ones too) and
-by importing each core module in a fresh interpreter and looking at ``sys.modules``. The store
-imports nothing from ``usermap.sources``.
+- The pure core (``usermap/engine/``) imports only the standard library, the dataframe libraries,
+  itself and the exception tree (``usermap.errors``, a leaf): no adapter, no SQLite, no Jinja, no
+  network, no environment, no clock.
+- No import circles anywhere in the package, counting imports inside functions.
+- A name has one address: no module-level ``__getattr__`` façades, no names in ``__all__`` that a
+  module only imported, and no import of another room's ``_private`` names.
+- No module over 500 lines; the store imports nothing from the sources.
 """
 
 from __future__ import annotations
@@ -20,25 +22,41 @@ import pytest
 import usermap
 
 PKG = Path(usermap.__file__).resolve().parent
-CORE = ("models", "normalize", "reconcile", "plan", "changes")
-ADAPTERS = ("store", "sources", "sandbox", "report", "notify", "runner", "notebook", "cli",
-            "clipaths", "files", "workflow", "recording", "apply", "tab", "output", "config")
-FORBIDDEN_TOP = ("sqlite3", "jinja2", "socket", "http", "urllib", "urllib3", "requests",
-                 "hubspot", "httpx", "smtplib", "ssl", "papermill", "nbformat", "ipywidgets")
+ENGINE_ALLOWED = ("usermap.engine", "usermap.errors")
+THIRD_PARTY_OK = ("numpy", "pandas", "pyarrow")
+FORBIDDEN_TOP = ("sqlite3", "jinja2", "socket", "http", "urllib3", "requests", "hubspot",
+                 "httpx", "smtplib", "ssl", "papermill", "nbformat", "ipywidgets", "anywidget",
+                 "msgspec", "os", "subprocess", "shutil", "tempfile", "pathlib", "signal")
 CLOCK_CALLS = {("time", "time"), ("time", "monotonic"), ("time", "perf_counter"),
                ("time", "localtime"), ("time", "gmtime"), ("time", "strftime"),
                ("datetime", "now"), ("datetime", "utcnow"), ("datetime", "today"),
                ("date", "today"), ("Timestamp", "now"), ("Timestamp", "today"),
                ("os", "getenv"), ("os", "environ"), ("os", "getenvb"), ("os", "environb")}
+MAX_LINES = 500
 
 
-def _imports(tree: ast.AST, module: str) -> list[tuple[int, str]]:
-    """(line, absolute dotted name) of every import in the tree, at any depth."""
-    package = f"usermap.{module}".rsplit(".", 1)[0]
+def _modules() -> dict[str, Path]:
+    out = {}
+    for p in sorted(PKG.rglob("*.py")):
+        parts = list(p.relative_to(PKG.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = p
+    return out
+
+
+MODULES = _modules()
+ENGINE = sorted(m for m in MODULES if m.startswith("usermap.engine"))
+
+
+def _imports(tree: ast.AST, module: str, is_pkg: bool = False) -> list[tuple[int, str, list[str]]]:
+    """(line, absolute dotted module, imported names) of every import in the tree, at any depth;
+    ``from pkg import sub`` also yields ``pkg.sub`` when that is a module."""
+    package = module if is_pkg else module.rsplit(".", 1)[0]
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            out += [(node.lineno, a.name) for a in node.names]
+            out += [(node.lineno, a.name, []) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
@@ -46,41 +64,82 @@ def _imports(tree: ast.AST, module: str) -> list[tuple[int, str]]:
                 name = ".".join(base + ([node.module] if node.module else []))
             else:
                 name = node.module or ""
-            out.append((node.lineno, name))
-            out += [(node.lineno, f"{name}.{a.name}") for a in node.names
-                    if name in ("usermap",) or name.startswith("usermap.")]
+            names = [a.name for a in node.names]
+            out.append((node.lineno, name, names))
+            out += [(node.lineno, f"{name}.{n}", []) for n in names if f"{name}.{n}" in MODULES]
     return out
 
 
-def _forbidden(name: str) -> str | None:
+def _tree(module: str) -> ast.AST:
+    return ast.parse(MODULES[module].read_text(encoding="utf-8"), filename=str(MODULES[module]))
+
+
+def _is_pkg(module: str) -> bool:
+    return MODULES[module].name == "__init__.py"
+
+
+def _graph() -> dict[str, set[str]]:
+    g = {}
+    for m in MODULES:
+        targets = set()
+        for _, name, _names in _imports(_tree(m), m, _is_pkg(m)):
+            if name in MODULES and name != m:
+                targets.add(name)
+        g[m] = targets
+    return g
+
+
+def _cycles(g: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on, comps, counter = {}, {}, [], set(), [], [0]
+    sys.setrecursionlimit(10_000)
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in g.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                comps.append(sorted(comp))
+
+    for v in g:
+        if v not in index:
+            visit(v)
+    return comps
+
+
+def _engine_forbidden(name: str) -> bool:
     top = name.split(".")[0]
-    if top in FORBIDDEN_TOP:
-        return top
     if top == "usermap":
-        parts = name.split(".")
-        if len(parts) > 1 and parts[1] in ADAPTERS:
-            return "usermap." + parts[1]
-    return None
+        return not any(name == a or name.startswith(a + ".") for a in ENGINE_ALLOWED)
+    return top in FORBIDDEN_TOP
 
 
-COMPAT_ALLOWED: set = set()   # (module, import) pairs allowed despite the rule: none
+@pytest.mark.parametrize("module", ENGINE)
+def test_engine_source_imports_no_adapter(module):
+    bad = [(line, name) for line, name, _ in _imports(_tree(module), module, _is_pkg(module))
+           if _engine_forbidden(name)]
+    assert not bad, f"{module} imports {bad}"
 
 
-@pytest.mark.parametrize("module", CORE)
-def test_core_source_imports_no_adapter(module):
-    path = PKG / f"{module}.py"
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    bad = [(line, name) for line, name in _imports(tree, module)
-           if _forbidden(name) and (module, name) not in COMPAT_ALLOWED]
-    assert not bad, f"{path.name} imports {bad}"
-
-
-@pytest.mark.parametrize("module", CORE)
-def test_core_source_reads_no_environment_or_clock(module):
-    path = PKG / f"{module}.py"
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+@pytest.mark.parametrize("module", ENGINE)
+def test_engine_reads_no_environment_or_clock(module):
     found = []
-    for node in ast.walk(tree):
+    for node in ast.walk(_tree(module)):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             if (node.value.id, node.attr) in CLOCK_CALLS:
                 found.append((node.lineno, f"{node.value.id}.{node.attr}"))
@@ -88,27 +147,78 @@ def test_core_source_reads_no_environment_or_clock(module):
             if (node.value.attr, node.attr) in CLOCK_CALLS:   # datetime.datetime.now
                 found.append((node.lineno, f"{node.value.attr}.{node.attr}"))
         elif isinstance(node, ast.ImportFrom) and node.module in ("os", "time"):
-            names = {a.name for a in node.names}
-            hit = names & {"environ", "getenv", "environb", "getenvb", "time", "monotonic",
-                           "perf_counter", "localtime", "gmtime", "strftime"}
-            if hit:
-                found.append((node.lineno, f"from {node.module} import {sorted(hit)}"))
-    assert not found, f"{path.name} reads the environment or the clock: {found}"
+            found.append((node.lineno, f"from {node.module} import …"))
+    assert not found, f"{module} reads the environment or the clock: {found}"
+
+
+def test_no_import_circles_counting_imports_inside_functions():
+    assert _cycles(_graph()) == []
+
+
+def test_the_circle_finder_sees_function_local_imports():
+    g = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycles(g) == [["a", "b", "c"]]
+    tree = ast.parse("def f():\n    from .files import write_atomic\n    import sqlite3\n")
+    names = [n for _, n, _ in _imports(tree, "usermap.engine.plan")]
+    assert "usermap.engine.files" in names and "sqlite3" in names
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_modules_stay_small(module):
+    lines = MODULES[module].read_text(encoding="utf-8").count("\n")
+    assert lines <= MAX_LINES, f"{module} has {lines} lines (at most {MAX_LINES})"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_a_name_has_one_address(module):
+    tree = _tree(module)
+    facade = [n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "__getattr__"]
+    assert not facade, f"{module} has a module-level __getattr__ façade"
+    imported, defined, exported = set(), set(), []
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                for n in ast.walk(t):
+                    if isinstance(n, ast.Name):
+                        defined.add(n.id)
+                        if n.id == "__all__" and isinstance(node.value, (ast.List, ast.Tuple)):
+                            exported = [e.value for e in node.value.elts
+                                        if isinstance(e, ast.Constant)]
+    reexported = [n for n in exported if n in imported and n not in defined]
+    assert not reexported, f"{module} re-exports {reexported} (import them from their own module)"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_import_of_another_rooms_private_names(module):
+    room = module.rsplit(".", 1)[0] if not _is_pkg(module) else module
+    bad = []
+    for line, name, names in _imports(_tree(module), module, _is_pkg(module)):
+        if not name.startswith("usermap") or name not in MODULES:
+            continue
+        target_room = name if _is_pkg(name) else name.rsplit(".", 1)[0]
+        private = [n for n in names if n.startswith("_") and not n.startswith("__")]
+        if private and target_room != room:
+            bad.append((line, name, private))
+    assert not bad, f"{module} imports private names of another room: {bad}"
 
 
 def test_store_imports_nothing_from_sources():
-    path = PKG / "store.py"
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    bad = [(line, name) for line, name in _imports(tree, "store")
+    bad = [(m, line, name) for m in MODULES if m.startswith("usermap.store")
+           for line, name, _ in _imports(_tree(m), m, _is_pkg(m))
            if name == "usermap.sources" or name.startswith("usermap.sources.")]
-    assert not bad, f"store.py imports {bad}"
+    assert not bad, f"the store imports the sources: {bad}"
 
 
 # The dataframe libraries are allowed, whatever they load themselves (pandas loads urllib, for
 # one): they are imported first, and only what the usermap module adds on top is looked at.
 _PROBE = """
 import json, sys
-import numpy, pandas
+import numpy, pandas, pyarrow
 before = set(sys.modules)
 import importlib
 importlib.import_module(sys.argv[1])
@@ -122,21 +232,14 @@ def _loaded_by(module: str) -> list[str]:
     return json.loads(out.stdout)
 
 
-@pytest.mark.parametrize("module", CORE)
-def test_core_import_loads_no_adapter(module):
-    loaded = _loaded_by(f"usermap.{module}")
-    bad = sorted(name for name in loaded if _forbidden(name))
-    assert not bad, f"importing usermap.{module} loads {bad}"
+@pytest.mark.parametrize("module", ENGINE)
+def test_engine_import_loads_no_adapter(module):
+    loaded = _loaded_by(module)
+    bad = sorted(n for n in loaded if n.startswith("usermap.") and _engine_forbidden(n)
+                 or n.split(".")[0] in ("sqlite3", "jinja2", "hubspot", "smtplib", "papermill"))
+    assert not bad, f"importing {module} loads {bad}"
 
 
 def test_store_import_loads_no_source():
-    loaded = _loaded_by("usermap.store")
+    loaded = _loaded_by("usermap.store.store")
     assert not [n for n in loaded if n.startswith("usermap.sources")]
-
-
-def test_import_graph_helper_sees_function_local_imports():
-    tree = ast.parse("def f():\n    from .files import write_plan\n    import sqlite3\n")
-    names = [n for _, n in _imports(tree, "plan")]
-    assert "usermap.files" in names and "sqlite3" in names
-    assert _forbidden("usermap.files") and _forbidden("sqlite3")
-    assert _forbidden("usermap.errors") is None and _forbidden("pandas") is None

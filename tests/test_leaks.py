@@ -146,8 +146,8 @@ def test_a_server_echoing_the_token_leaks_no_fragment(tmp_path, echo_server, sec
 @pytest.mark.parametrize("source", ["hubspot", "aloware"])
 def test_each_source_quotes_an_echoed_token_without_a_fragment(echo_server, secrets_env, source):
     from usermap.errors import SourceError
-    from usermap.sources import aloware, hubspot
-    from usermap.sources.retry import Retrier, RetryPolicy
+    from usermap.sources.api import aloware, hubspot
+    from usermap.sources.api.retry import Retrier, RetryPolicy
     url = echo_server()
     retrier = Retrier(RetryPolicy(attempts=1, total_seconds=30, backoff=0))
     with pytest.raises(SourceError) as e:
@@ -328,7 +328,7 @@ def test_fix_and_decide_commands_shell_quote_every_id(hostile):
 
 @pytest.mark.parametrize("hostile", HOSTILE + ["ü/€", "%2e%2e"])
 def test_profile_links_url_encode_the_id(hostile):
-    from usermap.models import profile_link, url_segment
+    from usermap.engine.models import profile_link, url_segment
     assert url_segment(hostile) == quote(hostile, safe="")
     link = profile_link("https://app.aloware.com/users/{id}", hostile)
     parts = urlsplit(link)

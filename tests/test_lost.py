@@ -43,7 +43,7 @@ def tree(root: Path) -> dict:
 
 def new_store(path, links_csv=None) -> Path:
     from usermap.sources.snapshot import read_mappings_csv
-    from usermap.store import Store
+    from usermap.store.store import Store
     with Store.open(path, create=True) as s:
         if links_csv is not None:
             s.import_links(read_mappings_csv(links_csv), now=NOW)
@@ -198,7 +198,7 @@ def test_init_creates_once_and_refuses_what_is_not_a_store(site):
     code, out, err = run_cli("init", "--store", db)
     assert code == 0 and db.is_file(), err
     assert "created" in out
-    from usermap.store import Store
+    from usermap.store.store import Store
     with Store.open(db) as s:
         assert s.revision == 0 and s.count() == 0 and len(s.store_id) == 32
     raw = db.read_bytes()
@@ -243,7 +243,7 @@ def _twin(site):
 
 
 def test_a_plan_applied_to_another_store_exits_3_and_changes_nothing(site):
-    from usermap.store import Store
+    from usermap.store.store import Store
     twin = _twin(site)
     plan = site / "p.json"
     assert run_cli("plan", site / "snap", "--store", site / "s.db", "--out", plan,
@@ -262,7 +262,7 @@ def test_a_plan_applied_to_another_store_exits_3_and_changes_nothing(site):
 
 def _without_store_id(plan_path: Path) -> Path:
     """The plan file as a usermap before store ids wrote it (no store_id; checksum valid)."""
-    from usermap.plan import _CHECKSUM_LINE
+    from usermap.engine.plan import _CHECKSUM_LINE
     text = plan_path.read_text()
     lines = [ln for ln in text.splitlines(keepends=True) if not ln.startswith(' "store_id"')]
     body = "".join(lines)
@@ -285,7 +285,7 @@ def test_a_plan_without_a_store_id_is_refused(site):
 
 
 def test_undo_plans_carry_the_store_id(site):
-    from usermap.store import Store
+    from usermap.store.store import Store
     with Store.open(site / "s.db") as s:
         rid, sid = s.runs()[0]["run_id"], s.store_id
     assert run_cli("undo", rid, "--store", site / "s.db", "--out", site / "u.json")[0] == 0
@@ -296,8 +296,8 @@ def test_undo_plans_carry_the_store_id(site):
 
 
 def test_an_older_store_gets_a_store_id_once(tmp_path):
-    from usermap.store import Store
-    from usermap.store_schema import MIGRATIONS
+    from usermap.store.store import Store
+    from usermap.store.schema import MIGRATIONS
     db = tmp_path / "v4.db"
     c = sqlite3.connect(db)
     for m in MIGRATIONS[:4]:
@@ -340,7 +340,7 @@ def test_a_map_committed_while_an_import_reads_is_neither_kept_nor_lost_silently
     waits, and either fails loudly (busy) or lands after the import."""
     from usermap.errors import LockedError
     from usermap.sources.snapshot import read_mappings_csv
-    from usermap.store import Store
+    from usermap.store.store import Store
     db = site / "s.db"
     links = read_mappings_csv(site / "mappings.csv")
     with Store.open(db) as s:
@@ -413,14 +413,14 @@ def test_import_holds_the_write_lock_while_it_reads(site):
             p.kill()
             p.wait()
     assert p.returncode == 0, err
-    from usermap.store import Store
+    from usermap.store.store import Store
     with Store.open(db) as s:
         assert list(s.links()["aloware_user_id"]) == ["zz1"]
 
 
 # === 5. manual links: no placeholders, no typos ==============================================
 def test_map_strips_ids_and_refuses_empty_ones_and_placeholders(site):
-    from usermap.store import Store
+    from usermap.store.store import Store
     db = site / "s.db"
     before = tree(site)
     for a, o in (("  ", "5"), ("7", "\t"), ("OWNER_ID", "5"), ("7", "OWNER_ID"),
@@ -464,7 +464,7 @@ def _damaged(site, how: str) -> Path:
         db.write_bytes(b"this is my shopping list\n" * 200)
     elif how == "malformed pages":
         from usermap.sources.snapshot import read_mappings_csv
-        from usermap.store import Store
+        from usermap.store.store import Store
         db.unlink()
         links = read_mappings_csv(site / "mappings.csv")
         big = links.loc[links.index.repeat(1)].copy()

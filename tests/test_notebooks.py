@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from usermap import display, execute
+
 from usermap import errors
 from usermap import notebook as nbh
 from usermap import runner
@@ -114,7 +116,7 @@ def _papermill_direct(tmp_path):
         papermill.execute_notebook(
             str(NOTEBOOKS / "sync.ipynb"), str(tmp_path / "out.ipynb"),
             parameters={"aply": True, "run_dir": str(tmp_path / "run")}, progress_bar=False,
-            cwd=str(tmp_path), execution_timeout=120, **runner.kernel_options()[0])
+            cwd=str(tmp_path), execution_timeout=120, **execute.kernel_options()[0])
     except PapermillExecutionError as e:
         raise errors.NotebookFailedError("sync", errors.exit_code_for_name(e.ename), e.ename,
                                     e.evalue, e.exec_count, 0.0) from None
@@ -165,7 +167,7 @@ def test_tables_escape_directory_values(tmp_path, monkeypatch):
     """Names and e-mails from Aloware or HubSpot reach the notebook's HTML only escaped; only
     the profile link and the suggestions are markup, made here."""
     import itables
-    from usermap import reconcile
+    from usermap.engine import reconcile
     from usermap.sandbox.scenarios import generate
     world = generate(120, seed=1)
     users = world.users.copy()
@@ -177,14 +179,14 @@ def test_tables_escape_directory_values(tmp_path, monkeypatch):
                              profile_url="https://app.aloware.com/users/{id}")
     shown = []
     monkeypatch.setattr(itables, "show", lambda df, **kw: shown.append((df, kw)))
-    nbh.show_unmapped_aloware(result)
+    display.show_unmapped_aloware(result)
     df, kw = shown[-1]
     assert kw["allow_html"] is True
     row = df[df["Aloware id"] == users.loc[i, "id"]].iloc[0]
     assert row["first name"] == "&lt;img src=x onerror=alert(1)&gt;"
     assert row["profile"].startswith('<a href="https://app.aloware.com/users/')
     assert "<img" not in "".join(df.astype(str).to_numpy().ravel())
-    nbh.show_mapped(result)
+    display.show_mapped(result)
     df, kw = shown[-1]
     assert not kw.get("allow_html")              # itables escapes plain tables itself
     assert nbh._link("javascript:alert(1)", "x") == "javascript:alert(1)"   # not a link
@@ -196,14 +198,14 @@ def _owners_frame(world):
 
 
 def test_plan_by_step_orders_match_resolve_cleanup(tmp_path):
-    from usermap import plan as planmod
-    from usermap import reconcile
+    from usermap.engine import plan as planmod
+    from usermap.engine import reconcile
     from usermap.sandbox.scenarios import generate
     world = generate(150, seed=2)
     result = reconcile.audit(world.users, _owners_frame(world),
                              world.links.assign(updated_at=""))
     p = planmod.make_plan(result, store_revision=1, fingerprint="x")
-    g = nbh.plan_by_step(p)
+    g = display.plan_by_step(p)
     steps = list(dict.fromkeys(g.index.get_level_values("step")))
     assert steps == [s for s in ("match", "resolve", "clean up") if s in steps]
     assert int(g["changes"].sum()) == len(p)

@@ -16,8 +16,8 @@ import pytest
 
 from test_report import big_report, world_report
 from usermap.config import Config
-from usermap.notify import (MAX_MESSAGE_BYTES, NotifyError, build_message, notify, send,
-                            write_eml)
+from usermap.notify import MAX_MESSAGE_BYTES, build_message, notify, send, write_eml
+from usermap.errors import NotifyError
 
 USER, PASSWORD = "reports@acme.test", "pw-SECRETSMTP-91f3a7"
 
@@ -117,7 +117,8 @@ def test_multipart_alternative_with_inline_css_and_the_subject():
 
 def test_a_small_report_travels_as_an_attachment(tmp_path):
     from tiny import U, O, L, run
-    from usermap.report import build_report, write_report
+    from usermap.report.build import build_report
+    from usermap.report.compose import write_report
     a, p = run([U(1, "a@x.com")], [O(10, "a@x.com")], [L(1, 10, "a@x.com", "a@x.com")])
     r = build_report(a, plan=p, run_id="r1", generated_at="2026-03-01T12:00:00Z")
     path = write_report(r, tmp_path / "report.html")
@@ -161,7 +162,7 @@ def test_100k_links_stay_under_100kb_with_a_link(tmp_path):
 
 def test_hostile_sizes_stay_under_100kb():
     from tiny import U, O, L, run
-    from usermap.report import build_report
+    from usermap.report.build import build_report
     huge = "X" * 200_000
     users = [U(i, f"u{i}@x.com", first=huge, last=huge) for i in range(40)]
     owners = [O(100 + i, f"o{i}@x.com") for i in range(40)]

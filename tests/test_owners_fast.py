@@ -12,8 +12,8 @@ import pytest
 
 from usermap.errors import InputError
 from usermap.sandbox.scenarios import generate, messy, write_world
-from usermap.sources import owners_fast, owners_json
-from usermap.sources.owners_json import read_owners_json
+from usermap.sources.owners import fast as owners_fast, exact as owners_json
+from usermap.sources.owners.exact import read_owners_json
 
 OWNER = {"id": "1", "email": "a@x.com", "firstName": "Ann", "lastName": "Lee", "userId": 5,
          "userIdIncludingInactive": 5, "type": "PERSON", "archived": False,

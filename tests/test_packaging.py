@@ -83,18 +83,19 @@ def test_resources_are_the_checkout_folders_in_a_checkout(monkeypatch):
 def test_resources_environment_overrides_win_and_must_hold_the_files(monkeypatch, tmp_path):
     import shutil
 
-    from usermap import report, resources, runner
+    from usermap import resources
+    from usermap.report import render as report
     from usermap.errors import InputError
     nbs, tpl = tmp_path / "nbs", tmp_path / "tpl"
     shutil.copytree(ROOT / "notebooks", nbs)
     shutil.copytree(ROOT / "reports" / "templates", tpl)
     monkeypatch.setenv("USERMAP_NOTEBOOKS", str(nbs))
     monkeypatch.setenv("USERMAP_TEMPLATES", str(tpl))
-    assert resources.notebooks_dir() == runner.notebooks_dir() == nbs
+    assert resources.notebooks_dir() == nbs
     assert resources.templates_dir() == report.templates_dir() == tpl
     (nbs / "sync.ipynb").unlink()
     with pytest.raises(InputError) as e:
-        runner.notebooks_dir()
+        resources.notebooks_dir()
     assert e.value.file == str(nbs / "sync.ipynb") and "USERMAP_NOTEBOOKS" in str(e.value)
     monkeypatch.setenv("USERMAP_TEMPLATES", str(tmp_path / "nowhere"))
     with pytest.raises(InputError, match="USERMAP_TEMPLATES"):

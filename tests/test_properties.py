@@ -6,11 +6,11 @@ import pandas as pd
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from usermap import plan as planmod
-from usermap import reconcile
-from usermap.apply import apply_plan
-from usermap.models import LINK_COLUMNS
-from usermap.store import Store
+from usermap.engine import plan as planmod
+from usermap.engine import reconcile
+from usermap.store.apply import apply_plan
+from usermap.engine.models import LINK_COLUMNS
+from usermap.store.store import Store
 
 from tiny import L, O, U, frames
 

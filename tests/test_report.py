@@ -17,11 +17,14 @@ import pandas as pd
 import pytest
 
 from tiny import L, O, U, frames
-from usermap import plan as planmod
-from usermap import reconcile
-from usermap.models import CONFLICT_ICON
-from usermap.report import (Report, build_report, jinja_env, mask_email, read_activities,
-                            templates_dir, write_report)
+from usermap.engine import plan as planmod
+from usermap.engine import reconcile
+from usermap.engine.models import CONFLICT_ICON
+from usermap.report.model import Report
+from usermap.report.build import build_report
+from usermap.report.render import jinja_env, templates_dir
+from usermap.report.cells import mask_email
+from usermap.report.compose import read_activities, write_report
 
 # Payloads that must show as text wherever they appear (every table has at least one).
 XSS = ['<img src=x onerror=alert(1)>', '"><script>alert(2)</script>', "<svg onload=alert(3)>",
@@ -138,7 +141,7 @@ def test_one_environment_autoescapes_every_template_and_is_strict():
 
 def test_templates_found_through_the_environment_variable(tmp_path, monkeypatch):
     import shutil
-    from usermap import report as rep
+    from usermap.report import render as rep
     copy = tmp_path / "tpl"
     shutil.copytree(templates_dir(), copy)
     monkeypatch.setenv("USERMAP_TEMPLATES", str(copy))
@@ -428,7 +431,7 @@ def test_large_account_file_size():
 
 # --- files and the command ---------------------------------------------------------------------
 def _store_with_links(tmp_path, links, audits=()):
-    from usermap.store import Store
+    from usermap.store.store import Store
     db = tmp_path / "store.db"
     _, _, lk = frames((), (), links)
     with Store.open(db, create=True) as s:
@@ -512,7 +515,7 @@ def test_to_json_is_serialisable():
 # --- the package: model, build, render, compose ------------------------------------------------
 def failure_report(**kw):
     """A fixed failure report (the failure golden files use it)."""
-    from usermap.report import build_failure_report
+    from usermap.report.failure import build_failure_report
     args = dict(run_id=RUN_ID, generated_at=NOW, status="refused", exit_code=3,
                 meaning="refused for safety", error_class="StalePlanError",
                 error_message=XSS[0] + " changed since the plan", failed_notebook="sync",
@@ -534,7 +537,7 @@ def test_build_imports_no_jinja_sqlite_or_io_modules():
     socket, so that one is checked in build.py's source, not in sys.modules)."""
     import ast
     code = ("import sys, usermap.report.build, usermap.report.chart, usermap.report.model\n"
-            "bad = [m for m in ('jinja2', 'markupsafe', 'sqlite3', 'usermap.store', "
+            "bad = [m for m in ('jinja2', 'markupsafe', 'sqlite3', 'usermap.store.store', "
             "'usermap.runner', 'usermap.report.render', 'usermap.report.compose', "
             "'usermap.sources') if m in sys.modules]\n"
             "assert not bad, bad\n")
@@ -557,8 +560,8 @@ def test_build_imports_no_jinja_sqlite_or_io_modules():
                  "..store", "..runner", "..sources", "..config"}
     assert not {n for n in names if n.split(".")[0] in forbidden or n in forbidden}, names
     assert names <= {"__future__", "math", "typing", "urllib.parse", "numpy", "pandas",
-                     "..models", "..labels", ".model", ".chart", ".failure", ".activity",
-                     ".cells", ".build"}, names
+                     "..engine.models", "..labels", ".model", ".chart", ".failure", ".activity",
+                     ".cells", ".build", ".table", ".text"}, names
     # failure.py (build_failure_report, FailureReport): the standard library only, and render.py
     # imported inside its rendering methods, as model.py does
     tree = ast.parse((folder / "failure.py").read_text(encoding="utf-8"))
@@ -571,23 +574,9 @@ def test_build_imports_no_jinja_sqlite_or_io_modules():
     assert lazy <= {(".", "render")}, lazy
 
 
-def test_old_public_names_are_importable_from_the_package():
-    import usermap.report as rep
-    for name in ("Report", "Table", "Column", "Overview", "Changes", "SincePrevious", "Chart",
-                 "TrendPoint", "ActivityImpact", "build_report", "write_report",
-                 "read_activities", "mask_email", "jinja_env",
-                 "templates_dir", "ACTIVITY_COLUMNS", "DEFAULT_FIX_COMMAND",
-                 "DEFAULT_DECIDE_COMMAND", "FailureReport", "Notification", "fix_for"):
-        assert getattr(rep, name) is not None and name in rep.__all__ and name in dir(rep)
-    assert sorted(rep.__all__) == sorted(rep._WHERE)
-    with pytest.raises(AttributeError):
-        rep.nothing_here
-    from usermap.runner import FailureReport
-    assert FailureReport is rep.FailureReport
-
-
 def test_report_and_failure_report_satisfy_the_notification_contract():
-    from usermap.report import FailureReport, Notification
+    from usermap.report.failure import FailureReport
+    from usermap.report.model import Notification
     r, f = world_report(), failure_report()
     for n in (r, f):
         assert isinstance(n, Notification)

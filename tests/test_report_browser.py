@@ -162,9 +162,9 @@ def test_payloads_show_as_text_in_every_table_and_run_nothing(page, tmp_path):
 # --- search and pagination ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def medium(tmp_path_factory):
-    from usermap import plan as planmod
-    from usermap import reconcile
-    from usermap.report import build_report
+    from usermap.engine import plan as planmod
+    from usermap.engine import reconcile
+    from usermap.report.build import build_report
     from usermap.sandbox.scenarios import generate
     from usermap.sources.snapshot import owners_frame
     w = generate(400, seed=5, linked_share=1.0)
@@ -340,7 +340,7 @@ def _applied_run(tmp_path, n=150, seed=3):
     from usermap.config import Config
     from usermap.sandbox.scenarios import FILE_MAPPINGS, generate, write_world
     from usermap.sources.snapshot import read_mappings_csv
-    from usermap.store import Store
+    from usermap.store.store import Store
     snap, db, run_dir = tmp_path / "snapshot", tmp_path / "store.db", tmp_path / "run"
     write_world(generate(n, seed=seed), snap)
     with Store.open(db, create=True) as s:
@@ -365,7 +365,7 @@ def _number(page, sel: str) -> int:
 
 def test_after_an_applied_run_the_numbers_are_those_of_the_store_after_it(page, tmp_path):
     from usermap import workflow
-    from usermap.store import Store
+    from usermap.store.store import Store
     snap, db, run_dir, before = _applied_run(tmp_path)
     after = workflow.audit(workflow.load(snap, db)).summary()     # an audit of the store now
     assert after != before and after["errors"] < before["errors"]
@@ -467,7 +467,7 @@ def test_no_sideways_scrolling_of_the_email(browser, tmp_path, width):
 
 def test_every_code_shown_has_a_plain_label_and_the_legend_lists_them(page, tmp_path):
     from usermap.labels import ALOWARE_REASON_LABELS, HUBSPOT_REASON_LABELS, ISSUE_LABELS
-    from usermap.models import ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES
+    from usermap.engine.models import ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES
     path = write(tmp_path, world_report())
     open_report(page, path)
     cells = page.evaluate("""() => Array.from(document.querySelectorAll('td.k-code'))

@@ -2,9 +2,10 @@
 
 import pytest
 
-from usermap import plan as planmod
+from usermap.engine import plan as planmod
+from usermap import planfile
 from usermap.errors import InputError, RemovalGuardError, StalePlanError
-from usermap.normalize import email_key, is_valid_key
+from usermap.engine.normalize import email_key, is_valid_key
 
 from tiny import L, O, U, changes, issue_of, reason_of, run
 
@@ -45,7 +46,7 @@ def test_email_validity(key, valid):
     ("a\r\n@x.com", False)])
 def test_control_characters_inside_the_stripped_value_are_invalid(raw, valid):
     import pandas as pd
-    from usermap.normalize import email_keys, valid_keys
+    from usermap.engine.normalize import email_keys, valid_keys
     assert is_valid_key(email_key(raw)) is valid
     assert list(valid_keys(email_keys(pd.Series([raw], dtype=object)))) == [valid]
 
@@ -325,10 +326,10 @@ def test_no_account_is_created():
 
 
 def test_fixed_point_after_apply(tmp_path):
-    from usermap.apply import apply_plan
-    from usermap.store import Store
+    from usermap.store.apply import apply_plan
+    from usermap.store.store import Store
     from tiny import frames
-    from usermap import reconcile
+    from usermap.engine import reconcile
     users = [U(1, A), U(2, "c@x.com"), U(3, "d@x.com", status="deleted"), U(4, "e@x.com")]
     owners = [O(10, "c@x.com"), O(11, A), O(12, "d@x.com"), O(13, "E@x.com")]
     u, o, lk = frames(users, owners, [L(1, 10, A, A), L(3, 12, "d@x.com", "d@x.com"),
@@ -391,13 +392,13 @@ def test_only_restricts_plan_to_one_issue():
 
 def test_plan_json_round_trip_and_checksum():
     _, p = run([U(1, A)], [O(10, A)])
-    text = planmod.plan_to_json(p)
-    assert planmod.plan_from_json(text) == p
+    text = planfile.plan_to_json(p)
+    assert planfile.plan_from_json(text) == p
     from usermap.errors import PlanFileError
     with pytest.raises(PlanFileError, match="edited"):
-        planmod.plan_from_json(text.replace('"10"', '"11"'))
+        planfile.plan_from_json(text.replace('"10"', '"11"'))
     with pytest.raises(PlanFileError, match="truncated"):
-        planmod.plan_from_json(text[: len(text) // 2])
+        planfile.plan_from_json(text[: len(text) // 2])
 
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
@@ -408,7 +409,7 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
     list(" \t\n\r\x00\x85\u00a0\u2003@.aAzZ\u00df\u017f\u0130e\u0301\u00e9+")), max_size=12)), max_size=20))
 def test_vectorised_email_keys_equal_the_scalar_rule(values):
     import pandas as pd
-    from usermap.normalize import email_key, email_keys, is_valid_key, valid_keys
+    from usermap.engine.normalize import email_key, email_keys, is_valid_key, valid_keys
     s = pd.Series(values, dtype=object)
     keys = email_keys(s)
     assert list(keys) == [email_key(v) for v in values]
@@ -424,7 +425,7 @@ def test_keys_and_validity_in_one_pass_equal_the_scalar_rule(values):
     the Arrow keys that code the keys) gives the scalar rule's keys and validity, and Arrow
     keys equal to them."""
     import pandas as pd
-    from usermap.normalize import email_key, is_valid_key, keys_and_validity
+    from usermap.engine.normalize import email_key, is_valid_key, keys_and_validity
     keys, valid, arrow = keys_and_validity(pd.Series(values, dtype=object))
     assert list(keys) == [email_key(v) for v in values]
     assert list(valid) == [is_valid_key(email_key(v)) for v in values]
@@ -433,7 +434,7 @@ def test_keys_and_validity_in_one_pass_equal_the_scalar_rule(values):
 
 def test_keys_of_values_that_are_not_strings_take_the_scalar_rule():
     import pandas as pd
-    from usermap.normalize import email_key, keys_and_validity
+    from usermap.engine.normalize import email_key, keys_and_validity
     values = [" A@B.com", 5, None, float("nan"), "x@y"]
     keys, valid, arrow = keys_and_validity(pd.Series(values, dtype=object))
     assert list(keys) == [email_key(v) for v in values] and arrow is None

@@ -13,9 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from usermap import lock
+
+from usermap import execute
+
 import runkit
 from conftest import SANDBOX_TOKENS
-from usermap import errors, files, runner
+from usermap import errors, files, planfile, runner
 from usermap.config import Config
 from usermap.errors import InputError, LockedError
 
@@ -52,8 +56,8 @@ def two_runs(tmp_path_factory):
                 (runs / name).mkdir(parents=True)
             stale = {"pid": _dead_pid(), "host": "x", "run_id": "20200104T000000Z-dead",
                      "started_at": "2020-01-04T00:00:00Z"}
-            (runs / runner.LOCK_NAME).write_text(json.dumps(stale))
-            from usermap.store import Store
+            (runs / lock.LOCK_NAME).write_text(json.dumps(stale))
+            from usermap.store.store import Store
             with Store.open(store) as st:
                 links_before, rev_before = st.links(), st.revision
             r1 = runner.run(cfg, apply=True)
@@ -70,7 +74,7 @@ def test_run_folder_holds_everything(two_runs):
     r1 = two_runs["r1"]
     assert r1.exit_code == 0, r1.describe()
     d = r1.run_dir
-    assert d.parent == two_runs["root"] / "runs" and runner.RUN_ID_PATTERN.match(d.name)
+    assert d.parent == two_runs["root"] / "runs" and lock.RUN_ID_PATTERN.match(d.name)
     for name in ("kernel.log", "snapshot/aloware_users.csv", "snapshot/hubspot_owners.json",
                  "snapshot/fetch.json", "audit.ipynb", "sync.ipynb", "summary.json",
                  "plan.json", "report.html", "notification.eml", "run.log", "run.json",
@@ -93,8 +97,8 @@ def test_run_folder_holds_everything(two_runs):
 def test_summary_and_plan_match_the_engine(two_runs):
     """summary.json and plan.json are what the engine computes from the run's snapshot and
     the store as it was."""
-    from usermap import plan as planmod
-    from usermap import reconcile
+    from usermap.engine import plan as planmod
+    from usermap.engine import reconcile
     from usermap.sources.snapshot import fingerprint, read_snapshot
     r1 = two_runs["r1"]
     users, owners = read_snapshot(r1.run_dir / "snapshot")
@@ -103,7 +107,7 @@ def test_summary_and_plan_match_the_engine(two_runs):
     for key, value in expect.summary().items():
         assert summary[key] == value, key
     assert summary["mapped"] > 0 and summary["errors"] > 0
-    p = files.read_plan(r1.run_dir / "plan.json")
+    p = planfile.read_plan(r1.run_dir / "plan.json")
     want = planmod.make_plan(expect, store_revision=two_runs["rev_before"],
                              fingerprint=fingerprint(r1.run_dir / "snapshot"))
     assert sorted(p.changes) == sorted(want.changes) and len(p) > 0
@@ -111,8 +115,8 @@ def test_summary_and_plan_match_the_engine(two_runs):
 
 
 def test_apply_recorded_and_second_run_plans_nothing(two_runs):
-    from usermap import plan as planmod
-    from usermap.store import Store
+    from usermap.engine import plan as planmod
+    from usermap.store.store import Store
     r1, r2 = two_runs["r1"], two_runs["r2"]
     assert r2.exit_code == 0, r2.describe()
     with Store.open(two_runs["store"]) as st:
@@ -120,10 +124,10 @@ def test_apply_recorded_and_second_run_plans_nothing(two_runs):
         audits = [a["run_id"] for a in st.audits()]
         assert st.revision == two_runs["rev_before"] + 1
     assert r1.run_id in runs and runs[r1.run_id]["kind"] == "apply"
-    assert runs[r1.run_id]["changes"] == len(files.read_plan(r1.run_dir / "plan.json"))
+    assert runs[r1.run_id]["changes"] == len(planfile.read_plan(r1.run_dir / "plan.json"))
     assert r2.run_id not in runs                      # a dry run changes nothing
     assert audits[-2:] == [r1.run_id, r2.run_id]      # both audits kept for the history
-    p2 = files.read_plan(r2.run_dir / "plan.json")
+    p2 = planfile.read_plan(r2.run_dir / "plan.json")
     assert len(p2) == 0
     assert json.loads((r2.run_dir / "sync.json").read_text())["dry_run"] is True
     # the second report compares with the first run
@@ -151,16 +155,16 @@ def test_stale_lock_taken_over_and_released(two_runs):
     r1 = two_runs["r1"]
     assert r1.took_over and r1.took_over["run_id"] == two_runs["stale"]["run_id"]
     assert "took over the lock" in (r1.run_dir / "run.log").read_text()
-    lock = two_runs["root"] / "runs" / runner.LOCK_NAME
+    lock = two_runs["root"] / "runs" / lock.LOCK_NAME
     assert lock.read_text() == ""           # released cleanly after the last run
 
 
 def test_retention_keeps_runs_keep_folders(two_runs):
     r1, r2 = two_runs["r1"], two_runs["r2"]
     assert two_runs["after_first"] == sorted([*OLD_RUNS[1:], r1.run_id, "notes",
-                                              runner.LOCK_NAME])
+                                              lock.LOCK_NAME])
     left = sorted(p.name for p in (two_runs["root"] / "runs").iterdir())
-    assert left == sorted([OLD_RUNS[2], r1.run_id, r2.run_id, "notes", runner.LOCK_NAME])
+    assert left == sorted([OLD_RUNS[2], r1.run_id, r2.run_id, "notes", lock.LOCK_NAME])
     assert r2.pruned == [OLD_RUNS[1]]
 
 
@@ -220,9 +224,9 @@ def test_cell_timeout_exits_1_and_keeps_partial_notebook(tmp_path, monkeypatch):
 
 def test_second_run_while_one_holds_the_lock_exits_3_at_once(tmp_path):
     (tmp_path / "usermap.toml").write_text('[runs]\ndir = "runs"\n[store]\npath = "s.db"\n')
-    from usermap.store import Store
+    from usermap.store.store import Store
     Store.open(tmp_path / "s.db", create=True).close()   # a missing store would be exit 2 first
-    lock = runner.RunLock(tmp_path / "runs" / runner.LOCK_NAME).acquire("20990101T000000Z-beef")
+    lock = lock.RunLock(tmp_path / "runs" / lock.LOCK_NAME).acquire("20990101T000000Z-beef")
     try:
         p, seconds = _cli(["run", "--config", str(tmp_path / "usermap.toml")],
                           env_extra=SANDBOX_TOKENS)
@@ -231,14 +235,14 @@ def test_second_run_while_one_holds_the_lock_exits_3_at_once(tmp_path):
     assert p.returncode == 3, p.stdout + p.stderr
     assert "20990101T000000Z-beef" in p.stderr and "one run at a time" in p.stderr
     assert seconds < 10
-    assert [d.name for d in (tmp_path / "runs").iterdir()] == [runner.LOCK_NAME]
+    assert [d.name for d in (tmp_path / "runs").iterdir()] == [lock.LOCK_NAME]
 
 
 def test_removal_guard_refusal_exits_3(tmp_path, monkeypatch):
     """Most linked users vanished from Aloware: the plan removes far more than the guard
     allows; --apply is refused (exit 3) in the sync notebook, the store is untouched, and the
     report and the notification say so."""
-    from usermap.store import Store
+    from usermap.store.store import Store
     for k, v in SANDBOX_TOKENS.items():
         monkeypatch.setenv(k, v)
     srv, cfg, _, store = _make_env(tmp_path, n_users=150, served_users=lambda u: u.iloc[::4])
@@ -266,22 +270,22 @@ def test_removal_guard_refusal_exits_3(tmp_path, monkeypatch):
 
 # --- units ----------------------------------------------------------------------------------
 def test_runner_refuses_undeclared_parameters_before_papermill(tmp_path):
-    src = runner.notebooks_dir() / "audit.ipynb"
+    src = execute.notebooks_dir() / "audit.ipynb"
     with pytest.raises(InputError, match="bogus"):
-        runner.execute_notebook(src, tmp_path / "out.ipynb", {"bogus": 1}, cwd=tmp_path,
+        execute.execute_notebook(src, tmp_path / "out.ipynb", {"bogus": 1}, cwd=tmp_path,
                                 kernel={})
     assert not (tmp_path / "out.ipynb").exists()
 
 
 def test_lock_is_exclusive_and_reports_the_holder(tmp_path):
     path = tmp_path / "runs" / ".lock"
-    a = runner.RunLock(path).acquire("20990101T000000Z-0001")
+    a = lock.RunLock(path).acquire("20990101T000000Z-0001")
     with pytest.raises(LockedError) as e:
-        runner.RunLock(path).acquire("20990101T000000Z-0002")
+        lock.RunLock(path).acquire("20990101T000000Z-0002")
     assert "20990101T000000Z-0001" in str(e.value) and e.value.exit_code == 3
     a.release()
     assert path.read_text() == ""
-    b = runner.RunLock(path).acquire("20990101T000000Z-0003")
+    b = lock.RunLock(path).acquire("20990101T000000Z-0003")
     assert b.previous is None                      # a clean release is not "stale"
     b.release()
 
@@ -296,11 +300,11 @@ def test_stale_lock_of_a_killed_process_is_taken_over(tmp_path):
     try:
         assert p.stdout.readline().strip() == "held"
         with pytest.raises(LockedError):
-            runner.RunLock(path).acquire()
+            lock.RunLock(path).acquire()
     finally:
         p.kill()
         p.wait()
-    lock = runner.RunLock(path).acquire("20990101T000000Z-next")
+    lock = lock.RunLock(path).acquire("20990101T000000Z-next")
     assert lock.previous["run_id"] == "20990101T000000Z-dead"
     assert json.loads(path.read_text())["pid"] == os.getpid()
     lock.release()
@@ -312,7 +316,7 @@ def test_prune_keeps_newest_and_ignores_other_folders(tmp_path):
     for n in names + ["keepme", "2024-not-a-run"]:
         (tmp_path / n).mkdir()
     (tmp_path / "20200101T000000Z-f1le").write_text("a file, not a run folder")
-    gone = runner.prune(tmp_path, 2, protect={"20230101T000000Z-abcd"})
+    gone = lock.prune(tmp_path, 2, protect={"20230101T000000Z-abcd"})
     assert gone == ["20240101T000000Z-0001"]
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == sorted(["20230101T000000Z-abcd", "20240101T000000Z-0002",
@@ -333,7 +337,7 @@ def test_exit_codes_of_notebook_errors():
 
 
 def test_kernel_runs_this_interpreter():
-    kw, desc = runner.kernel_options()
+    kw, desc = execute.kernel_options()
     km = kw["kernel_manager_class"](kernel_name=kw["kernel_name"])
     assert Path(km.kernel_spec.argv[0]).parent == Path(sys.executable).parent
     assert desc

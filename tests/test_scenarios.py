@@ -9,10 +9,11 @@ import json
 import pandas as pd
 import pytest
 
-from usermap import models as m
-from usermap.normalize import email_key, is_valid_key
+from usermap.engine import models as m
+from usermap.engine.normalize import email_key, is_valid_key
 from usermap.sandbox import scenarios, showcase
-from usermap.sandbox.scenarios import World, generate, write_world
+from usermap.sandbox.scenarios import generate, write_world
+from usermap.sandbox.world import World
 
 USER_COLUMNS = ["id", "first_name", "last_name", "email", "status", "kind", "role"]
 LINK_COLUMNS = ["aloware_user_id", "hubspot_owner_id", "aloware_email", "hubspot_email", "method",
@@ -181,7 +182,7 @@ def test_read_back_with_pandas(tmp_path, worlds):
 
 @pytest.mark.parametrize("n", [200, 2000])
 def test_every_code_occurs(worlds, n):
-    reconcile = pytest.importorskip("usermap.reconcile")
+    reconcile = pytest.importorskip("usermap.engine.reconcile")
     snapshot = pytest.importorskip("usermap.sources.snapshot")
     w = worlds[n]
     audit = reconcile.audit(w.users, snapshot.owners_frame(w.owners), w.links, suggestions=False)
@@ -205,7 +206,7 @@ def test_showcase_table_matches_cases():
 @pytest.mark.parametrize("n", [10, 100, 2000])
 def test_showcase_outcomes(worlds, n):
     """Each hand-built case produces exactly the code it was built for."""
-    reconcile = pytest.importorskip("usermap.reconcile")
+    reconcile = pytest.importorskip("usermap.engine.reconcile")
     snapshot = pytest.importorskip("usermap.sources.snapshot")
     w = worlds[n]
     audit = reconcile.audit(w.users, snapshot.owners_frame(w.owners), w.links, suggestions=False)

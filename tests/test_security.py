@@ -145,7 +145,7 @@ def test_an_unexpected_error_is_shown_redacted(monkeypatch, tmp_path):
                            f"{SECRETS['HUBSPOT_ACCESS_TOKEN']}; login {SECRETS['SMTP_USER']}:"
                            f"{SECRETS['SMTP_PASSWORD']}")
     monkeypatch.setitem(cli._HANDLERS, "runs", boom)
-    from usermap.store import Store
+    from usermap.store.store import Store
     Store.open(tmp_path / "x.db", create=True).close()
     code, out, err = run_cli("runs", "--store", tmp_path / "x.db")
     assert code == 1 and "unexpected error: RuntimeError" in err

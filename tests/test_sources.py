@@ -23,10 +23,11 @@ from usermap.config import Config
 from usermap.errors import (AuthError, ConfigError, IncompleteListingError, InputError,
                             RateLimitError, SourceError, exit_code_for)
 from usermap.sandbox.scenarios import generate
-from usermap.sources import aloware, hubspot
-from usermap.sources.fetch import fetch_snapshot, public_url
-from usermap.sources.retry import (CONNECTION, SERVER, Retrier, Retryable, RetryPolicy,
-                                   retry_after_seconds)
+from usermap.sources.api import aloware, hubspot
+from usermap.sources.api.fetch import fetch_snapshot, public_url
+from usermap.sources.api.retry import (
+    CONNECTION, SERVER, Retrier, Retryable, RetryPolicy, retry_after_seconds,
+)
 from usermap.sources.snapshot import read_snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -458,7 +459,7 @@ def test_parse_page_keeps_the_results_text_and_falls_back_on_other_key_orders():
 
 
 def test_snapshot_owners_file_is_valid_when_pages_are_empty_or_mixed():
-    from usermap.sources.fetch import _owners_json
+    from usermap.sources.api.fetch import _owners_json
     assert json.loads(_owners_json([], ["[]", "[ ]"])) == []
     owners = [{"id": "1"}, {"id": "2"}]
     assert json.loads(_owners_json(owners, ['[{"id":"1"}]', "[]", '[ {"id":"2"} ]'])) == owners
@@ -515,7 +516,7 @@ def test_usermap_fetch_never_imports_pandas(world, sandbox, tmp_path):
 
 def test_fetch_writes_the_same_users_csv_as_pandas(world, sandbox, sandbox_tokens, fast_policy,
                                                   tmp_path):
-    from usermap.sources import fetch as fetch_mod
+    from usermap.sources.api import fetch as fetch_mod
     from usermap.sources import snapshot
     assert (fetch_mod.USERS_FILE, fetch_mod.OWNERS_FILE) == (snapshot.USERS_FILE,
                                                             snapshot.OWNERS_FILE)
@@ -570,7 +571,7 @@ def test_export_rows_reader_keeps_multiline_extra_columns(tmp_path):
     ({"X-HubSpot-RateLimit-Daily-Remaining": "0"}, None, "DAILY", math.inf),
 ])
 def test_hubspot_rate_limit_policy(headers, body, policy, wait):
-    from usermap.sources.retry import hubspot_rate_limit
+    from usermap.sources.api.retry import hubspot_rate_limit
     assert hubspot_rate_limit(headers, body) == (policy, wait)
 
 

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from usermap.errors import InputError, LockedError, StalePlanError
-from usermap.models import Change
-from usermap.store import SCHEMA_VERSION, Store, new_run_id
+from usermap.engine.models import Change
+from usermap.store.store import Store, new_run_id
+from usermap.store.schema import SCHEMA_VERSION
 
 NOW = "2026-11-24T12:00:00Z"
 
@@ -27,7 +28,7 @@ def test_run_id_starts_with_utc_time():
 
 def test_version_1_file_is_migrated(tmp_path):
     db = tmp_path / "old.db"
-    from usermap.store_schema import MIGRATIONS as _MIGRATIONS
+    from usermap.store.schema import MIGRATIONS as _MIGRATIONS
     c = sqlite3.connect(db)
     c.executescript(_MIGRATIONS[0])
     c.execute("INSERT INTO meta VALUES ('schema_version', '1')")
@@ -126,7 +127,7 @@ def test_import_journal_matches_links(tmp_path):
 def test_version_3_runs_get_their_journal_range(tmp_path):
     """A v3 file with a run migrates to v4: the run's journal is still found by run id."""
     db = tmp_path / "v3.db"
-    from usermap.store_schema import MIGRATIONS as _MIGRATIONS
+    from usermap.store.schema import MIGRATIONS as _MIGRATIONS
     c = sqlite3.connect(db)
     for m in _MIGRATIONS[:3]:
         c.executescript(m)

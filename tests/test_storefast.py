@@ -14,11 +14,13 @@ import pytest
 
 from test_cli import usermap
 from usermap.errors import InputError, StoreConflictError
-from usermap.models import LINK_COLUMNS
-from usermap.sources import csvfast, snapshot
-from usermap.store import SCHEMA_VERSION, Store
-from usermap.store_journal import _dump
-from usermap.store_schema import LINK_INDEXES, MIGRATIONS, PAGE_SIZE
+from usermap.engine.models import LINK_COLUMNS
+from usermap.sources.csv import fast as csvfast
+from usermap.sources import snapshot
+from usermap.store.store import Store
+from usermap.store.schema import SCHEMA_VERSION
+from usermap.store.journal import _dump
+from usermap.store.schema import LINK_INDEXES, MIGRATIONS, PAGE_SIZE
 
 NOW = "2026-01-02T00:00:00Z"
 MAP = "aloware_user_id,hubspot_owner_id,aloware_email,hubspot_email,method,mapped_at\n"
@@ -249,7 +251,7 @@ def test_later_import_journal_unchanged(tmp_path):
 # --- Store.links(): one joined string per column ------------------------------------------------
 def plain_links(store) -> pd.DataFrame:
     """Store.links() the plain way (fetchall), whatever pandas infers."""
-    from usermap import store_read
+    from usermap.store import read as store_read
     real = store_read._joined
     store_read._joined = lambda conn, dtype: None      # "cannot be trusted": the plain way
     try:

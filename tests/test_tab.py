@@ -21,7 +21,7 @@ from usermap.config import Config
 from usermap.lock import LOCK_NAME, RunLock
 from usermap.sandbox.scenarios import FILE_MAPPINGS, generate, write_world
 from usermap.sources.snapshot import read_mappings_csv
-from usermap.store import Store
+from usermap.store.store import Store
 
 from runkit import cli, store_state
 from test_report import XSS
@@ -51,7 +51,7 @@ def env(tmp_path):
 
 
 def open_tab(snap, cfg, tmp_path):
-    from usermap.tab import MappingTab
+    from usermap.tab.app import MappingTab
     return MappingTab(str(cfg), snapshot=str(snap), workdir=tmp_path / "work")
 
 
@@ -170,7 +170,7 @@ def test_details_show_both_records_the_link_and_its_journal(tab):
 
 def test_labels_in_words_and_codes_in_a_legend(tab):
     from usermap import labels
-    from usermap.models import ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES
+    from usermap.engine.models import ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES
     assert all(labels.ISSUE_LABELS[c] != c for c in ISSUE_CODES)
     assert all(labels.ALOWARE_REASON_LABELS[r] != r for r in ALOWARE_REASONS)
     assert all(labels.HUBSPOT_REASON_LABELS[r] != r for r in HUBSPOT_REASONS)
@@ -412,7 +412,7 @@ def test_a_missing_store_is_said_not_created(tmp_path):
 
 
 def test_refresh_fetches_through_the_sources(sandbox, sandbox_tokens, tmp_path):
-    from usermap.tab import MappingTab
+    from usermap.tab.app import MappingTab
     world = generate(120, seed=2)
     srv = sandbox(world)
     (tmp_path / "usermap.toml").write_text(srv.config_toml() + '\n[store]\npath = "s.db"\n',

@@ -284,7 +284,7 @@ def test_link_pins_a_suggestion_after_a_confirmation(page, server):
     assert store_state(server.store)["revision"] == before["revision"]
     button(page, "Apply").click()
     wait_status(page, "Applied 1 changes")
-    from usermap.store import Store
+    from usermap.store.store import Store
     with Store.open(server.store, create=False) as st:
         link = st.link(aid)
     assert link["hubspot_owner_id"] == owner and link["method"] == "manual"

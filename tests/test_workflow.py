@@ -16,7 +16,7 @@ from usermap.errors import InputError, RemovalGuardError, StalePlanError
 from usermap.output import fix_commands
 from usermap.sandbox.scenarios import FILE_MAPPINGS, generate, write_world
 from usermap.sources.snapshot import read_mappings_csv
-from usermap.store import Store
+from usermap.store.store import Store
 
 NOW = "2026-11-25T12:00:00Z"
 

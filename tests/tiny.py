@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from usermap import plan as planmod
-from usermap import reconcile
-from usermap.models import LINK_COLUMNS
+from usermap.engine import plan as planmod
+from usermap.engine import reconcile
+from usermap.engine.models import LINK_COLUMNS
 from usermap.sources.snapshot import owners_frame
 
 

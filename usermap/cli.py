@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         if args.command in _READ_AHEAD:
-            from .sources.ahead import close_pending
+            from .sources.owners.prefetch import close_pending
             close_pending()
 
 
@@ -376,7 +376,7 @@ def _cmd_audit(args) -> int:
 
 
 def _cmd_plan(args) -> int:
-    from .plan import describe
+    from .engine.plan import describe
     data = workflow.load(args.snapshot, args.store)
     result = workflow.audit(data, suggestions=False)
     p = workflow.make_plan(data, result, only=args.only, force=args.force, now=utc_now(),
@@ -387,8 +387,8 @@ def _cmd_plan(args) -> int:
 
 
 def _cmd_apply(args) -> int:
-    from .files import read_plan
-    from .plan import describe
+    from .planfile import read_plan
+    from .engine.plan import describe
     p = read_plan(args.plan)
     done = workflow.apply(args.store, p, yes=args.yes, force=args.force, now=utc_now())
     print(describe(p))
@@ -404,7 +404,7 @@ def _cmd_apply(args) -> int:
 
 def _cmd_mappings(args) -> int:
     from .sources.snapshot import read_mappings_csv
-    from .store import Store
+    from .store.store import Store
     if args.mappings_command == "import":
         links = read_mappings_csv(args.csv)
         with Store.open(args.store, create=args.create) as store:
@@ -478,7 +478,7 @@ def _cmd_tab(args) -> int:
 
 
 def _cmd_runs(args) -> int:
-    from .store import Store
+    from .store.store import Store
     with Store.open(args.store, create=False) as store:
         rows = store.runs()
     if not rows:
@@ -492,7 +492,7 @@ def _cmd_runs(args) -> int:
 
 
 def _cmd_undo(args) -> int:
-    from .plan import describe
+    from .engine.plan import describe
     p = workflow.undo(args.store, args.run_id, now=utc_now(), out=args.out)
     print(describe(p))
     print(f"wrote {args.out}; review it, then: usermap apply {args.out} --store {args.store} --yes")

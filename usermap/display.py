@@ -15,7 +15,7 @@ import html
 
 import pandas as pd
 
-from .models import CONFLICT_ICON, EMAIL_CONFLICT_CODES, ISSUE_CODES
+from .engine.models import CONFLICT_ICON, EMAIL_CONFLICT_CODES, ISSUE_CODES
 
 __all__ = [
     "DISPLAY_MAX_BYTES", "overview_text", "overview_table", "init_display", "show",
@@ -160,7 +160,7 @@ def show_unmapped_hubspot(result) -> None:
 
 
 def _detail(code: str) -> str:
-    from . import reconcile
+    from .engine import reconcile
     return getattr(reconcile, "_DETAILS", {}).get(code, code)
 
 
@@ -200,7 +200,7 @@ def show_errors(result, commands) -> None:
 
 # --- the plan ---------------------------------------------------------------------------------
 def describe_plan(plan) -> str:
-    from .plan import describe
+    from .engine.plan import describe
     return describe(plan)
 
 
@@ -209,7 +209,7 @@ _STEP_ORDER = {"match": 0, "resolve": 1, "cleanup": 2}
 
 def plan_by_step(plan) -> pd.DataFrame:
     """Changes counted by step (match, resolve, clean up), reason and action."""
-    from .plan import plan_frame
+    from .engine.plan import plan_frame
     f = plan_frame(plan)
     if f.empty:
         return pd.DataFrame(columns=["step", "reason", "action", "changes"])
@@ -222,7 +222,7 @@ def plan_by_step(plan) -> pd.DataFrame:
 
 
 def show_plan(plan) -> None:
-    from .plan import plan_frame
+    from .engine.plan import plan_frame
     f = plan_frame(plan)
     f["reason"] = f["reason"].map(_issue_label)
     show(f, "The plan: every change")

@@ -28,9 +28,8 @@ from pathlib import Path
 from .errors import InputError, NotebookFailedError, UsermapError, exit_code_for_name
 from .redact import bounded
 
-__all__ = ["notebooks_dir", "kernel_options", "execute_notebook", "NotebookFailedError",
-           "NOTEBOOKS", "NOTEBOOKS_ENV", "KERNEL_NAME", "CELL_TIMEOUT",
-           "START_TIMEOUT", "shutdown_kernels"]
+__all__ = ["notebooks_dir", "kernel_options", "execute_notebook", "NOTEBOOKS", "NOTEBOOKS_ENV",
+           "KERNEL_NAME", "CELL_TIMEOUT", "START_TIMEOUT", "shutdown_kernels"]
 
 NOTEBOOKS = ("audit", "sync")
 CELL_TIMEOUT = 3600          # seconds any one cell may take (a fetch of a very large account)

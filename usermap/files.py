@@ -1,4 +1,4 @@
-"""Files (docs/design.md §1): atomic writes, safe output paths, CSV for people, the plan file.
+"""Files (docs/design.md §1): atomic writes, safe output paths, CSV for people.
 
 Adapter: the file system only. The pure core never writes a file; whatever it makes (a plan, an
 audit's tables) is written here.
@@ -8,7 +8,6 @@ audit's tables) is written here.
   store or the config, or is a folder where a file is expected (or the other way round), is an
   ``InputError`` (exit 2) before anything is computed.
 - ``write_csv(df, path)``: a table people open, owner-only (0600), "\\n" line endings, UTF-8.
-- ``write_plan`` / ``read_plan``: the plan file (its text is ``plan.plan_to_json``'s).
 """
 
 from __future__ import annotations
@@ -18,10 +17,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import InputError, PlanFileError
+from .errors import InputError
 
 __all__ = ["write_atomic", "check_output_file", "check_output_folder", "write_csv",
-           "write_plan", "read_plan", "check_regular_file", "read_regular_bytes"]
+           "check_regular_file", "read_regular_bytes"]
 
 
 # --- atomic writes ------------------------------------------------------------------------------
@@ -169,37 +168,6 @@ def write_csv(df, path, *, columns=None) -> Path:
               lineterminator="\n")
     os.chmod(path, 0o600)
     return path
-
-
-# --- the plan file ------------------------------------------------------------------------------
-def write_plan(plan, path) -> Path:
-    """Write the plan file atomically, streaming: text and checksum are made piece by piece."""
-    from .plan import plan_file_chunks
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            for piece in plan_file_chunks(plan):
-                f.write(piece)
-    return write_atomic(Path(path), write)
-
-
-_NO_PLAN = ("plan file not found; make one with `usermap plan SNAPSHOT_DIR --store DB --out "
-            "PLAN.json` (or `usermap undo RUN_ID --store DB --out PLAN.json`)")
-
-
-def read_plan(path):
-    """Read and verify a plan file (``plan.plan_from_json``); PlanFileError when it is not one."""
-    from .plan import plan_from_json
-    p = Path(path)
-    if not os.path.lexists(p):
-        raise PlanFileError(_NO_PLAN, file=str(p))
-    try:
-        text = read_regular_bytes(p, error=PlanFileError).decode("utf-8")
-    except FileNotFoundError:
-        raise PlanFileError(_NO_PLAN, file=str(p)) from None
-    except UnicodeDecodeError:
-        raise PlanFileError("not UTF-8: not a plan file", file=str(p)) from None
-    return plan_from_json(text, source=str(p))
 
 
 def _a(noun: str) -> str:

@@ -8,14 +8,15 @@ report can adopt it. Pure: standard library only.
 
 from __future__ import annotations
 
-from .models import (ALOWARE_REASONS, CONFLICT_ICON, EMAIL_CONFLICT_CODES, HUBSPOT_REASONS,
-                     ISSUE_CODES)
+from .engine.models import (
+    ALOWARE_REASONS, CONFLICT_ICON, EMAIL_CONFLICT_CODES, HUBSPOT_REASONS, ISSUE_CODES,
+)
 
 __all__ = ["ISSUE_LABELS", "ISSUE_ADVICE", "ALOWARE_REASON_LABELS", "HUBSPOT_REASON_LABELS",
            "ALOWARE_REASON_ADVICE", "HUBSPOT_REASON_ADVICE", "NEEDS_PERSON_ISSUES",
            "NEEDS_PERSON_ALOWARE", "NEEDS_PERSON_HUBSPOT", "DONE_LABELS",
            "STEP_LABELS", "ACTION_LABELS", "issue_label", "aloware_reason_label",
-           "hubspot_reason_label", "legend"]
+           "hubspot_reason_label", "legend", "fetch_note"]
 
 ISSUE_LABELS = {
     "aloware_user_not_found": "Aloware user not found",
@@ -158,3 +159,47 @@ def legend() -> list[tuple[str, str, str]]:
     return ([("issue", c, ISSUE_LABELS[c]) for c in ISSUE_CODES]
             + [("unmapped Aloware user", r, ALOWARE_REASON_LABELS[r]) for r in ALOWARE_REASONS]
             + [("unmapped HubSpot owner", r, HUBSPOT_REASON_LABELS[r]) for r in HUBSPOT_REASONS])
+
+
+# --- a fetch in words ------------------------------------------------------------------------
+_CAUSES = {"rate_limit": "rate limiting (HTTP 429)", "server_error": "server errors (HTTP 5xx)",
+           "connection": "cut or timed-out connections",
+           "migration": "an account migration (HTTP 477)"}
+
+
+def fetch_note(info: dict) -> str:
+    """What a fetch took (its fetch.json as a dict): requests, and the retries by cause, so a
+    report says when a run got through 429s, server errors or cut connections; "" when the
+    dict is not a fetch's."""
+    try:
+        counts = info["counts"]
+        text = (f"Fetched {int(counts['aloware_users']):,} Aloware users and "
+                f"{int(counts['hubspot_owners']):,} HubSpot owners in "
+                f"{int(info['requests']):,} requests ({float(info['seconds']):g} s)")
+        retries = int(info.get("retries") or 0)
+        causes = {str(k): int(v) for k, v in (info.get("retries_by_cause") or {}).items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return ""
+    if not retries:
+        return text + ", without retries."
+    why = ", ".join(f"{n} after {_CAUSES.get(k, k)}" for k, n in sorted(causes.items()))
+    return text + f", with {retries} retries: {why}" + _waits_note(info) + "."
+
+
+def _waits_note(info: dict) -> str:
+    """"; waited 12.5 s in all, longest 10 s (HubSpot owners (active), page 3: HTTP 429 …)"
+    from fetch.json's ``seconds_waited`` and ``waits``; "" when it has neither."""
+    try:
+        total = float(info.get("seconds_waited") or 0)
+        waits = [w for w in (info.get("waits") or []) if isinstance(w, dict)]
+        longest = max(waits, key=lambda w: float(w.get("seconds") or 0), default=None)
+    except (TypeError, ValueError, AttributeError):
+        return ""
+    if not total:
+        return ""
+    note = f"; waited {total:g} s in all"
+    if longest is not None:
+        detail = str(longest.get("detail") or "")[:80]
+        note += (f", longest {float(longest.get('seconds') or 0):g} s "
+                 f"({longest.get('request', '')}: {detail})")
+    return note

@@ -39,20 +39,16 @@ from pathlib import Path
 from . import display, workflow
 from .clock import utc_now
 from .config import Config
-from .display import (DISPLAY_MAX_BYTES, _esc, _issue_label, _link,  # noqa: F401 (re-exported)
+from .display import (DISPLAY_MAX_BYTES, _esc, _issue_label, _link,
                       describe_plan, init_display, mapped_frame, overview_table, overview_text,
                       plan_by_step, show, show_conflicts, show_mapped, show_plan,
                       show_unmapped_aloware, show_unmapped_hubspot)
 from .errors import InputError, RemovalGuardError
-from .workflow import Loaded, fetch_note  # noqa: F401 (re-exported: the notebooks' names)
+from .workflow import Loaded, fetch_note
 
-__all__ = [
-    "PARAMETERS", "DEMO", "DEMO_USERS", "DEMO_SEED", "Session", "Loaded", "check_parameters",
-    "injected_parameter_names", "start", "load", "audit", "write_audit", "overview_text",
-    "overview_table", "init_display", "show", "show_mapped", "show_conflicts",
-    "show_unmapped_aloware", "show_unmapped_hubspot", "errors_by_code", "show_errors",
-    "write_report", "fetch_note", "make_plan", "describe_plan", "plan_by_step", "show_plan", "apply", "finish",
-]
+__all__ = ["PARAMETERS", "DEMO", "DEMO_USERS", "DEMO_SEED", "Session", "check_parameters",
+           "injected_parameter_names", "start", "load", "audit", "write_audit", "errors_by_code",
+           "show_errors", "write_report", "make_plan", "apply", "finish"]
 
 # The parameters of each notebook, with their types. The notebooks' `parameters` cells declare
 # exactly these (tests/test_notebooks.py checks that they agree); the runner passes no others.
@@ -207,7 +203,7 @@ def start(notebook: str, **params) -> Session:
 
 
 def _new_run_id() -> str:
-    from .store import new_run_id
+    from .store.store import new_run_id
     return new_run_id()
 
 
@@ -231,7 +227,7 @@ def _demo(s: Session) -> None:
     from .sandbox.scenarios import FILE_MAPPINGS, generate, write_world
     from .files import write_atomic
     from .sources.snapshot import read_mappings_csv
-    from .store import Store
+    from .store.store import Store
     if not (s.snapshot / "hubspot_owners.json").is_file():
         world = generate(DEMO_USERS, seed=DEMO_SEED)
         write_atomic(s.snapshot, lambda tmp: write_world(world, tmp))
@@ -330,5 +326,5 @@ def tab(config: str = "", *, snapshot: str = "", store: str = "", workdir=None):
     """The User Mapping tab, shown by a notebook cell that ends with this call: overview cards,
     the lists, Sync Users / Fix Issue / Link / Undo last sync and their Apply. ``snapshot``: a
     folder that Refresh re-reads (empty: fetch from the APIs of ``config``)."""
-    from .tab import MappingTab
+    from .tab.app import MappingTab
     return MappingTab(config or None, snapshot=snapshot, store=store, workdir=workdir)

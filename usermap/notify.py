@@ -42,8 +42,7 @@ from .redact import bounded
 if TYPE_CHECKING:
     from .report.model import Notification
 
-__all__ = ["build_message", "write_eml", "send", "notify", "NotifyError", "MAX_MESSAGE_BYTES",
-           "EML_NAME"]
+__all__ = ["build_message", "write_eml", "send", "notify", "MAX_MESSAGE_BYTES", "EML_NAME"]
 
 log = logging.getLogger("usermap.notify")
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .files import write_csv
-from .models import CONFLICT_ICON, METHOD_MANUAL, fill_command
-from .reconcile import Audit
+from .engine.models import CONFLICT_ICON, METHOD_MANUAL, fill_command
+from .engine.reconcile import Audit
 
 __all__ = ["write_audit", "suggestions_text", "fix_command", "fix_commands", "FixCommands",
            "needs_decision", "for_people", "FORMULA_STARTS"]

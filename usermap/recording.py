@@ -1,10 +1,10 @@
-"""The tab's runs (docs/design.md §7, §9), split out of workflow.py: a pin as a one-change plan
+"""The tab's runs (docs/design.md §7, §9): a pin as a one-change plan
 (``pin_plan``), an apply recorded as a run like ``usermap run --apply`` (``apply_recorded``: run
 lock, run folder, audit, plan, report, notification, run.json, retention), the newest run an undo
 can take back (``last_undoable_run``) and what the store knows of one user (``person``).
 
-``usermap.workflow`` re-exports these names lazily (its module ``__getattr__``), so
-``workflow.pin_plan`` works as before. Same rules as workflow.py: must not print, read stdin, call
+It builds on ``usermap.workflow`` (never the other way round). Same rules as workflow.py: must
+not print, read stdin, call
 ``sys.exit`` or map errors to exit codes; must not import cli, notebook, runner or tab; adapters
 (store, lock) are imported inside the functions that use them.
 """
@@ -15,14 +15,14 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import files
+from . import files, planfile
 from .errors import InputError
 from .workflow import Loaded, apply, finish, write_audit
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Config
-    from .models import Plan
-    from .reconcile import Audit
+    from .engine.models import Plan
+    from .engine.reconcile import Audit
 
 __all__ = ["RUN_JSON", "pin_plan", "last_undoable_run", "person", "apply_recorded"]
 
@@ -34,8 +34,8 @@ def pin_plan(data: Loaded, aloware_id: str, owner_id: str, *, now: str) -> "Plan
     ``usermap map --snapshot`` writes: both ids checked against the loaded snapshot, both
     e-mails recorded, the user's current link replaced). Applied like any plan (stale-checked,
     journaled with reason ``manual_pin``), so a pin from the tab is a recorded run too."""
-    from .models import ADD, L_USER, METHOD_MANUAL, UPDATE, Change, Plan
-    from .reconcile import check_manual_link
+    from .engine.models import ADD, L_USER, METHOD_MANUAL, UPDATE, Change, Plan
+    from .engine.reconcile import check_manual_link
     a_email, h_email = check_manual_link(data.users, data.owners, aloware_id, owner_id)
     links = data.links
     taken = links[(links["hubspot_owner_id"] == owner_id) & (links[L_USER] != aloware_id)]
@@ -50,7 +50,7 @@ def pin_plan(data: Loaded, aloware_id: str, owner_id: str, *, now: str) -> "Plan
              "aloware_email": a_email, "hubspot_email": h_email, "method": METHOD_MANUAL}
     ch = Change(UPDATE if before else ADD, aloware_id, owner_id, before, after, "manual_pin",
                 "manual")
-    return Plan(changes=(ch,), store_revision=data.revision,
+    return Plan(changes=ChangeTable.from_changes([ch]), store_revision=data.revision,
                 fingerprint=data.fingerprint,
                 current_links=len(links), created_at=now, meta={"pin": True},
                 store_id=data.store_id)
@@ -59,7 +59,7 @@ def pin_plan(data: Loaded, aloware_id: str, owner_id: str, *, now: str) -> "Plan
 def last_undoable_run(store_path) -> dict | None:
     """The newest applied run with changes that is not an undo and was not undone yet (an
     undo's fingerprint is ``undo:<run id>``), or None."""
-    from .store import Store
+    from .store.store import Store
     with Store.open(store_path, create=False) as store:
         runs = store.runs()
     undone = {str(r.get("fingerprint") or "")[5:] for r in runs
@@ -72,7 +72,7 @@ def last_undoable_run(store_path) -> dict | None:
 
 def person(store_path, aloware_id: str) -> dict:
     """Everything the store knows of one Aloware user: the link and its journal (oldest first)."""
-    from .store import Store
+    from .store.store import Store
     with Store.open(store_path, create=False) as store:
         link = store.link(aloware_id)
         j = store.journal()
@@ -96,7 +96,7 @@ def apply_recorded(config: "Config", data: Loaded, result: "Audit", plan: "Plan"
 
     from .errors import exit_code_for
     from .lock import LOCK_NAME, RunLock, prune
-    from .store import new_run_id
+    from .store.store import new_run_id
     t0 = time.perf_counter()
     runs_dir = config.resolve(config.runs.dir).absolute()
     store_path = Path(store_path).absolute()
@@ -116,7 +116,7 @@ def apply_recorded(config: "Config", data: Loaded, result: "Audit", plan: "Plan"
             shutil.copytree(data.snapshot, snap)
             summary = write_audit(result, run_dir, snapshot=str(snap), store_path=str(store_path),
                                   run_id=run_id, now=now)
-            files.write_plan(plan, run_dir / "plan.json")
+            planfile.write_plan(plan, run_dir / "plan.json")
             done = apply(store_path, plan, now=now, force=force, run_id=run_id)
             out = finish(config, result, plan, done, snapshot=snap, store_path=store_path,
                          run_dir=run_dir, run_id=run_id, now=now, notes=notes)

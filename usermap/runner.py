@@ -64,12 +64,11 @@ from .errors import (InputError, NotebookFailedError, RunKilled, SafetyError, ex
 from .execute import (CELL_TIMEOUT, KERNEL_NAME, NOTEBOOKS, NOTEBOOKS_ENV,  # noqa: F401
                       START_TIMEOUT, _kernel_manager_class, execute_notebook,
                       kernel_options, notebooks_dir, shutdown_kernels)
-from .lock import LOCK_NAME, RUN_ID_PATTERN, RunLock, prune  # noqa: F401 (re-exported)
+from .lock import LOCK_NAME, RUN_ID_PATTERN, RunLock, prune
 from .redact import bounded, redact
+from .report.failure import FailureReport
 
-__all__ = ["run", "RunResult", "RunLock", "prune", "notebooks_dir", "execute_notebook",
-           "kernel_options", "FailureReport",
-           "RUN_ID_PATTERN", "LOCK_NAME", "CELL_TIMEOUT"]
+__all__ = ["run", "RunResult"]
 
 LOG_NAME, RUN_JSON, KERNEL_LOG = "run.log", "run.json", "kernel.log"
 REPORT_NAME, AUDIT_REPORT_NAME = "report.html", "audit-report.html"
@@ -276,7 +275,7 @@ def run(config, *, apply: bool = False, force: bool = False, cell_timeout: float
     run is recorded as "killed" with exit code 143 / 130, the failure report and notification
     are written, the lock is released, and the RunResult carries that exit code.
     """
-    from .store import new_run_id
+    from .store.store import new_run_id
     t0 = time.perf_counter()
     nb_dir = Path(notebooks) if notebooks else notebooks_dir()
     config_path = _config_path(config)
@@ -405,7 +404,7 @@ def _store_state(path: Path) -> dict | None:
     if not Path(path).is_file():
         return None
     try:
-        from .store import Store
+        from .store.store import Store
         with Store.open(path, create=False) as st:
             return {"revision": st.revision, "links": st.count()}
     except Exception as e:  # noqa: BLE001 - the notebooks will report a bad store themselves
@@ -424,12 +423,9 @@ _FILES = (("audit.ipynb", "the audit notebook, executed as far as it ran"),
           (KERNEL_LOG, "the kernels' own messages"),
           (RUN_JSON, "status, exit code, error, timings (machine-readable)"))
 
-from .report.model import FailureReport  # noqa: E402 - re-exported: runner.FailureReport
-
-
 def _failure_report(result: RunResult, *, audit_report: str = "") -> FailureReport:
     """The failure report of ``result``: its plain values handed to the report package."""
-    from .report.build import build_failure_report
+    from .report.failure import build_failure_report
     files = tuple((n, w) for n, w in _FILES
                   if n in (LOG_NAME, RUN_JSON) or (result.run_dir / n).exists())
     return build_failure_report(

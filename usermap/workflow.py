@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import files
+from . import files, labels, planfile
 from .clock import utc_now
 from .errors import InputError
 
@@ -34,12 +34,12 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
     from .config import Config
-    from .models import Plan
+    from .engine.models import Plan
     from .output import FixCommands
-    from .reconcile import Audit
+    from .engine.reconcile import Audit
 
 __all__ = [
-    "utc_now", "Loaded", "load", "fetch", "fetch_note", "audit", "write_audit", "make_plan",
+    "Loaded", "load", "fetch", "fetch_note", "audit", "write_audit", "make_plan",
     "Applied", "apply", "commands", "build_report", "write_report", "report_for_snapshot",
     "audit_after", "finish", "undo",
     "map_link", "unmap_link", "init_store", "clean_id", "newest_snapshot",
@@ -96,10 +96,10 @@ def load(snapshot, store_path, *, create: bool = False, fetch_info: dict | None 
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from .sources.ahead import take_ahead
+    from .sources.owners.prefetch import take_ahead
     from .sources.snapshot import (OWNERS_FILE, USERS_FILE, check_snapshot_folder, fingerprint,
                                    read_owners_json, read_users_csv)
-    from .store import Store
+    from .store.store import Store
     ahead = take_ahead(Path(snapshot) / OWNERS_FILE)   # (read_ahead: a child parsing it)
     early = None
     try:
@@ -145,66 +145,32 @@ def read_ahead(snapshot) -> None:
     for the next ``load`` of that snapshot to take; does nothing where it cannot (no fork,
     threads running). Call it before importing pandas: the child starts as a copy of this
     process."""
-    from .models import OWNERS_FILE
-    from .sources.ahead import read_ahead as start
+    from .engine.models import OWNERS_FILE
+    from .sources.owners.prefetch import read_ahead as start
     start(Path(snapshot) / OWNERS_FILE)
 
 
 def fetch(config: "Config", out, *, progress: bool | None = None) -> dict:
     """Fetch both directories from the APIs of ``config`` into the snapshot folder ``out``;
     returns what fetch.json says (counts, requests, retries, seconds)."""
-    from .sources.fetch import fetch_snapshot
+    from .sources.api.fetch import fetch_snapshot
     return fetch_snapshot(config, Path(out), progress=progress)
 
 
-_CAUSES = {"rate_limit": "rate limiting (HTTP 429)", "server_error": "server errors (HTTP 5xx)",
-           "connection": "cut or timed-out connections",
-           "migration": "an account migration (HTTP 477)"}
-
-
 def fetch_note(snapshot) -> str:
-    """What the fetch of a snapshot took (its fetch.json): requests, and the retries by cause,
-    so a report says when a run got through 429s, server errors or cut connections; "" for a
-    snapshot that was not fetched."""
+    """What the fetch of a snapshot took, in words (``labels.fetch_note`` of its fetch.json);
+    "" for a snapshot that was not fetched."""
     try:
         info = json.loads((Path(snapshot) / "fetch.json").read_text(encoding="utf-8"))
-        counts = info["counts"]
-        text = (f"Fetched {int(counts['aloware_users']):,} Aloware users and "
-                f"{int(counts['hubspot_owners']):,} HubSpot owners in "
-                f"{int(info['requests']):,} requests ({float(info['seconds']):g} s)")
-        retries = int(info.get("retries") or 0)
-        causes = {str(k): int(v) for k, v in (info.get("retries_by_cause") or {}).items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError):
         return ""
-    if not retries:
-        return text + ", without retries."
-    why = ", ".join(f"{n} after {_CAUSES.get(k, k)}" for k, n in sorted(causes.items()))
-    return text + f", with {retries} retries: {why}" + _waits_note(info) + "."
-
-
-def _waits_note(info: dict) -> str:
-    """"; waited 12.5 s in all, longest 10 s (HubSpot owners (active), page 3: HTTP 429 …)"
-    from fetch.json's ``seconds_waited`` and ``waits``; "" when it has neither."""
-    try:
-        total = float(info.get("seconds_waited") or 0)
-        waits = [w for w in (info.get("waits") or []) if isinstance(w, dict)]
-        longest = max(waits, key=lambda w: float(w.get("seconds") or 0), default=None)
-    except (TypeError, ValueError, AttributeError):
-        return ""
-    if not total:
-        return ""
-    note = f"; waited {total:g} s in all"
-    if longest is not None:
-        detail = str(longest.get("detail") or "")[:80]
-        note += (f", longest {float(longest.get('seconds') or 0):g} s "
-                 f"({longest.get('request', '')}: {detail})")
-    return note
+    return labels.fetch_note(info)
 
 
 # --- audit ------------------------------------------------------------------------------------
 def audit(data: Loaded, *, profile_url: str | None = None, suggestions: bool = True) -> "Audit":
     """The audit (docs/design.md §4) of loaded data."""
-    from . import reconcile
+    from .engine import reconcile
     return reconcile.audit(data.users, data.owners, data.links, suggestions=suggestions,
                            profile_url=profile_url)
 
@@ -222,7 +188,7 @@ def write_audit(result: "Audit", out, *, snapshot=None, store_path=None, run_id:
     from .output import write_audit as _write
     summary = _write(result, Path(out), snapshot=snapshot, store=store_path)
     if run_id:
-        from .store import Store
+        from .store.store import Store
         ids = [i for i in result.mapped["issue_id"].tolist() if i]
         with Store.open(store_path) as store:
             store.record_audit(run_id, now or utc_now(), summary, ids)
@@ -239,14 +205,14 @@ def make_plan(data: Loaded, result: "Audit", *, now: str, only: str | None = Non
     sync notebook keeps a refused plan for review; its apply step refuses it). ``out``: where
     to write plan.json, if anywhere.
     """
-    from . import plan as planmod
+    from .engine import plan as planmod
     p = planmod.make_plan(result, store_revision=data.revision,
                           fingerprint=data.fingerprint,
                           only=only, force=force, created_at=now, store_id=data.store_id)
     if guard:
         p.check(force=force)
     if out is not None:
-        files.write_plan(p, out)
+        planfile.write_plan(p, out)
     return p
 
 
@@ -285,8 +251,8 @@ def apply(store_path, plan: "Plan", *, now: str, yes: bool = True, force: bool =
     ``yes=False`` is a dry run: checked, nothing written. A plan without changes is checked and
     writes nothing either: no run is recorded and the revision stays (``applied`` is false,
     ``revision`` is the store's)."""
-    from .apply import apply_plan
-    from .store import Store
+    from .store.apply import apply_plan
+    from .store.store import Store
     with Store.open(store_path, create=False) as store:
         rid = apply_plan(store, plan, now=now, force=force, run_id=run_id, dry_run=not yes)
         return Applied(applied=rid is not None, changes=len(plan), store_run_id=rid,
@@ -297,7 +263,7 @@ def init_store(store_path) -> dict:
     """``usermap init``: an empty store at ``store_path``. Returns ``created`` (False when a
     usermap store is there already; it is left as it is), its ``store_id`` and ``revision``.
     Anything else at the path is an InputError and stays untouched."""
-    from .store import Store
+    from .store.store import Store
     store, created = Store.init(store_path)
     with store:
         return {"created": created, "store_id": store.store_id, "revision": store.revision,
@@ -307,14 +273,14 @@ def init_store(store_path) -> dict:
 def undo(store_path, run_id: str, *, now: str, out=None) -> "Plan":
     """The inverse plan of an applied run (written to ``out`` when given); apply it like any
     plan. Refused when the store moved on in ways that conflict."""
-    from . import plan as planmod
-    from .store import Store
+    from .engine import plan as planmod
+    from .store.store import Store
     with Store.open(store_path, create=False) as store:
         p = planmod.undo_plan(store.journal(run_id), store.links(),
                               store_revision=store.revision, run_id=run_id, created_at=now,
                               store_id=store.store_id)
     if out is not None:
-        files.write_plan(p, out)
+        planfile.write_plan(p, out)
     return p
 
 
@@ -360,12 +326,12 @@ def map_link(store_path, aloware_id: str, owner_id: str, *, now: str, snapshot=N
     With ``snapshot`` both must be in it (an InputError names the id and the snapshot) and
     their e-mails are recorded; without one nothing is checked. The store is created only
     with ``create``."""
-    from .store import Store
+    from .store.store import Store
     aloware_id = clean_id(aloware_id, "ALOWARE_ID")
     owner_id = clean_id(owner_id, "OWNER_ID")
     emails = ("", "")
     if snapshot:
-        from .reconcile import check_manual_link
+        from .engine.reconcile import check_manual_link
         from .sources.snapshot import read_snapshot
         users, owners = read_snapshot(snapshot)
         try:
@@ -379,7 +345,7 @@ def map_link(store_path, aloware_id: str, owner_id: str, *, now: str, snapshot=N
 
 def unmap_link(store_path, aloware_id: str, *, now: str) -> str:
     """Remove a user's link; returns the store's run id."""
-    from .store import Store
+    from .store.store import Store
     aloware_id = clean_id(aloware_id, "ALOWARE_ID")
     with Store.open(store_path, create=False) as store:
         return store.unmap(aloware_id, now=now)
@@ -396,19 +362,20 @@ def build_report(config: "Config", result: "Audit", *, snapshot, store_path, now
     run, the audit before its changes (``result`` is then the audit after them)."""
     import shlex
 
-    from . import report as rep
-    from .store import Store
+    from .report.build import build_report
+    from .report.compose import read_activities
+    from .store.store import Store
     with Store.open(store_path, create=False) as store:
         history = store.audits(limit=HISTORY_LIMIT)
     path = activities or (config.resolve(config.report.activities_csv)
                           if config.report.activities_csv else None)
-    acts = rep.read_activities(path) if path else None
+    acts = read_activities(path) if path else None
     fetched = fetch_note(snapshot)
     cmds = commands(snapshot, store_path)
     db = shlex.quote(str(store_path))
     decide = (f"keep the link: usermap map {{aloware_user_id}} {{hubspot_owner_id}} --store {db}"
               f"  |  unlink: usermap unmap {{aloware_user_id}} --store {db}")
-    report = rep.build_report(
+    report = build_report(
         result, plan=plan, applied=applied, run_id=run_id, generated_at=now, status=status,
         history=history, activities=acts, mask_emails=config.report.mask_emails,
         fix_command=cmds.fix, decide_command=decide, before=before,
@@ -430,7 +397,7 @@ def audit_after(config: "Config", result: "Audit", *, snapshot, store_path, run_
     data = load(snapshot, store_path, create=False)
     after = audit(data, profile_url=config.aloware.profile_url)
     if record and run_id:
-        from .store import Store
+        from .store.store import Store
         before = {"summary": result.summary(),
                   "issues": sorted(i for i in result.mapped["issue_id"].tolist() if i)}
         with Store.open(store_path) as store:
@@ -442,7 +409,7 @@ def audit_after(config: "Config", result: "Audit", *, snapshot, store_path, run_
 
 def write_report(report, path) -> Path:
     """Write the report's HTML page atomically."""
-    from .report import write_report as _write
+    from .report.compose import write_report as _write
     return _write(report, Path(path))
 
 
@@ -503,16 +470,3 @@ def finish(config: "Config", result: "Audit", plan: "Plan", outcome, *, snapshot
     (run_dir / SYNC_FILE).write_text(json.dumps({**o, **out, "status": status, **extra},
                                                 indent=2, default=str) + "\n", encoding="utf-8")
     return out
-
-
-# --- the tab (docs/design.md §9): in recording.py, re-exported here on first use ----------------
-_RECORDING = ("RUN_JSON", "pin_plan", "last_undoable_run", "person", "apply_recorded")
-
-
-def __getattr__(name: str):
-    # lazily, as recording.py imports this module: ``workflow.pin_plan`` and
-    # ``from usermap.workflow import apply_recorded`` work as before the split
-    if name in _RECORDING:
-        from . import recording
-        return getattr(recording, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,4 @@
-"""The activity impact of a report (split out of build.py, which re-exports ``ACTIVITY_COLUMNS``
-and ``ACTIVITY_TYPES``): the activities (calls, SMS) whose Aloware user has no synced link, by
+"""The activity impact of a report: the activities (calls, SMS) whose Aloware user has no synced link, by
 cause and by user. PURE, same rules as build.py: numpy/pandas, ``..models`` and the report's
 model and cells only; no file I/O, no clock, no environment (tests/test_report.py checks the
 imports).
@@ -7,16 +6,12 @@ imports).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pandas as pd
 
-from ..models import L_USER
+from ..engine.models import L_USER
 from .cells import _USER, _masked, _strs
-from .model import ActivityImpact, Column, Table
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .build import _NameBook
+from .model import ActivityImpact
+from .table import Column, Table
 
 __all__ = ["ACTIVITY_COLUMNS", "ACTIVITY_TYPES"]
 
@@ -28,7 +23,7 @@ ACTIVITY_TYPES = ("call", "sms")
 _CAUSE_NO_LINK, _CAUSE_LINK, _CAUSE_UNKNOWN = "no link", "link with an issue", "unknown user"
 
 
-def _activity(acts: pd.DataFrame, mapped: pd.DataFrame, ua: pd.DataFrame, names: _NameBook,
+def _activity(acts: pd.DataFrame, mapped: pd.DataFrame, ua: pd.DataFrame, names: "_NameBook",
               mask) -> ActivityImpact:
     missing = [c for c in ("aloware_user_id", "type") if c not in acts.columns]
     if missing:
@@ -78,7 +73,7 @@ def _causes(uid: pd.Series, mapped: pd.DataFrame, ua: pd.DataFrame
     return kind, code
 
 
-def _activity_users(frame: pd.DataFrame, names: _NameBook, mask) -> Table:
+def _activity_users(frame: pd.DataFrame, names: "_NameBook", mask) -> Table:
     """The users whose activities go unassigned, most activities first."""
     per_user = (frame.groupby(["user", "kind", "code"], sort=True)[["call", "sms"]].sum()
                 .assign(total=lambda d: d["call"] + d["sms"]).reset_index()

@@ -3,7 +3,7 @@ of model.py.
 
 ``build_report`` takes the audit, the plan (and whether it was applied), the history of earlier
 audits (dicts as the store records them) and, optionally, an activities DataFrame, and returns a
-``Report``. ``build_failure_report`` (in failure.py, re-exported here) takes the plain values of a
+``Report``. ``build_failure_report`` (in failure.py) takes the plain values of a
 run that did not complete and returns a ``FailureReport``. Everything they need is passed in:
 ``generated_at`` (no clock), the commands to print, whether to mask e-mails (no configuration, no
 environment).
@@ -30,7 +30,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from ..models import (
+from ..engine.models import (
     U_ID, ACTIONS, ADD, ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES, L_A_EMAIL, L_H_EMAIL,
     L_OWNER, L_USER, METHOD_MANUAL, REMOVE, UPDATE, fill_command, profile_link,
 )
@@ -38,12 +38,11 @@ from .activity import ACTIVITY_COLUMNS, ACTIVITY_TYPES, _activity
 from .cells import _FIRST, _LAST, _OWNER, _USER, _masked, _strs, mask_email
 from .chart import line_chart
 from ..labels import (ALOWARE_REASON_ADVICE, HUBSPOT_REASON_ADVICE, ISSUE_ADVICE, NEEDS_PERSON_ALOWARE, NEEDS_PERSON_HUBSPOT, NEEDS_PERSON_ISSUES)
-from .failure import ERROR_MESSAGE_MAX, build_failure_report  # noqa: F401 - re-exported
-from .model import (SAFE_URL, Changes, Column, Overview, Report,
-                    SincePrevious, Table, TrendPoint)
+from .text import SAFE_URL
+from .model import Changes, Overview, Report, SincePrevious, TrendPoint
+from .table import Column, Table
 
-__all__ = ["build_report", "build_failure_report", "mask_email", "fix_for",
-           "ACTIVITY_COLUMNS", "ACTIVITY_TYPES", "DEFAULT_FIX_COMMAND", "DEFAULT_DECIDE_COMMAND"]
+__all__ = ["build_report", "fix_for", "DEFAULT_FIX_COMMAND", "DEFAULT_DECIDE_COMMAND"]
 
 DEFAULT_FIX_COMMAND = "usermap plan SNAPSHOT --store DB --out fix.json --only {issue_id}"
 # What a person decides where the sync leaves a link alone: both choices complete (the link's own

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..models import L_OWNER, L_USER
-from .model import Column
+from ..engine.models import L_OWNER, L_USER
+from .table import Column
 
 __all__ = ["mask_email"]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .build import ACTIVITY_COLUMNS, ACTIVITY_TYPES, _strs
-from .model import FailureReport, Report
+from .activity import ACTIVITY_COLUMNS, ACTIVITY_TYPES
+from .cells import _strs
 
 __all__ = ["write_report", "read_activities"]
 
@@ -21,7 +21,7 @@ def read_activities(path) -> pd.DataFrame:
     """An activities CSV (``aloware_user_id,type,timestamp``; type call or sms; ISO 8601
     timestamps). Errors name the file, row and column (InputError, exit 2)."""
     from ..errors import InputError
-    from ..sources.csvread import line_of, read_csv_validated
+    from ..sources.csv.read import line_of, read_csv_validated
     path = Path(path)
     df = read_csv_validated(path, ACTIVITY_COLUMNS)
     for c in ACTIVITY_COLUMNS:

@@ -4,8 +4,7 @@ and the e-mail show, and the ``Notification`` contract that ``notify`` takes.
 ``Report`` (a run's audit, plan, history and activity impact) and ``FailureReport`` (a run that
 did not complete; in failure.py) are trees of frozen dataclasses built by ``build.py``. Long lists
 are ``Table`` objects (table.py) stored column by column (one tuple per column): that is what the
-page's script wants (``Table.page_json``). This module re-exports ``FailureReport``, ``Table``
-and ``Column``. ``to_json`` gives the numbers for summary files and notebooks.
+page's script wants (``Table.page_json``). ``to_json`` gives the numbers for summary files and notebooks.
 
 The rendering methods (``to_html``, ``email_text``, ``email_html``) are thin calls into
 ``render.py``, imported when called, so importing this module does not import Jinja.
@@ -18,23 +17,17 @@ file I/O and reads no clock or environment.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Protocol, runtime_checkable
 
-from .failure import FailureReport  # noqa: F401 - re-exported: model.FailureReport
-from .table import Column, Table, _encode_column  # noqa: F401 - re-exported
+from .table import Column, Table, _encode_column
+from .text import one_line, plural
 
 
 __all__ = [
-    "Notification", "Report", "Table", "Column", "Overview", "Changes", "SincePrevious", "Chart",
-    "ChartDot", "TrendPoint", "ActivityImpact", "FailureReport", "plural", "one_line",
-    "SAFE_URL",
+    "Notification", "Report", "Overview", "Changes", "SincePrevious", "Chart",
+    "ChartDot", "TrendPoint", "ActivityImpact",
 ]
-
-# Only http(s) links reach the page (profile links, the report's URL in the e-mail).
-SAFE_URL = re.compile(r"^https?://[^\s\"'<>]+$", re.I)
-
 
 # --- the contract notify takes ---------------------------------------------------------------
 @runtime_checkable
@@ -288,7 +281,7 @@ class Report:
         from ..labels import (ALOWARE_REASON_ADVICE, ALOWARE_REASON_LABELS,
                               HUBSPOT_REASON_ADVICE, HUBSPOT_REASON_LABELS, ISSUE_ADVICE,
                               ISSUE_LABELS)
-        from ..models import ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES
+        from ..engine.models import ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES
         return ([("Link with an error", c, ISSUE_LABELS[c], ISSUE_ADVICE[c]) for c in ISSUE_CODES]
                 + [("Aloware user without a link", r, ALOWARE_REASON_LABELS[r],
                     ALOWARE_REASON_ADVICE[r]) for r in ALOWARE_REASONS]
@@ -430,10 +423,3 @@ def _cell(v) -> str:
     s = "" if v is None else str(v)
     return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
 
-
-def plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
-
-
-def one_line(s: str) -> str:
-    return " ".join(str(s).split())

@@ -26,12 +26,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..models import CONFLICT_ICON, EMAIL_CONFLICT_CODES
-from ..resources import TEMPLATES_ENV  # noqa: F401 - re-exported: overrides the templates folder
-from .model import SAFE_URL, FailureReport, Report, plural
+from ..engine.models import CONFLICT_ICON, EMAIL_CONFLICT_CODES
+from .text import SAFE_URL, plural
 
 __all__ = ["jinja_env", "templates_dir", "report_html", "report_email", "failure_html",
-           "failure_email", "TEMPLATES_ENV", "EMAIL_TOP", "EMAIL_CLIP"]
+           "failure_email", "EMAIL_TOP", "EMAIL_CLIP"]
 
 EMAIL_TOP = 10                        # rows of each list in the e-mail and the text
 EMAIL_CLIP = 120                      # characters of any one value in the e-mail and the text
@@ -83,7 +82,7 @@ def _where(location: Mapping[str, str] | None) -> dict:
 
 
 # --- the report -------------------------------------------------------------------------------
-def report_html(r: Report) -> str:
+def report_html(r: "Report") -> str:
     """The self-contained HTML report."""
     script, digest = _page_script()
     data = {"tables": {t.id: t.page_json() for t in r.tables},
@@ -94,7 +93,7 @@ def report_html(r: Report) -> str:
                    status_class=_status_class, favicon=_FAVICON)
 
 
-def report_email(r: Report, location: Mapping[str, str] | None, *, html: bool) -> str:
+def report_email(r: "Report", location: Mapping[str, str] | None, *, html: bool) -> str:
     """The e-mail's HTML part (with a <style> block: notify inlines it) or its text part."""
     return _render("email.html.j2" if html else "email.txt.j2", r=r, location=_where(location),
                    top=EMAIL_TOP, icon=CONFLICT_ICON, conflict_codes=EMAIL_CONFLICT_CODES,
@@ -106,7 +105,7 @@ def label_maps() -> dict:
     """The plain labels (usermap.labels) the page's script shows beside each code, by the
     ``labels`` name of a column."""
     from .. import labels as L
-    from ..models import ISSUE_CODES
+    from ..engine.models import ISSUE_CODES
     need = {f"issue:{c}": L.ISSUE_LABELS[c] for c in L.NEEDS_PERSON_ISSUES}
     need |= {f"aloware:{r}": L.ALOWARE_REASON_LABELS[r] for r in L.NEEDS_PERSON_ALOWARE}
     need |= {f"hubspot:{r}": L.HUBSPOT_REASON_LABELS[r] for r in L.NEEDS_PERSON_HUBSPOT}
@@ -124,12 +123,12 @@ def code_label(code: str, kind: str = "any") -> str:
 
 
 # --- the failure report -----------------------------------------------------------------------
-def failure_html(f: FailureReport) -> str:
+def failure_html(f: "FailureReport") -> str:
     """The failure report's page."""
     return _render("failure.html.j2", r=f, page=True, location={})
 
 
-def failure_email(f: FailureReport, location: Mapping[str, str] | None, *, html: bool) -> str:
+def failure_email(f: "FailureReport", location: Mapping[str, str] | None, *, html: bool) -> str:
     if html:
         return _render("failure.html.j2", r=f, page=False, location=_where(location))
     return _render("failure.txt.j2", r=f, location=_where(location))

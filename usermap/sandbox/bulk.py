@@ -13,7 +13,7 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
-from usermap import models as m
+from ..engine import models as m
 
 from .world import Builder
 

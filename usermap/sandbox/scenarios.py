@@ -58,15 +58,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from usermap import models as m
+from ..engine import models as m
 
 from .bulk import build_bulk, counts
 from .showcase import (SHOWCASE_MIN_OWNERS, SHOWCASE_MIN_USERS, add_showcase, showcase_cases,
                        showcase_expectations, showcase_locals)
 from .world import Builder, World
 
-__all__ = ["World", "generate", "write_world", "messy", "extra_archived_owners", "showcase_expectations", "SHOWCASE_MIN_USERS",
-           "SHOWCASE_MIN_OWNERS", "FILE_USERS", "FILE_OWNERS", "FILE_MAPPINGS"]
+__all__ = ["generate", "write_world", "messy", "extra_archived_owners", "FILE_USERS",
+           "FILE_OWNERS", "FILE_MAPPINGS"]
 
 FILE_USERS, FILE_OWNERS, FILE_MAPPINGS = "aloware_users.csv", "hubspot_owners.json", "mappings.csv"
 USER_COLUMNS = (m.U_ID, m.U_FIRST, m.U_LAST, m.U_EMAIL, m.U_STATUS, m.U_KIND, m.U_ROLE)

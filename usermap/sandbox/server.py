@@ -66,7 +66,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pandas as pd
 
 from ..errors import InputError
-from ..models import U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS
+from ..engine.models import U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS
 from ..redact import MASK, redact
 from .crm import CrmObjects
 from .crmquery import crm_route, crm_scope

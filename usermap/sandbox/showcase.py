@@ -11,7 +11,7 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
-from usermap import models as m
+from ..engine import models as m
 
 from .world import Builder, email_key
 
@@ -193,7 +193,7 @@ CASES = (
 # What each showcase case produces under docs/design.md §4, record by record in the order above:
 # (users' unmapped reasons, owners' unmapped reasons, links' issue codes). None: the record is not
 # in that unmapped list (linked; or a deactivated owner). "": a synced link. Ghost records (absent
-# from the listings) are left out. tests/test_scenarios.py checks this against usermap.reconcile.
+# from the listings) are left out. tests/test_scenarios.py checks this against usermap.engine.reconcile.
 EXPECT = {
     "healthy": ([None], [None], [""]),
     "pending": (["match_pending"], ["match_pending"], []),
@@ -217,7 +217,7 @@ EXPECT = {
     "deactivated_owner": ([None], [None], ["hubspot_owner_deactivated"]),
     # the link to the archived owner is cleaned up and the sync re-points it to the new owner,
     # so the new owner is match_pending ("mapped elsewhere" is judged on the links the clean-up
-    # keeps: usermap.reconcile's documented reading of docs/design.md §4-§5)
+    # keeps: usermap.engine.reconcile's documented reading of docs/design.md §4-§5)
     "deactivated_replaced": ([None], [None, "match_pending"], ["hubspot_owner_deactivated"]),
     "imported_mismatch": ([None], [None], ["hubspot_email_changed"]),
     "both_changed_mismatch": ([None], [None], ["hubspot_email_changed"]),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from usermap import models as m
+from ..engine import models as m
 
 __all__ = ["World", "Builder", "email_key"]
 
@@ -28,7 +28,7 @@ class World:
 
 
 def email_key(value) -> str:
-    """A casefolded e-mail key: stricter than usermap.normalize (strip, NFC, lower), so the local
+    """A casefolded e-mail key: stricter than usermap.engine.normalize (strip, NFC, lower), so the local
     parts reserved for the showcase cover every spelling that could collide."""
     if value is None:
         return ""

@@ -24,22 +24,21 @@ import pandas as pd
 from ..errors import InputError
 from ..redact import quoted
 from ..files import write_atomic
-from .csvread import (check_in, check_nonempty, check_unique, iso_times_ok, line_of,
-                      strip_column)
+from .csv.read import check_in, check_nonempty, check_unique, iso_times_ok, line_of, strip_column
 from ..files import check_regular_file
-from .csvread import read_csv_validated
-from ..models import (
+from .csv.read import read_csv_validated
+from ..engine.models import (
     L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_USER, MAPPINGS_CSV_COLUMNS, METHODS,
     U_ID, U_KIND, U_ROLE, U_STATUS, USER_CSV_COLUMNS, USER_KINDS, USER_STATUSES,
 )
-from .owners_json import owners_frame, read_owners_json  # noqa: F401 - re-exported
+from .owners.exact import owners_frame, read_owners_json  # noqa: F401 - re-exported
 
 __all__ = [
     "USERS_FILE", "OWNERS_FILE", "read_snapshot", "read_users_csv", "read_owners_json",
     "owners_frame", "read_mappings_csv", "write_snapshot", "write_atomic", "fingerprint",
 ]
 
-from ..models import OWNERS_FILE, USERS_FILE  # noqa: E402 - (one definition, in models)
+from ..engine.models import OWNERS_FILE, USERS_FILE  # noqa: E402 - (one definition, in models)
 
 
 # --- Aloware users ----------------------------------------------------------------------------
@@ -122,7 +121,7 @@ def read_mappings_csv(path) -> pd.DataFrame:
 
     A big plain file is read by pyarrow when it proves the frame is the one the checks below
     would give (csvfast.py); anything else, and every error, goes the way below."""
-    from .csvfast import read_mappings_fast  # here: an audit reads no mappings CSV
+    from .csv.fast import read_mappings_fast  # here: an audit reads no mappings CSV
     path = Path(path)
     fast = read_mappings_fast(path)
     if fast is not None:

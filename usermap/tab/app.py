@@ -23,7 +23,7 @@ from pathlib import Path
 import ipywidgets as W
 import numpy as np
 
-from .. import labels, workflow
+from .. import labels, recording, workflow
 from ..clock import utc_now
 from ..config import Config
 from ..errors import LockedError, RemovalGuardError, StalePlanError, UsermapError
@@ -374,7 +374,7 @@ class MappingTab:
         """Both records, the link and its journal, for one Aloware user."""
         self._need_data()
         u = self.data.users[self.data.users["id"] == aloware_id]
-        story = workflow.person(self.store_path, aloware_id)
+        story = recording.person(self.store_path, aloware_id)
         oid = (story["link"] or {}).get("hubspot_owner_id")
         o = self.data.owners[self.data.owners["id"] == oid] if oid else self.data.owners.iloc[:0]
         self.story.value = views.story_html(aloware_id, u.iloc[0].to_dict() if len(u) else None,
@@ -406,13 +406,13 @@ class MappingTab:
     def link(self, aloware_id: str, owner_id: str) -> None:
         """Ask to pin a suggestion as a manual link (Apply confirms, Cancel drops it)."""
         self._need_data()
-        plan = workflow.pin_plan(self.data, aloware_id, owner_id, now=utc_now())
+        plan = recording.pin_plan(self.data, aloware_id, owner_id, now=utc_now())
         self._propose(plan, f"Link Aloware user {aloware_id} to HubSpot owner {owner_id} as a "
                             f"manual link?")
 
     def undo_last(self) -> None:
         """The inverse plan of the last applied run that was not undone yet."""
-        run = workflow.last_undoable_run(self.store_path)
+        run = recording.last_undoable_run(self.store_path)
         if run is None:
             self.say("Nothing to undo: no applied run with changes.")
             return
@@ -453,7 +453,7 @@ class MappingTab:
             self.say("No plan to apply.", "warn")
             return None
         try:
-            out = workflow.apply_recorded(self.config, self.data, self.full_result(), plan,
+            out = recording.apply_recorded(self.config, self.data, self.full_result(), plan,
                                           store_path=self.store_path, now=utc_now(), force=force)
         except StalePlanError as e:
             self.apply_button.layout.display = self.force_button.layout.display = "none"

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .. import labels
-from ..models import CONFLICT_ICON, EMAIL_CONFLICT_CODES
+from ..engine.models import CONFLICT_ICON, EMAIL_CONFLICT_CODES
 
 PAGE_SIZE = 50
 

@@ -22,14 +22,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import SourceError
-from ..redact import redact
+from ...errors import SourceError
+from ...redact import redact
 from . import aloware, hubspot
 from .retry import Retrier, RetryPolicy
 
 __all__ = ["fetch_snapshot", "interactive", "public_url", "policy_for"]
 
-from ..models import OWNERS_FILE, USERS_FILE  # noqa: E402 - (snapshot.py has the same names)
+from ...engine.models import OWNERS_FILE, USERS_FILE  # noqa: E402 - (snapshot.py has the same names)
 
 
 def policy_for(config) -> RetryPolicy:
@@ -87,7 +87,7 @@ def fetch_snapshot(config, out, *, policy: RetryPolicy | None = None,
     Raises SourceError (exit 4) when a source fails, InputError (exit 2) for a bad export or a
     missing token; in both cases nothing is written.
     """
-    from ..config import secret
+    from ...config import secret
 
     out = Path(out)
     hs_token = secret("HUBSPOT_ACCESS_TOKEN", required=True)
@@ -184,8 +184,8 @@ def _write(out: Path, users, owners_json: str, info: dict) -> None:
     import csv
     import json
 
-    from ..files import write_atomic
-    from ..models import U_ROLE, USER_CSV_COLUMNS
+    from ...files import write_atomic
+    from ...engine.models import U_ROLE, USER_CSV_COLUMNS
 
     def write(tmp: Path) -> None:
         cols = list(USER_CSV_COLUMNS) + [U_ROLE]

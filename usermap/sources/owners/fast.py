@@ -23,7 +23,7 @@ from itertools import chain
 from operator import attrgetter
 from pathlib import Path
 
-from ..models import API_OWNER_FIELDS
+from ...engine.models import API_OWNER_FIELDS
 
 __all__ = ["owner_columns"]
 

@@ -26,20 +26,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import InputError, RemovalGuardError, StoreConflictError, UsermapError
-from .files import write_atomic
-from .store_errors import db_error
-from .store_journal import (  # noqa: F401 - _IMPORT_FIELDS, _json_rows re-exported
-    _IMPORT_FIELDS, _dump, _import_diff, _import_journal_rows, _json_rows,
-)
-from .store_read import links_frame
-from .store_schema import MIGRATIONS, PAGE_SIZE, SCHEMA_VERSION
-from .models import (
-    ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER,
-    LINK_COLUMNS, MAPPINGS_CSV_COLUMNS, METHOD_EMAIL, METHOD_MANUAL, REMOVE, UPDATE, Change,
+from ..errors import InputError, RemovalGuardError, StoreConflictError, UsermapError
+from ..files import write_atomic
+from .errors import db_error
+from .journal import _IMPORT_FIELDS, _dump, _import_diff, _import_journal_rows, _json_rows
+from .read import links_frame
+from .schema import MIGRATIONS, PAGE_SIZE, SCHEMA_VERSION
+from ..engine.models import (
+    ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER, LINK_COLUMNS,
+    MAPPINGS_CSV_COLUMNS, METHOD_EMAIL, METHOD_MANUAL, REMOVE, UPDATE, Change,
 )
 
-__all__ = ["Store", "new_run_id", "SCHEMA_VERSION", "db_error"]
+__all__ = ["Store", "new_run_id"]
 
 _TEST_HOOK = "USERMAP_TEST_APPLY_HOOK"  # tests only: "fail:N" or "sleep:SECONDS" per change
 _IMPORT_HOOK = "USERMAP_TEST_IMPORT_HOOK"  # tests only: once the import has read the links
@@ -294,7 +292,7 @@ class Store:
         try:
             rev = self.revision
             if expect_revision is not None and rev != expect_revision:
-                from .errors import StalePlanError
+                from ..errors import StalePlanError
                 raise StalePlanError(f"the store is at revision {rev} but the plan was made at "
                                      f"revision {expect_revision}: the store changed since; nothing "
                                      f"was changed. Make a new plan with `usermap plan "
@@ -458,7 +456,7 @@ class Store:
                 self._rollback()
                 return None, counts
             rev = self.revision
-            from .store_import import insert_first  # here: only an import writes through it
+            from .bulk import insert_first  # here: only an import writes through it
             if cur.empty:  # a first import: all adds, and SQLite journals them from the links
                 insert_first(c, added, now)
                 seqs = self._journal_adds_from_links(run_id, rev + 1, now)
@@ -477,7 +475,7 @@ class Store:
         """Write the changes of an import into a store that has links; returns the journal's
         seq range. The journal's JSON is made in a second thread while SQLite (which releases
         the GIL) writes the links: a million-link import overlaps the two."""
-        from .store_import import replace_links
+        from .bulk import replace_links
         with ThreadPoolExecutor(max_workers=1) as pool:
             journal = pool.submit(_import_journal_rows, run_id, revision, now, removed,
                                   updated, added)

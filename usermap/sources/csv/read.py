@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from ..files import read_regular_bytes
-from ..redact import bounded, quoted
-from .csvarrow import arrow_frame
+from ...errors import InputError
+from ...files import read_regular_bytes
+from ...redact import bounded, quoted
+from .arrow import arrow_frame
 
 __all__ = ["read_csv_validated", "read_text_utf8", "strip_column", "line_of", "check_unique", "check_in",
            "check_nonempty", "iso_times_ok"]

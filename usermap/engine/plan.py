@@ -1,8 +1,8 @@
 """The sync plan: Audit → Plan (docs/design.md §5), the safety policy, and the plan file format.
 
 PURE: standard library, numpy/pandas and usermap's pure modules only; no file, no clock (the
-caller passes ``created_at``). The plan file is read and written by ``usermap.files``
-(``read_plan``/``write_plan``) from the text made here (``plan_to_json``/``plan_file_chunks``).
+caller passes ``created_at``). The plan file (its format, reader and writer) is
+``usermap.planfile``.
 
 The three steps are computed together as one fixed point:
 1. clean up: links whose user or owner is gone, inactive or not a full user, and non-manual
@@ -16,29 +16,24 @@ Applying the plan and planning again gives an empty plan.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from itertools import chain
-from operator import itemgetter
 
 import numpy as np
 import pandas as pd
 
-from .changes import (LINK_FIELDS as _LINK_FIELDS, ChangeBlock, ChangeTable, change_lines,
-                      reason_counts)
-from .errors import PlanFileError
-from .models import (
-    ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_USER,
-    METHOD_EMAIL, METHOD_MANUAL, O_EMAIL, O_ID, REASON_EMAIL_MATCH, REASON_UNDO, REMOVE,
-    STEP_CLEANUP, STEP_MATCH, STEP_RESOLVE, U_EMAIL, U_ID, UPDATE, A_ISSUE, Change, Plan,
+from .changes import (
+    LINK_FIELDS, ChangeBlock, ChangeTable, reason_counts,
 )
-from .reconcile import (ACTIVE, ELIGIBLE, KC, KEY, OWNER_REMOVAL_CODES, PERSON, REMOVE_COL, VALID,
-                        Audit)
+from .models import (
+    ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_USER, METHOD_EMAIL, METHOD_MANUAL,
+    O_EMAIL, O_ID, REASON_EMAIL_MATCH, REASON_UNDO, REMOVE, STEP_CLEANUP, STEP_MATCH, STEP_RESOLVE,
+    U_EMAIL, U_ID, UPDATE, A_ISSUE, Change, Plan,
+)
+from .reconcile import (
+    ACTIVE, ELIGIBLE, KC, KEY, OWNER_REMOVAL_CODES, PERSON, REMOVE_COL, VALID, Audit,
+)
 
-__all__ = ["make_plan", "plan_to_json", "plan_from_json",
-           "plan_json_pieces", "plan_file_chunks", "describe", "plan_frame", "undo_plan", "PLAN_FORMAT"]
-
-PLAN_FORMAT = "usermap-plan/1"
+__all__ = ["make_plan", "describe", "plan_frame", "undo_plan", "plan_summary"]
 
 
 def make_plan(result: Audit, *, store_revision: int, fingerprint: str, only: str | None = None,
@@ -101,7 +96,7 @@ def make_plan(result: Audit, *, store_revision: int, fingerprint: str, only: str
     # Built in step order (removals first: they free ids that adds use); _restrict keeps it.
     changes = ChangeTable(blocks)
     if only is not None:
-        changes = tuple(_restrict(list(changes), result, only))
+        changes = ChangeTable.from_changes(_restrict(list(changes), result, only))
     return Plan(changes=changes, store_revision=int(store_revision),
                 fingerprint=fingerprint, current_links=int(len(lk)), created_at=created_at,
                 force=bool(force), only=only, store_id=str(store_id))
@@ -127,9 +122,9 @@ def _strings(values, n: int) -> list[str]:
 
 def _links_of(df: pd.DataFrame, *, owner=None, a_email=None, h_email=None, method=None
               ) -> dict[str, list]:
-    """The link columns (_LINK_FIELDS) of the rows of ``df``, with some fields replaced."""
+    """The link columns (LINK_FIELDS) of the rows of ``df``, with some fields replaced."""
     n = len(df)
-    return dict(zip(_LINK_FIELDS, (
+    return dict(zip(LINK_FIELDS, (
         _strings(df[L_USER], n),
         _strings(df[L_OWNER] if owner is None else owner, n),
         _strings(df[L_A_EMAIL] if a_email is None else a_email, n),
@@ -149,7 +144,7 @@ def _block(action: str, step: str, before, after, reason) -> ChangeBlock:
 
 def _restrict(changes: list[Change], result: Audit, only: str) -> list[Change]:
     """The fix of one issue: the changes that touch its link's user or owner."""
-    from .errors import InputError
+    from ..errors import InputError
     m = result.mapped
     hit = m[m["issue_id"] == only]
     if hit.empty:
@@ -160,139 +155,11 @@ def _restrict(changes: list[Change], result: Audit, only: str) -> list[Change]:
             or (c.before or {}).get(L_OWNER) == owner]
 
 
-# --- safety -------------------------------------------------------------------------------
-# --- the plan file ------------------------------------------------------------------------
-def plan_to_json(plan: Plan) -> str:
-    """The plan file's text: one header field per line, one change per line, then a sha256
-    checksum of every byte above it. Readable in a pager and diffable. (The file's bytes are
-    ``plan_file_chunks``; this is them decoded.)"""
-    return b"".join(plan_file_chunks(plan)).decode("utf-8")
-
-
-def _checksum_line(h) -> str:
-    return f' "checksum": "sha256:{h.hexdigest()}"\n}}\n'
-
-
-def _plan_body(plan: Plan, chunk: int = 20_000):
-    """The plan file above its checksum line, in UTF-8 bytes-like pieces (a large plan is
-    never one string)."""
-    header = {
-        "format": PLAN_FORMAT, "created_at": plan.created_at,
-        "store_revision": plan.store_revision, "fingerprint": plan.fingerprint,
-        "current_links": plan.current_links, "force": plan.force, "only": plan.only,
-        "meta": plan.meta, "summary": _summary(plan), "store_id": plan.store_id,
-    }
-    enc = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(", ", ": ")).encode
-    yield ("{\n" + "".join(f" {enc(k)}: {enc(header[k])},\n" for k in sorted(header))
-           + ' "changes": [').encode("utf-8")
-    first = True
-    for lines in _change_texts(plan.changes, chunk):
-        yield b"\n  " if first else b",\n  "
-        yield lines.encode("utf-8") if isinstance(lines, str) else lines   # (or an Arrow
-        first = False                                                       # buffer of UTF-8)
-    yield b"\n ],\n"
-
-
-def _change_texts(changes, chunk: int):
-    """The change lines, ``chunk`` changes a piece: from the columns of a ChangeTable (Arrow
-    kernels), else by json's encoder from the Change tuples. The two give the same text; a
-    table whose text the kernels cannot make (a string Arrow refuses) takes json's way."""
-    if isinstance(changes, ChangeTable):
-        try:
-            texts = [t for b in changes.blocks for t in change_lines(b, chunk)]
-        except (ValueError, TypeError, UnicodeError):   # (ArrowInvalid is a ValueError)
-            texts = None
-        if texts is not None:
-            yield from texts
-            return
-    # Change tuples and their link dicts have a fixed key order: no sorting needed. Each chunk
-    # is one encode (C encoder), then a line break before each change: '{"action"' cannot
-    # occur inside a JSON string, where the quote would be escaped.
-    enc_list = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
-    for i in range(0, len(changes), chunk):
-        text = enc_list(list(map(_change_dict, changes[i:i + chunk])))
-        yield text[1:-1].replace('}, {"action"', '},\n  {"action"')
-
-
-_CHECKSUM_LINE = '\n "checksum": "'
-
-
-_change_dict = Change._asdict
-
-
-def _summary(plan: Plan) -> dict:
+def plan_summary(plan: Plan) -> dict:
+    """Counts by action, the removal limit and counts by "action:reason" (the plan file's
+    ``summary`` header, and ``describe``)."""
     return {**plan.counts(), "removal_limit": plan.removal_limit,
             "by_reason": reason_counts(plan.changes)}
-
-
-def plan_from_json(text: str, source: str = "plan.json") -> Plan:
-    """Parse and verify a plan file; an edited or truncated one is refused (exit 2)."""
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise PlanFileError(f"not valid JSON (truncated?): {e.msg}", file=source, row=e.lineno,
-                            column=f"char {e.colno}") from None
-    except (RecursionError, ValueError) as e:  # nested too deeply; a number too long for int
-        raise PlanFileError(f"not valid JSON: {type(e).__name__}", file=source) from None
-    if not isinstance(doc, dict) or doc.get("format") != PLAN_FORMAT:
-        raise PlanFileError(f"not a usermap plan (expected format {PLAN_FORMAT!r})",
-                            file=source, column="format")
-    checksum = doc.get("checksum")
-    cut = text.rfind(_CHECKSUM_LINE)
-    if not isinstance(checksum, str) or cut < 0:
-        raise PlanFileError("the plan has no checksum", file=source, column="checksum")
-    actual = "sha256:" + hashlib.sha256(text[:cut + 1].encode("utf-8")).hexdigest()
-    # the checksum line must close the file: keys after it would escape the checksum
-    if checksum != actual or text[cut:].rstrip() != f'{_CHECKSUM_LINE}{actual}"\n}}':
-        raise PlanFileError("the checksum does not match: the plan was edited by hand or "
-                            "damaged. Make a new plan with `usermap plan`", file=source,
-                            column="checksum")
-    try:
-        changes = tuple(Change(**c) for c in doc["changes"])
-        # a checksum is no proof of sense: check the shape, column-wise (set/map run in C)
-        act, users, owners, before, after, reason, step = (
-            list(map(itemgetter(i), changes)) for i in range(7))
-        links = [d for d in chain(before, after) if d is not None]
-        if (not set(act) <= {ADD, UPDATE, REMOVE}
-                or not set(map(type, chain(users, owners, reason, step))) <= {str}
-                or "" in users or "" in owners
-                or not set(map(type, chain(before, after))) <= {dict, type(None)}
-                or not set(map(type, chain.from_iterable(map(dict.values, links)))) <= {str}
-                or not {d.get(L_METHOD, METHOD_EMAIL) for d in after if d} <= {METHOD_EMAIL,
-                                                                               METHOD_MANUAL}):
-            raise ValueError("a change is not an add, update or remove of string ids and links")
-        if not all(isinstance(doc[k], int) and not isinstance(doc[k], bool)
-                   for k in ("store_revision", "current_links")) or not isinstance(
-                doc["force"], bool):
-            raise ValueError("store_revision, current_links or force has the wrong type")
-        if not isinstance(doc.get("store_id", ""), str):
-            raise ValueError("store_id has the wrong type")
-        if "\\u" in text:  # a lone "\ud800" escape gives a string SQLite cannot store
-            json.dumps(doc["changes"], ensure_ascii=False).encode("utf-8")
-        return Plan(changes=changes, store_revision=int(doc["store_revision"]),
-                    fingerprint=str(doc["fingerprint"]), current_links=int(doc["current_links"]),
-                    created_at=str(doc["created_at"]), force=bool(doc["force"]),
-                    only=doc.get("only"), meta=dict(doc.get("meta") or {}),
-                    store_id=str(doc.get("store_id", "")))
-    except (KeyError, TypeError, ValueError, OverflowError) as e:
-        raise PlanFileError(f"malformed plan: {e}", file=source) from None
-
-
-def plan_json_pieces(plan: Plan):
-    """The plan file's text in pieces (``plan_file_chunks`` decoded; a piece never splits a
-    character: each is whole lines or whole JSON text)."""
-    for piece in plan_file_chunks(plan):
-        yield bytes(piece).decode("utf-8")
-
-
-def plan_file_chunks(plan: Plan):
-    """The plan file's bytes in pieces, the checksum line last: a large plan is written
-    without ever being one string (``files.write_plan``)."""
-    h = hashlib.sha256()
-    for piece in _plan_body(plan):
-        h.update(piece)
-        yield piece
-    yield _checksum_line(h).encode("utf-8")
 
 
 # --- views --------------------------------------------------------------------------------
@@ -317,7 +184,7 @@ def describe(plan: Plan) -> str:
         return f"plan: no changes (store revision {plan.store_revision})"
     lines = [f"plan: {n['add']} to add, {n['update']} to update, {n['remove']} to remove "
              f"(store revision {plan.store_revision}; removal limit {plan.removal_limit})"]
-    for key, count in _summary(plan)["by_reason"].items():
+    for key, count in plan_summary(plan)["by_reason"].items():
         lines.append(f"  {count:>7}  {key}")
     if plan.exceeds_guard:
         lines.append(f"  the plan removes more than {plan.removal_limit} links: it needs --force")
@@ -329,7 +196,7 @@ def undo_plan(journal: pd.DataFrame, links: pd.DataFrame, *, store_revision: int
               created_at: str = "", store_id: str = "") -> Plan:
     """The inverse of an applied run, as a plan; refused if the store moved on in ways that
     conflict (a link that run wrote was changed since, or an id it freed was taken)."""
-    from .errors import InputError, SafetyError
+    from ..errors import InputError, SafetyError
     if journal.empty:
         raise InputError(f"no applied run {run_id!r} with changes in this store", column="RUN_ID")
     current = links.set_index(L_USER) if len(links) else None
@@ -344,13 +211,13 @@ def undo_plan(journal: pd.DataFrame, links: pd.DataFrame, *, store_revision: int
     for r in reversed(_records(journal)):
         before, after = _link(r["before"]), _link(r["after"])
         # the link to restore keeps its original mapped_at, so an undo leaves no trace in it
-        b = {k: before[k] for k in _LINK_FIELDS + (L_MAPPED_AT,)} if before else None
-        a = {k: after[k] for k in _LINK_FIELDS} if after else None
+        b = {k: before[k] for k in LINK_FIELDS + (L_MAPPED_AT,)} if before else None
+        a = {k: after[k] for k in LINK_FIELDS} if after else None
         user = r[L_USER]
         now = None
         if current is not None and user in current.index:
             row = current.loc[user]
-            now = {L_USER: user, **{k: str(row[k]) for k in _LINK_FIELDS if k != L_USER}}
+            now = {L_USER: user, **{k: str(row[k]) for k in LINK_FIELDS if k != L_USER}}
         if a is not None and now != a:
             conflicts.append(f"{user}: the link is no longer as run {run_id} left it")
         if a is None and now is not None:
@@ -367,7 +234,7 @@ def undo_plan(journal: pd.DataFrame, links: pd.DataFrame, *, store_revision: int
                           f"({len(conflicts)} conflicts), e.g. " + "; ".join(conflicts[:5]))
     order = {STEP_CLEANUP: 0, STEP_RESOLVE: 1, STEP_MATCH: 2}
     changes.sort(key=lambda c: order[c.step])
-    return Plan(changes=tuple(changes), store_revision=store_revision,
+    return Plan(changes=ChangeTable.from_changes(changes), store_revision=store_revision,
                 fingerprint=f"undo:{run_id}", current_links=int(len(links)),
                 created_at=created_at, force=False, only=None, meta={"undo_of": run_id},
                 store_id=str(store_id))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .errors import ForeignPlanError, RemovalGuardError, StalePlanError
+from ..errors import ForeignPlanError, RemovalGuardError, StalePlanError
 
 # --- Aloware users -------------------------------------------------------------------------
 USER_STATUSES = ("active", "paused", "inactive", "suspended", "deleted")
@@ -129,7 +129,7 @@ class Plan:
     step and the apply step of ``usermap.workflow`` call ``check``; nothing else decides it.
     """
 
-    changes: tuple[Change, ...]   # or a changes.ChangeTable: a sequence equal to that tuple
+    changes: "ChangeTable"   # usermap.engine.changes: the one representation of the changes
     store_revision: int
     fingerprint: str
     current_links: int
@@ -138,6 +138,10 @@ class Plan:
     only: str | None = None
     meta: dict = field(default_factory=dict)
     store_id: str = ""           # the id of the store the plan was made on ("" in old plans)
+
+    def __post_init__(self) -> None:
+        if not hasattr(self.changes, "blocks"):
+            raise TypeError("a plan's changes are a ChangeTable (ChangeTable.from_changes)")
 
     # The removal guard: at most max(GUARD_MIN_REMOVALS, GUARD_PERCENT % of current links).
     GUARD_MIN_REMOVALS = 10
@@ -203,13 +207,7 @@ class Plan:
         self.raise_if_unsafe(force=force or self.force)
 
     def counts(self) -> dict[str, int]:
-        by_block = getattr(self.changes, "action_counts", None)   # a changes.ChangeTable
-        if by_block is not None:
-            return by_block()
-        out = {a: 0 for a in ACTIONS}
-        for c in self.changes:
-            out[c.action] += 1
-        return out
+        return self.changes.action_counts()
 
     def __len__(self) -> int:
         return len(self.changes)

@@ -30,12 +30,14 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Callable
 
-from ..errors import AuthError, BadAnswerError, IncompleteListingError, InputError, SourceError
-from ..models import OWNER_TYPES
-from ..redact import bounded, redact
-from ..errors import RateLimitError
-from .retry import (MIGRATION, RATE_LIMIT, SERVER, Retrier, Retryable, connection_failure,
-                    hubspot_rate_limit, retry_after_seconds)
+from ...errors import AuthError, BadAnswerError, IncompleteListingError, InputError, SourceError
+from ...engine.models import OWNER_TYPES
+from ...redact import bounded, redact
+from ...errors import RateLimitError
+from .retry import (
+    MIGRATION, RATE_LIMIT, SERVER, Retrier, Retryable, connection_failure, hubspot_rate_limit,
+    retry_after_seconds,
+)
 
 __all__ = ["fetch_owners", "list_owners", "make_owners_api", "parse_page", "gc_paused",
            "OWNERS_SCOPE", "PAGE_LIMIT"]

@@ -16,7 +16,6 @@ Two decisions docs/design.md leaves open, written down in docs/decisions.md:
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -28,11 +27,12 @@ import pyarrow.compute as pc
 from .models import (
     A_CONFLICT, A_DETAIL, A_ISSUE, A_ISSUE_ID, A_REASON, A_STATUS, ALOWARE_REASONS,
     ELIGIBLE_STATUSES, EMAIL_CONFLICT_CODES, HUBSPOT_REASONS, ISSUE_CODES, L_A_EMAIL, L_H_EMAIL,
-    L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER, LINK_COLUMNS, METHOD_MANUAL,
-    O_ARCHIVED, O_EMAIL, O_FIRST, O_ID, O_LAST, O_TYPE, O_USER_ID, STATUS_ERROR, STATUS_SYNCED,
-    U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_STATUS, profile_link,
+    L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER, LINK_COLUMNS, METHOD_MANUAL, O_ARCHIVED,
+    O_EMAIL, O_FIRST, O_ID, O_LAST, O_TYPE, O_USER_ID, STATUS_ERROR, STATUS_SYNCED, U_EMAIL,
+    U_FIRST, U_ID, U_KIND, U_LAST, U_STATUS, profile_link,
 )
 from .normalize import email_keys, keys_and_validity
+from .suggest import SUGGEST_REASONS, suggestions
 
 __all__ = ["Audit", "audit", "prepare_users", "prepare_owners", "empty_links", "issue_id",
            "check_manual_link", "USER_REMOVAL_CODES", "OWNER_REMOVAL_CODES"]
@@ -436,81 +436,18 @@ def _unmapped_hubspot(o, f) -> pd.DataFrame:
     })
 
 
-# --- suggestions ----------------------------------------------------------------------------
-SUGGEST_REASONS = ("no_matching_owner", "missing_email", "invalid_email")
-MAX_SUGGESTIONS = 3
-MAX_CANDIDATES = 30      # per user and blocking key: keeps the scoring linear in the users
-MIN_SCORE = 0.55
-
-
-def _norm_name(s: pd.Series) -> pd.Series:
-    return (s.fillna("").astype(str).str.normalize("NFKD").str.encode("ascii", "ignore")
-            .str.decode("ascii").str.casefold().str.replace(r"[^a-z]", "", regex=True))
-
-
-def _suggestion_pairs(q: pd.DataFrame, cand: pd.DataFrame) -> pd.DataFrame | None:
-    """Scored (q, c) pairs, best first per user, at most MAX_SUGGESTIONS each and none under
-    MIN_SCORE: ``q`` and ``c`` are row positions in ``q`` and ``cand``. None when no block
-    pairs anyone."""
-    qf, ql = _norm_name(q[U_FIRST]), _norm_name(q[U_LAST])
-    cf, cl = _norm_name(cand[O_FIRST]), _norm_name(cand[O_LAST])
-    q_local = email_keys(q["email"]).str.split("@").str[0].str.replace(r"[^a-z0-9]", "",
-                                                                       regex=True)
-    c_local = cand[KEY].str.split("@").str[0].str.replace(r"[^a-z0-9]", "", regex=True)
-    qdf = pd.DataFrame({"q": np.arange(len(q)), "b_last": ql.to_numpy(),
-                        "b_fl": (qf + "|" + ql.str[:1]).to_numpy(),
-                        "b_local": q_local.to_numpy(), "b_first": qf.to_numpy(),
-                        "qname": (qf + " " + ql).to_numpy()})
-    cdf = pd.DataFrame({"c": np.arange(len(cand)), "b_last": cl.to_numpy(),
-                        "b_fl": (cf + "|" + cl.str[:1]).to_numpy(),
-                        "b_local": c_local.to_numpy(), "b_first": cf.to_numpy(),
-                        "cname": (cf + " " + cl).to_numpy(), "clocal": c_local.to_numpy()})
-    pairs = []
-    for b in ("b_last", "b_fl", "b_local"):
-        ok_c = cdf[cdf[b].str.len() > 1]
-        sizes = ok_c[b].value_counts()
-        ok_c = ok_c[ok_c[b].map(sizes) <= MAX_CANDIDATES]  # a too-common block says nothing
-        ok_q = qdf[qdf[b].str.len() > 1]
-        pairs.append(ok_q[["q", b]].merge(ok_c[["c", b]], on=b)[["q", "c"]])
-    pairs = pd.concat(pairs).drop_duplicates()
-    if pairs.empty:
-        return None
-    pairs = pairs.merge(qdf[["q", "qname", "b_local"]], on="q").merge(
-        cdf[["c", "cname", "clocal"]], on="c")
-    sm = difflib.SequenceMatcher
-    pairs["score"] = [
-        round(0.6 * sm(None, a, b).ratio() + 0.4 * (sm(None, la, lb).ratio() if la and lb else
-                                                    sm(None, a.replace(" ", ""), lb).ratio()), 3)
-        for a, b, la, lb in zip(pairs["qname"], pairs["cname"], pairs["b_local"],
-                                pairs["clocal"])]
-    pairs = pairs[pairs["score"] >= MIN_SCORE].sort_values(["q", "score", "c"],
-                                                            ascending=[True, False, True])
-    return pairs.groupby("q").head(MAX_SUGGESTIONS)
-
-
 def _add_suggestions(ua: pd.DataFrame, o, f) -> pd.DataFrame:
-    """Up to three likely owners for users whom no owner's e-mail matches.
-
-    Never O(n²): candidates come only from blocks (same normalised last name, same first name
-    and last initial, or same e-mail local part), each block capped, and only those pairs are
-    scored. A suggestion is only shown, never applied.
-    """
+    """Up to three likely owners (``suggest.suggestions``) for users whom no owner's e-mail
+    matches, among the active PERSON owners no link holds. Only shown, never applied."""
     want = ua[A_REASON].isin(SUGGEST_REASONS).to_numpy()
     if not want.any():
         return ua
     cand = o[o[ACTIVE].to_numpy() & o[PERSON].to_numpy() & ~f["linked_owners"]]
     if cand.empty:
         return ua
-    pairs = _suggestion_pairs(ua[want], cand)
-    if pairs is None:
+    per_q = suggestions(ua[want], cand, key=KEY)
+    if not per_q:
         return ua
-    c_id, c_email = cand[O_ID].to_numpy(object), cand[O_EMAIL].to_numpy(object)
-    c_name = (cand[O_FIRST].fillna("") + " " + cand[O_LAST].fillna("")).str.strip().to_numpy(
-        object)
-    per_q: dict[int, list] = {}
-    for qi, ci, sc in zip(pairs["q"], pairs["c"], pairs["score"]):
-        per_q.setdefault(qi, []).append({"hubspot_owner_id": c_id[ci], "name": c_name[ci],
-                                         "email": c_email[ci], "score": float(sc)})
     ua = ua.copy()
     positions = np.flatnonzero(want)
     col = list(ua["suggestions"])
@@ -524,7 +461,7 @@ def check_manual_link(users: pd.DataFrame, owners: pd.DataFrame, aloware_id: str
                       owner_id: str) -> tuple[str, str]:
     """For ``usermap map --snapshot``: both ids must exist, the user eligible by status and kind,
     the owner active; returns (aloware e-mail, HubSpot e-mail) to record on the link."""
-    from .errors import InputError
+    from ..errors import InputError
     u = users[users[U_ID] == aloware_id]
     if u.empty:
         raise InputError(f"Aloware user {aloware_id!r} is not in the snapshot",

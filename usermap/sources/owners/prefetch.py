@@ -118,7 +118,7 @@ def _child(path: Path, fd: int) -> int:
             return 3
     except OSError:
         return 3
-    from .owners_fast import owner_columns
+    from .fast import owner_columns
     result = owner_columns(path)
     if result is None:
         return 3

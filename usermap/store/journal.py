@@ -13,8 +13,10 @@ from itertools import repeat
 
 import pandas as pd
 
-from .models import (ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT,
-                     L_USER, LINK_COLUMNS, REMOVE, UPDATE)
+from ..engine.models import (
+    ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER, LINK_COLUMNS,
+    REMOVE, UPDATE,
+)
 
 
 _IMPORT_FIELDS = (L_OWNER, L_A_EMAIL, L_H_EMAIL, L_METHOD)

@@ -1,6 +1,6 @@
 """The mapping store's SQLite schema, as the list of migrations that build it (docs/design.md §3).
 
-``Store.open`` (usermap.store) runs the migrations a file lacks, step by step, in one
+``Store.open`` (usermap.store.store) runs the migrations a file lacks, step by step, in one
 transaction. Data only: no I/O here.
 """
 

@@ -12,7 +12,7 @@ Adapter: uses store; must not import sources, report, notify, runner or workflow
 
 from __future__ import annotations
 
-from .models import Plan
+from ..engine.models import Plan
 from .store import Store
 
 __all__ = ["apply_plan"]

@@ -33,12 +33,12 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import AuthError, BadAnswerError, InputError, SourceError
-from ..models import (U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS, USER_KINDS,
-                      USER_STATUSES)
-from ..redact import bounded, redact
-from .retry import (RATE_LIMIT, SERVER, Retrier, Retryable, connection_failure,
-                    retry_after_seconds)
+from ...errors import AuthError, BadAnswerError, InputError, SourceError
+from ...engine.models import (
+    U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS, USER_KINDS, USER_STATUSES,
+)
+from ...redact import bounded, redact
+from .retry import RATE_LIMIT, SERVER, Retrier, Retryable, connection_failure, retry_after_seconds
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -301,7 +301,7 @@ def read_export_rows(path) -> tuple[list[str], list[dict]]:
     the header's number of fields; ids non-empty and unique; status and kind known), with the
     standard library only. ``InputError`` (exit 2) names the file, the row (its first line in
     the file) and the column. ``id`` is stripped, ``status`` and ``kind`` stripped and lower."""
-    from ..files import read_regular_bytes
+    from ...files import read_regular_bytes
     path = Path(path)
     p = str(path)
     try:

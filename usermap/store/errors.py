@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from .errors import InputError, LockedError, StoreWriteError, UsermapError
+from ..errors import InputError, LockedError, StoreWriteError, UsermapError
 
 __all__ = ["db_error"]
 

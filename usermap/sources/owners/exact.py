@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import InputError, RecutSignal
-from ..files import check_regular_file
-from ..redact import bounded, quoted
-from .csvread import read_text_utf8
-from .owners_fast import owner_columns
-from ..models import (
-    API_OWNER_FIELDS, O_ARCHIVED, O_EMAIL, O_FIRST, O_ID, O_LAST, O_TYPE, O_USER_ID,
-    O_USER_ID_ALL, OWNER_TYPES,
+from ...errors import InputError, RecutSignal
+from ...files import check_regular_file
+from ...redact import bounded, quoted
+from ..csv.read import read_text_utf8
+from .fast import owner_columns
+from ...engine.models import (
+    API_OWNER_FIELDS, O_ARCHIVED, O_EMAIL, O_FIRST, O_ID, O_LAST, O_TYPE, O_USER_ID, O_USER_ID_ALL,
+    OWNER_TYPES,
 )
 
 __all__ = ["read_owners_json", "owners_frame"]

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from ..files import read_regular_bytes
-from ..models import L_MAPPED_AT, L_METHOD, L_OWNER, L_USER, MAPPINGS_CSV_COLUMNS, METHODS
-from ..strings import by_value
-from .csvread import _raw_control, iso_times_ok
+from ...errors import InputError
+from ...files import read_regular_bytes
+from ...engine.models import L_MAPPED_AT, L_METHOD, L_OWNER, L_USER, MAPPINGS_CSV_COLUMNS, METHODS
+from ...strings import by_value
+from .read import _raw_control, iso_times_ok
 
 __all__ = ["read_mappings_fast", "FAST_MIN_BYTES"]
 

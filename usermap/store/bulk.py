@@ -15,9 +15,9 @@ from itertools import repeat
 import numpy as np
 import pandas as pd
 
-from .errors import StoreConflictError
-from .models import L_UPDATED_AT, L_USER, LINK_COLUMNS
-from .store_schema import LINK_INDEXES
+from ..errors import StoreConflictError
+from ..engine.models import L_UPDATED_AT, L_USER, LINK_COLUMNS
+from .schema import LINK_INDEXES
 
 _INSERT = (f"INSERT INTO links ({', '.join(LINK_COLUMNS)}) VALUES "
            f"({', '.join('?' * len(LINK_COLUMNS))})")

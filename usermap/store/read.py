@@ -21,8 +21,8 @@ import sqlite3
 import numpy as np
 import pandas as pd
 
-from .models import L_USER, LINK_COLUMNS
-from .strings import objects
+from ..engine.models import L_USER, LINK_COLUMNS
+from ..strings import objects
 
 __all__ = ["links_frame"]
 

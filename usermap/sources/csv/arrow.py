@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..strings import objects
+from ...strings import objects
 
 __all__ = ["arrow_frame"]
 

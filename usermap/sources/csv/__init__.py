@@ -1,0 +1,1 @@
+"""Reading the CSV files (snapshot users, mappings, admin export): one entry, exact and fast."""

@@ -1,0 +1,1 @@
+"""Reading hubspot_owners.json: one entry (read), an exact reader, a fast one beside it."""

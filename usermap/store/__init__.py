@@ -1,0 +1,1 @@
+"""The SQLite mapping store: links, revision, store id, journal, runs, recorded audits (design §3)."""
