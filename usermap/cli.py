@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from . import workflow
+from .activities.commands import add_parser as add_activities, run as _activities_run
 from .clipaths import (  # noqa: F401 - re-exported: cli._check_paths and the rest as before
     AUDIT_FILES, SNAPSHOT_FILES, _check_paths, _check_writable, _config, _config_path,
     _is_mappings, _is_plan, _is_report, _require_store,
@@ -30,16 +31,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
-    """argparse measures a command's name one indent short of where it prints it, so a name
-    of more than 8 letters (``activities``) would get its line of help on the next line."""
+    """Room for ``activities`` on its help line (argparse measures a command's name one indent
+    short of where it prints it): the help column starts at 16 at least."""
 
-    def add_argument(self, action):
-        super().add_argument(action)
-        if isinstance(action, argparse._SubParsersAction):
-            longest = max((len(a.dest) for a in action._get_subactions()), default=0)
-            self._action_max_length = max(self._action_max_length,
-                                          longest + self._current_indent
-                                          + self._indent_increment)
+    def __init__(self, prog):
+        super().__init__(prog)
+        self._action_max_length = 14
 
 
 class _Version(argparse.Action):
@@ -90,8 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_steps(sub)
     _add_links(sub)
     _add_runs(sub)
-    from .activities.commands import add_parser
-    add_parser(sub, _command)
+    add_activities(sub, _command)
     return p
 
 
@@ -346,11 +342,6 @@ def _tune_pandas() -> None:
 # --- handlers -------------------------------------------------------------------------------
 
 
-def _cmd_activities(args) -> int:
-    from .activities.commands import run
-    return run(args)
-
-
 def _cmd_sandbox(args) -> int:
     from .sandbox.command import run_sandbox
     return run_sandbox(args)
@@ -503,7 +494,7 @@ _HANDLERS = {
     "sandbox": _cmd_sandbox, "fetch": _cmd_fetch, "audit": _cmd_audit, "plan": _cmd_plan,
     "apply": _cmd_apply, "mappings": _cmd_mappings, "map": _cmd_map, "unmap": _cmd_unmap,
     "run": _cmd_run, "report": _cmd_report, "runs": _cmd_runs, "undo": _cmd_undo,
-    "init": _cmd_init, "tab": _cmd_tab, "activities": _cmd_activities,
+    "init": _cmd_init, "tab": _cmd_tab, "activities": _activities_run,
 }
 
 # Commands whose snapshot's owners file a forked child parses while they start (sources/ahead.py).

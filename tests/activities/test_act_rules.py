@@ -14,7 +14,7 @@ from usermap.activities.timeline import load_timeline
 from usermap.errors import InputError
 from usermap.sandbox import activities_world as aw
 from usermap.sandbox.scenarios import generate
-from usermap.store import Store
+from usermap.store.store import Store
 
 
 def _activities(world):

@@ -82,8 +82,8 @@ def _since_ms(since: str) -> int:
 
 def _client(cfg):
     from ..config import secret
-    from ..sources.fetch import policy_for
-    from ..sources.retry import Retrier
+    from ..sources.api.fetch import policy_for
+    from ..sources.api.retry import Retrier
     from .crm import CrmClient
     a = cfg.activities
     return CrmClient(cfg.hubspot.host, secret("HUBSPOT_ACCESS_TOKEN", required=True),
@@ -108,7 +108,7 @@ def _scan(args, cfg, store):
 
 def _impact(args, cfg) -> int:
     from .. import files
-    from ..store import Store
+    from ..store.store import Store
     from .impact import write_impact
     files.check_output_folder(args.out, protected={"store": args.store, "config": args.config},
                               holds=("impact.csv", "summary.json"), kind="activities impact")
@@ -123,7 +123,7 @@ def _impact(args, cfg) -> int:
 
 def _plan(args, cfg) -> int:
     from .. import files
-    from ..store import Store
+    from ..store.store import Store
     from .plan import repair_plan, write_plan
     files.check_output_file(args.out, protected={"store": args.store, "config": args.config})
     with Store.open(args.store) as store:
@@ -137,7 +137,7 @@ def _plan(args, cfg) -> int:
 
 
 def _apply(args, cfg) -> int:
-    from ..store import Store, new_run_id
+    from ..store.store import Store, new_run_id
     from .apply import apply_plan, guard
     from .plan import read_plan
     with Store.open(args.store) as store:
@@ -167,7 +167,7 @@ def _apply(args, cfg) -> int:
 
 def _undo(args, cfg) -> int:
     from .. import files
-    from ..store import Store
+    from ..store.store import Store
     from .plan import write_plan
     from .undo import undo_plan
     files.check_output_file(args.out, protected={"store": args.store, "config": args.config})

@@ -25,9 +25,10 @@ import re
 import time
 from urllib.parse import urlsplit
 
-from ..errors import AuthError, BadAnswerError, Retryable, SourceError
+from ..errors import AuthError, BadAnswerError, SourceError
 from ..redact import redact
-from ..sources.retry import CONNECTION, RATE_LIMIT, SERVER, Retrier, hubspot_rate_limit
+from ..sources.api.retry import (CONNECTION, RATE_LIMIT, SERVER, Retrier, Retryable,
+                                 hubspot_rate_limit)
 from .rules import iso as rules_iso, to_ms
 
 __all__ = ["CrmClient", "ValidationError", "SEARCH_PAGE", "SEARCH_CAP", "READ_BATCH", "UPDATE_BATCH",

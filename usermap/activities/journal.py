@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..store_errors import db_error
+from ..store.errors import db_error
 
 __all__ = ["open_run", "run_rows", "intend", "settle", "finish", "run_kind"]
 

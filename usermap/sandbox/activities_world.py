@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ..models import ADD, REMOVE, UPDATE, Change
+from ..engine.models import ADD, REMOVE, UPDATE, Change
 
 __all__ = ["ActivityWorld", "build", "log_activities", "write_store", "write_evidence",
            "write_truth", "APP_ID", "START", "DAYS"]
@@ -269,7 +269,7 @@ def _day_changes(aw: ActivityWorld, day: int) -> list:
 def write_store(aw: ActivityWorld, path) -> Path:
     """The timeline as a new usermap store at ``path``: each day's changes journalled at that
     day's run time, then that day's audit (the state after) recorded at the same time."""
-    from ..store import Store
+    from ..store.store import Store
     path = Path(path)
     with Store.open(path, create=True) as store:
         for day in range(DAYS):
