@@ -5,7 +5,9 @@ For each object type, in batches of 100 (one batch update each):
 2. an activity whose owner is the plan's ``from`` is to be written; one already at ``to`` that
    this run meant to write is done; any other was changed since the plan: skipped, never
    written (so an undo writes the old owner back only where the value is still usermap's);
-3. journal the intent (committed), send the batch update, journal it done.
+3. journal the intent (committed, in one transaction with the previous batch's outcome), send
+   the batch update; its outcome (done, skipped) is journalled with the next batch's intent or
+   when the run finishes.
 
 A kill at any point leaves the journal saying what may have been written (``intent``) and
 HubSpot holding either value; applying the same plan again resumes its run (step 2 tells the
@@ -61,19 +63,22 @@ def apply_plan(plan: dict, store, client, *, run_id: str, now) -> dict:
     run_id, resumed = journal.open_run(store, plan_hash=plan["hash"], kind=kind,
                                        run_id=run_id, now=now())
     rows = journal.run_rows(store, run_id)
-    batch_no = 0
+    batch_no, pending = 0, []
     for short, obj in _OBJECTS.items():
         todo = [c for c in plan["changes"] if c["object"] == short and
                 rows.get((obj, c["activity_id"]), {}).get("state") not in ("done", "skipped")]
         for i in range(0, len(todo), UPDATE_BATCH):
             batch_no += 1
-            _batch(store, client, run_id, obj, todo[i:i + UPDATE_BATCH], rows, batch_no, now)
-    counts = journal.finish(store, run_id, now())
+            pending = _batch(store, client, run_id, obj, todo[i:i + UPDATE_BATCH], rows,
+                             batch_no, now, pending)
+    counts = journal.finish(store, run_id, now(), pending)
     return {"run_id": run_id, "resumed": resumed, "done": counts.get("done", 0),
             "skipped": counts.get("skipped", 0)}
 
 
-def _batch(store, client, run_id, obj, items, rows, batch_no, now) -> None:
+def _batch(store, client, run_id, obj, items, rows, batch_no, now, pending) -> list:
+    """One batch: re-read, journal the previous batch's outcome with this one's intent (one
+    transaction), write. Returns this batch's outcome, to be journalled with the next."""
     current = client.current_owners(obj, [c["activity_id"] for c in items])
     write, done, skipped = [], [], []
     for c in items:
@@ -87,13 +92,13 @@ def _batch(store, client, run_id, obj, items, rows, batch_no, now) -> None:
             why = ("not found" if cur is None else
                    "already the intended owner" if cur == c["to"] else "changed since the plan")
             skipped.append({**c, "skip_reason": f"skipped: {why}"})
-    if write:
-        journal.intend(store, run_id, obj, write, now())
-        _hook("after_intent", batch_no)
-        write, refused = _update(client, obj, write)
-        skipped += refused
-        _hook("after_update", batch_no)
-    journal.settle(store, run_id, obj, done + write, skipped, now())
+    if not write:
+        return pending + [(obj, done, skipped)]
+    journal.record(store, run_id, now(), settle=pending, intend=(obj, write))
+    _hook("after_intent", batch_no)
+    write, refused = _update(client, obj, write)
+    _hook("after_update", batch_no)
+    return [(obj, done + write, skipped + refused)]
 
 
 def _update(client, obj, write) -> tuple[list, list]:

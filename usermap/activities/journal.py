@@ -15,7 +15,7 @@ import sqlite3
 
 from ..store.errors import db_error
 
-__all__ = ["open_run", "run_rows", "intend", "settle", "finish", "run_kind"]
+__all__ = ["open_run", "run_rows", "record", "finish", "run_kind"]
 
 
 def _tx(store, work):
@@ -61,31 +61,36 @@ def run_rows(store, run_id: str) -> dict:
     return {(r[0], r[1]): dict(zip(names, r)) for r in cur.fetchall()}
 
 
-def intend(store, run_id: str, obj: str, items: list, now: str) -> None:
-    """Record the intent to write ``items`` (dicts: activity_id, from, to, reason)."""
-    _tx(store, lambda c: c.executemany(
-        "INSERT INTO activity_journal (run_id, object, activity_id, old_owner, new_owner, "
-        "state, reason, at) VALUES (?,?,?,?,?,'intent',?,?) ON CONFLICT (run_id, object, "
-        "activity_id) DO UPDATE SET state='intent', at=excluded.at",
-        [(run_id, obj, i["activity_id"], i["from"], i["to"], i["reason"], now) for i in items]))
-
-
-def settle(store, run_id: str, obj: str, done: list, skipped: list, now: str) -> None:
-    """Mark ``done`` (written, or found written) and ``skipped`` items (dicts as for intend)."""
+def record(store, run_id: str, now: str, *, settle=(), intend=None) -> None:
+    """One transaction: mark the ``settle`` batches (``(object, done, skipped)``: items written
+    or found written, items skipped) and record the intent to write ``intend`` (``(object,
+    items)``). Items are dicts: activity_id, from, to, reason (skip_reason when skipped)."""
     def work(c):
-        for state, items in (("done", done), ("skipped", skipped)):
-            c.executemany(
-                "INSERT INTO activity_journal (run_id, object, activity_id, old_owner, "
-                "new_owner, state, reason, at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (run_id, "
-                "object, activity_id) DO UPDATE SET state=excluded.state, at=excluded.at",
-                [(run_id, obj, i["activity_id"], i["from"], i["to"], state,
-                  i.get("skip_reason") or i["reason"], now) for i in items])
+        _settle(c, run_id, now, settle)
+        if intend:
+            obj, items = intend
+            c.executemany(_UPSERT, [(run_id, obj, i["activity_id"], i["from"], i["to"],
+                                     "intent", i["reason"], now) for i in items])
     _tx(store, work)
 
 
-def finish(store, run_id: str, now: str) -> dict:
-    """Close the run: its counts (done, skipped) into ``runs``."""
+def _settle(c, run_id: str, now: str, settle) -> None:
+    for obj, done, skipped in settle:
+        for state, items in (("done", done), ("skipped", skipped)):
+            c.executemany(_UPSERT, [(run_id, obj, i["activity_id"], i["from"], i["to"], state,
+                                     i.get("skip_reason") or i["reason"], now) for i in items])
+
+
+_UPSERT = ("INSERT INTO activity_journal (run_id, object, activity_id, old_owner, new_owner, "
+           "state, reason, at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (run_id, object, "
+           "activity_id) DO UPDATE SET state=excluded.state, reason=excluded.reason, "
+           "at=excluded.at")
+
+
+def finish(store, run_id: str, now: str, settle=()) -> dict:
+    """Settle the last batches (as ``record``) and close the run: its counts into ``runs``."""
     def work(c):
+        _settle(c, run_id, now, settle)
         counts = dict(c.execute("SELECT state, count(*) FROM activity_journal WHERE run_id=? "
                                 "GROUP BY state", (run_id,)).fetchall())
         c.execute("UPDATE runs SET finished_at=?, changes=?, updates=? WHERE run_id=?",
