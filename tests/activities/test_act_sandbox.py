@@ -274,3 +274,18 @@ def test_apply_is_refused_while_a_run_holds_the_lock(env, tmp_path):
     finally:
         lock.release()
     assert _run(env, "apply", str(path), "--yes").returncode == 0
+
+
+def test_impact_never_reaches_before_the_store_history(env, tmp_path):
+    import sqlite3 as sq
+    con = sq.connect(env.store)   # the store's history begins on 2026-10-01 instead
+    con.execute("DELETE FROM journal WHERE at < '2026-10-01'")
+    first = con.execute("SELECT min(at) FROM journal").fetchone()[0]
+    con.commit()
+    con.close()
+    p = _run(env, "impact", "--since", "2026-01-01", "--out", str(tmp_path / "imp"))
+    assert p.returncode == 0, p.stderr
+    rows, summary = act_kit.read_impact(tmp_path / "imp")
+    assert summary["history_starts"][:19] == first[:19]
+    assert rows and min(r["logged_at"] for r in rows.values()) >= first
+    assert summary["activities"] < env.world.n

@@ -64,7 +64,12 @@ def _suspect(a: rules.Activity, tl: rules.Timeline) -> bool:
 
 def scan(client, tl: rules.Timeline, *, since_ms: int = 0, until_ms: int | None = None,
          events: list | None = None, app_id: str = "") -> Impact:
-    """The impact rows of every call and SMS logged in [since, until)."""
+    """The impact rows of every call and SMS logged in [since, until), and never before the
+    store's history begins (its first journal entry): before it, the store knows no link, and
+    every activity would look misattributed."""
+    if tl.start is None:
+        return Impact([], 0, {"call": 0, "sms": 0}, {"call": 0, "sms": 0})
+    since_ms = max(since_ms, tl.start)
     found: dict[str, list] = {}
     for kind, obj in OBJECT_TYPES.items():
         props = CALL_PROPS if kind == "call" else SMS_PROPS
@@ -101,7 +106,8 @@ def summary(imp: Impact, tl: rules.Timeline, *, since: str = "") -> dict:
         p["calls" if r.object == "call" else "sms"] += 1
         p[r.grade] += 1
         p["repairable"] += r.grade in (rules.GRADE_A, rules.GRADE_B)
-    return {"since": since, "activities": imp.scanned, "activities_by_object": imp.by_object,
+    return {"since": since, "history_starts": rules.iso(tl.start) if tl.start else "",
+            "activities": imp.scanned, "activities_by_object": imp.by_object,
             "misattributed": len(imp.rows),
             "by_grade": {g: grades.get(g, 0) for g in (rules.GRADE_A, rules.GRADE_B,
                                                        rules.UNKNOWN)},

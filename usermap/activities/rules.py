@@ -91,6 +91,8 @@ class Timeline:
     by_owner: dict = field(default_factory=dict)    # owner -> [_Link] by start
     audit_times: list = field(default_factory=list)  # sorted epoch ms of recorded audits
     errors: dict = field(default_factory=dict)      # user -> set of audit times in error
+    start: int | None = None                         # the store's first journal entry
+
 
     @classmethod
     def build(cls, journal: list[dict], audits: list[dict]) -> "Timeline":
@@ -100,6 +102,7 @@ class Timeline:
         open_: dict[str, _Link] = {}
         for row in journal:
             user, t = str(row["aloware_user_id"]), to_ms(row["at"])
+            tl.start = t if tl.start is None else min(tl.start, t)
             cur = open_.pop(user, None)
             if cur is not None:
                 cur.end = t
