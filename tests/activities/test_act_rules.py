@@ -126,3 +126,15 @@ def test_evidence_csv_reads_like_jsonl(tmp_path):
     (ev,) = read_evidence(p)
     assert ev["started_at"] == rules.to_ms("2026-01-01T00:00:00Z") and ev["duration"] == 61
     assert json.dumps(ev)
+
+
+def test_impact_csv_neutralises_formulas_and_keeps_lines():
+    from usermap.activities.impact import impact_csv
+    row = rules.Row("call", "=HYPERLINK(\"x\")", 0, "u\n2", "+1", "@x", "A", "export_names_user")
+    text = impact_csv([row])
+    import csv as _csv
+    import io as _io
+    (got,) = list(_csv.DictReader(_io.StringIO(text)))
+    assert got["activity_id"] == "'=HYPERLINK(\"x\")" and got["current_owner_id"] == "'+1"
+    assert got["intended_owner_id"] == "'@x" and got["aloware_user_id"] == "u\n2"
+    assert text.count("\n") == 3   # the header, the row, the newline inside its quoted cell

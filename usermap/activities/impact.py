@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..files import write_atomic
+from ..output import FORMULA_STARTS
 from . import rules
 from .crm import CALL_PROPS, OBJECT_TYPES, SMS_PROPS
 
@@ -118,13 +119,20 @@ def summary(imp: Impact, tl: rules.Timeline, *, since: str = "") -> dict:
             "history_read": imp.history_read}
 
 
+def _cell(v: str) -> str:
+    """Ids come from HubSpot and the store: one a spreadsheet would run as a formula starts
+    with ' instead (as the audit's CSVs)."""
+    return "'" + v if v.startswith(FORMULA_STARTS) else v
+
+
 def impact_csv(rows) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(IMPACT_COLUMNS)
     for r in rows:
-        w.writerow((r.object, r.activity_id, rules.iso(r.logged_at), r.aloware_user_id,
-                    r.current_owner_id, r.intended_owner_id, r.grade, r.reason))
+        w.writerow((r.object, _cell(r.activity_id), rules.iso(r.logged_at),
+                    _cell(r.aloware_user_id), _cell(r.current_owner_id),
+                    _cell(r.intended_owner_id), r.grade, r.reason))
     return buf.getvalue()
 
 
