@@ -32,8 +32,8 @@ from pathlib import Path
 
 from ..engine.models import ADD, REMOVE, UPDATE, Change
 
-__all__ = ["ActivityWorld", "build", "log_activities", "write_store", "write_evidence",
-           "write_truth", "APP_ID", "START", "DAYS"]
+__all__ = ["ActivityWorld", "build", "log_activities", "crm_objects", "write_store",
+           "write_evidence", "write_truth", "write_files", "APP_ID", "START", "DAYS"]
 
 APP_ID = "4141414"
 START = datetime(2026, 9, 1, tzinfo=timezone.utc)
@@ -297,3 +297,14 @@ def write_truth(aw: ActivityWorld, path) -> Path:
     path.write_text(json.dumps({"activities": aw.n, "app_id": APP_ID,
                                 "misattributed": aw.truth}, indent=1), encoding="utf-8")
     return path
+
+
+def write_files(aw: ActivityWorld, folder) -> dict:
+    """The world's store (``activities.db``), evidence export (``evidence.jsonl``) and ground
+    truth (``truth.json``) in ``folder``: what ``usermap activities`` needs beside a sandbox
+    serving ``crm_objects(aw)`` (``build`` is deterministic, so the sandbox and this agree)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return {"store": write_store(aw, folder / "activities.db"),
+            "evidence": write_evidence(aw, folder / "evidence.jsonl"),
+            "truth": write_truth(aw, folder / "truth.json")}
