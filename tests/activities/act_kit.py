@@ -37,12 +37,13 @@ class Env:
 
 
 def make(root: Path, *, n=1500, users=300, seed=1, api_version="2026-03",
-         default_owner=False, extra="", inactive_owners="accept") -> Env:
+         default_owner=False, extra="", inactive_owners="accept", fetch="attempts = 4\nbackoff = 0.05", **server) -> Env:
     world = generate(users, seed=3)
     a = aw.build(world, n, seed, default_owner=default_owner)
     srv = SandboxServer(world.users, world.owners, crm=aw.crm_objects(a, inactive_owners=inactive_owners),
                         hubspot_token=SANDBOX_TOKENS["HUBSPOT_ACCESS_TOKEN"],
-                        aloware_token=SANDBOX_TOKENS["ALOWARE_API_TOKEN"]).start(max_seconds=600)
+                        aloware_token=SANDBOX_TOKENS["ALOWARE_API_TOKEN"],
+                        **server).start(max_seconds=600)
     root.mkdir(parents=True, exist_ok=True)
     store = aw.write_store(a, root / "store.db")
     ev = aw.write_evidence(a, root / "evidence.jsonl")
@@ -50,7 +51,7 @@ def make(root: Path, *, n=1500, users=300, seed=1, api_version="2026-03",
     cfg = root / "usermap.toml"
     cfg.write_text(f'[hubspot]\nhost = "{srv.base_url}"\napi_version = "{api_version}"\n\n'
                    f'[store]\npath = "store.db"\n\n[activities]\napp_id = "{aw.APP_ID}"\n'
-                   f'rate_share = 1.0\n{extra}\n[fetch]\nattempts = 4\nbackoff = 0.05\n',
+                   f'rate_share = 1.0\n{extra}\n[fetch]\n{fetch}\n',
                    encoding="utf-8")
     return Env(root, srv, a, cfg, store, ev, json.loads(truth_path.read_text()))
 

@@ -84,6 +84,7 @@ def test_v3_paths_give_the_same_impact(tmp_path):
         assert p.returncode == 0, p.stderr
         rows, _ = act_kit.read_impact(tmp_path / "imp")
         assert set(rows) == set(_truth(e))
+        assert e.srv.stats["5xx"] > 0
     finally:
         e.srv.stop()
 
@@ -289,3 +290,30 @@ def test_impact_never_reaches_before_the_store_history(env, tmp_path):
     assert summary["history_starts"][:19] == first[:19]
     assert rows and min(r["logged_at"] for r in rows.values()) >= first
     assert summary["activities"] < env.world.n
+
+
+def test_a_trickling_server_ends_at_the_deadline(tmp_path):
+    import time
+    e = act_kit.make(tmp_path / "w", n=300, trickle_ms=200, fetch="total_seconds = 3.0")
+    try:
+        t0 = time.monotonic()
+        p = _run(e, "impact", "--out", str(tmp_path / "imp"))
+        took = time.monotonic() - t0
+        assert p.returncode == 4, p.stderr
+        assert "time budget" in p.stderr and took < 15
+        assert not (tmp_path / "imp").exists()
+    finally:
+        e.srv.stop()
+
+
+def test_server_errors_are_retried_and_counted_once(tmp_path):
+    e = act_kit.make(tmp_path / "w", n=600, error_rate=0.2,
+                     fetch="attempts = 10\nbackoff = 0.01\nbackoff_max = 0.05")
+    try:
+        p = _run(e, "impact", "--evidence", str(e.evidence), "--out", str(tmp_path / "imp"))
+        assert p.returncode == 0, p.stderr
+        rows, _ = act_kit.read_impact(tmp_path / "imp")
+        assert set(rows) == set(_truth(e))
+        assert e.srv.stats["5xx"] > 0
+    finally:
+        e.srv.stop()

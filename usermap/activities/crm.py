@@ -145,7 +145,9 @@ class CrmClient:
 
     def _send(self, path: str, data: bytes, what: str) -> tuple[int, dict]:
         conn = self._connection()
-        conn.timeout = self.retrier.timeout()[1]
+        conn.timeout = self.retrier.timeout()[1]      # a new connection's
+        if conn.sock is not None:                     # an open one's: never past the deadline
+            conn.sock.settimeout(conn.timeout)
         try:
             conn.request("POST", path, body=data, headers={
                 "Authorization": f"Bearer {self._token}", "Content-Type": "application/json",
