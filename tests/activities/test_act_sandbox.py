@@ -84,7 +84,6 @@ def test_v3_paths_give_the_same_impact(tmp_path):
         assert p.returncode == 0, p.stderr
         rows, _ = act_kit.read_impact(tmp_path / "imp")
         assert set(rows) == set(_truth(e))
-        assert e.srv.stats["5xx"] > 0
     finally:
         e.srv.stop()
 

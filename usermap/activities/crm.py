@@ -22,6 +22,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -98,7 +99,8 @@ class CrmClient:
         self.retrier = retrier or Retrier()
         self._search = _Pace(SEARCH_PER_SECOND * rate_share, clock, sleep, SEARCH_SLACK)
         self._other = _Pace(ten_second_limit / 10.0 * rate_share, clock, sleep, OTHER_SLACK)
-        self._conn: http.client.HTTPConnection | None = None
+        self._local = threading.local()    # one connection per thread (impact reads histories
+        self._conns: list = []             # on a thread of its own while it searches)
         self.stats = {"search": 0, "read": 0, "update": 0, "fallback": 0}
 
     # --- transport -----------------------------------------------------------------------
@@ -108,16 +110,19 @@ class CrmClient:
         return f"{self._prefix}/crm/objects/{self.version}/{obj}/{tail}"
 
     def _connection(self) -> http.client.HTTPConnection:
-        if self._conn is None:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
             cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            self._conn = cls(self._host, self._port, timeout=self.retrier.timeout()[1])
-            self.retrier.watchdog.watch_conn(self._conn)
-        return self._conn
+            conn = self._local.conn = cls(self._host, self._port,
+                                          timeout=self.retrier.timeout()[1])
+            self.retrier.watchdog.watch_conn(conn)
+            self._conns.append(conn)
+        return conn
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        for conn in self._conns:
+            conn.close()
+        self._conns.clear()
         self.retrier.close()
 
     def _post(self, kind: str, obj: str, tail: str, body: dict, what: str) -> dict:
@@ -156,7 +161,7 @@ class CrmClient:
             raw = resp.read()
             headers = dict(resp.getheaders())
         except (OSError, http.client.HTTPException) as e:
-            self._conn = None
+            self._local.conn = None
             conn.close()
             raise Retryable(CONNECTION, redact(f"the connection failed ({type(e).__name__})"))
         try:

@@ -2,8 +2,8 @@
 
 ``scan`` searches the account's calls and SMS (since a date), matches the admin's export,
 reads the owner's property history only of the activities that may be wrong (those not on the
-owner of a link that was valid when they were logged, and those the export names), and grades
-each with ``rules.assess``. ``write_impact`` writes ``impact.csv`` and ``summary.json`` (the file
+owner of a link that was valid when they were logged, and those the export names) on a second
+thread while the search goes on, and grades each with ``rules.assess``. ``write_impact`` writes ``impact.csv`` and ``summary.json`` (the file
 contract of §10).
 
 Adapter: the CRM client (network) and files; the rules are pure.
@@ -14,6 +14,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import queue
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ from pathlib import Path
 from ..files import write_atomic
 from ..output import FORMULA_STARTS
 from . import rules
-from .crm import CALL_PROPS, OBJECT_TYPES, SMS_PROPS
+from .crm import CALL_PROPS, OBJECT_TYPES, READ_BATCH, SMS_PROPS
 
 __all__ = ["scan", "Impact", "write_impact", "IMPACT_COLUMNS"]
 
@@ -63,6 +65,50 @@ def _suspect(a: rules.Activity, tl: rules.Timeline) -> bool:
     return link is None or not tl.valid(link, a.t)
 
 
+class _Reader:
+    """Reads owner histories on a thread of its own while the search goes on (search and the
+    other requests have separate limits): full batches of 50 as suspects come in, the rest at
+    ``finish``, so the batch reads are still ceil(N/50) per object. The first error stops it
+    and is raised by ``finish``."""
+
+    def __init__(self, client):
+        self._client, self._jobs = client, queue.Queue()
+        self._pending: dict[str, list] = {k: [] for k in OBJECT_TYPES}
+        self.asked: dict[str, set] = {k: set() for k in OBJECT_TYPES}
+        self.got: dict[str, dict] = {k: {} for k in OBJECT_TYPES}
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="usermap-history", daemon=True)
+        self._thread.start()
+
+    def add(self, kind: str, aid: str) -> None:
+        if aid in self.asked[kind] or self._error is not None:
+            return
+        self.asked[kind].add(aid)
+        self._pending[kind].append(aid)
+        if len(self._pending[kind]) == READ_BATCH:
+            self._jobs.put((kind, self._pending[kind]))
+            self._pending[kind] = []
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            if self._error is None:
+                kind, ids = job
+                try:
+                    self.got[kind].update(self._client.read_history(
+                        OBJECT_TYPES[kind], ids, ["hubspot_owner_id"]))
+                except BaseException as e:   # handed to the caller by finish()
+                    self._error = e
+
+    def finish(self, *, abandon: bool = False) -> None:
+        for kind, ids in self._pending.items():
+            if ids and not abandon:
+                self._jobs.put((kind, ids))
+        self._jobs.put(None)
+        self._thread.join()
+        if self._error is not None and not abandon:
+            raise self._error
+
+
 def scan(client, tl: rules.Timeline, *, since_ms: int = 0, until_ms: int | None = None,
          events: list | None = None, app_id: str = "") -> Impact:
     """The impact rows of every call and SMS logged in [since, until), and never before the
@@ -72,27 +118,43 @@ def scan(client, tl: rules.Timeline, *, since_ms: int = 0, until_ms: int | None 
         return Impact([], 0, {"call": 0, "sms": 0}, {"call": 0, "sms": 0})
     since_ms = max(since_ms, tl.start)
     found: dict[str, list] = {}
-    for kind, obj in OBJECT_TYPES.items():
-        props = CALL_PROPS if kind == "call" else SMS_PROPS
-        filters = () if kind == "call" else (_SMS_FILTER,)
-        found[kind] = [_activity(kind, r) for r in client.search(
-            obj, since_ms=since_ms, until_ms=until_ms, properties=props, filters=filters)]
-    named = rules.match_evidence(events or [], found["call"])
-    rows, read = [], {}
-    for kind, obj in OBJECT_TYPES.items():
-        todo = [a for a in found[kind] if a.id in named or _suspect(a, tl)]
-        read[kind] = len(todo)
-        hist = client.read_history(obj, [a.id for a in todo], ["hubspot_owner_id"])
-        for a in todo:
-            props, h = hist.get(a.id, ({}, ()))
-            owner = str(props.get("hubspot_owner_id") or "") if props else a.owner
-            full = rules.Activity(a.object, a.id, a.t, owner, tuple(h), a.external_id,
-                                  a.from_number, a.to_number, a.duration_ms)
-            row = rules.assess(full, tl, evidence_user=named.get(a.id), app_id=app_id)
-            if row is not None:
-                rows.append(row)
+    reader = _Reader(client)
+    try:
+        for kind, obj in OBJECT_TYPES.items():
+            props = CALL_PROPS if kind == "call" else SMS_PROPS
+            filters = () if kind == "call" else (_SMS_FILTER,)
+            found[kind] = []
+            for r in client.search(obj, since_ms=since_ms, until_ms=until_ms, properties=props,
+                                   filters=filters):
+                a = _activity(kind, r)
+                found[kind].append(a)
+                if _suspect(a, tl):
+                    reader.add(kind, a.id)
+        named = rules.match_evidence(events or [], found["call"])
+        for aid in named:
+            reader.add("call", aid)
+    except BaseException:
+        reader.finish(abandon=True)
+        raise
+    reader.finish()
+    rows = []
+    for kind in OBJECT_TYPES:
+        for a in found[kind]:
+            if a.id in reader.asked[kind]:
+                row = _assess(a, reader.got[kind], tl, named.get(a.id), app_id)
+                if row is not None:
+                    rows.append(row)
     return Impact(rows, sum(len(v) for v in found.values()),
-                  {k: len(v) for k, v in found.items()}, read)
+                  {k: len(v) for k, v in found.items()},
+                  {k: len(v) for k, v in reader.asked.items()})
+
+
+def _assess(a, got: dict, tl, user, app_id):
+    props, h = got.get(a.id, ({}, ()))
+    owner = str(props.get("hubspot_owner_id") or "") if props else a.owner
+    full = rules.Activity(a.object, a.id, a.t, owner, tuple(h), a.external_id,
+                          a.from_number, a.to_number, a.duration_ms)
+    return rules.assess(full, tl, evidence_user=user, app_id=app_id)
 
 
 def summary(imp: Impact, tl: rules.Timeline, *, since: str = "") -> dict:
