@@ -9,8 +9,9 @@ in this process, with HubSpot's documented limits: search 5 requests a second, t
 
 - impact: search and batch-read requests against the minimum, ceil(calls/200) +
   ceil(sms/200) searches and ceil(read/50) batch reads per object (``read``: the activities
-  whose owner history is needed, summary.json's ``history_read``); time against the time the
-  limits allow for those requests at the share; peak memory (max RSS) of the process;
+  whose owner history is needed, summary.json's ``history_read``); time against the least time
+  the limits allow for those requests at the share (search and the rest have separate limits:
+  the longer of the two); peak memory (max RSS) of the process;
 - plan + apply --yes of the proven activities: batch updates against ceil(n/100) per object,
   the re-reads before each batch (ceil(batch/50)), the time against the limits.
 
@@ -51,7 +52,9 @@ def run(args, env, cwd):
 
 
 def allowed(search: int, other: int, share: float) -> float:
-    return search / (SEARCH_PER_S * share) + other / (TEN_S / 10 * share)
+    """The least time the documented limits allow for these requests: search and the rest
+    have separate limits, so they may overlap (impact reads histories while it searches)."""
+    return max(search / (SEARCH_PER_S * share), other / (TEN_S / 10 * share))
 
 
 def main() -> None:

@@ -64,23 +64,26 @@ class ValidationError(SourceError):
 
 
 class _Pace:
-    """Spaces requests at least ``interval`` seconds apart (a share of a documented limit)."""
+    """Spaces requests at least ``interval`` seconds apart (a share of a documented limit),
+    whichever thread sends them: a slot is taken under a lock, the wait is outside it."""
 
     def __init__(self, per_second: float, clock, sleep, slack: float):
         self.interval = (1.0 + slack) / per_second
         self._widest = 1.25 / per_second
         self._clock, self._sleep, self._next = clock, sleep, 0.0
+        self._lock = threading.Lock()
 
     def widen(self) -> None:
         """A 429 came all the same (arrivals jitter more here): 5 % wider, up to 25 %."""
         self.interval = min(self._widest, self.interval * 1.05)
 
     def wait(self) -> None:
-        now = self._clock()
-        if now < self._next:
-            self._sleep(self._next - now)
-            now = self._next
-        self._next = now + self.interval
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            self._sleep(slot - now)
 
 
 class CrmClient:
@@ -102,6 +105,7 @@ class CrmClient:
         self._local = threading.local()    # one connection per thread (impact reads histories
         self._conns: list = []             # on a thread of its own while it searches)
         self.stats = {"search": 0, "read": 0, "update": 0, "fallback": 0}
+        self._count = threading.Lock()
 
     # --- transport -----------------------------------------------------------------------
     def _path(self, obj: str, tail: str) -> str:
@@ -133,7 +137,8 @@ class CrmClient:
 
         def attempt():
             pace.wait()
-            self.stats[kind] += 1
+            with self._count:
+                self.stats[kind] += 1
             return self._send(self._path(obj, tail), data, what)
 
         limited = self.retrier.causes[RATE_LIMIT]

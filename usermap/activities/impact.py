@@ -3,7 +3,8 @@
 ``scan`` searches the account's calls and SMS (since a date), matches the admin's export,
 reads the owner's property history only of the activities that may be wrong (those not on the
 owner of a link that was valid when they were logged, and those the export names) on a second
-thread while the search goes on, and grades each with ``rules.assess``. ``write_impact`` writes ``impact.csv`` and ``summary.json`` (the file
+thread while the search goes on (the calls' and the SMS' searches run side by side, sharing
+search's pace), and grades each with ``rules.assess``. ``write_impact`` writes ``impact.csv`` and ``summary.json`` (the file
 contract of §10).
 
 Adapter: the CRM client (network) and files; the rules are pure.
@@ -77,17 +78,19 @@ class _Reader:
         self.asked: dict[str, set] = {k: set() for k in OBJECT_TYPES}
         self.got: dict[str, dict] = {k: {} for k in OBJECT_TYPES}
         self._error: BaseException | None = None
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="usermap-history", daemon=True)
         self._thread.start()
 
     def add(self, kind: str, aid: str) -> None:
-        if aid in self.asked[kind] or self._error is not None:
-            return
-        self.asked[kind].add(aid)
-        self._pending[kind].append(aid)
-        if len(self._pending[kind]) == READ_BATCH:
-            self._jobs.put((kind, self._pending[kind]))
-            self._pending[kind] = []
+        with self._lock:    # the calls' and the SMS' searches both add
+            if aid in self.asked[kind] or self._error is not None:
+                return
+            self.asked[kind].add(aid)
+            self._pending[kind].append(aid)
+            if len(self._pending[kind]) == READ_BATCH:
+                self._jobs.put((kind, self._pending[kind]))
+                self._pending[kind] = []
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
@@ -117,26 +120,38 @@ def scan(client, tl: rules.Timeline, *, since_ms: int = 0, until_ms: int | None 
     if tl.start is None:
         return Impact([], 0, {"call": 0, "sms": 0}, {"call": 0, "sms": 0})
     since_ms = max(since_ms, tl.start)
-    found: dict[str, list] = {}
+    found: dict[str, list] = {k: [] for k in OBJECT_TYPES}
     reader = _Reader(client)
-    try:
-        for kind, obj in OBJECT_TYPES.items():
-            props = CALL_PROPS if kind == "call" else SMS_PROPS
+    failed: list = []
+
+    def search(kind: str) -> None:
+        try:
             filters = () if kind == "call" else (_SMS_FILTER,)
-            found[kind] = []
-            for r in client.search(obj, since_ms=since_ms, until_ms=until_ms, properties=props,
+            for r in client.search(OBJECT_TYPES[kind], since_ms=since_ms, until_ms=until_ms,
+                                   properties=CALL_PROPS if kind == "call" else SMS_PROPS,
                                    filters=filters):
+                if failed:      # the other search failed: stop at this page
+                    return
                 a = _activity(kind, r)
                 found[kind].append(a)
                 if _suspect(a, tl):
                     reader.add(kind, a.id)
-        named = rules.match_evidence(events or [], found["call"])
-        for aid in named:
-            reader.add("call", aid)
-    except BaseException:
-        reader.finish(abandon=True)
-        raise
-    reader.finish()
+        except BaseException as e:   # raised below, in the caller's thread
+            failed.append(e)
+
+    # the SMS' search on a thread of its own: the two share search's pace, and two requests
+    # in flight keep it full when one answer takes longer than a slot
+    sms = threading.Thread(target=search, args=("sms",), name="usermap-sms-search",
+                           daemon=True)
+    sms.start()
+    search("call")
+    sms.join()
+    named = rules.match_evidence(events or [], found["call"]) if not failed else {}
+    for aid in named:
+        reader.add("call", aid)
+    reader.finish(abandon=bool(failed))
+    if failed:
+        raise failed[0]
     rows = []
     for kind in OBJECT_TYPES:
         for a in found[kind]:
