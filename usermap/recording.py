@@ -34,6 +34,7 @@ def pin_plan(data: Loaded, aloware_id: str, owner_id: str, *, now: str) -> "Plan
     ``usermap map --snapshot`` writes: both ids checked against the loaded snapshot, both
     e-mails recorded, the user's current link replaced). Applied like any plan (stale-checked,
     journaled with reason ``manual_pin``), so a pin from the tab is a recorded run too."""
+    from .engine.changes import ChangeTable
     from .engine.models import ADD, L_USER, METHOD_MANUAL, UPDATE, Change, Plan
     from .engine.reconcile import check_manual_link
     a_email, h_email = check_manual_link(data.users, data.owners, aloware_id, owner_id)

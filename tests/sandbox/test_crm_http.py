@@ -29,8 +29,8 @@ def state(world):
 
 
 def served(sandbox, world, state, n_calls=30, n_sms=10, **kw):
-    crm = log(CrmObjects(search_rate=kw.pop("search_rate", 0)), n_calls, n_sms,
-              state["active"][:3])
+    crm = log(CrmObjects(search_rate=kw.pop("search_rate", 0), search_window=600), n_calls,
+              n_sms, state["active"][:3])
     return sandbox(world, crm=crm, **kw), crm
 
 
@@ -78,9 +78,12 @@ def test_search_page_size_and_the_10k_cap(world, state, sandbox):
                                                       "sorts": ["hs_timestamp"]})
     assert status == 200 and page["total"] == 10_050 and len(page["results"]) == 200
     assert page["results"][0]["id"] == "9801" and page["paging"]["next"]["after"] == "10000"
-    status, _, err = post(srv, V3 + "calls/search", {"limit": 10, "after": "10000"})
-    assert status == 400 and err["category"] == "VALIDATION_ERROR" and "10000" in err["message"]
-    assert err["correlationId"]
+    for after, limit in (("10000", 10), ("9900", 200), ("9999", 2)):   # no page ends past it
+        status, _, err = post(srv, V3 + "calls/search", {"limit": limit, "after": after})
+        assert status == 400 and err["category"] == "VALIDATION_ERROR", (after, limit)
+        assert "10000" in err["message"] and err["correlationId"]
+    status, _, page = post(srv, V3 + "calls/search", {"limit": 100, "after": "9900"})
+    assert status == 200 and len(page["results"]) == 100
     status, _, err = post(srv, V3 + "calls/search", {"limit": 201})
     assert status == 400 and err["category"] == "VALIDATION_ERROR" and "200" in err["message"]
     status, _, page = post(srv, V3 + "calls/search", {})
@@ -231,7 +234,7 @@ def test_batch_update_history_source_and_missing_ids(world, state, sandbox):
 
 # --- rates, quota, faults, methods, auth --------------------------------------------------------
 def test_search_has_its_own_rate_and_no_rate_headers(world, state, sandbox):
-    srv, crm = served(sandbox, world, state, search_rate=5, rate_limit=3)
+    srv, crm = served(sandbox, world, state, search_rate=5, rate_limit=3, rate_window=600)
     answers = [post(srv, V3 + "calls/search", {"limit": 1}) for _ in range(6)]
     assert [a[0] for a in answers[:5]] == [200] * 5          # more than rate_limit=3: exempt
     status, headers, body = answers[5]
@@ -245,6 +248,14 @@ def test_search_has_its_own_rate_and_no_rate_headers(world, state, sandbox):
     assert [r[0] for r in reads] == [200, 200, 200, 429]
     assert "X-HubSpot-RateLimit-Max" in reads[0][1]
     assert reads[3][2]["policyName"] == "TEN_SECONDLY_ROLLING"
+
+
+def test_the_search_window_is_a_rolling_second_by_default():
+    crm = CrmObjects()                                  # HubSpot's: 5 a second
+    assert [crm.search_wait(t) for t in (0.0, 0.1, 0.2, 0.3, 0.4)] == [None] * 5
+    assert abs(crm.search_wait(0.5) - 0.5) < 1e-9       # full until the first one is 1 s old
+    assert crm.search_wait(1.05) is None and crm.stats["search_429"] == 1
+    assert CrmObjects(search_rate=0).search_wait(0.0) is None
 
 
 def test_daily_quota_is_shared_with_the_owners_api(world, state, sandbox):
@@ -282,6 +293,15 @@ def test_methods_auth_and_scopes(world, state, sandbox):
     status, headers, _ = post(srv, "/crm/v3/owners/", {"x": 1})
     assert status == 405 and headers["Allow"] == "GET"
     assert post(srv, V3 + "meetings/search", {})[0] == 404
+    for headers, want in (({"Transfer-Encoding": "chunked"}, 411),
+                          ({"Content-Length": str(64 * 1024 * 1024)}, 413)):
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        conn.putrequest("POST", V3 + "calls/search")
+        for k, v in dict(headers, Authorization=f"Bearer {HS}").items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        assert conn.getresponse().status == want
+        conn.close()
     assert post(srv, V3 + "calls/search", {}, token=None)[0] == 401
     scoped = sandbox(world, missing_scope=True)
     for path, scope in (("calls/search", "crm.objects.contacts.read"),

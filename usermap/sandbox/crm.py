@@ -5,7 +5,7 @@ CRM objects API serves them, for ``usermap activities`` and the real ``hubspot-a
 server (``SandboxServer(..., crm=CrmObjects())``) routes both path styles
 (``/crm/v3/objects/{calls|communications}/…``, ``/crm/objects/2026-03/…``), authenticates,
 applies the faults and the daily quota it shares with the owners API, and sends. Served:
-``search`` (filters and limits: crmquery.py; 200 a page; no page at or past 10,000; its own
+``search`` (filters and limits: crmquery.py; 200 a page; no page ends past 10,000; its own
 ``search_rate`` a second, HubSpot's five, then 429 SECONDLY with no rate headers),
 ``batch/read`` (100 inputs, 50 with ``propertiesWithHistory``; unknown ids: 207) and
 ``batch/update`` (100 inputs; a property that does not exist, is read-only, or an owner that is
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import random
 import threading
 import time
 from collections import Counter, OrderedDict, deque
@@ -92,14 +93,15 @@ class CrmObjects:
     ``updatedAt``).
     """
 
-    def __init__(self, *, search_rate: float = SEARCH_RATE, write_source: str = "API",
+    def __init__(self, *, search_rate: float = SEARCH_RATE, search_window: float = 1.0,
+                 write_source: str = "API",
                  write_source_id: str | None = None, write_source_label: str | None = None,
                  inactive_owners: str = "refuse", clock=time.time):
-        if search_rate < 0:
-            raise ValueError("search_rate must not be negative")
+        if search_rate < 0 or search_window <= 0:
+            raise ValueError("search_rate must not be negative, search_window must be positive")
         if inactive_owners not in ("refuse", "accept"):
             raise ValueError("inactive_owners is 'refuse' or 'accept'")
-        self.search_rate = float(search_rate)
+        self.search_rate, self.search_window = float(search_rate), float(search_window)
         self.write_source = (write_source, write_source_id, write_source_label)
         self.inactive_owners = inactive_owners
         self._clock = clock
@@ -119,7 +121,8 @@ class CrmObjects:
         if object_type not in OBJECT_TYPES:
             raise ValueError(f"object_type is one of {OBJECT_TYPES}, got {object_type!r}")
         rid = str(id)
-        props = {str(k): (None if v is None else str(v)) for k, v in properties.items()}
+        props = {str(k): (None if v is None or v == "" else str(v))     # "": unset, as
+                 for k, v in properties.items()}                          # a write of ""
         ts = to_ms(props.get("hs_timestamp"))
         if props.get("hs_timestamp") is not None:
             if ts is None:
@@ -208,17 +211,18 @@ class CrmObjects:
 
     # --- the search rate ----------------------------------------------------------------------
     def search_wait(self, now: float) -> float | None:
-        """None if a search may go on now, else the seconds until the one-second window has
-        room (``search_rate`` 0: no limit). Counts the refusals in ``stats["search_429"]``."""
+        """None if a search may go on now, else the seconds until the window (``search_rate``
+        searches per ``search_window`` seconds, HubSpot's: 5 per 1; rate 0: no limit) has room.
+        Counts the refusals in ``stats["search_429"]``."""
         if not self.search_rate:
             return None
         with self._lock:
             win = self._window
-            while win and win[0] <= now - 1.0:
+            while win and win[0] <= now - self.search_window:
                 win.popleft()
             if len(win) >= self.search_rate:
                 self.stats["search_429"] += 1
-                return win[0] + 1.0 - now
+                return win[0] + self.search_window - now
             win.append(now)
             return None
 
@@ -226,9 +230,9 @@ class CrmObjects:
     def answer(self, route: tuple[str, str], raw: bytes, query: dict,
                owners: dict[str, dict]) -> tuple[int, dict]:
         """``(status, payload)`` for a request on ``route`` (``crm_route``) with body ``raw``;
-        ``owners`` maps owner id to Owners API object (for ``hubspot_owner_id`` writes). A
-        payload without ``status``/``category`` keys of an error is a success body; errors
-        carry ``message``, ``category`` and maybe ``context`` (the server adds the rest)."""
+        ``owners`` maps owner id to Owners API object (for ``hubspot_owner_id`` writes). A 400's
+        payload is ``{status, message, category, context?}``; the server adds the
+        correlationId."""
         kind, op = route
         with self._lock:
             self.stats[op] += 1
@@ -275,10 +279,10 @@ class CrmObjects:
             raise Invalid(f"after must be an integer (the paging.next.after of the previous "
                            f"page), got {after!r}")
         after = int(after)
-        if after >= SEARCH_MAX_RESULTS:
+        if after + limit > SEARCH_MAX_RESULTS:      # a page must end by the 10,000th result
             raise Invalid(f"The search endpoints are limited to {SEARCH_MAX_RESULTS} total "
-                           f"results for any given query; after={after} pages beyond them. "
-                           f"Narrow the query (e.g. by hs_timestamp).")
+                           f"results for any given query; after={after} with limit={limit} "
+                           f"pages beyond them. Narrow the query (e.g. by hs_timestamp).")
         query = body.get("query") or ""
         if len(str(query)) > SEARCH_MAX_QUERY:
             raise Invalid(f"query can contain at most {SEARCH_MAX_QUERY} characters")
@@ -452,7 +456,6 @@ def stub_log_activities(world, n: int, seed: int = 0) -> CrmObjects:
     ``usermap.sandbox.activities_world`` (the real timeline, graded cases and evidence) is
     absent: each logged by the integration under the owner its user is linked to now, or
     unassigned for a user without a link, over the 30 days before the world's latest link."""
-    import random
     rng = random.Random(f"crm-stub-{seed}")
     crm = CrmObjects()
     links = world.links

@@ -176,13 +176,13 @@ def held(r: _Record, name: str):
 def compile_groups(groups, known: set) -> tuple[list[list], tuple[int, int] | None]:
     """The groups as lists of predicates, and an hs_timestamp window every group stays inside
     (None when some group has no bound), so a search by time scans only that window."""
-    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+    if not isinstance(groups, list) or not all(
+            isinstance(g, dict) and isinstance(g.get("filters") or [], list) for g in groups):
         raise Invalid("filterGroups must be a list of {filters: [...]}")
     if len(groups) > SEARCH_MAX_GROUPS:
         raise Invalid(f"You can include a maximum of {SEARCH_MAX_GROUPS} filterGroups")
-    total = sum(len(g.get("filters") or []) for g in groups)
-    if total > SEARCH_MAX_ALL_FILTERS or any(len(g.get("filters") or []) > SEARCH_MAX_FILTERS
-                                             for g in groups):
+    sizes = [len(g.get("filters") or []) for g in groups]
+    if sum(sizes) > SEARCH_MAX_ALL_FILTERS or any(n > SEARCH_MAX_FILTERS for n in sizes):
         raise Invalid(f"at most {SEARCH_MAX_FILTERS} filters in a group and "
                        f"{SEARCH_MAX_ALL_FILTERS} in all")
     out, lows, highs = [], [], []

@@ -64,8 +64,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def do_POST(self):  # noqa: N802 - the CRM objects' search and batch endpoints
-        try:
-            n = int(self.headers.get("Content-Length") or 0)
+        try:               # a chunked body (no length) is refused, not read as empty
+            n = int(self.headers.get("Content-Length") or
+                    (-1 if "chunked" in self.headers.get("Transfer-Encoding", "") else 0))
         except ValueError:
             n = -1
         if not 0 <= n <= MAX_BODY:
