@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from . import workflow
+from .activities.commands import add_parser as add_activities, run as _activities_run
 from .clipaths import (  # noqa: F401 - re-exported: cli._check_paths and the rest as before
     AUDIT_FILES, SNAPSHOT_FILES, _check_paths, _check_writable, _config, _config_path,
     _is_mappings, _is_plan, _is_report, _require_store,
@@ -28,6 +29,15 @@ __all__ = ["main", "build_parser"]
 
 class _Parser(argparse.ArgumentParser):
     """argparse exits 2 on bad usage already; keep its message on stderr."""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Room for ``activities`` on its help line (argparse measures a command's name one indent
+    short of where it prints it): the help column starts at 16 at least."""
+
+    def __init__(self, prog):
+        super().__init__(prog)
+        self._action_max_length = 14
 
 
 class _Version(argparse.Action):
@@ -70,7 +80,7 @@ def _command(sub, name: str, help: str, example: str, description: str = ""):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="usermap", description=_DESCRIPTION, epilog=_EPILOG,
-                formatter_class=argparse.RawDescriptionHelpFormatter)
+                formatter_class=_Formatter)
     p.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
                            title="commands")
@@ -78,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_steps(sub)
     _add_links(sub)
     _add_runs(sub)
+    add_activities(sub, _command)
     return p
 
 
@@ -497,5 +508,5 @@ _HANDLERS = {
     "sandbox": _cmd_sandbox, "fetch": _cmd_fetch, "audit": _cmd_audit, "plan": _cmd_plan,
     "apply": _cmd_apply, "mappings": _cmd_mappings, "map": _cmd_map, "unmap": _cmd_unmap,
     "run": _cmd_run, "report": _cmd_report, "runs": _cmd_runs, "undo": _cmd_undo,
-    "init": _cmd_init, "tab": _cmd_tab,
+    "init": _cmd_init, "tab": _cmd_tab, "activities": _activities_run,
 }
