@@ -39,12 +39,8 @@ from pathlib import Path
 from . import display, workflow
 from .clock import utc_now
 from .config import Config
-from .display import (DISPLAY_MAX_BYTES, _esc, _issue_label, _link,
-                      describe_plan, init_display, mapped_frame, overview_table, overview_text,
-                      plan_by_step, show, show_conflicts, show_mapped, show_plan,
-                      show_unmapped_aloware, show_unmapped_hubspot)
 from .errors import InputError, RemovalGuardError
-from .workflow import Loaded, fetch_note
+from .workflow import Loaded
 
 __all__ = ["PARAMETERS", "DEMO", "DEMO_USERS", "DEMO_SEED", "Session", "check_parameters",
            "injected_parameter_names", "start", "load", "audit", "write_audit", "errors_by_code",
