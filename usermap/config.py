@@ -21,7 +21,7 @@ test or an impatient scheduler sets smaller ones::
 Every ``[fetch]`` value and ``[smtp] timeout`` must be a finite number above 0 (at most a week;
 ``attempts`` at least 1): NaN, inf, 0, negatives and strings are a ConfigError naming the key.
 
-``SECRET_ENV_VARS`` is the one list of the variables that hold secrets: ``secret()`` reads only
+``redact.SECRET_ENV_VARS`` is the one list of the variables that hold secrets: ``secret()`` reads only
 those, and ``redact`` masks their values everywhere.
 
 Adapter: reads files and the environment; imports nothing but errors (and files' regular-file
@@ -35,16 +35,18 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .errors import ConfigError
+from .redact import SECRET_ENV_VARS
 
-__all__ = ["Config", "HubSpotConfig", "AlowareConfig", "StoreConfig", "RunsConfig",
-           "SmtpConfig", "ReportConfig", "FetchConfig", "secret", "SECRET_ENV_VARS"]
+__all__ = ["ENGINES", "ENGINE_VARIABLE", "check_engine", "engine_from_env", "Config",
+           "HubSpotConfig", "AlowareConfig", "StoreConfig", "RunsConfig", "SmtpConfig",
+           "ReportConfig", "FetchConfig", "secret"]
 
-SECRET_ENV_VARS = ("HUBSPOT_ACCESS_TOKEN", "ALOWARE_API_TOKEN", "SMTP_USER", "SMTP_PASSWORD")
 
 
 @dataclass(frozen=True)
 class HubSpotConfig:
     host: str = "https://api.hubapi.com"
+    portal_id: str = ""         # set: the tab links owners to the portal's user page
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,11 @@ def _section(kind, name: str, value: dict, source: str):
                               file=source, column=f"{name}.{key}")
         default = known[key].default
         want = type(default)
+        if kind is HubSpotConfig and key == "portal_id":   # a number or a string of digits
+            v = str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+            if not isinstance(v, str) or (v and not v.isdigit()):
+                raise ConfigError("[hubspot] portal_id: expected the portal's number (digits)",
+                                  file=source, column="hubspot.portal_id")
         if want is tuple:
             if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
                 raise ConfigError("expected a list of strings", file=source,
@@ -342,3 +349,26 @@ def _no_header_injection(kwargs: dict, source: str) -> None:
         if _control(r):
             raise ConfigError("a control character (CR, LF...) in an e-mail address",
                               file=source, column=f"smtp.recipients[{i}]")
+
+
+# --- the engine switch ------------------------------------------------------------------------
+ENGINES = ("auto", "exact", "fast")
+ENGINE_VARIABLE = "USERMAP_ENGINE"
+
+
+def check_engine(value: str) -> str:
+    """``value`` when it names an engine, else a ConfigError (exit 2) naming the variable."""
+    if value not in ENGINES:
+        raise ConfigError(f"{ENGINE_VARIABLE} must be one of {', '.join(ENGINES)}, not "
+                          f"{value[:40]!r}")
+    return value
+
+
+def engine_from_env() -> str:
+    """``USERMAP_ENGINE`` (default "auto"): which readers and kernels a command uses. "exact":
+    json, pandas' tokenizer and the scalar e-mail keys, where the semantics live; "fast":
+    msgspec and Arrow wherever they can vouch for the input, whatever its size; "auto": as
+    "fast", with size thresholds where the fast path does not pay (small mappings files). Read
+    by the command line only; everything below it takes ``engine=`` as a parameter."""
+    return check_engine(os.environ.get(ENGINE_VARIABLE, "") or "auto")
+

@@ -13,7 +13,6 @@ audit's tables) is written here.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,8 +20,7 @@ from pathlib import Path
 from .errors import InputError
 
 __all__ = ["write_atomic", "check_output_file", "check_output_folder", "write_csv",
-           "check_regular_file", "read_regular_bytes", "shown", "is_utf8", "check_utf8",
-           "one_line"]
+           "check_regular_file", "read_regular_bytes", "shown", "is_utf8", "check_utf8"]
 
 
 # --- paths and arguments that are not UTF-8 -------------------------------------------------------
@@ -39,30 +37,6 @@ def is_utf8(value) -> bool:
 def shown(value) -> str:
     """``value`` as text any output can carry: bytes that are not UTF-8 as ``\\xNN``."""
     return str(value).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-# every character that ends a line somewhere (LF, CR, VT, FF, FS/GS/RS, NEL, U+2028, U+2029),
-# every other control character (tab included: a field of its own in a TSV view) and lone
-# surrogates (no UTF-8 output can carry them)
-_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape(m) -> str:
-    c = m.group()
-    return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
-
-
-def one_line(text, *, keep: str = "") -> str:
-    """``text`` as one line of printable text: every line break and control character (those
-    in ``keep`` aside) and every lone surrogate written as its backslash escape (``\\n``,
-    ``\\u2028``, ``\\x85``), so a name or an e-mail from an API never makes a line or a
-    field of its own in a CSV or a log."""
-    s = str(text)
-    if keep:
-        return "".join(c if c in keep else _BREAKS.sub(_escape, c) for c in s) \
-            if _BREAKS.search(s) else s
-    return _BREAKS.sub(_escape, s)
 
 
 def check_utf8(value, what: str) -> None:

@@ -63,10 +63,11 @@ from .errors import (InputError, NotebookFailedError, RunKilled, SafetyError, ex
 from .execute import (CELL_TIMEOUT, KERNEL_NAME, NOTEBOOKS, NOTEBOOKS_ENV,  # noqa: F401
                       START_TIMEOUT, _kernel_manager_class, execute_notebook,
                       kernel_options, notebooks_dir, shutdown_kernels)
-from .files import check_utf8, one_line, shown
+from .files import check_utf8, shown
 from .lock import LOCK_NAME, RUN_ID_PATTERN, RunLock, prune
 from .notify import delivery
 from .redact import bounded, redact
+from .visible import visible
 from .report.failure import FailureReport
 
 __all__ = ["run", "RunResult"]
@@ -200,7 +201,7 @@ class RunResult:
 class _RedactingFormatter(logging.Formatter):
     def format(self, record):    # one line a record; the notebooks' printed output keeps its LFs
         keep = "\n" if record.name.startswith("papermill") else ""
-        return one_line(shown(bounded(super().format(record), 20_000)), keep=keep)
+        return visible(shown(bounded(super().format(record), 20_000)), keep=keep)
 
 
 def _open_log(path: Path) -> logging.Handler:

@@ -36,23 +36,12 @@ from dataclasses import dataclass
 from datetime import timezone
 from typing import Callable, Mapping, TypeVar
 
-from ...errors import IncompleteListingError, RateLimitError, SourceError
+from ...errors import IncompleteListingError, RateLimitError, Retryable, SourceError
 from ...redact import bounded, redact
 
-__all__ = ["RetryPolicy", "Retrier", "Retryable", "retry_after_seconds", "connection_problem",
+__all__ = ["RetryPolicy", "Retrier", "retry_after_seconds", "connection_problem",
            "connection_failure", "hubspot_rate_limit", "RATE_LIMIT", "SERVER", "CONNECTION",
            "MIGRATION"]
-
-
-class Retryable(Exception):
-    """A failure worth another try: ``kind`` is RATE_LIMIT, SERVER or CONNECTION.
-
-    ``wait`` is what the server asked for (seconds), or None for our own backoff.
-    """
-
-    def __init__(self, kind: str, detail: str, wait: float | None = None):
-        super().__init__(bounded(detail))
-        self.kind, self.detail, self.wait = kind, bounded(detail), wait
 
 
 T = TypeVar("T")
