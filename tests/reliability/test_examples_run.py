@@ -114,14 +114,17 @@ def test_every_command_example_runs_as_written(tmp_path):
         if not _port_free(8866):                 # a shared machine: another tab may hold it
             tab = tab.replace("--port 8866", f"--port {_free_port()}")
         out = tmp_path / "tab.out"
+        out.touch()
         proc = subprocess.Popen(f"{tab} > {shlex.quote(str(out))} 2>&1", shell=True,
                                 cwd=tmp_path, env=_env(), start_new_session=True)
-        t0 = time.monotonic()
-        while "?token=" not in out.read_text(encoding="utf-8", errors="replace"):
-            assert proc.poll() is None, out.read_text()
-            assert time.monotonic() - t0 < 180
-            time.sleep(0.3)
-        assert _stop(proc) in (0, 143, -signal.SIGTERM)      # the shell or usermap answers
+        try:
+            t0 = time.monotonic()
+            while "?token=" not in out.read_text(encoding="utf-8", errors="replace"):
+                assert proc.poll() is None, out.read_text()
+                assert time.monotonic() - t0 < 180
+                time.sleep(0.3)
+        finally:
+            assert _stop(proc) in (0, 143, -signal.SIGTERM)  # the shell or usermap answers
     finally:
         assert _stop(server) in (0, 143, -signal.SIGTERM)
 
