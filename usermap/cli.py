@@ -373,8 +373,7 @@ def _cmd_plan(args) -> int:
 
 
 def _cmd_apply(args) -> int:
-    """Without --yes a dry run: the plan, whether it would need --force, and the command that
-    applies it; exit 0 (a stale or foreign plan is still refused: it could not be applied)."""
+    """Without --yes a dry run: the plan, whether it needs --force, the command; exit 0."""
     from .engine.plan import describe
     from .nextstep import apply_command, needs_force
     from .planfile import read_plan
