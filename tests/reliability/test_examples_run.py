@@ -58,9 +58,9 @@ def sh(line: str, cwd, *, timeout=300, tokens=True):
                           env=_env(tokens), timeout=timeout)
 
 
-def _background(line: str, cwd, until, *, timeout=120):
+def _background(line: str, cwd, until, *, timeout=120, tokens=True):
     """Start ``line`` (a long-running example) and wait until ``until()`` is true."""
-    proc = subprocess.Popen(line.rstrip("& "), shell=True, cwd=cwd, env=_env(),
+    proc = subprocess.Popen(line.rstrip("& "), shell=True, cwd=cwd, env=_env(tokens),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     t0 = time.monotonic()
@@ -138,7 +138,8 @@ def _free_port() -> int:
 def test_the_first_try_example_of_usermap_help_runs_as_written(tmp_path):
     lines = help_examples()[()]
     assert lines[0].endswith("&")
-    server = _background(lines[0], tmp_path, lambda: (tmp_path / "usermap.toml").is_file())
+    server = _background(lines[0], tmp_path, lambda: (tmp_path / "usermap.toml").is_file(),
+                         tokens=False)
     try:
         script = "\n".join(["set -e"] + lines[1:])
         p = sh(script, tmp_path, tokens=False)       # a newcomer's shell: no tokens yet
@@ -179,3 +180,21 @@ def test_the_readme_transcript_prints_what_it_shows(tmp_path):
         p = sh(cmd, tmp_path)
         assert p.returncode == 0, f"{cmd}\n{p.stderr}"
         assert _normal(p.stdout) == _normal(shown), cmd
+
+
+def test_the_readme_sandbox_example_runs_as_written(tmp_path):
+    """README "Trying it without real accounts": the sandbox line (in the background: it serves
+    until stopped), then the fetch line as written."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Trying it without real accounts: the sandbox", 1)[1]
+    lines = [ln.split("   #")[0].strip() for ln in block.split("```", 2)[1].splitlines()
+             if ln.strip()]
+    assert lines[0].startswith("usermap sandbox ") and "usermap fetch " in lines[1]
+    server = _background(lines[0], tmp_path, lambda: (tmp_path / "sandbox" / "usermap.toml")
+                         .is_file(), tokens=False)    # a sandbox with tokens requires those
+    try:
+        p = sh(lines[1], tmp_path, tokens=False)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert (tmp_path / "snapshot" / "hubspot_owners.json").is_file()
+    finally:
+        _stop(server)
