@@ -54,6 +54,7 @@ The tokens come from the environment only: HUBSPOT_ACCESS_TOKEN and ALOWARE_API_
 _EPILOG = """\
 Example (a first try on a made-up world, no accounts needed):
   usermap sandbox --config-out usermap.toml &
+  export HUBSPOT_ACCESS_TOKEN=sandbox ALOWARE_API_TOKEN=sandbox   # the sandbox takes any token
   usermap fetch --out snap --config usermap.toml
   usermap init --store usermap.db
   usermap audit snap --store usermap.db --out audit
@@ -219,7 +220,7 @@ def _add_links(sub) -> None:
     m.add_argument("csv", metavar="CSV", help="the mappings CSV to write")
 
     s = _command(sub, "map", "pin a manual link between a user and an owner",
-                 "usermap map 1234 98765 --store usermap.db --snapshot snapshots/today",
+                 "usermap map 10001 10000036 --store usermap.db --snapshot snapshots/today",
                  "Pin a manual link (replacing the user's current link). With --snapshot "
                  "(or --config) both\nids are checked and their e-mails recorded.")
     s.add_argument("aloware_id", metavar="ALOWARE_ID", help="the Aloware user's id")
@@ -230,7 +231,7 @@ def _add_links(sub) -> None:
                         "(default: the newest run's snapshot under [runs] dir of --config)")
 
     s = _command(sub, "unmap", "remove a user's link",
-                 "usermap unmap 1234 --store usermap.db")
+                 "usermap unmap 10001 --store usermap.db")
     s.add_argument("aloware_id", metavar="ALOWARE_ID", help="the Aloware user whose link goes")
     _store_args(s)
 

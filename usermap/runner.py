@@ -317,8 +317,7 @@ def _preflight(result: RunResult, paths: dict) -> bool:
         return require_tokens() is None
     except InputError as e:
         result._fail(type(e).__name__, str(e), e.exit_code)
-        result.advice = str(e)
-        return False
+        result.advice = str(e)          # the message's own advice, first in the failure report
 
 
 def _stopped(result: RunResult, signum: int) -> None:
