@@ -6,7 +6,7 @@ start a line of their own in the plain-text e-mail, a header or a CSV cell. ``vi
 each such character as an escape (``\\n``, ``\\x1b``, ``\\u2028``) and a lone surrogate as
 U+FFFD, so the value stays on its line and can still be read. Everything else is unchanged.
 
-Pure: standard library only (the report, the audit's CSVs and the e-mail's subject use it).
+Pure: standard library only (the report, the audit's CSVs, the e-mail and the run's log use it).
 """
 
 from __future__ import annotations
@@ -31,10 +31,15 @@ def _escape(m: re.Match) -> str:
     return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}"
 
 
-def visible(value) -> str:
-    """``value`` as text on one line: hidden characters escaped (see the module's doc)."""
+def visible(value, *, keep: str = "") -> str:
+    """``value`` as text on one line: hidden characters escaped (see the module's doc), those
+    in ``keep`` aside (a log keeps the line breaks of a notebook's printed output)."""
     s = "" if value is None else str(value)
-    return HIDDEN.sub(_escape, s) if HIDDEN.search(s) else s
+    if not HIDDEN.search(s):
+        return s
+    if keep:
+        return HIDDEN.sub(lambda m: m.group() if m.group() in keep else _escape(m), s)
+    return HIDDEN.sub(_escape, s)
 
 
 def visible_all(values: list) -> list:

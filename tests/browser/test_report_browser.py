@@ -166,7 +166,7 @@ def medium(tmp_path_factory):
     from usermap.engine import reconcile
     from usermap.report.build import build_report
     from usermap.sandbox.scenarios import generate
-    from usermap.sources.snapshot import owners_frame
+    from usermap.sources.owners.frame import owners_frame
     w = generate(400, seed=5, linked_share=1.0)
     lk = w.links.copy()
     lk["updated_at"] = ""

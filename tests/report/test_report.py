@@ -116,7 +116,7 @@ def world_report(**kw) -> Report:
 def big_report(n_links: int = 100_000):
     """A report of an account with about ``n_links`` links (cached: several tests use it)."""
     from usermap.sandbox.scenarios import generate
-    from usermap.sources.snapshot import owners_frame
+    from usermap.sources.owners.frame import owners_frame
     w = generate(int(n_links * 1.2), seed=11, linked_share=1.0)
     lk = w.links.copy()
     lk["updated_at"] = ""
@@ -480,7 +480,7 @@ def test_usermap_report_command(tmp_path):
     (tmp_path / "usermap.toml").write_text('[report]\nmask_emails = true\n')
     acts = tmp_path / "acts.csv"
     ACTIVITIES.to_csv(acts, index=False)
-    cmd = [sys.executable, "-m", "usermap.cli", "report", str(snap), "--store", str(db),
+    cmd = [sys.executable, "-m", "usermap.launch", "report", str(snap), "--store", str(db),
            "--out", str(tmp_path / "report.html"), "--config", str(tmp_path / "usermap.toml"),
            "--activities", str(acts)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
