@@ -311,3 +311,19 @@ def test_a_failure_report_keeps_quoted_api_text_on_its_lines():
     assert "\n" not in msg["Subject"] and "***" in msg["Subject"]
     for line in msg.get_body(("plain",)).get_content().splitlines():
         assert not line.lstrip().startswith("***"), line
+
+
+def test_the_notebooks_use_the_reports_words_left_aligned(monkeypatch):
+    from test_report import world_audit
+    from usermap import display
+    from usermap.engine.models import ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES
+    a, p = world_audit()
+    text = display.overview_text(a) + "\n" + display.describe_plan(p)
+    for code in set(ISSUE_CODES) | set(ALOWARE_REASONS) | set(HUBSPOT_REASONS):
+        assert code not in text, code
+    assert "correctly linked" in text and "Would remove: ⚠ HubSpot e-mail changed" in text
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda x: shown.append(x))
+    display.show_overview(a)
+    html = shown[0].to_html()
+    assert "text-align: left" in html and "links with an error" in html
