@@ -338,5 +338,3 @@ class _pandas_options:
     def __exit__(self, *exc) -> None:
         if self.context is not None:
             self.context.__exit__(*exc)
-
-
