@@ -156,7 +156,7 @@ def comparable(name: str, v):
     return n if n is not None else str(v).lower()
 
 
-def held(r: _Record, name: str):
+def held(r, name: str):
     """The record's value of ``name`` as the filters compare it (datetimes from the record's
     own milliseconds, not parsed again)."""
     if name == "hs_timestamp":
