@@ -349,6 +349,7 @@ def test_hostile_names_stay_text(page):
     assert page.locator("img[src='x']").count() == 0 and page.locator("svg[onload]").count() == 0
     box.fill("")
     open_tab(page, "Mapped users")
+    wait_info(page, r"Rows 1–50 of \d+")           # the search is cleared in the kernel too
     assert not page.watch["dialogs"] and not page.watch["errors"]
 
 
@@ -363,6 +364,7 @@ def test_unmapped_lists_link_to_the_profile_and_the_portal(page):
     assert rows(page).first.locator("td").first.inner_text().strip() == link.inner_text().strip()
     shot(page, "03-unmapped-aloware-1280")
     open_tab(page, "Unmapped HubSpot owners")
+    wait_info(page, r"Rows 1–50 of \d+")
     hrefs = page.locator(".um-tabpanel tbody a").evaluate_all("els => els.map(e => e.href)")
     assert hrefs and all(h.startswith(f"https://app.hubspot.com/settings/{PORTAL}/users/user/")
                          for h in hrefs)
