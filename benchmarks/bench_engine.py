@@ -23,7 +23,7 @@ import of 1M links ≤ 5 s; audit of 1,000 users ≤ 0.5 s; run --apply of 500 u
 
 Usage: python benchmarks/bench_engine.py [--sizes 200000,1000000] [--shapes plain,messy,quoted,drift]
        [--repeat 3] [--work DIR] [--clean] [--skip-small] [--skip-import-1m]
-       [--baseline DIR]
+       [--baseline REF|DIR]
 """
 
 from __future__ import annotations
@@ -69,8 +69,11 @@ SHAPES = {"plain": {}, "messy": {}, "drift": {"sparse": True}, "quoted": {"quote
                                                "indent": 2}}
 
 
-def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
-    """(wall seconds, max RSS MB, stdout) of a whole process, measured by a tiny wrapper."""
+def run_measured(cmd: list[str], env: dict | None = None, cwd: Path | None = None
+                 ) -> tuple[float, float, str]:
+    """(wall seconds, max RSS MB, stdout) of a whole process, measured by a tiny wrapper.
+    ``cwd``: where it runs (`python -m` puts the working folder first on sys.path, so a
+    baseline tree must be run from its own folder, or this tree's package shadows it)."""
     wrapper = ("import resource, subprocess, sys, time\n"
                "t=time.perf_counter(); r=subprocess.run(sys.argv[1:], capture_output=True, "
                "text=True)\n"
@@ -80,7 +83,7 @@ def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, float,
                "print(f'@@ {w:.3f} {u.ru_maxrss} {u.ru_utime + u.ru_stime:.3f}')\n"
                "sys.exit(r.returncode)\n")
     p = subprocess.run([PY, "-c", wrapper, *cmd], capture_output=True, text=True,
-                       env=env or ENV)
+                       env=env or ENV, cwd=cwd or ROOT)
     if p.returncode != 0:
         raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-3000:]}")
     line = [x for x in p.stdout.splitlines() if x.startswith("@@ ")][-1]
@@ -93,8 +96,27 @@ def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, float,
 LAST_CPU = 0.0  # CPU seconds (user + system) of the last measured process
 
 
-def usermap(*args) -> list[str]:
-    return [PY, "-m", "usermap.cli", *map(str, args)]
+def usermap(*args, tree: Path = ROOT) -> list[str]:
+    """The `usermap` command of the source tree ``tree`` (its console script's module: launch.py,
+    or cli.py in trees from before it)."""
+    module = "usermap.launch" if (Path(tree) / "usermap" / "launch.py").exists() else "usermap.cli"
+    return [PY, "-m", module, *map(str, args)]
+
+
+def baseline_tree(spec: str, work: Path) -> Path:
+    """A source tree to compare with: ``spec`` is a folder holding ``usermap/``, or a git ref of
+    this repository (extracted once into ``work``/baseline-REF with `git archive`)."""
+    if (Path(spec) / "usermap").is_dir():
+        return Path(spec)
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", spec],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    tree = work / f"baseline-{rev}"
+    if not (tree / "usermap").is_dir():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "usermap"],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
 
 
 def _import_args() -> list[str]:
@@ -131,7 +153,7 @@ def bench_world(n: int, shape: str, work: Path, repeat: int, baseline: str | Non
     cpu_ratios: list[float] = []
     base_cpu: list[float] = []
     out = ""
-    base_env = {**os.environ, "PYTHONPATH": baseline} if baseline else None
+    base_env = {**os.environ, "PYTHONPATH": str(baseline)} if baseline else None
     for _ in range(repeat):
         w, r, out = run_measured(usermap("plan", d, "--store", db, "--out", d / "plan.json",
                                          "--force"))
@@ -144,8 +166,11 @@ def bench_world(n: int, shape: str, work: Path, repeat: int, baseline: str | Non
         pipe_cpu = LAST_CPU
         cpu_ratios.append(cpu / pipe_cpu)
         if baseline:  # the same command from another source tree (e.g. main), same files
-            bw, br, _ = run_measured(usermap("plan", d, "--store", db, "--out",
-                                             d / "plan-base.json", "--force"), env=base_env)
+            bw, br, bout = run_measured(usermap("plan", d, "--store", db, "--out",
+                                                d / "plan-base.json", "--force",
+                                                tree=baseline), env=base_env, cwd=baseline)
+            if bout.splitlines()[0] != out.splitlines()[0]:
+                raise SystemExit(f"the baseline planned otherwise: {bout.splitlines()[0]}")
             base.append(bw)
             base_rss.append(br)
             base_ratios.append(bw / pw)
@@ -216,11 +241,13 @@ def main() -> None:
     ap.add_argument("--skip-import-1m", action="store_true")
     ap.add_argument("--skip-small", action="store_true")
     ap.add_argument("--baseline", default=None,
-                    help="a source tree (e.g. `git archive main usermap | tar -x -C DIR`) whose "
+                    help="a git ref (e.g. 163201c) or a source tree holding usermap/ whose "
                          "`usermap plan` runs alternated with this one, for before/after")
     args = ap.parse_args()
-    work = Path(args.work)
+    work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
+    if args.baseline:
+        args.baseline = str(baseline_tree(args.baseline, work))
     try:
         s = bench_startup(args.repeat)
         print(f"start-up: python {s['python_s']:.2f} s, import pandas {s['pandas_s']:.2f} s, "

@@ -75,7 +75,7 @@ def build_snapshot(folder: Path, active: int, archived: int, users: int, seed: i
 def start_sandbox(snapshot: Path, cfg: Path, latency: int, log: Path):
     env = dict(os.environ, **TOKENS)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "usermap.cli", "sandbox", "--snapshot", str(snapshot),
+        [sys.executable, "-m", "usermap.launch", "sandbox", "--snapshot", str(snapshot),
          "--max-seconds", "1800", "--latency", str(latency), "--config-out", str(cfg)],
         stdout=subprocess.PIPE, stderr=open(log, "w"), text=True, env=env, cwd=ROOT)
     deadline = time.monotonic() + 120
@@ -94,7 +94,7 @@ def start_sandbox(snapshot: Path, cfg: Path, latency: int, log: Path):
 def run_fetch(cfg: Path, out: Path) -> tuple[float, dict]:
     env = dict(os.environ, **TOKENS)
     t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "usermap.cli", "fetch", "--config", str(cfg),
+    r = subprocess.run([sys.executable, "-m", "usermap.launch", "fetch", "--config", str(cfg),
                         "--out", str(out)], capture_output=True, text=True, env=env, cwd=ROOT)
     elapsed = time.perf_counter() - t
     if r.returncode != 0:
@@ -125,7 +125,7 @@ def startup_figures(tmp: Path, repeat: int) -> None:
             subprocess.run([sys.executable, "-c", "pass"], check=True)
             times["python -c pass"].append(time.perf_counter() - t)
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "usermap.cli", "fetch", "--help"], check=True,
+            subprocess.run([sys.executable, "-m", "usermap.launch", "fetch", "--help"], check=True,
                            capture_output=True, cwd=ROOT)
             times["usermap fetch --help"].append(time.perf_counter() - t)
             times["usermap fetch (10 owners)"].append(

@@ -64,7 +64,7 @@ def build(n_links: int, seed: int):
     from usermap.engine import plan as planmod
     from usermap.engine import reconcile
     from usermap.sandbox.scenarios import generate
-    from usermap.sources.snapshot import owners_frame
+    from usermap.sources.owners.frame import owners_frame
     w = generate(int(n_links * 1.2), seed=seed, linked_share=1.0)
     lk = w.links.copy()
     lk["updated_at"] = ""

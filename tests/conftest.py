@@ -222,3 +222,24 @@ def no_temp_leftovers():
 
 
 # === end of reproducible property tests and no temp leftovers ===
+
+
+# === engines (issue 18): the contract suites under both readers, as pandas' all_parsers ===
+# A contract module opts in with ``pytestmark = pytest.mark.usefixtures("engine")``: each of its
+# tests runs once per engine, with USERMAP_ENGINE set in this process's environment (the
+# `usermap` subprocesses inherit it; an in-process cli.main reads it when not told). Readers and
+# the audit called directly take ``engine=current_engine()`` (or ``arrow=``) from the test.
+ENGINES = ("exact", "fast")
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request, monkeypatch):
+    """Each engine in turn ("exact": json, pandas, scalar keys; "fast": msgspec, Arrow)."""
+    monkeypatch.setenv("USERMAP_ENGINE", request.param)
+    return request.param
+
+
+def current_engine() -> str:
+    """The engine the running test was given ("auto" outside the ``engine`` fixture)."""
+    return os.environ.get("USERMAP_ENGINE", "") or "auto"
+# === end of engines ===

@@ -7,7 +7,7 @@ import pandas as pd
 from usermap.engine import plan as planmod
 from usermap.engine import reconcile
 from usermap.engine.models import LINK_COLUMNS
-from usermap.sources.snapshot import owners_frame
+from usermap.sources.owners.frame import owners_frame
 
 
 def U(id, email, status="active", kind="user", first="", last=""):
@@ -40,7 +40,9 @@ def frames(users=(), owners=(), links=()):
 
 def run(users=(), owners=(), links=(), **kw):
     """(audit, plan) of a tiny world."""
+    from conftest import current_engine
     u, o, lk = frames(users, owners, links)
+    kw.setdefault("arrow", current_engine() != "exact")   # (the engine fixture's kernels)
     a = reconcile.audit(u, o, lk, **kw)
     return a, planmod.make_plan(a, store_revision=0, fingerprint="test")
 

@@ -20,6 +20,7 @@ from .clipaths import (  # noqa: F401 - re-exported: cli._check_paths and the re
     _is_mappings, _is_plan, _is_report, _require_store,
 )
 from .clock import utc_now
+from .config import check_engine, engine_from_env
 from .errors import InputError, UsermapError, exit_code_for  # noqa: F401 - InputError: cli.InputError
 
 __all__ = ["main", "build_parser"]
@@ -274,27 +275,22 @@ def _add_runs(sub) -> None:
     s.add_argument("--out", required=True, metavar="PLAN.json", help="the plan file to write")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    # One short-lived process that builds millions of small containers and frees them at exit:
-    # the cyclic GC would only rescan them. (Long-running `sandbox`/`run` keep it on.) What the
-    # imports made (pandas, pyarrow: a few hundred thousand objects) lives to the end: frozen,
-    # the collection Python runs at exit skips it, 0.09 s less for every command. Whatever the
-    # command makes from here on is collected at exit as before.
-    short = args.command not in ("sandbox", "run", "tab")
-    if short:
-        import gc
-        gc.disable()
+def main(argv: list[str] | None = None, *, prefetch=None, engine: str | None = None) -> int:
+    """Run one ``usermap`` command; returns its exit code (errors.EXIT_CODES).
+
+    ``prefetch``: a child already parsing the snapshot's owners file (the console script,
+    ``usermap/launch.py``, starts it); it is handed to the load and always closed. ``engine``:
+    the readers and kernels ("auto", "exact", "fast"); None reads ``USERMAP_ENGINE``.
+    Called in this process (tests, notebooks), it leaves the GC and pandas' options as it found
+    them and never ends the process: the process tricks are the console script's alone."""
     try:
+        args = build_parser().parse_args(argv)
+        args.prefetch = prefetch
+        args.engine = engine_from_env() if engine is None else check_engine(engine)
         handler = _HANDLERS[args.command]
         _check_paths(args)  # stores and outputs: before anything is read or written
-        if args.command in _READ_AHEAD:   # a child parses the owners file meanwhile
-            workflow.read_ahead(args.snapshot)      # (reaped below if the command never reads)
-        if args.command != "fetch":   # the fetch never imports pandas (issue 11: start-up)
-            _tune_pandas()
-        if short:
-            gc.freeze()
-        return handler(args) or 0
+        with _pandas_options(args.command != "fetch"):   # (the fetch never imports pandas)
+            return handler(args) or 0
     except UsermapError as e:
         print(f"usermap: error: {e}", file=sys.stderr)
         return exit_code_for(e)
@@ -310,20 +306,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"usermap: unexpected error: {type(e).__name__}: {redact(str(e))}", file=sys.stderr)
         return 1
     finally:
-        if args.command in _READ_AHEAD:
-            from .sources.owners.prefetch import close_pending
-            close_pending()
+        if prefetch is not None:   # (a command that never read the snapshot: killed, reaped)
+            prefetch.close()
 
 
-def _tune_pandas() -> None:
+class _pandas_options:
     """The command works on plain Python strings: pandas 3's inferred Arrow strings cost more
-    than they save for ids and e-mails that are compared, counted and written back out. Only the
-    `usermap` process is tuned; the library leaves a notebook's pandas settings alone."""
-    import pandas as pd
-    try:
-        pd.set_option("future.infer_string", False)
-    except (KeyError, ValueError, pd.errors.OptionError):  # an older or newer pandas: keep it
-        pass
+    than they save for ids and e-mails that are compared, counted and written back out. Set for
+    the command, and put back as they were after it (an in-process caller keeps its own)."""
+
+    def __init__(self, wanted: bool) -> None:
+        self.wanted, self.context = wanted, None
+
+    def __enter__(self):
+        if self.wanted:
+            import pandas as pd
+            try:
+                self.context = pd.option_context("future.infer_string", False)
+                self.context.__enter__()
+            except (KeyError, ValueError, pd.errors.OptionError):   # an older or newer
+                self.context = None                                  # pandas: keep it
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.context is not None:
+            self.context.__exit__(*exc)
 
 
 # --- handlers -------------------------------------------------------------------------------
@@ -344,7 +351,7 @@ def _cmd_fetch(args) -> int:
 
 def _cmd_audit(args) -> int:
     cfg = _config(args.config)
-    data = workflow.load(args.snapshot, args.store)
+    data = workflow.load(args.snapshot, args.store, engine=args.engine, prefetch=args.prefetch)
     result = workflow.audit(data, profile_url=cfg.aloware.profile_url)
     workflow.write_audit(result, Path(args.out), snapshot=args.snapshot, store_path=args.store)
     print(result.summary_text())
@@ -355,7 +362,7 @@ def _cmd_audit(args) -> int:
 
 def _cmd_plan(args) -> int:
     from .engine.plan import describe
-    data = workflow.load(args.snapshot, args.store)
+    data = workflow.load(args.snapshot, args.store, engine=args.engine, prefetch=args.prefetch)
     result = workflow.audit(data, suggestions=False)
     p = workflow.make_plan(data, result, only=args.only, force=args.force, now=utc_now(),
                            out=args.out)
@@ -365,16 +372,22 @@ def _cmd_plan(args) -> int:
 
 
 def _cmd_apply(args) -> int:
-    from .planfile import read_plan
+    """Without --yes a dry run: the plan, whether it would need --force, and the command that
+    applies it; exit 0 (a stale or foreign plan is still refused: it could not be applied)."""
     from .engine.plan import describe
+    from .nextstep import apply_command, needs_force
+    from .planfile import read_plan
     p = read_plan(args.plan)
-    done = workflow.apply(args.store, p, yes=args.yes, force=args.force, now=utc_now())
     print(describe(p))
+    done = workflow.apply(args.store, p, yes=args.yes, force=args.force or not args.yes,
+                          now=utc_now())
     if not len(p):
         print(f"nothing to apply; store revision is {done.revision}")
         return 0
     if done.dry_run:
-        print("dry run: nothing was changed; add --yes to apply")
+        guard = "" if args.force else needs_force(p)
+        print(guard + "\n" * bool(guard) + "dry run: nothing was changed; to apply it: "
+              + apply_command(args.plan, args.store, force=bool(guard) or args.force))
         return 0
     print(f"applied as run {done.store_run_id}; store revision is now {done.revision}")
     return 0
@@ -384,7 +397,7 @@ def _cmd_mappings(args) -> int:
     from .sources.snapshot import read_mappings_csv
     from .store.store import Store
     if args.mappings_command == "import":
-        links = read_mappings_csv(args.csv)
+        links = read_mappings_csv(args.csv, engine=args.engine)
         with Store.open(args.store, create=args.create) as store:
             run_id, counts = store.import_links(links, now=utc_now(), force=args.force)
             revision = store.revision
@@ -471,9 +484,12 @@ def _cmd_runs(args) -> int:
 
 def _cmd_undo(args) -> int:
     from .engine.plan import describe
+    from .nextstep import apply_command, needs_force
     p = workflow.undo(args.store, args.run_id, now=utc_now(), out=args.out)
     print(describe(p))
-    print(f"wrote {args.out}; review it, then: usermap apply {args.out} --store {args.store} --yes")
+    guard = needs_force(p)
+    print(guard + "\n" * bool(guard) + f"wrote {args.out}; review it, then: "
+          + apply_command(args.out, args.store, force=bool(guard)))
     return 0
 
 
@@ -483,33 +499,3 @@ _HANDLERS = {
     "run": _cmd_run, "report": _cmd_report, "runs": _cmd_runs, "undo": _cmd_undo,
     "init": _cmd_init, "tab": _cmd_tab,
 }
-
-# Commands whose snapshot's owners file a forked child parses while they start (sources/ahead.py).
-_READ_AHEAD = ("plan", "audit")
-
-# Commands that hold a big heap (millions of strings) when they are done and start no thread:
-# the `usermap` process leaves them without tearing the heap down object by object (0.1 s at
-# 200k users, more at a million). Everything they wrote is closed by then.
-_QUICK_EXIT = frozenset({"plan", "audit", "apply", "mappings"})
-
-
-def run() -> None:  # pragma: no cover - the console script; tests call main()
-    """The `usermap` command: ``main()``, then exit with its code. After the quick-exit commands
-    the output streams are flushed, the atexit handlers run, and the process ends at once."""
-    argv = sys.argv[1:]
-    code = main(argv)
-    if argv and argv[0] in _QUICK_EXIT:
-        import atexit
-        import os
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):   # a reader that left (`| head`): nothing to say
-                pass
-        atexit._run_exitfuncs()
-        os._exit(code)
-    sys.exit(code)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    run()

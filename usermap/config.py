@@ -37,8 +37,9 @@ from pathlib import Path
 from .errors import ConfigError
 from .redact import SECRET_ENV_VARS
 
-__all__ = ["Config", "HubSpotConfig", "AlowareConfig", "StoreConfig", "RunsConfig",
-           "SmtpConfig", "ReportConfig", "FetchConfig", "secret"]
+__all__ = ["ENGINES", "ENGINE_VARIABLE", "check_engine", "engine_from_env", "Config",
+           "HubSpotConfig", "AlowareConfig", "StoreConfig", "RunsConfig", "SmtpConfig",
+           "ReportConfig", "FetchConfig", "secret"]
 
 
 
@@ -272,13 +273,31 @@ def secret(name: str, *, required: bool = False) -> str:
     raw = os.environ.get(name, "")
     value = raw.strip() if name in _TOKENS else raw.strip("\r\n")
     if _control(value) or (name in _TOKENS and any(c.isspace() for c in value)):
-        raise ConfigError(f"{name} holds whitespace or a control character inside it; set it "
-                          "to the secret alone", column=name)
+        raise ConfigError(f"the environment variable {name} holds whitespace or a control "
+                          f"character inside it; set it to the secret alone: "
+                          f"`export {name}=…`")
     if required and not value:
-        raise ConfigError(f"{name} is not set. {'Tokens' if name in _TOKENS else 'Secrets'} "
-                          f"come from the environment only (never from usermap.toml): set it, e.g. `export {name}=...`, then run "
-                          f"again", column=name)
+        raise ConfigError(not_set([name]))
     return value
+
+
+def not_set(names) -> str:
+    """The one message (and advice) for secrets missing from the environment, naming each as
+    an environment variable with the command that sets it."""
+    names = list(names)
+    verb = "is" if len(names) == 1 else "are"
+    kind = "tokens come" if all(n in _TOKENS for n in names) else "secrets come"
+    return (f"{' and '.join(names)} {verb} not set: "
+            f"`export {' '.join(n + '=…' for n in names)}` ({kind} from the environment only, "
+            f"never from usermap.toml), then run again")
+
+
+def require_tokens() -> None:
+    """Both API tokens set (``usermap run`` checks before any notebook starts); a ConfigError
+    naming every missing one otherwise."""
+    missing = [n for n in _TOKENS if not secret(n)]
+    if missing:
+        raise ConfigError(not_set(missing))
 
 
 def _walk(value, key: str):
@@ -330,3 +349,26 @@ def _no_header_injection(kwargs: dict, source: str) -> None:
         if _control(r):
             raise ConfigError("a control character (CR, LF...) in an e-mail address",
                               file=source, column=f"smtp.recipients[{i}]")
+
+
+# --- the engine switch ------------------------------------------------------------------------
+ENGINES = ("auto", "exact", "fast")
+ENGINE_VARIABLE = "USERMAP_ENGINE"
+
+
+def check_engine(value: str) -> str:
+    """``value`` when it names an engine, else a ConfigError (exit 2) naming the variable."""
+    if value not in ENGINES:
+        raise ConfigError(f"{ENGINE_VARIABLE} must be one of {', '.join(ENGINES)}, not "
+                          f"{value[:40]!r}")
+    return value
+
+
+def engine_from_env() -> str:
+    """``USERMAP_ENGINE`` (default "auto"): which readers and kernels a command uses. "exact":
+    json, pandas' tokenizer and the scalar e-mail keys, where the semantics live; "fast":
+    msgspec and Arrow wherever they can vouch for the input, whatever its size; "auto": as
+    "fast", with size thresholds where the fast path does not pay (small mappings files). Read
+    by the command line only; everything below it takes ``engine=`` as a parameter."""
+    return check_engine(os.environ.get(ENGINE_VARIABLE, "") or "auto")
+

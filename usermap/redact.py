@@ -32,7 +32,10 @@ MESSAGE_LIMIT = 2000      # a message from a source (an error body, an SMTP repl
 QUOTE_LIMIT = 80          # a piece of a file's content quoted in an error message
 _MIN_SECRET = 4           # a 1–3 character "secret" would mask ordinary text
 _MIN_B64 = 8              # shortest base64 piece worth masking
-_QUERY = re.compile(r"((?:api_token|access_token|token|hapikey)=)[^&\s'\"]+", re.I)
+# a token parameter's value; the placeholder "…" of a hint (`export HUBSPOT_ACCESS_TOKEN=…`)
+# is no value and stays, so redaction never cuts the advice
+_QUERY = re.compile(r"((?:api_token|access_token|token|hapikey)=)"
+                    r"(?!(?:…|\.\.\.)(?:[`'\"\s),;]|$))[^&\s'\"]+", re.I)
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9\-._~+/]+=*", re.I)
 _BASIC = re.compile(r"(Basic\s+)[A-Za-z0-9+/]+=*", re.I)
 

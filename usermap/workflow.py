@@ -63,6 +63,7 @@ class Loaded:
     digest: object = field(default="", repr=False)   # the fingerprint, or a Future of it
     fetch_info: dict | None = None
     store_id: str = ""
+    engine: str = "auto"   # the readers' and the audit's kernels ("auto", "exact", "fast")
 
     @property
     def fingerprint(self) -> str:
@@ -79,49 +80,52 @@ class Loaded:
                 f"{len(self.links):,} links in the store (revision {self.revision})")
 
 
-def load(snapshot, store_path, *, create: bool = False, fetch_info: dict | None = None) -> Loaded:
+def load(snapshot, store_path, *, create: bool = False, fetch_info: dict | None = None,
+         engine: str = "auto", prefetch=None) -> Loaded:
     """The users and owners of the snapshot folder, its fingerprint, and the store's links and
     revision.
 
+    ``engine`` ("auto", "exact", "fast") picks the readers and, through ``Loaded.engine``, the
+    audit's Arrow kernels. ``prefetch``: a child process already parsing this snapshot's owners
+    file (``sources/owners/prefetch.py``, started by the console script); it is handed to the
+    owners reader, and closed (killed and reaped if still running) whatever happens.
+
     The users CSV is read in a second thread while this one parses the owners JSON (Arrow's
-    CSV tokenizer lets go of the GIL). When ``read_ahead`` started a child process on the
-    owners file (the CLI does, before it imports pandas), its columns are taken instead of
-    parsing the file here, and while it works the store is read through a read-only
-    connection (``Store.peek``: nothing written, so bad input still leaves the store as it
-    was). The fingerprint is hashed in a background thread from the end of the load on, while
-    the audit runs; ``Loaded.fingerprint`` waits for it. Otherwise the
-    store is only opened (created, when ``create``; else a missing store is an InputError
-    naming ``usermap init``) once the snapshot has been read without error, so bad input
-    leaves no new store file behind.
+    CSV tokenizer lets go of the GIL). While a prefetch child works the store is read through a
+    read-only connection (``Store.peek``: nothing written, so bad input still leaves the store
+    as it was). The fingerprint is hashed in a background thread from the end of the load on,
+    while the audit runs; ``Loaded.fingerprint`` waits for it. Otherwise the store is only
+    opened (created, when ``create``; else a missing store is an InputError naming
+    ``usermap init``) once the snapshot has been read without error, so bad input leaves no new
+    store file behind.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from .sources.owners.prefetch import take_ahead
-    from .sources.snapshot import (OWNERS_FILE, USERS_FILE, check_snapshot_folder, fingerprint,
-                                   read_owners_json, read_users_csv)
+    from .sources.owners.read import read_owners
+    from .engine.models import OWNERS_FILE, USERS_FILE
+    from .sources.snapshot import check_snapshot_folder, fingerprint, read_users_csv
     from .store.store import Store
-    ahead = take_ahead(Path(snapshot) / OWNERS_FILE)   # (read_ahead: a child parsing it)
     early = None
     try:
         d = check_snapshot_folder(snapshot)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            users = pool.submit(read_users_csv, d / USERS_FILE)
-            if ahead is not None and not create:   # while the child works: a read-only look
-                early = Store.peek(store_path)      # (writes nothing; None: open it below)
-            owners = read_owners_json(d / OWNERS_FILE, ahead=ahead)
+            users = pool.submit(read_users_csv, d / USERS_FILE, engine=engine)
+            if prefetch is not None and not create:   # while the child works: a read-only look
+                early = Store.peek(store_path)         # (writes nothing; None: open it below)
+            owners = read_owners(d / OWNERS_FILE, engine=engine, prefetch=prefetch)
             users = users.result()
     finally:
-        if ahead is not None:
-            ahead.close()
+        if prefetch is not None:
+            prefetch.close()
     if early is not None:
         links, revision, store_id = early
     else:
         with Store.open(store_path, create=create) as store:
             links, revision, store_id = store.links(), store.revision, store.store_id
-    # the fingerprint (sha256 of both files, 0.7 s at a million) only a plan needs: hashed in
-    # the background (hashlib lets go of the GIL) while the audit runs on the other core
+    # the fingerprint (sha256 of both files) only a plan needs: hashed in the background
+    # (hashlib lets go of the GIL) while the audit runs on the other core
     return Loaded(users, owners, links, revision, d, _hash_in_background(fingerprint, d),
-                  fetch_info, store_id)
+                  fetch_info, store_id, engine)
 
 
 def _hash_in_background(fingerprint, d):
@@ -138,16 +142,6 @@ def _hash_in_background(fingerprint, d):
             done.set_exception(e)
     threading.Thread(target=work, name="usermap-fingerprint", daemon=True).start()
     return done
-
-
-def read_ahead(snapshot) -> None:
-    """Start parsing the snapshot's owners file in a child process (``sources/ahead.py``),
-    for the next ``load`` of that snapshot to take; does nothing where it cannot (no fork,
-    threads running). Call it before importing pandas: the child starts as a copy of this
-    process."""
-    from .engine.models import OWNERS_FILE
-    from .sources.owners.prefetch import read_ahead as start
-    start(Path(snapshot) / OWNERS_FILE)
 
 
 def fetch(config: "Config", out, *, progress: bool | None = None) -> dict:
@@ -172,7 +166,7 @@ def audit(data: Loaded, *, profile_url: str | None = None, suggestions: bool = T
     """The audit (docs/design.md §4) of loaded data."""
     from .engine import reconcile
     return reconcile.audit(data.users, data.owners, data.links, suggestions=suggestions,
-                           profile_url=profile_url)
+                           profile_url=profile_url, arrow=data.engine != "exact")
 
 
 def commands(snapshot, store_path) -> "FixCommands":
@@ -312,7 +306,7 @@ def newest_snapshot(runs_dir) -> Path | None:
     d = Path(runs_dir)
     if not d.is_dir():
         return None
-    from .sources.snapshot import OWNERS_FILE, USERS_FILE
+    from .engine.models import OWNERS_FILE, USERS_FILE
     for run in sorted((p for p in d.iterdir() if p.name[:1].isdigit()), reverse=True):
         snap = run / "snapshot"
         if (snap / USERS_FILE).is_file() and (snap / OWNERS_FILE).is_file():
@@ -360,8 +354,6 @@ def build_report(config: "Config", result: "Audit", *, snapshot, store_path, now
     activities CSV (``activities``, else the config's), the fix commands of this snapshot and
     store, and the note of the snapshot's fetch before ``notes``. ``before``: after an applied
     run, the audit before its changes (``result`` is then the audit after them)."""
-    import shlex
-
     from .report.build import build_report
     from .report.compose import read_activities
     from .store.store import Store
@@ -372,13 +364,10 @@ def build_report(config: "Config", result: "Audit", *, snapshot, store_path, now
     acts = read_activities(path) if path else None
     fetched = fetch_note(snapshot)
     cmds = commands(snapshot, store_path)
-    db = shlex.quote(str(store_path))
-    decide = (f"keep the link: usermap map {{aloware_user_id}} {{hubspot_owner_id}} --store {db}"
-              f"  |  unlink: usermap unmap {{aloware_user_id}} --store {db}")
     report = build_report(
         result, plan=plan, applied=applied, run_id=run_id, generated_at=now, status=status,
         history=history, activities=acts, mask_emails=config.report.mask_emails,
-        fix_command=cmds.fix, decide_command=decide, before=before,
+        fix_command=cmds.fix, decide_command=cmds.decide, before=before,
         notes=((fetched,) if fetched else ()) + tuple(notes))
     if mode:
         from dataclasses import replace

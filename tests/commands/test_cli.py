@@ -18,7 +18,7 @@ A = "a@x.com"
 def usermap(*args, env=None, cwd=None):
     e = dict(os.environ)
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "usermap.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "usermap.launch", *map(str, args)],
                           capture_output=True, text=True, env=e, cwd=cwd, timeout=120)
 
 

@@ -197,7 +197,7 @@ def test_tables_escape_directory_values(tmp_path, monkeypatch):
 
 
 def _owners_frame(world):
-    from usermap.sources.snapshot import owners_frame
+    from usermap.sources.owners.frame import owners_frame
     return owners_frame(world.owners)
 
 

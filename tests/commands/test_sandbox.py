@@ -313,7 +313,7 @@ def test_usermap_sandbox_then_usermap_fetch(tmp_path):
     env = dict(os.environ, **SANDBOX_TOKENS)
     cfg = tmp_path / "cfg" / "usermap.toml"
     sb = subprocess.Popen(
-        [sys.executable, "-m", "usermap.cli", "sandbox", "--users", "120", "--seed", "5",
+        [sys.executable, "-m", "usermap.launch", "sandbox", "--users", "120", "--seed", "5",
          "--max-seconds", "60", "--config-out", str(cfg)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     q: queue.Queue = queue.Queue()
@@ -330,12 +330,12 @@ def test_usermap_sandbox_then_usermap_fetch(tmp_path):
         assert (cfg.parent / "aloware_export.csv").exists()
 
         fetch = subprocess.run(
-            [sys.executable, "-m", "usermap.cli", "fetch", "--config", str(cfg), "--out",
+            [sys.executable, "-m", "usermap.launch", "fetch", "--config", str(cfg), "--out",
              str(tmp_path / "snap")], capture_output=True, text=True, env=env, cwd=ROOT,
             timeout=60)
         assert fetch.returncode == 0, fetch.stderr
         wrong = subprocess.run(
-            [sys.executable, "-m", "usermap.cli", "fetch", "--config", str(cfg), "--out",
+            [sys.executable, "-m", "usermap.launch", "fetch", "--config", str(cfg), "--out",
              str(tmp_path / "snap2")], capture_output=True, text=True, cwd=ROOT, timeout=60,
             env=dict(env, ALOWARE_API_TOKEN="alw-WRONG-TOKEN-0000"))
         assert wrong.returncode == 4 and not (tmp_path / "snap2").exists()

@@ -183,9 +183,9 @@ def test_read_back_with_pandas(tmp_path, worlds):
 @pytest.mark.parametrize("n", [200, 2000])
 def test_every_code_occurs(worlds, n):
     reconcile = pytest.importorskip("usermap.engine.reconcile")
-    snapshot = pytest.importorskip("usermap.sources.snapshot")
+    owners_frame = pytest.importorskip("usermap.sources.owners.frame").owners_frame
     w = worlds[n]
-    audit = reconcile.audit(w.users, snapshot.owners_frame(w.owners), w.links, suggestions=False)
+    audit = reconcile.audit(w.users, owners_frame(w.owners), w.links, suggestions=False)
     issues = set(audit.mapped["issue"])
     assert set(m.ISSUE_CODES) <= issues
     assert set(m.ALOWARE_REASONS) == set(audit.unmapped_aloware["reason"])
@@ -207,9 +207,9 @@ def test_showcase_table_matches_cases():
 def test_showcase_outcomes(worlds, n):
     """Each hand-built case produces exactly the code it was built for."""
     reconcile = pytest.importorskip("usermap.engine.reconcile")
-    snapshot = pytest.importorskip("usermap.sources.snapshot")
+    owners_frame = pytest.importorskip("usermap.sources.owners.frame").owners_frame
     w = worlds[n]
-    audit = reconcile.audit(w.users, snapshot.owners_frame(w.owners), w.links, suggestions=False)
+    audit = reconcile.audit(w.users, owners_frame(w.owners), w.links, suggestions=False)
     got = {
         "user": dict(zip(audit.unmapped_aloware["aloware_user_id"],
                          audit.unmapped_aloware["reason"])),

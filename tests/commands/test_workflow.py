@@ -176,9 +176,11 @@ def test_fix_commands_are_built_once_and_quoted(world):
     workflow.write_audit(result, tmp / "a", snapshot=snap, store_path=db)
     errors = pd.read_csv(tmp / "a" / "errors.csv", dtype=str, keep_default_na=False)
     assert len(errors)
-    want = [cmds.for_issue(i, c, u, m) for i, c, u, m in zip(
-        errors["issue_id"], errors["code"], errors["aloware_user_id"], errors["method"])]
+    want = [cmds.for_issue(i, c, u, m, o) for i, c, u, m, o in zip(
+        errors["issue_id"], errors["code"], errors["aloware_user_id"], errors["method"],
+        errors["hubspot_owner_id"])]
     assert errors["fix"].tolist() == want
+    assert not errors["fix"].str.contains("OWNER_ID").any()
     rep = workflow.build_report(Config(), result, snapshot=snap, store_path=db, now=NOW)
     # the report shows a command only where a person decides: both choices, complete and quoted
     shown = [row for row in rep.errors.rows() if row["fix"]]

@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 
 from runkit import run_cli
+
+pytestmark = pytest.mark.usefixtures("engine")   # the contract under both engines (conftest)
 from test_cli import usermap
 
 pytestmark = pytest.mark.issue(6)  # the issue that asked for these tests

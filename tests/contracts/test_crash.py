@@ -134,7 +134,7 @@ def big(tmp_path_factory):
 def spawn_apply(plan, db, hook: str) -> subprocess.Popen:
     env = dict(os.environ)
     env[HOOK] = hook
-    return subprocess.Popen([sys.executable, "-m", "usermap.cli", "apply", str(plan), "--store",
+    return subprocess.Popen([sys.executable, "-m", "usermap.launch", "apply", str(plan), "--store",
                              str(db), "--yes"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -236,7 +236,7 @@ def test_sigkill_during_import_leaves_the_store_before_or_after(big, tmp_path):
         db = tmp_path / f"i{i}.db"
         shutil.copy(big["base"], db)
         before = links_of(db)
-        proc = subprocess.Popen([sys.executable, "-m", "usermap.cli", "mappings", "import",
+        proc = subprocess.Popen([sys.executable, "-m", "usermap.launch", "mappings", "import",
                                  str(tmp_path / "w" / "mappings.csv"), "--store", str(db),
                                  "--force"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
@@ -262,7 +262,7 @@ def test_sigkill_during_a_first_import_leaves_an_empty_store_with_its_indexes(tm
     for i in range(4):
         db = tmp_path / f"f{i}.db"
         assert usermap("init", "--store", db).returncode == 0
-        proc = subprocess.Popen([sys.executable, "-m", "usermap.cli", "mappings", "import",
+        proc = subprocess.Popen([sys.executable, "-m", "usermap.launch", "mappings", "import",
                                  str(csv), "--store", str(db)], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
         try:

@@ -25,7 +25,8 @@ from usermap.errors import InputError
 from usermap.engine.models import ACTIONS, METHODS, OWNER_TYPES, USER_KINDS, USER_STATUSES
 from usermap.planfile import read_plan
 from usermap.planfile import PLAN_FORMAT
-from usermap.sources.snapshot import read_mappings_csv, read_owners_json, read_users_csv
+from usermap.sources.owners.read import read_owners as read_owners_json
+from usermap.sources.snapshot import read_mappings_csv, read_users_csv
 
 pytestmark = pytest.mark.issue(6)  # the issue that asked for these tests
 

@@ -18,10 +18,30 @@ from usermap.config import Config
 from usermap.errors import BadAnswerError, InputError, SourceError, exit_code_for
 from usermap.sandbox.scenarios import generate
 from usermap.sources.api import aloware
-from usermap.sources.csv.read import read_csv_validated
+from usermap.sources.csv import read as csv_read
 from usermap.sources.api.fetch import fetch_snapshot
 from usermap.sources.api.retry import RetryPolicy
-from usermap.sources.snapshot import read_mappings_csv, read_owners_json, read_users_csv
+from usermap.sources import snapshot
+from usermap.sources.owners.read import read_owners
+from conftest import current_engine
+
+pytestmark = pytest.mark.usefixtures("engine")   # every input contract under both engines
+
+
+def read_owners_json(path):
+    return read_owners(path, engine=current_engine())
+
+
+def read_users_csv(path):
+    return snapshot.read_users_csv(path, engine=current_engine())
+
+
+def read_mappings_csv(path):
+    return snapshot.read_mappings_csv(path, engine=current_engine())
+
+
+def read_csv_validated(path, *args, **kw):
+    return csv_read.read_csv_validated(path, *args, engine=current_engine(), **kw)
 
 pytestmark = pytest.mark.issue(10)  # the issue that asked for these tests
 

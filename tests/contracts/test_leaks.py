@@ -314,11 +314,13 @@ def test_fix_and_decide_commands_shell_quote_every_id(hostile):
     fix = fix_command(hostile, "hubspot_email_changed", hostile, "email", "snap dir", "d.db")
     assert shlex.split(fix) == ["usermap", "plan", "snap dir", "--store", "d.db", "--out",
                                 "fix.json", "--only", hostile]
-    decide = fix_command("i1", "aloware_email_changed", hostile, "email", "s", "d.db")
-    words = shlex.split(decide.split("  or  ")[0].removeprefix("decide: "))
-    assert words == ["usermap", "map", hostile, "OWNER_ID", "--store", "d.db"]
-    assert shlex.split(decide.split("  or  ")[1]) == ["usermap", "unmap", hostile, "--store",
-                                                      "d.db"]
+    decide = fix_command("i1", "aloware_email_changed", hostile, "email", "s", "d.db",
+                         owner=hostile)
+    keep, unlink = decide.split("  |  ")
+    words = shlex.split(keep.removeprefix("keep the link: "))
+    assert words == ["usermap", "map", hostile, hostile, "--store", "d.db"]   # no placeholder
+    assert shlex.split(unlink.removeprefix("unlink: ")) == ["usermap", "unmap", hostile,
+                                                            "--store", "d.db"]
     assert shlex.split(fix_for("hubspot_email_changed", "email", hostile, hostile, hostile))[-1] \
         == hostile
     assert shlex.split(fix_for("x", "email", hostile, "u", "o",
@@ -360,8 +362,9 @@ def test_audit_csvs_quote_ids_encode_links_and_neutralise_formulas(hostile_world
     read = lambda n: pd.read_csv(tmp / "audit" / n, dtype=str, keep_default_na=False)  # noqa
     errors = read("errors.csv")
     assert len(errors) >= 1
-    fixes = [shlex.split(f.removeprefix("decide: ").split("  or  ")[0]) for f in errors["fix"]]
-    assert ["usermap", "map", bad_user, "OWNER_ID", "--store", str(db)] in fixes, fixes
+    fixes = [shlex.split(f.split("  |  ")[0].removeprefix("keep the link: "))
+             for f in errors["fix"]]
+    assert ["usermap", "map", bad_user, bad_owner, "--store", str(db)] in fixes, fixes
     for words in fixes:
         assert "rm" not in words
     ua = read("unmapped_aloware.csv")
@@ -389,14 +392,14 @@ def test_the_report_and_notebook_tables_quote_ids_and_encode_links(hostile_world
                   display.errors_by_code(result, cmds).rename(
                       columns={"fix (e.g. the first one)": "fix"})):
         for fix in frame["fix"]:
-            words = shlex.split(fix.removeprefix("decide: ").split("  or  ")[0])
+            words = shlex.split(fix.split("  |  ")[0].removeprefix("keep the link: "))
             assert "rm" not in words and "~" not in words, fix
     rep = workflow.build_report(Config(), result, snapshot=snap, store_path=db,
                                 now="2026-01-01T00:00:00Z")
     tables = {t.id: t for t in rep.tables}
     errors = tables["errors"]
     fixes = errors.data[[c.key for c in errors.columns].index("fix")]
-    assert any(bad_user in shlex.split(f.removeprefix("decide: ").split("  or  ")[0])
+    assert any(bad_user in shlex.split(f.split("  |  ")[0].removeprefix("keep the link: "))
                for f in fixes), fixes
     for f in fixes:
         assert "rm" not in shlex.split(f.removeprefix("decide: ").split("  or  ")[0])

@@ -22,8 +22,10 @@ import pytest
 from conftest import SANDBOX_TOKENS
 from runkit import run_cli
 
+pytestmark = pytest.mark.usefixtures("engine")   # the contract under both engines (conftest)
+
 NOW = "2026-11-24T12:00:00Z"
-USERMAP = [sys.executable, "-m", "usermap.cli"]
+USERMAP = [sys.executable, "-m", "usermap.launch"]
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -345,7 +347,8 @@ def test_a_map_committed_while_an_import_reads_is_neither_kept_nor_lost_silently
     links = read_mappings_csv(site / "mappings.csv")
     with Store.open(db) as s:
         linked = set(s.links()["hubspot_owner_id"])
-    from usermap.sources.snapshot import read_owners_json, read_users_csv
+    from usermap.sources.owners.read import read_owners as read_owners_json
+    from usermap.sources.snapshot import read_users_csv
     users = read_users_csv(site / "snap" / "aloware_users.csv")
     free_user = next(u for u in users["id"] if u not in set(links["aloware_user_id"]))
     owners = read_owners_json(site / "snap" / "hubspot_owners.json")

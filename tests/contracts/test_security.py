@@ -41,7 +41,7 @@ def usermap_umask0(*args, env=None):
     """`usermap ARGS` in a process whose umask is 0: every mode it gets is the one asked for."""
     e = dict(os.environ)
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "usermap.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "usermap.launch", *map(str, args)],
                           capture_output=True, text=True, env=e, timeout=120,
                           preexec_fn=lambda: os.umask(0))
 

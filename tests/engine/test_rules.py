@@ -9,6 +9,8 @@ from usermap.engine.normalize import email_key, is_valid_key
 
 from tiny import L, O, U, changes, issue_of, reason_of, run
 
+pytestmark = pytest.mark.usefixtures("engine")   # every rule under both engines (conftest)
+
 A = "a@x.com"
 
 

@@ -35,25 +35,24 @@ import pandas as pd
 from usermap import workflow
 from usermap.errors import InputError
 from usermap.sources.owners import prefetch as ahead_mod
-from usermap.sources.snapshot import read_owners_json
+from usermap.sources.owners.read import read_owners
 snap, how = sys.argv[1], sys.argv[2]
-started = ahead_mod.read_ahead(os.path.join(snap, "hubspot_owners.json"))
+started = ahead_mod.start(os.path.join(snap, "hubspot_owners.json"))
 pid = started.pid if started else None
 out = {"started": started is not None}
-if how == "leave":                      # never taken: killed and reaped at exit
-    ahead_mod.close_pending()
+if how == "leave":                      # never taken: close() kills and reaps it
+    started.close()
 else:
     try:
-        taken = ahead_mod.take_ahead(os.path.join(snap, "hubspot_owners.json"))
-        got = read_owners_json(os.path.join(snap, "hubspot_owners.json"), ahead=taken)
-        want = read_owners_json(os.path.join(snap, "hubspot_owners.json"))
+        got = read_owners(os.path.join(snap, "hubspot_owners.json"), prefetch=started)
+        want = read_owners(os.path.join(snap, "hubspot_owners.json"), engine="exact")
         pd.testing.assert_frame_equal(got, want, check_exact=True)
         out["rows"] = len(got)
     except InputError as e:
         out["error"] = str(e)
         out["want"] = None
         try:
-            read_owners_json(os.path.join(snap, "hubspot_owners.json"))
+            read_owners(os.path.join(snap, "hubspot_owners.json"), engine="exact")
         except InputError as e2:
             out["want"] = str(e2)
 try:
@@ -100,9 +99,9 @@ def test_a_child_never_taken_is_killed_and_reaped(snap):
 def test_no_child_while_threads_run(snap):
     out = _run("""
         import json, sys, threading, time
-        from usermap.sources.owners.prefetch import read_ahead
+        from usermap.sources.owners.prefetch import start
         t = threading.Thread(target=time.sleep, args=(0.2,), daemon=True); t.start()
-        print(json.dumps({"started": read_ahead(sys.argv[1]) is not None}))
+        print(json.dumps({"started": start(sys.argv[1]) is not None}))
         """, snap / "hubspot_owners.json")
     assert out == {"started": False}
 
@@ -113,11 +112,11 @@ def test_the_cli_plan_reads_ahead_and_gives_the_same_plan(snap, tmp_path_factory
     from usermap import cli
     store = tmp_path_factory.mktemp("s") / "u.db"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-m", "usermap.cli", "mappings", "import",
+    subprocess.run([sys.executable, "-m", "usermap.launch", "mappings", "import",
                     str(snap / "mappings.csv"), "--store", str(store), "--create"], check=True,
                    env=env, capture_output=True, timeout=120)
     a, b = tmp_path_factory.mktemp("a") / "p.json", tmp_path_factory.mktemp("b") / "p.json"
-    p = subprocess.run([sys.executable, "-m", "usermap.cli", "plan", str(snap), "--store",
+    p = subprocess.run([sys.executable, "-m", "usermap.launch", "plan", str(snap), "--store",
                         str(store), "--out", str(a)], env=env, capture_output=True, text=True,
                        timeout=120)
     assert p.returncode == 0, p.stderr
@@ -145,28 +144,26 @@ def test_peek_reads_a_current_store_and_declines_the_rest(tmp_path):
 
 def test_a_command_that_stops_before_reading_reaps_its_child(snap):
     """`usermap audit` with a bad config stops (exit 2) before it reads the snapshot: the child
-    it started is reaped when main() returns, not left for the interpreter's exit."""
+    handed to it is reaped when main() returns, not left for the interpreter's exit."""
     out = _run("""
         import json, os, sys
         from usermap import cli
         from usermap.sources.owners import prefetch as ahead
-        started = []
-        real = ahead.read_ahead
-        ahead.read_ahead = lambda p: started.append(real(p)) or started[-1]
         bad = os.path.join(sys.argv[1], "bad.toml")
         open(bad, "w").write("[aloware\\n")
         assert cli.main(["init", "--store", os.path.join(sys.argv[1], "s.db")]) == 0
+        child = ahead.start(os.path.join(sys.argv[1], "hubspot_owners.json"))
         code = cli.main(["audit", sys.argv[1], "--store", os.path.join(sys.argv[1], "s.db"),
-                         "--out", os.path.join(sys.argv[1], "out"), "--config", bad])
+                         "--out", os.path.join(sys.argv[1], "out"), "--config", bad],
+                        prefetch=child)
         try:
             os.waitpid(-1, os.WNOHANG)
             reaped = False
         except ChildProcessError:
             reaped = True
-        print(json.dumps({"code": code, "started": bool(started and started[0]),
-                          "pending": len(ahead._pending), "reaped": reaped}))
+        print(json.dumps({"code": code, "started": child is not None, "reaped": reaped}))
         """, snap)
-    assert out == {"code": 2, "started": True, "pending": 0, "reaped": True}, out
+    assert out == {"code": 2, "started": True, "reaped": True}, out
 
 
 def test_ids_past_64_bits_and_shared_names_through_the_child(snap):
@@ -179,9 +176,9 @@ def test_ids_past_64_bits_and_shared_names_through_the_child(snap):
     shared = _run("""
         import json, os, sys
         from usermap.sources.owners import prefetch as ahead_mod
-        from usermap.sources.snapshot import read_owners_json
+        from usermap.sources.owners.read import read_owners
         p = os.path.join(sys.argv[1], "hubspot_owners.json")
-        frame = read_owners_json(p, ahead=ahead_mod.read_ahead(p))
+        frame = read_owners(p, prefetch=ahead_mod.start(p))
         names = frame["first_name"]
         print(json.dumps([len(set(map(id, names))), names.nunique()]))
         """, snap)

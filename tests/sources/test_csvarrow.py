@@ -1,4 +1,4 @@
-"""Arrow's CSV tokenizer (usermap.sources.csv.arrow) answers only where it gives pandas' frame:
+"""Arrow's CSV tokenizer (usermap.sources.csv.fast.arrow_frame) answers only where it gives pandas' frame:
 compared with pandas on generated text, well-formed and not."""
 
 import csv
@@ -7,7 +7,7 @@ import io
 import pandas as pd
 from hypothesis import example, given, settings, strategies as st
 
-from usermap.sources.csv.arrow import arrow_frame
+from usermap.sources.csv.fast import arrow_frame
 
 PIECES = ["a", "b", ",", '"', "\n", "\r", " ", "\r\n", '""', "1", "\ufeff", "\t", '"a"', ',"',
           '",', "é", '"x,y"']

@@ -12,8 +12,8 @@ import pytest
 
 from usermap.errors import InputError
 from usermap.sandbox.scenarios import generate, messy, write_world
-from usermap.sources.owners import fast as owners_fast, exact as owners_json
-from usermap.sources.owners.exact import read_owners_json
+from usermap.sources.owners import fast as owners_fast
+from usermap.sources.owners.read import read_owners
 
 OWNER = {"id": "1", "email": "a@x.com", "firstName": "Ann", "lastName": "Lee", "userId": 5,
          "userIdIncludingInactive": 5, "type": "PERSON", "archived": False,
@@ -23,13 +23,13 @@ MANY = 3_000  # > 2 pieces of owners_fast._PIECE_BYTES
 
 
 def json_path(path):
-    """What read_owners_json gives without the msgspec path."""
-    keep = owners_json.owner_columns
-    owners_json.owner_columns = lambda p: None
-    try:
-        return read_owners_json(path)
-    finally:
-        owners_json.owner_columns = keep
+    """What the exact engine (json) gives."""
+    return read_owners(path, engine="exact")
+
+
+def read_owners_json(path):
+    """What the fast engine (msgspec where it vouches) gives."""
+    return read_owners(path, engine="fast")
 
 
 def same_as_json_path(path) -> pd.DataFrame:

@@ -420,7 +420,7 @@ def test_total_time_budget_ends_the_loop():
 def _usermap(*args, env_extra=None, cwd=None):
     env = {k: v for k, v in os.environ.items() if k not in SANDBOX_TOKENS}
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "usermap.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "usermap.launch", *args], capture_output=True,
                           text=True, env=env, cwd=cwd or ROOT, timeout=60)
 
 
@@ -505,7 +505,7 @@ def test_usermap_fetch_never_imports_pandas(world, sandbox, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "HEAVY=\n" in r.stderr, r.stderr
     # -X importtime agrees (the hook above cannot miss an import made and dropped)
-    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "usermap.cli", "fetch",
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "usermap.launch", "fetch",
                         "--config", str(tmp_path / "cfg" / "usermap.toml"), "--out",
                         str(tmp_path / "snap2")], capture_output=True, text=True, env=env,
                        cwd=ROOT, timeout=60)

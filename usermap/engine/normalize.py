@@ -53,11 +53,15 @@ def email_keys(values: pd.Series) -> pd.Series:
     return pd.Series(_keys(values.to_numpy(dtype=object))[0], index=values.index, dtype=object)
 
 
-def keys_and_validity(values: pd.Series) -> tuple[pd.Series, pd.Series, object]:
+def keys_and_validity(values: pd.Series, *, arrow: bool = True
+                      ) -> tuple[pd.Series, pd.Series, object]:
     """``email_keys`` and ``valid_keys`` of ``values`` in one pass, and the keys as an Arrow
-    string array (None when the values were not all strings or missing), for the caller's own
-    Arrow work on them (``reconcile`` codes the keys with it)."""
-    keys, arrow = _keys(values.to_numpy(dtype=object))
+    string array (None when the values were not all strings or missing, or without ``arrow``),
+    for the caller's own Arrow work on them (``reconcile`` codes the keys with it).
+
+    ``arrow``: False takes the scalar rule (``email_key``, ``is_valid_key``) for every value,
+    the exact twin of the Arrow kernels (the caller's engine switch chooses)."""
+    keys, arrow = _keys(values.to_numpy(dtype=object), arrow)
     valid = _valid(arrow) if arrow is not None else None
     if valid is None:
         valid = np.array([is_valid_key(k) for k in keys], dtype=bool)
@@ -65,9 +69,9 @@ def keys_and_validity(values: pd.Series) -> tuple[pd.Series, pd.Series, object]:
             pd.Series(valid, index=values.index, dtype=bool), arrow)
 
 
-def _keys(arr: np.ndarray) -> tuple[np.ndarray, object]:
+def _keys(arr: np.ndarray, arrow: bool = True) -> tuple[np.ndarray, object]:
     """(keys as an object array, the same keys as an Arrow array or None)."""
-    strings = _arrow_strings(arr)
+    strings = _arrow_strings(arr) if arrow else None
     if strings is None:
         return np.array([email_key(v) for v in arr] or [], dtype=object), None
     keys = pc.ascii_lower(pc.utf8_trim(strings.fill_null(""), characters=_ASCII_SPACE))

@@ -65,10 +65,10 @@ def prepare_users(users: pd.DataFrame) -> pd.DataFrame:
     return _prepare_users(users)[0]
 
 
-def _prepare_users(users: pd.DataFrame):
+def _prepare_users(users: pd.DataFrame, arrow: bool = True):
     """(prepared users, their keys as an Arrow array or None)."""
     u = users.reset_index(drop=True)
-    u[KEY], u[VALID], keys = keys_and_validity(u[U_EMAIL])
+    u[KEY], u[VALID], keys = keys_and_validity(u[U_EMAIL], arrow=arrow)
     u[ELIGIBLE] = u[U_STATUS].isin(ELIGIBLE_STATUSES) & (u[U_KIND] == "user") & u[VALID]
     return u, keys
 
@@ -78,10 +78,10 @@ def prepare_owners(owners: pd.DataFrame) -> pd.DataFrame:
     return _prepare_owners(owners)[0]
 
 
-def _prepare_owners(owners: pd.DataFrame):
+def _prepare_owners(owners: pd.DataFrame, arrow: bool = True):
     """(prepared owners, their keys as an Arrow array or None)."""
     o = owners.reset_index(drop=True)
-    o[KEY], o[VALID], keys = keys_and_validity(o[O_EMAIL])
+    o[KEY], o[VALID], keys = keys_and_validity(o[O_EMAIL], arrow=arrow)
     o[ACTIVE] = ~o[O_ARCHIVED].astype(bool) & o[O_USER_ID].notna()
     o[PERSON] = o[O_TYPE] == "PERSON"
     return o, keys
@@ -232,10 +232,14 @@ def _detail(code: str, a: str, h: str) -> str:
 
 
 def audit(users: pd.DataFrame, owners: pd.DataFrame, links: pd.DataFrame | None = None, *,
-          suggestions: bool = True, profile_url: str | None = None) -> Audit:
-    """Audit every link and every unlinked user and owner (docs/design.md §4)."""
-    u, u_keys = _prepare_users(users)
-    o, o_keys = _prepare_owners(owners)
+          suggestions: bool = True, profile_url: str | None = None, arrow: bool = True
+          ) -> Audit:
+    """Audit every link and every unlinked user and owner (docs/design.md §4).
+
+    ``arrow``: the e-mail keys by Arrow's kernels (True) or by the scalar rule (False); both
+    give the same audit (the caller's engine switch chooses)."""
+    u, u_keys = _prepare_users(users, arrow)
+    o, o_keys = _prepare_owners(owners, arrow)
     links = empty_links() if links is None else links
     lk = links.reset_index(drop=True)
     for c in LINK_COLUMNS:

@@ -82,7 +82,7 @@ def _activity_users(frame: pd.DataFrame, names: "_NameBook", mask) -> Table:
     emails = names.emails(users)
     cols = (Column("name", "Name", search=True), _USER,
             Column("email", "E-mail", "email", search=True), Column("kind", "Why"),
-            Column("code", "Code", "code", labels="any"), Column("call", "Calls", "num"),
+            Column("code", "Issue or reason", "code", labels="any"), Column("call", "Calls", "num"),
             Column("sms", "SMS", "num"), Column("total", "Activities", "num"))
     return Table("activity_users", "Users whose activities go unassigned", cols, (
         tuple(names.names(users)), tuple(users), tuple(_masked(emails, mask)),

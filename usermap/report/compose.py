@@ -21,7 +21,8 @@ def read_activities(path) -> pd.DataFrame:
     """An activities CSV (``aloware_user_id,type,timestamp``; type call or sms; ISO 8601
     timestamps). Errors name the file, row and column (InputError, exit 2)."""
     from ..errors import InputError
-    from ..sources.csv.read import line_of, read_csv_validated
+    from ..sources.csv.checks import line_of
+    from ..sources.csv.read import read_csv_validated
     path = Path(path)
     df = read_csv_validated(path, ACTIVITY_COLUMNS)
     for c in ACTIVITY_COLUMNS:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
+from ..visible import visible
+
 __all__ = ["FailureReport", "build_failure_report", "ERROR_MESSAGE_MAX"]
 
 
@@ -61,8 +63,8 @@ class FailureReport:
 
     def subject(self) -> str:
         first = " ".join(self.error_message.split())
-        text = (f"usermap [{self.status.upper()}]: run {self.run_id}, exit {self.exit_code} "
-                f"({self.meaning}): {self.error_class}: {first}")
+        text = visible(f"usermap [{self.status.upper()}]: run {self.run_id}, exit "
+                       f"{self.exit_code} ({self.meaning}): {self.error_class}: {first}")
         return text if len(text) <= 200 else text[:199] + "…"
 
     def to_json(self) -> dict:

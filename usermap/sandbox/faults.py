@@ -11,8 +11,10 @@ server.py, the store, the sources, the report, pandas; no network of its own (an
 
 from __future__ import annotations
 
+import email.utils
 import hmac
 import math
+import time
 
 __all__ = ["TEN_SECONDLY", "OWNERS_SCOPE"]
 
@@ -111,7 +113,7 @@ class _Faults:
             self._log("477 hubspot: migration in progress")
             self._send(h, 477, self._hs_error("This portal is currently being migrated; try "
                                               "again later.", "MIGRATION_IN_PROGRESS", corr),
-                       headers={"Retry-After": MIGRATION_RETRY_AFTER,
+                       headers={"Retry-After": self._retry_after(MIGRATION_RETRY_AFTER),
                                 "X-HubSpot-Correlation-Id": corr})
             return True
         return False
@@ -126,6 +128,14 @@ class _Faults:
             "MISSING_SCOPES", corr,
             errors=[{"message": "One or more of the following scopes are required.",
                      "context": {"requiredGranularScopes": [scope]}}]))
+
+    def _retry_after(self, seconds: float):
+        """A ``Retry-After`` value: delay-seconds, or with ``retry_after_date`` RFC 9110's other
+        form, an HTTP-date cut to the whole second as servers format it (so it can name the
+        second that is running now)."""
+        if not self.retry_after_date:
+            return seconds
+        return email.utils.formatdate(time.time() + max(0.0, seconds), usegmt=True)
 
     def _refuse_rate(self, h, api: str, wait: float, corr: str, policy: str = "") -> None:
         with self._lock:
@@ -149,13 +159,15 @@ class _Faults:
                 self._log(f"429 hubspot: more than {self.rate_limit} requests in "
                           f"{self.rate_window:g} s")
                 headers["X-HubSpot-RateLimit-Remaining"] = 0
+                if self.retry_after_date:      # "if one ever comes": sent as an HTTP-date
+                    headers["Retry-After"] = self._retry_after(wait)
                 body = {"status": "error", "message": "You have reached your ten_secondly_rolling "
                         "limit.", "errorType": "RATE_LIMIT", "correlationId": corr,
                         "policyName": "TEN_SECONDLY_ROLLING"}
         else:
             self._log(f"429 {api}: more than {self.rate_limit} requests in "
                       f"{self.rate_window:g} s")
-            headers = {"Retry-After": max(1, math.ceil(wait))}
+            headers = {"Retry-After": self._retry_after(max(1, math.ceil(wait)))}
             headers.update({"X-RateLimit-Limit": self.rate_limit, "X-RateLimit-Remaining": 0})
             body = {"message": "Too Many Attempts."}
         self._send(h, 429, body, headers=headers)

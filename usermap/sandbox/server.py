@@ -38,13 +38,13 @@ Faults, drawn from a ``random.Random(seed)`` once per request in arrival order, 
 sees the same faults on every run: ``rate_limit`` N requests per ``rate_window`` (10 s) per API,
 then 429 (HubSpot's: no ``Retry-After``, a body with ``policyName`` TEN_SECONDLY_ROLLING;
 Aloware's: ``Retry-After``); ``daily_limit`` HubSpot requests, then 429 ``policyName`` DAILY;
-``migrating`` K: the first K HubSpot requests are 477 with ``Retry-After: 1``; ``error_rate`` P
-answers 500/502/503/504; ``drop_rate`` P cuts the connection half-way through the body (a CRM
-update is applied first); ``latency_ms`` before every answer; ``trickle_ms`` sends every answer one
-byte at a time, ``trickle_ms`` apart (a server too slow for any deadline, whose every byte resets
-a socket timeout; bounded: ``TRICKLE_MAX_SECONDS`` per answer, and it ends when the server stops or
-the client hangs up); ``cut_after`` K cuts every owners page after page K (the listing can never
-complete); ``max_seconds`` stops the server. The CRM search is exempt from ``rate_limit``: it has
+``migrating`` K: the first K HubSpot requests are 477 with ``Retry-After: 1`` (with
+``retry_after_date`` every ``Retry-After`` is an HTTP-date, and HubSpot's 429 gets one);
+``error_rate`` P answers 500/502/503/504; ``drop_rate`` P cuts the connection half-way through the body (a CRM
+update is applied first); ``latency_ms`` before every answer; ``trickle_ms`` sends every answer
+one byte at a time, ``trickle_ms`` apart (a server too slow for any deadline; bounded:
+``TRICKLE_MAX_SECONDS`` per answer); ``cut_after`` K cuts every owners page after page K (the
+listing can never complete); ``max_seconds`` stops the server. The CRM search is exempt from ``rate_limit``: it has
 its own (``CrmObjects.search_rate``), 429 ``policyName`` SECONDLY; the daily limit is shared.
 """
 
@@ -66,7 +66,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pandas as pd
 
 from ..errors import InputError
-from ..engine.models import U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS
+from ..engine.models import (OWNERS_FILE, U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE,
+                             U_STATUS, USERS_FILE)
 from ..redact import MASK, redact
 from .crm import CrmObjects
 from .crmquery import crm_route, crm_scope
@@ -107,7 +108,8 @@ class SandboxServer(_Faults):
                  drop_rate: float = 0.0, latency_ms: float = 0.0, cut_after: int = 0,
                  trickle_ms: float = 0.0, daily_limit: int = DAILY_LIMIT, migrating: int = 0,
                  aloware_wrap: bool = False, broken_json: tuple | set = (),
-                 log=None, verbose: bool = False, crm: CrmObjects | None = None):
+                 retry_after_date: bool = False, log=None, verbose: bool = False,
+                 crm: CrmObjects | None = None):
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the sandbox serves on loopback only")
         for name, p in (("error_rate", error_rate), ("drop_rate", drop_rate)):
@@ -132,7 +134,7 @@ class SandboxServer(_Faults):
         self.trickle = float(trickle_ms) / 1000.0
         self.cut_after = int(cut_after)
         self.daily_limit, self.migrating = int(daily_limit), int(migrating)
-        self.aloware_wrap = aloware_wrap
+        self.aloware_wrap, self.retry_after_date = aloware_wrap, bool(retry_after_date)
         self.broken_json = set(broken_json)
         self._log_fn, self._verbose = log, verbose
         self.crm = crm if crm is not None else CrmObjects()   # calls and SMS (crm.py)
@@ -155,7 +157,8 @@ class SandboxServer(_Faults):
     @classmethod
     def from_snapshot(cls, directory, **kw) -> "SandboxServer":
         """Serve a snapshot folder (aloware_users.csv, hubspot_owners.json) as it is."""
-        from ..sources.snapshot import OWNERS_FILE, USERS_FILE, owners_frame, read_users_csv
+        from ..sources.owners.frame import owners_frame
+        from ..sources.snapshot import read_users_csv
         d = Path(directory)
         if not d.is_dir():
             raise InputError("snapshot folder not found; give a folder `usermap fetch --out DIR` "

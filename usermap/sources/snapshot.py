@@ -5,8 +5,9 @@ validates and raises ``InputError`` naming the file, the row and the column; not
 by a reader. Writers write into a temporary sibling and rename, so a half-written snapshot never
 exists under its final name.
 
-The owners JSON reader (``read_owners_json``, ``owners_frame``) is in owners_json.py and
-re-exported here.
+The owners file is read by ``sources/owners/read.py`` (``read_owners``); the CSV files through
+``sources/csv/read.py``. ``engine`` ("auto", "exact", "fast": the console script's
+``USERMAP_ENGINE``) picks the exact or the fast readers; both give the same frames and errors.
 
 Adapter: file I/O only; no network, no SQLite.
 """
@@ -15,8 +16,6 @@ from __future__ import annotations
 
 import os
 import json
-import json.scanner
-from operator import attrgetter
 from pathlib import Path
 
 import pandas as pd
@@ -24,28 +23,29 @@ import pandas as pd
 from ..errors import InputError
 from ..redact import quoted
 from ..files import write_atomic
-from .csv.read import check_in, check_nonempty, check_unique, iso_times_ok, line_of, strip_column
+from .csv.checks import check_in, check_nonempty, check_unique, iso_times_ok, line_of, strip_column
 from ..files import check_regular_file
 from .csv.read import read_csv_validated
 from ..engine.models import (
     L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_USER, MAPPINGS_CSV_COLUMNS, METHODS,
     U_ID, U_KIND, U_ROLE, U_STATUS, USER_CSV_COLUMNS, USER_KINDS, USER_STATUSES,
 )
-from .owners.exact import owners_frame, read_owners_json  # noqa: F401 - re-exported
+from .owners.read import read_owners
 
 __all__ = [
-    "USERS_FILE", "OWNERS_FILE", "read_snapshot", "read_users_csv", "read_owners_json",
-    "owners_frame", "read_mappings_csv", "write_snapshot", "write_atomic", "fingerprint",
+    "read_snapshot", "read_users_csv", "read_mappings_csv",
+    "write_snapshot", "fingerprint", "check_snapshot_folder",
 ]
 
-from ..engine.models import OWNERS_FILE, USERS_FILE  # noqa: E402 - (one definition, in models)
+from ..engine.models import OWNERS_FILE, USERS_FILE  # noqa: E402 - (used here; defined in models)
 
 
 # --- Aloware users ----------------------------------------------------------------------------
-def read_users_csv(path) -> pd.DataFrame:
+def read_users_csv(path, *, engine: str = "auto") -> pd.DataFrame:
     """aloware_users.csv → users frame (USER_CSV_COLUMNS + role; more columns kept)."""
     path = Path(path)
-    df = read_csv_validated(path, USER_CSV_COLUMNS, strict=USER_CSV_COLUMNS + (U_ROLE,))
+    df = read_csv_validated(path, USER_CSV_COLUMNS, strict=USER_CSV_COLUMNS + (U_ROLE,),
+                            engine=engine)
     df[U_ID] = strip_column(df[U_ID])
     df[U_STATUS] = strip_column(df[U_STATUS], lower=True)
     df[U_KIND] = strip_column(df[U_KIND], lower=True)
@@ -78,10 +78,11 @@ def check_snapshot_folder(directory) -> Path:
     return d
 
 
-def read_snapshot(directory) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_snapshot(directory, *, engine: str = "auto") -> tuple[pd.DataFrame, pd.DataFrame]:
     """(users frame, owners frame) of a snapshot folder."""
     d = check_snapshot_folder(directory)
-    return read_users_csv(d / USERS_FILE), read_owners_json(d / OWNERS_FILE)
+    return (read_users_csv(d / USERS_FILE, engine=engine),
+            read_owners(d / OWNERS_FILE, engine=engine))
 
 
 def fingerprint(directory) -> str:
@@ -116,17 +117,19 @@ def write_snapshot(directory, users: pd.DataFrame, owners: list[dict], extra: di
 
 
 # --- the mappings CSV -----------------------------------------------------------------------
-def read_mappings_csv(path) -> pd.DataFrame:
+def read_mappings_csv(path, *, engine: str = "auto") -> pd.DataFrame:
     """A mappings CSV → links frame. A user or an owner linked twice is an error.
 
-    A big plain file is read by pyarrow when it proves the frame is the one the checks below
-    would give (csvfast.py); anything else, and every error, goes the way below."""
+    Unless ``engine`` is "exact", a plain file is read by pyarrow when it proves the frame is
+    the one the checks below would give (csv/fast.py; under "auto" only a big one); anything
+    else, and every error, goes the way below."""
     from .csv.fast import read_mappings_fast  # here: an audit reads no mappings CSV
     path = Path(path)
-    fast = read_mappings_fast(path)
-    if fast is not None:
-        return fast
-    df = read_csv_validated(path, (L_USER, L_OWNER), strict=MAPPINGS_CSV_COLUMNS)
+    if engine != "exact":
+        fast = read_mappings_fast(path, min_bytes=0 if engine == "fast" else None)
+        if fast is not None:
+            return fast
+    df = read_csv_validated(path, (L_USER, L_OWNER), strict=MAPPINGS_CSV_COLUMNS, engine=engine)
     for col in MAPPINGS_CSV_COLUMNS:
         if col not in df.columns:
             df[col] = ""

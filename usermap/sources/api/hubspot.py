@@ -30,6 +30,7 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Callable
 
+from ..owners.dupkeys import repeated_key
 from ...errors import AuthError, BadAnswerError, IncompleteListingError, InputError, SourceError
 from ...engine.models import OWNER_TYPES
 from ...redact import bounded, redact
@@ -130,8 +131,8 @@ def _classify(e, what: str, host: str = "") -> Exception:
                 f"limit. {details}".strip())
         return Retryable(RATE_LIMIT, f"HTTP 429 {policy} {details}".strip(), wait=wait)
     if status == 477:   # "migration in progress": wait as Retry-After says
-        wait = retry_after_seconds({"Retry-After": dict(getattr(e, "headers", None) or {}).get(
-            "Retry-After", "")})
+        said = {str(k).lower(): v for k, v in dict(getattr(e, "headers", None) or {}).items()}
+        wait = retry_after_seconds({"Retry-After": said.get("retry-after", "")})
         return Retryable(MIGRATION, f"HTTP 477 (the HubSpot account is being migrated) "
                                     f"{details}".strip(), wait=wait)
     if 500 <= status <= 599:
@@ -189,6 +190,13 @@ def _get_page(api, *, archived: bool, after: str | None, limit: int, timeout, wh
             isinstance(nxt, dict) and not isinstance(nxt.get("after"), (str, type(None)))):
         raise BadAnswerError(f"{what}: HubSpot returned an unexpected page: field "
                              f"'paging.next.after': expected an object holding a string cursor")
+    repeated = repeated_key(body, page)   # (json kept the last value of a repeated key)
+    if repeated is not None:
+        element, key = repeated
+        where = f"element {element}" if element else "the page"
+        raise BadAnswerError(f"{what}: {where}, field {key!r}: the key {key!r} appears twice "
+                             f"in one object (JSON would keep only the last); the listing was "
+                             f"discarded")
     return page, raw
 
 
@@ -260,7 +268,7 @@ _NONE = type(None)
 
 def check_owner_objects(results: list, what: str) -> None:
     """The owners of one page, validated as a snapshot's owners are (the rules of
-    ``snapshot.owners_frame``, checked here on the parsed lists so the fetch never needs pandas:
+    ``owners.frame.owners_frame``, checked here on the parsed lists so the fetch never needs pandas:
     objects with a non-empty string or integer id, ``archived`` a boolean, ``email`` and names
     strings, ``type`` PERSON or QUEUE, ``userId`` a number or null, ids unique): anything else is
     a BadAnswerError naming the endpoint, the element and the field, so a snapshot is never
@@ -275,7 +283,7 @@ def check_owner_objects(results: list, what: str) -> None:
 
 def owner_objects_problem(results) -> tuple | None:
     """(element number, field, detail) of the first problem in a list of owner objects, or None.
-    Column by column, in the order ``snapshot.owners_frame`` checks them (same messages)."""
+    Column by column, in the order ``owners.frame.owners_frame`` checks them (same messages)."""
     if not isinstance(results, list):
         return None, None, f"expected an array of owner objects, found {type(results).__name__}"
     if not set(map(type, results)) <= {dict}:

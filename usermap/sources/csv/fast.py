@@ -1,16 +1,32 @@
-"""A fast path for big, plain mappings CSVs: pyarrow's multi-threaded CSV reader and its vector
-checks instead of pandas' reader and Python loops (a million links: about 2.9 s → 0.8 s).
+"""The fast CSV readers, beside the exact one (``exact.py``: pandas): Arrow's tokenizer where it
+is proven to give pandas' strings, and for big plain mappings CSVs the whole links frame by
+pyarrow's vector checks. Each answers the same frame the exact path would, or None (never an
+error of its own); what they will not vouch for is ``NOT_VOUCHED``.
 
-The path only answers when it has proven that ``read_mappings_csv``'s checks would pass and give
-the same frame; otherwise it answers ``None`` and the file is read the usual way, which names the
-file, row and column of any problem exactly as before. Proven means: the file is ASCII with no
-control character (``_raw_control``), no quote, tab or CR (so no field can hold a line break and
-strip() can only remove spaces), its header is exactly the six mappings columns, pyarrow finds
-six fields on every line, no value of any column starts or ends with a space, no id is empty or
-repeated, every method is known and every ``mapped_at`` is a time or empty (both checked per
-distinct value by the same code as the usual path).
+``arrow_frame`` (``read.read_csv_validated`` uses it; every check after it is shared): pyarrow
+parses in C++ and makes no Python object until a column is asked for; pandas' C tokenizer makes
+one string object per field. The two agree on well-formed CSV, which is checked first, over the
+bytes:
+- no lone CR (pandas and Arrow end lines differently at a CR before a comma);
+- quotes only around whole fields: outside quoted fields (every second piece of the text
+  split at quotes) the text between two quoted fields is nothing (an escaped quote) or starts
+  after the closing quote with a comma or line break and ends before the opening one with a
+  comma or line break;
+- the header is one line (no line break inside quotes: Arrow skips it as one row), names no
+  empty column (pandas calls it "Unnamed: k") and has two columns or more (pandas skips a
+  line of blanks as empty; with two columns Arrow finds one field there and refuses it);
+- every row has as many fields as the header (Arrow refuses other rows; pandas would pad a
+  short row, which the caller then reports, or take extra fields as an index).
 
-Adapter: file reading only. pyarrow is a dependency; were it missing, there would be no fast path.
+``read_mappings_fast`` (``snapshot.read_mappings_csv``): only when it has proven that the exact
+checks would pass and give the same frame: the file is ASCII with no control character, no
+quote, tab or CR (so no field can hold a line break and strip() can only remove spaces), its
+header is exactly the six mappings columns, pyarrow finds six fields on every line, no value of
+any column starts or ends with a space, no id is empty or repeated, every method is known and
+every ``mapped_at`` is a time or empty (both checked per distinct value by the same code as the
+exact path). Under ``USERMAP_ENGINE=auto`` only files of ``FAST_MIN_BYTES`` or more take it.
+
+Adapter: parsing and file reading only. Imports pyarrow lazily.
 """
 
 from __future__ import annotations
@@ -23,12 +39,67 @@ import pandas as pd
 from ...errors import InputError
 from ...files import read_regular_bytes
 from ...engine.models import L_MAPPED_AT, L_METHOD, L_OWNER, L_USER, MAPPINGS_CSV_COLUMNS, METHODS
-from ...strings import by_value
-from .read import _raw_control, iso_times_ok
+from ...strings import by_value, objects
+from .checks import iso_times_ok, raw_control
 
-__all__ = ["read_mappings_fast", "FAST_MIN_BYTES"]
+__all__ = ["arrow_frame", "read_mappings_fast", "FAST_MIN_BYTES", "NOT_VOUCHED"]
 
-FAST_MIN_BYTES = 1 << 20  # smaller files: pandas is as quick, and the checks below cost more
+FAST_MIN_BYTES = 1 << 20  # auto: smaller mappings files are as quick in pandas
+
+NOT_VOUCHED = (
+    "arrow_frame: a lone CR, an odd quote in the header, a header of one column or with an "
+    "empty name, quotes that do not wrap whole fields, rows of another field count",
+    "read_mappings_fast: anything not plain ASCII without quotes, tabs, CRs or control "
+    "characters, another header, padded values, an empty or repeated id, an unknown method, "
+    "a mapped_at that is not a time, no rows",
+)
+
+
+def arrow_frame(data: bytes, names: list[str]) -> pd.DataFrame | None:
+    """The frame pandas' ``read_csv(dtype=object, keep_default_na=False, na_values=[])`` gives
+    for ``data`` (UTF-8, BOM stripped, header ``names`` as written), or None when this path
+    cannot vouch for it."""
+    first = data.split(b"\n", 1)[0]
+    if (first.count(b'"') % 2 or len(names) < 2
+            or "" in (n.strip() for n in names)          # (pandas: "Unnamed: k")
+            or data.count(b"\r") != data.count(b"\r\n")):
+        return None
+    if b'"' in data and not _quotes_wrap_fields(data):
+        return None
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+        table = pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(skip_rows=1, column_names=names),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names}, strings_can_be_null=False,
+                quoted_strings_can_be_null=False))
+    except (ImportError, ValueError, TypeError, OSError):   # ArrowInvalid is a ValueError
+        return None
+    if table.num_columns != len(names):
+        return None
+    return pd.DataFrame({n: pd.Series(objects(table.column(i)), dtype=object, copy=False)
+                         for i, n in enumerate(names)}, index=pd.RangeIndex(table.num_rows))
+
+
+def _quotes_wrap_fields(data: bytes) -> bool:
+    """True when the quotes wrap whole fields: split at the quotes, the text outside quoted
+    fields is every second piece; each must be empty (an escaped quote, "") or start where a
+    field ends (comma, CR, LF) and end where one starts (comma, LF), the first piece only the
+    latter and the last only the former. The pieces of a file repeat a few shapes (",", "\n"),
+    so each distinct piece is looked at once (set() runs in C)."""
+    pieces = data.split(b'"')
+    if len(pieces) % 2 == 0:           # an odd number of quotes
+        return False
+    head, tail = pieces[0], pieces[-1]
+    if head and head[-1:] not in (b",", b"\n"):
+        return False
+    if len(pieces) > 1 and tail and tail[:1] not in (b",", b"\r", b"\n"):
+        return False
+    return all(not p or (p[:1] in (b",", b"\r", b"\n") and p[-1:] in (b",", b"\n"))
+               for p in set(pieces[2:-1:2]))
 
 
 def read_mappings_fast(path: Path, *, min_bytes: int | None = None) -> pd.DataFrame | None:
@@ -87,7 +158,7 @@ def _plain(data: bytes) -> bool:
     """ASCII without control characters, quotes, tabs or CRs, and the exact mappings header."""
     if not data.isascii() or b'"' in data or b"\r" in data or b"\t" in data:
         return False
-    if _raw_control(data) >= 0:
+    if raw_control(data) >= 0:
         return False
     end = data.find(b"\n")
     return end >= 0 and data[:end] == ",".join(MAPPINGS_CSV_COLUMNS).encode()

@@ -1,33 +1,48 @@
-"""The fast path of reading hubspot_owners.json (owners_json.py calls ``owner_columns`` first):
-msgspec decodes the mapped file a few MB at a time into the owner columns, or answers None when
-it cannot vouch for the file; owners_json.py then reads it with json, which names the line of a
-syntax error, the owner of a repeated key, the field of a wrong type. Nothing here raises an
-InputError: any doubt is a None, so errors and their messages are the json path's alone.
+"""The fast reader of hubspot_owners.json, beside the exact one (``exact.py``, the semantics):
+msgspec decodes the file a few hundred KB at a time into the same raw owner columns, or answers
+None when it cannot vouch for the file (``NOT_VOUCHED``); ``read.py`` then reads it the exact way,
+which names the line of a syntax error, the owner of a repeated key, the field of a wrong type.
+Nothing here raises: any doubt is a None, so errors and their messages are the exact path's
+alone, and ``frame.py`` does all the post-processing for both.
 
 Two decoders. The typed one (every Owners API field required, with the types the frame accepts:
 ``type`` PERSON or QUEUE, ``archived`` a boolean, teams of {id, name, primary}) builds only
 what it must and guarantees the types, so the caller skips its type checks. When a piece does not
 fit it (a missing field, a null ``type``, a team with another key...), that piece and the rest of
 the file go through the loose one (any value for any field), whose columns the caller validates
-as the json path's.
+as the exact path's.
 
-Adapter: file I/O only; no network, no SQLite. Must not import snapshot.py or owners_json.py.
+Adapter: file I/O only; no network, no SQLite. Must not import snapshot.py or exact.py.
 """
 
 from __future__ import annotations
 
 import gc
-import mmap
+import os
 import re
+import stat
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
 
 from ...engine.models import API_OWNER_FIELDS
+from .dupkeys import keys_in
 
-__all__ = ["owner_columns"]
+__all__ = ["owner_columns", "NOT_VOUCHED"]
 
-_BOUNDARY = re.compile(rb"\}\s*,\s*\{")
+# What this reader answers None for, leaving it to the exact one (tests/sources hold it to that):
+NOT_VOUCHED = (
+    "anything not starting with '[' in its first 64 KB (an object, a scalar, empty, not JSON)",
+    "any syntax error, invalid UTF-8, control character, NaN, trailing comma, lone surrogate",
+    "a non-object element, or a value of a shape neither decoder takes",
+    "a key given twice in one object, or an unknown key the count cannot rule out",
+    "an escaped colon (\\u003a) in a typed piece (it would spoil the count of keys)",
+    "a file that is not regular, cannot be opened, or changed (size, time) while read",
+    "an id past 64 bits in the prefetch child (msgpack cannot carry it)",
+)
+
+_BOUNDARY = re.compile(rb"\}[ \t\r\n]*,[ \t\r\n]*\{")   # (JSON's whitespace only)
+_READ_BYTES = 256 << 10   # (a piece: what is left after one is copied once more)
 _PIECE_BYTES = 256 << 10  # (the objects of a piece stay in the CPU cache: 2x faster than 4 MB)
 _SCALARS = frozenset((str, int, float, bool, type(None)))
 # Every field of an Owners API v3 object (teams items: id, name, primary).
@@ -73,48 +88,93 @@ def owner_columns(path: Path) -> tuple[dict, bool] | None:
     """The raw owner columns (keyed by the frame's column names) and whether every piece went
     through the typed decoder (then ``id`` is str or int, ``email`` str or None, first and last
     names str, ``type`` PERSON or QUEUE, ``archived`` bool, user ids int, str or None), or None
-    when this path cannot vouch for the file: the caller reads it with json.
+    when this path cannot vouch for the file (``NOT_VOUCHED``): the caller reads it with json.
 
     msgspec is strict where json is (control characters, trailing commas, NaN, lone surrogates
     and invalid UTF-8 are errors) and never silently different: any error falls back. A key
     given twice in one object (msgspec keeps the last silently) is found by counting, piece by
-    piece (see ``_typed_piece_ok`` and ``_loose_piece``)."""
+    piece (see ``_typed_piece_ok`` and ``_loose_piece``).
+
+    The file is read piece by piece (never mapped: a file truncated under a mapping kills the
+    process with SIGBUS); a file whose size or time changed while it was read is not vouched
+    for."""
     try:
         typed, loose, msgspec = _make_decoders()
     except ImportError:  # pragma: no cover - a dependency; the json path still works
         return None
-    try:  # mapped, not read: pages already parsed are given back as it goes (a 1M-owner
-        with open(path, "rb") as f:  # file is 300-400 MB)
-            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):  # (an empty file cannot be mapped: the json path says so)
+    try:
+        f = open(path, "rb")
+    except (OSError, ValueError):
         return None
-    with data:
+    with f:
         was = gc.isenabled()
         gc.disable()
         try:
-            return _owners_mapped(data, typed, loose, msgspec)
+            before = os.fstat(f.fileno())
+            if not stat.S_ISREG(before.st_mode):
+                return None
+            found = _owners_read(_Reader(f), typed, loose, msgspec)
+            after = os.fstat(f.fileno())
+            if found is None or (before.st_size, before.st_mtime_ns) != (
+                    after.st_size, after.st_mtime_ns):
+                return None
+            return found
         except (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError,
-                OverflowError):
+                OverflowError, OSError):
             return None
         finally:
             if was:
                 gc.enable()
 
 
-def _owners_mapped(data, typed, loose, msgspec) -> tuple[dict, bool] | None:
-    if not data[:1 << 16].lstrip(b" \t\r\n").startswith(b"["):
+class _Reader:
+    """The file's bytes from the start of the current piece on (``buf``), read as needed."""
+
+    def __init__(self, f) -> None:
+        self.f, self.buf, self.eof = f, b"", False
+
+    def more(self) -> bool:
+        """Append the next block (False at the end of the file)."""
+        if self.eof:
+            return False
+        block = self.f.read(_READ_BYTES)
+        if not block:
+            self.eof = True
+            return False
+        self.buf += block
+        return True
+
+    def boundary(self, start: int):
+        """The first element boundary at or after ``start`` (reading on as needed), or None."""
+        while True:
+            while len(self.buf) <= start and self.more():
+                pass
+            cut = _BOUNDARY.search(self.buf, start) if start < len(self.buf) else None
+            if cut is not None or not self.more():
+                return cut
+
+    def drop(self, upto: int) -> None:
+        self.buf = self.buf[upto:]
+
+
+def _owners_read(r: _Reader, typed, loose, msgspec) -> tuple[dict, bool] | None:
+    while len(r.buf) < 1 << 16 and r.more():
+        pass
+    head = r.buf.lstrip(b" \t\r\n")
+    if not head.startswith(b"["):
         return None
-    page = mmap.PAGESIZE
-    forget = getattr(mmap, "MADV_DONTNEED", None)
     cols: dict = {f: [] for f in _WANTED}
     names = {f: {None: ""} for f in _NAMES}  # one string per distinct name; null → ""
     ids: set = set()
-    decode, pos = typed, data.find(b"[") + 1
+    decode = typed
+    r.drop(len(r.buf) - len(head) + 1)
     while True:
-        cut = (_BOUNDARY.search(data, pos + _PIECE_BYTES)
-               if pos + _PIECE_BYTES < len(data) else None)
+        cut = r.boundary(_PIECE_BYTES)
         for _ in range(64):  # a cut inside a nested array (teams) fails: take the next
-            text = data[pos:len(data) if cut is None else cut.start() + 1]
+            if cut is None:
+                while r.more():
+                    pass
+            text = r.buf if cut is None else r.buf[:cut.start() + 1]
             try:
                 if decode is typed and b"\\" in text and b"\\u003" in text:
                     decode = loose  # (an escaped ':' would spoil the count of keys)
@@ -127,7 +187,7 @@ def _owners_mapped(data, typed, loose, msgspec) -> tuple[dict, bool] | None:
             except msgspec.DecodeError:
                 if cut is None:
                     return None
-                cut = _BOUNDARY.search(data, cut.end())
+                cut = r.boundary(cut.end())
         else:
             return None
         if not objs:
@@ -140,9 +200,7 @@ def _owners_mapped(data, typed, loose, msgspec) -> tuple[dict, bool] | None:
             return None
         if cut is None:
             break
-        pos = cut.end() - 1
-        if forget is not None and pos >= page:
-            data.madvise(forget, 0, pos // page * page)
+        r.drop(cut.end() - 1)
     typed = decode is typed and len(ids) == len(cols["id"]) and "" not in ids
     return {col: cols[api] for col, api in API_OWNER_FIELDS.items()}, typed
 
@@ -212,26 +270,7 @@ def _loose_piece(objs: list, text: bytes, cols: dict, unset) -> bool:
             values = [None if v is unset else v for v in values]
             types = set(map(type, values))
         if not types <= _SCALARS:
-            parsed_keys += _nested_keys(list(values))
+            parsed_keys += keys_in(list(values))
         if f in cols:
             cols[f] += values
     return parsed_keys == text_keys
-
-
-def _nested_keys(values: list) -> int:
-    """The keys of every object inside these values, level by level with C-speed map/chain
-    (teams: a list of small objects of scalars, two levels)."""
-    total = 0
-    level = values
-    while level:
-        types = set(map(type, level))
-        if types <= _SCALARS:
-            break
-        dicts = (level if types == {dict} else [] if dict not in types else
-                 [v for v in level if type(v) is dict])
-        lists = (level if types == {list} else [] if list not in types else
-                 [v for v in level if type(v) is list])
-        total += sum(map(len, dicts))
-        level = list(chain(chain.from_iterable(map(dict.values, dicts)),
-                           chain.from_iterable(lists)))
-    return total

@@ -2,23 +2,25 @@
 
 ``usermap plan`` and ``usermap audit`` spend their first moments importing pandas and reading
 the users CSV and the store, all of it holding one core; parsing hubspot_owners.json
-(``owners_fast.owner_columns``) needs neither pandas nor the store. So the command forks a
-child as soon as its arguments are checked: the child parses the owners file into columns and
-hands them back as msgpack through an anonymous in-memory file (``memfd``), and the parent picks
-them up in ``workflow.load`` where it would have parsed them itself. Two cores work at once.
+(``fast.owner_columns``) needs neither pandas nor the store. So the console script
+(``usermap/launch.py``) forks a child as soon as the arguments name a snapshot: the child parses
+the owners file into columns and hands them back as msgpack through an anonymous in-memory file
+(``memfd``). The handle is passed down (``cli.main(prefetch=...)`` → ``workflow.load`` →
+``read.read_owners``); nothing finds it by path.
 
-The child only ever answers with columns the fast reader vouched for, or not at all: it never
-raises an error of its own. Whatever goes wrong (not a regular file, a file the fast reader
-leaves to json, the child killed, no ``fork`` on this system, other threads already running in
-the parent, which a fork would not carry over) leaves the parent to read the file itself as
-before, with the same errors. A child nobody collects is killed and reaped at exit.
+The child answers in one of three ways, told apart by its exit status: columns the fast reader
+vouched for (0), "declined" (3: the fast reader cannot vouch for the file, so the parent goes
+straight to the exact reader without trying msgspec again), or nothing usable (crashed, killed:
+the parent reads the file itself as if there had been no child). It never raises an error of
+its own. No ``fork`` on this system, or other threads already running in the parent (a fork
+would not carry them over): no child. The child dies with its parent (``PR_SET_PDEATHSIG``),
+and ``close()`` kills and reaps it.
 
 Adapter: processes and the file system. Imports nothing of pandas (the child must start fast).
 """
 
 from __future__ import annotations
 
-import atexit
 import mmap
 import os
 import signal
@@ -26,51 +28,60 @@ import stat
 import threading
 from pathlib import Path
 
-__all__ = ["OwnersAhead", "read_ahead", "take_ahead", "close_pending"]
+__all__ = ["OwnersPrefetch", "start", "DECLINED"]
 
-_pending: dict[str, "OwnersAhead"] = {}
+DECLINED = "declined"   # the child's answer when the fast reader cannot vouch for the file
+_DECLINE = 3             # its exit status then
 
 
-class OwnersAhead:
-    """A child reading one owners file; ``columns()`` waits for it once."""
+class OwnersPrefetch:
+    """A child reading one owners file; ``take()`` waits for it once."""
 
     def __init__(self, path: Path, pid: int, fd: int) -> None:
         self.path, self.pid, self.fd = path, pid, fd
 
-    def columns(self):
-        """``owner_columns``'s answer from the child, or None (read the file here instead)."""
+    def take(self):
+        """The fast reader's answer from the child (columns, typed), ``DECLINED``, or None
+        (no answer: crashed, killed, unreadable; read the file here as if there were no child)."""
         if self.pid is None:
             return None
         try:
             _, status = os.waitpid(self.pid, 0)
             self.pid = None
-            if os.waitstatus_to_exitcode(status) != 0:
-                return None
+            code = os.waitstatus_to_exitcode(status)
+            if code != 0:
+                return DECLINED if code == _DECLINE else None
             size = os.fstat(self.fd).st_size
             if not size:
                 return None
-            with mmap.mmap(self.fd, size, access=mmap.ACCESS_READ) as data:
-                return _unpack(data)
+            with mmap.mmap(self.fd, size, access=mmap.ACCESS_READ) as data:   # (a memfd:
+                return _unpack(data)                                         # ours alone)
         except (OSError, ValueError, TypeError, KeyError, ImportError):   # (msgspec's
             return None                                                  # errors: ValueError)
         finally:
             self.close()
 
     def close(self) -> None:
-        """Kill and reap the child if it still runs; free its memory file."""
-        if self.pid is not None:
+        """Kill and reap the child if it still runs; free its memory file. Idempotent."""
+        pid, self.pid = self.pid, None
+        if pid is not None:
             try:
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
             except OSError:
                 pass
-            self.pid = None
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __enter__(self) -> "OwnersPrefetch":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
-def read_ahead(path) -> OwnersAhead | None:
+def start(path) -> OwnersPrefetch | None:
     """Start reading the owners file at ``path`` in a child (None when this process cannot:
     no fork or memfd, or threads already running)."""
     path = Path(path)
@@ -81,6 +92,7 @@ def read_ahead(path) -> OwnersAhead | None:
         fd = os.memfd_create("usermap-owners", getattr(os, "MFD_CLOEXEC", 0))
     except OSError:
         return None
+    parent = os.getpid()
     try:
         pid = os.fork()
     except OSError:
@@ -91,41 +103,41 @@ def read_ahead(path) -> OwnersAhead | None:
         try:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            _die_with(parent)
             code = _child(path, fd)
         finally:
             os._exit(code)
-    ahead = OwnersAhead(path, pid, fd)
-    old = _pending.pop(_key(path), None)
-    if old is not None:
-        old.close()
-    _pending[_key(path)] = ahead
-    return ahead
+    return OwnersPrefetch(path, pid, fd)
 
 
-def take_ahead(path) -> OwnersAhead | None:
-    """The child started for ``path``, if any (each is taken once)."""
-    return _pending.pop(_key(path), None) if _pending else None
-
-
-def _key(path: Path) -> str:
-    return os.path.abspath(path)
+def _die_with(parent: int) -> None:
+    """Linux: the kernel kills this child when its parent ends, however it ends (SIGKILL
+    included); then a parent that ended before the request leaves this child at once."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):   # not Linux: close() and the signal handlers reap it
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _child(path: Path, fd: int) -> int:
-    """0 with the packed columns written to ``fd``; 3 when the fast reader declines."""
+    """0 with the packed columns written to ``fd``; ``_DECLINE`` when the fast reader declines."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):   # a FIFO would block: never open it
-            return 3
+            return _DECLINE
     except OSError:
-        return 3
+        return _DECLINE
     from .fast import owner_columns
     result = owner_columns(path)
     if result is None:
-        return 3
+        return _DECLINE
     try:
         view = memoryview(_pack(*result))
     except (TypeError, ValueError, OverflowError):   # (an id past 64 bits: read it at home)
-        return 3
+        return _DECLINE
     while view:
         view = view[os.write(fd, view):]
     return 0
@@ -163,12 +175,3 @@ def _unpack(data) -> tuple[dict, bool]:
         else:
             cols[name] = values
     return cols, bool(typed)
-
-
-def close_pending() -> None:
-    """Kill and reap every child nobody took (the command ended before it read the owners)."""
-    while _pending:
-        _pending.popitem()[1].close()
-
-
-atexit.register(close_pending)
