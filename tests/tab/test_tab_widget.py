@@ -78,6 +78,9 @@ def test_cards_and_counts_equal_the_audit(tab, env, tmp_path):
                       "hubspot": summary["unmapped_hubspot"], "errors": summary["errors"]}
     assert re.fullmatch(r"\d{1,2} \w{3} \d{4} \d\d:\d\d UTC", tab.refreshed)
     assert tab.placeholder == "Search by name, e-mail or id"
+    by = dict(tab.lists["errors"]["by_code"])
+    assert sum(by.values()) == summary["errors"] and by["Aloware user deleted"] == \
+        summary["errors_by_code"]["aloware_user_deleted"]
     assert tab.activities == []
 
 

@@ -86,6 +86,7 @@ class MappingTab(anywidget.AnyWidget):
         self._idx: dict = {}
         self._page = dict.fromkeys(R.LISTS, 0)
         self._suggestions = False
+        self._by_code: list = []
         self.timings: dict[str, float] = {}
         self.lists = {k: {"count": 0, "total": 0, "page": 0, "rows": []} for k in R.LISTS}
         self.cards = R.cards({})
@@ -197,7 +198,10 @@ class MappingTab(anywidget.AnyWidget):
 
     def _show(self) -> None:
         r = self.result
-        self.cards = R.cards(r.summary())
+        summary = r.summary()
+        self.cards = R.cards(summary)
+        self._by_code = [[labels.ISSUE_LABELS.get(c, c), int(n)]
+                         for c, n in (summary.get("errors_by_code") or {}).items() if n]
         for name, df in zip(R.LISTS, (r.mapped, r.unmapped_aloware, r.unmapped_hubspot,
                                       r.errors)):
             self._set_frame(name, df)
@@ -230,6 +234,8 @@ class MappingTab(anywidget.AnyWidget):
                 recs = df.iloc[idx[start:start + R.PAGE_SIZE]].to_dict("records")
             out[name] = {"count": n, "total": 0 if df is None else len(df), "page": page,
                          "start": start, "rows": [R.ROW[name](x, self._urls) for x in recs]}
+            if name == "errors":
+                out[name]["by_code"] = self._by_code
         self.lists = out
 
     def _on_query(self, change) -> None:
