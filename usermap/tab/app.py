@@ -1,11 +1,13 @@
-"""The User Mapping tab (docs/design.md §9): one anywidget over ``usermap.workflow``.
+"""The User Mapping tab (docs/design.md §9): one anywidget over ``usermap.workflow`` and
+``usermap.recording``.
 
 ``MappingTab`` is the widget: its page (``widget.js`` + ``widget.css``, shipped in this package)
 draws everything from the traitlets below and sends the person's actions back as messages. The
 Python side keeps the state (the loaded data, its audit, the plan waiting for **Apply**) and
-every step is a workflow call: ``load``/``fetch``/``audit`` (Refresh), ``make_plan`` (Sync
-Users, Fix Issue with ``only``), ``pin_plan`` (Link, Keep link), ``unlink_plan`` (Unlink),
-``undo`` (Undo last sync) and ``apply_recorded`` (Apply, Force): the run lock, a run folder with
+every step is a call there: ``load``/``fetch``/``audit`` (Refresh), ``make_plan`` (Sync Users,
+Fix Issue with ``only``), ``recording.pin_plan`` (Link, Keep link), ``recording.unlink_plan``
+(Unlink), ``undo`` (Undo last sync) and ``recording.apply_recorded`` (Apply, Force): the run
+lock, a run folder with
 report and notification, exactly like ``usermap run --apply``. Nothing here decides safety: the
 plan refuses itself and this module says what it said.
 
