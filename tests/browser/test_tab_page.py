@@ -278,6 +278,7 @@ def test_first_view_is_the_audit_with_one_title_and_no_developer_words(page, ser
     assert {k: v for k, v, _ in shown} == {k: summary[k] for k, _, _ in shown}
     text = page.locator("body").inner_text()
     assert text.count("User Mapping") == 1 and page.locator("h1").count() == 1
+    assert page.title() == "User Mapping"
     for word in ("Voilà", "Voila", "kernel", "notebook", "usermap ", "--store", "/tmp/"):
         assert word not in text, word
     assert re.search(r"Last refreshed at \d{1,2} \w{3} \d{4} \d\d:\d\d UTC", text)
