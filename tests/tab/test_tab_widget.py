@@ -411,6 +411,16 @@ def test_values_travel_as_values(tmp_path):
     t.close()
 
 
+def test_a_bad_snapshot_is_said_without_server_paths(env, tmp_path):
+    from usermap.tab.app import MappingTab
+    snap, _, cfg = env
+    (snap / "hubspot_owners.json").write_text("[{", encoding="utf-8")
+    t = MappingTab(str(cfg), snapshot=str(snap), workdir=tmp_path / "w")
+    assert t.status["kind"] == "bad" and "the snapshot folder" in t.status["text"]
+    assert str(tmp_path) not in t.status["text"], t.status["text"]
+    t.close()
+
+
 def test_a_missing_store_is_said_not_created(tmp_path):
     from usermap.tab.app import MappingTab
     snap = tmp_path / "snap"

@@ -137,13 +137,23 @@ class MappingTab(anywidget.AnyWidget):
         try:
             fn()
         except UsermapError as e:
-            self.say(redact(str(e)), "bad")
+            self.say(self._no_paths(redact(str(e))), "bad")
         except Exception as e:  # noqa: BLE001 - shown in words, never a traceback of values
-            self.say(f"Something unexpected went wrong ({type(e).__name__}: {redact(str(e))}). "
-                     f"Nothing was changed.", "bad")
+            self.say(f"Something unexpected went wrong ({type(e).__name__}: "
+                     f"{self._no_paths(redact(str(e)))}). Nothing was changed.", "bad")
         finally:
             if busy:
                 self.busy = ""
+
+    def _no_paths(self, text: str) -> str:
+        """``text`` with the server's own paths named instead of spelled (no server paths on
+        the page): the snapshot folder, the fetched snapshots, the store, the runs folder."""
+        named = [(self.snapshot, "the snapshot folder"), (self._workdir, "the fetched snapshot"),
+                 (self.store_path, "the mapping store"),
+                 (self.config.resolve(self.config.runs.dir).absolute(), "the runs folder")]
+        for path, name in sorted(((p, n) for p, n in named if p), key=lambda x: -len(str(x[0]))):
+            text = text.replace(str(path), name)
+        return text
 
     # --- loading --------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -162,7 +172,8 @@ class MappingTab(anywidget.AnyWidget):
                 shutil.rmtree(snap, ignore_errors=True)
                 shown = (f" The lists still show the data of {self.refreshed}."
                          if self.data is not None else "")
-                self.say(f"Refresh failed: {_words(str(e))}. Nothing was changed.{shown}", "bad")
+                self.say(f"Refresh failed: {self._no_paths(_words(str(e)))}. Nothing was "
+                         f"changed.{shown}", "bad")
                 return
             if self._fetched is not None and self._fetched != snap:
                 shutil.rmtree(self._fetched, ignore_errors=True)
