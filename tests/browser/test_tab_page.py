@@ -356,13 +356,14 @@ def test_hostile_names_stay_text(page):
 
 def test_unmapped_lists_link_to_the_profile_and_the_portal(page):
     open_tab(page, "Unmapped Aloware users")
-    link = rows(page).first.get_by_role("link").first
-    link.wait_for()
+    wait_info(page, r"Rows 1–50 of \d+")
     aid = rows(page).first.locator("td").nth(2).inner_text().strip()
+    row = rows(page).filter(has=page.get_by_text(aid, exact=True)).first
+    link = row.get_by_role("link").first
     assert link.get_attribute("href") == f"https://app.aloware.com/users/{aid}"
     assert link.get_attribute("target") == "_blank"
     assert "noopener" in link.get_attribute("rel")
-    assert rows(page).first.locator("td").first.inner_text().strip() == link.inner_text().strip()
+    assert row.locator("td").first.inner_text().strip() == link.inner_text().strip()
     shot(page, "03-unmapped-aloware-1280")
     open_tab(page, "Unmapped HubSpot owners")
     wait_info(page, r"Rows 1–50 of \d+")
