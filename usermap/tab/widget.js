@@ -102,7 +102,7 @@ function render({ model, el: root }) {
     const link = o.report_url
       ? el("a", { href: o.report_url, target: "_blank", rel: "noopener", class: "um-report" }, "View report")
       : el("a", { href: "#", class: "um-report", onclick: (e) => { e.preventDefault(); send({ action: "report" }); } }, "View report");
-    outcome.replaceChildren(el("span", {}, o.text), " ", link, " ", el("span", { class: "um-email" }, o.email || ""));
+    outcome.replaceChildren(el("span", {}, o.text), " ", link, " · ", el("span", { class: "um-mail" }, o.email || ""));
     outcome.hidden = false;
   }
 
