@@ -57,6 +57,7 @@ CULL_SECONDS = 45               # a kernel whose page closed this long ago is sh
 WS_PING_MS = 15_000             # the kernel websockets' ping interval and pong timeout
 CULL_EVERY = 10                 # seconds between looks at the kernels
 REPORT_PATH = "/usermap/report/"
+UNUSED_EXTENSIONS = ("jupyterlab_pygments", "@jupyter-widgets/jupyterlab-manager")
 _SOCKET_DIR_MAX = 40            # + "/voila_xxxxxxxx/kernel-<uuid>-ipc-4" stays under 108 bytes
 _RUN_ID = r"(\d{8}T\d{6}Z-[0-9a-f]{2,16})"
 CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; "
@@ -239,6 +240,9 @@ def serve(config, *, port: int = 0, snapshot: str = "", say=print) -> int:
         os.environ["USERMAP_TAB_REPORT_URL"] = REPORT_PATH    # read by the kernels (tab.app)
         app = _voila_class(runs_dir)()
         app.initialize(_voila_argv(nb, port=port, token=token, sockets=sockets))
+        # front-end extensions the page does not use (Voilà's own widget manager and anywidget
+        # draw the tab): less JavaScript to load before the overview shows
+        app.voila_configuration.extension_denylist = list(UNUSED_EXTENSIONS)
         # jupyter_server's default pong timeout (3 pings) is longer than the ping interval,
         # which tornado warns about; a page that stops answering is let go after one ping
         app.tornado_settings = {**app.tornado_settings, "ws_ping_interval": WS_PING_MS,

@@ -278,6 +278,7 @@ def test_first_view_is_the_audit_with_one_title_and_no_developer_words(page, ser
     assert {k: v for k, v, _ in shown} == {k: summary[k] for k, _, _ in shown}
     text = page.locator("body").inner_text()
     assert text.count("User Mapping") == 1 and page.locator("h1").count() == 1
+    assert page.title() == "User Mapping"
     for word in ("Voilà", "Voila", "kernel", "notebook", "usermap ", "--store", "/tmp/"):
         assert word not in text, word
     assert re.search(r"Last refreshed at \d{1,2} \w{3} \d{4} \d\d:\d\d UTC", text)
@@ -349,20 +350,23 @@ def test_hostile_names_stay_text(page):
     assert page.locator("img[src='x']").count() == 0 and page.locator("svg[onload]").count() == 0
     box.fill("")
     open_tab(page, "Mapped users")
+    wait_info(page, r"Rows 1–50 of \d+")           # the search is cleared in the kernel too
     assert not page.watch["dialogs"] and not page.watch["errors"]
 
 
 def test_unmapped_lists_link_to_the_profile_and_the_portal(page):
     open_tab(page, "Unmapped Aloware users")
-    link = rows(page).first.get_by_role("link").first
-    link.wait_for()
+    wait_info(page, r"Rows 1–50 of \d+")
     aid = rows(page).first.locator("td").nth(2).inner_text().strip()
+    row = rows(page).filter(has=page.get_by_text(aid, exact=True)).first
+    link = row.get_by_role("link").first
     assert link.get_attribute("href") == f"https://app.aloware.com/users/{aid}"
     assert link.get_attribute("target") == "_blank"
     assert "noopener" in link.get_attribute("rel")
-    assert rows(page).first.locator("td").first.inner_text().strip() == link.inner_text().strip()
+    assert row.locator("td").first.inner_text().strip() == link.inner_text().strip()
     shot(page, "03-unmapped-aloware-1280")
     open_tab(page, "Unmapped HubSpot owners")
+    wait_info(page, r"Rows 1–50 of \d+")
     hrefs = page.locator(".um-tabpanel tbody a").evaluate_all("els => els.map(e => e.href)")
     assert hrefs and all(h.startswith(f"https://app.hubspot.com/settings/{PORTAL}/users/user/")
                          for h in hrefs)

@@ -78,6 +78,9 @@ def test_cards_and_counts_equal_the_audit(tab, env, tmp_path):
                       "hubspot": summary["unmapped_hubspot"], "errors": summary["errors"]}
     assert re.fullmatch(r"\d{1,2} \w{3} \d{4} \d\d:\d\d UTC", tab.refreshed)
     assert tab.placeholder == "Search by name, e-mail or id"
+    by = dict(tab.lists["errors"]["by_code"])
+    assert sum(by.values()) == summary["errors"] and by["Aloware user deleted"] == \
+        summary["errors_by_code"]["aloware_user_deleted"]
     assert tab.activities == []
 
 
@@ -405,6 +408,16 @@ def test_values_travel_as_values(tmp_path):
     t.query = "onerror"
     firsts = [r["first"] for k in ("mapped", "aloware") for r in t.lists[k]["rows"]]
     assert XSS[0] in firsts                                    # the text, exactly, unescaped
+    t.close()
+
+
+def test_a_bad_snapshot_is_said_without_server_paths(env, tmp_path):
+    from usermap.tab.app import MappingTab
+    snap, _, cfg = env
+    (snap / "hubspot_owners.json").write_text("[{", encoding="utf-8")
+    t = MappingTab(str(cfg), snapshot=str(snap), workdir=tmp_path / "w")
+    assert t.status["kind"] == "bad" and "the snapshot folder" in t.status["text"]
+    assert str(tmp_path) not in t.status["text"], t.status["text"]
     t.close()
 
 

@@ -1,11 +1,13 @@
-"""The User Mapping tab (docs/design.md §9): one anywidget over ``usermap.workflow``.
+"""The User Mapping tab (docs/design.md §9): one anywidget over ``usermap.workflow`` and
+``usermap.recording``.
 
 ``MappingTab`` is the widget: its page (``widget.js`` + ``widget.css``, shipped in this package)
 draws everything from the traitlets below and sends the person's actions back as messages. The
 Python side keeps the state (the loaded data, its audit, the plan waiting for **Apply**) and
-every step is a workflow call: ``load``/``fetch``/``audit`` (Refresh), ``make_plan`` (Sync
-Users, Fix Issue with ``only``), ``pin_plan`` (Link, Keep link), ``unlink_plan`` (Unlink),
-``undo`` (Undo last sync) and ``apply_recorded`` (Apply, Force): the run lock, a run folder with
+every step is a call there: ``load``/``fetch``/``audit`` (Refresh), ``make_plan`` (Sync Users,
+Fix Issue with ``only``), ``recording.pin_plan`` (Link, Keep link), ``recording.unlink_plan``
+(Unlink), ``undo`` (Undo last sync) and ``recording.apply_recorded`` (Apply, Force): the run
+lock, a run folder with
 report and notification, exactly like ``usermap run --apply``. Nothing here decides safety: the
 plan refuses itself and this module says what it said.
 
@@ -86,6 +88,7 @@ class MappingTab(anywidget.AnyWidget):
         self._idx: dict = {}
         self._page = dict.fromkeys(R.LISTS, 0)
         self._suggestions = False
+        self._by_code: list = []
         self.timings: dict[str, float] = {}
         self.lists = {k: {"count": 0, "total": 0, "page": 0, "rows": []} for k in R.LISTS}
         self.cards = R.cards({})
@@ -134,13 +137,23 @@ class MappingTab(anywidget.AnyWidget):
         try:
             fn()
         except UsermapError as e:
-            self.say(redact(str(e)), "bad")
+            self.say(self._no_paths(redact(str(e))), "bad")
         except Exception as e:  # noqa: BLE001 - shown in words, never a traceback of values
-            self.say(f"Something unexpected went wrong ({type(e).__name__}: {redact(str(e))}). "
-                     f"Nothing was changed.", "bad")
+            self.say(f"Something unexpected went wrong ({type(e).__name__}: "
+                     f"{self._no_paths(redact(str(e)))}). Nothing was changed.", "bad")
         finally:
             if busy:
                 self.busy = ""
+
+    def _no_paths(self, text: str) -> str:
+        """``text`` with the server's own paths named instead of spelled (no server paths on
+        the page): the snapshot folder, the fetched snapshots, the store, the runs folder."""
+        named = [(self.snapshot, "the snapshot folder"), (self._workdir, "the fetched snapshot"),
+                 (self.store_path, "the mapping store"),
+                 (self.config.resolve(self.config.runs.dir).absolute(), "the runs folder")]
+        for path, name in sorted(((p, n) for p, n in named if p), key=lambda x: -len(str(x[0]))):
+            text = text.replace(str(path), name)
+        return text
 
     # --- loading --------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -159,7 +172,8 @@ class MappingTab(anywidget.AnyWidget):
                 shutil.rmtree(snap, ignore_errors=True)
                 shown = (f" The lists still show the data of {self.refreshed}."
                          if self.data is not None else "")
-                self.say(f"Refresh failed: {_words(str(e))}. Nothing was changed.{shown}", "bad")
+                self.say(f"Refresh failed: {self._no_paths(_words(str(e)))}. Nothing was "
+                         f"changed.{shown}", "bad")
                 return
             if self._fetched is not None and self._fetched != snap:
                 shutil.rmtree(self._fetched, ignore_errors=True)
@@ -197,7 +211,10 @@ class MappingTab(anywidget.AnyWidget):
 
     def _show(self) -> None:
         r = self.result
-        self.cards = R.cards(r.summary())
+        summary = r.summary()
+        self.cards = R.cards(summary)
+        self._by_code = [[labels.ISSUE_LABELS.get(c, c), int(n)]
+                         for c, n in (summary.get("errors_by_code") or {}).items() if n]
         for name, df in zip(R.LISTS, (r.mapped, r.unmapped_aloware, r.unmapped_hubspot,
                                       r.errors)):
             self._set_frame(name, df)
@@ -230,6 +247,8 @@ class MappingTab(anywidget.AnyWidget):
                 recs = df.iloc[idx[start:start + R.PAGE_SIZE]].to_dict("records")
             out[name] = {"count": n, "total": 0 if df is None else len(df), "page": page,
                          "start": start, "rows": [R.ROW[name](x, self._urls) for x in recs]}
+            if name == "errors":
+                out[name]["by_code"] = self._by_code
         self.lists = out
 
     def _on_query(self, change) -> None:

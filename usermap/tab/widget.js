@@ -44,6 +44,7 @@ function fmt(n) {
 
 function render({ model, el: root }) {
   const state = { tab: "mapped", timer: null };
+  const uid = Math.random().toString(36).slice(2, 10);   // ids unique on a page of several tabs
   const send = (msg) => model.send(msg);
   const btn = (name, action, extra) =>
     el("button", { type: "button", class: "um-btn", "data-action": action, onclick: () => send({ action, ...(extra || {}) }) }, name);
@@ -69,7 +70,7 @@ function render({ model, el: root }) {
     state.timer = setTimeout(() => { model.set("query", search.value); model.save_changes(); }, 150);
   });
   const tablist = el("div", { class: "um-tabs", role: "tablist", "aria-label": "Lists" });
-  const panelBox = el("div", { class: "um-tabpanel", role: "tabpanel" });
+  const panelBox = el("div", { class: "um-tabpanel", role: "tabpanel", id: "um-tabpanel-" + uid });
   const side = el("aside", { class: "um-side", hidden: true, role: "dialog", "aria-label": "Details", tabindex: "-1" });
   const preview = el("section", { class: "um-preview", hidden: true, role: "dialog", "aria-label": "Preview", tabindex: "-1" });
   box.append(
@@ -101,7 +102,7 @@ function render({ model, el: root }) {
     const link = o.report_url
       ? el("a", { href: o.report_url, target: "_blank", rel: "noopener", class: "um-report" }, "View report")
       : el("a", { href: "#", class: "um-report", onclick: (e) => { e.preventDefault(); send({ action: "report" }); } }, "View report");
-    outcome.replaceChildren(el("span", {}, o.text), " ", link, " ", el("span", { class: "um-email" }, o.email || ""));
+    outcome.replaceChildren(el("span", {}, o.text), " ", link, " · ", el("span", { class: "um-mail" }, o.email || ""));
     outcome.hidden = false;
   }
 
@@ -123,7 +124,8 @@ function render({ model, el: root }) {
   // the tab buttons are made once and only their words change, so a click never lands on a
   // button that a redraw has just replaced
   const tabButtons = LISTS.map((t) => el("button", {
-    type: "button", role: "tab", class: "um-tab", id: "um-tab-" + t.key, "data-key": t.key,
+    type: "button", role: "tab", class: "um-tab", id: `um-tab-${uid}-${t.key}`, "data-key": t.key,
+    "aria-controls": "um-tabpanel-" + uid,
     onclick: () => { state.tab = t.key; send({ action: "tab", list: t.key }); drawTabs(); drawList(); },
   }));
   tablist.append(...tabButtons);
@@ -218,12 +220,15 @@ function render({ model, el: root }) {
   }
 
   function drawList() {
-    panelBox.setAttribute("aria-labelledby", "um-tab-" + state.tab);
+    panelBox.setAttribute("aria-labelledby", `um-tab-${uid}-${state.tab}`);
     if (state.tab === "activities") { drawActivities(); drawBusy(); return; }
     const L = (model.get("lists") || {})[state.tab] || { rows: [], count: 0, total: 0, page: 0, start: 0 };
     const parts = [];
     if (state.tab === "errors") {
-      parts.push(el("p", { class: "um-count" }, `${fmt(L.total)} errors`));
+      parts.push(el("p", { class: "um-count" }, `${fmt(L.total)} error${L.total === 1 ? "" : "s"}`));
+      if ((L.by_code || []).length) {
+        parts.push(el("ul", { class: "um-bycode" }, ...L.by_code.map(([label, n]) => el("li", {}, `${label}: ${fmt(n)}`))));
+      }
     }
     const title = LISTS.find((t) => t.key === state.tab).title;
     if (L.rows.length) {
