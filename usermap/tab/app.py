@@ -32,9 +32,10 @@ import traitlets as T
 from .. import labels, recording, workflow
 from ..clock import utc_now
 from ..config import Config
-from ..errors import LockedError, RemovalGuardError, StalePlanError, UsermapError
+from ..errors import LockedError, RemovalGuardError, SafetyError, StalePlanError, UsermapError
 from ..redact import redact
 from . import rows as R
+from .impact import newest_impact, people_rows, repair_preview
 from .words import apply_words, email_words, refreshed_words, undo_title
 
 SEARCH_PLACEHOLDER = "Search by name, e-mail or id"
@@ -67,7 +68,7 @@ class MappingTab(anywidget.AnyWidget):
     status = T.Dict().tag(sync=True)
     outcome = T.Dict().tag(sync=True)
     busy = T.Unicode("").tag(sync=True)
-    activities = T.List().tag(sync=True)     # impact per person (section 10), wired later
+    activities = T.List().tag(sync=True)     # impact per person (section 10)
     placeholder = T.Unicode(SEARCH_PLACEHOLDER).tag(sync=True)
 
     def __init__(self, config=None, *, snapshot: str = "", store: str = "", workdir=None,
@@ -79,7 +80,7 @@ class MappingTab(anywidget.AnyWidget):
         self.snapshot = Path(snapshot).absolute() if snapshot else None
         self._workdir = Path(workdir) if workdir else None
         self._cleanup = None
-        self.data = self.result = self.pending = self._names = None
+        self.data = self.result = self.pending = self.pending_repair = self._names = None
         self._fetched: Path | None = None
         self._fetches = 0
         self._urls: dict = {}
@@ -122,7 +123,7 @@ class MappingTab(anywidget.AnyWidget):
             "details": lambda: self.details(str(arg.get("aid", ""))),
             "page": lambda: self.go(str(arg.get("list", "")), int(arg.get("step", 0))),
             "tab": lambda: self.open_list(str(arg.get("list", ""))),
-            "report": self.send_report,
+            "report": self.send_report, "repair": self.repair,
         }
         fn = handlers.get(act)
         if fn is not None:
@@ -219,6 +220,8 @@ class MappingTab(anywidget.AnyWidget):
                                       r.errors)):
             self._set_frame(name, df)
         self._publish(*R.LISTS)
+        found = newest_impact(self.config.resolve(self.config.runs.dir))
+        self.activities = people_rows(found[1], self.names()) if found else []
 
     def _set_frame(self, name: str, df) -> None:
         df = df.reset_index(drop=True)
@@ -373,8 +376,46 @@ class MappingTab(anywidget.AnyWidget):
         self.say("A plan is waiting: nothing changes until Apply." if len(plan) else
                  "Nothing to apply.", "")
 
+    def repair(self) -> None:
+        """Design §10: scan the account's calls and texts now and show what a repair would set
+        (the proven ones only); nothing changes until Apply."""
+        from ..activities.repair import plan_repair, share_limit
+        plan = plan_repair(self.config, self.store_path)
+        limit = share_limit(plan, self.config.activities.guard_share)
+        self.pending = None
+        self.pending_repair = plan
+        self.outcome = {}
+        self.preview = repair_preview(plan, self.names() if self.data else {}, limit)
+        n = len(plan["changes"])
+        self.say("A repair is waiting: nothing changes until Apply." if n else
+                 "Nothing to repair: no call or text is proven to belong to another owner.", "")
+
+    def _apply_repair(self, force: bool) -> dict | None:
+        from ..activities.repair import apply_repair
+        plan, self.pending_repair = self.pending_repair, None
+        try:
+            out = apply_repair(self.config, self.store_path, plan, force=force)
+        except LockedError:
+            self.pending_repair = plan
+            self._refuse("Another run is applying changes right now: nothing was changed. "
+                         "Try again when it has finished.")
+            return None
+        except SafetyError as e:
+            self.pending_repair = plan
+            self._refuse(f"{_words(str(e))}. Nothing was changed; Force applies it anyway.")
+            self.preview = {**self.preview, "needs_force": True}
+            return None
+        self.preview = {}
+        self.outcome = {"text": f"Repaired: {out['done']:,} calls and texts now belong to their "
+                                f"owner; {out['skipped']:,} left alone (changed since the scan). "
+                                f"Recorded as run {out['run_id']}.",
+                        "run_id": "", "report_url": "", "email": "", "at": time.time()}
+        self.status = {}
+        return out
+
     def _drop_pending(self) -> None:
         self.pending = None
+        self.pending_repair = None
         self.preview = {}
 
     def cancel(self) -> None:
@@ -400,6 +441,8 @@ class MappingTab(anywidget.AnyWidget):
     def apply(self, *, force: bool = False) -> dict | None:
         """Apply the waiting plan as a recorded run (lock, run folder with the snapshot it was
         made from, report, notification)."""
+        if self.pending_repair is not None:
+            return self._apply_repair(force)
         plan = self.pending
         if plan is None:
             self.say("No plan is waiting: nothing was changed.", "warn")

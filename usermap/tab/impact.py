@@ -9,7 +9,7 @@ from pathlib import Path
 from .. import workflow
 from ..report.repair import build_repair
 
-__all__ = ["newest_impact", "people_rows"]
+__all__ = ["newest_impact", "people_rows", "repair_preview"]
 
 
 def newest_impact(runs_dir) -> tuple[str, dict] | None:
@@ -36,3 +36,26 @@ def people_rows(summary: dict, names: dict[str, str]) -> list[dict]:
                      "Can be repaired": int(p.get("repairable", 0)),
                      "Cannot be proven": int(p.get("unknown", 0)), "What happened": sentence})
     return rows
+
+
+def repair_preview(plan: dict, names: dict[str, str], limit: int) -> dict:
+    """The preview of a repair plan in the shape of a sync's (``rows.plan_preview``): one step,
+    a row per activity (who made it, its owner now → the owner it gets, why it is proven)."""
+    from ..report.repair import REASON_WORDS
+    changes = plan.get("changes") or []
+    rows = [{"action": "Set owner", "aid": str(c.get("aloware_user_id", "")),
+             "name": names.get(str(c.get("aloware_user_id", "")), ""),
+             "owner": f"{c.get('from') or 'nobody'} → {c.get('to')}",
+             "email": f"{'call' if c.get('object') == 'call' else 'text'} of "
+                      f"{str(c.get('logged_at', ''))[:16].replace('T', ' ')}",
+             "why": REASON_WORDS.get(str(c.get("reason", "")), str(c.get("reason", "")))}
+            for c in changes[:50]]
+    n, guarded = len(changes), len(changes) > limit
+    steps = [{"step": "repair", "label": "Calls and texts proven to belong to another owner",
+              "count": n, "rows": rows, "more": max(n - 50, 0)}] if n else []
+    message = (f"This repair changes {n:,} activities, more than the guard allows ({limit:,}). "
+               f"Force applies it anyway." if guarded else "")
+    return {"title": f"Repair {n:,} calls and texts", "total": n, "add": 0, "update": n,
+            "remove": 0, "steps": steps, "kind": "repair", "can_apply": bool(n) and not guarded,
+            "needs_force": bool(n) and guarded, "message": message,
+            "message_kind": "warn" if message else ""}

@@ -1,0 +1,68 @@
+"""The tab's Repair (design §9, §10) against the sandbox's world: a preview of the proven
+activities with Apply in the bar, then Apply sets exactly those owners; the Activities list
+reads the newest run's impact."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import act_kit
+from conftest import SANDBOX_TOKENS
+
+from usermap import workflow
+from usermap.config import Config
+from usermap.tab.app import MappingTab
+
+pytestmark = pytest.mark.issue(21)
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    e = act_kit.make(tmp_path / "w", n=600, extra="enabled = true\n")
+    e.config.write_text(e.config.read_text(encoding="utf-8")
+                        + f'\n[aloware]\nbase_url = "{e.srv.base_url}"\n\n[runs]\ndir = "runs"\n',
+                        encoding="utf-8")
+    for k, v in SANDBOX_TOKENS.items():
+        monkeypatch.setenv(k, v)
+    yield e
+    e.srv.stop()
+
+
+def test_repair_previews_the_proven_and_apply_sets_exactly_them(env, tmp_path):
+    proven = {t["activity_id"]: t for t in env.truth["misattributed"]
+              if t["without_export"]["grade"] == "B"}
+    before = {t["activity_id"]: env.owner(t) for t in env.truth["misattributed"]}
+    tab = MappingTab(str(env.config), workdir=tmp_path / "work")
+    try:
+        tab.repair()
+        p = tab.preview
+        assert p["kind"] == "repair" and p["total"] == len(proven) > 0
+        assert p["can_apply"] or p["needs_force"]
+        assert all(r["action"] == "Set owner" and "→" in r["owner"] for r in p["steps"][0]["rows"])
+        assert all(env.owner(t) == before[k] for k, t in proven.items())   # nothing yet
+        out = tab.apply(force=p["needs_force"])
+        assert out["done"] == len(proven) and "Repaired:" in tab.outcome["text"]
+        for k, t in proven.items():
+            assert env.owner(t) == t["without_export"]["intended_owner_id"], k
+        unproven = [t for t in env.truth["misattributed"] if t["activity_id"] not in proven]
+        assert all(env.owner(t) == before[t["activity_id"]] for t in unproven)
+        assert tab.preview == {} and tab.pending_repair is None
+    finally:
+        tab.close()
+
+
+def test_the_activities_list_shows_the_newest_run(env, tmp_path):
+    cfg = Config.load(str(env.config))
+    runs = cfg.resolve(cfg.runs.dir)
+    summary = workflow.activity_impact(cfg, env.store, runs / "20991231T000000Z-abcd")
+    tab = MappingTab(str(env.config), workdir=tmp_path / "work")
+    try:
+        rows = tab.activities
+        assert len(rows) == len(summary["by_person"]) > 0
+        assert sum(r["Calls"] + r["Texts"] for r in rows) == summary["misattributed"] - summary[
+            "unattributed"]
+        assert all("landed on the wrong owner" in r["What happened"] for r in rows)
+    finally:
+        tab.close()
