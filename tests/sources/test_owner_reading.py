@@ -244,6 +244,8 @@ def test_the_child_declines_and_the_parent_goes_straight_to_exact(tmp_path):
     assert got.stdout.strip() == "true", got.stderr
 
     class Declined:   # what a child that declined answers (seen above)
+        path = p
+
         def take(self):
             return prefetch.DECLINED
 
