@@ -3,7 +3,8 @@ that plays tricks with the process. Nothing else does these:
 
 - the read-ahead child: for ``plan`` and ``audit`` a forked child parses the snapshot's owners
   file while this process imports pandas and reads the rest (``sources/owners/prefetch.py``);
-  its handle is passed to ``cli.main(argv, prefetch=...)``, which hands it to the load;
+  it is forked before ``cli`` is imported (``cli`` brings pandas), and its handle is passed to
+  ``cli.main(argv, prefetch=...)``, which hands it to the load;
 - the GC: a short command builds millions of small containers and frees them at exit, so the
   cyclic GC is off, and what the imports made (pandas, pyarrow) is frozen once they are loaded;
 - pandas' options (``future.infer_string`` off) for the whole process;
