@@ -8,6 +8,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/tiny.py and friends
+# Test modules share fixtures and worlds across rooms (``from test_report import world_report``):
+# every room's folder is importable by module name, as when the tests stood in one folder.
+for _room in sorted(p for p in Path(__file__).resolve().parent.iterdir()
+                    if p.is_dir() and any(p.glob("test_*.py"))):
+    sys.path.insert(1, str(_room))
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -17,7 +22,7 @@ def root():
     return ROOT
 
 
-# === sources and sandbox (issue 3): used by tests/test_sources*.py and tests/test_sandbox*.py ===
+# === sources and sandbox (issue 3): used by tests/sources/test_sources*.py and tests/commands/test_sandbox*.py ===
 # Distinctive fake tokens: tests search every written file and all output for them.
 SANDBOX_TOKENS = {"HUBSPOT_ACCESS_TOKEN": "pat-na1-5e1f0c2d-SECRETHUB-77aa",
                   "ALOWARE_API_TOKEN": "alw-SECRETALO-3b9d41c8e2f7"}
@@ -64,7 +69,7 @@ def sandbox():
 # === end of sources and sandbox ===
 
 
-# === network guard (issue 6, tests/test_security.py): nothing beyond this machine ===
+# === network guard (issue 6, tests/contracts/test_security.py): nothing beyond this machine ===
 # Every test runs with socket connections limited to loopback (127.0.0.0/8, ::1, "localhost")
 # and AF_UNIX paths. Anything else raises before a packet is sent, and names other than
 # "localhost" are not even resolved (no DNS query leaves the machine). Covers this process only:

@@ -1,5 +1,5 @@
-"""Helpers shared by the end-to-end tests of `usermap run` (tests/test_runner.py,
-tests/test_faults.py): a sandbox serving a generated world, a config pointing at it and a store
+"""Helpers shared by the end-to-end tests of `usermap run` (tests/commands/test_runner.py,
+tests/sources/test_faults.py): a sandbox serving a generated world, a config pointing at it and a store
 holding the world's links; the `usermap` command as a subprocess; the state of a store."""
 
 from __future__ import annotations

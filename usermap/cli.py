@@ -112,6 +112,8 @@ def _add_sandbox(sub) -> None:
                    help="send every answer one byte at a time, MS apart (a too-slow server)")
     s.add_argument("--cut-after", type=int, default=0, metavar="K",
                    help="owners listings stop at page K (0: never)")
+    s.add_argument("--activities", type=int, default=0, metavar="N", help="serve N calls, SMS")
+    s.add_argument("--search-rate", type=float, default=5.0, metavar="R", help="CRM searches/s (5)")
     s.add_argument("--max-seconds", type=float, default=3600.0, metavar="S",
                    help="stop after S seconds (default 3600)")
     s.add_argument("--config-out", default=None, metavar="usermap.toml",
@@ -370,16 +372,22 @@ def _cmd_plan(args) -> int:
 
 
 def _cmd_apply(args) -> int:
-    from .planfile import read_plan
+    """Without --yes a dry run: the plan, whether it would need --force, and the command that
+    applies it; exit 0 (a stale or foreign plan is still refused: it could not be applied)."""
     from .engine.plan import describe
+    from .nextstep import apply_command, needs_force
+    from .planfile import read_plan
     p = read_plan(args.plan)
-    done = workflow.apply(args.store, p, yes=args.yes, force=args.force, now=utc_now())
     print(describe(p))
+    done = workflow.apply(args.store, p, yes=args.yes, force=args.force or not args.yes,
+                          now=utc_now())
     if not len(p):
         print(f"nothing to apply; store revision is {done.revision}")
         return 0
     if done.dry_run:
-        print("dry run: nothing was changed; add --yes to apply")
+        guard = "" if args.force else needs_force(p)
+        print(guard + "\n" * bool(guard) + "dry run: nothing was changed; to apply it: "
+              + apply_command(args.plan, args.store, force=bool(guard) or args.force))
         return 0
     print(f"applied as run {done.store_run_id}; store revision is now {done.revision}")
     return 0
@@ -476,9 +484,12 @@ def _cmd_runs(args) -> int:
 
 def _cmd_undo(args) -> int:
     from .engine.plan import describe
+    from .nextstep import apply_command, needs_force
     p = workflow.undo(args.store, args.run_id, now=utc_now(), out=args.out)
     print(describe(p))
-    print(f"wrote {args.out}; review it, then: usermap apply {args.out} --store {args.store} --yes")
+    guard = needs_force(p)
+    print(guard + "\n" * bool(guard) + f"wrote {args.out}; review it, then: "
+          + apply_command(args.out, args.store, force=bool(guard)))
     return 0
 
 

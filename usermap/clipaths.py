@@ -55,6 +55,7 @@ def _check_paths(args) -> None:
     from . import files
     cmd = args.command
     sub = getattr(args, "mappings_command", None)
+    _check_utf8_args(args)
     if cmd in ("sandbox",):
         return
     cfg_path = _config_path(getattr(args, "config", None))
@@ -92,6 +93,25 @@ def _check_paths(args) -> None:
         files.check_output_file(args.csv, protected=protected, kind="mappings CSV",
                                 looks_like=_is_mappings)
         _check_writable(args.csv)
+
+
+_POSITIONAL = ("plan", "csv", "run_id", "aloware_id", "owner_id")
+
+
+def _check_utf8_args(args) -> None:
+    """Every argument is UTF-8 (exit 2 naming it otherwise), before anything is read. The one
+    exception is `run`'s config: the runner checks its paths itself, in a run folder, so that
+    the run's failure report says it."""
+    from .files import check_utf8
+    for dest, value in vars(args).items():
+        if args.command == "run" and dest == "config":
+            continue
+        positional = dest in _POSITIONAL or (dest == "snapshot" and args.command in (
+            "audit", "plan", "report"))
+        name = dest.upper() if positional else "--" + dest.replace("_", "-")
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, (str, Path)):
+                check_utf8(v, f"the argument {name}")
 
 
 def _require_store(path, *, can_create: bool = False) -> None:

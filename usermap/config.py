@@ -21,7 +21,7 @@ test or an impatient scheduler sets smaller ones::
 Every ``[fetch]`` value and ``[smtp] timeout`` must be a finite number above 0 (at most a week;
 ``attempts`` at least 1): NaN, inf, 0, negatives and strings are a ConfigError naming the key.
 
-``SECRET_ENV_VARS`` is the one list of the variables that hold secrets: ``secret()`` reads only
+``redact.SECRET_ENV_VARS`` is the one list of the variables that hold secrets: ``secret()`` reads only
 those, and ``redact`` masks their values everywhere.
 
 Adapter: reads files and the environment; imports nothing but errors (and files' regular-file
@@ -35,16 +35,18 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .errors import ConfigError
+from .redact import SECRET_ENV_VARS
 
-__all__ = ["ENGINES", "ENGINE_VARIABLE", "check_engine", "engine_from_env", "Config", "HubSpotConfig", "AlowareConfig", "StoreConfig", "RunsConfig",
-           "SmtpConfig", "ReportConfig", "FetchConfig", "secret", "SECRET_ENV_VARS"]
+__all__ = ["ENGINES", "ENGINE_VARIABLE", "check_engine", "engine_from_env", "Config",
+           "HubSpotConfig", "AlowareConfig", "StoreConfig", "RunsConfig", "SmtpConfig",
+           "ReportConfig", "FetchConfig", "secret"]
 
-SECRET_ENV_VARS = ("HUBSPOT_ACCESS_TOKEN", "ALOWARE_API_TOKEN", "SMTP_USER", "SMTP_PASSWORD")
 
 
 @dataclass(frozen=True)
 class HubSpotConfig:
     host: str = "https://api.hubapi.com"
+    portal_id: str = ""         # set: the tab links owners to the portal's user page
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,11 @@ def _section(kind, name: str, value: dict, source: str):
                               file=source, column=f"{name}.{key}")
         default = known[key].default
         want = type(default)
+        if kind is HubSpotConfig and key == "portal_id":   # a number or a string of digits
+            v = str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+            if not isinstance(v, str) or (v and not v.isdigit()):
+                raise ConfigError("[hubspot] portal_id: expected the portal's number (digits)",
+                                  file=source, column="hubspot.portal_id")
         if want is tuple:
             if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
                 raise ConfigError("expected a list of strings", file=source,
@@ -266,13 +273,31 @@ def secret(name: str, *, required: bool = False) -> str:
     raw = os.environ.get(name, "")
     value = raw.strip() if name in _TOKENS else raw.strip("\r\n")
     if _control(value) or (name in _TOKENS and any(c.isspace() for c in value)):
-        raise ConfigError(f"{name} holds whitespace or a control character inside it; set it "
-                          "to the secret alone", column=name)
+        raise ConfigError(f"the environment variable {name} holds whitespace or a control "
+                          f"character inside it; set it to the secret alone: "
+                          f"`export {name}=…`")
     if required and not value:
-        raise ConfigError(f"{name} is not set. {'Tokens' if name in _TOKENS else 'Secrets'} "
-                          f"come from the environment only (never from usermap.toml): set it, e.g. `export {name}=...`, then run "
-                          f"again", column=name)
+        raise ConfigError(not_set([name]))
     return value
+
+
+def not_set(names) -> str:
+    """The one message (and advice) for secrets missing from the environment, naming each as
+    an environment variable with the command that sets it."""
+    names = list(names)
+    verb = "is" if len(names) == 1 else "are"
+    kind = "tokens come" if all(n in _TOKENS for n in names) else "secrets come"
+    return (f"{' and '.join(names)} {verb} not set: "
+            f"`export {' '.join(n + '=…' for n in names)}` ({kind} from the environment only, "
+            f"never from usermap.toml), then run again")
+
+
+def require_tokens() -> None:
+    """Both API tokens set (``usermap run`` checks before any notebook starts); a ConfigError
+    naming every missing one otherwise."""
+    missing = [n for n in _TOKENS if not secret(n)]
+    if missing:
+        raise ConfigError(not_set(missing))
 
 
 def _walk(value, key: str):

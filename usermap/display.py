@@ -16,6 +16,8 @@ import html
 import pandas as pd
 
 from .engine.models import CONFLICT_ICON, EMAIL_CONFLICT_CODES, ISSUE_CODES
+from .labels import (ALOWARE_REASON_ADVICE, HUBSPOT_REASON_ADVICE, advice_for,
+                     aloware_reason_label, hubspot_reason_label, issue_label, reason_label)
 
 __all__ = [
     "DISPLAY_MAX_BYTES", "overview_text", "overview_table", "init_display", "show",
@@ -29,30 +31,32 @@ DISPLAY_MAX_BYTES = "2MB"   # itables embeds at most this much of a table, then 
 
 # --- the overview -----------------------------------------------------------------------------
 def overview_text(result) -> str:
-    """The overview numbers (§4.1) as text: stable, so nbval can compare it."""
+    """The overview numbers (§4.1) as text, in the report's words (plain labels, not codes):
+    stable, so nbval can compare it."""
     s = result.summary()
-    lines = [f"mapped:                  {s['mapped']:>7,}",
-             f"  synced:                {s['synced']:>7,}",
-             f"  with issues:           {s['errors']:>7,}"]
-    for code, n in s["errors_by_code"].items():
-        icon = f" {CONFLICT_ICON}" if code in EMAIL_CONFLICT_CODES else ""
-        lines.append(f"    {code + icon:<30}{n:>5,}")
-    lines.append(f"unmapped Aloware users:  {s['unmapped_aloware']:>7,}")
-    for r, n in s["unmapped_aloware_by_reason"].items():
-        lines.append(f"    {r:<30}{n:>5,}")
-    lines.append(f"unmapped HubSpot owners: {s['unmapped_hubspot']:>7,}")
-    for r, n in s["unmapped_hubspot_by_reason"].items():
-        lines.append(f"    {r:<30}{n:>5,}")
+
+    def line(n: int, text: str, depth: int = 0) -> str:
+        return f"{n:>7,}  {'  ' * depth}{text}"
+    lines = [line(s["mapped"], "links"), line(s["synced"], "correctly linked", 1),
+             line(s["errors"], "links with an error", 1)]
+    lines += [line(n, issue_label(c), 2) for c, n in s["errors_by_code"].items()]
+    lines.append(line(s["unmapped_aloware"], "Aloware users without a link"))
+    lines += [line(n, aloware_reason_label(r), 1)
+              for r, n in s["unmapped_aloware_by_reason"].items()]
+    lines.append(line(s["unmapped_hubspot"], "HubSpot owners without a link"))
+    lines += [line(n, hubspot_reason_label(r), 1)
+              for r, n in s["unmapped_hubspot_by_reason"].items()]
     return "\n".join(lines)
 
 
 def overview_table(result) -> pd.DataFrame:
     """The overview as a small frame (what, count, share of mapped)."""
     s = result.summary()
-    rows = [("mapped", s["mapped"]), ("synced", s["synced"]), ("with issues", s["errors"]),
+    rows = [("links", s["mapped"]), ("correctly linked", s["synced"]),
+            ("links with an error", s["errors"]),
             (f"e-mail conflicts {CONFLICT_ICON}", s.get("email_conflicts", 0)),
-            ("unmapped Aloware users", s["unmapped_aloware"]),
-            ("unmapped HubSpot owners (active)", s["unmapped_hubspot"]),
+            ("Aloware users without a link", s["unmapped_aloware"]),
+            ("HubSpot owners without a link", s["unmapped_hubspot"]),
             ("Aloware users", s.get("aloware_users", 0)),
             ("HubSpot owners", s.get("hubspot_owners", 0))]
     df = pd.DataFrame(rows, columns=["", "count"]).set_index("")
@@ -87,9 +91,12 @@ def show(df: pd.DataFrame, caption: str | None = None, *, html_columns=(), **opt
     """A searchable, paginated table. Values are text; the columns in ``html_columns`` carry
     markup this module made (every other cell is escaped before it is marked up)."""
     from itables import show as _show
+    # Text columns left-aligned (JupyterLab right-aligns table cells), numbers right-aligned.
+    text = [k for k, c in enumerate(df.columns)
+            if not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]))]
     kw = dict(caption=caption, maxBytes=DISPLAY_MAX_BYTES, pageLength=10,
               lengthMenu=[10, 25, 50, 100, 500], classes="display compact",
-              showIndex=False)
+              showIndex=False, columnDefs=[{"className": "dt-left", "targets": text}])
     kw.update(options)
     if df.empty:
         from IPython.display import display
@@ -106,7 +113,14 @@ def show(df: pd.DataFrame, caption: str | None = None, *, html_columns=(), **opt
 
 
 def _issue_label(code: str) -> str:
-    return f"{CONFLICT_ICON} {code}" if code in EMAIL_CONFLICT_CODES else code
+    """An issue code in the report's words (with ⚠ for an e-mail conflict)."""
+    return issue_label(code)
+
+
+def _change_reason(reason: str) -> str:
+    """A plan change's reason in the report's words (with ⚠ for an e-mail conflict)."""
+    text = reason_label(reason)
+    return f"{CONFLICT_ICON} {text}" if reason in EMAIL_CONFLICT_CODES else text
 
 
 def mapped_frame(result) -> pd.DataFrame:
@@ -115,7 +129,8 @@ def mapped_frame(result) -> pd.DataFrame:
         "first name": m["first_name"], "last name": m["last_name"],
         "Aloware id": m["aloware_user_id"], "HubSpot id": m["hubspot_owner_id"],
         "e-mail": m["email"], "HubSpot e-mail": m["hubspot_email"], "method": m["method"],
-        "status": m["status"], "issue": m["issue"].map(_issue_label),
+        "status": m["status"].map({"synced": "Synced", "error": "Error"}).fillna(m["status"]),
+        "issue": m["issue"].map(_issue_label),
     })
 
 
@@ -143,7 +158,8 @@ def show_unmapped_aloware(result) -> None:
     df = pd.DataFrame({
         "first name": ua["first_name"], "last name": ua["last_name"],
         "Aloware id": ua["aloware_user_id"], "e-mail": ua["email"], "status": ua["status"],
-        "kind": ua["kind"], "reason": ua["reason"],
+        "kind": ua["kind"], "reason": ua["reason"].map(aloware_reason_label),
+        "what to do": ua["reason"].map(ALOWARE_REASON_ADVICE).fillna(""),
         "profile": [_link(u, "profile") for u in ua["profile_url"]],
         "suggested owners": [_suggestions_html(x) for x in ua["suggestions"]],
     })
@@ -155,7 +171,8 @@ def show_unmapped_hubspot(result) -> None:
     uh = result.unmapped_hubspot
     df = pd.DataFrame({"first name": uh["first_name"], "last name": uh["last_name"],
                        "HubSpot id": uh["hubspot_owner_id"], "e-mail": uh["email"],
-                       "type": uh["type"], "reason": uh["reason"]})
+                       "type": uh["type"], "reason": uh["reason"].map(hubspot_reason_label),
+                       "what to do": uh["reason"].map(HUBSPOT_REASON_ADVICE).fillna("")})
     show(df, "Unmapped HubSpot owners")
 
 
@@ -176,10 +193,11 @@ def errors_by_code(result, commands) -> pd.DataFrame:
         if not n:
             continue
         first = e[e["code"] == code].iloc[0]
-        rows.append({"code": _issue_label(code), "errors": n, "meaning": _detail(code),
+        rows.append({"issue": _issue_label(code), "errors": n, "meaning": _detail(code),
                      "fix (e.g. the first one)": commands.for_issue(
-                         first["issue_id"], code, first["aloware_user_id"], first["method"])})
-    return pd.DataFrame(rows, columns=["code", "errors", "meaning", "fix (e.g. the first one)"])
+                         first["issue_id"], code, first["aloware_user_id"], first["method"],
+                         first["hubspot_owner_id"])})
+    return pd.DataFrame(rows, columns=["issue", "errors", "meaning", "fix (e.g. the first one)"])
 
 
 def errors_frame(result, commands) -> pd.DataFrame:
@@ -189,19 +207,39 @@ def errors_frame(result, commands) -> pd.DataFrame:
         "issue": e["code"].map(_issue_label), "name": e["name"],
         "Aloware id": e["aloware_user_id"], "HubSpot id": e["hubspot_owner_id"],
         "detail": e["detail"],
-        "fix": [commands.for_issue(i, c, u, m) for i, c, u, m in
-                zip(e["issue_id"], e["code"], e["aloware_user_id"], e["method"])],
+        "what to do": [advice_for(c, m) for c, m in zip(e["code"], e["method"])],
+        "fix": [commands.for_issue(i, c, u, m, o) for i, c, u, m, o in
+                zip(e["issue_id"], e["code"], e["aloware_user_id"], e["method"],
+                    e["hubspot_owner_id"])],
     })
 
 
 def show_errors(result, commands) -> None:
-    show(errors_frame(result, commands), "Errors and their fix")
+    show(errors_frame(result, commands), "Errors: what to do, and the command")
 
 
 # --- the plan ---------------------------------------------------------------------------------
 def describe_plan(plan) -> str:
-    from .engine.plan import describe
-    return describe(plan)
+    """The plan in the report's words: what a sync would do, then each action and reason
+    (stable, so nbval can compare it)."""
+    from collections import Counter
+
+    from .labels import TODO_LABELS
+    n = plan.counts()
+    if not len(plan):
+        return (f"Nothing to change: the store is in step with both directories "
+                f"(store revision {plan.store_revision}).")
+    lines = [f"A sync would link {n['add']:,}, update {n['update']:,} and remove "
+             f"{n['remove']:,} (store revision {plan.store_revision}; at most "
+             f"{plan.removal_limit:,} removals without force)."]
+    by = Counter(f"{c.action}:{c.reason}" for c in plan.changes)
+    for key in sorted(by):
+        action, _, reason = key.partition(":")
+        lines.append(f"{by[key]:>7,}  {TODO_LABELS.get(action, action)}: {_change_reason(reason)}")
+    if plan.exceeds_guard:
+        lines.append(f"The plan removes more than {plan.removal_limit:,} links: applying it "
+                     "needs force.")
+    return "\n".join(lines)
 
 
 _STEP_ORDER = {"match": 0, "resolve": 1, "cleanup": 2}
@@ -217,12 +255,12 @@ def plan_by_step(plan) -> pd.DataFrame:
     g["_o"] = g["step"].map(_STEP_ORDER).fillna(9)
     g = g.sort_values(["_o", "changes"], ascending=[True, False]).drop(columns="_o")
     g["step"] = g["step"].replace({"cleanup": "clean up"})
-    g["reason"] = g["reason"].map(_issue_label)
+    g["reason"] = g["reason"].map(_change_reason)
     return g.set_index(["step", "reason", "action"])
 
 
 def show_plan(plan) -> None:
     from .engine.plan import plan_frame
     f = plan_frame(plan)
-    f["reason"] = f["reason"].map(_issue_label)
+    f["reason"] = f["reason"].map(_change_reason)
     show(f, "The plan: every change")

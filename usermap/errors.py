@@ -215,6 +215,18 @@ class RunKilled(BaseException):
         super().__init__(f"stopped by {self.signame}")
 
 
+class Retryable(Exception):
+    """A failure worth another try: ``kind`` is RATE_LIMIT, SERVER or CONNECTION.
+
+    ``wait`` is what the server asked for (seconds), or None for our own backoff.
+    """
+
+    def __init__(self, kind: str, detail: str, wait: float | None = None):
+        from .redact import bounded   # at call time; redact imports nothing of usermap
+        super().__init__(bounded(detail))
+        self.kind, self.detail, self.wait = kind, bounded(detail), wait
+
+
 class RecutSignal(Exception):
     """A piece of an owners JSON array did not parse as whole elements: read element by element
     instead (sources.snapshot)."""

@@ -20,7 +20,31 @@ from pathlib import Path
 from .errors import InputError
 
 __all__ = ["write_atomic", "check_output_file", "check_output_folder", "write_csv",
-           "check_regular_file", "read_regular_bytes"]
+           "check_regular_file", "read_regular_bytes", "shown", "is_utf8", "check_utf8"]
+
+
+# --- paths and arguments that are not UTF-8 -------------------------------------------------------
+def is_utf8(value) -> bool:
+    """``value`` (a str or path) encodes as UTF-8: Python hands bytes of a path or an argument
+    that are not UTF-8 over as lone surrogates, which no UTF-8 output can carry."""
+    try:
+        str(value).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def shown(value) -> str:
+    """``value`` as text any output can carry: bytes that are not UTF-8 as ``\\xNN``."""
+    return str(value).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def check_utf8(value, what: str) -> None:
+    """InputError (exit 2) naming ``what`` and the value (escaped) when it is not UTF-8."""
+    if not is_utf8(value):
+        raise InputError(f"{what} '{shown(value)}' is not UTF-8: usermap takes paths and "
+                         f"arguments in UTF-8 only; rename the file or folder (or give the "
+                         f"value in UTF-8)")
 
 
 # --- atomic writes ------------------------------------------------------------------------------

@@ -2,20 +2,21 @@
 §8 "for people"), with what a person should do. The codes stay the keys (and are shown in a
 legend); the words come from the tables of docs/design.md §4.3-§4.5.
 
-One table, for every view that shows codes to people: the User Mapping tab uses it today, and the
-report can adopt it. Pure: standard library only.
+One table, for every view that shows codes to people: the report, the e-mail, the notebooks and the
+User Mapping tab. Pure: standard library and the engine's vocabulary only.
 """
 
 from __future__ import annotations
 
 from .engine.models import (
     ALOWARE_REASONS, CONFLICT_ICON, EMAIL_CONFLICT_CODES, HUBSPOT_REASONS, ISSUE_CODES,
+    METHOD_MANUAL,
 )
 
 __all__ = ["ISSUE_LABELS", "ISSUE_ADVICE", "ALOWARE_REASON_LABELS", "HUBSPOT_REASON_LABELS",
            "ALOWARE_REASON_ADVICE", "HUBSPOT_REASON_ADVICE", "NEEDS_PERSON_ISSUES",
-           "NEEDS_PERSON_ALOWARE", "NEEDS_PERSON_HUBSPOT", "DONE_LABELS",
-           "STEP_LABELS", "ACTION_LABELS", "issue_label", "aloware_reason_label",
+           "NEEDS_PERSON_ALOWARE", "NEEDS_PERSON_HUBSPOT", "FOR_INFORMATION_HUBSPOT", "KEEP_WITHOUT_OWNER", "DONE_LABELS",
+           "STEP_LABELS", "ACTION_LABELS", "issue_label", "advice_for", "aloware_reason_label",
            "hubspot_reason_label", "legend", "fetch_note"]
 
 ISSUE_LABELS = {
@@ -104,14 +105,23 @@ HUBSPOT_REASON_ADVICE = {
                         "creates the user with the same e-mail.",
     "match_pending": "Nothing: the next sync links this owner.",
 }
-# What the sync never fixes on its own: the "Needs a person" list.
+# What the sync never fixes on its own and a person must act on: the "Needs a person" list.
 NEEDS_PERSON_ISSUES = ("aloware_email_changed", "hubspot_email_changed")  # the latter: manual
 NEEDS_PERSON_ALOWARE = ("owner_mapped_elsewhere", "duplicate_email_aloware",
                         "duplicate_email_hubspot", "owner_inactive", "missing_email",
                         "invalid_email", "no_matching_owner")
 NEEDS_PERSON_HUBSPOT = ("user_mapped_elsewhere", "duplicate_email_hubspot",
-                        "duplicate_email_aloware", "missing_email", "invalid_email",
-                        "no_matching_user")
+                        "duplicate_email_aloware", "missing_email", "invalid_email")
+# For information: owners whose advice is "Nothing, unless ...". Nobody must act, but someone
+# may want to know (a person missing from Aloware, an Aloware account that was closed). Listed
+# apart from "Needs a person" and never counted in it (design §8). Aloware users that are not
+# eligible are not repeated here: they are the ordinary closed accounts of the unmapped list.
+FOR_INFORMATION_HUBSPOT = ("no_matching_user", "user_not_eligible")
+# A decision on a link with no owner id to name: keeping a link is said in words (a placeholder
+# such as OWNER_ID would be refused by `usermap map`); follows the unlink command.
+KEEP_WITHOUT_OWNER = ("keep a link: look up the HubSpot owner id of the person (HubSpot > "
+                      "Settings > Users), then pin it with usermap map")
+
 # This run's changes in words (an applied run: done; a dry run: what a sync would do).
 DONE_LABELS = {"add": "Linked", "update": "Updated", "remove": "Removed"}
 TODO_LABELS = {"add": "Would link", "update": "Would update", "remove": "Would remove"}
@@ -125,6 +135,11 @@ assert set(ISSUE_LABELS) == set(ISSUE_CODES) == set(ISSUE_ADVICE)
 assert set(ALOWARE_REASON_LABELS) == set(ALOWARE_REASONS) == set(ALOWARE_REASON_ADVICE)
 assert set(HUBSPOT_REASON_ADVICE) == set(HUBSPOT_REASONS)
 assert set(HUBSPOT_REASON_LABELS) == set(HUBSPOT_REASONS)
+# "Needs a person" holds only advice that asks someone to act; information says "Nothing".
+assert not any(ALOWARE_REASON_ADVICE[r].startswith("Nothing") for r in NEEDS_PERSON_ALOWARE)
+assert not any(HUBSPOT_REASON_ADVICE[r].startswith("Nothing") for r in NEEDS_PERSON_HUBSPOT)
+assert all(HUBSPOT_REASON_ADVICE[r].startswith("Nothing, unless")
+           for r in FOR_INFORMATION_HUBSPOT)
 
 
 def issue_label(code: str) -> str:
@@ -133,6 +148,19 @@ def issue_label(code: str) -> str:
         return ""
     label = ISSUE_LABELS.get(code, code)
     return f"{CONFLICT_ICON} {label}" if code in EMAIL_CONFLICT_CODES else label
+
+
+def advice_for(code: str, method: str) -> str:
+    """What a person should do about an issue, in words (ISSUE_ADVICE, the pinned (manual)
+    case of a HubSpot e-mail change told apart): the report, the notebooks and the tab say the
+    same."""
+    if code == "hubspot_email_changed":
+        if method == METHOD_MANUAL:
+            return ("Decide: this pinned link stays until a person acts. Fix the e-mail in "
+                    "HubSpot (Settings > Users), keep the link as it is, or unlink it.")
+        return ("Nothing: the sync removes the link and links the user again to an owner with "
+                "the same e-mail, if there is one.")
+    return ISSUE_ADVICE.get(code, "")
 
 
 def aloware_reason_label(reason: str) -> str:
@@ -149,6 +177,8 @@ def reason_label(reason: str) -> str:
         return "Same e-mail"
     if reason == "manual_pin":
         return "Manual pin"
+    if reason == "manual_unlink":
+        return "Unlinked by hand"
     if reason.startswith("undo:"):
         return f"Undo of run {reason[5:]}"
     return ISSUE_LABELS.get(reason, reason)

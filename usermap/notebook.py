@@ -51,7 +51,7 @@ __all__ = ["PARAMETERS", "DEMO", "DEMO_USERS", "DEMO_SEED", "Session", "check_pa
            "show_errors", "write_report", "make_plan", "apply", "finish"]
 
 # The parameters of each notebook, with their types. The notebooks' `parameters` cells declare
-# exactly these (tests/test_notebooks.py checks that they agree); the runner passes no others.
+# exactly these (tests/commands/test_notebooks.py checks that they agree); the runner passes no others.
 _COMMON = {"config": str, "snapshot": str, "store": str, "run_dir": str, "run_id": str}
 PARAMETERS = {
     "audit": dict(_COMMON),

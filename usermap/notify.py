@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import socket
 import ssl
+import threading
+import time
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from datetime import datetime, timezone
@@ -36,19 +39,22 @@ from typing import TYPE_CHECKING
 
 from .config import secret
 from .errors import NotifyError  # re-exported: usermap.notify.NotifyError
-from .files import write_atomic
+from .files import shown, write_atomic
 from .redact import bounded
+from .sources.api.deadline import Watchdog
 
 if TYPE_CHECKING:
     from .report.model import Notification
 
-__all__ = ["build_message", "write_eml", "send", "notify", "MAX_MESSAGE_BYTES", "EML_NAME"]
+__all__ = ["build_message", "write_eml", "send", "notify", "delivery", "MAX_MESSAGE_BYTES",
+           "EML_NAME", "NOT_SENT"]
 
 log = logging.getLogger("usermap.notify")
 
 MAX_MESSAGE_BYTES = 100_000      # "under 100 KB however large the account"
 EML_NAME = "notification.eml"
 DEFAULT_SENDER = "usermap@localhost"
+NOT_SENT = "notification not sent: "     # how run.json, the report and the log say it
 
 
 def _inline(html: str) -> str:
@@ -100,8 +106,8 @@ def build_message(report: Notification, config, *, report_path=None) -> EmailMes
     server; the report's URL is linked when ``[report] url`` is set."""
     path = Path(report_path) if report_path else None
     url = _report_url(config, report.run_id)
-    location = {"url": url, "path": str(path.resolve()) if path else "", "attached": "",
-                "attached_what": "", "file": path.name if path else ""}
+    location = {"url": url, "path": shown(path.resolve()) if path else "", "attached": "",
+                "attached_what": "", "file": shown(path.name) if path else ""}
     size = path.stat().st_size if path is not None and path.is_file() else None
     candidates = []
     if size is not None and size <= config.report.attach_max_bytes:
@@ -139,10 +145,56 @@ def write_eml(msg: EmailMessage, path) -> Path:
     return write_atomic(Path(path), lambda tmp: tmp.write_bytes(data))
 
 
+def _smtp_class(base, watchdog: Watchdog):
+    """``base`` (smtplib.SMTP or SMTP_SSL) whose connection the watchdog can cut from its first
+    byte: the greeting is read inside the constructor's connect, before any caller code runs."""
+    class Watched(base):
+        def _get_socket(self, host, port, timeout):
+            sock = socket.create_connection((host, port), timeout, self.source_address)
+            watchdog.watch_sock(sock)
+            if isinstance(self, smtplib.SMTP_SSL):
+                sock = self.context.wrap_socket(sock, server_hostname=self._host)
+                watchdog.watch_sock(sock)
+            return sock
+
+        def starttls(self, *args, **kwargs):
+            reply = super().starttls(*args, **kwargs)
+            watchdog.watch_sock(self.sock)         # the TLS socket that replaced the raw one
+            return reply
+    return Watched
+
+
+def _converse(msg: EmailMessage, s, sender: str, recipients: list, watchdog: Watchdog,
+              deadline: float) -> dict:
+    """The SMTP conversation itself; every socket wait is at most what is left of the deadline
+    and the watchdog cuts the connection when it passes."""
+    user, password = secret("SMTP_USER"), secret("SMTP_PASSWORD")
+    context = ssl.create_default_context()
+    left = max(0.05, deadline - time.monotonic())
+    if s.ssl:
+        server = _smtp_class(smtplib.SMTP_SSL, watchdog)(s.host, s.port, timeout=left,
+                                                          context=context)
+    else:
+        server = _smtp_class(smtplib.SMTP, watchdog)(s.host, s.port, timeout=left)
+    with server:
+        server.ehlo()
+        if s.starttls and not s.ssl:
+            server.starttls(context=context)
+            server.ehlo()
+        if user:
+            server.login(user, password)
+        return server.send_message(msg, from_addr=sender, to_addrs=recipients)
+
+
 def send(msg: EmailMessage, config) -> None:
     """Send by SMTP per ``[smtp]``: implicit TLS when ``ssl``, else STARTTLS when ``starttls``
     (required: a server without it is an error, never a silent downgrade), else plain. Logs in
-    with SMTP_USER/SMTP_PASSWORD from the environment when SMTP_USER is set."""
+    with SMTP_USER/SMTP_PASSWORD from the environment when SMTP_USER is set.
+
+    ``[smtp] timeout`` bounds the whole delivery by the wall clock (design §7): socket timeouts
+    bound each read only, and a relay that sends its greeting one line a second resets them for
+    ever. The conversation runs in a worker thread; at the deadline its connection is cut and
+    ``NotifyError`` says so, whatever the worker is blocked on (a name lookup included)."""
     s = config.smtp
     if not s.host:
         raise NotifyError("[smtp] host is not set")
@@ -150,32 +202,53 @@ def send(msg: EmailMessage, config) -> None:
     if not recipients:
         raise NotifyError("[smtp] recipients is empty: nobody to send to")
     sender = s.sender or DEFAULT_SENDER
-    user, password = secret("SMTP_USER"), secret("SMTP_PASSWORD")
     where = f"{s.host}:{s.port}"
-    try:
-        context = ssl.create_default_context()
-        if s.ssl:
-            server = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=context)
-        else:
-            server = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-        with server:
-            server.ehlo()
-            if s.starttls and not s.ssl:
-                server.starttls(context=context)
-                server.ehlo()
-            if user:
-                server.login(user, password)
-            refused = server.send_message(msg, from_addr=sender, to_addrs=recipients)
-        if refused:
+    deadline = time.monotonic() + s.timeout
+    watchdog = Watchdog(deadline, time.monotonic)
+    box: dict = {}
+
+    def work():
+        try:
+            box["refused"] = _converse(msg, s, sender, recipients, watchdog, deadline)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+            box["error"] = e
+
+    worker = threading.Thread(target=work, name="usermap-smtp", daemon=True)
+    watchdog.start()        # fires at the deadline: left armed when the worker outlives it
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    if worker.is_alive() or watchdog.fired:
+        raise NotifyError(f"SMTP {where}: no complete delivery within the [smtp] timeout "
+                          f"of {s.timeout:g} s; the connection was cut")
+    watchdog.cancel()
+    _raise_for(box, where)
+
+
+def _raise_for(box: dict, where: str) -> None:
+    """The worker's outcome as ``NotifyError`` (refused recipients, SMTP, TLS, network)."""
+    e = box.get("error")
+    if e is None:
+        if box.get("refused"):
             raise NotifyError(f"SMTP {where} refused recipients: "
-                              f"{bounded(', '.join(sorted(refused)), 500)}")
-    except NotifyError:
-        raise
-    except smtplib.SMTPNotSupportedError as e:
+                              f"{bounded(', '.join(sorted(box['refused'])), 500)}")
+        return
+    if isinstance(e, smtplib.SMTPNotSupportedError):
         raise NotifyError(f"SMTP {where}: {bounded(e, 500)} (STARTTLS or AUTH not offered; set "
                           "[smtp] starttls = false only for a trusted local relay)") from None
-    except (smtplib.SMTPException, ssl.SSLError, OSError) as e:
+    if isinstance(e, (smtplib.SMTPException, ssl.SSLError, OSError)):
         raise NotifyError(f"SMTP {where}: {type(e).__name__}: {bounded(e, 500)}") from None
+    raise e
+
+
+def delivery(told: dict) -> str:
+    """What became of a notification (``notify``'s result as a run records it: ``sent``,
+    ``send_error``, ``notification``), in words: "sent", "notification not sent: ..." or
+    "written, not sent: no [smtp] host"; "" when none was written."""
+    if told.get("send_error"):
+        return NOT_SENT + str(told["send_error"])
+    if told.get("sent"):
+        return "sent"
+    return "written, not sent: no [smtp] host" if told.get("notification") else ""
 
 
 def notify(report: Notification, config, run_dir, *, report_path=None) -> dict:
@@ -200,4 +273,20 @@ def notify(report: Notification, config, run_dir, *, report_path=None) -> dict:
             result["error"] = bounded(str(e) if isinstance(e, NotifyError)
                                       else f"{type(e).__name__}: {e}", 1000)
             log.warning("notification not sent: %s", result["error"])
+            _note_in_report(report, report_path, result["error"])
     return result
+
+
+def _note_in_report(report: Notification, report_path, error: str) -> None:
+    """The report was written (and attached) before the send: write it again saying the
+    notification was not sent, so the page people open tells them (design §7)."""
+    if not report_path or not hasattr(report, "notes"):
+        return
+    from dataclasses import replace
+
+    from .report.compose import write_report
+    try:
+        write_report(replace(report, notes=tuple(report.notes) + (NOT_SENT + error,)),
+                     Path(report_path))
+    except Exception as e:  # noqa: BLE001 - the run keeps its report as it was
+        log.warning("could not add the send failure to %s: %s", report_path, bounded(e, 300))

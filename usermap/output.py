@@ -14,9 +14,13 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from .files import write_csv
+import pandas as pd
+
 from .engine.models import CONFLICT_ICON, METHOD_MANUAL, fill_command
 from .engine.reconcile import Audit
+from .files import write_csv
+from .labels import KEEP_WITHOUT_OWNER
+from .visible import visible_all
 
 __all__ = ["write_audit", "suggestions_text", "fix_command", "fix_commands", "FixCommands",
            "needs_decision", "for_people", "FORMULA_STARTS"]
@@ -31,13 +35,16 @@ def _neutral(v):
 
 def for_people(df):
     """A copy of ``df`` whose text cells a spreadsheet would run as a formula (leading ``=``,
-    ``+``, ``-``, ``@``, tab or CR) start with ``'`` instead: the one place the audit's CSVs are
-    neutralised. Numbers stay numbers. Not for data formats (the mappings export round-trips
-    exactly)."""
+    ``+``, ``-``, ``@``, tab or CR) start with ``'`` instead, and whose line breaks and other
+    hidden characters are shown escaped (``usermap.visible``: a name never makes a row of its
+    own): the one place the audit's CSVs are neutralised. Numbers stay numbers. Not for data
+    formats (the mappings export round-trips exactly)."""
     out = df.copy()
     for c in out.columns:
         if not (out[c].dtype.kind in "biufcmM"):
-            out[c] = out[c].map(_neutral).astype(object)
+            cells = out[c].map(_neutral).tolist()
+            # one scan of the column finds whether any cell needs escaping
+            out[c] = pd.Series(visible_all(cells), index=out.index, dtype=object)
     return out
 
 
@@ -61,34 +68,44 @@ def needs_decision(code: str, method: str) -> bool:
 @dataclass(frozen=True)
 class FixCommands:
     """The two command templates of a snapshot and a store: ``fix`` (placeholder
-    ``{issue_id}``) and ``decide`` (placeholder ``{aloware_user_id}``), as the HTML report takes
-    them; ``for_issue`` fills in the one for an error."""
+    ``{issue_id}``) and ``decide`` (placeholders ``{aloware_user_id}`` and
+    ``{hubspot_owner_id}``: both choices complete, as the HTML report shows them);
+    ``for_issue`` fills in the one for an error."""
 
     fix: str
     decide: str
+    unlink: str
 
-    def for_issue(self, issue_id: str, code: str, user: str, method: str) -> str:
-        """The command for one error, every id shell-quoted (``models.fill_command``)."""
-        if needs_decision(code, method):
-            return fill_command(self.decide, aloware_user_id=user)
-        return fill_command(self.fix, issue_id=issue_id)
+    def for_issue(self, issue_id: str, code: str, user: str, method: str,
+                  owner: str = "") -> str:
+        """The command for one error, every id shell-quoted (``models.fill_command``). A
+        decision names the link's own owner; with no owner to name, the choice to keep a link
+        is said in words, never as a placeholder that ``usermap map`` refuses."""
+        if not needs_decision(code, method):
+            return fill_command(self.fix, issue_id=issue_id)
+        if str(owner or "").strip():
+            return fill_command(self.decide, aloware_user_id=user, hubspot_owner_id=owner)
+        return fill_command(self.unlink, aloware_user_id=user) + "  |  " + KEEP_WITHOUT_OWNER
 
 
 def fix_commands(snapshot="SNAPSHOT_DIR", store="DB") -> FixCommands:
     """The fix and decide commands for ``snapshot`` and ``store`` (paths, quoted for a shell;
-    the placeholders SNAPSHOT_DIR and DB when not known). The one place they are built."""
+    the placeholders SNAPSHOT_DIR and DB when not known). The one place they are built: the
+    report, errors.csv and the notebooks take them from here."""
     snap = shlex.quote(str(snapshot or "SNAPSHOT_DIR"))
     db = shlex.quote(str(store or "DB"))
+    unlink = f"unlink: usermap unmap {{aloware_user_id}} --store {db}"
     return FixCommands(
         fix=f"usermap plan {snap} --store {db} --out fix.json --only {{issue_id}}",
-        decide=(f"decide: usermap map {{aloware_user_id}} OWNER_ID --store {db}  or  "
-                f"usermap unmap {{aloware_user_id}} --store {db}"))
+        decide=(f"keep the link: usermap map {{aloware_user_id}} {{hubspot_owner_id}} "
+                f"--store {db}  |  {unlink}"),
+        unlink=unlink)
 
 
 def fix_command(issue_id: str, code: str, user: str, method: str, snapshot="SNAPSHOT_DIR",
-                store="DB") -> str:
+                store="DB", owner: str = "") -> str:
     """The command that fixes one issue, or what a person must decide when a sync leaves it."""
-    return fix_commands(snapshot, store).for_issue(issue_id, code, user, method)
+    return fix_commands(snapshot, store).for_issue(issue_id, code, user, method, owner)
 
 
 def write_audit(result: Audit, out: Path, *, snapshot=None, store=None) -> dict:
@@ -106,8 +123,9 @@ def write_audit(result: Audit, out: Path, *, snapshot=None, store=None) -> dict:
     _write_people_csv(result.unmapped_hubspot, out / "unmapped_hubspot.csv")
     errors = result.errors
     commands = fix_commands(snapshot, store)
-    errors["fix"] = [commands.for_issue(i, c, u, m) for i, c, u, m in zip(
-        errors["issue_id"], errors["code"], errors["aloware_user_id"], errors["method"])]
+    errors["fix"] = [commands.for_issue(i, c, u, m, o) for i, c, u, m, o in zip(
+        errors["issue_id"], errors["code"], errors["aloware_user_id"], errors["method"],
+        errors["hubspot_owner_id"])]
     _write_people_csv(errors, out / "errors.csv")
     for name in ("summary.json", "mapped.csv", "unmapped_aloware.csv", "unmapped_hubspot.csv",
                  "errors.csv"):

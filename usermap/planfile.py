@@ -18,12 +18,8 @@ from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from .engine.changes import ChangeBlock, ChangeTable
+from .engine.changes import ChangeBlock, ChangeTable, reason_counts
 from .engine.models import ADD, L_METHOD, METHOD_EMAIL, METHOD_MANUAL, REMOVE, UPDATE, Change, Plan
-from .engine.plan import plan_summary
 from .errors import PlanFileError
 from .files import read_regular_bytes, write_atomic
 
@@ -51,7 +47,7 @@ def _plan_body(plan: Plan, chunk: int = 20_000):
         "format": PLAN_FORMAT, "created_at": plan.created_at,
         "store_revision": plan.store_revision, "fingerprint": plan.fingerprint,
         "current_links": plan.current_links, "force": plan.force, "only": plan.only,
-        "meta": plan.meta, "summary": plan_summary(plan), "store_id": plan.store_id,
+        "meta": plan.meta, "summary": _summary(plan), "store_id": plan.store_id,
     }
     enc = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(", ", ": ")).encode
     yield ("{\n" + "".join(f" {enc(k)}: {enc(header[k])},\n" for k in sorted(header))
@@ -62,6 +58,11 @@ def _plan_body(plan: Plan, chunk: int = 20_000):
         yield lines.encode("utf-8") if isinstance(lines, str) else lines   # (or an Arrow
         first = False                                                       # buffer of UTF-8)
     yield b"\n ],\n"
+
+
+def _summary(plan: Plan) -> dict:
+    return {**plan.counts(), "removal_limit": plan.removal_limit,
+            "by_reason": reason_counts(plan.changes)}
 
 
 def _change_texts(changes: ChangeTable, chunk: int):
@@ -153,7 +154,11 @@ def change_lines(block: ChangeBlock, chunk: int):
     """The plan file's lines of ``block`` as UTF-8 buffers (bytes-like), ``chunk`` changes a
     piece (``json`` with ", " and ": " separators, keys in Change order, ",\\n  " between
     lines): the same text as encoding the Change dicts, made by Arrow kernels over the
-    columns (each column converted once)."""
+    columns (each column converted once). pyarrow loads here, when a plan is written: commands
+    that never write one (``fetch``) stay free of it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     made: dict = {}   # id(column) -> its literals: a column shared by two fields, made once
 
     def lit(values):

@@ -2,8 +2,8 @@
 
 The Aloware token travels in a URL (``?api_token=…``), so every log line, exception message and
 progress bar passes through ``redact``. Secret values are read from the environment at call time;
-which variables hold secrets is ``config.SECRET_ENV_VARS`` (the one list). Imports only the
-standard library and that constant; must not import sources, store, report or runner.
+which variables hold secrets is ``SECRET_ENV_VARS`` here (the one list). Imports only the
+standard library; must not import sources, store, report or runner.
 
 What is masked: token query parameters, Bearer credentials, and every secret value in the forms
 a server may echo it back in: as is, URL-encoded, and base64 (an SMTP ``AUTH PLAIN`` line is
@@ -23,16 +23,19 @@ import functools
 import os
 import re
 
-from .config import SECRET_ENV_VARS
+SECRET_ENV_VARS = ("HUBSPOT_ACCESS_TOKEN", "ALOWARE_API_TOKEN", "SMTP_USER", "SMTP_PASSWORD")
 
-__all__ = ["redact", "bounded", "quoted", "secret_forms", "MASK", "MESSAGE_LIMIT", "QUOTE_LIMIT"]
+__all__ = ["SECRET_ENV_VARS", "redact", "bounded", "quoted", "secret_forms", "MASK", "MESSAGE_LIMIT", "QUOTE_LIMIT"]
 
 MASK = "***"
 MESSAGE_LIMIT = 2000      # a message from a source (an error body, an SMTP reply) as quoted
 QUOTE_LIMIT = 80          # a piece of a file's content quoted in an error message
 _MIN_SECRET = 4           # a 1–3 character "secret" would mask ordinary text
 _MIN_B64 = 8              # shortest base64 piece worth masking
-_QUERY = re.compile(r"((?:api_token|access_token|token|hapikey)=)[^&\s'\"]+", re.I)
+# a token parameter's value; the placeholder "…" of a hint (`export HUBSPOT_ACCESS_TOKEN=…`)
+# is no value and stays, so redaction never cuts the advice
+_QUERY = re.compile(r"((?:api_token|access_token|token|hapikey)=)"
+                    r"(?!(?:…|\.\.\.)(?:[`'\"\s),;]|$))[^&\s'\"]+", re.I)
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9\-._~+/]+=*", re.I)
 _BASIC = re.compile(r"(Basic\s+)[A-Za-z0-9+/]+=*", re.I)
 

@@ -38,14 +38,13 @@ A run::
 - **Secrets** are never parameters: the kernel inherits the environment, and the notebooks read
   the tokens there through usermap (``config.secret``). Parameters are paths, the run id and
   two booleans; the runner refuses any name the notebook does not declare.
-- **Retention** (``usermap.lock.prune``): after each run only the newest ``runs.keep`` run folders are kept (folders whose
-  name is a run id; nothing else in the runs folder is touched).
+- **Retention** (``usermap.lock.prune``): only the newest ``runs.keep`` run folders are kept.
+- **Before any kernel** the run's paths must be UTF-8 and both API tokens set (exit 2 at once,
+  with a failure report that gives the message's advice).
 
-This module strings a run together (lock, folder, the two notebooks, failure report,
-retention); the steps inside the notebooks are ``usermap.workflow``'s, through
-``usermap.notebook``. The meaning of each exit code is ``errors.EXIT_CODES``. Adapter: files,
-processes. Must not import cli or notebook; ``cli._cmd_run`` prints ``describe()`` and exits
-with ``exit_code``.
+Strings a run together (lock, folder, notebooks, failure report, retention); the steps inside
+the notebooks are ``usermap.workflow``'s. Adapter: files, processes. Must not import cli or
+notebook; ``cli._cmd_run`` prints ``describe()`` and exits with ``exit_code``.
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .clock import utc_now as _now
@@ -64,8 +63,11 @@ from .errors import (InputError, NotebookFailedError, RunKilled, SafetyError, ex
 from .execute import (CELL_TIMEOUT, KERNEL_NAME, NOTEBOOKS, NOTEBOOKS_ENV,  # noqa: F401
                       START_TIMEOUT, _kernel_manager_class, execute_notebook,
                       kernel_options, notebooks_dir, shutdown_kernels)
+from .files import check_utf8, shown
 from .lock import LOCK_NAME, RUN_ID_PATTERN, RunLock, prune
+from .notify import delivery
 from .redact import bounded, redact
+from .visible import visible
 from .report.failure import FailureReport
 
 __all__ = ["run", "RunResult"]
@@ -101,6 +103,7 @@ class RunResult:
     notification: dict | None = None     # the failure report: report, notification, sent, error
     killed_by: str = ""                  # "SIGTERM" or "SIGINT" when a signal stopped the run
     running: str = ""                    # the notebook being executed (for a stopped run)
+    advice: str = ""                     # what to do, first in the failure report's advice
 
     @property
     def ok(self) -> bool:
@@ -170,21 +173,19 @@ class RunResult:
                          f"to update, {p.get('remove', 0):,} to remove ({verb})")
         told = self.notification or self.sync
         if told and told.get("notification"):
-            how = ("sent" if told.get("sent") else
-                   f"not sent: {told['send_error']}" if told.get("send_error") else
-                   "written, not sent: no [smtp] host")
-            lines.append(f"  notification: {told['notification']} ({how})")
+            lines.append(f"  notification: {told['notification']} ({delivery(told)})")
         if not self.ok and self.store_changed is False:
             lines.append(f"  store:        unchanged (revision {self.store_after['revision']}, "
                          f"{self.store_after['links']:,} links)")
         lines.append(f"  log:          {self.run_dir / LOG_NAME}")
         lines.append(f"  took:         {self.seconds:.1f} s")
-        return "\n".join(lines)
+        return shown("\n".join(lines))         # a path that is not UTF-8 as \xNN
 
     def to_json(self) -> dict:
         told = self.notification or ({k: self.sync.get(k) for k in (
             "report", "notification", "sent", "send_error", "status")} if self.sync else None)
         return {"run_id": self.run_id, "status": self.status,
+                "notification": delivery(self.notification or self.sync or {}),
                 "exit_code": self.exit_code, "error": self.error,
                 "error_class": self.error_class, "error_message": self.error_message,
                 "failed_notebook": self.failed_notebook, "failed_cell": self.failed_cell,
@@ -198,8 +199,9 @@ class RunResult:
 
 
 class _RedactingFormatter(logging.Formatter):
-    def format(self, record):
-        return bounded(super().format(record), 20_000)
+    def format(self, record):    # one line a record; the notebooks' printed output keeps its LFs
+        keep = "\n" if record.name.startswith("papermill") else ""
+        return visible(shown(bounded(super().format(record), 20_000)), keep=keep)
 
 
 def _open_log(path: Path) -> logging.Handler:
@@ -297,7 +299,8 @@ def run(config, *, apply: bool = False, force: bool = False, cell_timeout: float
                                took_over=lock.previous)
             result.store_before = _store_state(store)
             try:
-                if stop.signum is None:
+                if stop.signum is None and _preflight(result, {
+                        "the config": config_path, "the store": store, "the notebooks": nb_dir}):
                     stop.armed = True
                     _execute(result, nb_dir, config_path, store, run_dir, apply, force,
                              cell_timeout)
@@ -330,6 +333,18 @@ def run(config, *, apply: bool = False, force: bool = False, cell_timeout: float
     finally:
         stop.restore()
     return result
+
+
+def _preflight(result: RunResult, paths: dict) -> bool:
+    """Before any kernel: the run's paths are UTF-8 and both tokens set; else exit 2 at once."""
+    from .config import require_tokens
+    try:
+        [check_utf8(path, what) for what, path in paths.items()]
+        return require_tokens() is None
+    except InputError as e:
+        result._fail(type(e).__name__, str(e), e.exit_code)
+        result.advice = str(e)
+        return False
 
 
 def _stopped(result: RunResult, signum: int) -> None:
@@ -428,7 +443,7 @@ def _failure_report(result: RunResult, *, audit_report: str = "") -> FailureRepo
     from .report.failure import build_failure_report
     files = tuple((n, w) for n, w in _FILES
                   if n in (LOG_NAME, RUN_JSON) or (result.run_dir / n).exists())
-    return build_failure_report(
+    rep = build_failure_report(
         run_id=result.run_id, generated_at=_now(), status=result.status,
         exit_code=result.exit_code, meaning=exit_meaning(result.exit_code),
         error_class=result.error_class,
@@ -436,7 +451,8 @@ def _failure_report(result: RunResult, *, audit_report: str = "") -> FailureRepo
         failed_notebook=result.failed_notebook, failed_cell=result.failed_cell,
         store_before=result.store_before, store_after=result.store_after, fetch=result.fetch,
         apply=result.apply, summary=result.summary, audit_report=audit_report,
-        run_dir=str(result.run_dir), files=files)
+        run_dir=shown(result.run_dir), files=files)
+    return replace(rep, advice=(bounded(result.advice),) * bool(result.advice) + rep.advice)
 
 
 def _report_failure(result: RunResult, config, run_dir: Path) -> None:
@@ -474,8 +490,7 @@ def _redact_file(path: Path) -> None:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return
-    clean = redact(text)
-    if clean != text:
+    if (clean := redact(text)) != text:
         path.write_text(clean, encoding="utf-8")
 
 

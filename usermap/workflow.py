@@ -354,8 +354,6 @@ def build_report(config: "Config", result: "Audit", *, snapshot, store_path, now
     activities CSV (``activities``, else the config's), the fix commands of this snapshot and
     store, and the note of the snapshot's fetch before ``notes``. ``before``: after an applied
     run, the audit before its changes (``result`` is then the audit after them)."""
-    import shlex
-
     from .report.build import build_report
     from .report.compose import read_activities
     from .store.store import Store
@@ -366,13 +364,10 @@ def build_report(config: "Config", result: "Audit", *, snapshot, store_path, now
     acts = read_activities(path) if path else None
     fetched = fetch_note(snapshot)
     cmds = commands(snapshot, store_path)
-    db = shlex.quote(str(store_path))
-    decide = (f"keep the link: usermap map {{aloware_user_id}} {{hubspot_owner_id}} --store {db}"
-              f"  |  unlink: usermap unmap {{aloware_user_id}} --store {db}")
     report = build_report(
         result, plan=plan, applied=applied, run_id=run_id, generated_at=now, status=status,
         history=history, activities=acts, mask_emails=config.report.mask_emails,
-        fix_command=cmds.fix, decide_command=decide, before=before,
+        fix_command=cmds.fix, decide_command=cmds.decide, before=before,
         notes=((fetched,) if fetched else ()) + tuple(notes))
     if mode:
         from dataclasses import replace

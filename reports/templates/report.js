@@ -44,6 +44,33 @@
     return NON_ASCII.test(s) ? s.normalize("NFD").replace(MARKS, "") : s;
   }
 
+  /* An e-mail as one unit (span.email): on a phone one longer than its card may wrap before
+     its @ and after its dots, never inside a word; on a wide screen it stays on one line (the
+     table scrolls in its box). "before → after" is two of them, free to wrap between. */
+  function emailNode(text) {
+    var span = el("span", "email"), parts = NARROW ? String(text).split(/(?=@)|(?<=\.)/) : [text], k;
+    for (k = 0; k < parts.length; k++) {
+      if (k) { span.appendChild(document.createElement("wbr")); }
+      span.appendChild(document.createTextNode(parts[k]));
+    }
+    return span;
+  }
+  /* A command wraps between its words only ("--store" and a path stay whole). */
+  function commandNode(text) {
+    var code = el("code", "cmd");
+    String(text).split(" ").forEach(function (w, k) {
+      if (k) { code.appendChild(document.createTextNode(" ")); }
+      if (w) { code.appendChild(el("span", "w", w)); }
+    });
+    return code;
+  }
+  function emails(td, v) {
+    String(v).split(" \u2192 ").forEach(function (part, k) {
+      if (k) { td.appendChild(document.createTextNode(" \u2192 ")); }
+      td.appendChild(emailNode(part));
+    });
+  }
+
   /* the plain label of a code (usermap.labels), "" when none is known */
   function labelOf(kind, v) {
     var m = kind ? LABELS[kind] : null;
@@ -205,15 +232,20 @@
     } else if (c.kind === "suggestions") {
       (v || []).forEach(function (s) {
         var d = el("span", "sugg");
-        d.appendChild(el("span", null, s[1] + " <" + s[2] + "> "));
+        d.appendChild(document.createTextNode(s[1] + " "));
+        d.appendChild(emailNode("<" + s[2] + ">"));
+        d.appendChild(document.createTextNode(" "));
         d.appendChild(el("span", "score", "HubSpot id " + s[0] + ", score " + s[3]));
         td.appendChild(d);
       });
     } else if (c.kind === "command") {
-      if (v !== "") { td.appendChild(el("code", "cmd", v)); }
+      if (v !== "") { td.appendChild(commandNode(v)); }
+    } else if (c.kind === "email") {
+      if (v !== "") { emails(td, v); }
     } else {
       td.textContent = v;
     }
+    if (!td.firstChild) { td.className += " blank"; }   /* a card leaves out empty cells */
     if (NARROW) {                 /* a card: the column's name, then one box with the value */
       var box = el("div", "v");
       while (td.firstChild) { box.appendChild(td.firstChild); }
@@ -262,7 +294,7 @@
   var STORY_MAX = 5, ROWS_MAX = 400;
   var SECTION = { needs_person: "Needs a person", changes: "This run", fixed_issues: "Fixed by this run",
     new_issues: "New since the previous run", resolved_issues: "Resolved since the previous run",
-    activity_users: "Unassigned activities", errors: "Errors", mapped: "Mapped users",
+    activity_users: "Unassigned activities", for_information: "For information", errors: "Errors", mapped: "Mapped users",
     unmapped_aloware: "Aloware users without a link", unmapped_hubspot: "HubSpot owners without a link" };
   var find = document.getElementById("find");
   var findStatus = document.getElementById("find-status");
@@ -281,11 +313,13 @@
   /* one line of a person's story from row i of table t */
   function storyLine(id, t, i) {
     var owner = val(t, "hubspot_owner_id", i), user = val(t, "aloware_user_id", i), x;
-    if (id === "needs_person") {
+    if (id === "needs_person" || id === "for_information") {
       return codeText(t, "what", i) + ". " + val(t, "advice", i) + (val(t, "fix", i) ? " " + val(t, "fix", i) : "");
     } else if (id === "changes") {
+      x = val(t, "email_change", i);
       return codeText(t, "action", i) + ", because: " + codeText(t, "reason", i) + ". HubSpot owner " +
-        (val(t, "before_owner", i) || "none") + " \u2192 " + (val(t, "after_owner", i) || "none") + ".";
+        (val(t, "before_owner", i) || "none") + " \u2192 " + (val(t, "after_owner", i) || "none") + "." +
+        (x ? " E-mail: " + x + "." : "");
     } else if (id === "errors") {
       return codeText(t, "code", i) + ". " + val(t, "detail", i) + " What to do: " + val(t, "advice", i) +
         (val(t, "fix", i) ? " " + val(t, "fix", i) : "");

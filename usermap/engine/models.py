@@ -164,12 +164,17 @@ class Plan:
         """RemovalGuardError when the plan exceeds the removal guard and ``force`` is false
         (the plan's own ``force`` is not consulted here; ``check`` adds it)."""
         if self.exceeds_guard and not force:
+            undo = self.meta.get("undo_of")
+            review = (f"This plan undoes run {undo}: its removals take back the links that run "
+                      f"made. Review them in the plan file (each change with its before and "
+                      f"after)" if undo else
+                      "Review the removals first (`usermap audit SNAPSHOT_DIR --store DB --out "
+                      "DIR` lists why each link goes, in errors.csv)")
             raise RemovalGuardError(
                 f"the plan removes {self.removals} of {self.current_links} links, more than the "
                 f"limit of {self.removal_limit} (max({self.GUARD_MIN_REMOVALS}, "
-                f"{self.GUARD_PERCENT}% of current links)); nothing was changed. Review the "
-                f"removals first (`usermap audit SNAPSHOT_DIR --store DB --out DIR` lists why "
-                f"each link goes, in errors.csv); if they are right, add --force to go ahead")
+                f"{self.GUARD_PERCENT}% of current links)); nothing was changed. {review}; if "
+                f"they are right, add --force to go ahead")
 
     def raise_if_stale(self, revision: int) -> None:
         """StalePlanError when the store's ``revision`` is not the one the plan was made at."""

@@ -33,7 +33,7 @@ from .reconcile import (
     ACTIVE, ELIGIBLE, KC, KEY, OWNER_REMOVAL_CODES, PERSON, REMOVE_COL, VALID, Audit,
 )
 
-__all__ = ["make_plan", "describe", "plan_frame", "undo_plan", "plan_summary"]
+__all__ = ["make_plan", "describe", "plan_frame", "undo_plan"]
 
 
 def make_plan(result: Audit, *, store_revision: int, fingerprint: str, only: str | None = None,
@@ -155,13 +155,6 @@ def _restrict(changes: list[Change], result: Audit, only: str) -> list[Change]:
             or (c.before or {}).get(L_OWNER) == owner]
 
 
-def plan_summary(plan: Plan) -> dict:
-    """Counts by action, the removal limit and counts by "action:reason" (the plan file's
-    ``summary`` header, and ``describe``)."""
-    return {**plan.counts(), "removal_limit": plan.removal_limit,
-            "by_reason": reason_counts(plan.changes)}
-
-
 # --- views --------------------------------------------------------------------------------
 def plan_frame(plan: Plan) -> pd.DataFrame:
     """One row per change: step, action, reason, ids, before/after owner (for notebooks)."""
@@ -184,7 +177,7 @@ def describe(plan: Plan) -> str:
         return f"plan: no changes (store revision {plan.store_revision})"
     lines = [f"plan: {n['add']} to add, {n['update']} to update, {n['remove']} to remove "
              f"(store revision {plan.store_revision}; removal limit {plan.removal_limit})"]
-    for key, count in plan_summary(plan)["by_reason"].items():
+    for key, count in reason_counts(plan.changes).items():
         lines.append(f"  {count:>7}  {key}")
     if plan.exceeds_guard:
         lines.append(f"  the plan removes more than {plan.removal_limit} links: it needs --force")

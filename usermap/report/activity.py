@@ -1,6 +1,6 @@
 """The activity impact of a report: the activities (calls, SMS) whose Aloware user has no synced link, by
 cause and by user. PURE, same rules as build.py: numpy/pandas, ``..models`` and the report's
-model and cells only; no file I/O, no clock, no environment (tests/test_report.py checks the
+model and cells only; no file I/O, no clock, no environment (tests/report/test_report.py checks the
 imports).
 """
 
@@ -82,7 +82,7 @@ def _activity_users(frame: pd.DataFrame, names: "_NameBook", mask) -> Table:
     emails = names.emails(users)
     cols = (Column("name", "Name", search=True), _USER,
             Column("email", "E-mail", "email", search=True), Column("kind", "Why"),
-            Column("code", "Code", "code", labels="any"), Column("call", "Calls", "num"),
+            Column("code", "Issue or reason", "code", labels="any"), Column("call", "Calls", "num"),
             Column("sms", "SMS", "num"), Column("total", "Activities", "num"))
     return Table("activity_users", "Users whose activities go unassigned", cols, (
         tuple(names.names(users)), tuple(users), tuple(_masked(emails, mask)),

@@ -18,7 +18,7 @@ Decisions the spec leaves open:
   local part, then ``***``), including those inside error details and suggestions.
 
 Must not import: jinja2, markupsafe, sqlite3, socket, os, pathlib, the store, the sources, the
-runner, render.py or compose.py; no file I/O, no clock, no environment (tests/test_report.py
+runner, render.py or compose.py; no file I/O, no clock, no environment (tests/report/test_report.py
 checks the imports). chart.py lays out the trend charts, failure.py builds the failure report,
 activity.py the activity impact and cells.py the shared cells, under the same rules.
 """
@@ -32,12 +32,15 @@ import pandas as pd
 
 from ..engine.models import (
     U_ID, ACTIONS, ADD, ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES, L_A_EMAIL, L_H_EMAIL,
-    L_OWNER, L_USER, METHOD_MANUAL, REMOVE, UPDATE, fill_command, profile_link,
+    L_OWNER, L_USER, METHOD_MANUAL, O_EMAIL, O_ID, REMOVE, UPDATE, fill_command,
+    profile_link,
 )
 from .activity import ACTIVITY_COLUMNS, ACTIVITY_TYPES, _activity
 from .cells import _FIRST, _LAST, _OWNER, _USER, _masked, _strs, mask_email
 from .chart import line_chart
-from ..labels import (ALOWARE_REASON_ADVICE, HUBSPOT_REASON_ADVICE, ISSUE_ADVICE, NEEDS_PERSON_ALOWARE, NEEDS_PERSON_HUBSPOT, NEEDS_PERSON_ISSUES)
+from ..labels import (ALOWARE_REASON_ADVICE, FOR_INFORMATION_HUBSPOT, HUBSPOT_REASON_ADVICE,
+                      KEEP_WITHOUT_OWNER, advice_for, NEEDS_PERSON_ALOWARE, NEEDS_PERSON_HUBSPOT,
+                      NEEDS_PERSON_ISSUES)
 from .text import SAFE_URL
 from .model import Changes, Overview, Report, SincePrevious, TrendPoint
 from .table import Column, Table
@@ -104,12 +107,13 @@ def build_report(audit, *, plan=None, applied: bool = False, run_id: str = "",
     )
     activity = (_activity(activities, mapped_df, audit.unmapped_aloware, names, mask)
                 if activities is not None else None)
-    needs = _needs_person(errors, ua, uh, activity)
+    needs, fyi = _needs_person(errors, ua, uh, activity)
     return Report(run_id=run_id, generated_at=generated_at, status=str(status or "ok"),
                   notes=tuple(str(n) for n in notes), mask_emails=bool(mask_emails),
                   overview=overview, mapped=mapped, errors=errors, unmapped_aloware=ua,
                   unmapped_hubspot=uh, changes=changes, since=since, trend=trend, charts=charts,
-                  activity=activity, before=before_overview, fixed=fixed, needs_person=needs)
+                  activity=activity, before=before_overview, fixed=fixed, needs_person=needs,
+                  for_information=fyi)
 
 
 def _counts(d: dict, order: Iterable[str]) -> tuple[tuple[str, int], ...]:
@@ -154,10 +158,15 @@ def fix_for(code: str, method: str, issue_id: str, user: str, owner: str,
             decide_command: str = DEFAULT_DECIDE_COMMAND) -> str:
     """An error's fix: the plan restricted to it, or what a person must decide; every id
     shell-quoted (``models.fill_command``)."""
-    needs_person = code == "aloware_email_changed" or (
-        code == "hubspot_email_changed" and method == METHOD_MANUAL)
-    return fill_command(decide_command if needs_person else fix_command, issue_id=issue_id,
-                        aloware_user_id=user, hubspot_owner_id=owner, code=code)
+    if needs_decision(code, method) and not str(owner or "").strip() \
+            and "  |  " in decide_command:
+        # no owner to name: the unlink choice (the template's last), keeping said in words
+        unlink = decide_command.rpartition("  |  ")[2]
+        return (fill_command(unlink, issue_id=issue_id, aloware_user_id=user, code=code)
+                + "  |  " + KEEP_WITHOUT_OWNER)
+    return fill_command(decide_command if needs_decision(code, method) else fix_command,
+                        issue_id=issue_id, aloware_user_id=user, hubspot_owner_id=owner,
+                        code=code)
 
 
 def needs_decision(code: str, method: str) -> bool:
@@ -165,18 +174,6 @@ def needs_decision(code: str, method: str) -> bool:
     change on a pinned (manual) link."""
     return code == "aloware_email_changed" or (
         code == "hubspot_email_changed" and method == METHOD_MANUAL)
-
-
-def advice_for(code: str, method: str) -> str:
-    """What a person should do about an issue, in words (labels.ISSUE_ADVICE, the manual case
-    of a HubSpot e-mail change told apart)."""
-    if code == "hubspot_email_changed":
-        if method == METHOD_MANUAL:
-            return ("Decide: this pinned link stays until a person acts. Fix the e-mail in "
-                    "HubSpot (Settings > Users), keep the link as it is, or unlink it.")
-        return ("Nothing: the sync removes the link and links the user again to an owner with "
-                "the same e-mail, if there is one.")
-    return ISSUE_ADVICE.get(code, "")
 
 
 def _errors_table(e: pd.DataFrame, mask, fix_command: str, decide_command: str,
@@ -198,12 +195,13 @@ def _errors_table(e: pd.DataFrame, mask, fix_command: str, decide_command: str,
     cols = (Column("code", "Issue", "code", labels="issue"), Column("name", "Name", search=True),
             Column(L_USER, "Aloware id", "link", search=True, link="profile_url"), _OWNER,
             Column("email", "E-mail", "email", search=True),
-            Column("hubspot_email", "HubSpot e-mail", "email", search=True),
-            Column("detail", "Detail"), Column("advice", "What to do"),
+            Column("hubspot_email", "HubSpot e-mail", "email", search=True, hidden=True),
+            Column("detail", "Detail"), Column("advice", "What to do", "advice"),
             Column("fix", "Command", "command"),
             Column("issue_id", "Issue id", "id", search=True, hidden=True),
             Column("method", "Method", hidden=True),
             Column("profile_url", "Profile", hidden=True))
+    # The HubSpot e-mail is searched, not drawn: the detail names both e-mails of a conflict.
     data = (codes, _strs(e["name"]), users, owners, _masked(email, mask),
             _masked(h_email, mask), detail, advice, fixes, ids, methods, urls)
     return Table("errors", "Errors", cols, tuple(tuple(c) for c in data), facet="code",
@@ -213,31 +211,53 @@ def _errors_table(e: pd.DataFrame, mask, fix_command: str, decide_command: str,
 _NEED_RANK = {("issue", c): k for k, c in enumerate(NEEDS_PERSON_ISSUES)}
 _NEED_RANK |= {("aloware", r): 10 + k for k, r in enumerate(NEEDS_PERSON_ALOWARE)}
 _NEED_RANK |= {("hubspot", r): 20 + k for k, r in enumerate(NEEDS_PERSON_HUBSPOT)}
+_NEED_RANK |= {("hubspot", r): 30 + k for k, r in enumerate(FOR_INFORMATION_HUBSPOT)}
 
 
-def _needs_person(errors: Table, ua: Table, uh: Table, activity) -> Table:
-    """What the sync will never fix on its own: e-mail conflicts left for a decision,
-    duplicates, users without an owner and owners without a user. Most activities first when
-    activities are known, then by kind of problem, then by name."""
+def _decision_rows(errors: Table) -> list[tuple]:
+    """(side, code, name, user, owner, e-mail, advice, command, profile) of every error the
+    sync leaves to a person's decision."""
+    return [("issue", r["code"], r["name"], r[L_USER], r[L_OWNER], r["email"], r["advice"],
+             r["fix"], r["profile_url"])
+            for r in errors.rows() if needs_decision(r["code"], r["method"])]
+
+
+def _user_rows(ua: Table, reasons) -> list[tuple]:
+    """The same for the Aloware users without a link whose reason is one of ``reasons``."""
+    return [("aloware", r["reason"], f"{r['first_name']} {r['last_name']}".strip(), r[L_USER],
+             "", r["email"], ALOWARE_REASON_ADVICE[r["reason"]], "", r["profile_url"])
+            for r in ua.rows() if r["reason"] in reasons]
+
+
+def _owner_rows(uh: Table, reasons) -> list[tuple]:
+    """The same for the HubSpot owners without a link whose reason is one of ``reasons``."""
+    return [("hubspot", r["reason"], f"{r['first_name']} {r['last_name']}".strip(), "",
+             r[L_OWNER], r["email"], HUBSPOT_REASON_ADVICE[r["reason"]], "", "")
+            for r in uh.rows() if r["reason"] in reasons]
+
+
+def _needs_person(errors: Table, ua: Table, uh: Table, activity) -> tuple[Table, Table]:
+    """"Needs a person" (what the sync will never fix on its own and someone must act on:
+    e-mail conflicts left for a decision, duplicates, users without an owner, owners with a bad
+    e-mail) and "For information" (owners whose advice is "Nothing, unless ...": counted apart,
+    never as needing a person). Most activities first when activities are known, then by kind
+    of problem, then by name."""
     acts: dict[str, int] = {}
     if activity is not None:
         for u, t in zip(activity.users.col(L_USER), activity.users.col("total")):
             acts[u] = acts.get(u, 0) + int(t)
-    rows = []
-    for r in errors.rows():
-        if needs_decision(r["code"], r["method"]):
-            rows.append(("issue", r["code"], r["name"], r[L_USER], r[L_OWNER], r["email"],
-                         r["advice"], r["fix"], r["profile_url"]))
-    for r in ua.rows():
-        if r["reason"] in NEEDS_PERSON_ALOWARE:
-            name = f"{r['first_name']} {r['last_name']}".strip()
-            rows.append(("aloware", r["reason"], name, r[L_USER], "", r["email"],
-                         ALOWARE_REASON_ADVICE[r["reason"]], "", r["profile_url"]))
-    for r in uh.rows():
-        if r["reason"] in NEEDS_PERSON_HUBSPOT:
-            name = f"{r['first_name']} {r['last_name']}".strip()
-            rows.append(("hubspot", r["reason"], name, "", r[L_OWNER], r["email"],
-                         HUBSPOT_REASON_ADVICE[r["reason"]], "", ""))
+    needs = (_decision_rows(errors) + _user_rows(ua, NEEDS_PERSON_ALOWARE)
+             + _owner_rows(uh, NEEDS_PERSON_HUBSPOT))
+    needs = _people_table("needs_person", "Needs a person", needs, acts, activity,
+                          "Nothing needs a person: the sync handles everything.")
+    fyi = _people_table("for_information", "For information",
+                        _owner_rows(uh, FOR_INFORMATION_HUBSPOT), acts, None,
+                        "Nothing to note.")
+    return needs, fyi
+
+
+def _people_table(tid: str, title: str, rows: list[tuple], acts: dict, activity, empty: str
+                  ) -> Table:
     rows.sort(key=lambda x: (-acts.get(x[3], 0) if x[3] else 0,
                              _NEED_RANK.get((x[0], x[1]), 99), x[2].lower(), x[3], x[4]))
     where = {"issue": "Link", "aloware": "Aloware user", "hubspot": "HubSpot owner"}
@@ -245,7 +265,7 @@ def _needs_person(errors: Table, ua: Table, uh: Table, activity) -> Table:
             Column("name", "Name", search=True),
             Column(L_USER, "Aloware id", "link", search=True, link="profile_url"), _OWNER,
             Column("email", "E-mail", "email", search=True),
-            Column("advice", "What to do"), Column("fix", "Command", "command"),
+            Column("advice", "What to do", "advice"), Column("fix", "Command", "command"),
             Column("side", "Record"),
             Column("profile_url", "Profile", hidden=True)]
     data = [[f"{k}:{c}" for k, c, *_ in rows]] + [[x[i] for x in rows] for i in range(2, 8)]
@@ -254,8 +274,8 @@ def _needs_person(errors: Table, ua: Table, uh: Table, activity) -> Table:
     if activity is not None:
         cols.insert(6, Column("activities", "Activities", "num"))
         data.insert(6, [str(acts.get(x[3], 0)) if x[3] else "" for x in rows])
-    return Table("needs_person", "Needs a person", tuple(cols), tuple(tuple(c) for c in data),
-                 facet="what", empty="Nothing needs a person: the sync handles everything.")
+    return Table(tid, title, tuple(cols), tuple(tuple(c) for c in data), facet="what",
+                 empty=empty)
 
 
 def _profile_urls(users: list[str], template: str | None, fallback: list[str]) -> list[str]:
@@ -279,7 +299,7 @@ def _unmapped_aloware_table(ua: pd.DataFrame, mask, profile_template: str | None
     cols = (_FIRST, _LAST, Column(L_USER, "Aloware id", "link", search=True, link="profile_url"),
             Column("email", "E-mail", "email", search=True), Column("status", "Status"),
             Column("kind", "Kind"), Column("reason", "Reason", "code", labels="aloware"),
-            Column("advice", "What to do"),
+            Column("advice", "What to do", "advice"),
             Column("suggestions", "Suggested owners", "suggestions"),
             Column("profile_url", "Profile", hidden=True))
     reasons = _strs(ua["reason"])
@@ -294,7 +314,7 @@ def _unmapped_aloware_table(ua: pd.DataFrame, mask, profile_template: str | None
 def _unmapped_hubspot_table(uh: pd.DataFrame, mask) -> Table:
     cols = (_FIRST, _LAST, _OWNER, Column("email", "E-mail", "email", search=True),
             Column("type", "Type"), Column("reason", "Reason", "code", labels="hubspot"),
-            Column("advice", "What to do"))
+            Column("advice", "What to do", "advice"))
     reasons = _strs(uh["reason"])
     data = (_strs(uh["first_name"]), _strs(uh["last_name"]), _strs(uh[L_OWNER]),
             _masked(_strs(uh["email"]), mask), _strs(uh["type"]), reasons,
@@ -309,12 +329,13 @@ class _NameBook:
     else (a link to a user no longer listed) from the mapped view."""
 
     def __init__(self, audit, mapped: pd.DataFrame):
-        self.users, self.mapped = audit.users, mapped
-        self._u_index = self._m_index = None
+        self.users, self.mapped, self.owners = audit.users, mapped, audit.owners
+        self._u_index = self._m_index = self._o_index = None
 
     def _find(self, frame, index, ids: list[str]):
         if index is None:
-            index = pd.Index(_strs(frame[U_ID if frame is self.users else L_USER]))
+            key = U_ID if frame is self.users else O_ID if frame is self.owners else L_USER
+            index = pd.Index(_strs(frame[key]))
         return index, index.get_indexer(pd.Index(ids, dtype=object))
 
     def _column(self, frame, pos, key) -> list[str]:
@@ -348,6 +369,14 @@ class _NameBook:
         self._u_index, pos = self._find(self.users, self._u_index, ids)
         return self._column(self.users, pos, "email")
 
+    def owner_emails(self, ids: Iterable[str]) -> list[str]:
+        """The owners' e-mails as the snapshot has them now ("" for an owner not listed)."""
+        ids = list(ids)
+        if not ids:
+            return []
+        self._o_index, pos = self._find(self.owners, self._o_index, ids)
+        return self._column(self.owners, pos, O_EMAIL)
+
 
 def _changes(plan, applied: bool, names: _NameBook, mask) -> Changes:
     ch = plan.changes
@@ -357,6 +386,9 @@ def _changes(plan, applied: bool, names: _NameBook, mask) -> Changes:
     afters = [str((c.after or {}).get(L_OWNER, "") or "") for c in ch]
     a_email = [str(((c.after or c.before) or {}).get(L_A_EMAIL, "") or "") for c in ch]
     h_email = [str(((c.after or c.before) or {}).get(L_H_EMAIL, "") or "") for c in ch]
+    # The HubSpot e-mail is shown where it differs from the Aloware one (a pinned alias).
+    h_shown = [h if h.strip().lower() != a.strip().lower() else ""
+               for a, h in zip(a_email, h_email)]
     by_reason: dict[str, int] = {}
     for c in ch:
         k = f"{c.action}:{c.reason}"
@@ -367,9 +399,11 @@ def _changes(plan, applied: bool, names: _NameBook, mask) -> Changes:
             Column("before_owner", "HubSpot id before", "id", search=True),
             Column("after_owner", "HubSpot id after", "id", search=True),
             Column("email", "E-mail", "email", search=True),
-            Column("hubspot_email", "HubSpot e-mail", "email", search=True))
+            Column("hubspot_email", "HubSpot e-mail (if different)", "email", search=True,
+                   hidden=True),
+            Column("email_change", "E-mail before → after", "email", search=True))
     data = (actions, [c.reason for c in ch], names.names(users), users, befores, afters,
-            _masked(a_email, mask), _masked(h_email, mask))
+            _masked(a_email, mask), _masked(h_shown, mask), _email_changes(ch, names, mask))
     n = {a: actions.count(a) for a in ACTIONS}
     return Changes(applied=bool(applied), adds=n[ADD], updates=n[UPDATE], removes=n[REMOVE],
                    by_reason=tuple(sorted(by_reason.items())),
@@ -377,6 +411,33 @@ def _changes(plan, applied: bool, names: _NameBook, mask) -> Changes:
                                "Changes a sync would make (not applied)", cols,
                                tuple(tuple(c) for c in data), facet="action",
                                empty="No changes."))
+
+
+def _email_changes(ch, names: _NameBook, mask) -> list[str]:
+    """"before → after" of the e-mail that caused each change, "" for other changes.
+
+    A change keeps the link as it was recorded (``before``), so a link removed because the
+    HubSpot e-mail changed holds the old e-mail on both sides: the new one is the owner's e-mail
+    in the snapshot (the Aloware user's, for an Aloware change; the updated link's, for
+    ``emails_changed``)."""
+    out = [""] * len(ch)
+    hub = [k for k, c in enumerate(ch) if c.reason == "hubspot_email_changed"]
+    alo = [k for k, c in enumerate(ch) if c.reason == "aloware_email_changed"]
+    both = [k for k, c in enumerate(ch) if c.reason == "emails_changed"]
+    now_h = names.owner_emails(str(ch[k].hubspot_owner_id) for k in hub)
+    now_a = names.emails(str(ch[k].aloware_user_id) for k in alo + both)
+    m = mask or (lambda v: v)
+
+    def arrow(before, after) -> str:
+        return f"{m(before) if before else '(none recorded)'} → {m(after) if after else '(none)'}"
+
+    for k, new in zip(hub, now_h):
+        out[k] = arrow(str((ch[k].before or {}).get(L_H_EMAIL, "") or ""), new)
+    for k, new in zip(alo + both, now_a):
+        c = ch[k]
+        after = (c.after or {}).get(L_A_EMAIL, "") if c.after else new
+        out[k] = arrow(str((c.before or {}).get(L_A_EMAIL, "") or ""), str(after or new or ""))
+    return out
 
 
 def _issue_table(tid: str, title: str, ids: list[str], names: _NameBook, empty: str) -> Table:

@@ -1,7 +1,7 @@
 """The cells of the report's tables (split out of build.py, which re-exports ``mask_email``): a
 column as a list of str, e-mails masked, and the name and id columns several tables share.
 PURE, same rules as build.py: pandas, ``..models`` and ``.model`` only; no file I/O, no clock, no
-environment (tests/test_report.py checks the imports).
+environment (tests/report/test_report.py checks the imports).
 """
 
 from __future__ import annotations

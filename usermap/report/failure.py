@@ -5,13 +5,15 @@ passes. Split out of model.py and build.py; both re-export these names.
 PURE and cheap: imports only the standard library (the runner holds a ``FailureReport``); the
 rendering methods call render.py, imported when called. Must not import: jinja2 or markupsafe (at
 import time), pandas, sqlite3, socket, os, pathlib, the runner, the store, the sources, compose.py;
-no file I/O, no clock, no environment (tests/test_report.py checks the imports).
+no file I/O, no clock, no environment (tests/report/test_report.py checks the imports).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Iterable, Mapping
+
+from ..visible import visible
 
 __all__ = ["FailureReport", "build_failure_report", "ERROR_MESSAGE_MAX"]
 
@@ -61,8 +63,8 @@ class FailureReport:
 
     def subject(self) -> str:
         first = " ".join(self.error_message.split())
-        text = (f"usermap [{self.status.upper()}]: run {self.run_id}, exit {self.exit_code} "
-                f"({self.meaning}): {self.error_class}: {first}")
+        text = visible(f"usermap [{self.status.upper()}]: run {self.run_id}, exit "
+                       f"{self.exit_code} ({self.meaning}): {self.error_class}: {first}")
         return text if len(text) <= 200 else text[:199] + "…"
 
     def to_json(self) -> dict:

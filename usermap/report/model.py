@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Protocol, runtime_checkable
 
+from ..visible import visible
 from .table import Column, Table, _encode_column
 from .text import one_line, plural
 
@@ -103,6 +104,17 @@ class Changes:
     @property
     def total(self) -> int:
         return self.adds + self.updates + self.removes
+
+    def email_rows(self, limit: int | None = None) -> list[dict]:
+        """The changes an e-mail caused (their e-mail before → after), the first ``limit``."""
+        keep = [i for i, v in enumerate(self.table.col("email_change")) if v]
+        keys = [c.key for c in self.table.columns]
+        return [{k: col[i] for k, col in zip(keys, self.table.data)}
+                for i in (keep if limit is None else keep[:limit])]
+
+    @property
+    def email_count(self) -> int:
+        return sum(1 for v in self.table.col("email_change") if v)
 
     def to_json(self) -> dict:
         return {"applied": self.applied, "add": self.adds, "update": self.updates,
@@ -212,8 +224,16 @@ class Report:
     activity: ActivityImpact | None = None
     before: Overview | None = None       # an applied run: the state before its changes
     fixed: Table | None = None           # an applied run: the errors its changes fixed
-    needs_person: Table | None = None    # what the sync never fixes on its own
+    needs_person: Table | None = None    # what the sync never fixes and a person must act on
+    for_information: Table | None = None  # cases to know about, nobody must act (not counted)
     mode: str = ""                       # applied, dry_run, refused, in_step, report ("" derived)
+
+    def __post_init__(self):
+        # Text that reaches headers and the e-mail's first lines stays on one line, however
+        # the report was made (``dataclasses.replace`` included).
+        for name in ("run_id", "generated_at", "status"):
+            object.__setattr__(self, name, visible(getattr(self, name)))
+        object.__setattr__(self, "notes", tuple(visible(n) for n in self.notes))
 
     @property
     def ok(self) -> bool:
@@ -237,6 +257,24 @@ class Report:
     @property
     def needs_count(self) -> int:
         return len(self.needs_person) if self.needs_person is not None else 0
+
+    @property
+    def fyi_count(self) -> int:
+        return len(self.for_information) if self.for_information is not None else 0
+
+    def fyi_kinds(self) -> list[tuple[str, str, int, str]]:
+        """(side, code, how many, what to do) of each kind of case for information, most first:
+        the e-mail says each kind's advice once, then lists the people."""
+        t = self.for_information
+        if t is None or not len(t):
+            return []
+        count: dict[str, int] = {}
+        advice: dict[str, str] = {}
+        for what, todo in zip(t.col("what"), t.col("advice")):
+            count[what] = count.get(what, 0) + 1
+            advice.setdefault(what, todo)
+        return [(*w.split(":", 1), n, advice[w])
+                for w, n in sorted(count.items(), key=lambda x: -x[1])]
 
     def headline(self) -> list[tuple[str, str, int, int | None]]:
         """(key, label, now, before) of each headline number; before is None without an
@@ -294,6 +332,8 @@ class Report:
         out = []
         if self.needs_person is not None:
             out.append(self.needs_person)
+        if self.for_information is not None:
+            out.append(self.for_information)
         if self.changes is not None:
             out.append(self.changes.table)
         if self.fixed is not None:
@@ -338,6 +378,7 @@ class Report:
             "before": self.before.to_json() if self.before else None,
             "fixed": list(self.fixed.col("issue_id")) if self.fixed is not None else None,
             "needs_person": self.needs_count,
+            "for_information": self.fyi_count,
             "changes": self.changes.to_json() if self.changes else None,
             "since_previous": self.since.to_json() if self.since else None,
             "trend": [p.to_json() for p in self.trend],
@@ -419,7 +460,9 @@ class Report:
 
 # --- small text helpers (the subject lines here; Jinja filters in render.py) -----------------
 def _cell(v) -> str:
-    """A CSV cell a spreadsheet shows as text (a leading =, +, -, @, tab or CR quoted)."""
+    """A CSV cell a spreadsheet shows as text (a leading =, +, -, @, tab or CR quoted), on one
+    line (``usermap.visible``)."""
     s = "" if v is None else str(v)
-    return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
+    s = "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
+    return visible(s)
 

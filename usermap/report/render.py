@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..engine.models import CONFLICT_ICON, EMAIL_CONFLICT_CODES
+from ..visible import visible
 from .text import SAFE_URL, plural
 
 __all__ = ["jinja_env", "templates_dir", "report_html", "report_email", "failure_html",
@@ -108,7 +109,8 @@ def label_maps() -> dict:
     from ..engine.models import ISSUE_CODES
     need = {f"issue:{c}": L.ISSUE_LABELS[c] for c in L.NEEDS_PERSON_ISSUES}
     need |= {f"aloware:{r}": L.ALOWARE_REASON_LABELS[r] for r in L.NEEDS_PERSON_ALOWARE}
-    need |= {f"hubspot:{r}": L.HUBSPOT_REASON_LABELS[r] for r in L.NEEDS_PERSON_HUBSPOT}
+    need |= {f"hubspot:{r}": L.HUBSPOT_REASON_LABELS[r]
+             for r in (*L.NEEDS_PERSON_HUBSPOT, *L.FOR_INFORMATION_HUBSPOT)}
     reason = {c: L.reason_label(c) for c in (*ISSUE_CODES, "email_match", "manual_pin")}
     return {"issue": dict(L.ISSUE_LABELS), "aloware": dict(L.ALOWARE_REASON_LABELS),
             "hubspot": dict(L.HUBSPOT_REASON_LABELS), "need": need,
@@ -159,7 +161,9 @@ def _page_css():
 
 
 def _clip(value: Any, n: int = EMAIL_CLIP) -> str:
-    s = "" if value is None else str(value)
+    """A value for the e-mail and the text: on one line (``usermap.visible``), at most ``n``
+    characters."""
+    s = visible(value)
     return s if len(s) <= n else s[: n - 1] + "…"
 
 

@@ -2,8 +2,9 @@
 search and pagination, stored column by column, and the compact encoding of a column for the page
 (``_encode_column``). Split out of model.py, which re-exports these names.
 
-Imports only the standard library at import time (pandas when a long column is encoded). Must not
-import: jinja2, markupsafe, sqlite3, socket, the runner, the store, the sources, the rest of the
+Every string of a table is made visible (``usermap.visible``) when the table is made: a name with
+a line break shows as ``\n`` in every view of the report. Imports only the standard library and
+``usermap.visible`` at import time (pandas when a long column is encoded). Must not import: jinja2, markupsafe, sqlite3, socket, the runner, the store, the sources, the rest of the
 report package; no file I/O, no clock, no environment.
 """
 
@@ -13,6 +14,8 @@ import os
 from dataclasses import dataclass
 from typing import Iterator
 
+from ..visible import HIDDEN, visible_all
+
 __all__ = ["Column", "Table"]
 
 
@@ -21,7 +24,8 @@ __all__ = ["Column", "Table"]
 class Column:
     """A column of a Table. ``kind`` tells the page how to draw a cell: text, id, email, status,
     code (an issue code or reason; e-mail conflicts get the icon), link (its URL is in the
-    column named by ``link``), suggestions, command, num. ``search``: the search box looks here."""
+    column named by ``link``), suggestions, command, num, advice (what to do: text that gets
+    room on a wide screen). ``search``: the search box looks here."""
 
     key: str
     label: str
@@ -43,6 +47,11 @@ class Table:
     facet: str | None = None         # a column to filter on with a <select>
     empty: str = "Nothing to show."
 
+    def __post_init__(self):
+        # API text is data: no value of a list can start a line of its own anywhere the list
+        # is shown (page, e-mail text and HTML, worklist CSV).
+        object.__setattr__(self, "data", tuple(_shown(c) for c in self.data))
+
     def __len__(self) -> int:
         return len(self.data[0]) if self.data else 0
 
@@ -61,7 +70,10 @@ class Table:
 
     @property
     def visible(self) -> tuple[Column, ...]:
-        return tuple(c for c in self.columns if not c.hidden)
+        """The columns the page shows: not hidden, and not empty in every row (a column with
+        nothing in it only takes room, most of all on a phone)."""
+        return tuple(c for c, v in zip(self.columns, self.data)
+                     if not c.hidden and _filled(v))
 
     def keep(self, key: str, predicate) -> "Table":
         """The same table with only the rows whose ``key`` cell satisfies ``predicate``."""
@@ -71,8 +83,9 @@ class Table:
                      tuple(tuple(c[i] for i in idx) for c in self.data), self.facet, self.empty)
 
     def page_json(self) -> dict:
+        shown = {c.key for c in self.visible}
         return {"columns": [{"key": c.key, "label": c.label, "kind": c.kind, "search": c.search,
-                             "link": c.link, "hidden": c.hidden, "labels": c.labels}
+                             "link": c.link, "hidden": c.key not in shown, "labels": c.labels}
                             for c in self.columns],
                 "data": [_encode_column(c) for c in self.data], "facet": self.facet,
                 "empty": self.empty}
@@ -80,6 +93,33 @@ class Table:
     def to_json(self) -> dict:
         return {"columns": [c.key for c in self.columns],
                 "rows": [list(r) for r in zip(*self.data)] if self.data else []}
+
+
+def _filled(values: tuple) -> bool:
+    """Whether any cell of a column holds something."""
+    return any(v not in ("", None, ()) for v in values)
+
+
+def _shown(values: tuple) -> tuple:
+    """A column with every string made visible (``usermap.visible``), nested ones (the
+    suggestions' tuples) included; the column itself when nothing needs it."""
+    values = tuple(values)
+    if not any(isinstance(v, tuple) for v in values[:64]):
+        plain = list(values)
+        out = visible_all(plain)
+        return values if out is plain else tuple(out)
+    if not HIDDEN.search("".join(_strings(values))):     # one scan of every nested string
+        return values
+    return tuple(_shown(v) if isinstance(v, tuple) else visible_all([v])[0] for v in values)
+
+
+def _strings(values):
+    """Every string inside nested tuples, in order."""
+    for v in values:
+        if isinstance(v, tuple):
+            yield from _strings(v)
+        elif isinstance(v, str):
+            yield v
 
 
 def _encode_column(values: tuple):

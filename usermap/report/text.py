@@ -1,9 +1,11 @@
 """Small text helpers shared by the report's model and its rendering: safe link URLs, counted
-nouns, one-line text. Standard library only."""
+nouns, one-line text. Standard library only (and ``usermap.visible``, standard library only)."""
 
 from __future__ import annotations
 
 import re
+
+from ..visible import visible
 
 __all__ = ["SAFE_URL", "plural", "one_line"]
 
@@ -15,4 +17,6 @@ def plural(n: int, word: str) -> str:
 
 
 def one_line(s: str) -> str:
-    return " ".join(str(s).split())
+    """One line for a header or a subject: runs of white space as one space, any other hidden
+    character escaped (``usermap.visible``)."""
+    return visible(" ".join(str(s).split()))

@@ -3,10 +3,13 @@ Ctrl-C, and print the URL and the config that fetches from it (docs/design.md §
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import sys
 from pathlib import Path
 
 from ..errors import InputError
+from .crm import CrmObjects, stub_log_activities
 from .scenarios import extra_archived_owners
 from .server import OWNERS_PATH, USERS_PATH, SandboxServer
 
@@ -36,6 +39,13 @@ def _check_args(args) -> None:
         bad(f"must be more than 0 and at most 86400, got {window}", "--rate-limit-window")
     if getattr(args, "daily_limit", None) is not None and args.daily_limit < 1:
         bad("must be at least 1", "--daily-limit")
+    if getattr(args, "activities", 0) < 0:
+        bad("must not be negative", "--activities")
+    if getattr(args, "activities", 0) and args.snapshot:
+        bad("needs a generated world (it logs activities from the world's links); leave out "
+            "--snapshot", "--activities")
+    if not getattr(args, "search_rate", 5.0) >= 0:
+        bad("must not be negative", "--search-rate")
     if not args.max_seconds > 0:
         bad("must be more than 0", "--max-seconds")
     if not 0 <= args.port < 65536:
@@ -46,8 +56,21 @@ def _err(line: str) -> None:
     print(f"sandbox: {line}", file=sys.stderr, flush=True)
 
 
+ACTIVITIES_WORLD = "usermap.sandbox.activities_world"
+
+
+def log_activities(world, n: int, seed: int) -> tuple[CrmObjects, str]:
+    """The world's calls and SMS: ``activities_world.log_activities`` (the mapping timeline,
+    graded cases, evidence) where that module is installed, else crm.py's stand-in; and which."""
+    if importlib.util.find_spec(ACTIVITIES_WORLD) is not None:
+        module = importlib.import_module(ACTIVITIES_WORLD)
+        return module.log_activities(world, n, seed), "the world's mapping timeline"
+    return stub_log_activities(world, n, seed), "stand-in: current links, no timeline"
+
+
 def _server_for(args) -> tuple[SandboxServer, str]:
     """The (not yet started) server the arguments ask for, and a description of its data."""
+    crm = CrmObjects()
     if args.snapshot:
         proto = SandboxServer.from_snapshot
         source = f"snapshot {args.snapshot}"
@@ -58,7 +81,11 @@ def _server_for(args) -> tuple[SandboxServer, str]:
         proto = SandboxServer
         source = f"generated world (--users {args.users} --seed {args.seed})"
         data = (world.users, world.owners)
-    kw = dict(seed=args.seed, port=args.port, rate_limit=args.rate_limit,
+        if getattr(args, "activities", 0):
+            crm, how = log_activities(world, args.activities, args.seed)
+            source += f" + {args.activities} activities ({how})"
+    crm.search_rate = getattr(args, "search_rate", 5.0)
+    kw = dict(crm=crm, seed=args.seed, port=args.port, rate_limit=args.rate_limit,
               error_rate=args.error_rate, drop_rate=args.drop_rate, latency_ms=args.latency,
               cut_after=args.cut_after, trickle_ms=getattr(args, "trickle", 0), log=_err,
               verbose=getattr(args, "verbose", False),
@@ -84,6 +111,9 @@ def _print_banner(srv: SandboxServer, args, source: str) -> None:
           f"{c['owners_archived_listing']} archived owners")
     print(f"  Aloware: {url}{USERS_PATH}  {c['aloware_api_users']} users "
           f"(+{c['aloware_deleted_users']} deleted: in the admin export only)")
+    print(f"  CRM:     {url}/crm/v3/objects/{{calls,communications}}/{{search,batch/read,"
+          f"batch/update}}  {srv.crm.count('calls')} calls, {srv.crm.count('communications')} "
+          f"communications (also /crm/objects/2026-03/…)")
     need = [v for v, t in (("HUBSPOT_ACCESS_TOKEN", srv.hubspot_token),
                            ("ALOWARE_API_TOKEN", srv.aloware_token)) if t]
     print("  tokens:  " + (f"required: the values of {' and '.join(need)} in this "

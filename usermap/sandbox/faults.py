@@ -11,13 +11,16 @@ server.py, the store, the sources, the report, pandas; no network of its own (an
 
 from __future__ import annotations
 
+import email.utils
 import hmac
 import math
+import time
 
 __all__ = ["TEN_SECONDLY", "OWNERS_SCOPE"]
 
 TEN_SECONDLY = 190             # HubSpot's per-10-second limit (Professional/Enterprise: 190)
 OWNERS_SCOPE = "crm.objects.owners.read"
+MIGRATION_RETRY_AFTER = 1      # seconds a 477 asks to wait
 
 
 class _Faults:
@@ -43,7 +46,10 @@ class _Faults:
     def _rate_headers(self, api: str, corr: str = "") -> dict:
         """HubSpot's rate-limit headers, as it sends them on every answer of a private app:
         the rolling window (``-Max`` requests per ``-Interval-Milliseconds``; 190 per 10 s unless
-        ``rate_limit`` says otherwise, enforced only when it does) and the daily limit."""
+        ``rate_limit`` says otherwise, enforced only when it does) and the daily limit; none
+        for ``api="search"``, the CRM search."""
+        if api == "search":        # HubSpot sends no rate-limit headers on search answers
+            return {"X-HubSpot-Correlation-Id": corr}
         if api != "hubspot":
             return {}
         limit = self.rate_limit or TEN_SECONDLY
@@ -83,7 +89,36 @@ class _Faults:
         else:
             self._send(h, 401, {"message": "Unauthenticated: invalid api_token."})
 
-    def _refuse_scope(self, h, corr: str) -> None:
+    def _not_found(self, h, corr: str) -> None:
+        with self._lock:
+            self.stats["other"] += 1
+        self._log(f"404 {h.command} {h.path}")
+        self._send(h, 404, self._hs_error("Not found", "OBJECT_NOT_FOUND", corr))
+
+    def _refused_hubspot(self, h, corr: str, scope: str) -> bool:
+        """Answer a HubSpot request without ``scope`` (``missing_scope``: 403), past the daily
+        limit (429 DAILY) or among the first ``migrating`` ones (477), and say so; False lets
+        it go on."""
+        if self.missing_scope:
+            self._refuse_scope(h, corr, scope)
+            return True
+        with self._lock:
+            hs_n = self.stats["hubspot"]
+        if hs_n > self.daily_limit:
+            self._refuse_rate(h, "hubspot", 0.0, corr, policy="DAILY")
+            return True
+        if hs_n <= self.migrating:
+            with self._lock:
+                self.stats["477"] += 1
+            self._log("477 hubspot: migration in progress")
+            self._send(h, 477, self._hs_error("This portal is currently being migrated; try "
+                                              "again later.", "MIGRATION_IN_PROGRESS", corr),
+                       headers={"Retry-After": self._retry_after(MIGRATION_RETRY_AFTER),
+                                "X-HubSpot-Correlation-Id": corr})
+            return True
+        return False
+
+    def _refuse_scope(self, h, corr: str, scope: str = OWNERS_SCOPE) -> None:
         with self._lock:
             self.stats["403"] += 1
         self._log("403 hubspot: missing scope")
@@ -92,7 +127,15 @@ class _Faults:
             "more about required scopes here: https://developers.hubspot.com/scopes.",
             "MISSING_SCOPES", corr,
             errors=[{"message": "One or more of the following scopes are required.",
-                     "context": {"requiredGranularScopes": [OWNERS_SCOPE]}}]))
+                     "context": {"requiredGranularScopes": [scope]}}]))
+
+    def _retry_after(self, seconds: float):
+        """A ``Retry-After`` value: delay-seconds, or with ``retry_after_date`` RFC 9110's other
+        form, an HTTP-date cut to the whole second as servers format it (so it can name the
+        second that is running now)."""
+        if not self.retry_after_date:
+            return seconds
+        return email.utils.formatdate(time.time() + max(0.0, seconds), usegmt=True)
 
     def _refuse_rate(self, h, api: str, wait: float, corr: str, policy: str = "") -> None:
         with self._lock:
@@ -102,7 +145,12 @@ class _Faults:
         if api == "hubspot":
             # as HubSpot does: no Retry-After; the body's policyName says which limit it was
             headers = self._rate_headers(api, corr)
-            if policy == "DAILY":
+            if policy == "SECONDLY":   # the search's own limit: no rate-limit headers
+                self._log("429 hubspot: more than the search's requests a second")
+                headers = {"X-HubSpot-Correlation-Id": corr}
+                body = {"status": "error", "message": "You have reached your secondly limit.",
+                        "errorType": "RATE_LIMIT", "correlationId": corr, "policyName": "SECONDLY"}
+            elif policy == "DAILY":
                 self._log(f"429 hubspot: the daily limit of {self.daily_limit} is spent")
                 headers["X-HubSpot-RateLimit-Daily-Remaining"] = 0
                 body = {"status": "error", "message": "You have reached your daily limit.",
@@ -111,13 +159,15 @@ class _Faults:
                 self._log(f"429 hubspot: more than {self.rate_limit} requests in "
                           f"{self.rate_window:g} s")
                 headers["X-HubSpot-RateLimit-Remaining"] = 0
+                if self.retry_after_date:      # "if one ever comes": sent as an HTTP-date
+                    headers["Retry-After"] = self._retry_after(wait)
                 body = {"status": "error", "message": "You have reached your ten_secondly_rolling "
                         "limit.", "errorType": "RATE_LIMIT", "correlationId": corr,
                         "policyName": "TEN_SECONDLY_ROLLING"}
         else:
             self._log(f"429 {api}: more than {self.rate_limit} requests in "
                       f"{self.rate_window:g} s")
-            headers = {"Retry-After": max(1, math.ceil(wait))}
+            headers = {"Retry-After": self._retry_after(max(1, math.ceil(wait)))}
             headers.update({"X-RateLimit-Limit": self.rate_limit, "X-RateLimit-Remaining": 0})
             body = {"message": "Too Many Attempts."}
         self._send(h, 429, body, headers=headers)
@@ -133,6 +183,14 @@ class _Faults:
             self._send(h, status, f"<html><body><h1>{status}</h1>The server is having a bad "
                        f"day.</body></html>".encode(), content_type="text/html",
                        headers=rate_headers)
+
+    def _dropping(self, api: str, drop: bool) -> bool:
+        """``drop``, counted and logged when true (the answer is then cut half-way)."""
+        if drop:
+            with self._lock:
+                self.stats["drops"] += 1
+            self._log(f"drop {api}: connection cut mid-answer")
+        return drop
 
     def _maybe_broken(self, api: str, body: bytes) -> bytes:
         if api in self.broken_json:

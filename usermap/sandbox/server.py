@@ -15,7 +15,10 @@ What it serves, on 127.0.0.1 only:
   ``after`` cursors (salted base64, not offsets), ``paging.next.after``/``link``, Bearer auth
   (401 ``INVALID_AUTHENTICATION``, or 403 ``MISSING_SCOPES`` naming ``crm.objects.owners.read``
   when built with ``missing_scope=True``) and ``X-HubSpot-RateLimit-*`` headers on every answer.
-  ``GET /crm/v3/owners/{id}?archived=&idProperty=`` returns one owner or a 404.
+  ``GET /crm/v3/owners/{id}?archived=&idProperty=`` returns one owner or a 404. The same at
+  ``/crm/owners/2026-03`` (the date-versioned path).
+- ``POST /crm/v3/objects/{calls|communications}/{search|batch/read|batch/update}`` and the same
+  under ``/crm/objects/2026-03/``: the calls and SMS of ``crm=CrmObjects(...)`` (crm.py says how).
 - ``GET /api/v1/webhook/users?api_token=…``: Aloware's Users API, a JSON array (or
   ``{"data": [...]}`` with ``aloware_wrap=True``) of ``{id, name, email, agent_status,
   human_readable_agent_status}``. Users whose status is ``deleted`` are not listed: they exist only
@@ -28,18 +31,21 @@ a log line: request lines are redacted.
 HubSpot answers carry ``X-HubSpot-RateLimit-{Max,Remaining,Interval-Milliseconds,Daily,
 Daily-Remaining}`` (190 per 10 s and 250,000 a day unless told otherwise) and
 ``X-HubSpot-Correlation-Id``. Archived owners are served with ``userId`` null (HubSpot's owners
-guide), whatever the world says; ``AGENT_STATUSES`` are Aloware's presence codes as its Users API documentation lists them.
+guide), whatever the world says; ``AGENT_STATUSES`` are Aloware's presence codes as its Users API
+documentation lists them.
 
 Faults, drawn from a ``random.Random(seed)`` once per request in arrival order, so a single client
 sees the same faults on every run: ``rate_limit`` N requests per ``rate_window`` (10 s) per API,
 then 429 (HubSpot's: no ``Retry-After``, a body with ``policyName`` TEN_SECONDLY_ROLLING;
 Aloware's: ``Retry-After``); ``daily_limit`` HubSpot requests, then 429 ``policyName`` DAILY;
-``migrating`` K: the first K HubSpot requests are 477 with ``Retry-After: 1``; ``error_rate`` P answers 500/502/503/504; ``drop_rate`` P cuts the
-connection half-way through the body; ``latency_ms`` before every answer; ``trickle_ms`` sends
-every answer one byte at a time, ``trickle_ms`` apart (a server too slow for any deadline, whose
-every byte resets a socket timeout; bounded: ``TRICKLE_MAX_SECONDS`` per answer, and it ends when
-the server stops or the client hangs up); ``cut_after`` K cuts
-every owners page after page K (the listing can never complete); ``max_seconds`` stops the server.
+``migrating`` K: the first K HubSpot requests are 477 with ``Retry-After: 1`` (with
+``retry_after_date`` every ``Retry-After`` is an HTTP-date, and HubSpot's 429 gets one);
+``error_rate`` P answers 500/502/503/504; ``drop_rate`` P cuts the connection half-way through the body (a CRM
+update is applied first); ``latency_ms`` before every answer; ``trickle_ms`` sends every answer
+one byte at a time, ``trickle_ms`` apart (a server too slow for any deadline; bounded:
+``TRICKLE_MAX_SECONDS`` per answer); ``cut_after`` K cuts every owners page after page K (the
+listing can never complete); ``max_seconds`` stops the server. The CRM search is exempt from ``rate_limit``: it has
+its own (``CrmObjects.search_rate``), 429 ``policyName`` SECONDLY; the daily limit is shared.
 """
 
 from __future__ import annotations
@@ -63,19 +69,20 @@ from ..errors import InputError
 from ..engine.models import (OWNERS_FILE, U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE,
                              U_STATUS, USERS_FILE)
 from ..redact import MASK, redact
+from .crm import CrmObjects
+from .crmquery import crm_route, crm_scope
 from .faults import OWNERS_SCOPE, TEN_SECONDLY, _Faults  # noqa: F401 - re-exported
 from .transport import _Handler, _HTTPServer
 
-__all__ = ["SandboxServer", "FROM_ENV", "OWNERS_PATH",
-           "USERS_PATH"]
+__all__ = ["SandboxServer", "FROM_ENV", "OWNERS_PATH", "OWNERS_DATED", "USERS_PATH"]
 
 FROM_ENV = object()   # a token argument that means "read it from the environment"
 OWNERS_PATH = "/crm/v3/owners/"
+OWNERS_DATED = "/crm/owners/2026-03"    # the date-versioned owners path: the same answers
 USERS_PATH = "/api/v1/webhook/users"
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
 DAILY_LIMIT = 250_000          # HubSpot's daily limit of a Free/Starter portal's private apps
-MIGRATION_RETRY_AFTER = 1      # seconds a 477 asks to wait
 TRICKLE_MAX_SECONDS = 300.0   # a trickled answer is cut after this, finished or not
 EXPORT_COLUMNS = (U_ID, U_STATUS, U_KIND, U_ROLE, U_FIRST, U_LAST, U_EMAIL)
 # Aloware's agent_status codes and labels. Unverified: Aloware publishes no table of them; these
@@ -101,7 +108,8 @@ class SandboxServer(_Faults):
                  drop_rate: float = 0.0, latency_ms: float = 0.0, cut_after: int = 0,
                  trickle_ms: float = 0.0, daily_limit: int = DAILY_LIMIT, migrating: int = 0,
                  aloware_wrap: bool = False, broken_json: tuple | set = (),
-                 log=None, verbose: bool = False):
+                 retry_after_date: bool = False, log=None, verbose: bool = False,
+                 crm: CrmObjects | None = None):
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the sandbox serves on loopback only")
         for name, p in (("error_rate", error_rate), ("drop_rate", drop_rate)):
@@ -126,9 +134,10 @@ class SandboxServer(_Faults):
         self.trickle = float(trickle_ms) / 1000.0
         self.cut_after = int(cut_after)
         self.daily_limit, self.migrating = int(daily_limit), int(migrating)
-        self.aloware_wrap = aloware_wrap
+        self.aloware_wrap, self.retry_after_date = aloware_wrap, bool(retry_after_date)
         self.broken_json = set(broken_json)
         self._log_fn, self._verbose = log, verbose
+        self.crm = crm if crm is not None else CrmObjects()   # calls and SMS (crm.py)
 
         self.users = users.reset_index(drop=True)
         self.owners = list(owners)
@@ -349,40 +358,25 @@ class SandboxServer(_Faults):
             time.sleep(self.latency)
         api = self._api_of(path)
         if api is None:
-            with self._lock:
-                self.stats["other"] += 1
-            self._log(f"404 {h.command} {h.path}")
-            self._send(h, 404, self._hs_error("Not found", "OBJECT_NOT_FOUND", corr))
-            return
+            return self._not_found(h, corr)
+        route = crm_route(path)
+        if (h.command == "POST") != (route is not None):
+            return h.refuse_method("POST" if route else "GET")
         with self._lock:
             self.stats[api] += 1
         now = time.monotonic()
         if not self._authorized(api, h, q):
             self._refuse_token(h, api, corr)
             return
-        if api == "hubspot" and self.missing_scope:
-            self._refuse_scope(h, corr)
+        if api == "hubspot" and self._refused_hubspot(h, corr, crm_scope(route) if route
+                                                      else OWNERS_SCOPE):
             return
-        if api == "hubspot":
-            with self._lock:
-                hs_n = self.stats["hubspot"]
-            if hs_n > self.daily_limit:
-                self._refuse_rate(h, api, 0.0, corr, policy="DAILY")
-                return
-            if hs_n <= self.migrating:
-                with self._lock:
-                    self.stats["477"] += 1
-                self._log("477 hubspot: migration in progress")
-                self._send(h, 477, self._hs_error("This portal is currently being migrated; try "
-                                                  "again later.", "MIGRATION_IN_PROGRESS", corr),
-                           headers={"Retry-After": MIGRATION_RETRY_AFTER,
-                                    "X-HubSpot-Correlation-Id": corr})
-                return
-        wait = self._rate_check(api, now)
+        search = route is not None and route[1] == "search"   # its own rate; no rate headers
+        wait = self.crm.search_wait(now) if search else self._rate_check(api, now)
         if wait is not None:
-            self._refuse_rate(h, api, wait, corr)
+            self._refuse_rate(h, api, wait, corr, policy="SECONDLY" if search else "")
             return
-        rate_headers = self._rate_headers(api, corr)
+        rate_headers = self._rate_headers("search" if search else api, corr)
         if r_error < self.error_rate:
             self._injected_error(h, api, (500, 502, 503, 504)[int(r_kind * 4)], corr,
                                  rate_headers)
@@ -390,27 +384,29 @@ class SandboxServer(_Faults):
         drop = r_drop < self.drop_rate
         if api == "aloware":
             self._serve_users(h, drop)
-        elif path.rstrip("/") == OWNERS_PATH.rstrip("/"):
-            self._serve_owners(h, q, corr, drop, rate_headers)
+        elif route is not None:
+            self._serve_crm(h, route, q, corr, drop, rate_headers)
         else:
-            self._serve_owner(h, path[len(OWNERS_PATH):], q, corr, drop, rate_headers)
+            base = OWNERS_PATH if path.startswith("/crm/v3/") else OWNERS_DATED
+            rest = path[len(base.rstrip("/")):].strip("/")
+            if rest:
+                self._serve_owner(h, rest, q, corr, drop, rate_headers)
+            else:
+                self._serve_owners(h, q, corr, drop, rate_headers, base)
 
     @staticmethod
     def _api_of(path: str) -> str | None:
         """"hubspot", "aloware", or None for a path neither API has."""
-        if path.rstrip("/") == OWNERS_PATH.rstrip("/") or path.startswith(OWNERS_PATH):
+        if any(path.rstrip("/") == b or path.startswith(b + "/")
+               for b in (OWNERS_PATH.rstrip("/"), OWNERS_DATED)) or crm_route(path):
             return "hubspot"
         if path.rstrip("/") == USERS_PATH:
             return "aloware"
         return None
 
     def _serve_users(self, h, drop: bool) -> None:
-        if drop:
-            with self._lock:
-                self.stats["drops"] += 1
-            self._log("drop aloware: connection cut mid-answer")
         body = self._maybe_broken("aloware", self._aloware_body[self.aloware_wrap])
-        self._send(h, 200, body, cut=drop)
+        self._send(h, 200, body, cut=self._dropping("aloware", drop))
 
     def _cursor(self, archived: bool, offset: int) -> str:
         raw = f"{self._salt}:{int(archived)}:{offset}".encode()
@@ -426,7 +422,19 @@ class SandboxServer(_Faults):
         except (ValueError, UnicodeDecodeError):
             return None
 
-    def _serve_owners(self, h, q, corr: str, drop: bool, rate_headers: dict) -> None:
+    def _serve_crm(self, h, route, q, corr: str, drop: bool, rate_headers: dict) -> None:
+        status, payload = self.crm.answer(route, h.body, q, self._by_id)
+        if status >= 400:
+            payload = dict(payload, correlationId=corr)
+            with self._lock:
+                self.stats[str(status)] += 1
+            self._log(f"{status} hubspot {route[0]}/{route[1]}: {payload['message'][:200]}")
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        self._send(h, status, self._maybe_broken("hubspot", body), headers=rate_headers,
+                   cut=self._dropping("hubspot", drop))
+
+    def _serve_owners(self, h, q, corr: str, drop: bool, rate_headers: dict,
+                      base: str = OWNERS_PATH) -> None:
         def bad(message):
             with self._lock:
                 self.stats["400"] += 1
@@ -459,21 +467,17 @@ class SandboxServer(_Faults):
         nxt = offset + limit
         if nxt < len(listing):
             cursor = self._cursor(archived, nxt)
-            link = (f"{self.base_url}{OWNERS_PATH}?after={quote(cursor)}&limit={limit}"
+            link = (f"{self.base_url}{base}?after={quote(cursor)}&limit={limit}"
                     f"&archived={str(archived).lower()}")
             body += (',"paging":{"next":{"after":' + json.dumps(cursor) + ',"link":'
                      + json.dumps(link) + "}}").encode()
         body += b"}"
-        cut = drop
-        if self.cut_after and offset >= self.cut_after * limit:
-            cut = True
+        cut = bool(self.cut_after and offset >= self.cut_after * limit)
+        if cut:
             with self._lock:
                 self.stats["cuts"] += 1
             self._log(f"cut hubspot: owners listing cut after page {self.cut_after}")
-        elif drop:
-            with self._lock:
-                self.stats["drops"] += 1
-            self._log("drop hubspot: connection cut mid-answer")
+        cut = cut or self._dropping("hubspot", drop)
         self._send(h, 200, self._maybe_broken("hubspot", body), headers=rate_headers, cut=cut)
 
     def _serve_owner(self, h, owner_id: str, q, corr: str, drop: bool, rate_headers) -> None:
@@ -488,16 +492,11 @@ class SandboxServer(_Faults):
             o = self._by_id.get(owner_id)
             found = o if o is not None and bool(o.get("archived", False)) == archived else None
         else:
-            self._send(h, 400, self._hs_error(f"Unknown idProperty '{prop}'",
-                                              "VALIDATION_ERROR", corr), headers=rate_headers)
-            return
+            return self._send(h, 400, self._hs_error(f"Unknown idProperty '{prop}'", "VALIDATION_"
+                                                     "ERROR", corr), headers=rate_headers)
         if found is None:
-            self._send(h, 404, self._hs_error("Resource not found", "OBJECT_NOT_FOUND",
-                                              corr), headers=rate_headers)
-            return
-        if drop:
-            with self._lock:
-                self.stats["drops"] += 1
+            return self._send(h, 404, self._hs_error("Resource not found", "OBJECT_NOT_FOUND",
+                                                     corr), headers=rate_headers)
         self._send(h, 200, json.dumps(found, ensure_ascii=False).encode("utf-8"),
-                   headers=rate_headers, cut=drop)
+                   headers=rate_headers, cut=self._dropping("hubspot", drop))
 

@@ -193,7 +193,7 @@ CASES = (
 # What each showcase case produces under docs/design.md §4, record by record in the order above:
 # (users' unmapped reasons, owners' unmapped reasons, links' issue codes). None: the record is not
 # in that unmapped list (linked; or a deactivated owner). "": a synced link. Ghost records (absent
-# from the listings) are left out. tests/test_scenarios.py checks this against usermap.engine.reconcile.
+# from the listings) are left out. tests/commands/test_scenarios.py checks this against usermap.engine.reconcile.
 EXPECT = {
     "healthy": ([None], [None], [""]),
     "pending": (["match_pending"], ["match_pending"], []),

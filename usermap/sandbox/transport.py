@@ -1,6 +1,7 @@
 """The sandbox's HTTP side: a threading server on loopback that remembers its open connections
-(so ``SandboxServer.stop`` can cut idle keep-alive ones) and a handler that hands every GET to
-the app (``SandboxServer._handle``) and refuses other methods with HubSpot's error JSON.
+(so ``SandboxServer.stop`` can cut idle keep-alive ones) and a handler that hands every GET, and
+every POST with its body read, to the app (``SandboxServer._handle``) and refuses other methods
+with HubSpot's error JSON.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 __all__: list[str] = []
+
+MAX_BODY = 4 * 1024 * 1024      # bytes of a POST body the sandbox reads; more is a 413
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -52,18 +55,39 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 30                       # an idle keep-alive connection ends after this
     disable_nagle_algorithm = True     # headers and body go out at once, no 40 ms stalls
 
+    body = b""                         # a POST's body, read before any answer
+
     def do_GET(self):  # noqa: N802 (http.server's naming)
         try:
             self.server.app._handle(self)
         except (ConnectionError, TimeoutError):
             self.close_connection = True
 
-    def _not_allowed(self):
-        self.server.app._send(self, 405, {"status": "error", "message": "Method not allowed",
-                                          "correlationId": str(uuid.uuid4()),
-                                          "category": "VALIDATION_ERROR"}, headers={"Allow": "GET"})
+    def do_POST(self):  # noqa: N802 - the CRM objects' search and batch endpoints
+        try:               # a chunked body (no length) is refused, not read as empty
+            n = int(self.headers.get("Content-Length") or
+                    (-1 if "chunked" in self.headers.get("Transfer-Encoding", "") else 0))
+        except ValueError:
+            n = -1
+        if not 0 <= n <= MAX_BODY:
+            self.close_connection = True
+            return self.refuse_method("GET", 413 if n > MAX_BODY else 411)
+        try:
+            self.body = self.rfile.read(n)
+            self.server.app._handle(self)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = _not_allowed  # noqa: N815
+    def refuse_method(self, allow: str = "GET", status: int = 405):
+        """HubSpot's error JSON for a method the path does not take (or a body refused)."""
+        message = {405: "Method not allowed", 411: "Length required",
+                   413: "Request body too large"}[status]
+        self.server.app._send(self, status, {"status": "error", "message": message,
+                                             "correlationId": str(uuid.uuid4()),
+                                             "category": "VALIDATION_ERROR"},
+                              headers={"Allow": allow})
+
+    do_PUT = do_PATCH = do_DELETE = refuse_method  # noqa: N815
 
     def log_message(self, fmt, *args):
         self.server.app._log(fmt % args, every=True)

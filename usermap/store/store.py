@@ -4,7 +4,7 @@ One row per link; an Aloware user has at most one owner and an owner at most one
 enforced by the schema). Every write goes through ``write_changes``, one transaction that checks,
 applies, journals, bumps the revision by one and records the run; after any failure or crash the
 file is exactly as before (SQLite rolls the transaction back). The schema carries a version, and
-``open`` migrates older files step by step.
+``open`` migrates older files step by step (migrate.py: safe when two processes open one at once).
 
 ``db_error`` (SQLite errors in words) is in store_errors.py and the journal rows of an import in
 store_journal.py; both re-exported here. An import's link writes (a first import into the bare
@@ -31,7 +31,8 @@ from ..files import write_atomic
 from .errors import db_error
 from .journal import _IMPORT_FIELDS, _dump, _import_diff, _import_journal_rows, _json_rows
 from .read import links_frame
-from .schema import MIGRATIONS, PAGE_SIZE, SCHEMA_VERSION
+from .migrate import meta_int, migrate
+from .schema import PAGE_SIZE, SCHEMA_VERSION
 from ..engine.models import (
     ADD, L_A_EMAIL, L_H_EMAIL, L_MAPPED_AT, L_METHOD, L_OWNER, L_UPDATED_AT, L_USER, LINK_COLUMNS,
     MAPPINGS_CSV_COLUMNS, METHOD_EMAIL, METHOD_MANUAL, REMOVE, UPDATE, Change,
@@ -74,10 +75,12 @@ class Store:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+                made = True
+            except FileExistsError:
+                pass          # another process made it a moment ago: open theirs
             except OSError as e:
                 raise InputError(f"cannot create the store: {e.strerror or e}",
                                  file=str(path)) from None
-            made = True
         conn = None
         try:
             conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
@@ -88,7 +91,7 @@ class Store:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA cache_size=-262144")  # 256 MB: big imports stay off the disk
             store = cls(conn, path)
-            store._migrate()
+            migrate(conn, path, busy_timeout * 1000)
         except BaseException as e:
             if conn is not None:
                 conn.close()
@@ -141,48 +144,7 @@ class Store:
         return cls.open(path, create=True), True
 
     def _meta_int(self, key: str) -> int:
-        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        if row is None:
-            raise InputError(f"the store is damaged: its meta table has no {key}",
-                             file=str(self.path))
-        try:
-            value = int(str(row[0]).strip())
-        except ValueError:
-            value = -1
-        if value < 0:
-            raise InputError(f"the store is damaged: its meta table has {key} = {row[0]!r}, "
-                             f"not a number; restore it from a backup", file=str(self.path))
-        return value
-
-    def _migrate(self) -> None:
-        c = self.conn
-        has_meta = c.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
-                             ).fetchone()
-        version = 0
-        if has_meta:
-            row = c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = self._meta_int("schema_version") if row else 1
-            if c.execute("SELECT 1 FROM meta WHERE key='revision'").fetchone():
-                self._meta_int("revision")
-        elif c.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-            raise InputError("not a usermap store (it has other tables)", file=str(self.path))
-        if version > SCHEMA_VERSION:
-            raise InputError(f"the store has schema version {version}, newer than this usermap "
-                             f"({SCHEMA_VERSION}); upgrade usermap", file=str(self.path))
-        if version == SCHEMA_VERSION:
-            return
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            for step in range(version, SCHEMA_VERSION):
-                for stmt in MIGRATIONS[step].split(";"):
-                    if stmt.strip():
-                        c.execute(stmt)
-            c.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                      (str(SCHEMA_VERSION),))
-            c.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
+        return meta_int(self.conn, self.path, key)
 
     def _rollback(self) -> None:
         """Roll back the open transaction, if SQLite has not already (a full disk or an I/O

@@ -38,7 +38,8 @@ from ...engine.models import (
     U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST, U_ROLE, U_STATUS, USER_KINDS, USER_STATUSES,
 )
 from ...redact import bounded, redact
-from .retry import RATE_LIMIT, SERVER, Retrier, Retryable, connection_failure, retry_after_seconds
+from ...errors import Retryable
+from .retry import RATE_LIMIT, SERVER, Retrier, connection_failure, retry_after_seconds
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd

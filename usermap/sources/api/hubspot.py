@@ -34,9 +34,9 @@ from ..owners.dupkeys import repeated_key
 from ...errors import AuthError, BadAnswerError, IncompleteListingError, InputError, SourceError
 from ...engine.models import OWNER_TYPES
 from ...redact import bounded, redact
-from ...errors import RateLimitError
+from ...errors import RateLimitError, Retryable
 from .retry import (
-    MIGRATION, RATE_LIMIT, SERVER, Retrier, Retryable, connection_failure, hubspot_rate_limit,
+    MIGRATION, RATE_LIMIT, SERVER, Retrier, connection_failure, hubspot_rate_limit,
     retry_after_seconds,
 )
 
@@ -131,8 +131,8 @@ def _classify(e, what: str, host: str = "") -> Exception:
                 f"limit. {details}".strip())
         return Retryable(RATE_LIMIT, f"HTTP 429 {policy} {details}".strip(), wait=wait)
     if status == 477:   # "migration in progress": wait as Retry-After says
-        wait = retry_after_seconds({"Retry-After": dict(getattr(e, "headers", None) or {}).get(
-            "Retry-After", "")})
+        said = {str(k).lower(): v for k, v in dict(getattr(e, "headers", None) or {}).items()}
+        wait = retry_after_seconds({"Retry-After": said.get("retry-after", "")})
         return Retryable(MIGRATION, f"HTTP 477 (the HubSpot account is being migrated) "
                                     f"{details}".strip(), wait=wait)
     if 500 <= status <= 599:

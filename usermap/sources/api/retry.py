@@ -25,6 +25,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import math
+import re
 import socket
 import ssl
 import sys
@@ -32,25 +33,15 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timezone
 from typing import Callable, Mapping, TypeVar
 
-from ...errors import IncompleteListingError, RateLimitError, SourceError
+from ...errors import IncompleteListingError, RateLimitError, Retryable, SourceError
 from ...redact import bounded, redact
 
-__all__ = ["RetryPolicy", "Retrier", "Retryable", "retry_after_seconds", "connection_problem",
+__all__ = ["RetryPolicy", "Retrier", "retry_after_seconds", "connection_problem",
            "connection_failure", "hubspot_rate_limit", "RATE_LIMIT", "SERVER", "CONNECTION",
            "MIGRATION"]
-
-
-class Retryable(Exception):
-    """A failure worth another try: ``kind`` is RATE_LIMIT, SERVER or CONNECTION.
-
-    ``wait`` is what the server asked for (seconds), or None for our own backoff.
-    """
-
-    def __init__(self, kind: str, detail: str, wait: float | None = None):
-        super().__init__(bounded(detail))
-        self.kind, self.detail, self.wait = kind, bounded(detail), wait
 
 
 T = TypeVar("T")
@@ -103,15 +94,9 @@ def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None 
     h = {str(k).lower(): str(v).strip() for k, v in headers.items()}
     ra = h.get("retry-after")
     if ra:
-        try:
-            return max(0.0, float(ra))
-        except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(ra).timestamp()
-            except (TypeError, ValueError, IndexError, OverflowError):
-                when = None
-            if when is not None:
-                return max(0.0, when - (time.time() if now is None else now))
+        said = _retry_after(ra, time.time() if now is None else now)
+        if said is not None:
+            return said
 
     def num(name):
         try:
@@ -127,6 +112,36 @@ def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None 
     if num("x-hubspot-ratelimit-remaining") == 0 and interval:
         return interval / 1000.0
     return None
+
+
+DATE_RESOLUTION = 1.0     # an HTTP-date names a whole second: never wait less than one
+
+
+def _retry_after(value: str, now: float) -> float | None:
+    """One ``Retry-After`` value (RFC 9110 §10.2.3) in seconds, None when it is neither form.
+
+    delay-seconds: digits (a fraction is tolerated), nothing else: "inf", "nan", "1e999" or
+    "0x10" say nothing. HTTP-date: IMF-fixdate and the obsolete RFC 850 and asctime forms, in
+    GMT. Servers cut the date to the whole second, so a date can name the second that is
+    running now (or one just past, with clocks a little apart) while the server still means
+    "later": the wait from a date is at least ``DATE_RESOLUTION``, which keeps a client from
+    spending every attempt at once inside that second. How long is too long to wait is the
+    caller's (``RetryPolicy.max_wait``), for both forms alike."""
+    if re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", value):
+        return float(value)
+    try:
+        dt = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if dt is None:
+        return None
+    if dt.tzinfo is None:                  # "-0000" or the asctime form: GMT, as RFC 9110 says
+        dt = dt.replace(tzinfo=timezone.utc)
+    try:
+        when = dt.timestamp()
+    except (OverflowError, OSError, ValueError):
+        return None
+    return max(DATE_RESOLUTION, when - now)
 
 
 def connection_problem(e: BaseException) -> str:
