@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import workflow
@@ -310,27 +311,17 @@ def main(argv: list[str] | None = None, *, prefetch=None, engine: str | None = N
             prefetch.close()
 
 
-class _pandas_options:
+@contextmanager
+def _pandas_options(wanted: bool):
     """The command works on plain Python strings: pandas 3's inferred Arrow strings cost more
     than they save for ids and e-mails that are compared, counted and written back out. Set for
-    the command, and put back as they were after it (an in-process caller keeps its own)."""
-
-    def __init__(self, wanted: bool) -> None:
-        self.wanted, self.context = wanted, None
-
-    def __enter__(self):
-        if self.wanted:
-            import pandas as pd
-            try:
-                self.context = pd.option_context("future.infer_string", False)
-                self.context.__enter__()
-            except (KeyError, ValueError, pd.errors.OptionError):   # an older or newer
-                self.context = None                                  # pandas: keep it
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.context is not None:
-            self.context.__exit__(*exc)
+    the command and put back after it (an in-process caller keeps its own)."""
+    if not wanted:
+        yield
+        return
+    import pandas as pd
+    with pd.option_context("future.infer_string", False):
+        yield
 
 
 # --- handlers -------------------------------------------------------------------------------

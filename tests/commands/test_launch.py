@@ -18,6 +18,8 @@ import pytest
 
 from usermap.sandbox.scenarios import generate, write_world
 
+pytestmark = [pytest.mark.issue(18), pytest.mark.issue(19)]
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
