@@ -3,7 +3,7 @@ that plays tricks with the process. Nothing else does these:
 
 - the read-ahead child: for ``plan`` and ``audit`` a forked child parses the snapshot's owners
   file while this process imports pandas and reads the rest (``sources/owners/prefetch.py``);
-  it is forked before ``cli`` is imported (``cli`` brings pandas), and its handle is passed to
+  it is forked before ``cli`` and the command's modules are imported, and its handle is passed to
   ``cli.main(argv, prefetch=...)``, which hands it to the load;
 - the GC: a short command builds millions of small containers and frees them at exit, so the
   cyclic GC is off, and what the imports made (pandas, pyarrow) is frozen once they are loaded;
@@ -57,7 +57,7 @@ def run() -> None:  # the console script; tests start it as `python -m usermap.l
         gc.disable()
     try:
         if command in READ_AHEAD and engine not in (None, "exact"):
-            prefetch = _start_prefetch(argv)   # (before cli, which imports pandas)
+            prefetch = _start_prefetch(argv)   # (first: the child is a copy of this process)
         from . import cli
         if _uses_pandas(command, argv):
             _tune_pandas()
