@@ -3,7 +3,8 @@ that plays tricks with the process. Nothing else does these:
 
 - the read-ahead child: for ``plan`` and ``audit`` a forked child parses the snapshot's owners
   file while this process imports pandas and reads the rest (``sources/owners/prefetch.py``);
-  its handle is passed to ``cli.main(argv, prefetch=...)``, which hands it to the load;
+  it is forked before ``cli`` and the command's modules are imported, and its handle is passed to
+  ``cli.main(argv, prefetch=...)``, which hands it to the load;
 - the GC: a short command builds millions of small containers and frees them at exit, so the
   cyclic GC is off, and what the imports made (pandas, pyarrow) is frozen once they are loaded;
 - pandas' options (``future.infer_string`` off) for the whole process;
@@ -25,11 +26,12 @@ import os
 import sys
 from pathlib import Path
 
-from . import cli
+from .engine.models import OWNERS_FILE
+
 from .config import engine_from_env
 from .errors import UsermapError
 
-__all__ = ["run", "READ_AHEAD", "QUICK_EXIT"]
+__all__ = ["run", "snapshot_argument", "READ_AHEAD", "QUICK_EXIT"]
 
 # Commands whose snapshot's owners file a forked child parses while they start.
 READ_AHEAD = frozenset({"plan", "audit"})
@@ -55,8 +57,9 @@ def run() -> None:  # the console script; tests start it as `python -m usermap.l
         gc.disable()
     try:
         if command in READ_AHEAD and engine not in (None, "exact"):
-            prefetch = _start_prefetch(argv)
-        if command and command != "fetch":   # (the fetch never imports pandas)
+            prefetch = _start_prefetch(argv)   # (first: the child is a copy of this process)
+        from . import cli
+        if _uses_pandas(command, argv):
             _tune_pandas()
         if short:
             gc.freeze()
@@ -72,17 +75,41 @@ def run() -> None:  # the console script; tests start it as `python -m usermap.l
     sys.exit(code)
 
 
+def _uses_pandas(command: str, argv: list[str]) -> bool:
+    """Whether the command will import pandas anyway (the fetch never does; `--version` and
+    `--help` answer before anything is imported)."""
+    return (bool(command) and not command.startswith("-") and command != "fetch"
+            and not {"-h", "--help"} & set(argv))
+
+
 def _start_prefetch(argv: list[str]):
-    """A child parsing the owners file of the snapshot ``argv`` names (None when the arguments
-    do not parse: cli.main says why)."""
-    from .engine.models import OWNERS_FILE
+    """A child parsing the owners file of the snapshot ``argv`` names, or None. Started before
+    anything heavy is imported (the child is a copy of this process), so the snapshot is found
+    by ``snapshot_argument``, not by the command's parser; the owners reader uses the child only
+    for the very file it reads (``read_owners`` compares them)."""
     from .sources.owners import prefetch
-    try:
-        args, _ = cli.build_parser().parse_known_args(argv)
-    except SystemExit:
-        return None
-    snapshot = getattr(args, "snapshot", None)
+    snapshot = snapshot_argument(argv)
     return prefetch.start(Path(snapshot) / OWNERS_FILE) if snapshot else None
+
+
+# Options of `plan` and `audit` that take a value (tests/commands/test_launch.py holds this to
+# the command's parser).
+_VALUED = frozenset({"--store", "--out", "--only", "--config"})
+
+
+def snapshot_argument(argv: list[str]) -> str | None:
+    """The first positional argument after the command (the snapshot of `plan` and `audit`)."""
+    args = argv[1:]
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            return args[i + 1] if i + 1 < len(args) else None
+        if a.startswith("-") and a != "-":
+            i += 2 if a in _VALUED else 1
+            continue
+        return a
+    return None
 
 
 def _tune_pandas() -> None:

@@ -18,6 +18,8 @@ import pytest
 
 from usermap.sandbox.scenarios import generate, write_world
 
+pytestmark = [pytest.mark.issue(18), pytest.mark.issue(19)]
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
@@ -179,3 +181,18 @@ def test_the_child_is_gone_within_half_a_second_of_a_signal(big, tmp_path, sig):
     print(f"{signal.Signals(sig).name}: child gone {gone * 1000:.0f} ms after the signal")
     assert gone < 0.5
     assert proc.returncode != 0
+
+
+@pytest.mark.parametrize("argv", [
+    ["plan", "SNAP", "--store", "s.db", "--out", "p.json"],
+    ["plan", "--store", "s.db", "SNAP", "--out", "p.json", "--force"],
+    ["plan", "--store=s.db", "--only", "x:1", "SNAP", "--out", "p.json"],
+    ["audit", "--config", "c.toml", "--store", "s.db", "--out", "o", "SNAP"],
+    ["audit", "--store", "s.db", "--out", "o", "--", "SNAP"],
+])
+def test_the_launcher_finds_the_snapshot_the_parser_finds(argv):
+    """The child is started before the parser is imported: its reading of the words must agree
+    with the parser's (and read_owners uses the child only for the file it reads anyway)."""
+    from usermap import cli
+    from usermap.launch import snapshot_argument
+    assert snapshot_argument(argv) == cli.build_parser().parse_args(argv).snapshot == "SNAP"

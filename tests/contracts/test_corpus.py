@@ -26,10 +26,9 @@ import pytest
 
 from runkit import run_cli
 
-pytestmark = pytest.mark.usefixtures("engine")   # the contract under both engines (conftest)
 from test_cli import usermap
 
-pytestmark = pytest.mark.issue(6)  # the issue that asked for these tests
+pytestmark = [pytest.mark.issue(6), pytest.mark.usefixtures("engine")]  # both engines
 
 # --- the good inputs every case starts from ---------------------------------------------------
 GOOD_USERS = ("id,first_name,last_name,email,status,kind\n"

@@ -13,6 +13,8 @@ import pytest
 from usermap import cli
 from usermap.sandbox.scenarios import generate, messy, write_world
 
+pytestmark = pytest.mark.issue(18)
+
 # (linked share, messy, write_world options): the shapes of benchmarks/bench_engine.py
 SHAPES = {
     "plain": (0.5, False, {}),

@@ -25,7 +25,6 @@ from usermap.sources import snapshot
 from usermap.sources.owners.read import read_owners
 from conftest import current_engine
 
-pytestmark = pytest.mark.usefixtures("engine")   # every input contract under both engines
 
 
 def read_owners_json(path):
@@ -43,7 +42,7 @@ def read_mappings_csv(path):
 def read_csv_validated(path, *args, **kw):
     return csv_read.read_csv_validated(path, *args, engine=current_engine(), **kw)
 
-pytestmark = pytest.mark.issue(10)  # the issue that asked for these tests
+pytestmark = [pytest.mark.issue(10), pytest.mark.usefixtures("engine")]  # both engines
 
 H = "id,first_name,last_name,email,status,kind\n"
 HN = "id,first_name,last_name,email,status,kind,notes\n"

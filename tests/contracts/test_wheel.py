@@ -140,7 +140,8 @@ def test_wheel_carries_the_notebooks_and_templates(installed):
             assert f"usermap/_templates/{t.name}" in names, t.name
     for must in ("usermap/_notebooks/audit.ipynb", "usermap/_notebooks/sync.ipynb",
                  "usermap/_templates/report.html.j2", "usermap/_templates/email.html.j2",
-                 "usermap/cli.py", "usermap/resources.py", "usermap/sources/__init__.py",
+                 "usermap/cli.py", "usermap/launch.py", "usermap/resources.py",
+                 "usermap/sources/__init__.py",
                  "usermap/sandbox/__init__.py"):
         assert must in names, must
     # every code package under usermap/ is in the wheel (found, not listed)

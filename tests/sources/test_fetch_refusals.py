@@ -15,6 +15,8 @@ from usermap.sandbox.scenarios import generate
 from usermap.sources.api.fetch import fetch_snapshot
 from usermap.sources.api.retry import RetryPolicy
 
+pytestmark = pytest.mark.issue(19)
+
 FAST = RetryPolicy(attempts=2, total_seconds=30.0, backoff=0.005, backoff_max=0.02,
                    max_wait=1.0, connect_timeout=2.0, read_timeout=10.0)
 

@@ -20,6 +20,8 @@ from usermap.sources.owners import fast, prefetch
 from usermap.sources.owners.dupkeys import repeated_key
 from usermap.sources.owners.read import read_owners
 
+pytestmark = [pytest.mark.issue(18), pytest.mark.issue(19)]
+
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 OWNER = {"id": "1", "email": "a@x.com", "firstName": "Ann", "lastName": "Lee", "userId": 5,
@@ -244,6 +246,8 @@ def test_the_child_declines_and_the_parent_goes_straight_to_exact(tmp_path):
     assert got.stdout.strip() == "true", got.stderr
 
     class Declined:   # what a child that declined answers (seen above)
+        path = p
+
         def take(self):
             return prefetch.DECLINED
 

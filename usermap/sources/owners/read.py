@@ -4,8 +4,8 @@
 semantics live; "fast" and "auto": msgspec in ``fast.py`` when it vouches for the file, else the
 exact one). Both give the same raw columns, and ``frame.py`` validates them into the same frame
 with the same errors. ``prefetch``: a child already parsing this file (``prefetch.py``), handed in
-by the console script; its answer is taken instead of parsing here, and after it declined the
-file goes straight to the exact reader.
+by the console script; its answer is taken instead of parsing here (when it read this very
+file), and after it declined the file goes straight to the exact reader.
 
 A file that changes while it is read (its size or time differ before and after) is an
 ``InputError`` naming it: what was read may be neither the old file nor the new one.
@@ -38,7 +38,8 @@ def read_owners(path, *, engine: str = "auto", prefetch=None) -> pd.DataFrame:
         before = check_regular_file(path)   # a FIFO or a device: exit 2 at once, before opening
         got = None
         if engine != "exact":
-            got = prefetch.take() if prefetch is not None else None
+            mine = prefetch is not None and _same_file(prefetch.path, path)
+            got = prefetch.take() if mine else None
             if got is None:
                 got = fast.owner_columns(path)
     finally:
@@ -55,6 +56,14 @@ def read_owners(path, *, engine: str = "auto", prefetch=None) -> pd.DataFrame:
         raise
     _check_unchanged(path, before)
     return columns_frame(cols, source)
+
+
+def _same_file(a, b) -> bool:
+    """The child read this very file (it was started from the command line's words)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _check_unchanged(path: Path, before: os.stat_result) -> None:
