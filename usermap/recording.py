@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import files, planfile
+from . import planfile
 from .errors import InputError
 from .workflow import Loaded, apply, finish, write_audit
 

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import files, labels, planfile
+from . import labels, planfile
 from .clock import utc_now
 from .errors import InputError
 

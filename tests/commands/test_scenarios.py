@@ -217,7 +217,7 @@ def test_showcase_outcomes(worlds, n):
                           audit.unmapped_hubspot["reason"])),
         "link": dict(zip(audit.mapped["aloware_user_id"], audit.mapped["issue"].fillna(""))),
     }
-    exp = scenarios.showcase_expectations(w)
+    exp = showcase.showcase_expectations(w)
     assert len(exp) > 0
     wrong = [(r.case, r.record, r.id, r.expected, got[r.record].get(r.id))
              for r in exp.itertuples() if got[r.record].get(r.id) != r.expected]

@@ -35,7 +35,7 @@ from ..engine.models import (
     L_OWNER, L_USER, METHOD_MANUAL, O_EMAIL, O_ID, REMOVE, UPDATE, fill_command,
     profile_link,
 )
-from .activity import ACTIVITY_COLUMNS, ACTIVITY_TYPES, _activity
+from .activity import _activity
 from .cells import _FIRST, _LAST, _OWNER, _USER, _masked, _strs, mask_email
 from .chart import line_chart
 from .repair import build_repair

@@ -22,7 +22,7 @@ from typing import Iterator, Mapping, Protocol, runtime_checkable
 
 from ..visible import visible
 from .repair import RepairImpact
-from .table import Column, Table, _encode_column
+from .table import Table
 from .text import one_line, plural
 
 

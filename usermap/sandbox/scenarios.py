@@ -61,8 +61,7 @@ import pandas as pd
 from ..engine import models as m
 
 from .bulk import build_bulk, counts
-from .showcase import (SHOWCASE_MIN_OWNERS, SHOWCASE_MIN_USERS, add_showcase, showcase_cases,
-                       showcase_expectations, showcase_locals)
+from .showcase import add_showcase, showcase_cases, showcase_locals
 from .world import Builder, World
 
 __all__ = ["generate", "write_world", "messy", "extra_archived_owners", "FILE_USERS",

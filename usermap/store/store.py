@@ -29,7 +29,7 @@ import pandas as pd
 from ..errors import InputError, RemovalGuardError, StoreConflictError, UsermapError
 from ..files import write_atomic
 from .errors import db_error
-from .journal import _IMPORT_FIELDS, _dump, _import_diff, _import_journal_rows, _json_rows
+from .journal import _dump, _import_diff, _import_journal_rows
 from .read import links_frame
 from .migrate import meta_int, migrate
 from .schema import PAGE_SIZE, SCHEMA_VERSION

@@ -31,7 +31,7 @@ from operator import itemgetter
 from typing import Callable
 
 from ..owners.dupkeys import repeated_key
-from ...errors import AuthError, BadAnswerError, IncompleteListingError, InputError, SourceError
+from ...errors import AuthError, BadAnswerError, IncompleteListingError, SourceError
 from ...engine.models import OWNER_TYPES
 from ...redact import bounded, redact
 from ...errors import RateLimitError, Retryable
