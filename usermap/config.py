@@ -39,13 +39,14 @@ from .redact import SECRET_ENV_VARS
 
 __all__ = ["ENGINES", "ENGINE_VARIABLE", "check_engine", "engine_from_env", "Config",
            "HubSpotConfig", "AlowareConfig", "StoreConfig", "RunsConfig", "SmtpConfig",
-           "ReportConfig", "FetchConfig", "secret"]
+           "ReportConfig", "FetchConfig", "ActivitiesConfig", "secret"]
 
 
 
 @dataclass(frozen=True)
 class HubSpotConfig:
     host: str = "https://api.hubapi.com"
+    api_version: str = "2026-03"   # date-versioned CRM object paths; "v3" for the v3 paths
     portal_id: str = ""         # set: the tab links owners to the portal's user page
 
 
@@ -87,6 +88,17 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class ActivitiesConfig:
+    """Impact and repair of logged calls and SMS (DESIGN §10)."""
+
+    enabled: bool = False            # `usermap run` includes the impact
+    app_id: str = ""                 # Aloware's app id in HubSpot (the owner history's sourceId)
+    rate_share: float = 0.5          # share of the account's API limits usermap may use
+    ten_second_limit: int = 190      # the account's documented burst limit (requests per 10 s)
+    guard_share: float = 0.2         # a repair changing more of the scanned activities needs --force
+
+
+@dataclass(frozen=True)
 class FetchConfig:
     """Retry bounds and timeouts of a fetch (the fields of ``sources.retry.RetryPolicy``)."""
 
@@ -105,7 +117,7 @@ _NO_CONFIG = ("config file not found; give the path of your usermap.toml (docs/c
 
 _SECTIONS = {"hubspot": HubSpotConfig, "aloware": AlowareConfig, "store": StoreConfig,
              "runs": RunsConfig, "smtp": SmtpConfig, "report": ReportConfig,
-             "fetch": FetchConfig}
+             "fetch": FetchConfig, "activities": ActivitiesConfig}
 
 
 @dataclass(frozen=True)
@@ -117,6 +129,7 @@ class Config:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     fetch: FetchConfig = field(default_factory=FetchConfig)
+    activities: ActivitiesConfig = field(default_factory=ActivitiesConfig)
     path: str = ""  # the file it came from ("" for defaults); relative paths resolve against it
 
     @classmethod
@@ -220,6 +233,10 @@ def _section(kind, name: str, value: dict, source: str):
         raise ConfigError("keep must be at least 1", file=source, column="runs.keep")
     if kind is SmtpConfig and not 0 < kwargs.get("port", 587) < 65536:
         raise ConfigError("[smtp] port out of range (1-65535)", file=source, column="smtp.port")
+    for key in ("rate_share", "guard_share"):
+        if kind is ActivitiesConfig and key in kwargs and not 0 < kwargs[key] <= 1:
+            raise ConfigError(f"[activities] {key} must be above 0 and at most 1",
+                              file=source, column=f"activities.{key}")
     if kind in _BOUNDS:
         for key, v in kwargs.items():
             if key in _BOUNDS[kind]:
@@ -232,6 +249,7 @@ _BOUNDS = {
     FetchConfig: {"attempts": 1, "total_seconds": 0, "backoff": 0, "backoff_max": 0,
                   "max_wait": 0, "connect_timeout": 0, "read_timeout": 0},
     SmtpConfig: {"timeout": 0},
+    ActivitiesConfig: {"rate_share": 0, "ten_second_limit": 1, "guard_share": 0},
 }
 _MAX_SECONDS = 7 * 24 * 3600.0   # a week: any longer bound is a typo, and overflows timers
 

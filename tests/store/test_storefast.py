@@ -211,7 +211,7 @@ def test_version_5_store_migrates_to_named_unique_indexes(tmp_path):
     c.commit()
     c.close()
     with Store.open(db) as s:
-        assert s.schema_version == SCHEMA_VERSION == 6
+        assert s.schema_version == SCHEMA_VERSION == 7
         assert list(s.links()["aloware_user_id"]) == ["1", "2"]
         assert s.link("2")["hubspot_owner_id"] == "20"
         with pytest.raises(sqlite3.IntegrityError, match="links.aloware_user_id"):

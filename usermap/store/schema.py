@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __all__ = ["SCHEMA_VERSION", "MIGRATIONS", "LINK_INDEXES", "PAGE_SIZE"]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # A new store's page size (set before its first table; older files keep theirs). 16 KB pages
 # made a first import of a million links 0.4 s faster than 4 KB ones (fewer B-tree pages to
@@ -119,5 +119,22 @@ MIGRATIONS = [
     DROP TABLE links;
     ALTER TABLE links_v6 RENAME TO links;
     """ + ";\n".join(LINK_INDEXES.values()) + ";",
+    # 6 -> 7: the journal of activity repairs (DESIGN §10): one row per activity a repair run
+    # writes, its old and new owner; ``intent`` is written before the batch goes to HubSpot and
+    # becomes ``done`` after (or ``skipped``), so a killed run is completed by the next one.
+    """
+    CREATE TABLE activity_journal (
+        seq          INTEGER PRIMARY KEY,
+        run_id       TEXT NOT NULL,
+        object       TEXT NOT NULL,
+        activity_id  TEXT NOT NULL,
+        old_owner    TEXT NOT NULL,
+        new_owner    TEXT NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN ('intent', 'done', 'skipped')),
+        reason       TEXT NOT NULL,
+        at           TEXT NOT NULL,
+        UNIQUE (run_id, object, activity_id)
+    );
+    """,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION

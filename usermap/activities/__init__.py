@@ -1,0 +1,1 @@
+"""Activities (DESIGN §10): impact and repair of the calls and texts logged to the wrong owner."""
