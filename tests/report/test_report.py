@@ -330,7 +330,7 @@ def page_column(data: dict, table: str, key: str) -> list:
 
 
 def test_page_columns_are_coded_compactly_and_decode_exactly():
-    from usermap.report.model import _encode_column
+    from usermap.report.table import _encode_column
     status = tuple(["synced"] * 90 + ["error"] * 10)
     assert _encode_column(status) == {"d": ["error", "synced"], "i": [1] * 90 + [0] * 10}
     urls = tuple(f"https://app.aloware.com/users/{i}" for i in range(100))
