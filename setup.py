@@ -19,5 +19,7 @@ DATA_PACKAGES = {
 setup(
     packages=find_packages(include=["usermap", "usermap.*"]) + list(DATA_PACKAGES),
     package_dir={name: folder for name, (folder, _) in DATA_PACKAGES.items()},
-    package_data={name: globs for name, (_, globs) in DATA_PACKAGES.items()},
+    # the tab's page (its ESM and CSS) ships inside the package: nothing from a CDN
+    package_data={**{name: globs for name, (_, globs) in DATA_PACKAGES.items()},
+                  "usermap.tab": ["*.js", "*.css"]},
 )

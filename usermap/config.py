@@ -47,6 +47,7 @@ __all__ = ["ENGINES", "ENGINE_VARIABLE", "check_engine", "engine_from_env", "Con
 class HubSpotConfig:
     host: str = "https://api.hubapi.com"
     api_version: str = "2026-03"   # date-versioned CRM object paths; "v3" for the v3 paths
+    portal_id: str = ""         # set: the tab links owners to the portal's user page
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,11 @@ def _section(kind, name: str, value: dict, source: str):
                               file=source, column=f"{name}.{key}")
         default = known[key].default
         want = type(default)
+        if kind is HubSpotConfig and key == "portal_id":   # a number or a string of digits
+            v = str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+            if not isinstance(v, str) or (v and not v.isdigit()):
+                raise ConfigError("[hubspot] portal_id: expected the portal's number (digits)",
+                                  file=source, column="hubspot.portal_id")
         if want is tuple:
             if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
                 raise ConfigError("expected a list of strings", file=source,

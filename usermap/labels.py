@@ -177,6 +177,8 @@ def reason_label(reason: str) -> str:
         return "Same e-mail"
     if reason == "manual_pin":
         return "Manual pin"
+    if reason == "manual_unlink":
+        return "Unlinked by hand"
     if reason.startswith("undo:"):
         return f"Undo of run {reason[5:]}"
     return ISSUE_LABELS.get(reason, reason)

@@ -24,9 +24,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine.models import Plan
     from .engine.reconcile import Audit
 
-__all__ = ["RUN_JSON", "pin_plan", "last_undoable_run", "person", "apply_recorded"]
+__all__ = ["RUN_JSON", "UNDOABLE_KINDS", "pin_plan", "unlink_plan", "last_undoable_run", "person",
+           "apply_recorded"]
 
 RUN_JSON = "run.json"
+#: The runs an "Undo last sync" may take back: applied plans (syncs, fixes, pins and unlinks of
+#: the tab and `usermap run`) and `usermap map` / `unmap`; never an import (issue 20).
+UNDOABLE_KINDS = ("apply", "map", "unmap")
 
 
 def pin_plan(data: Loaded, aloware_id: str, owner_id: str, *, now: str) -> "Plan":
@@ -57,16 +61,36 @@ def pin_plan(data: Loaded, aloware_id: str, owner_id: str, *, now: str) -> "Plan
                 store_id=data.store_id)
 
 
+def unlink_plan(data: Loaded, aloware_id: str, *, now: str) -> "Plan":
+    """A one-change plan that removes ``aloware_id``'s link (reason ``manual_unlink``): the
+    tab's **Unlink** for an e-mail conflict a sync leaves in place. Applied like any plan."""
+    from .engine.changes import ChangeTable
+    from .engine.models import L_USER, REMOVE, Change, Plan
+    links = data.links
+    cur = links[links[L_USER] == aloware_id]
+    if not len(cur):
+        raise InputError(f"Aloware user {aloware_id} has no link", column="aloware_user_id")
+    before = {k: ("" if v is None or v != v else str(v)) for k, v in cur.iloc[0].to_dict().items()}
+    ch = Change(REMOVE, aloware_id, before["hubspot_owner_id"], before, None, "manual_unlink",
+                "manual")
+    return Plan(changes=ChangeTable.from_changes([ch]), store_revision=data.revision,
+                fingerprint=data.fingerprint, current_links=len(links), created_at=now,
+                meta={"unlink": True}, store_id=data.store_id)
+
+
 def last_undoable_run(store_path) -> dict | None:
-    """The newest applied run with changes that is not an undo and was not undone yet (an
-    undo's fingerprint is ``undo:<run id>``), or None."""
+    """The newest applied run with changes of a kind in ``UNDOABLE_KINDS`` (never an import,
+    never an undo) that was not undone yet (an undo's fingerprint is ``undo:<run id>``), or
+    None."""
     from .store.store import Store
     with Store.open(store_path, create=False) as store:
         runs = store.runs()
     undone = {str(r.get("fingerprint") or "")[5:] for r in runs
               if str(r.get("fingerprint") or "").startswith("undo:")}
-    for r in reversed(runs):
-        if r.get("kind") != "undo" and int(r.get("changes") or 0) and r["run_id"] not in undone:
+    # newest by the revision it left (two runs of the same second sort by a random suffix)
+    for r in sorted(runs, key=lambda r: int(r.get("revision_after") or 0), reverse=True):
+        if (r.get("kind") in UNDOABLE_KINDS and int(r.get("changes") or 0)
+                and r["run_id"] not in undone):
             return r
     return None
 

@@ -13,6 +13,15 @@ Voilà (docs/design.md §9).
 - **Nothing from the network**: a ``usermap`` Voilà template, made from the installed ``lab``
   template with its CDN links (Font Awesome) and the Mermaid loader removed, and a
   Content-Security-Policy that allows only this server.
+- **A pre-heated kernel**: Voilà's kernel pool (one kernel) runs the notebook before anyone
+  asks, so a page shows the overview at once; each page takes the heated kernel and the pool
+  heats the next. **Idle kernels of closed pages are culled**: a kernel that had a page and has
+  had none for ``CULL_SECONDS`` is shut down (the pool's kernel, never connected, stays).
+- **View report**: ``/usermap/report/<run id>`` serves a run's report.html behind the same
+  token (jupyter_server's authentication); the kernels learn the prefix from
+  ``USERMAP_TAB_REPORT_URL``.
+- **Refusals at start** (exit 2, no server): a missing store (named), a port in use (named).
+- **One URL and no warnings** in the terminal: Voilà's own log says only errors.
 - **SIGTERM / SIGINT** stop the server cleanly: Voilà shuts every kernel down, the private
   folder is removed; exit 143 / 130.
 
@@ -37,13 +46,20 @@ from pathlib import Path
 from .errors import InputError
 from .resources import notebooks_dir
 
-__all__ = ["serve", "prepare", "TEMPLATE", "KERNEL", "HOST"]
+__all__ = ["serve", "prepare", "check_start", "TEMPLATE", "KERNEL", "HOST", "CULL_SECONDS",
+           "REPORT_PATH"]
 
 HOST = "127.0.0.1"
 TEMPLATE = "usermap"            # the Voilà template written into the private folder
 KERNEL = "usermap-tab"          # the private kernelspec: this interpreter
 NOTEBOOK = "mapping.ipynb"
-CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
+CULL_SECONDS = 45               # a kernel whose page closed this long ago is shut down
+WS_PING_MS = 15_000             # the kernel websockets' ping interval and pong timeout
+CULL_EVERY = 10                 # seconds between looks at the kernels
+REPORT_PATH = "/usermap/report/"
+_SOCKET_DIR_MAX = 40            # + "/voila_xxxxxxxx/kernel-<uuid>-ipc-4" stays under 108 bytes
+_RUN_ID = r"(\d{8}T\d{6}Z-[0-9a-f]{2,16})"
+CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; "
        "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
        "connect-src 'self' ws://{host}:{port}; object-src 'none'; base-uri 'none'; "
        "form-action 'self'")
@@ -54,6 +70,70 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
+
+
+def check_start(config, port: int) -> None:
+    """Refuse to start (InputError, exit 2) when the store is missing or the port is taken."""
+    store = (Path.cwd() / config.resolve(config.store.path)).absolute()
+    if not store.is_file():
+        raise InputError(f"store not found: {store}; create it with `usermap init --store "
+                         f"{store}` (or point [store] path at yours); no server was started",
+                         file=str(store))
+    if port:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((HOST, int(port)))
+            except OSError as e:
+                raise InputError(f"port {port} on {HOST} is in use ({e.strerror}); choose "
+                                 f"another with --port, or 0 for a free one; no server was "
+                                 f"started") from None
+
+
+def _voila_class(runs_dir: Path):
+    """Voilà with the report handler and the culler of closed pages' kernels."""
+    from jupyter_server.base.handlers import JupyterHandler
+    from tornado import web
+    from tornado.ioloop import PeriodicCallback
+    from voila.app import Voila
+
+    class ReportHandler(JupyterHandler):
+        """A run's report.html, to a browser that holds the tab's token."""
+
+        @web.authenticated
+        def get(self, run_id: str) -> None:
+            path = runs_dir / run_id / "report.html"
+            if not path.is_file():
+                raise web.HTTPError(404)
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.set_header("Cache-Control", "no-store")
+            self.finish(path.read_bytes())
+
+    class TabVoila(Voila):
+        def init_handlers(self):
+            return [(REPORT_PATH + _RUN_ID, ReportHandler)] + super().init_handlers()
+
+        def listen(self):
+            self._seen: dict[str, float] = {}
+            PeriodicCallback(self._cull, CULL_EVERY * 1000).start()
+            super().listen()
+
+        async def _cull(self) -> None:
+            km, now = self.kernel_manager, time.monotonic()
+            for kid in list(km.list_kernel_ids()):
+                try:
+                    connections = km.kernel_model(kid).get("connections", 0)
+                except KeyError:
+                    continue
+                if connections:
+                    self._seen[kid] = now            # a page holds it
+                elif kid in self._seen and now - self._seen[kid] >= CULL_SECONDS:
+                    self._seen.pop(kid, None)
+                    await km.shutdown_kernel(kid)
+            for kid in set(self._seen) - set(km.list_kernel_ids()):
+                self._seen.pop(kid, None)
+
+    return TabVoila
 
 
 def _template_text(port: int) -> str:
@@ -121,6 +201,18 @@ def prepare(private: Path, config, *, port: int, snapshot: str = "") -> Path:
     return path
 
 
+def _voila_argv(nb: Path, *, port: int, token: str, sockets: Path) -> list[str]:
+    """Voilà's command line: this notebook, 127.0.0.1, the token, the template, one heated
+    kernel in the pool, kernels over IPC in ``sockets``, errors only in the log."""
+    return [str(nb), f"--port={port}", f"--Voila.ip={HOST}", "--no-browser",
+            f"--token={token}", f"--template={TEMPLATE}", "--Voila.port_retries=0",
+            f"--Voila.root_dir={nb.parent}", "--theme=light",
+            f"--Voila.connection_dir_root={sockets}",
+            "--VoilaConfiguration.show_tracebacks=False",
+            "--preheat_kernel=True", "--pool_size=1", "--VoilaKernelManager.fill_delay=0",
+            "--KernelManager.transport=ipc", "--Voila.log_level=ERROR"]
+
+
 def serve(config, *, port: int = 0, snapshot: str = "", say=print) -> int:
     """Serve the tab until SIGTERM or SIGINT; returns the exit code (143, 130, or 0)."""
     # jsonschema (through jupyter_server's event logger) builds rfc3987-syntax's IRI grammar at
@@ -128,23 +220,29 @@ def serve(config, *, port: int = 0, snapshot: str = "", say=print) -> int:
     # server's own event schemas that the tab never needs. Without it jsonschema skips that
     # one format.
     sys.modules.setdefault("rfc3987_syntax", None)
+    check_start(config, port)
     from tornado.ioloop import IOLoop
-    from voila.app import Voila
     token = secrets.token_urlsafe(32)
     port = int(port) or free_port()
+    runs_dir = (Path.cwd() / config.resolve(config.runs.dir)).absolute()
     private = Path(tempfile.mkdtemp(prefix="usermap-tab-"))
-    old_path = os.environ.get("JUPYTER_PATH")
+    # the kernels talk over Unix sockets (IPC: nothing on a TCP port another local user could
+    # reach), whose paths must stay under ~100 bytes: a short private folder when TMPDIR is deep
+    sockets = private if len(str(private)) <= _SOCKET_DIR_MAX else Path(
+        tempfile.mkdtemp(prefix="umtab-", dir="/tmp"))
+    old = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "USERMAP_TAB_REPORT_URL")}
     got: list[int] = []
     try:
         nb = prepare(private, config, port=port, snapshot=snapshot)
         os.environ["JUPYTER_PATH"] = os.pathsep.join(
-            [str(private / "jupyter")] + ([old_path] if old_path else []))
-        app = Voila()
-        app.initialize([str(nb), f"--port={port}", f"--Voila.ip={HOST}", "--no-browser",
-                        f"--token={token}", f"--template={TEMPLATE}", "--Voila.port_retries=0",
-                        f"--Voila.root_dir={nb.parent}", "--theme=light",
-                        f"--Voila.connection_dir_root={private}",
-                        "--VoilaConfiguration.show_tracebacks=False"])
+            [str(private / "jupyter")] + ([old["JUPYTER_PATH"]] if old["JUPYTER_PATH"] else []))
+        os.environ["USERMAP_TAB_REPORT_URL"] = REPORT_PATH    # read by the kernels (tab.app)
+        app = _voila_class(runs_dir)()
+        app.initialize(_voila_argv(nb, port=port, token=token, sockets=sockets))
+        # jupyter_server's default pong timeout (3 pings) is longer than the ping interval,
+        # which tornado warns about; a page that stops answering is let go after one ping
+        app.tornado_settings = {**app.tornado_settings, "ws_ping_interval": WS_PING_MS,
+                                "ws_ping_timeout": WS_PING_MS}
         loop = IOLoop.current()
 
         def stop(signum, _frame):
@@ -159,11 +257,13 @@ def serve(config, *, port: int = 0, snapshot: str = "", say=print) -> int:
                                       f" Ctrl-C or SIGTERM stops it)", flush=True))
         app.start()        # returns once the loop stops; Voilà then shuts every kernel down
     finally:
-        if old_path is None:
-            os.environ.pop("JUPYTER_PATH", None)
-        else:
-            os.environ["JUPYTER_PATH"] = old_path
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         shutil.rmtree(private, ignore_errors=True)
+        shutil.rmtree(sockets, ignore_errors=True)
     if not got:
         return 0
     return 130 if got[-1] == signal.SIGINT else 143

@@ -1,170 +1,76 @@
-"""The User Mapping tab (docs/design.md §9): one ipywidgets application over ``usermap.workflow``.
+"""The User Mapping tab (docs/design.md §9): one anywidget over ``usermap.workflow``.
 
-``MappingTab`` holds the widgets and the state (the loaded data, its audit, the plan waiting for
-**Apply**); every step is a workflow call: ``load``/``fetch``/``audit`` (Refresh), ``make_plan``
-(Sync Users, Fix Issue with ``only``), ``pin_plan`` (Link), ``undo`` (Undo last sync), and
-``apply_recorded`` (Apply, Force): the run lock, a run folder with report and notification,
-exactly like ``usermap run --apply``. Nothing here decides safety: the plan refuses itself and
-this module shows what it said.
+``MappingTab`` is the widget: its page (``widget.js`` + ``widget.css``, shipped in this package)
+draws everything from the traitlets below and sends the person's actions back as messages. The
+Python side keeps the state (the loaded data, its audit, the plan waiting for **Apply**) and
+every step is a workflow call: ``load``/``fetch``/``audit`` (Refresh), ``make_plan`` (Sync
+Users, Fix Issue with ``only``), ``pin_plan`` (Link, Keep link), ``unlink_plan`` (Unlink),
+``undo`` (Undo last sync) and ``apply_recorded`` (Apply, Force): the run lock, a run folder with
+report and notification, exactly like ``usermap run --apply``. Nothing here decides safety: the
+plan refuses itself and this module says what it said.
 
-Lists are paged (50 rows; a fixed pool of row widgets whose values change, so no widget ever
-renders all rows) and filtered by one search box. Every value is shown as text (``views``).
+Lists are paged (50 rows) and filtered by one search box here, so the page only ever holds
+one page of each list. Values travel as values; the page shows them as text.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import tempfile
 import time
 import weakref
-from functools import partial
+from dataclasses import replace
 from pathlib import Path
 
-import ipywidgets as W
-import numpy as np
+import anywidget
+import traitlets as T
 
 from .. import labels, recording, workflow
 from ..clock import utc_now
 from ..config import Config
 from ..errors import LockedError, RemovalGuardError, StalePlanError, UsermapError
 from ..redact import redact
-from . import views
+from . import rows as R
+from .words import apply_words, email_words, refreshed_words, undo_title
 
 SEARCH_PLACEHOLDER = "Search by name, e-mail or id"
+HERE = Path(__file__).parent
+#: set by ``usermap tab``: the URL prefix under which the server serves a run's report
+REPORT_URL_ENV = "USERMAP_TAB_REPORT_URL"
 
 
-def _button(description: str, tooltip: str, **kw) -> W.Button:
-    """A button whose accessible name is exactly ``description`` (no icon in the text)."""
-    return W.Button(description=description, tooltip=tooltip, icon="", **kw)
+def _words(message: str) -> str:
+    """An error's own message for the page: secrets redacted, and the hints meant for whoever
+    edits the config (a parenthesis naming usermap.toml or a --flag) left out."""
+    text = re.sub(r"\s*\([^()]*(?:usermap\.toml|\s--[a-z])[^()]*\)", "", redact(message))
+    return text.rstrip(". ")
 
 
-class PagedList:
-    """A list of rows, 50 a page, with Next / Previous and up to ``max_actions`` buttons a row.
-
-    ``render(row) -> html`` draws a row; ``actions(row) -> [(description, tooltip, callback)]``
-    gives its buttons. The row widgets are made once and reused for every page."""
-
-    def __init__(self, cols, render, actions=None, *, max_actions: int = 0,
-                 page_size: int = views.PAGE_SIZE, on_action=None, active: bool = True):
-        self.render_row, self.actions, self.page_size = render, actions, page_size
-        self.max_actions, self.active = max_actions, active
-        self.on_action = on_action or (lambda cb: cb())
-        self.header = W.HTML(views.header(cols))
-        self._slots: list | None = None
-        self.callbacks: list = []
-        self.body = W.VBox()
-        self.info = W.HTML()
-        self.prev = _button("Previous", "Previous page")
-        self.next = _button("Next", "Next page")
-        self.prev.on_click(lambda _: self.go(-1))
-        self.next.on_click(lambda _: self.go(1))
-        self.widget = W.VBox([self.header, self.body,
-                              W.HBox([self.prev, self.info, self.next],
-                                     layout=W.Layout(align_items="center"))])
-        self.df, self.hay, self.idx, self.page = None, np.array([], dtype=object), None, 0
-
-    @property
-    def slots(self) -> list:
-        """The page's row widgets: (row box, cell, buttons) x 50, made on first use (a list in
-        a tab not yet opened costs nothing in the page). Cells and buttons share their layout
-        and style, so a page is about four widget models a row."""
-        if self._slots is None:
-            cell_layout = W.Layout(flex="1 1 auto", width="auto")
-            from ipywidgets.widgets.widget_string import HTMLStyle
-            html_style = HTMLStyle()
-            button_style = W.ButtonStyle()
-            shared = W.Layout(width="auto") if self.max_actions == 1 else None
-            self._slots, self.callbacks = [], []
-            for i in range(self.page_size):
-                cell = W.HTML(layout=cell_layout, style=html_style)
-                buttons = []
-                for j in range(self.max_actions):
-                    b = W.Button(description="", icon="", style=button_style,
-                                 layout=shared or W.Layout(display="none", width="auto"))
-                    b.on_click(partial(self._click, i, j))
-                    buttons.append(b)
-                box = W.HBox([cell, *buttons], layout=W.Layout(display="none", width="100%",
-                                                               align_items="center"))
-                self._slots.append((box, cell, buttons))
-                self.callbacks.append([None] * self.max_actions)
-            self.body.children = [s[0] for s in self._slots]
-        return self._slots
-
-    def activate(self) -> None:
-        """Its tab was opened: make the rows and show the current page."""
-        if not self.active:
-            self.active = True
-            self.render()
-
-    def set_data(self, df, hay, query: str = "") -> None:
-        self.df, self.hay = df.reset_index(drop=True), hay
-        self.filter(query)
-
-    def filter(self, query: str) -> None:
-        self.idx = views.search(self.hay, query)
-        self.page = 0
-        self.render()
-
-    @property
-    def count(self) -> int:
-        if self.df is None:
-            return 0
-        return len(self.df) if self.idx is None else len(self.idx)
-
-    def go(self, step: int) -> None:
-        last = max((self.count - 1) // self.page_size, 0)
-        self.page = min(max(self.page + step, 0), last)
-        self.render()
-
-    def rows(self) -> list[dict]:
-        """The rows of the current page, as dicts."""
-        if self.df is None:
-            return []
-        start = self.page * self.page_size
-        if self.idx is None:
-            sub = self.df.iloc[start:start + self.page_size]
-        else:
-            sub = self.df.iloc[self.idx[start:start + self.page_size]]
-        return sub.to_dict("records")
-
-    def render(self) -> None:
-        rows = self.rows()
-        for i, (box, cell, buttons) in enumerate(self.slots if self.active else ()):
-            if i >= len(rows):
-                box.layout.display = "none"
-                continue
-            cell.value = self.render_row(rows[i])
-            acts = self.actions(rows[i]) if self.actions else []
-            for j, b in enumerate(buttons):
-                if j < len(acts):
-                    b.description, b.tooltip, _ = acts[j]
-                    self.callbacks[i][j] = acts[j][2]
-                    if self.max_actions > 1:
-                        b.layout.display = None
-                else:
-                    self.callbacks[i][j] = None
-                    if self.max_actions > 1:
-                        b.layout.display = "none"
-            box.layout.display = None
-        n, start = self.count, self.page * self.page_size
-        self.info.value = (f'<span class="um-info">Rows {start + 1:,}–{start + len(rows):,} '
-                           f'of {n:,}</span>' if n else '<span class="um-info">No rows</span>')
-        self.prev.disabled = self.page == 0
-        self.next.disabled = start + self.page_size >= n
-
-    def _click(self, i: int, j: int, _button=None) -> None:
-        cb = self.callbacks[i][j]
-        if cb is not None:
-            self.on_action(cb)
-
-
-class MappingTab:
+class MappingTab(anywidget.AnyWidget):
     """The User Mapping tab. ``config``: a usermap.toml path (or a Config); ``snapshot``: a
     snapshot folder that Refresh re-reads (empty: Refresh fetches both directories from the
     APIs of the config, into ``workdir``); ``store``: the store (default ``[store] path``)."""
 
+    _esm = HERE / "widget.js"
+    _css = HERE / "widget.css"
+
+    cards = T.List().tag(sync=True)
+    refreshed = T.Unicode("").tag(sync=True)
+    lists = T.Dict().tag(sync=True)
+    query = T.Unicode("").tag(sync=True)
+    preview = T.Dict().tag(sync=True)
+    panel = T.Dict().tag(sync=True)
+    status = T.Dict().tag(sync=True)
+    outcome = T.Dict().tag(sync=True)
+    busy = T.Unicode("").tag(sync=True)
+    activities = T.List().tag(sync=True)     # impact per person (section 10), wired later
+    placeholder = T.Unicode(SEARCH_PLACEHOLDER).tag(sync=True)
+
     def __init__(self, config=None, *, snapshot: str = "", store: str = "", workdir=None,
                  load: bool = True):
+        super().__init__()
         self.config = config if isinstance(config, Config) else Config.load(config or None)
         self.store_path = (Path(store) if store else
                            self.config.resolve(self.config.store.path)).absolute()
@@ -174,8 +80,17 @@ class MappingTab:
         self.data = self.result = self.pending = self._names = None
         self._fetched: Path | None = None
         self._fetches = 0
+        self._urls: dict = {}
+        self._frames: dict = {}
+        self._hay: dict = {}
+        self._idx: dict = {}
+        self._page = dict.fromkeys(R.LISTS, 0)
+        self._suggestions = False
         self.timings: dict[str, float] = {}
-        self._build()
+        self.lists = {k: {"count": 0, "total": 0, "page": 0, "rows": []} for k in R.LISTS}
+        self.cards = R.cards({})
+        self.observe(self._on_query, names="query")
+        self.on_msg(self._on_msg)
         if load:    # a failed first load is said on the page (status line), not raised
             self._guarded(self.refresh)
 
@@ -188,197 +103,170 @@ class MappingTab:
             self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._workdir), True)
         return self._workdir
 
-    # --- widgets ----------------------------------------------------------------------------
-    def _build(self) -> None:
-        self.title = W.HTML(views.STYLE + "<h2>User Mapping</h2>")
-        self.cards = W.HTML(views.cards({}))
-        how = ("Read the snapshot folder again" if self.snapshot else
-               "Fetch both directories again from Aloware and HubSpot")
-        self.refresh_button = _button("Refresh", how)
-        self.sync_button = _button("Sync Users", "Show the whole sync plan; nothing changes "
-                                                 "until Apply")
-        self.undo_button = _button("Undo last sync", "Show the inverse plan of the last applied "
-                                                     "run; nothing changes until Apply")
-        self.refresh_button.on_click(self._on(self.refresh))
-        self.sync_button.on_click(self._on(self.sync))
-        self.undo_button.on_click(self._on(self.undo_last))
-        self.progress = W.Output()
-        self.status = W.HTML()
-        # the plan waiting for Apply
-        self.plan_view = W.HTML()
-        self.plan_message = W.HTML()
-        self.apply_button = _button("Apply", "Apply this plan to the store, as a recorded run",
-                                    button_style="primary")
-        self.force_button = _button("Force", "Apply although the plan removes more links than "
-                                             "the removal guard allows", button_style="danger")
-        self.cancel_button = _button("Cancel", "Leave everything as it is")
-        self.apply_button.on_click(self._on(lambda: self.apply(force=False)))
-        self.force_button.on_click(self._on(lambda: self.apply(force=True)))
-        self.cancel_button.on_click(self._on(self.cancel))
-        self.plan_panel = W.VBox([self.plan_view, self.plan_message,
-                                  W.HBox([self.apply_button, self.force_button,
-                                          self.cancel_button])],
-                                 layout=W.Layout(display="none", border="1px solid #98a2b3",
-                                                 padding="4px 12px"))
-        self.search = W.Text(placeholder=SEARCH_PLACEHOLDER, continuous_update=True,
-                             layout=W.Layout(width="420px"))
-        self.search.observe(self._on_search, names="value")
-        self.mapped = PagedList(views.MAPPED_COLS, views.mapped_row,
-                                lambda r: [("Details", f"Everything about Aloware user "
-                                            f"{r['aloware_user_id']}",
-                                            partial(self.details, str(r["aloware_user_id"])))],
-                                max_actions=1, on_action=self._guarded)
-        self.aloware = PagedList(views.ALOWARE_COLS, views.aloware_row, self._link_actions,
-                                 max_actions=3, on_action=self._guarded, active=False)
-        self.hubspot = PagedList(views.HUBSPOT_COLS, views.hubspot_row, active=False)
-        self.errors_summary = W.HTML()
-        self.errors = PagedList(views.ERROR_COLS, views.error_row,
-                                lambda r: [("Fix Issue", f"Show the plan that fixes "
-                                            f"{r['issue_id']}; nothing changes until Apply",
-                                            partial(self.fix, str(r["issue_id"])))],
-                                max_actions=1, on_action=self._guarded, active=False)
-        self.legend = W.HTML(views.legend_html())
-        self.tabs = W.Tab(children=[self.mapped.widget, self.aloware.widget, self.hubspot.widget,
-                                    W.VBox([self.errors_summary, self.errors.widget]),
-                                    self.legend])
-        self._titles()
-        self.tabs.observe(self._on_tab, names="selected_index")
-        self.story = W.HTML()
-        self.widget = W.VBox([self.title, self.cards,
-                              W.HBox([self.refresh_button, self.sync_button, self.undo_button]),
-                              self.progress, self.status, self.plan_panel, self.search,
-                              self.tabs, self.story])
+    # --- messages from the page ---------------------------------------------------------------
+    def _on_msg(self, _widget, msg, _buffers) -> None:
+        if not isinstance(msg, dict):
+            return
+        act, arg = str(msg.get("action", "")), msg
+        handlers = {
+            "refresh": self.refresh, "sync": self.sync, "undo": self.undo_last,
+            "apply": lambda: self.apply(force=False), "force": lambda: self.apply(force=True),
+            "cancel": self.cancel, "close_panel": self.close_panel,
+            "fix": lambda: self.fix(str(arg.get("issue_id", ""))),
+            "link": lambda: self.link(str(arg.get("aid", "")), str(arg.get("oid", ""))),
+            "keep": lambda: self.keep(str(arg.get("aid", ""))),
+            "unlink": lambda: self.unlink(str(arg.get("aid", ""))),
+            "details": lambda: self.details(str(arg.get("aid", ""))),
+            "page": lambda: self.go(str(arg.get("list", "")), int(arg.get("step", 0))),
+            "tab": lambda: self.open_list(str(arg.get("list", ""))),
+            "report": self.send_report,
+        }
+        fn = handlers.get(act)
+        if fn is not None:
+            self._guarded(fn, busy=act not in ("page", "tab", "close_panel"))
 
-    def _titles(self) -> None:
-        n = [self.mapped.count, self.aloware.count, self.hubspot.count, self.errors.count]
-        self.tabs.titles = (f"Mapped users ({n[0]:,})", f"Unmapped Aloware users ({n[1]:,})",
-                            f"Unmapped HubSpot owners ({n[2]:,})", f"Errors ({n[3]:,})",
-                            "Legend")
-
-    def _on_tab(self, change) -> None:
-        lists = (self.mapped, self.aloware, self.hubspot, self.errors)
-        if change["new"] == 1 and self.result is not None:
-            self._guarded(self.full_result)
-        if change["new"] is not None and change["new"] < len(lists):
-            self._guarded(lists[change["new"]].activate)
-
-    def _repr_mimebundle_(self, **kw):
-        return self.widget._repr_mimebundle_(**kw)
-
-    def _link_actions(self, r: dict) -> list:
-        sugg = r.get("suggestions")
-        if not isinstance(sugg, list):
-            return []
-        aid = str(r["aloware_user_id"])
-        return [("Link", f"Link Aloware user {aid} to {s.get('name', '')} "
-                         f"<{s.get('email', '')}> (a manual pin, after a confirmation)",
-                 partial(self.link, aid, str(s["hubspot_owner_id"]))) for s in sugg[:3]]
-
-    # --- errors and busy state -------------------------------------------------------------
     def say(self, text: str, kind: str = "") -> None:
-        self.status.value = views.message(text, kind)
+        self.status = {"text": text, "kind": kind, "at": time.time()}
 
-    def _guarded(self, fn) -> None:
-        buttons = (self.refresh_button, self.sync_button, self.undo_button, self.apply_button,
-                   self.force_button, self.cancel_button)
-        was = [b.disabled for b in buttons]
-        for b in buttons:
-            b.disabled = True
+    def _guarded(self, fn, busy: bool = True) -> None:
+        if busy:
+            self.busy = "working"
         try:
             fn()
         except UsermapError as e:
-            self.say(f"{type(e).__name__}: {redact(str(e))}", "bad")
-        except Exception as e:  # noqa: BLE001 - shown, never a traceback full of values
-            self.say(f"Unexpected error: {type(e).__name__}: {redact(str(e))}", "bad")
+            self.say(redact(str(e)), "bad")
+        except Exception as e:  # noqa: BLE001 - shown in words, never a traceback of values
+            self.say(f"Something unexpected went wrong ({type(e).__name__}: {redact(str(e))}). "
+                     f"Nothing was changed.", "bad")
         finally:
-            for b, w in zip(buttons, was):
-                b.disabled = w
+            if busy:
+                self.busy = ""
 
-    def _on(self, fn):
-        return lambda _button=None: self._guarded(fn)
-
-    # --- loading -------------------------------------------------------------------------------
+    # --- loading --------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Fetch both directories again (or re-read the snapshot folder) and audit them."""
+        """Fetch both directories again (or re-read the snapshot folder) and audit them. A
+        failure says the fetch's own words and keeps what was shown."""
         t0 = time.perf_counter()
-        self._drop_pending()
         if self.snapshot is not None:
             snap, info = self.snapshot, None
-            self.say("Reading the snapshot folder…")
         else:
             self._fetches += 1
             snap = self.workdir / f"snapshot-{self._fetches}"
             self.say("Fetching Aloware users and HubSpot owners…")
-            self.progress.clear_output()
-            with self.progress:
-                info = workflow.fetch(self.config, snap, progress=True)
-            self.progress.clear_output()
+            try:
+                info = workflow.fetch(self.config, snap, progress=False)
+            except UsermapError as e:
+                shutil.rmtree(snap, ignore_errors=True)
+                shown = (f" The lists still show the data of {self.refreshed}."
+                         if self.data is not None else "")
+                self.say(f"Refresh failed: {_words(str(e))}. Nothing was changed.{shown}", "bad")
+                return
             if self._fetched is not None and self._fetched != snap:
                 shutil.rmtree(self._fetched, ignore_errors=True)
             self._fetched = snap
+        self._drop_pending()
         self._load(snap, info)
         self.timings["refresh"] = time.perf_counter() - t0
-        self.say(f"{self.data!r}. " + (workflow.fetch_note(snap) or f"Snapshot {snap}."))
+        self.say(f"Refreshed: {len(self.data.users):,} Aloware users and "
+                 f"{len(self.data.owners):,} HubSpot owners.", "good")
 
     def _load(self, snap, info=None) -> None:
+        if not self.store_path.is_file():    # said in words: no path, no command on the page
+            raise UsermapError("The mapping store was not found: nothing was loaded and "
+                               "nothing was created. Ask your administrator to set it up.")
         data = workflow.load(snap, self.store_path, create=False, fetch_info=info)
         # the suggestions (two thirds of an audit's time) wait until someone looks at them:
         # the unmapped Aloware users' tab, or an apply (the run's report shows them)
         self.result = workflow.audit(data, profile_url=self.config.aloware.profile_url,
-                                     suggestions=self.aloware.active)
+                                     suggestions=self._suggestions)
         self.data, self._names = data, None
+        self._urls = R.owner_urls(data.owners, self.config.hubspot.portal_id)
+        self.refreshed = refreshed_words(utc_now())
         self._show()
 
     def full_result(self):
         """The audit with the suggestions (computed now if the first view went without)."""
-        if not self.result.suggestions:
-            self.result = workflow.audit(self.data, profile_url=self.config.aloware.profile_url)
-            ua = self.result.unmapped_aloware
-            self.aloware.set_data(ua, views.haystack(ua, ("first_name", "last_name"), (
-                "email", "aloware_user_id")), self.search.value)
+        if not self._suggestions:
+            self._suggestions = True
+            if self.data is not None:
+                self.result = workflow.audit(self.data,
+                                             profile_url=self.config.aloware.profile_url)
+                self._set_frame("aloware", self.result.unmapped_aloware)
+                self._publish("aloware")
         return self.result
 
     def _show(self) -> None:
-        r, q = self.result, self.search.value
-        self.summary = r.summary()
-        self.cards.value = views.cards(self.summary)
-        m, ua, uh, er = r.mapped, r.unmapped_aloware, r.unmapped_hubspot, r.errors
-        self.mapped.set_data(m, views.haystack(m, ("first_name", "last_name"), (
-            "email", "hubspot_email", "aloware_user_id", "hubspot_owner_id")), q)
-        self.aloware.set_data(ua, views.haystack(ua, ("first_name", "last_name"), (
-            "email", "aloware_user_id")), q)
-        self.hubspot.set_data(uh, views.haystack(uh, ("first_name", "last_name"), (
-            "email", "hubspot_owner_id")), q)
-        self.errors.set_data(er, views.haystack(er, ("name",), (
-            "email", "hubspot_email", "aloware_user_id", "hubspot_owner_id", "issue_id")), q)
-        by = self.summary.get("errors_by_code", {})
-        self.errors_summary.value = (
-            f"<p><b>{self.summary['errors']:,} errors</b>"
-            + ("".join(f"<br>{views.esc(labels.issue_label(c))}: {n:,}" for c, n in by.items()))
-            + "</p>")
-        self._titles()
+        r = self.result
+        self.cards = R.cards(r.summary())
+        for name, df in zip(R.LISTS, (r.mapped, r.unmapped_aloware, r.unmapped_hubspot,
+                                      r.errors)):
+            self._set_frame(name, df)
+        self._publish(*R.LISTS)
 
-    def _on_search(self, change) -> None:
+    def _set_frame(self, name: str, df) -> None:
+        df = df.reset_index(drop=True)
+        self._frames[name] = df
+        self._hay[name] = R.haystack(df, *R.SEARCH_COLS[name])
+        self._idx[name] = R.search(self._hay[name], self.query)
+
+    def _count(self, name: str) -> int:
+        idx = self._idx.get(name)
+        df = self._frames.get(name)
+        return 0 if df is None else len(df) if idx is None else len(idx)
+
+    def _publish(self, *names: str) -> None:
+        """Send the current page of these lists to the page."""
+        out = dict(self.lists)
+        for name in names:
+            df, idx, n = self._frames.get(name), self._idx.get(name), self._count(name)
+            last = max((n - 1) // R.PAGE_SIZE, 0)
+            page = self._page[name] = min(self._page[name], last)
+            start = page * R.PAGE_SIZE
+            if df is None:
+                recs = []
+            elif idx is None:
+                recs = df.iloc[start:start + R.PAGE_SIZE].to_dict("records")
+            else:
+                recs = df.iloc[idx[start:start + R.PAGE_SIZE]].to_dict("records")
+            out[name] = {"count": n, "total": 0 if df is None else len(df), "page": page,
+                         "start": start, "rows": [R.ROW[name](x, self._urls) for x in recs]}
+        self.lists = out
+
+    def _on_query(self, change) -> None:
         t0 = time.perf_counter()
-        for lst in (self.mapped, self.aloware, self.hubspot, self.errors):
-            lst.filter(change["new"])
-        self._titles()
+        for name in R.LISTS:
+            if name in self._hay:
+                self._idx[name] = R.search(self._hay[name], change["new"])
+            self._page[name] = 0
+        self._publish(*R.LISTS)
         self.timings["search"] = time.perf_counter() - t0
+
+    def go(self, name: str, step: int) -> None:
+        if name in self._page:
+            self._page[name] = max(self._page[name] + (1 if step > 0 else -1), 0)
+            self._publish(name)
+
+    def open_list(self, name: str) -> None:
+        if name == "aloware":
+            self.full_result()
 
     def _need_data(self) -> None:
         if self.data is None:
-            raise UsermapError("nothing loaded yet: press Refresh")
+            raise UsermapError("Nothing is loaded yet: press Refresh.")
 
     # --- a person -------------------------------------------------------------------------------
     def details(self, aloware_id: str) -> None:
-        """Both records, the link and its journal, for one Aloware user."""
+        """Both records, the link and its journal, for one Aloware user, in the side panel."""
         self._need_data()
         u = self.data.users[self.data.users["id"] == aloware_id]
-        story = recording.person(self.store_path, aloware_id)
-        oid = (story["link"] or {}).get("hubspot_owner_id")
+        person = recording.person(self.store_path, aloware_id)
+        oid = (person["link"] or {}).get("hubspot_owner_id")
         o = self.data.owners[self.data.owners["id"] == oid] if oid else self.data.owners.iloc[:0]
-        self.story.value = views.story_html(aloware_id, u.iloc[0].to_dict() if len(u) else None,
-                                            o.iloc[0].to_dict() if len(o) else None, story)
+        self.panel = R.story(aloware_id, u.iloc[0].to_dict() if len(u) else None,
+                             o.iloc[0].to_dict() if len(o) else None, person)
+
+    def close_panel(self) -> None:
+        self.panel = {}
 
     # --- plans ----------------------------------------------------------------------------------
     def names(self) -> dict:
@@ -388,102 +276,155 @@ class MappingTab:
                                    + " " + u["last_name"].fillna("").astype(str)).str.strip()))
         return self._names
 
+    def _who(self, aid: str) -> str:
+        name = self.names().get(aid, "")
+        return f"{name} (Aloware user {aid})" if name else f"Aloware user {aid}"
+
     def sync(self) -> None:
         """The whole plan, grouped by step; nothing changes until Apply."""
         self._need_data()
         plan = workflow.make_plan(self.data, self.result, now=utc_now(), guard=False)
-        self._propose(plan, "Sync Users: the whole plan")
+        self._propose(plan, "Sync Users: the whole plan", kind="sync")
 
     def fix(self, issue_id: str) -> None:
         """The plan restricted to one issue; nothing changes until Apply."""
         self._need_data()
         plan = workflow.make_plan(self.data, self.result, now=utc_now(), guard=False,
                                   only=issue_id)
-        code = issue_id.split(":", 1)[0]
-        note = "" if len(plan) else f" {labels.ISSUE_ADVICE.get(code, '')}"
-        self._propose(plan, f"Fix Issue {issue_id}: {labels.issue_label(code)}", note)
+        code, _, aid = issue_id.partition(":")
+        note = R.decide_note(code) if not len(plan) else ""
+        self._propose(plan, f"Fix Issue: {labels.ISSUE_LABELS.get(code, code)}, {self._who(aid)}",
+                      kind="fix", note=note)
 
     def link(self, aloware_id: str, owner_id: str) -> None:
         """Ask to pin a suggestion as a manual link (Apply confirms, Cancel drops it)."""
         self._need_data()
         plan = recording.pin_plan(self.data, aloware_id, owner_id, now=utc_now())
-        self._propose(plan, f"Link Aloware user {aloware_id} to HubSpot owner {owner_id} as a "
-                            f"manual link?")
+        self._propose(plan, f"Link {self._who(aloware_id)} to HubSpot owner {owner_id} as a "
+                            f"manual link?", kind="link")
+
+    def _link_of(self, aloware_id: str) -> str:
+        links = self.data.links
+        cur = links[links["aloware_user_id"] == aloware_id]
+        if not len(cur):
+            raise UsermapError(f"Aloware user {aloware_id} has no link. Nothing was changed.")
+        return str(cur["hubspot_owner_id"].iloc[0])
+
+    def keep(self, aloware_id: str) -> None:
+        """Keep an e-mail conflict's link: a pin with both e-mails as they are now."""
+        self._need_data()
+        oid = self._link_of(aloware_id)
+        plan = recording.pin_plan(self.data, aloware_id, oid, now=utc_now())
+        self._propose(plan, f"Keep the link of {self._who(aloware_id)} to HubSpot owner {oid}? "
+                            f"It becomes a manual link with both e-mails as they are now.",
+                      kind="keep")
+
+    def unlink(self, aloware_id: str) -> None:
+        """Remove an e-mail conflict's link (after Apply)."""
+        self._need_data()
+        oid = self._link_of(aloware_id)
+        plan = recording.unlink_plan(self.data, aloware_id, now=utc_now())
+        self._propose(plan, f"Unlink {self._who(aloware_id)} from HubSpot owner {oid}?",
+                      kind="unlink")
 
     def undo_last(self) -> None:
-        """The inverse plan of the last applied run that was not undone yet."""
+        """The inverse plan of the newest applied sync, fix or pin not undone yet."""
         run = recording.last_undoable_run(self.store_path)
         if run is None:
-            self.say("Nothing to undo: no applied run with changes.")
+            self._drop_pending()
+            self.say("Nothing to undo: no sync, fix or link has been applied here yet.", "warn")
             return
-        plan = workflow.undo(self.store_path, run["run_id"], now=utc_now())
-        self._propose(plan, f"Undo last sync: run {run['run_id']} ({run['changes']} changes)")
+        # an undo takes back exactly the run it names, so the removal guard (made for plans
+        # computed from fetched data) does not ask for Force here (docs/decisions.md)
+        plan = replace(workflow.undo(self.store_path, run["run_id"], now=utc_now()), force=True)
+        self._propose(plan, undo_title(run, self.config.resolve(self.config.runs.dir)),
+                      kind="undo")
 
-    def _propose(self, plan, title: str, note: str = "") -> None:
+    def _propose(self, plan, title: str, *, kind: str, note: str = "") -> None:
         self.pending = plan
-        self.plan_view.value = views.plan_html(plan, self.names() if self.data else {},
-                                               title=title)
         guard = plan.exceeds_guard and not plan.force
-        self.apply_button.layout.display = None if len(plan) and not guard else "none"
-        self.force_button.layout.display = None if len(plan) and guard else "none"
-        if guard:
-            self.plan_message.value = views.message(
-                f"This plan removes {plan.removals:,} links, more than the removal guard allows "
-                f"({plan.removal_limit:,}). Review the removals under Clean up; Force applies "
-                f"it anyway.", "warn")
-        else:
-            self.plan_message.value = views.message(note.strip(), "warn") if note else ""
-        self.plan_panel.layout.display = None
+        message = (f"This plan removes {plan.removals:,} links, more than the removal guard "
+                   f"allows ({plan.removal_limit:,}). Review the removals under Clean up; Force "
+                   f"applies it anyway." if guard else note)
+        self.outcome = {}
+        self.preview = {**R.plan_preview(plan, self.names() if self.data else {}, title=title),
+                        "kind": kind, "can_apply": bool(len(plan)) and not guard,
+                        "needs_force": bool(len(plan)) and guard, "message": message,
+                        "message_kind": "warn" if message else ""}
         self.say("A plan is waiting: nothing changes until Apply." if len(plan) else
-                 "Nothing to apply.")
+                 "Nothing to apply.", "")
 
     def _drop_pending(self) -> None:
         self.pending = None
-        self.plan_panel.layout.display = "none"
-        self.plan_view.value = self.plan_message.value = ""
+        self.preview = {}
 
     def cancel(self) -> None:
         self._drop_pending()
         self.say("Cancelled: nothing was changed.")
 
+    def _refuse(self, text: str) -> None:
+        self.preview = {**self.preview, "can_apply": False, "needs_force": False,
+                        "message": text, "message_kind": "bad"}
+        self.say(text, "bad")
+
+    def _snapshot_moved(self, plan) -> bool:
+        """True when the snapshot folder's files are no longer those the plan was made from
+        (an undo is made from the store alone)."""
+        if plan.meta.get("undo_of"):
+            return False
+        from ..sources.snapshot import fingerprint
+        try:
+            return fingerprint(self.data.snapshot) != plan.fingerprint
+        except (OSError, UsermapError):
+            return True
+
     def apply(self, *, force: bool = False) -> dict | None:
-        """Apply the waiting plan as a recorded run (lock, run folder, report, notification)."""
+        """Apply the waiting plan as a recorded run (lock, run folder with the snapshot it was
+        made from, report, notification)."""
         plan = self.pending
         if plan is None:
-            self.say("No plan to apply.", "warn")
+            self.say("No plan is waiting: nothing was changed.", "warn")
+            return None
+        if self._snapshot_moved(plan):
+            self._refuse("The snapshot folder changed since this plan was made: nothing was "
+                         "changed. Press Refresh, then plan again.")
             return None
         try:
             out = recording.apply_recorded(self.config, self.data, self.full_result(), plan,
                                           store_path=self.store_path, now=utc_now(), force=force)
-        except StalePlanError as e:
-            self.apply_button.layout.display = self.force_button.layout.display = "none"
-            self.plan_message.value = views.message(
-                f"The store changed since this plan was made: nothing was changed. Press "
-                f"Refresh, then plan again. ({redact(str(e))})", "bad")
-            self.say("Refused: stale plan; nothing was changed.", "bad")
+        except StalePlanError:
+            self._refuse("The store changed since this plan was made: nothing was changed. "
+                         "Press Refresh, then plan again.")
             return None
-        except LockedError as e:
-            self.plan_message.value = views.message(
-                f"Another run holds the lock: nothing was changed. Try again when it has "
-                f"finished. ({redact(str(e))})", "bad")
-            self.say("Refused: another run holds the lock; nothing was changed.", "bad")
+        except LockedError:
+            self._refuse("Another run is applying changes right now: nothing was changed. "
+                         "Try again when it has finished.")
             return None
-        except RemovalGuardError as e:
-            self.plan_message.value = views.message(redact(str(e)), "warn")
-            self.say("Refused by the removal guard; nothing was changed.", "bad")
+        except RemovalGuardError:
+            self._refuse(f"This plan removes {plan.removals:,} links, more than the removal "
+                         f"guard allows: nothing was changed. Force applies it anyway.")
+            self.preview = {**self.preview, "needs_force": True}
             return None
         self._drop_pending()
         self._load(self.data.snapshot)
-        told = ("sent" if out.get("sent") else f"not sent: {out['send_error']}"
-                if out.get("send_error") else "written, not sent: no [smtp] host")
-        self.say(f"Applied {out['changes']:,} changes as run {out['run_id']}; the store is now "
-                 f"at revision {out['revision']}. Report: {out['report']}. Notification: "
-                 f"{out['notification']} ({told}).", "good")
+        base = os.environ.get(REPORT_URL_ENV, "")
+        self.outcome = {"text": apply_words(plan, out), "run_id": out["run_id"],
+                        "report_url": f"{base}{out['run_id']}" if base else "",
+                        "email": email_words(out, self.config), "at": time.time()}
+        self.status = {}              # the outcome says it, with View report and the e-mail
         return out
+
+    def send_report(self) -> None:
+        """The last applied run's report, sent to the page (JupyterLab: no server to link to)."""
+        rid = self.outcome.get("run_id")
+        if not rid:
+            return
+        path = self.config.resolve(self.config.runs.dir).absolute() / rid / workflow.REPORT_FILE
+        self.send({"report_html": path.read_text(encoding="utf-8")})
 
     # --- the end ---------------------------------------------------------------------------------
     def close(self) -> None:
-        """Close the widgets and remove the fetched snapshots (a workdir this tab made)."""
-        self.widget.close()
+        """Close the widget and remove the fetched snapshots (a workdir this tab made)."""
+        super().close()
         if self._cleanup is not None:
             self._cleanup()
