@@ -316,3 +316,23 @@ def test_server_errors_are_retried_and_counted_once(tmp_path):
         assert e.srv.stats["5xx"] > 0
     finally:
         e.srv.stop()
+
+
+def test_missing_scope_is_exit_4_naming_the_scopes(tmp_path):
+    e = act_kit.make(tmp_path / "w", n=200, missing_scope=True)
+    try:
+        p = _run(e, "impact", "--out", str(tmp_path / "imp"))
+        assert p.returncode == 4 and "crm.objects.contacts.read" in p.stderr, p.stderr
+        assert token_leaks(tmp_path, p.stdout, p.stderr) == []
+    finally:
+        e.srv.stop()
+
+
+def test_outputs_never_replace_the_store_or_the_config(env, tmp_path):
+    p = _run(env, "impact", "--out", str(env.root))          # the folder holding the store
+    assert p.returncode == 2
+    p = _run(env, "plan", "--out", str(env.store))
+    assert p.returncode == 2
+    p = _run(env, "undo", "20260101T000000Z-0000", "--out", str(env.config))
+    assert p.returncode == 2
+    assert env.store.stat().st_size and "[store]" in env.config.read_text()
