@@ -56,6 +56,22 @@ def test_impact_finds_exactly_the_truth(env, tmp_path):
     some = next(t for t in truth.values() if t["aloware_user_id"])
     assert person[some["aloware_user_id"]]["calls"] + person[some["aloware_user_id"]]["sms"] \
         == sum(t["aloware_user_id"] == some["aloware_user_id"] for t in truth.values())
+    # per issue: the link's issue code then, "unmapped" without a link (the world's stories)
+    from usermap.activities.rules import to_ms
+    from usermap.sandbox.activities_world import run_time
+    stories = {st.user: st for st in env.world.stories}
+    t0 = to_ms(run_time(0).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    want_issue: dict = {}
+    for t in truth.values():
+        if not t["aloware_user_id"]:
+            key = "unknown_user"
+        else:
+            st = stories[t["aloware_user_id"]]
+            owner, valid = st.at((to_ms(t["logged_at"]) - t0) / 86_400_000)
+            key = "unmapped" if not owner else ("other" if valid else st.code)
+        want_issue[key] = want_issue.get(key, 0) + 1
+    assert summary["by_issue"] == dict(sorted(want_issue.items()))
+    assert {"hubspot_owner_deactivated", "hubspot_email_changed", "unmapped"} <= set(want_issue)
     # read-only: nothing was written; the token is nowhere
     assert env.crm.stats.get("batch/update", 0) == 0
     assert token_leaks(tmp_path, p.stdout, p.stderr) == []
