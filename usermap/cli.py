@@ -12,17 +12,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from . import workflow
-from .activities.commands import add_parser as add_activities, run as _activities_run
-from .clipaths import (  # noqa: F401 - re-exported: cli._check_paths and the rest as before
-    AUDIT_FILES, SNAPSHOT_FILES, _check_paths, _check_writable, _config, _config_path,
-    _is_mappings, _is_plan, _is_report, _require_store,
-)
-from .clock import utc_now
+from .activities.commands import add_parser as add_activities
+from .commands import HANDLERS
+from .clipaths import check_paths
 from .config import check_engine, engine_from_env
-from .errors import InputError, UsermapError, exit_code_for  # noqa: F401 - InputError: cli.InputError
+from .errors import UsermapError, exit_code_for
 
 __all__ = ["main", "build_parser"]
 
@@ -57,6 +52,7 @@ The tokens come from the environment only: HUBSPOT_ACCESS_TOKEN and ALOWARE_API_
 _EPILOG = """\
 Example (a first try on a made-up world, no accounts needed):
   usermap sandbox --config-out usermap.toml &
+  export HUBSPOT_ACCESS_TOKEN=sandbox ALOWARE_API_TOKEN=sandbox   # the sandbox takes any token
   usermap fetch --out snap --config usermap.toml
   usermap init --store usermap.db
   usermap audit snap --store usermap.db --out audit
@@ -222,7 +218,7 @@ def _add_links(sub) -> None:
     m.add_argument("csv", metavar="CSV", help="the mappings CSV to write")
 
     s = _command(sub, "map", "pin a manual link between a user and an owner",
-                 "usermap map 1234 98765 --store usermap.db --snapshot snapshots/today",
+                 "usermap map 10001 10000036 --store usermap.db --snapshot snapshots/today",
                  "Pin a manual link (replacing the user's current link). With --snapshot "
                  "(or --config) both\nids are checked and their e-mails recorded.")
     s.add_argument("aloware_id", metavar="ALOWARE_ID", help="the Aloware user's id")
@@ -233,7 +229,7 @@ def _add_links(sub) -> None:
                         "(default: the newest run's snapshot under [runs] dir of --config)")
 
     s = _command(sub, "unmap", "remove a user's link",
-                 "usermap unmap 1234 --store usermap.db")
+                 "usermap unmap 10001 --store usermap.db")
     s.add_argument("aloware_id", metavar="ALOWARE_ID", help="the Aloware user whose link goes")
     _store_args(s)
 
@@ -296,8 +292,8 @@ def main(argv: list[str] | None = None, *, prefetch=None, engine: str | None = N
         args = build_parser().parse_args(argv)
         args.prefetch = prefetch
         args.engine = engine_from_env() if engine is None else check_engine(engine)
-        handler = _HANDLERS[args.command]
-        _check_paths(args)  # stores and outputs: before anything is read or written
+        handler = HANDLERS[args.command]
+        check_paths(args)  # stores and outputs: before anything is read or written
         with _pandas_options(args.command != "fetch"):   # (the fetch never imports pandas)
             return handler(args) or 0
     except UsermapError as e:
@@ -340,171 +336,3 @@ class _pandas_options:
     def __exit__(self, *exc) -> None:
         if self.context is not None:
             self.context.__exit__(*exc)
-
-
-# --- handlers -------------------------------------------------------------------------------
-
-
-def _cmd_sandbox(args) -> int:
-    from .sandbox.command import run_sandbox
-    return run_sandbox(args)
-
-
-def _cmd_fetch(args) -> int:
-    info = workflow.fetch(_config(args.config), Path(args.out))
-    print(f"fetched {info['counts']['aloware_users']} Aloware users and "
-          f"{info['counts']['hubspot_owners']} HubSpot owners into {args.out} "
-          f"({info['requests']} requests, {info['retries']} retries)")
-    return 0
-
-
-def _cmd_audit(args) -> int:
-    cfg = _config(args.config)
-    data = workflow.load(args.snapshot, args.store, engine=args.engine, prefetch=args.prefetch)
-    result = workflow.audit(data, profile_url=cfg.aloware.profile_url)
-    workflow.write_audit(result, Path(args.out), snapshot=args.snapshot, store_path=args.store)
-    print(result.summary_text())
-    print(f"wrote {args.out}/summary.json, mapped.csv, unmapped_aloware.csv, "
-          f"unmapped_hubspot.csv, errors.csv")
-    return 0
-
-
-def _cmd_plan(args) -> int:
-    from .engine.plan import describe
-    data = workflow.load(args.snapshot, args.store, engine=args.engine, prefetch=args.prefetch)
-    result = workflow.audit(data, suggestions=False)
-    p = workflow.make_plan(data, result, only=args.only, force=args.force, now=utc_now(),
-                           out=args.out)
-    print(describe(p))
-    print(f"wrote {args.out}")
-    return 0
-
-
-def _cmd_apply(args) -> int:
-    """Without --yes a dry run: the plan, whether it would need --force, and the command that
-    applies it; exit 0 (a stale or foreign plan is still refused: it could not be applied)."""
-    from .engine.plan import describe
-    from .nextstep import apply_command, needs_force
-    from .planfile import read_plan
-    p = read_plan(args.plan)
-    print(describe(p))
-    done = workflow.apply(args.store, p, yes=args.yes, force=args.force or not args.yes,
-                          now=utc_now())
-    if not len(p):
-        print(f"nothing to apply; store revision is {done.revision}")
-        return 0
-    if done.dry_run:
-        guard = "" if args.force else needs_force(p)
-        print(guard + "\n" * bool(guard) + "dry run: nothing was changed; to apply it: "
-              + apply_command(args.plan, args.store, force=bool(guard) or args.force))
-        return 0
-    print(f"applied as run {done.store_run_id}; store revision is now {done.revision}")
-    return 0
-
-
-def _cmd_mappings(args) -> int:
-    from .sources.snapshot import read_mappings_csv
-    from .store.store import Store
-    if args.mappings_command == "import":
-        links = read_mappings_csv(args.csv, engine=args.engine)
-        with Store.open(args.store, create=args.create) as store:
-            run_id, counts = store.import_links(links, now=utc_now(), force=args.force)
-            revision = store.revision
-        if run_id is None:
-            print(f"nothing to import: the store already holds the {len(links)} links of "
-                  f"{args.csv}; store revision is {revision}")
-            return 0
-        print(f"imported {len(links)} links from {args.csv} as run {run_id}: "
-              f"{counts['add']} added, {counts['update']} updated, {counts['remove']} removed")
-        return 0
-    with Store.open(args.store, create=False) as store:
-        n = store.export_links(args.csv)
-    print(f"exported {n} links to {args.csv}")
-    return 0
-
-
-def _cmd_map(args) -> int:
-    snapshot = args.snapshot
-    if snapshot is None and args.config is not None:
-        cfg = _config(args.config)
-        snapshot = workflow.newest_snapshot(cfg.resolve(cfg.runs.dir))
-    aloware_id = workflow.clean_id(args.aloware_id, "ALOWARE_ID")
-    owner_id = workflow.clean_id(args.owner_id, "OWNER_ID")
-    run_id = workflow.map_link(args.store, aloware_id, owner_id, now=utc_now(),
-                               snapshot=snapshot, create=args.create)
-    print(f"linked Aloware user {aloware_id} to HubSpot owner {owner_id} (manual) "
-          f"as run {run_id}")
-    if snapshot:
-        print(f"both ids were checked against the snapshot {snapshot}")
-    else:
-        print("no snapshot (--snapshot DIR, or a run's under [runs] dir of --config): nothing "
-              "was checked; the ids were taken as given")
-    return 0
-
-
-def _cmd_init(args) -> int:
-    info = workflow.init_store(args.store)
-    if info["created"]:
-        print(f"created an empty store {args.store} (store id {info['store_id']})")
-    else:
-        print(f"{args.store} is a usermap store already (store id {info['store_id']}, revision "
-              f"{info['revision']}, {info['links']} links); nothing was changed")
-    return 0
-
-
-def _cmd_unmap(args) -> int:
-    run_id = workflow.unmap_link(args.store, args.aloware_id, now=utc_now())
-    print(f"removed the link of Aloware user {args.aloware_id} as run {run_id}")
-    return 0
-
-
-def _cmd_run(args) -> int:
-    from .runner import run
-    result = run(_config(args.config), apply=args.apply, force=args.force)
-    print(result.describe())
-    return result.exit_code
-
-
-def _cmd_report(args) -> int:
-    path = workflow.report_for_snapshot(_config(args.config), args.snapshot, args.store,
-                                        args.out, now=utc_now(), activities=args.activities)
-    print(f"wrote {path}")
-    return 0
-
-
-def _cmd_tab(args) -> int:
-    from .tabserver import serve
-    return serve(_config(args.config), port=args.port, snapshot=args.snapshot)
-
-
-def _cmd_runs(args) -> int:
-    from .store.store import Store
-    with Store.open(args.store, create=False) as store:
-        rows = store.runs()
-    if not rows:
-        print("no runs")
-        return 0
-    print(f"{'run id':<26} {'kind':<8} {'time':<21} {'changes':>8}  revision")
-    for r in rows:
-        print(f"{r['run_id']:<26} {r['kind']:<8} {r['finished_at']:<21} {r['changes']:>8}  "
-              f"{r['revision_before']}->{r['revision_after']}")
-    return 0
-
-
-def _cmd_undo(args) -> int:
-    from .engine.plan import describe
-    from .nextstep import apply_command, needs_force
-    p = workflow.undo(args.store, args.run_id, now=utc_now(), out=args.out)
-    print(describe(p))
-    guard = needs_force(p)
-    print(guard + "\n" * bool(guard) + f"wrote {args.out}; review it, then: "
-          + apply_command(args.out, args.store, force=bool(guard)))
-    return 0
-
-
-_HANDLERS = {
-    "sandbox": _cmd_sandbox, "fetch": _cmd_fetch, "audit": _cmd_audit, "plan": _cmd_plan,
-    "apply": _cmd_apply, "mappings": _cmd_mappings, "map": _cmd_map, "unmap": _cmd_unmap,
-    "run": _cmd_run, "report": _cmd_report, "runs": _cmd_runs, "undo": _cmd_undo,
-    "init": _cmd_init, "tab": _cmd_tab, "activities": _activities_run,
-}

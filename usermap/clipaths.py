@@ -14,6 +14,9 @@ from pathlib import Path
 
 from .errors import InputError
 
+__all__ = ["check_paths", "load_config", "config_path", "require_store", "check_writable",
+           "is_plan", "is_report", "is_mappings", "SNAPSHOT_FILES", "AUDIT_FILES"]
+
 
 # --- stores and outputs: checked once, before a command reads anything ------------------------
 SNAPSHOT_FILES = frozenset({"aloware_users.csv", "hubspot_owners.json", "fetch.json"})
@@ -21,31 +24,31 @@ AUDIT_FILES = frozenset({"summary.json", "mapped.csv", "unmapped_aloware.csv",
                          "unmapped_hubspot.csv", "errors.csv"})
 
 
-def _config_path(path):
+def config_path(path):
     """The config file a command uses: --config, else ./usermap.toml when there is one."""
     if path is None and Path("usermap.toml").exists():
         return "usermap.toml"
     return path
 
 
-def _config(path):
+def load_config(path):
     from .config import Config
-    return Config.load(_config_path(path))
+    return Config.load(config_path(path))
 
 
-def _is_plan(head: bytes) -> bool:
+def is_plan(head: bytes) -> bool:
     return b'"format": "usermap-plan/' in head
 
 
-def _is_report(head: bytes) -> bool:
+def is_report(head: bytes) -> bool:
     return head.lstrip().lower().startswith(b"<!doctype html") and b'content="usermap"' in head
 
 
-def _is_mappings(head: bytes) -> bool:
+def is_mappings(head: bytes) -> bool:
     return head.removeprefix(b"\xef\xbb\xbf").startswith(b"aloware_user_id,hubspot_owner_id")
 
 
-def _check_paths(args) -> None:
+def check_paths(args) -> None:
     """The one place where a command's paths are checked (docs/design.md §6), before anything is
     read: the store must exist (``usermap init`` makes one; ``mappings import`` and ``map``
     with ``--create``), and no output may be the store or the config, a folder where a file
@@ -58,13 +61,13 @@ def _check_paths(args) -> None:
     _check_utf8_args(args)
     if cmd in ("sandbox",):
         return
-    cfg_path = _config_path(getattr(args, "config", None))
+    cfg_path = config_path(getattr(args, "config", None))
     if hasattr(args, "store") and args.store is None:
-        cfg = _config(cfg_path)
+        cfg = load_config(cfg_path)
         args.store = str(cfg.resolve(cfg.store.path))
     store = getattr(args, "store", None)
     if cmd in ("fetch", "run"):
-        cfg = _config(cfg_path)
+        cfg = load_config(cfg_path)
         store = cfg.resolve(cfg.store.path)
     protected = {"store": store, "config": cfg_path}
 
@@ -72,27 +75,27 @@ def _check_paths(args) -> None:
     if creates and Path(store).is_dir():
         raise InputError("is a folder, not a usermap store file", file=str(store))
     if cmd != "fetch" and store is not None and not creates:
-        _require_store(store, can_create=cmd == "map" or sub == "import")
+        require_store(store, can_create=cmd == "map" or sub == "import")
     if cmd == "fetch":
         files.check_output_folder(args.out, protected=protected, holds=SNAPSHOT_FILES,
                                   kind="snapshot")
-        _check_writable(args.out)
+        check_writable(args.out)
     elif cmd == "audit":
         files.check_output_folder(args.out, protected=protected, holds=AUDIT_FILES,
                                   kind="audit")
-        _check_writable(args.out)
+        check_writable(args.out)
     elif cmd in ("plan", "undo"):
         files.check_output_file(args.out, protected=protected, kind="usermap plan file",
-                                looks_like=_is_plan)
-        _check_writable(args.out)
+                                looks_like=is_plan)
+        check_writable(args.out)
     elif cmd == "report":
         files.check_output_file(args.out, protected=protected, kind="usermap report",
-                                looks_like=_is_report)
-        _check_writable(args.out)
+                                looks_like=is_report)
+        check_writable(args.out)
     elif cmd == "mappings" and sub == "export":
         files.check_output_file(args.csv, protected=protected, kind="mappings CSV",
-                                looks_like=_is_mappings)
-        _check_writable(args.csv)
+                                looks_like=is_mappings)
+        check_writable(args.csv)
 
 
 _POSITIONAL = ("plan", "csv", "run_id", "aloware_id", "owner_id")
@@ -114,7 +117,7 @@ def _check_utf8_args(args) -> None:
                 check_utf8(v, f"the argument {name}")
 
 
-def _require_store(path, *, can_create: bool = False) -> None:
+def require_store(path, *, can_create: bool = False) -> None:
     p = Path(path)
     if p.is_dir():
         raise InputError("is a folder, not a usermap store file; give the store file's path "
@@ -125,7 +128,7 @@ def _require_store(path, *, can_create: bool = False) -> None:
                          f"{p}`{also}, or give an existing store with --store", file=str(p))
 
 
-def _check_writable(out) -> None:
+def check_writable(out) -> None:
     """An output goes where usermap can write: the nearest existing folder above ``out`` takes
     a new file (tried for real, then removed: permissions, read-only or pseudo file systems
     such as /proc), else exit 2 before anything is read or fetched."""

@@ -20,7 +20,8 @@ from .labels import (ALOWARE_REASON_ADVICE, HUBSPOT_REASON_ADVICE, advice_for,
                      aloware_reason_label, hubspot_reason_label, issue_label, reason_label)
 
 __all__ = [
-    "DISPLAY_MAX_BYTES", "overview_text", "overview_table", "init_display", "show",
+    "DISPLAY_MAX_BYTES", "overview_text", "overview_table", "show_overview", "init_display",
+    "show",
     "mapped_frame", "show_mapped", "show_conflicts", "show_unmapped_aloware",
     "show_unmapped_hubspot", "errors_by_code", "errors_frame", "show_errors", "describe_plan",
     "plan_by_step", "show_plan",
@@ -64,6 +65,15 @@ def overview_table(result) -> pd.DataFrame:
         df["share of mapped"] = [f"{100 * n / s['mapped']:.1f} %" if i < 4 else ""
                                  for i, n in enumerate(df["count"])]
     return df
+
+
+def show_overview(result) -> None:
+    """The overview frame shown with its words left-aligned (JupyterLab right-aligns every
+    table cell) and the numbers right-aligned; ``overview_table`` stays the frame itself."""
+    from IPython.display import display
+    left = {"selector": "th, td", "props": [("text-align", "left")]}
+    display(overview_table(result).style.set_table_styles([left])
+            .set_properties(subset=["count"], **{"text-align": "right"}))
 
 
 # --- tables ------------------------------------------------------------------------------------

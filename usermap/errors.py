@@ -12,14 +12,16 @@ that turns them into exit codes (docs/design.md §6)::
     │   ├── StalePlanError                    the store changed since the plan was made
     │   ├── StoreConflictError                a change does not fit the store as it is
     │   ├── ForeignPlanError                  the plan was made on another store (store id)
-    │   └── LockedError                       another run holds the lock
+    │   ├── LockedError                       another run holds the lock
+    │   └── ShareGuardError                   a repair moves too large a share of activities
     ├── SourceError                   exit 4  a source failed
     │   ├── AuthError                         401/403: bad token or missing scope
     │   ├── RateLimitError                    429s outlasted the retry budget
     │   ├── IncompleteListingError            a listing stopped half-way
-    │   └── BadAnswerError                    an answer of the wrong shape: not the array asked
-    │                                         for, a field of the wrong type (names the endpoint
-    │                                         and the field)
+    │   ├── BadAnswerError                    an answer of the wrong shape: not the array asked
+    │   │                                     for, a field of the wrong type (names the endpoint
+    │   │                                     and the field)
+    │   └── CrmValidationError                HubSpot refused a request's values (a 400)
     ├── StoreWriteError               exit 1  the store's disk is full (or refused the write)
     ├── NotifyError                   exit 1  the notification could not be sent
     └── NotebookFailedError           exit *  a notebook run failed; carries the exit code of
@@ -27,8 +29,10 @@ that turns them into exit codes (docs/design.md §6)::
 
     Exception (internal signals: caught inside usermap, never reach a caller)
     ├── Retryable                             a source failure worth another try (sources.retry)
-    └── RecutSignal                           a JSON piece did not parse as whole elements
-                                              (sources.snapshot reads element by element then)
+    ├── RecutSignal                           a JSON piece did not parse as whole elements
+    │                                         (sources.snapshot reads element by element then)
+    └── RequestInvalid                        the sandbox refuses a request as HubSpot would
+                                              (a 400 VALIDATION_ERROR, with its context)
 
     BaseException
     └── RunKilled                     exit 143/130  SIGTERM/SIGINT stopped `usermap run` (raised
@@ -69,6 +73,9 @@ __all__ = [
     "NotebookFailedError",
     "Retryable",
     "RecutSignal",
+    "RequestInvalid",
+    "ShareGuardError",
+    "CrmValidationError",
     "RunKilled",
     "exit_code_for",
     "error_class",
@@ -151,6 +158,10 @@ class LockedError(SafetyError):
     """Another run holds the lock."""
 
 
+class ShareGuardError(SafetyError):
+    """A repair would change the owner of more activities than the guard allows (use --force)."""
+
+
 class SourceError(UsermapError):
     """A source (HubSpot, Aloware) failed; no partial data was used."""
 
@@ -173,6 +184,15 @@ class BadAnswerError(SourceError):
     """A source answered with data of the wrong shape or type (an ``id`` that is a list, an
     ``archived`` that is not a boolean, not a JSON array…); the message names the endpoint, the
     element and the field. Nothing fetched is used."""
+
+
+class CrmValidationError(SourceError):
+    """HubSpot refused a request's values (HTTP 400 VALIDATION_ERROR); ``invalid_owners``: the
+    owner ids its message names as not valid (a batch update is refused whole for them)."""
+
+    def __init__(self, message: str, invalid_owners: set):
+        super().__init__(message)
+        self.invalid_owners = invalid_owners
 
 
 class StoreWriteError(UsermapError):
@@ -225,6 +245,15 @@ class Retryable(Exception):
         from .redact import bounded   # at call time; redact imports nothing of usermap
         super().__init__(bounded(detail))
         self.kind, self.detail, self.wait = kind, bounded(detail), wait
+
+
+class RequestInvalid(Exception):
+    """A request the sandbox refuses as HubSpot does, with a 400 VALIDATION_ERROR: the message,
+    and its context (sandbox.crm answers it)."""
+
+    def __init__(self, message: str, **context):
+        super().__init__(message)
+        self.context = context
 
 
 class RecutSignal(Exception):

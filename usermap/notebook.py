@@ -39,16 +39,12 @@ from pathlib import Path
 from . import display, workflow
 from .clock import utc_now
 from .config import Config
-from .display import (DISPLAY_MAX_BYTES, _esc, _issue_label, _link,
-                      describe_plan, init_display, mapped_frame, overview_table, overview_text,
-                      plan_by_step, show, show_conflicts, show_mapped, show_plan,
-                      show_unmapped_aloware, show_unmapped_hubspot)
 from .errors import InputError, RemovalGuardError
-from .workflow import Loaded, fetch_note
+from .workflow import Loaded
 
 __all__ = ["PARAMETERS", "DEMO", "DEMO_USERS", "DEMO_SEED", "Session", "check_parameters",
            "injected_parameter_names", "start", "load", "audit", "write_audit", "errors_by_code",
-           "show_errors", "write_report", "make_plan", "apply", "finish"]
+           "show_errors", "write_report", "activities", "make_plan", "apply", "finish"]
 
 # The parameters of each notebook, with their types. The notebooks' `parameters` cells declare
 # exactly these (tests/commands/test_notebooks.py checks that they agree); the runner passes no others.
@@ -270,8 +266,29 @@ def write_report(s: Session, result, *, plan=None, applied=False, status="ok", n
     """The HTML report of this audit in the run folder (``report.html``)."""
     rep = workflow.build_report(s.config, result, snapshot=s.snapshot, store_path=s.store_path,
                                 now=utc_now(), plan=plan, applied=applied, run_id=s.run_id,
-                                status=status, notes=notes)
+                                status=status, notes=notes, repair=workflow.read_impact(s.run_dir))
     return workflow.write_report(rep, s.run_dir / REPORT_FILE)
+
+
+def activities(s: Session, result) -> dict | None:
+    """Design §10: the calls and texts that landed on the wrong owner, when ``[activities]
+    enabled`` (read-only: impact.csv and summary.json in the run folder), one sentence per
+    person as the report says it. None when activities are not enabled."""
+    summary = workflow.activity_impact(s.config, s.store_path, s.run_dir)
+    if summary is None:
+        print("Activities: not enabled ([activities] enabled = true in usermap.toml scans them).")
+        return None
+    from .report.repair import build_repair
+    from .engine.models import U_FIRST, U_ID, U_LAST
+    u = result.users
+    names = dict(zip(u[U_ID].astype(str),
+                     (u[U_FIRST].fillna("") + " " + u[U_LAST].fillna("")).str.strip()))
+    rep = build_repair(summary, names)
+    print(f"{rep.misattributed:,} of {rep.scanned:,} calls and texts landed on the wrong owner: "
+          f"{rep.repairable:,} can be repaired (proven), {rep.unknown:,} cannot be proven.")
+    for _, _, sentence in rep.people[:50]:
+        print("  " + sentence)
+    return summary
 
 
 # --- the sync -------------------------------------------------------------------------------

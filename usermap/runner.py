@@ -60,14 +60,13 @@ from pathlib import Path
 from .clock import utc_now as _now
 from .errors import (InputError, NotebookFailedError, RunKilled, SafetyError, exit_code_for,
                      exit_meaning)
-from .execute import (CELL_TIMEOUT, KERNEL_NAME, NOTEBOOKS, NOTEBOOKS_ENV,  # noqa: F401
-                      START_TIMEOUT, _kernel_manager_class, execute_notebook,
-                      kernel_options, notebooks_dir, shutdown_kernels)
+from .execute import (CELL_TIMEOUT, execute_notebook, kernel_options, notebooks_dir,
+                      shutdown_kernels)
 from .files import check_utf8, shown
-from .lock import LOCK_NAME, RUN_ID_PATTERN, RunLock, prune
+from .lock import LOCK_NAME, RunLock, prune
 from .notify import delivery
 from .redact import bounded, redact
-from .visible import visible
+from .runlog import close_log, open_log
 from .report.failure import FailureReport
 
 __all__ = ["run", "RunResult"]
@@ -198,31 +197,6 @@ class RunResult:
                 "killed_by": self.killed_by or None}
 
 
-class _RedactingFormatter(logging.Formatter):
-    def format(self, record):    # one line a record; the notebooks' printed output keeps its LFs
-        keep = "\n" if record.name.startswith("papermill") else ""
-        return visible(shown(bounded(super().format(record), 20_000)), keep=keep)
-
-
-def _open_log(path: Path) -> logging.Handler:
-    h = logging.FileHandler(path, encoding="utf-8")
-    h.setFormatter(_RedactingFormatter("%(asctime)s %(name)s %(levelname)s %(message)s",
-                                       "%Y-%m-%dT%H:%M:%S"))
-    h.setLevel(logging.INFO)
-    for name in ("usermap", "papermill"):
-        lg = logging.getLogger(name)
-        lg.addHandler(h)
-        if lg.getEffectiveLevel() > logging.INFO or lg.level == logging.NOTSET:
-            lg.setLevel(logging.INFO)
-    return h
-
-
-def _close_log(h: logging.Handler) -> None:
-    for name in ("usermap", "papermill"):
-        logging.getLogger(name).removeHandler(h)
-    h.close()
-
-
 def _config_path(config) -> str:
     if not config.path:
         return ""
@@ -294,7 +268,7 @@ def run(config, *, apply: bool = False, force: bool = False, cell_timeout: float
                 run_dir = runs_dir / run_id
             run_dir.mkdir(parents=True)
             lock.update(run_id)
-            handler = _open_log(run_dir / LOG_NAME)
+            handler = open_log(run_dir / LOG_NAME)
             result = RunResult(run_id=run_id, run_dir=run_dir, apply=apply,
                                took_over=lock.previous)
             result.store_before = _store_state(store)
@@ -325,7 +299,7 @@ def run(config, *, apply: bool = False, force: bool = False, cell_timeout: float
                 result.seconds = time.perf_counter() - t0
                 log.info("run %s finished: exit %d in %.1f s", run_id, result.exit_code,
                          result.seconds)
-                _close_log(handler)
+                close_log(handler)
                 (run_dir / RUN_JSON).write_text(json.dumps(result.to_json(), indent=2,
                                                            default=str) + "\n", encoding="utf-8")
         finally:
@@ -343,8 +317,7 @@ def _preflight(result: RunResult, paths: dict) -> bool:
         return require_tokens() is None
     except InputError as e:
         result._fail(type(e).__name__, str(e), e.exit_code)
-        result.advice = str(e)
-        return False
+        result.advice = str(e)          # the message's own advice, first in the failure report
 
 
 def _stopped(result: RunResult, signum: int) -> None:

@@ -41,13 +41,14 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "Loaded", "load", "fetch", "fetch_note", "audit", "write_audit", "make_plan",
     "Applied", "apply", "commands", "build_report", "write_report", "report_for_snapshot",
-    "audit_after", "finish", "undo",
+    "audit_after", "finish", "undo", "activity_impact", "read_impact", "IMPACT_DIR",
     "map_link", "unmap_link", "init_store", "clean_id", "newest_snapshot",
     "PLACEHOLDER_IDS", "HISTORY_LIMIT", "REPORT_FILE", "SYNC_FILE",
 ]
 
 HISTORY_LIMIT = 60           # recorded audits a report compares with and plots (newest kept)
 REPORT_FILE, SYNC_FILE = "report.html", "sync.json"
+IMPACT_DIR = "activities"   # a run folder's impact.csv and summary.json (design §10)
 
 
 # --- load -------------------------------------------------------------------------------------
@@ -349,6 +350,7 @@ def unmap_link(store_path, aloware_id: str, *, now: str) -> str:
 def build_report(config: "Config", result: "Audit", *, snapshot, store_path, now: str,
                  plan: "Plan | None" = None, applied: bool = False, run_id: str = "",
                  status: str = "ok", notes=(), activities=None, before: "Audit | None" = None,
+                 repair: dict | None = None,
                  mode: str = ""):
     """The report (``usermap.report.Report``) of an audit: the store's recorded history, the
     activities CSV (``activities``, else the config's), the fix commands of this snapshot and
@@ -368,7 +370,7 @@ def build_report(config: "Config", result: "Audit", *, snapshot, store_path, now
         result, plan=plan, applied=applied, run_id=run_id, generated_at=now, status=status,
         history=history, activities=acts, mask_emails=config.report.mask_emails,
         fix_command=cmds.fix, decide_command=cmds.decide, before=before,
-        notes=((fetched,) if fetched else ()) + tuple(notes))
+        notes=((fetched,) if fetched else ()) + tuple(notes), repair=repair)
     if mode:
         from dataclasses import replace
         report = replace(report, mode=mode)
@@ -416,6 +418,34 @@ def report_for_snapshot(config: "Config", snapshot, store_path, out, *, now: str
     return write_report(report, out)
 
 
+def activity_impact(config: "Config", store_path, run_dir) -> dict | None:
+    """Design §10's impact, read-only, when ``[activities] enabled``: the calls and texts that
+    landed on the wrong owner, in ``run_dir/activities`` (impact.csv, summary.json). Returns
+    the summary, or None when activities are not enabled."""
+    if not config.activities.enabled:
+        return None
+    from .activities.commands import client_for
+    from .activities.impact import scan, write_impact
+    from .activities.timeline import load_timeline
+    from .store.store import Store
+    with Store.open(store_path, create=False) as store:
+        tl = load_timeline(store)
+    client = client_for(config)
+    try:
+        imp = scan(client, tl, app_id=config.activities.app_id)
+    finally:
+        client.close()
+    return write_impact(imp, tl, Path(run_dir) / IMPACT_DIR)
+
+
+def read_impact(run_dir) -> dict | None:
+    """The impact summary a run wrote (``activity_impact``), or None."""
+    try:
+        return json.loads((Path(run_dir) / IMPACT_DIR / "summary.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def finish(config: "Config", result: "Audit", plan: "Plan", outcome, *, snapshot, store_path,
            run_dir, run_id: str, now: str, status: str = "ok", notes=(),
            record: bool = False) -> dict:
@@ -450,7 +480,7 @@ def finish(config: "Config", result: "Audit", plan: "Plan", outcome, *, snapshot
                                              record=record)
     rep = build_report(config, result, snapshot=snapshot, store_path=store_path, now=now,
                        plan=plan, applied=applied, run_id=run_id, status=status,
-                       notes=notes, before=before, mode=mode)
+                       notes=notes, before=before, mode=mode, repair=read_impact(run_dir))
     path = write_report(rep, run_dir / REPORT_FILE)
     sent = notify(rep, config, run_dir, report_path=path)
     out = {"report": str(path), "notification": sent.get("eml"), "sent": sent.get("sent"),

@@ -193,7 +193,7 @@ def test_tables_escape_directory_values(tmp_path, monkeypatch):
     display.show_mapped(result)
     df, kw = shown[-1]
     assert not kw.get("allow_html")              # itables escapes plain tables itself
-    assert nbh._link("javascript:alert(1)", "x") == "javascript:alert(1)"   # not a link
+    assert display._link("javascript:alert(1)", "x") == "javascript:alert(1)"   # not a link
 
 
 def _owners_frame(world):

@@ -343,7 +343,7 @@ def test_kernel_runs_this_interpreter():
     assert desc
     # and without the usermap kernelspec: this interpreter, directly
     kw, desc = {"kernel_name": "usermap-env",
-                "kernel_manager_class": runner._kernel_manager_class(True, None)}, ""
+                "kernel_manager_class": execute._kernel_manager_class(True, None)}, ""
     km = kw["kernel_manager_class"](kernel_name=kw["kernel_name"])
     assert km.kernel_spec.argv[0] == sys.executable
 

@@ -193,14 +193,20 @@ def test_a_name_has_one_address(module):
     assert not reexported, f"{module} re-exports {reexported} (import them from their own module)"
 
 
+def _room(module: str) -> str:
+    """A package folder below usermap/ is a room; a module at the package root is one alone."""
+    package = module if _is_pkg(module) else module.rsplit(".", 1)[0]
+    return module if package == "usermap" else package
+
+
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_no_import_of_another_rooms_private_names(module):
-    room = module.rsplit(".", 1)[0] if not _is_pkg(module) else module
+    room = _room(module)
     bad = []
     for line, name, names in _imports(_tree(module), module, _is_pkg(module)):
         if not name.startswith("usermap") or name not in MODULES:
             continue
-        target_room = name if _is_pkg(name) else name.rsplit(".", 1)[0]
+        target_room = _room(name)
         private = [n for n in names if n.startswith("_") and not n.startswith("__")]
         if private and target_room != room:
             bad.append((line, name, private))

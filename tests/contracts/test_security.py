@@ -137,7 +137,7 @@ def test_tokens_in_the_environment_never_reach_a_file_or_the_output(small):
 
 def test_an_unexpected_error_is_shown_redacted(monkeypatch, tmp_path):
     """cli.main's last resort prints the error's type and its message redacted."""
-    from usermap import cli
+    from usermap import commands
     for k, v in SECRETS.items():
         monkeypatch.setenv(k, v)
 
@@ -146,7 +146,7 @@ def test_an_unexpected_error_is_shown_redacted(monkeypatch, tmp_path):
                            f"{SECRETS['ALOWARE_API_TOKEN']} failed; Authorization: Bearer "
                            f"{SECRETS['HUBSPOT_ACCESS_TOKEN']}; login {SECRETS['SMTP_USER']}:"
                            f"{SECRETS['SMTP_PASSWORD']}")
-    monkeypatch.setitem(cli._HANDLERS, "runs", boom)
+    monkeypatch.setitem(commands.HANDLERS, "runs", boom)
     from usermap.store.store import Store
     Store.open(tmp_path / "x.db", create=True).close()
     code, out, err = run_cli("runs", "--store", tmp_path / "x.db")

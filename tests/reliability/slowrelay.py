@@ -25,8 +25,8 @@ class SlowRelay:
                 writer.write(f"220-slow.relay greeting line {i}\r\n".encode())
                 await writer.drain()
                 await asyncio.sleep(self.interval)
-        except (ConnectionError, OSError):
-            pass
+        except (ConnectionError, OSError, asyncio.CancelledError):
+            pass                    # the client left, or the relay is stopping
         finally:
             writer.close()
 

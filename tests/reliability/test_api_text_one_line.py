@@ -91,13 +91,13 @@ def test_one_line_escapes_every_breaker(b):
 def test_run_log_records_are_one_line(tmp_path):
     """The run.log formatter: a usermap record carrying API text is one line; the notebooks'
     printed output keeps its own line feeds but no other breaker."""
-    from usermap import runner
-    handler = runner._open_log(tmp_path / "run.log")
+    from usermap import runlog
+    handler = runlog.open_log(tmp_path / "run.log")
     try:
         logging.getLogger("usermap.test").warning("owner %s changed", f"Ann{EVIL}\u2028x")
         logging.getLogger("papermill").info("table\nrow 1 B\u2028C D\x85E F\rG")
     finally:
-        runner._close_log(handler)
+        runlog.close_log(handler)
     lines = _physical_lines((tmp_path / "run.log").read_text(encoding="utf-8"))
     assert len(lines) == 3, lines
     assert not any(ln.startswith("*** ACTION") for ln in lines)

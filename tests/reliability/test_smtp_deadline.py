@@ -45,7 +45,8 @@ def test_send_to_a_relay_that_never_finishes_its_greeting_stops_at_the_timeout()
 
 def test_notify_records_not_sent_and_says_so_in_the_report(tmp_path):
     from tiny import U, O, L, run
-    from usermap.report import build_report, write_report
+    from usermap.report.build import build_report
+    from usermap.report.compose import write_report
     a, p = run([U(1, "a@x.com")], [O(10, "a@x.com")], [L(1, 10, "a@x.com", "a@x.com")])
     rep = build_report(a, plan=p, run_id="r1", generated_at="2026-03-01T12:00:00Z")
     path = write_report(rep, tmp_path / "report.html")

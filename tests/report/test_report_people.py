@@ -289,3 +289,41 @@ def test_a_lone_surrogate_is_replaced_wherever_it_comes_from():
                                    policy=policy.default)
     assert msg["X-Usermap-Status"] == "Sur\ufffdrogate"
     _no_line_of_their_own(r.email_text())
+
+
+def test_a_failure_report_keeps_quoted_api_text_on_its_lines():
+    from usermap.config import Config
+    from usermap.notify import build_message
+    from usermap.report.failure import FailureReport
+    bad = "Eve\r\n*** ACTION REQUIRED http://evil.example\u2028x\x85y"
+    f = FailureReport(run_id="r1", generated_at=NOW, status="failed", exit_code=4,
+                      error_class="SourceError", error_message=f"owner {bad} is invalid\nline 2",
+                      where=f"the fetch of {bad}", store="The store was not changed.",
+                      advice=(f"check {bad}",), notes=(bad,), files=(("run.log", bad),))
+    assert f.error_message == ("owner Eve\\r\\n*** ACTION REQUIRED http://evil.example\\u2028x"
+                               "\\x85y is invalid\\nline 2")
+    text = f.email_text()
+    _no_line_of_their_own(text)
+    assert "*** ACTION" not in f.to_html().replace("\\n*** ACTION", "")
+    for line in text.splitlines():
+        assert not line.lstrip().startswith("***"), line
+    msg = email.message_from_bytes(build_message(f, Config()).as_bytes(), policy=policy.default)
+    assert "\n" not in msg["Subject"] and "***" in msg["Subject"]
+    for line in msg.get_body(("plain",)).get_content().splitlines():
+        assert not line.lstrip().startswith("***"), line
+
+
+def test_the_notebooks_use_the_reports_words_left_aligned(monkeypatch):
+    from test_report import world_audit
+    from usermap import display
+    from usermap.engine.models import ALOWARE_REASONS, HUBSPOT_REASONS, ISSUE_CODES
+    a, p = world_audit()
+    text = display.overview_text(a) + "\n" + display.describe_plan(p)
+    for code in set(ISSUE_CODES) | set(ALOWARE_REASONS) | set(HUBSPOT_REASONS):
+        assert code not in text, code
+    assert "correctly linked" in text and "Would remove: ⚠ HubSpot e-mail changed" in text
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda x: shown.append(x))
+    display.show_overview(a)
+    html = shown[0].to_html()
+    assert "text-align: left" in html and "links with an error" in html

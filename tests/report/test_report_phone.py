@@ -2,7 +2,7 @@
 scrolling of the page, no e-mail or id broken inside a word, no empty column, the overview in
 plain words, information apart from what needs a person.
 
-Playwright drives Debian's /usr/bin/chromium (as tests/test_report_browser.py does); without it
+Playwright drives Debian's /usr/bin/chromium (as tests/browser/test_report_browser.py does); without it
 these tests skip with a message, unless CI=true, where they fail.
 """
 

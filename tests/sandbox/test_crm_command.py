@@ -37,7 +37,7 @@ class _Base:
 
 def test_sandbox_serves_the_activities_it_logs():
     sb = subprocess.Popen(
-        [sys.executable, "-m", "usermap.cli", "sandbox", "--users", "60", "--seed", "4",
+        [sys.executable, "-m", "usermap.launch", "sandbox", "--users", "60", "--seed", "4",
          "--activities", "300", "--search-rate", "0", "--max-seconds", "60"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     q: queue.Queue = queue.Queue()

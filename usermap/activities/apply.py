@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import signal
 
-from ..errors import SafetyError
+from ..errors import ShareGuardError
 from . import journal
 from .crm import UPDATE_BATCH, ValidationError
 
@@ -33,10 +33,6 @@ __all__ = ["apply_plan", "guard", "KILL_HOOK"]
 KILL_HOOK = "USERMAP_TEST_ACTIVITIES_KILL"
 _KINDS = {"repair": "activities", "undo": "activities_undo"}
 _OBJECTS = {"call": "calls", "sms": "communications"}
-
-
-class ShareGuardError(SafetyError):
-    """The plan changes a larger share of the scanned activities than the guard allows."""
 
 
 def guard(plan: dict, share: float, force: bool) -> None:

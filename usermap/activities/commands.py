@@ -80,7 +80,7 @@ def _since_ms(since: str) -> int:
         raise InputError(f"not an ISO 8601 date: {since[:40]!r}", column="--since") from None
 
 
-def _client(cfg):
+def client_for(cfg):
     from ..config import secret
     from ..sources.api.fetch import policy_for
     from ..sources.api.retry import Retrier
@@ -98,7 +98,7 @@ def _scan(args, cfg, store):
     events = read_evidence(args.evidence) if args.evidence else None
     since = _since_ms(args.since)
     tl = load_timeline(store)
-    client = _client(cfg)
+    client = client_for(cfg)
     try:
         return scan(client, tl, since_ms=since, events=events,
                     app_id=cfg.activities.app_id), tl
@@ -151,7 +151,7 @@ def _apply(args, cfg) -> int:
         from ..lock import LOCK_NAME, RunLock
         runs_dir = cfg.resolve(cfg.runs.dir)
         runs_dir.mkdir(parents=True, exist_ok=True)
-        client = _client(cfg)
+        client = client_for(cfg)
         run_id = new_run_id()
         # the lock of scheduled runs: a repair never overlaps a run or a tab's apply
         lock = RunLock(runs_dir / LOCK_NAME).acquire(run_id)

@@ -26,13 +26,13 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from ..errors import AuthError, BadAnswerError, SourceError
+from ..errors import AuthError, BadAnswerError, CrmValidationError, SourceError
 from ..redact import redact
 from ..sources.api.retry import (CONNECTION, RATE_LIMIT, SERVER, Retrier, Retryable,
                                  hubspot_rate_limit)
 from .rules import iso as rules_iso, to_ms
 
-__all__ = ["CrmClient", "ValidationError", "SEARCH_PAGE", "SEARCH_CAP", "READ_BATCH", "UPDATE_BATCH",
+__all__ = ["CrmClient", "SEARCH_PAGE", "SEARCH_CAP", "READ_BATCH", "UPDATE_BATCH",
            "SEARCH_PER_SECOND", "READ_SCOPES", "WRITE_SCOPES", "CALL_PROPS", "SMS_PROPS",
            "OBJECT_TYPES"]
 
@@ -52,15 +52,6 @@ _OWNER = "hubspot_owner_id"
 # an arrival late by more than the slack lets the next window see one request too many (a 429,
 # then a wait of a whole window). Search's window is one second: 5 % is 10 ms a request.
 SEARCH_SLACK, OTHER_SLACK = 0.05, 0.02
-
-
-class ValidationError(SourceError):
-    """HubSpot refused a request's values (HTTP 400 VALIDATION_ERROR); ``invalid_owners``: the
-    owner ids its message names as not valid (a batch update is refused whole for them)."""
-
-    def __init__(self, message: str, invalid_owners: set):
-        super().__init__(message)
-        self.invalid_owners = invalid_owners
 
 
 class _Pace:
@@ -282,5 +273,5 @@ def _final(status: int, payload: dict, what: str) -> Exception:
                          f"{', '.join(WRITE_SCOPES)}). {msg}".strip())
     if status == 400 and payload.get("category") == "VALIDATION_ERROR":
         bad = set(re.findall(r"(\d+) was not a valid owner ID", str(payload.get("message"))))
-        return ValidationError(f"{what}: HubSpot refused the values (HTTP 400): {msg}", bad)
+        return CrmValidationError(f"{what}: HubSpot refused the values (HTTP 400): {msg}", bad)
     return SourceError(f"{what}: HubSpot answered HTTP {status}: {msg}")

@@ -38,6 +38,7 @@ from ..engine.models import (
 from .activity import ACTIVITY_COLUMNS, ACTIVITY_TYPES, _activity
 from .cells import _FIRST, _LAST, _OWNER, _USER, _masked, _strs, mask_email
 from .chart import line_chart
+from .repair import build_repair
 from ..labels import (ALOWARE_REASON_ADVICE, FOR_INFORMATION_HUBSPOT, HUBSPOT_REASON_ADVICE,
                       KEEP_WITHOUT_OWNER, advice_for, NEEDS_PERSON_ALOWARE, NEEDS_PERSON_HUBSPOT,
                       NEEDS_PERSON_ISSUES)
@@ -60,7 +61,7 @@ def build_report(audit, *, plan=None, applied: bool = False, run_id: str = "",
                  activities: pd.DataFrame | None = None, mask_emails: bool = False,
                  fix_command: str = DEFAULT_FIX_COMMAND,
                  decide_command: str = DEFAULT_DECIDE_COMMAND,
-                 notes: Iterable[str] = (), before=None) -> Report:
+                 notes: Iterable[str] = (), before=None, repair: dict | None = None) -> Report:
     """The report of one audit (and the plan of its run). Pure: no I/O, no clock.
 
     ``fix_command`` and ``decide_command`` are templates with ``{issue_id}``,
@@ -70,7 +71,8 @@ def build_report(audit, *, plan=None, applied: bool = False, run_id: str = "",
     ``before``: after an applied run, the audit of the store *before* the changes (``audit``
     is then the audit of the store after them, against the same snapshot): the report shows
     the state after, this run's changes, the issues they fixed, and before -> after for every
-    headline number.
+    headline number. ``repair``: the impact summary of §10 (calls and texts on the wrong
+    owner), shown per person.
     """
     mask = mask_email if mask_emails else None
     summary = audit.summary()
@@ -112,8 +114,14 @@ def build_report(audit, *, plan=None, applied: bool = False, run_id: str = "",
                   notes=tuple(str(n) for n in notes), mask_emails=bool(mask_emails),
                   overview=overview, mapped=mapped, errors=errors, unmapped_aloware=ua,
                   unmapped_hubspot=uh, changes=changes, since=since, trend=trend, charts=charts,
-                  activity=activity, before=before_overview, fixed=fixed, needs_person=needs,
+                  activity=activity, repair=_repair(repair, names) if repair else None,
+                  before=before_overview, fixed=fixed, needs_person=needs,
                   for_information=fyi)
+
+
+def _repair(summary: dict, names: "_NameBook"):
+    ids = [str(p.get("aloware_user_id", "")) for p in summary.get("by_person") or ()]
+    return build_repair(summary, dict(zip(ids, names.names(ids))))
 
 
 def _counts(d: dict, order: Iterable[str]) -> tuple[tuple[str, int], ...]:

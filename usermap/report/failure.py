@@ -47,6 +47,16 @@ class FailureReport:
     files: tuple[tuple[str, str], ...] = ()       # (name, what it is) in the run folder
     meaning: str = "error"                        # the exit code's meaning, "a source failed"
 
+    def __post_init__(self):
+        # Every line of the failure page and e-mail stays one line, whatever a message quotes
+        # (an API name, a path): a line break inside a value shows as \n.
+        for name in ("run_id", "generated_at", "status", "error_class", "error_message",
+                     "where", "store", "audit_report", "run_dir", "meaning"):
+            object.__setattr__(self, name, visible(getattr(self, name)))
+        for name in ("advice", "notes"):
+            object.__setattr__(self, name, tuple(visible(x) for x in getattr(self, name)))
+        object.__setattr__(self, "files", tuple((visible(n), visible(w)) for n, w in self.files))
+
     @property
     def ok(self) -> bool:
         return False

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Iterator, Mapping, Protocol, runtime_checkable
 
 from ..visible import visible
+from .repair import RepairImpact
 from .table import Column, Table, _encode_column
 from .text import one_line, plural
 
@@ -222,6 +223,7 @@ class Report:
     trend: tuple[TrendPoint, ...]
     charts: tuple[Chart, ...]
     activity: ActivityImpact | None = None
+    repair: RepairImpact | None = None   # §10: calls and texts on the wrong owner
     before: Overview | None = None       # an applied run: the state before its changes
     fixed: Table | None = None           # an applied run: the errors its changes fixed
     needs_person: Table | None = None    # what the sync never fixes and a person must act on
@@ -383,6 +385,7 @@ class Report:
             "since_previous": self.since.to_json() if self.since else None,
             "trend": [p.to_json() for p in self.trend],
             "activity": self.activity.to_json() if self.activity else None,
+            "repair": self.repair.to_json() if self.repair else None,
         }
         if rows:
             out["tables"] = {t.id: t.to_json() for t in self.tables}

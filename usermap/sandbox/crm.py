@@ -24,7 +24,8 @@ import threading
 import time
 from collections import Counter, OrderedDict, deque
 
-from .crmquery import (DATETIMES, OBJECT_TYPES, SYSTEM, Invalid, compile_groups, has_tokens,
+from ..errors import RequestInvalid
+from .crmquery import (DATETIMES, OBJECT_TYPES, SYSTEM, compile_groups, has_tokens,
                        input_ids, iso_ms, parse_body, prop_names, sort_key, sort_rule, to_ms)
 
 __all__ = ["CrmObjects", "SEARCH_MAX_RESULTS", "SEARCH_MAX_LIMIT", "BATCH_MAX",
@@ -245,7 +246,7 @@ class CrmObjects:
             if op == "batch/read":
                 return self._batch_read(kind, body, archived)
             return self._batch_update(kind, body, owners)
-        except Invalid as e:
+        except RequestInvalid as e:
             with self._lock:
                 self.stats["400"] += 1
             out = {"status": "error", "message": str(e), "category": "VALIDATION_ERROR"}
@@ -270,22 +271,22 @@ class CrmObjects:
     def _search(self, kind: str, body: dict) -> dict:
         limit = body.get("limit", SEARCH_DEFAULT_LIMIT)
         if type(limit) is not int and not (isinstance(limit, str) and limit.isdigit()):
-            raise Invalid(f"limit must be a number, got {limit!r}")
+            raise RequestInvalid(f"limit must be a number, got {limit!r}")
         limit = int(limit)
         if not 1 <= limit <= SEARCH_MAX_LIMIT:
-            raise Invalid(f"limit must be between 1 and {SEARCH_MAX_LIMIT}, got {limit}")
+            raise RequestInvalid(f"limit must be between 1 and {SEARCH_MAX_LIMIT}, got {limit}")
         after = body.get("after") or "0"
         if not str(after).isdigit():
-            raise Invalid(f"after must be an integer (the paging.next.after of the previous "
+            raise RequestInvalid(f"after must be an integer (the paging.next.after of the previous "
                            f"page), got {after!r}")
         after = int(after)
         if after + limit > SEARCH_MAX_RESULTS:      # a page must end by the 10,000th result
-            raise Invalid(f"The search endpoints are limited to {SEARCH_MAX_RESULTS} total "
+            raise RequestInvalid(f"The search endpoints are limited to {SEARCH_MAX_RESULTS} total "
                            f"results for any given query; after={after} with limit={limit} "
                            f"pages beyond them. Narrow the query (e.g. by hs_timestamp).")
         query = body.get("query") or ""
         if len(str(query)) > SEARCH_MAX_QUERY:
-            raise Invalid(f"query can contain at most {SEARCH_MAX_QUERY} characters")
+            raise RequestInvalid(f"query can contain at most {SEARCH_MAX_QUERY} characters")
         names = prop_names(body.get("properties"), "properties")
         matches = self._matches(kind, body.get("filterGroups") or [], body.get("sorts") or [],
                                 str(query))
@@ -331,14 +332,14 @@ class CrmObjects:
         names = prop_names(body.get("properties"), "properties")
         history = prop_names(body.get("propertiesWithHistory"), "propertiesWithHistory")
         if history and len(ids) > HISTORY_BATCH_MAX:
-            raise Invalid(HISTORY_LIMIT_MESSAGE)
+            raise RequestInvalid(HISTORY_LIMIT_MESSAGE)
         if len(ids) > BATCH_MAX:
-            raise Invalid(f"The maximum number of inputs supported in a batch request is "
+            raise RequestInvalid(f"The maximum number of inputs supported in a batch request is "
                            f"{BATCH_MAX}; got {len(ids)}. Please reduce the number of items "
                            f"and try again")
         prop = body.get("idProperty")
         if prop not in (None, "", "hs_object_id"):
-            raise Invalid(f"Property '{prop}' is not a unique identifier property of {kind}",
+            raise RequestInvalid(f"Property '{prop}' is not a unique identifier property of {kind}",
                            idProperty=[str(prop)])
         results, missing = [], []
         with self._lock:
@@ -368,28 +369,28 @@ class CrmObjects:
         started = iso_ms(self._now())
         inputs = body.get("inputs")
         if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
-            raise Invalid("inputs must be a list of {id, properties}")
+            raise RequestInvalid("inputs must be a list of {id, properties}")
         if len(inputs) > BATCH_MAX:
-            raise Invalid(f"The maximum number of inputs supported in a batch request is "
+            raise RequestInvalid(f"The maximum number of inputs supported in a batch request is "
                            f"{BATCH_MAX}; got {len(inputs)}. Please reduce the number of items "
                            f"and try again")
         ids = [str(i.get("id", "")) for i in inputs]
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
-            raise Invalid(f"Duplicate IDs found in batch input: {dup}. IDs must be unique",
+            raise RequestInvalid(f"Duplicate IDs found in batch input: {dup}. IDs must be unique",
                            ids=dup)
         bad = []
         for i in inputs:
             if i.get("idProperty") not in (None, "", "hs_object_id"):
-                raise Invalid(f"Property '{i['idProperty']}' is not a unique identifier "
+                raise RequestInvalid(f"Property '{i['idProperty']}' is not a unique identifier "
                                f"property of {kind}")
             props = i.get("properties")
             if not isinstance(props, dict):
-                raise Invalid(f"input {i.get('id')!r}: properties must be an object")
+                raise RequestInvalid(f"input {i.get('id')!r}: properties must be an object")
             bad += [self._check(kind, k, v, owners) for k, v in props.items()]
         bad = [b for b in bad if b]
         if bad:
-            raise Invalid("Property values were not valid: "
+            raise RequestInvalid("Property values were not valid: "
                           + json.dumps(bad, separators=(",", ":")))
         results, missing = [], []
         now = self._now()

@@ -1,6 +1,7 @@
 """The CRM objects' requests for the sandbox (split out of crm.py): the routes, parsing a JSON body,
 HubSpot's datetimes (ISO 8601 or epoch milliseconds), the filters as predicates on a record, the
-one sort rule, and the 400 ``VALIDATION_ERROR`` (``Invalid``) for whatever HubSpot refuses.
+one sort rule, and the 400 ``VALIDATION_ERROR`` (``errors.RequestInvalid``)
+for whatever HubSpot refuses.
 
 A record here is anything with ``id``, ``props`` (name -> str or None), ``value(name)``, ``ts``
 (hs_timestamp in ms), ``created``, ``updated`` (ms) and ``sort_key()``: crm.py's records. No I/O,
@@ -12,7 +13,9 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-__all__ = ["crm_route", "crm_scope", "OBJECT_TYPES", "Invalid", "iso_ms", "to_ms", "parse_body",
+from ..errors import RequestInvalid
+
+__all__ = ["crm_route", "crm_scope", "OBJECT_TYPES", "iso_ms", "to_ms", "parse_body",
            "prop_names", "input_ids", "has_tokens", "sort_rule", "sort_key", "held",
            "compile_groups", "SYSTEM", "DATETIMES", "OPERATORS", "SEARCH_MAX_GROUPS",
            "SEARCH_MAX_FILTERS", "SEARCH_MAX_ALL_FILTERS"]
@@ -46,14 +49,6 @@ def crm_scope(route: tuple[str, str]) -> str:
         "crm.objects.contacts.read"
 
 
-class Invalid(Exception):
-    """A request HubSpot refuses with a 400 VALIDATION_ERROR (the message, and its context)."""
-
-    def __init__(self, message: str, **context):
-        super().__init__(message)
-        self.context = context
-
-
 def iso_ms(ms: int) -> str:
     """Epoch milliseconds as HubSpot writes a datetime: ``2026-11-03T10:00:00.000Z``."""
     d = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
@@ -82,12 +77,12 @@ def parse_body(raw: bytes) -> dict:
     try:
         body = json.loads(raw.decode("utf-8") or "{}")
     except UnicodeDecodeError:
-        raise Invalid("Invalid input JSON: the body is not UTF-8") from None
+        raise RequestInvalid("Invalid input JSON: the body is not UTF-8") from None
     except json.JSONDecodeError as e:
-        raise Invalid(f"Invalid input JSON on line {e.lineno}, column {e.colno}: "
+        raise RequestInvalid(f"Invalid input JSON on line {e.lineno}, column {e.colno}: "
                        f"{e.msg}") from None
     if not isinstance(body, dict):
-        raise Invalid("Invalid input JSON: the body must be an object")
+        raise RequestInvalid("Invalid input JSON: the body must be an object")
     return body
 
 
@@ -95,7 +90,7 @@ def prop_names(value, field: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise Invalid(f"{field} must be a list of property names")
+        raise RequestInvalid(f"{field} must be a list of property names")
     return list(dict.fromkeys(value))
 
 
@@ -103,20 +98,20 @@ def input_ids(body: dict) -> list[str]:
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not all(isinstance(i, dict) and "id" in i
                                                for i in inputs):
-        raise Invalid("inputs must be a list of {\"id\": …}")
+        raise RequestInvalid("inputs must be a list of {\"id\": …}")
     return [str(i["id"]) for i in inputs]
 
 
-def has_tokens(rec: _Record, tokens: list[str]) -> bool:
+def has_tokens(rec, tokens: list[str]) -> bool:
     text = " ".join(str(v).lower() for v in rec.props.values() if v)
     return all(t in text for t in tokens)
 
 
 def sort_rule(sorts) -> tuple[str | None, bool]:
     if not isinstance(sorts, list):
-        raise Invalid("sorts must be a list")
+        raise RequestInvalid("sorts must be a list")
     if len(sorts) > 1:
-        raise Invalid("Only one sorting rule can be applied to any search")
+        raise RequestInvalid("Only one sorting rule can be applied to any search")
     if not sorts:
         return None, False
     s = sorts[0]
@@ -125,9 +120,9 @@ def sort_rule(sorts) -> tuple[str | None, bool]:
     if isinstance(s, dict) and isinstance(s.get("propertyName"), str):
         d = str(s.get("direction", "ASCENDING")).upper()
         if d not in ("ASCENDING", "DESCENDING", "ASC", "DESC"):
-            raise Invalid(f"direction must be ASCENDING or DESCENDING, got {d!r}")
+            raise RequestInvalid(f"direction must be ASCENDING or DESCENDING, got {d!r}")
         return s["propertyName"], d.startswith("DESC")
-    raise Invalid(f"a sort is a property name or {{propertyName, direction}}, got {s!r}")
+    raise RequestInvalid(f"a sort is a property name or {{propertyName, direction}}, got {s!r}")
 
 
 def sort_key(name: str | None):
@@ -161,7 +156,7 @@ def comparable(name: str, v):
     return n if n is not None else str(v).lower()
 
 
-def held(r: _Record, name: str):
+def held(r, name: str):
     """The record's value of ``name`` as the filters compare it (datetimes from the record's
     own milliseconds, not parsed again)."""
     if name == "hs_timestamp":
@@ -178,12 +173,12 @@ def compile_groups(groups, known: set) -> tuple[list[list], tuple[int, int] | No
     (None when some group has no bound), so a search by time scans only that window."""
     if not isinstance(groups, list) or not all(
             isinstance(g, dict) and isinstance(g.get("filters") or [], list) for g in groups):
-        raise Invalid("filterGroups must be a list of {filters: [...]}")
+        raise RequestInvalid("filterGroups must be a list of {filters: [...]}")
     if len(groups) > SEARCH_MAX_GROUPS:
-        raise Invalid(f"You can include a maximum of {SEARCH_MAX_GROUPS} filterGroups")
+        raise RequestInvalid(f"You can include a maximum of {SEARCH_MAX_GROUPS} filterGroups")
     sizes = [len(g.get("filters") or []) for g in groups]
     if sum(sizes) > SEARCH_MAX_ALL_FILTERS or any(n > SEARCH_MAX_FILTERS for n in sizes):
-        raise Invalid(f"at most {SEARCH_MAX_FILTERS} filters in a group and "
+        raise RequestInvalid(f"at most {SEARCH_MAX_FILTERS} filters in a group and "
                        f"{SEARCH_MAX_ALL_FILTERS} in all")
     out, lows, highs = [], [], []
     for g in groups:
@@ -203,12 +198,12 @@ def compile_groups(groups, known: set) -> tuple[list[list], tuple[int, int] | No
 def predicate(f: dict, known: set):
     """One filter as a predicate on a record, and the hs_timestamp bounds it implies."""
     if not isinstance(f, dict) or not isinstance(f.get("propertyName"), str):
-        raise Invalid(f"a filter needs propertyName and operator, got {f!r}")
+        raise RequestInvalid(f"a filter needs propertyName and operator, got {f!r}")
     name, op = f["propertyName"], str(f.get("operator", ""))
     if op not in OPERATORS:
-        raise Invalid(f"Unknown operator {op!r}; one of {', '.join(OPERATORS)}")
+        raise RequestInvalid(f"Unknown operator {op!r}; one of {', '.join(OPERATORS)}")
     if name not in known and name not in SYSTEM:
-        raise Invalid(f"There was a problem with the request: property '{name}' does not "
+        raise RequestInvalid(f"There was a problem with the request: property '{name}' does not "
                        f"exist", propertyName=[name])
     if op in ("HAS_PROPERTY", "NOT_HAS_PROPERTY"):
         want = op == "HAS_PROPERTY"
@@ -216,16 +211,16 @@ def predicate(f: dict, known: set):
     if op in ("IN", "NOT_IN"):
         vals = f.get("values")
         if not isinstance(vals, list) or not vals:
-            raise Invalid(f"operator {op} needs values (a list)")
+            raise RequestInvalid(f"operator {op} needs values (a list)")
         want = {comparable(name, v) for v in vals}
         if op == "IN":
             return (lambda r: held(r, name) in want), _ALL
         return (lambda r: held(r, name) not in want), _ALL
     if "value" not in f or f["value"] is None:
-        raise Invalid(f"operator {op} needs a value")
+        raise RequestInvalid(f"operator {op} needs a value")
     v = comparable(name, f["value"])
     if v is None:
-        raise Invalid(f"{f['value']!r} is not a valid value for {name}")
+        raise RequestInvalid(f"{f['value']!r} is not a valid value for {name}")
     if op in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
         token, want = str(f["value"]).lower().strip("*"), op == "CONTAINS_TOKEN"
         return (lambda r: (token in str(r.value(name) or "").lower()) == want), _ALL
@@ -233,7 +228,7 @@ def predicate(f: dict, known: set):
     if op == "BETWEEN":
         hv = comparable(name, f.get("highValue"))
         if hv is None:
-            raise Invalid("operator BETWEEN needs highValue")
+            raise RequestInvalid("operator BETWEEN needs highValue")
     return compare(name, op, v, hv)
 
 

@@ -1,6 +1,5 @@
-"""The sandbox: one local HTTP server that speaks HubSpot's Owners API and Aloware's Users API.
-
-``usermap sandbox`` (``usermap.sandbox.command.run_sandbox``) and tests (``SandboxServer``) use the same class::
+"""The sandbox: one local HTTP server that speaks HubSpot's Owners and CRM objects APIs and
+Aloware's Users API. ``usermap sandbox`` and tests use the same class::
 
     with SandboxServer(world.users, world.owners, error_rate=0.2, seed=3) as srv:
         srv.base_url                      # http://127.0.0.1:PORT (port 0 picks a free one)
@@ -71,7 +70,7 @@ from ..engine.models import (OWNERS_FILE, U_EMAIL, U_FIRST, U_ID, U_KIND, U_LAST
 from ..redact import MASK, redact
 from .crm import CrmObjects
 from .crmquery import crm_route, crm_scope
-from .faults import OWNERS_SCOPE, TEN_SECONDLY, _Faults  # noqa: F401 - re-exported
+from .faults import OWNERS_SCOPE, _Faults
 from .transport import _Handler, _HTTPServer
 
 __all__ = ["SandboxServer", "FROM_ENV", "OWNERS_PATH", "OWNERS_DATED", "USERS_PATH"]
@@ -85,8 +84,7 @@ DEFAULT_LIMIT = 100
 DAILY_LIMIT = 250_000          # HubSpot's daily limit of a Free/Starter portal's private apps
 TRICKLE_MAX_SECONDS = 300.0   # a trickled answer is cut after this, finished or not
 EXPORT_COLUMNS = (U_ID, U_STATUS, U_KIND, U_ROLE, U_FIRST, U_LAST, U_EMAIL)
-# Aloware's agent_status codes and labels. Unverified: Aloware publishes no table of them; these
-# are the codes the brief of issue 11 gives (docs/design.md says so too).
+# Aloware's agent_status codes and labels (unverified: Aloware publishes no table; design §2)
 AGENT_STATUSES = {0: "Offline", 1: "Available", 2: "Busy", 3: "On Break", 4: "On Call",
                   5: "Wrap-up", 6: "Ringing"}
 _PRESENCE = tuple(AGENT_STATUSES.items())
