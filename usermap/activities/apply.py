@@ -24,9 +24,9 @@ from __future__ import annotations
 import os
 import signal
 
-from ..errors import ShareGuardError
+from ..errors import CrmValidationError, ShareGuardError
 from . import journal
-from .crm import UPDATE_BATCH, ValidationError
+from .crm import UPDATE_BATCH
 
 __all__ = ["apply_plan", "guard", "KILL_HOOK"]
 
@@ -104,7 +104,7 @@ def _update(client, obj, write) -> tuple[list, list]:
     try:
         client.update_owners(obj, {c["activity_id"]: c["to"] for c in write})
         return write, []
-    except ValidationError as e:
+    except CrmValidationError as e:
         bad = e.invalid_owners
         if not bad:
             raise
