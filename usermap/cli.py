@@ -27,9 +27,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
-    """Room for ``activities`` on its help line (argparse measures a command's name one indent
-    short of where it prints it): the help column starts at 16 at least."""
-
+    """The help column fits ``activities`` (argparse measures a name one indent short)."""
     def __init__(self, prog):
         super().__init__(prog)
         self._action_max_length = 14

@@ -56,6 +56,22 @@ def test_impact_finds_exactly_the_truth(env, tmp_path):
     some = next(t for t in truth.values() if t["aloware_user_id"])
     assert person[some["aloware_user_id"]]["calls"] + person[some["aloware_user_id"]]["sms"] \
         == sum(t["aloware_user_id"] == some["aloware_user_id"] for t in truth.values())
+    # per issue: the link's issue code then, "unmapped" without a link (the world's stories)
+    from usermap.activities.rules import to_ms
+    from usermap.sandbox.activities_world import run_time
+    stories = {st.user: st for st in env.world.stories}
+    t0 = to_ms(run_time(0).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    want_issue: dict = {}
+    for t in truth.values():
+        if not t["aloware_user_id"]:
+            key = "unknown_user"
+        else:
+            st = stories[t["aloware_user_id"]]
+            owner, valid = st.at((to_ms(t["logged_at"]) - t0) / 86_400_000)
+            key = "unmapped" if not owner else ("other" if valid else st.code)
+        want_issue[key] = want_issue.get(key, 0) + 1
+    assert summary["by_issue"] == dict(sorted(want_issue.items()))
+    assert {"hubspot_owner_deactivated", "hubspot_email_changed", "unmapped"} <= set(want_issue)
     # read-only: nothing was written; the token is nowhere
     assert env.crm.stats.get("batch/update", 0) == 0
     assert token_leaks(tmp_path, p.stdout, p.stderr) == []
@@ -316,3 +332,23 @@ def test_server_errors_are_retried_and_counted_once(tmp_path):
         assert e.srv.stats["5xx"] > 0
     finally:
         e.srv.stop()
+
+
+def test_missing_scope_is_exit_4_naming_the_scopes(tmp_path):
+    e = act_kit.make(tmp_path / "w", n=200, missing_scope=True)
+    try:
+        p = _run(e, "impact", "--out", str(tmp_path / "imp"))
+        assert p.returncode == 4 and "crm.objects.contacts.read" in p.stderr, p.stderr
+        assert token_leaks(tmp_path, p.stdout, p.stderr) == []
+    finally:
+        e.srv.stop()
+
+
+def test_outputs_never_replace_the_store_or_the_config(env, tmp_path):
+    p = _run(env, "impact", "--out", str(env.root))          # the folder holding the store
+    assert p.returncode == 2
+    p = _run(env, "plan", "--out", str(env.store))
+    assert p.returncode == 2
+    p = _run(env, "undo", "20260101T000000Z-0000", "--out", str(env.config))
+    assert p.returncode == 2
+    assert env.store.stat().st_size and "[store]" in env.config.read_text()

@@ -175,13 +175,20 @@ def _assess(a, got: dict, tl, user, app_id):
 def summary(imp: Impact, tl: rules.Timeline, *, since: str = "") -> dict:
     grades = Counter(r.grade for r in imp.rows)
     by_person: dict[str, dict] = {}
+    by_issue: Counter = Counter()
     for r in imp.rows:
         if not r.aloware_user_id:
+            by_issue["unknown_user"] += 1
             continue
+        issue = tl.issue(r.aloware_user_id, r.logged_at)
+        by_issue[issue] += 1
         p = by_person.setdefault(r.aloware_user_id, {
             "aloware_user_id": r.aloware_user_id, "name": tl.email(r.aloware_user_id),
-            "calls": 0, "sms": 0, "A": 0, "B": 0, "unknown": 0, "repairable": 0})
+            "calls": 0, "sms": 0, "A": 0, "B": 0, "unknown": 0, "repairable": 0,
+            "by_issue": {}, "first": r.logged_at})
         p["calls" if r.object == "call" else "sms"] += 1
+        p["by_issue"][issue] = p["by_issue"].get(issue, 0) + 1
+        p["first"] = min(p["first"], r.logged_at)
         p[r.grade] += 1
         p["repairable"] += r.grade in (rules.GRADE_A, rules.GRADE_B)
     return {"since": since, "history_starts": rules.iso(tl.start) if tl.start else "",
@@ -191,8 +198,10 @@ def summary(imp: Impact, tl: rules.Timeline, *, since: str = "") -> dict:
                                                        rules.UNKNOWN)},
             "repairable": grades.get(rules.GRADE_A, 0) + grades.get(rules.GRADE_B, 0),
             "by_reason": dict(sorted(Counter(r.reason for r in imp.rows).items())),
+            "by_issue": dict(sorted(by_issue.items())),
             "unattributed": sum(1 for r in imp.rows if not r.aloware_user_id),
-            "by_person": sorted(by_person.values(), key=lambda p: p["aloware_user_id"]),
+            "by_person": [{**p, "first": rules.iso(p["first"])} for p in
+                          sorted(by_person.values(), key=lambda p: p["aloware_user_id"])],
             "history_read": imp.history_read}
 
 

@@ -90,7 +90,7 @@ class Timeline:
     by_user: dict = field(default_factory=dict)     # user -> [_Link] by start
     by_owner: dict = field(default_factory=dict)    # owner -> [_Link] by start
     audit_times: list = field(default_factory=list)  # sorted epoch ms of recorded audits
-    errors: dict = field(default_factory=dict)      # user -> set of audit times in error
+    errors: dict = field(default_factory=dict)      # user -> {audit time in error: code}
     start: int | None = None                         # the store's first journal entry
 
 
@@ -119,7 +119,7 @@ class Timeline:
             for issue in a.get("issues") or ():
                 code, _, user = str(issue).partition(":")
                 if code in OWNER_ERROR_CODES:
-                    tl.errors.setdefault(user, set()).add(t)
+                    tl.errors.setdefault(user, {})[t] = code
         tl.audit_times.sort()
         return tl
 
@@ -154,6 +154,19 @@ class Timeline:
                     return link.owner
                 i += 1
         return ""
+
+    def issue(self, user: str, t: int) -> str:
+        """Why ``user``'s activity at ``t`` went astray, for people: the issue code of its link
+        then (owner-side), ``unmapped`` when it had none, else ``other`` (a shared line...)."""
+        link = next((x for x in self.by_user.get(user, ()) if x.covers(t)), None)
+        if link is None:
+            return "unmapped"
+        i = bisect.bisect_right(self.audit_times, t) - 1
+        if i >= 0 and self.audit_times[i] >= link.start:
+            code = self.errors.get(user, {}).get(self.audit_times[i])
+            if code:
+                return code
+        return "other"
 
     def email(self, user: str) -> str:
         links = self.by_user.get(user) or ()
