@@ -31,8 +31,7 @@ def add_parser(sub, command) -> None:
             ("impact", "list the activities that landed on the wrong owner (read-only)",
              "usermap activities impact --config usermap.toml --since 2026-11-01 --out impact/"),
             ("plan", "write a repair plan of the proven activities (grades A and B)",
-             "usermap activities plan --config usermap.toml --evidence export.jsonl "
-             "--out repair.json")):
+             "usermap activities plan --config usermap.toml --out repair.json")):
         p = command(a, name, help_, example)
         _common(p)
         p.add_argument("--since", default="", metavar="DATE",
