@@ -21,6 +21,9 @@ import pytest
 
 import usermap
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import house  # noqa: E402 - the one circle finder, shared with the drawing of the house
+
 PKG = Path(usermap.__file__).resolve().parent
 ENGINE_ALLOWED = ("usermap.engine", "usermap.errors")
 THIRD_PARTY_OK = ("numpy", "pandas", "pyarrow")
@@ -90,36 +93,8 @@ def _graph() -> dict[str, set[str]]:
 
 
 def _cycles(g: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components of more than one module (Tarjan)."""
-    index, low, stack, on, comps, counter = {}, {}, [], set(), [], [0]
-    sys.setrecursionlimit(10_000)
-
-    def visit(v):
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
-        stack.append(v)
-        on.add(v)
-        for w in g.get(v, ()):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            if len(comp) > 1:
-                comps.append(sorted(comp))
-
-    for v in g:
-        if v not in index:
-            visit(v)
-    return comps
+    """Strongly connected components of more than one module (benchmarks/house.py's Tarjan)."""
+    return [c for c in house.sccs(g) if len(c) > 1]
 
 
 def _engine_forbidden(name: str) -> bool:
