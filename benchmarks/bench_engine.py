@@ -154,6 +154,13 @@ def bench_world(n: int, shape: str, work: Path, repeat: int, baseline: str | Non
     base_cpu: list[float] = []
     out = ""
     base_env = {**os.environ, "PYTHONPATH": str(baseline)} if baseline else None
+    base_db = d / "store-base.db"   # the baseline's own store: a newer schema is not its to open
+    if baseline:
+        for p in (base_db, Path(str(base_db) + "-wal"), Path(str(base_db) + "-shm")):
+            p.unlink(missing_ok=True)
+        run_measured(usermap("mappings", "import", d / "mappings.csv", "--store", base_db,
+                             "--force", *_import_args(), tree=baseline), env=base_env,
+                     cwd=baseline)
     for _ in range(repeat):
         w, r, out = run_measured(usermap("plan", d, "--store", db, "--out", d / "plan.json",
                                          "--force"))
@@ -166,7 +173,7 @@ def bench_world(n: int, shape: str, work: Path, repeat: int, baseline: str | Non
         pipe_cpu = LAST_CPU
         cpu_ratios.append(cpu / pipe_cpu)
         if baseline:  # the same command from another source tree (e.g. main), same files
-            bw, br, bout = run_measured(usermap("plan", d, "--store", db, "--out",
+            bw, br, bout = run_measured(usermap("plan", d, "--store", base_db, "--out",
                                                 d / "plan-base.json", "--force",
                                                 tree=baseline), env=base_env, cwd=baseline)
             if bout.splitlines()[0] != out.splitlines()[0]:
