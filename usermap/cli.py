@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None, *, prefetch=None, engine: str | None = N
         args.engine = engine_from_env() if engine is None else check_engine(engine)
         handler = HANDLERS[args.command]
         check_paths(args)  # stores and outputs: before anything is read or written
-        with _pandas_options(args.command != "fetch"):   # (the fetch never imports pandas)
+        with _pandas_options(args.command not in ("fetch", "run")):   # (neither imports it)
             return handler(args) or 0
     except UsermapError as e:
         print(f"usermap: error: {e}", file=sys.stderr)

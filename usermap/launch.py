@@ -76,9 +76,10 @@ def run() -> None:  # the console script; tests start it as `python -m usermap.l
 
 
 def _uses_pandas(command: str, argv: list[str]) -> bool:
-    """Whether the command will import pandas anyway (the fetch never does; `--version` and
-    `--help` answer before anything is imported)."""
-    return (bool(command) and not command.startswith("-") and command != "fetch"
+    """Whether the command will import pandas anyway (the fetch never does, nor does `run`,
+    whose notebooks run in kernels of their own; `--version` and `--help` answer before
+    anything is imported)."""
+    return (bool(command) and not command.startswith("-") and command not in ("fetch", "run")
             and not {"-h", "--help"} & set(argv))
 
 

@@ -199,7 +199,7 @@ def start(notebook: str, **params) -> Session:
 
 
 def _new_run_id() -> str:
-    from .store.store import new_run_id
+    from .clock import new_run_id
     return new_run_id()
 
 

@@ -121,7 +121,7 @@ def apply_recorded(config: "Config", data: Loaded, result: "Audit", plan: "Plan"
 
     from .errors import exit_code_for
     from .lock import LOCK_NAME, RunLock, prune
-    from .store.store import new_run_id
+    from .clock import new_run_id
     t0 = time.perf_counter()
     runs_dir = config.resolve(config.runs.dir).absolute()
     store_path = Path(store_path).absolute()

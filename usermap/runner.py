@@ -2,7 +2,7 @@
 
 A run::
 
-    runs/<run_id>/                 run_id = UTC time + a short suffix (store.new_run_id)
+    runs/<run_id>/                 run_id = UTC time + a short suffix (clock.new_run_id)
       snapshot/                    what the audit notebook fetched (aloware_users.csv, ...)
       audit.ipynb, sync.ipynb      the executed notebooks (kept half-executed when one fails)
       summary.json, mapped.csv, unmapped_aloware.csv, unmapped_hubspot.csv, errors.csv
@@ -251,7 +251,7 @@ def run(config, *, apply: bool = False, force: bool = False, cell_timeout: float
     run is recorded as "killed" with exit code 143 / 130, the failure report and notification
     are written, the lock is released, and the RunResult carries that exit code.
     """
-    from .store.store import new_run_id
+    from .clock import new_run_id
     t0 = time.perf_counter()
     nb_dir = Path(notebooks) if notebooks else notebooks_dir()
     config_path = _config_path(config)
@@ -392,9 +392,8 @@ def _store_state(path: Path) -> dict | None:
     if not Path(path).is_file():
         return None
     try:
-        from .store.store import Store
-        with Store.open(path, create=False) as st:
-            return {"revision": st.revision, "links": st.count()}
+        from .store.migrate import state
+        return state(path)
     except Exception as e:  # noqa: BLE001 - the notebooks will report a bad store themselves
         log.warning("could not read the store %s: %s", path, redact(e))
         return None

@@ -9,7 +9,8 @@ import pytest
 
 from usermap.errors import InputError, LockedError, StalePlanError
 from usermap.engine.models import Change
-from usermap.store.store import Store, new_run_id
+from usermap.clock import new_run_id
+from usermap.store.store import Store
 from usermap.store.schema import SCHEMA_VERSION
 
 NOW = "2026-11-24T12:00:00Z"

@@ -136,7 +136,8 @@ def _plan(args, cfg) -> int:
 
 
 def _apply(args, cfg) -> int:
-    from ..store.store import Store, new_run_id
+    from ..clock import new_run_id
+    from ..store.store import Store
     from .apply import apply_plan, guard
     from .plan import read_plan
     with Store.open(args.store) as store:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from ..clock import utc_now
 from ..lock import LOCK_NAME, RunLock
-from ..store.store import Store, new_run_id
+from ..clock import new_run_id
+from ..store.store import Store
 from .apply import apply_plan, guard
 from .commands import client_for
 from .impact import scan

@@ -9,20 +9,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
-from .activity import ACTIVITY_COLUMNS, ACTIVITY_TYPES
-from .cells import _strs
-
 __all__ = ["write_report", "read_activities"]
 
 
-def read_activities(path) -> pd.DataFrame:
+def read_activities(path) -> "pd.DataFrame":
     """An activities CSV (``aloware_user_id,type,timestamp``; type call or sms; ISO 8601
-    timestamps). Errors name the file, row and column (InputError, exit 2)."""
+    timestamps). Errors name the file, row and column (InputError, exit 2). pandas and the
+    readers load here: writing a failed run's report needs neither."""
+    import pandas as pd
+
     from ..errors import InputError
     from ..sources.csv.checks import line_of
     from ..sources.csv.read import read_csv_validated
+    from .activity import ACTIVITY_COLUMNS, ACTIVITY_TYPES
+    from .cells import _strs
     path = Path(path)
     df = read_csv_validated(path, ACTIVITY_COLUMNS)
     for c in ACTIVITY_COLUMNS:

@@ -14,13 +14,26 @@ Adapter: SQLite. Must not import the store module, sources, report, notify or ru
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 from ..errors import InputError
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["meta_int", "schema_version", "migrate", "MIGRATION_WAIT_MS"]
+__all__ = ["meta_int", "schema_version", "migrate", "MIGRATION_WAIT_MS", "state"]
 
 MIGRATION_WAIT_MS = 60_000
+
+
+def state(path) -> dict:
+    """The store's revision and link count, read through a read-only connection with sqlite3
+    alone (nothing of pandas): what a run records before and after it. SQLite's and the meta
+    table's errors are raised (the caller says the store could not be read)."""
+    conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True, timeout=2.0)
+    try:
+        return {"revision": meta_int(conn, path, "revision"),
+                "links": int(conn.execute("SELECT count(*) FROM links").fetchone()[0])}
+    finally:
+        conn.close()
 
 
 def meta_int(conn: sqlite3.Connection, path, key: str) -> int:

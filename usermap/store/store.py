@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
+from ..clock import new_run_id
 from ..errors import InputError, RemovalGuardError, StoreConflictError, UsermapError
 from ..files import write_atomic
 from .errors import db_error
@@ -38,16 +37,10 @@ from ..engine.models import (
     MAPPINGS_CSV_COLUMNS, METHOD_EMAIL, METHOD_MANUAL, REMOVE, UPDATE, Change,
 )
 
-__all__ = ["Store", "new_run_id"]
+__all__ = ["Store"]
 
 _TEST_HOOK = "USERMAP_TEST_APPLY_HOOK"  # tests only: "fail:N" or "sleep:SECONDS" per change
 _IMPORT_HOOK = "USERMAP_TEST_IMPORT_HOOK"  # tests only: once the import has read the links
-
-
-def new_run_id(now: str | None = None) -> str:
-    """A run id: its UTC time then a short random suffix, e.g. 20261124T120000Z-3f9a."""
-    t = (datetime.strptime(now, "%Y-%m-%dT%H:%M:%SZ") if now else datetime.now(timezone.utc))
-    return t.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
 
 
 class Store:
