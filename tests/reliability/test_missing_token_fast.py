@@ -27,5 +27,5 @@ def test_a_run_without_tokens_imports_no_pandas_and_says_what_to_do(tmp_path):
     imported = set(re.findall(r"^import time:[^|]*\|[^|]*\|\s*(\S+)$", p.stderr, re.M))
     assert "usermap.runner" in imported
     assert not {m for m in imported if m.split(".")[0] in ("pandas", "numpy", "pyarrow")}
-    run_dir = next((tmp_path / "runs").iterdir())
+    run_dir = next(p for p in (tmp_path / "runs").iterdir() if p.is_dir())
     assert (run_dir / "report.html").is_file() and (run_dir / "run.json").is_file()
