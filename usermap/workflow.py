@@ -424,17 +424,11 @@ def activity_impact(config: "Config", store_path, run_dir) -> dict | None:
     the summary, or None when activities are not enabled."""
     if not config.activities.enabled:
         return None
-    from .activities.commands import client_for
-    from .activities.impact import scan, write_impact
-    from .activities.timeline import load_timeline
+    from .activities.impact import write_impact
+    from .activities.repair import scan_store
     from .store.store import Store
     with Store.open(store_path, create=False) as store:
-        tl = load_timeline(store)
-    client = client_for(config)
-    try:
-        imp = scan(client, tl, app_id=config.activities.app_id)
-    finally:
-        client.close()
+        imp, tl = scan_store(config, store)
     return write_impact(imp, tl, Path(run_dir) / IMPACT_DIR)
 
 

@@ -79,30 +79,11 @@ def _since_ms(since: str) -> int:
         raise InputError(f"not an ISO 8601 date: {since[:40]!r}", column="--since") from None
 
 
-def client_for(cfg):
-    from ..config import secret
-    from ..sources.api.fetch import policy_for
-    from ..sources.api.retry import Retrier
-    from .crm import CrmClient
-    a = cfg.activities
-    return CrmClient(cfg.hubspot.host, secret("HUBSPOT_ACCESS_TOKEN", required=True),
-                     api_version=cfg.hubspot.api_version, rate_share=a.rate_share,
-                     ten_second_limit=a.ten_second_limit, retrier=Retrier(policy_for(cfg)))
-
-
 def _scan(args, cfg, store):
     from .evidence import read_evidence
-    from .impact import scan
-    from .timeline import load_timeline
+    from .repair import scan_store
     events = read_evidence(args.evidence) if args.evidence else None
-    since = _since_ms(args.since)
-    tl = load_timeline(store)
-    client = client_for(cfg)
-    try:
-        return scan(client, tl, since_ms=since, events=events,
-                    app_id=cfg.activities.app_id), tl
-    finally:
-        client.close()
+    return scan_store(cfg, store, since_ms=_since_ms(args.since), events=events)
 
 
 def _impact(args, cfg) -> int:
@@ -123,12 +104,14 @@ def _impact(args, cfg) -> int:
 def _plan(args, cfg) -> int:
     from .. import files
     from ..store.store import Store
-    from .plan import repair_plan, write_plan
+    from .evidence import read_evidence
+    from .plan import write_plan
+    from .repair import plan_repair
     files.check_output_file(args.out, protected={"store": args.store, "config": args.config})
+    events = read_evidence(args.evidence) if args.evidence else None
     with Store.open(args.store) as store:
-        imp, _ = _scan(args, cfg, store)
-        plan = repair_plan(imp.rows, store_id=store.store_id, created_at=utc_now(),
-                           since=args.since, scanned=imp.scanned)
+        plan, imp = plan_repair(cfg, store, since=args.since, since_ms=_since_ms(args.since),
+                                events=events)
     write_plan(plan, args.out)
     print(f"plan: {len(plan['changes'])} activities to repair (of {imp.scanned} scanned, "
           f"{len(imp.rows)} on the wrong owner); wrote {args.out}")
@@ -136,10 +119,10 @@ def _plan(args, cfg) -> int:
 
 
 def _apply(args, cfg) -> int:
-    from ..clock import new_run_id
     from ..store.store import Store
-    from .apply import apply_plan, guard
+    from .apply import guard
     from .plan import read_plan
+    from .repair import apply_repair
     with Store.open(args.store) as store:
         plan = read_plan(args.plan, store_id=store.store_id)
         guard(plan, cfg.activities.guard_share, args.force)
@@ -148,18 +131,7 @@ def _apply(args, cfg) -> int:
             print(f"dry run: would set the owner of {n} activities ({plan['kind']}); nothing "
                   f"was changed. Apply with --yes")
             return 0
-        from ..lock import LOCK_NAME, RunLock
-        runs_dir = cfg.resolve(cfg.runs.dir)
-        runs_dir.mkdir(parents=True, exist_ok=True)
-        client = client_for(cfg)
-        run_id = new_run_id()
-        # the lock of scheduled runs: a repair never overlaps a run or a tab's apply
-        lock = RunLock(runs_dir / LOCK_NAME).acquire(run_id)
-        try:
-            got = apply_plan(plan, store, client, run_id=run_id, now=utc_now)
-        finally:
-            lock.release()
-            client.close()
+        got = apply_repair(cfg, store, plan)
     print(f"run {got['run_id']}{' (resumed)' if got['resumed'] else ''}: {got['done']} "
           f"activities set, {got['skipped']} skipped (changed since the plan)")
     return 0

@@ -380,7 +380,9 @@ class MappingTab(anywidget.AnyWidget):
         """Design §10: scan the account's calls and texts now and show what a repair would set
         (the proven ones only); nothing changes until Apply."""
         from ..activities.repair import plan_repair, share_limit
-        plan = plan_repair(self.config, self.store_path)
+        from ..store.store import Store
+        with Store.open(self.store_path, create=False) as store:
+            plan, _ = plan_repair(self.config, store)
         limit = share_limit(plan, self.config.activities.guard_share)
         self.pending = None
         self.pending_repair = plan
@@ -391,10 +393,14 @@ class MappingTab(anywidget.AnyWidget):
                  "Nothing to repair: no call or text is proven to belong to another owner.", "")
 
     def _apply_repair(self, force: bool) -> dict | None:
+        from ..activities.apply import guard
         from ..activities.repair import apply_repair
+        from ..store.store import Store
         plan, self.pending_repair = self.pending_repair, None
         try:
-            out = apply_repair(self.config, self.store_path, plan, force=force)
+            guard(plan, self.config.activities.guard_share, force)
+            with Store.open(self.store_path, create=False) as store:
+                out = apply_repair(self.config, store, plan)
         except LockedError:
             self.pending_repair = plan
             self._refuse("Another run is applying changes right now: nothing was changed. "
