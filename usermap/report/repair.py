@@ -3,7 +3,8 @@ the e-mail show them: one sentence per person and the counts per reason, from th
 summary (``summary.json`` of ``usermap activities impact``). The words are written here once;
 the notebooks and the tab show the same sentences.
 
-PURE: standard library only; the names come from the caller (the audit's users).
+PURE: standard library and the reasons' words of ``activities.rules`` (one place for them);
+the names come from the caller (the audit's users).
 """
 
 from __future__ import annotations
@@ -11,22 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..activities.rules import REASONS
 from ..visible import visible
 from .text import plural
 
-__all__ = ["RepairImpact", "build_repair", "person_sentence", "REASON_WORDS"]
-
-# impact.csv's reason codes in words (what happened, and whether usermap can put it right)
-REASON_WORDS = {
-    "export_names_user": "the Aloware export names the user; it landed on another owner",
-    "stale_link": "logged through a link that was in error then (proven by the journal)",
-    "owner_changed_since": "a person or a workflow changed the owner since: left alone",
-    "no_valid_link_since": "the user has had no valid link since: nobody to give it to",
-    "not_set_by_integration": "the owner was not set by Aloware's integration: left alone",
-    "unassigned": "logged without an owner: only an Aloware export can say whose it is",
-    "owner_not_linked": "logged to an owner linked to no Aloware user (a default owner)",
-}
-
+__all__ = ["RepairImpact", "build_repair", "person_sentence"]
 
 @dataclass(frozen=True)
 class RepairImpact:
@@ -83,7 +73,7 @@ def build_repair(summary: dict, names: dict[str, str]) -> RepairImpact:
         total = int(p.get("calls", 0)) + int(p.get("sms", 0))
         people.append((total, uid, name, person_sentence(name, p, since)))
     people.sort(key=lambda t: (-t[0], t[1]))
-    reasons = sorted(((str(c), REASON_WORDS.get(str(c), str(c)), int(n))
+    reasons = sorted(((str(c), REASONS.get(str(c), str(c)), int(n))
                       for c, n in (summary.get("by_reason") or {}).items()),
                      key=lambda t: (-t[2], t[0]))
     grades = summary.get("by_grade") or {}
