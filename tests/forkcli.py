@@ -79,27 +79,37 @@ def _forkable(env: dict) -> bool:
 
 
 def run(argv, *, env: dict | None = None, cwd=None, timeout: float = 180,
-        input: str | bytes | None = None, text: bool = True) -> subprocess.CompletedProcess:
+        input: str | bytes | None = None, text: bool = True,
+        umask: int | None = None) -> subprocess.CompletedProcess:
     """``usermap ARGV`` as ``subprocess.run([USERMAP, *argv], capture_output=True, ...)`` would
-    run it: ``env`` is the whole environment (default: this process's), ``cwd`` the folder."""
+    run it: ``env`` is the whole environment (default: this process's), ``cwd`` the folder,
+    ``umask`` the process's umask (default: this process's)."""
     argv = [os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in argv]
     env = dict(os.environ if env is None else env)
     if not enabled() or not _forkable(env):
         return subprocess.run([USERMAP, *argv], capture_output=True, text=text, env=env,
-                              cwd=cwd, timeout=timeout, input=input)
+                              cwd=cwd, timeout=timeout, input=input,
+                              preexec_fn=None if umask is None else (lambda: os.umask(umask)))
     with _lock, tempfile.TemporaryDirectory(prefix="forkcli-") as tmp:
         out, err, inp = (os.path.join(tmp, n) for n in ("out", "err", "in"))
         with open(inp, "wb") as f:
             if input is not None:
                 f.write(input.encode() if isinstance(input, str) else input)
         request = {"argv": argv, "env": env, "cwd": os.fspath(cwd or os.getcwd()),
-                   "stdin": inp, "stdout": out, "stderr": err}
+                   "stdin": inp, "stdout": out, "stderr": err,
+                   "umask": _umask() if umask is None else umask}
         code = _ask(request, timeout, argv)
         data = [Path(p).read_bytes() for p in (out, err)]
     if text:
         enc = locale.getpreferredencoding(False)
         data = [d.decode(enc).replace("\r\n", "\n") for d in data]
     return subprocess.CompletedProcess([USERMAP, *argv], code, data[0], data[1])
+
+
+def _umask() -> int:
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
 
 
 def _ask(request: dict, timeout: float, argv) -> int:

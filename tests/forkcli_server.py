@@ -28,6 +28,7 @@ def child(request: dict) -> None:
     """Become ``usermap ARGV`` (never returns)."""
     code = 1
     try:
+        os.umask(request["umask"])
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
