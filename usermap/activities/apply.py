@@ -28,10 +28,10 @@ from ..errors import CrmValidationError, ShareGuardError
 from . import journal
 from .crm import UPDATE_BATCH
 
-__all__ = ["apply_plan", "guard", "KILL_HOOK"]
+__all__ = ["apply_plan", "guard", "KILL_HOOK", "RUN_KINDS"]
 
 KILL_HOOK = "USERMAP_TEST_ACTIVITIES_KILL"
-_KINDS = {"repair": "activities", "undo": "activities_undo"}
+RUN_KINDS = {"repair": "activities", "undo": "activities_undo"}
 _OBJECTS = {"call": "calls", "sms": "communications"}
 
 
@@ -55,7 +55,7 @@ def _hook(point: str, batch: int) -> None:
 def apply_plan(plan: dict, store, client, *, run_id: str, now) -> dict:
     """Apply ``plan`` (checked by plan.read_plan and guard) to HubSpot. ``now()`` gives the
     time of each journal write. Returns counts and the run id (resumed or new)."""
-    kind = _KINDS[plan["kind"]]
+    kind = RUN_KINDS[plan["kind"]]
     run_id, resumed = journal.open_run(store, plan_hash=plan["hash"], kind=kind,
                                        run_id=run_id, now=now())
     rows = journal.run_rows(store, run_id)

@@ -31,7 +31,7 @@ from ..visible import visible
 from .text import SAFE_URL, plural
 
 __all__ = ["jinja_env", "templates_dir", "report_html", "report_email", "failure_html",
-           "failure_email", "EMAIL_TOP", "EMAIL_CLIP"]
+           "failure_email", "repair_run_html", "repair_run_email", "EMAIL_TOP", "EMAIL_CLIP"]
 
 EMAIL_TOP = 10                        # rows of each list in the e-mail and the text
 EMAIL_CLIP = 120                      # characters of any one value in the e-mail and the text
@@ -174,3 +174,21 @@ def _status_class(status: str) -> str:
     if s in ("warning", "partial", "refused", "dry_run", "no_changes"):
         return "warn"
     return "bad"
+
+
+# --- the report of an activities repair run ---------------------------------------------------
+def repair_run_html(r: "RepairRunReport") -> str:
+    """An activities repair run's page: the report's stylesheet, no script."""
+    return _render("repair_run.html.j2", r=r, page=True, location=_where({}), css=_page_css(),
+                   top=EMAIL_TOP, status_class=_status_class, favicon=_FAVICON)
+
+
+def repair_run_email(r: "RepairRunReport", location: Mapping[str, str] | None, *,
+                     html: bool) -> str:
+    """Its e-mail: the page's body without its head (HTML, a <style> block notify inlines) or
+    the plain text."""
+    if html:
+        return _render("repair_run.html.j2", r=r, page=False, location=_where(location),
+                       css=_page_css(), top=EMAIL_TOP, status_class=_status_class,
+                       favicon=_FAVICON)
+    return _render("repair_run.txt.j2", r=r, location=_where(location), top=EMAIL_TOP)

@@ -36,7 +36,7 @@ from ..errors import LockedError, RemovalGuardError, SafetyError, StalePlanError
 from ..redact import redact
 from . import rows as R
 from .impact import newest_impact, people_rows, repair_preview
-from .words import apply_words, email_words, refreshed_words, undo_title
+from .words import apply_words, email_words, refreshed_words, repair_words, undo_title
 
 SEARCH_PLACEHOLDER = "Search by name, e-mail or id"
 HERE = Path(__file__).parent
@@ -400,7 +400,8 @@ class MappingTab(anywidget.AnyWidget):
         try:
             guard(plan, self.config.activities.guard_share, force)
             with Store.open(self.store_path, create=False) as store:
-                out = apply_repair(self.config, store, plan)
+                out = apply_repair(self.config, store, plan,
+                                   names=self.names() if self.data else None)
         except LockedError:
             self.pending_repair = plan
             self._refuse("Another run is applying changes right now: nothing was changed. "
@@ -412,11 +413,11 @@ class MappingTab(anywidget.AnyWidget):
             self.preview = {**self.preview, "needs_force": True}
             return None
         self.preview = {}
-        self.outcome = {"text": f"Repaired: {out['done']:,} calls and texts now belong to their "
-                                f"owner; {out['skipped']:,} left alone (changed since the scan). "
-                                f"Recorded as run {out['run_id']}.",
-                        "run_id": "", "report_url": "", "email": "", "at": time.time()}
-        self.status = {}
+        base = os.environ.get(REPORT_URL_ENV, "")
+        self.outcome = {"text": repair_words(out), "run_id": out["run_id"],
+                        "report_url": f"{base}{out['run_id']}" if base else "",
+                        "email": email_words(out, self.config), "at": time.time()}
+        self.status = {}              # the outcome says it, with View report and the e-mail
         return out
 
     def _drop_pending(self) -> None:

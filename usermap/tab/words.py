@@ -73,6 +73,15 @@ def apply_words(plan, out: dict) -> str:
             f"{counts_words(n['add'], n['update'], n['remove'])}.")
 
 
+def repair_words(out: dict) -> str:
+    """What a Repair Apply did (an activities run's counts)."""
+    failed = int(out.get("failed", 0))
+    return (f"Repaired: {int(out['done']):,} calls and texts now belong to their owner; "
+            f"{int(out['skipped']):,} left alone (changed since the scan)"
+            + (f"; {failed:,} failed (HubSpot refused the owner)" if failed else "")
+            + f". Recorded as run {out['run_id']}.")
+
+
 def email_words(out: dict, config) -> str:
     if out.get("sent"):
         to = ", ".join(config.smtp.recipients) or "the recipients"
