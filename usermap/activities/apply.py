@@ -60,13 +60,20 @@ def apply_plan(plan: dict, store, client, *, run_id: str, now) -> dict:
                                        run_id=run_id, now=now())
     rows = journal.run_rows(store, run_id)
     batch_no, pending = 0, []
-    for short, obj in _OBJECTS.items():
-        todo = [c for c in plan["changes"] if c["object"] == short and
-                rows.get((obj, c["activity_id"]), {}).get("state") not in ("done", "skipped")]
-        for i in range(0, len(todo), UPDATE_BATCH):
-            batch_no += 1
-            pending = _batch(store, client, run_id, obj, todo[i:i + UPDATE_BATCH], rows,
-                             batch_no, now, pending)
+    try:
+        for short, obj in _OBJECTS.items():
+            todo = [c for c in plan["changes"] if c["object"] == short and
+                    rows.get((obj, c["activity_id"]), {}).get("state") not in ("done", "skipped")]
+            for i in range(0, len(todo), UPDATE_BATCH):
+                batch_no += 1
+                pending = _batch(store, client, run_id, obj, todo[i:i + UPDATE_BATCH], rows,
+                                 batch_no, now, pending)
+    except Exception:
+        # a batch failed (HubSpot, the network): the batches before it are settled, so the
+        # run's report says what was done; the run stays open for the next apply to complete
+        if pending:
+            journal.record(store, run_id, now(), settle=pending)
+        raise
     counts = journal.finish(store, run_id, now(), pending)
     return {"run_id": run_id, "resumed": resumed, "done": counts.get("done", 0),
             "skipped": counts.get("skipped", 0)}

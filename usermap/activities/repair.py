@@ -122,8 +122,8 @@ def record_run(cfg, store, plan: dict, run_id: str, *, resumed: bool, names=None
            "send_error": sent.get("error"), "subject": rep.subject(), "run_dir": str(run_dir),
            "done": rep.done, "skipped": rep.skipped, "failed": rep.failed}
     (run_dir / "run.json").write_text(json.dumps(
-        {"run_id": run_id, "kind": RUN_KINDS[plan["kind"]], "status": rep.status,
-         "finished_at": rep.generated_at, **rep.to_json(), **out}, indent=2) + "\n",
+        {**rep.to_json(), "kind": RUN_KINDS[plan["kind"]], "finished_at": rep.generated_at,
+         **out}, indent=2) + "\n",
         encoding="utf-8")
     prune(runs_dir, cfg.runs.keep, protect={run_id})
     return out
