@@ -233,3 +233,24 @@ def test_the_report_reads_in_chromium_at_1280_and_390(repaired, browser):  # noq
         assert all(u.startswith(("file:", "data:")) for u in requests), requests
         ctx.close()
 
+
+
+def test_usermap_undo_of_an_activities_run_names_the_command_that_works(repaired):
+    e, _, _, run_id, _, _ = repaired
+    p = _run(e, "undo", run_id, "--config", "usermap.toml", "--out", "u.json")
+    assert p.returncode == 2 and not (e.root / "u.json").exists()
+    cmd = f"usermap activities undo {run_id} --config usermap.toml --out u.json"
+    assert f"`{cmd}`" in p.stderr, p.stderr
+    p = _run(e, *shlex.split(cmd)[1:])                    # works as printed
+    assert p.returncode == 0, p.stderr
+    assert json.loads((e.root / "u.json").read_text())["undo_of"] == run_id
+    # without --config (and no ./usermap.toml): it says which config it needs
+    p = _run(e, "undo", run_id, "--store", str(e.store), "--out", "v.json", cwd=e.root.parent)
+    assert p.returncode == 2 and f"[store] path is {e.store}" in p.stderr, p.stderr
+    # the undo of a repair is not undone by either: a new repair plan sets those owners again
+    con = sqlite3.connect(e.store)
+    undo_id = con.execute("SELECT run_id FROM runs WHERE kind='activities_undo'").fetchone()
+    con.close()
+    if undo_id:
+        p = _run(e, "undo", undo_id[0], "--config", "usermap.toml", "--out", "w.json")
+        assert p.returncode == 2 and "usermap activities plan --config usermap.toml" in p.stderr
