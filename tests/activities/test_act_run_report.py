@@ -243,6 +243,7 @@ def test_usermap_undo_of_an_activities_run_names_the_command_that_works(repaired
     assert f"`{cmd}`" in p.stderr, p.stderr
     p = _run(e, *shlex.split(cmd)[1:])                    # works as printed
     assert p.returncode == 0, p.stderr
+    assert "`usermap activities apply u.json --config usermap.toml --yes`" in p.stdout
     assert json.loads((e.root / "u.json").read_text())["undo_of"] == run_id
     # without --config (and no ./usermap.toml): it says which config it needs
     p = _run(e, "undo", run_id, "--store", str(e.store), "--out", "v.json", cwd=e.root.parent)

@@ -167,7 +167,9 @@ def _undo(args, cfg) -> int:
     with Store.open(args.store) as store:
         plan = undo_plan(store, args.run_id, created_at=utc_now())
     write_plan(plan, args.out)
+    import shlex
     print(f"undo plan: {len(plan['changes'])} activities back to their old owner; wrote "
-          f"{args.out}. Apply it with `usermap activities apply {args.out} --yes`")
+          f"{args.out}. Apply it with `usermap activities apply {shlex.quote(args.out)} "
+          f"--config {shlex.quote(_config_arg(args))} --yes`")
     return 0
 

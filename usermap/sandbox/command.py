@@ -169,7 +169,7 @@ def _write_config(srv: SandboxServer, args) -> tuple[str, dict]:
                  f'app_id = "{APP_ID}"\n')
     if args.config_out:
         Path(args.config_out).write_text(toml, encoding="utf-8")
-        print(f"  wrote {args.config_out} and {', '.join(str(f) for f in files.values())}")
+        print(f"  wrote {', '.join(str(f) for f in (args.config_out, *files.values()))}")
     return toml, files
 
 
