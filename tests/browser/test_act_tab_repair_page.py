@@ -20,7 +20,7 @@ import pytest
 
 import act_kit
 from conftest import SANDBOX_TOKENS
-from runkit import USERMAP, cli
+from runkit import USERMAP
 from test_report_browser import browser  # noqa: F401 (the shared Chromium fixture)
 from test_tab_page import (button, in_view, kernels, nothing_wider_than_the_screen, open_tab,
                            watched, wait_status)
@@ -45,10 +45,13 @@ class TabServer:
         e.config.write_text(e.config.read_text(encoding="utf-8")
                             + f'\n[aloware]\nbase_url = "{e.srv.base_url}"\n\n[runs]\n'
                               f'dir = "runs"\n', encoding="utf-8")
-        p, _ = cli(["activities", "impact", "--config", str(e.config), "--out",
-                    str(e.root / "runs" / "20261206T000000Z-0a0a" / "activities")],
-                   SANDBOX_TOKENS, cwd=e.root)
-        assert p.returncode == 0, p.stderr
+        from usermap import workflow              # the newest run's impact, as `usermap run`
+        from usermap.config import Config         # writes it with [activities] enabled
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in SANDBOX_TOKENS.items():
+                mp.setenv(k, v)
+            workflow.activity_impact(Config.load(str(e.config)), e.store,
+                                     e.root / "runs" / "20261206T000000Z-0a0a")
         from usermap.tabserver import free_port
         self.port = free_port()
         self.out = e.root / "tab.out"
@@ -89,7 +92,6 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(browser, server):  # noqa: F811
-    time.sleep(3)                   # the pool's kernel has run the notebook
     pg = watched(browser, 390, 844)
     pg.goto(server.url, timeout=60_000)
     pg.locator(".um-card").first.wait_for(timeout=60_000)
