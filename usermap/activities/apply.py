@@ -27,6 +27,7 @@ import signal
 from ..errors import CrmValidationError, ShareGuardError
 from . import journal
 from .crm import UPDATE_BATCH
+from .rules import REFUSED_OWNER
 
 __all__ = ["apply_plan", "guard", "KILL_HOOK", "RUN_KINDS"]
 
@@ -115,7 +116,7 @@ def _update(client, obj, write) -> tuple[list, list]:
         bad = e.invalid_owners
         if not bad:
             raise
-    refused = [{**c, "skip_reason": "skipped: HubSpot refused the owner (not a valid owner)"}
+    refused = [{**c, "skip_reason": REFUSED_OWNER}
                for c in write if c["to"] in bad]
     rest = [c for c in write if c["to"] not in bad]
     if rest:

@@ -118,7 +118,7 @@ def record_run(cfg, store, plan: dict, run_id: str, *, resumed: bool, names=None
         plan_file=shlex.quote(shown(plan_path)), mask_emails=cfg.report.mask_emails)
     path = write_report(rep, run_dir / "report.html")
     sent = notify(rep, cfg, run_dir, report_path=path)
-    out = {"report": str(path), "notification": sent.get("eml"), "sent": sent.get("sent"),
+    out = {"run_id": run_id, "report": str(path), "notification": sent.get("eml"), "sent": sent.get("sent"),
            "send_error": sent.get("error"), "subject": rep.subject(), "run_dir": str(run_dir),
            "done": rep.done, "skipped": rep.skipped, "failed": rep.failed}
     (run_dir / "run.json").write_text(json.dumps(

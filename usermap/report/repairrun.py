@@ -8,7 +8,7 @@ alone because their owner changed since the plan, and how many failed (HubSpot r
 owner, or the run stopped before it could say); the state HubSpot and the journal are in after
 the run; and what to do next (undo it, or apply the same plan again to complete it).
 
-PURE: the standard library, ``visible`` and the reasons' words of ``activities.rules``; the
+PURE: the standard library, ``visible`` and the journal's words of ``activities.rules``; the
 rendering methods call render.py, imported when called. No I/O, no clock, no environment.
 """
 
@@ -17,13 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+from ..activities.rules import REFUSED_OWNER
 from ..visible import visible
 from .text import one_line
 
 __all__ = ["RepairRunReport", "build_repair_run", "PAGE_PEOPLE"]
 
 PAGE_PEOPLE = 500          # people listed on the page (the e-mail lists render.EMAIL_TOP)
-_REFUSED = "refused"       # a skip reason apply.py writes when HubSpot refused the owner
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class RepairRunReport:
 
 
 def _is_refused(row: dict) -> bool:
-    return _REFUSED in str(row.get("reason") or "")
+    return row.get("reason") == REFUSED_OWNER
 
 
 def _tally(changes, rows: Mapping, people_of: Mapping, names: Mapping):
