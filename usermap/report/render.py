@@ -1,7 +1,7 @@
-"""Rendering of the report model (docs/design.md §8): the ONE Jinja environment, used for both
-``Report`` (report.html.j2, email.html.j2, email.txt.j2), ``FailureReport``
-(failure.html.j2, failure.txt.j2) and ``RepairRunReport`` (repair_run.html.j2, the report's
-stylesheet without its script, and repair_run.txt.j2), and ``templates_dir`` (which asks ``usermap.resources``:
+"""Rendering of the report model (docs/design.md §8): the ONE Jinja environment, used for
+``Report`` (report.html.j2, email.html.j2, email.txt.j2), ``FailureReport`` (failure.html.j2,
+failure.txt.j2) and ``RepairRunReport`` (repair_run.html.j2 with the report's stylesheet and no
+script, repair_run.txt.j2), and ``templates_dir`` (which asks ``usermap.resources``:
 $USERMAP_TEMPLATES, the checkout's reports/templates, or the installed package's copy).
 
 The environment: ``autoescape=True`` (``select_autoescape()`` would not escape ``*.j2`` files)
