@@ -167,6 +167,8 @@ def test_the_undo_the_report_prints_works_and_is_reported_too(repaired, smtp):
     html = (e.root / "runs" / undo_id / "report.html").read_text(encoding="utf-8")
     assert "<h1>Undo of an activities repair</h1>" in html and f"undoes <code>{run_id}" in html
     assert f'id="n-set">{len(plan["changes"]) - 1}<' in html
+    assert "`usermap activities plan --config usermap.toml --out repair.json`" in \
+        _message(sink.received[-1]).get_body(("plain",)).get_content()
     m = _message(sink.received[-1])
     assert m["Subject"].startswith(f"usermap [OK]: undo of activities repair {run_id}, run "
                                    f"{undo_id}: {len(plan['changes']) - 1} set")

@@ -182,6 +182,9 @@ def _next_steps(run_id: str, *, undo: bool, stopped: bool, done: int, skipped: i
                      f"undo.json`, review undo.json, then `usermap activities apply undo.json "
                      f"{c} --yes`. It writes the old owner back only where the owner is still "
                      f"the one this run wrote.")
+    if done and undo:
+        steps.append(f"To set these owners again, make a new repair plan: `usermap activities "
+                     f"plan {c} --out repair.json`, then apply it.")
     if skipped:
         steps.append(f"To see where the skipped ones stand now, scan again: `usermap "
                      f"activities impact {c} --out impact/`.")
