@@ -7,6 +7,7 @@ SMTP when configured) and run.json, then retention."""
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 
 from ..clock import new_run_id, utc_now
@@ -79,10 +80,7 @@ def apply_repair(cfg, store, plan: dict, *, names=None, config_arg: str = "") ->
             rid = journal.unfinished_run(store, plan_hash=plan["hash"],
                                          kind=RUN_KINDS[plan["kind"]])
             if rid is not None:
-                from ..redact import bounded
-                e.run_record = record_run(cfg, store, plan, rid, resumed=False, names=names,
-                                          config_arg=config_arg,
-                                          error=f"{type(e).__name__}: {bounded(e, 1500)}")
+                _record_failure(cfg, store, plan, rid, e, names=names, config_arg=config_arg)
             raise
         return {**got, **record_run(cfg, store, plan, got["run_id"], resumed=got["resumed"],
                                     names=names, config_arg=config_arg)}
@@ -90,6 +88,19 @@ def apply_repair(cfg, store, plan: dict, *, names=None, config_arg: str = "") ->
         lock.release()
         if client is not None:
             client.close()
+
+
+def _record_failure(cfg, store, plan: dict, run_id: str, error: Exception, **kw) -> None:
+    """The report of a run that stopped, kept on ``error`` as ``run_record``; a failure to
+    write it is logged and never hides ``error`` itself."""
+    from ..redact import bounded
+    try:
+        error.run_record = record_run(cfg, store, plan, run_id, resumed=False,
+                                      error=f"{type(error).__name__}: {bounded(error, 1500)}",
+                                      **kw)
+    except Exception as e:  # noqa: BLE001 - the run's own error is the one to raise
+        logging.getLogger("usermap.activities").warning(
+            "could not write the report of run %s: %s", run_id, bounded(e, 300))
 
 
 def record_run(cfg, store, plan: dict, run_id: str, *, resumed: bool, names=None,
