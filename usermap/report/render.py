@@ -1,7 +1,7 @@
 """Rendering of the report model (docs/design.md §8): the ONE Jinja environment, used for
 ``Report`` (report.html.j2, email.html.j2, email.txt.j2), ``FailureReport`` (failure.html.j2,
 failure.txt.j2) and ``RepairRunReport`` (repair_run.html.j2 with the report's stylesheet and no
-script, repair_run.txt.j2), and ``templates_dir`` (which asks ``usermap.resources``:
+script, repair_run_email.html.j2, repair_run.txt.j2), and ``templates_dir`` (which asks ``usermap.resources``:
 $USERMAP_TEMPLATES, the checkout's reports/templates, or the installed package's copy).
 
 The environment: ``autoescape=True`` (``select_autoescape()`` would not escape ``*.j2`` files)
@@ -180,16 +180,13 @@ def _status_class(status: str) -> str:
 # --- the report of an activities repair run ---------------------------------------------------
 def repair_run_html(r: "RepairRunReport") -> str:
     """An activities repair run's page: the report's stylesheet, no script."""
-    return _render("repair_run.html.j2", r=r, page=True, location=_where({}), css=_page_css(),
-                   top=EMAIL_TOP, status_class=_status_class, favicon=_FAVICON)
+    from .repairrun import PAGE_PEOPLE
+    return _render("repair_run.html.j2", r=r, css=_page_css(), status_class=_status_class,
+                   favicon=_FAVICON, most=PAGE_PEOPLE)
 
 
 def repair_run_email(r: "RepairRunReport", location: Mapping[str, str] | None, *,
                      html: bool) -> str:
-    """Its e-mail: the page's body without its head (HTML, a <style> block notify inlines) or
-    the plain text."""
-    if html:
-        return _render("repair_run.html.j2", r=r, page=False, location=_where(location),
-                       css=_page_css(), top=EMAIL_TOP, status_class=_status_class,
-                       favicon=_FAVICON)
-    return _render("repair_run.txt.j2", r=r, location=_where(location), top=EMAIL_TOP)
+    """Its e-mail's HTML part (the e-mails' stylesheet, notify inlines it) or its text."""
+    return _render("repair_run_email.html.j2" if html else "repair_run.txt.j2", r=r,
+                   location=_where(location), top=EMAIL_TOP, status_class=_status_class)
