@@ -32,10 +32,12 @@ from ..visible import visible
 from .text import SAFE_URL, plural
 
 __all__ = ["jinja_env", "templates_dir", "report_html", "report_email", "failure_html",
-           "failure_email", "repair_run_html", "repair_run_email", "EMAIL_TOP", "EMAIL_CLIP"]
+           "failure_email", "repair_run_html", "repair_run_email", "EMAIL_TOP", "EMAIL_CLIP",
+           "REPAIR_PAGE_PEOPLE"]
 
 EMAIL_TOP = 10                        # rows of each list in the e-mail and the text
 EMAIL_CLIP = 120                      # characters of any one value in the e-mail and the text
+REPAIR_PAGE_PEOPLE = 500              # people an activities run's page lists (its journal: all)
 
 # A tiny inline icon (data: URL), so the browser never asks for /favicon.ico.
 _FAVICON = ("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E"
@@ -180,9 +182,8 @@ def _status_class(status: str) -> str:
 # --- the report of an activities repair run ---------------------------------------------------
 def repair_run_html(r: "RepairRunReport") -> str:
     """An activities repair run's page: the report's stylesheet, no script."""
-    from .repairrun import PAGE_PEOPLE
     return _render("repair_run.html.j2", r=r, css=_page_css(), status_class=_status_class,
-                   favicon=_FAVICON, most=PAGE_PEOPLE)
+                   favicon=_FAVICON, most=REPAIR_PAGE_PEOPLE)
 
 
 def repair_run_email(r: "RepairRunReport", location: Mapping[str, str] | None, *,

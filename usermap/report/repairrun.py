@@ -21,9 +21,7 @@ from ..activities.rules import REFUSED_OWNER
 from ..visible import visible
 from .text import one_line
 
-__all__ = ["RepairRunReport", "build_repair_run", "PAGE_PEOPLE"]
-
-PAGE_PEOPLE = 500          # people listed on the page (the e-mail lists render.EMAIL_TOP)
+__all__ = ["RepairRunReport", "build_repair_run"]
 
 
 @dataclass(frozen=True)
