@@ -9,9 +9,9 @@ that plays tricks with the process. Nothing else does these:
   cyclic GC is off, and what the imports made (pandas, pyarrow) is frozen once they are loaded;
 - pandas' options (``future.infer_string`` off) for the whole process;
 - optional imports nobody needs: jsonschema's IRI format checker (``rfc3987_syntax``) builds a
-  parser grammar when it is imported, the costliest import of a run; nbformat (papermill's, in
-  `usermap run`) and jupyter_server (Voilà's, in `usermap tab`) import jsonschema, which skips
-  that format when the module is absent. No schema usermap or its notebooks meet uses it;
+  parser grammar when it is imported, seconds of CPU; nbformat (papermill's, in `usermap run`)
+  and jupyter_server (Voilà's, in `usermap tab`) import jsonschema, which skips that format when
+  the module is absent. No schema usermap, its notebooks or the tab's server meet uses it;
 - signals: SIGTERM ends this process at once (its default), and the kernel then kills the
   child (it asked for ``PR_SET_PDEATHSIG``); SIGINT is a KeyboardInterrupt that ``cli.main``
   reports (exit 130) after the child was killed and reaped (``close`` in ``run``, in the load);
