@@ -37,6 +37,7 @@ _START_UP = ("PYTHON", "LC_", "LANG")
 _lock = threading.Lock()
 _server: subprocess.Popen | None = None
 _server_start_up: dict = {}      # the start-up variables the server was started with
+cpu_seconds = 0.0                # the CPU time of the commands run so far (for profiling)
 
 
 def enabled() -> bool:
@@ -116,13 +117,16 @@ def _ask(request: dict, timeout: float, argv) -> int:
     server = _start()
     server.stdin.write((json.dumps(request) + "\n").encode())
     server.stdin.flush()
+    global cpu_seconds
     pid = int(_line(server, 30, argv))
     try:
-        return int(_line(server, timeout, argv))
+        code, cpu = _line(server, timeout, argv).split()
     except subprocess.TimeoutExpired:
         os.kill(pid, signal.SIGKILL)
         _line(server, 30, argv)
         raise
+    cpu_seconds += float(cpu)
+    return int(code)
 
 
 def _line(server, timeout: float, argv) -> str:

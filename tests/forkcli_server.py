@@ -3,7 +3,7 @@
 It imports what a `usermap` command imports, then reads one request a line on its standard
 input (JSON: argv, env, cwd, and the files for stdin, stdout and stderr), forks a child that
 becomes that command, writes the child's pid, waits for it and writes its exit code (-N for a
-signal). It ends when its standard input closes. One command at a time."""
+signal) and the CPU seconds it used. It ends when its standard input closes. One command at a time."""
 
 import json
 import os
@@ -83,8 +83,9 @@ def main() -> None:
             child(request)
         out.write(b"%d\n" % pid)
         out.flush()
-        _, status = os.waitpid(pid, 0)
-        out.write(b"%d\n" % os.waitstatus_to_exitcode(status))
+        _, status, usage = os.wait4(pid, 0)
+        cpu = usage.ru_utime + usage.ru_stime      # the child's and its reaped children's
+        out.write(b"%d %.3f\n" % (os.waitstatus_to_exitcode(status), cpu))
         out.flush()
 
 
