@@ -137,9 +137,48 @@ def _voila_class(runs_dir: Path):
     return TabVoila
 
 
+# Voilà's page is hidden behind a spinner until its front end has booted; ``usermap tab``'s page
+# shows the widget's first view (``usermap.tab.firstview``, in the cell's output under its own
+# type) at once instead: written where the output is, then moved to the top of the page, over
+# the place where the live widget will draw itself (the offsets of Voilà's lab layout: 10 px of
+# panel, 5 px of cell, 5 px above the output), and removed by the widget when it has drawn.
+_FIRST_VIEW = """
+{%- if output and output.data and output.data[FIRST_MIME] -%}
+{{ output.data[FIRST_MIME] }}
+<script>(function (s) { var f = s.previousElementSibling;
+  if (f && f.classList.contains("um-first")) document.body.prepend(f); })(document.currentScript);
+</script>
+{%- endif -%}
+"""
+_DATA_PRIORITY = "{% block data_priority scoped %}"
+_FIRST_VIEW_CSS = (".um-first { position: absolute; top: 20px; left: 15px; right: 15px; "
+                   "z-index: 20; background: #fff; pointer-events: none; cursor: progress; }\n"
+                   ".um-first .um-first-search { color: #667085; }\n"
+                   "body:has(.um-first) #loading { display: none !important; }\n")
+# what Voilà's lab template loads in the head (its style bundle, JupyterLab's CSS: half a
+# megabyte, render-blocking there) goes to the end of the body, before Voilà's own script; with
+# the rules of nbconvert's lab head that concern outputs (the collapser takes no room)
+_LAB_CSS = """
+{% if frontend == "voila" %}{{ resources.include_js("static/voila-style.js") }}{% endif %}
+{{ resources.include_css("static/index.css") }}
+{% if resources.theme == 'dark' %}{{ resources.include_css("static/theme-dark.css") }}
+{% elif resources.theme == 'light' %}{{ resources.include_css("static/theme-light.css") }}
+{% else %}{{ resources.include_lab_theme(resources.theme) }}{% endif %}
+<style>
+.jp-mod-noOutputs.jp-mod-noInput, a.anchor-link, .jp-Collapser { display: none; }
+.jp-OutputArea-output pre { line-height: inherit; font-family: inherit; }
+.jp-RenderedText pre { color: var(--jp-content-font-color1); font-size: var(--jp-code-font-size); }
+</style>
+"""
+
+
 def _template_text(port: int) -> str:
-    """Voilà's installed ``lab`` index template, without anything it loads from elsewhere."""
+    """Voilà's installed ``lab`` index template, without anything it loads from elsewhere, with
+    the first view shown at once and the heavy head moved to the end of the body."""
     from voila.paths import collect_template_paths
+
+    from .tab.firstview import MIME as FIRST_MIME
+    from .tab.firstview import WIDGET_CSS
     for d in collect_template_paths(["voila"], "lab"):
         src = Path(d) / "index.html.j2"
         if src.is_file() and "voila" in str(d):
@@ -149,6 +188,17 @@ def _template_text(port: int) -> str:
     text = _EXTERNAL.sub("", src.read_text(encoding="utf-8"))
     if re.search(r"""(src|href)=["']https?://""", text):  # pragma: no cover - a new Voilà
         raise InputError("Voilà's lab template loads something from the network", file=str(src))
+    head = re.search(r"\{%-? block notebook_css -?%\}.*?\{%-? endblock notebook_css -?%\}", text,
+                     re.S)
+    foot = re.search(r"\{\{ voila_setup_labextensions\(", text)
+    if not head or not foot or _DATA_PRIORITY not in text:  # pragma: no cover - a new Voilà
+        raise InputError("Voilà's lab template has changed", file=str(src))
+    text = (text[:head.start()] + "{% block notebook_css %}{{ spinner.css() }}<style>{% raw %}"
+            + WIDGET_CSS.read_text(encoding="utf-8") + _FIRST_VIEW_CSS
+            + "{% endraw %}</style>{% endblock notebook_css %}"
+            + text[head.end():foot.start()] + _LAB_CSS + text[foot.start():])
+    text = text.replace(_DATA_PRIORITY, _DATA_PRIORITY + _FIRST_VIEW.replace(
+        "FIRST_MIME", json.dumps(FIRST_MIME)), 1)
     meta = (f'<meta http-equiv="Content-Security-Policy" '
             f'content="{CSP.format(host=HOST, port=port)}">')
     extra = ("\n{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}\n"

@@ -42,6 +42,20 @@ function fmt(n) {
   return Number(n || 0).toLocaleString("en-US");
 }
 
+// The page `usermap tab` serves shows a static picture of the first view (usermap/tab/firstview.py)
+// until this front end has drawn; it goes in the same task as this view becomes visible, so the
+// page never shows both nor neither.
+function dropFirstView(root) {
+  const drop = () => {
+    if (!root.isConnected || !root.getClientRects().length) return false;
+    for (const f of document.querySelectorAll(".um-first")) f.remove();
+    return true;
+  };
+  if (!document.querySelector(".um-first") || drop()) return;
+  const watch = new MutationObserver(() => { if (drop()) watch.disconnect(); });
+  watch.observe(document.body, { childList: true, subtree: true, attributes: true, attributeFilter: ["style", "class", "hidden"] });
+}
+
 function render({ model, el: root }) {
   const state = { tab: "mapped", timer: null };
   const uid = Math.random().toString(36).slice(2, 10);   // ids unique on a page of several tabs
@@ -79,6 +93,7 @@ function render({ model, el: root }) {
       el("p", { class: "um-lede" }, "Each Aloware user is linked to a HubSpot owner so that the calls and texts Aloware logs land on the right person in HubSpot. Review the links, fix what is wrong and sync them here; nothing changes until you press Apply.")),
     cards, toolbar, status, outcome, search, tablist, panelBox, side, preview);
   root.append(box);
+  dropFirstView(root);
 
   // --- the overview
   function drawCards() {
