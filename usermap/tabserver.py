@@ -178,7 +178,7 @@ def _template_text(port: int) -> str:
     from voila.paths import collect_template_paths
 
     from .tab.firstview import MIME as FIRST_MIME
-    from .tab.firstview import WIDGET_CSS
+    from .tab.firstview import css as first_view_css
     for d in collect_template_paths(["voila"], "lab"):
         src = Path(d) / "index.html.j2"
         if src.is_file() and "voila" in str(d):
@@ -194,7 +194,7 @@ def _template_text(port: int) -> str:
     if not head or not foot or _DATA_PRIORITY not in text:  # pragma: no cover - a new Voilà
         raise InputError("Voilà's lab template has changed", file=str(src))
     text = (text[:head.start()] + "{% block notebook_css %}{{ spinner.css() }}<style>{% raw %}"
-            + WIDGET_CSS.read_text(encoding="utf-8") + _FIRST_VIEW_CSS
+            + first_view_css() + _FIRST_VIEW_CSS
             + "{% endraw %}</style>{% endblock notebook_css %}"
             + text[head.end():foot.start()] + _LAB_CSS + text[foot.start():])
     text = text.replace(_DATA_PRIORITY, _DATA_PRIORITY + _FIRST_VIEW.replace(

@@ -29,16 +29,24 @@ def test_the_first_view_is_the_widgets_top_as_a_picture():
     from usermap.tab.firstview import first_view
     html = first_view(_tab())
     assert html.startswith('<div class="um-first" aria-hidden="true">')
-    cards = re.findall(r'data-key="(\w+)" data-value="(\d+)"><div class="um-n">([\d,]+)<', html)
+    cards = re.findall(r'data-key="(\w+)" data-value="(\d+)"><div class="umf-n">([\d,]+)<', html)
     assert cards == [("mapped", "12345", "12,345"), ("errors", "7", "7")]
-    assert 'class="um-card um-bad"' in html and "Last refreshed at 6 Dec 2026 18:52 UTC" in html
-    assert '<div class="um-status um-good">Refreshed.</div>' in html
+    assert 'class="umf-card umf-bad"' in html and "Last refreshed at 6 Dec 2026 18:52 UTC" in html
+    assert '<div class="umf-status umf-good">Refreshed.</div>' in html
     for title in ("Mapped users (12,345)", "Unmapped Aloware users (0)", "Errors (7)",
                   "Activities (1)"):
         assert title in html
-    # a picture: no action, no input, no placeholder to be found by, out of the tab order
+    # a picture: nothing the live widget is found by (its classes, buttons, search box)
     assert "data-action" not in html and "<input" not in html and "placeholder" not in html
-    assert html.count("<button") == html.count('tabindex="-1"') == 3 + 5
+    assert "<button" not in html and not re.search(r'class="[^"]*\bum-(?!first)', html)
+    assert html.count('class="umf-btn"') == 3 and html.count('class="umf-tab"') == 5
+
+
+def test_the_pictures_css_is_the_widgets_for_its_class_names():
+    from usermap.tab.firstview import css
+    text = css()
+    assert ".umf-card {" in text and ".umf.umf-has-preview" in text
+    assert not re.search(r"\.um\b", text)
 
 
 def test_the_first_view_escapes_what_it_shows():
@@ -85,7 +93,7 @@ def test_the_served_page_shows_the_first_view_before_anything_loads(tmp_path, mo
     prepare(private, Config.load(None), port=8866)
     text = (private / "jupyter" / "voila" / "templates" / TEMPLATE / "index.html.j2").read_text()
     head, _, body = text.partition("{% endblock notebook_css %}")
-    assert "include_css" not in head and "include_js" not in head and ".um-card {" in head
+    assert "include_css" not in head and "include_js" not in head and ".umf-card {" in head
     assert f'output.data["{MIME}"]' in body and "document.body.prepend(f)" in body
     assert body.index('include_js("static/voila-style.js")') < body.index(
         'include_css("static/index.css")') < body.index("voila_setup_labextensions(")

@@ -12,13 +12,14 @@ leave the tab order, and its search box is no input. Every value goes through ``
 
 from __future__ import annotations
 
+import re
 from html import escape
 from pathlib import Path
 
-__all__ = ["MIME", "TITLE", "LEDE", "TABS", "WIDGET_CSS", "first_view"]
+__all__ = ["MIME", "TITLE", "LEDE", "TABS", "first_view", "css"]
 
 MIME = "application/vnd.usermap.first-view+html"
-WIDGET_CSS = Path(__file__).with_name("widget.css")     # the widget's CSS: it styles this too
+_WIDGET_CSS = Path(__file__).with_name("widget.css")
 TITLE = "User Mapping"
 # the same words as widget.js (tests/browser/test_tab_first_view.py compares the two pages)
 LEDE = ("Each Aloware user is linked to a HubSpot owner so that the calls and texts Aloware "
@@ -34,14 +35,19 @@ def _n(v) -> str:
 
 
 def _card(c: dict) -> str:
-    cls = "um-card um-bad" if c.get("bad") else "um-card"
+    cls = "umf-card umf-bad" if c.get("bad") else "umf-card"
     return (f'<div class="{cls}" role="listitem" data-key="{escape(str(c["key"]))}" '
-            f'data-value="{int(c.get("value") or 0)}"><div class="um-n">{_n(c.get("value"))}'
-            f'</div><div class="um-label">{escape(str(c["label"]))}</div></div>')
+            f'data-value="{int(c.get("value") or 0)}"><div class="umf-n">{_n(c.get("value"))}'
+            f'</div><div class="umf-label">{escape(str(c["label"]))}</div></div>')
+
+
+def css() -> str:
+    """The widget's CSS for the picture's class names."""
+    return re.sub(r"\.um\b", ".umf", _WIDGET_CSS.read_text(encoding="utf-8"))
 
 
 def _button(name: str) -> str:
-    return f'<button type="button" tabindex="-1" class="um-btn">{name}</button>'
+    return f'<span class="umf-btn">{name}</span>'
 
 
 def first_view(tab) -> str:
@@ -50,22 +56,21 @@ def first_view(tab) -> str:
     counts = {k: (v or {}).get("count", 0) for k, v in (tab.lists or {}).items()}
     counts["activities"] = len(tab.activities or [])
     s, refreshed = tab.status or {}, tab.refreshed
-    status_html = (f'<div class="um-status{" um-" + escape(s["kind"]) if s.get("kind") else ""}">'
+    status_html = (f'<div class="umf-status{" umf-" + escape(s["kind"]) if s.get("kind") else ""}">'
                    f'{escape(str(s["text"]))}</div>' if s.get("text") else "")
     when = f"Last refreshed at {refreshed}" if refreshed else "Not refreshed yet"
     tabs = "".join(
-        f'<button type="button" tabindex="-1" class="um-tab" aria-selected='
-        f'"{"true" if key == "mapped" else "false"}">{escape(title)} ({_n(counts.get(key))})'
-        '</button>' for key, title in TABS)
+        f'<span class="umf-tab" aria-selected="{"true" if key == "mapped" else "false"}">'
+        f'{escape(title)} ({_n(counts.get(key))})</span>' for key, title in TABS)
     return (
-        '<div class="um-first" aria-hidden="true"><div class="um">'
-        f'<header class="um-head"><h1 class="um-title">{TITLE}</h1>'
-        f'<p class="um-lede">{escape(LEDE)}</p></header>'
-        f'<div class="um-cards">{"".join(_card(c) for c in tab.cards or [])}</div>'
-        f'<div class="um-toolbar">{_button("Refresh")}'
-        f'<span class="um-refreshed">{escape(when)}</span>'
-        '<span class="um-grow"></span>'
+        '<div class="um-first" aria-hidden="true"><div class="umf">'
+        f'<header class="umf-head"><h1 class="umf-title">{TITLE}</h1>'
+        f'<p class="umf-lede">{escape(LEDE)}</p></header>'
+        f'<div class="umf-cards">{"".join(_card(c) for c in tab.cards or [])}</div>'
+        f'<div class="umf-toolbar">{_button("Refresh")}'
+        f'<span class="umf-refreshed">{escape(when)}</span>'
+        '<span class="umf-grow"></span>'
         f'{_button("Sync Users")}{_button("Undo last sync")}</div>'
-        f'{status_html}<div class="um-search um-first-search">{escape(tab.placeholder)}</div>'
-        f'<div class="um-tabs">{tabs}</div><p class="um-empty">Loading the lists…</p>'
+        f'{status_html}<div class="umf-search um-first-search">{escape(tab.placeholder)}</div>'
+        f'<div class="umf-tabs">{tabs}</div><p class="umf-empty">Loading the lists…</p>'
         '</div></div>')
