@@ -144,6 +144,8 @@ _PROBE = """
   }).observe(document, {subtree: true, childList: true, attributes: true});
 })();
 """.replace("CARDS", CARDS).replace("LIVE", LIVE)
+_VISIBLE = """(sel) => { const e = document.querySelector(sel);
+                        return !!e && e.getClientRects().length > 0; }"""
 _TIMELINE = """() => { const n = performance.getEntriesByType("navigation")[0];
   const p = performance.getEntriesByType("paint").find(e => e.name === "first-contentful-paint");
   const r = performance.getEntriesByType("resource");
@@ -159,9 +161,10 @@ def open_page(ctx, url: str) -> dict:
     pg = ctx.new_page()
     t0 = time.perf_counter()
     pg.goto(url, timeout=120_000, wait_until="commit")
-    pg.locator(CARDS).first.wait_for(timeout=120_000)
+    # looked for at every frame (a locator's wait polls up to 0.5 s apart)
+    pg.wait_for_function(_VISIBLE, arg=CARDS, polling="raf", timeout=120_000)
     cards = time.perf_counter() - t0
-    pg.locator(LIVE).first.wait_for(timeout=120_000)
+    pg.wait_for_function(_VISIBLE, arg=LIVE, polling="raf", timeout=120_000)
     live = time.perf_counter() - t0
     pg.wait_for_load_state("load", timeout=120_000)
     tl = pg.evaluate(_TIMELINE)

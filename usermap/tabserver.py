@@ -13,6 +13,10 @@ Voilà (docs/design.md §9).
 - **Nothing from the network**: a ``usermap`` Voilà template, made from the installed ``lab``
   template with its CDN links (Font Awesome) and the Mermaid loader removed, and a
   Content-Security-Policy that allows only this server.
+- **The first view at once**: the template writes the widget's first view (static HTML in the
+  cell's output under ``usermap.tab.firstview.MIME``) at the top of the page, with the widget's
+  CSS inline in the head and Voilà's render-blocking head (style bundle, JupyterLab's CSS) moved
+  to the end of the body; the live widget replaces it when it has drawn.
 - **A pre-heated kernel**: Voilà's kernel pool (one kernel) runs the notebook before anyone
   asks, so a page shows the overview at once; each page takes the heated kernel and the pool
   heats the next. **Idle kernels of closed pages are culled**: a kernel that had a page and has

@@ -35,8 +35,7 @@ from ..config import Config
 from ..errors import LockedError, RemovalGuardError, SafetyError, StalePlanError, UsermapError
 from ..redact import redact
 from . import rows as R
-from .firstview import MIME as FIRST_VIEW_MIME
-from .firstview import first_view
+from .firstview import FirstViewBundle
 from .impact import newest_impact, people_rows, repair_preview
 from .words import apply_words, email_words, refreshed_words, undo_title
 
@@ -53,7 +52,7 @@ def _words(message: str) -> str:
     return text.rstrip(". ")
 
 
-class MappingTab(anywidget.AnyWidget):
+class MappingTab(FirstViewBundle, anywidget.AnyWidget):
     """The User Mapping tab. ``config``: a usermap.toml path (or a Config); ``snapshot``: a
     snapshot folder that Refresh re-reads (empty: Refresh fetches both directories from the
     APIs of the config, into ``workdir``); ``store``: the store (default ``[store] path``)."""
@@ -108,15 +107,6 @@ class MappingTab(anywidget.AnyWidget):
             self._workdir = Path(tempfile.mkdtemp(prefix="usermap-tab-"))
             self._cleanup = weakref.finalize(self, shutil.rmtree, str(self._workdir), True)
         return self._workdir
-
-    def _repr_mimebundle_(self, **kwargs):
-        """The widget view, and the first view as static HTML under its own type (``usermap
-        tab``'s page shows it until the widget has drawn itself; see ``firstview``)."""
-        got = super()._repr_mimebundle_(**kwargs)
-        if not got:
-            return got
-        data, meta = got if isinstance(got, tuple) else (got, {})
-        return {**data, FIRST_VIEW_MIME: first_view(self)}, meta
 
     # --- messages from the page ---------------------------------------------------------------
     def _on_msg(self, _widget, msg, _buffers) -> None:

@@ -3,8 +3,8 @@ first (title, line, overview cards, toolbar, status, search box, tab titles with
 in Python from the same traitlets, so that the page ``usermap tab`` serves can show the overview
 before Voilà's front end and the widget have booted.
 
-The widget puts it in its display bundle under ``MIME`` (a type of its own: JupyterLab and
-Voilà's front end render the widget view, never this); ``usermap tab``'s template writes it into
+The widget puts it in its display bundle under ``MIME`` (``FirstViewBundle``; a type of its
+own: JupyterLab and Voilà's front end render the widget view, never this); ``usermap tab``'s template writes it into
 the page, and the live widget removes it when it draws itself in the same place. It is a
 picture, not a page: it is ``aria-hidden``, takes no pointer events, its buttons carry no action and
 leave the tab order, and its search box is no input. Every value goes through ``html.escape``.
@@ -16,7 +16,7 @@ import re
 from html import escape
 from pathlib import Path
 
-__all__ = ["MIME", "TITLE", "LEDE", "TABS", "first_view", "css"]
+__all__ = ["MIME", "TITLE", "LEDE", "TABS", "first_view", "css", "FirstViewBundle"]
 
 MIME = "application/vnd.usermap.first-view+html"
 _WIDGET_CSS = Path(__file__).with_name("widget.css")
@@ -74,3 +74,15 @@ def first_view(tab) -> str:
         f'{status_html}<div class="umf-search um-first-search">{escape(tab.placeholder)}</div>'
         f'<div class="umf-tabs">{tabs}</div><p class="umf-empty">Loading the lists…</p>'
         '</div></div>')
+
+
+class FirstViewBundle:
+    """Mixed into the widget, before ``anywidget.AnyWidget``: its display bundle carries the
+    first view under ``MIME`` beside the widget view."""
+
+    def _repr_mimebundle_(self, **kwargs):
+        got = super()._repr_mimebundle_(**kwargs)
+        if not got:
+            return got
+        data, meta = got if isinstance(got, tuple) else (got, {})
+        return {**data, MIME: first_view(self)}, meta
