@@ -126,8 +126,8 @@ def _parent(pid: int) -> int:
         return -1
 
 
-# the overview cards (the first view's, which the live widget takes over) and the live widget
-CARDS, LIVE = ".um-card", "button[data-action=refresh]"
+# the overview cards: the first view's picture of them (umf-card) or the live widget's
+CARDS, LIVE = ".umf-card, .um-card", "button[data-action=refresh]"
 # noted by the page itself (performance.now(), ms from the start of navigation): when its
 # kernel websocket opened, when the first card and the live widget's Refresh became visible
 _PROBE = """

@@ -4,15 +4,10 @@ in Python from the same traitlets, so that the page ``usermap tab`` serves can s
 before Voilà's front end and the widget have booted.
 
 The widget puts it in its display bundle under ``MIME`` (``FirstViewBundle``; a type of its
-own: JupyterLab and Voilà's front end render the widget view, never this); ``usermap tab``'s
-template writes it into the page, and the live widget removes it when it draws itself in the
-same place. It is a picture, not a page: it is ``aria-hidden`` and takes no pointer events, its
-"buttons" and search box are spans, and but for the cards its class names are the widget's with
-``umf`` for ``um`` (``css`` styles them with the widget's own rules), so that nothing that looks
-for the live widget (a button's name, the search box's placeholder, ``.um-tab``) finds the
-picture. The cards are the widget's own (``.um-card``: the overview): the live widget takes
-these very elements over when it draws, so whatever found them still holds them. Every value
-goes through ``html.escape``.
+own: JupyterLab and Voilà's front end render the widget view, never this); ``usermap tab``'s template writes it into
+the page, and the live widget removes it when it draws itself in the same place. It is a
+picture, not a page: it is ``aria-hidden``, takes no pointer events, its buttons carry no action and
+leave the tab order, and its search box is no input. Every value goes through ``html.escape``.
 """
 
 from __future__ import annotations
@@ -40,16 +35,15 @@ def _n(v) -> str:
 
 
 def _card(c: dict) -> str:
-    cls = "um-card um-bad" if c.get("bad") else "um-card"
+    cls = "umf-card umf-bad" if c.get("bad") else "umf-card"
     return (f'<div class="{cls}" role="listitem" data-key="{escape(str(c["key"]))}" '
-            f'data-value="{int(c.get("value") or 0)}"><div class="um-n">{_n(c.get("value"))}'
-            f'</div><div class="um-label">{escape(str(c["label"]))}</div></div>')
+            f'data-value="{int(c.get("value") or 0)}"><div class="umf-n">{_n(c.get("value"))}'
+            f'</div><div class="umf-label">{escape(str(c["label"]))}</div></div>')
 
 
 def css() -> str:
-    """The widget's CSS, as it is (the cards) and for the picture's class names."""
-    text = _WIDGET_CSS.read_text(encoding="utf-8")
-    return text + "\n" + re.sub(r"\.um\b", ".umf", text)
+    """The widget's CSS for the picture's class names."""
+    return re.sub(r"\.um\b", ".umf", _WIDGET_CSS.read_text(encoding="utf-8"))
 
 
 def _button(name: str) -> str:

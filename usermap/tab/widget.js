@@ -43,24 +43,12 @@ function fmt(n) {
 }
 
 // The page `usermap tab` serves shows a static picture of the first view (usermap/tab/firstview.py)
-// until this front end has drawn; it goes in the same task as this view becomes visible, so no
-// frame shows both or neither. Its cards are taken over (the same elements, with this view's
-// contents), so whatever found a card on the picture still holds it.
-function adoptCards(picture, root) {
-  for (const live of root.querySelectorAll(".um-card")) {
-    const old = picture.querySelector(`.um-card[data-key="${CSS.escape(live.dataset.key || "")}"]`);
-    if (!old) continue;
-    old.className = live.className;
-    for (const a of ["role", "data-value"]) old.setAttribute(a, live.getAttribute(a) || "");
-    old.replaceChildren(...live.childNodes);
-    live.replaceWith(old);
-  }
-}
-
+// until this front end has drawn; it goes in the same task as this view becomes visible, so the
+// page never shows both nor neither.
 function dropFirstView(root) {
   const drop = () => {
     if (!root.isConnected || !root.getClientRects().length) return false;
-    for (const f of document.querySelectorAll(".um-first")) { adoptCards(f, root); f.remove(); }
+    for (const f of document.querySelectorAll(".um-first")) f.remove();
     return true;
   };
   if (!document.querySelector(".um-first") || drop()) return;
@@ -105,6 +93,7 @@ function render({ model, el: root }) {
       el("p", { class: "um-lede" }, "Each Aloware user is linked to a HubSpot owner so that the calls and texts Aloware logs land on the right person in HubSpot. Review the links, fix what is wrong and sync them here; nothing changes until you press Apply.")),
     cards, toolbar, status, outcome, search, tablist, panelBox, side, preview);
   root.append(box);
+  dropFirstView(root);
 
   // --- the overview
   function drawCards() {
@@ -328,7 +317,6 @@ function render({ model, el: root }) {
   }
 
   drawCards(); drawStatus(); drawOutcome(); drawTabs(); drawList(); drawSide(); drawPreview(); drawBusy();
-  dropFirstView(root);
   const on = (name, fn) => model.on("change:" + name, fn);
   on("cards", drawCards); on("refreshed", drawCards);
   on("status", drawStatus); on("outcome", drawOutcome); on("busy", drawBusy);
