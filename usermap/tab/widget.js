@@ -93,7 +93,6 @@ function render({ model, el: root }) {
       el("p", { class: "um-lede" }, "Each Aloware user is linked to a HubSpot owner so that the calls and texts Aloware logs land on the right person in HubSpot. Review the links, fix what is wrong and sync them here; nothing changes until you press Apply.")),
     cards, toolbar, status, outcome, search, tablist, panelBox, side, preview);
   root.append(box);
-  dropFirstView(root);
 
   // --- the overview
   function drawCards() {
@@ -317,6 +316,7 @@ function render({ model, el: root }) {
   }
 
   drawCards(); drawStatus(); drawOutcome(); drawTabs(); drawList(); drawSide(); drawPreview(); drawBusy();
+  dropFirstView(root);
   const on = (name, fn) => model.on("change:" + name, fn);
   on("cards", drawCards); on("refreshed", drawCards);
   on("status", drawStatus); on("outcome", drawOutcome); on("busy", drawBusy);
