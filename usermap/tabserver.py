@@ -19,8 +19,9 @@ Voilà (docs/design.md §9).
   to the end of the body; the live widget replaces it when it has drawn.
 - **A pre-heated kernel**: Voilà's kernel pool (one kernel) runs the notebook before anyone
   asks, so a page shows the overview at once; each page takes the heated kernel and the pool
-  heats the next. **Idle kernels of closed pages are culled**: a kernel that had a page and has
-  had none for ``CULL_SECONDS`` is shut down (the pool's kernel, never connected, stays).
+  heats the next ``FILL_DELAY`` seconds later, once that page has started. **Idle kernels of
+  closed pages are culled**: a kernel that had a page and has had none for ``CULL_SECONDS`` is
+  shut down (the pool's kernel, never connected, stays).
 - **View report**: ``/usermap/report/<run id>`` serves a run's report.html behind the same
   token (jupyter_server's authentication); the kernels learn the prefix from
   ``USERMAP_TAB_REPORT_URL``.
@@ -60,6 +61,9 @@ NOTEBOOK = "mapping.ipynb"
 CULL_SECONDS = 45               # a kernel whose page closed this long ago is shut down
 WS_PING_MS = 15_000             # the kernel websockets' ping interval and pong timeout
 CULL_EVERY = 10                 # seconds between looks at the kernels
+# seconds before the pool heats the next kernel once a page took one: heating (fetch and audit)
+# would otherwise share the CPU with that page's own start
+FILL_DELAY = 10
 REPORT_PATH = "/usermap/report/"
 UNUSED_EXTENSIONS = ("jupyterlab_pygments", "@jupyter-widgets/jupyterlab-manager")
 _SOCKET_DIR_MAX = 40            # + "/voila_xxxxxxxx/kernel-<uuid>-ipc-4" stays under 108 bytes
@@ -145,20 +149,21 @@ def _voila_class(runs_dir: Path):
 # shows the widget's first view (``usermap.tab.firstview``, in the cell's output under its own
 # type) at once instead: written where the output is, then moved to the top of the page, over
 # the place where the live widget will draw itself (the offsets of Voilà's lab layout: 10 px of
-# panel, 5 px of cell, 5 px above the output), and removed by the widget when it has drawn.
+# panel, 5 px of cell, 5 px above the output), in place of the spinner, and removed by the
+# widget when it has drawn.
 _FIRST_VIEW = """
 {%- if output and output.data and output.data[FIRST_MIME] -%}
 {{ output.data[FIRST_MIME] }}
-<script>(function (s) { var f = s.previousElementSibling;
-  if (f && f.classList.contains("um-first")) document.body.prepend(f); })(document.currentScript);
+<script>(function (s) { var f = s.previousElementSibling, l = document.getElementById("loading");
+  if (f && f.classList.contains("um-first")) { document.body.prepend(f); if (l) l.remove(); }
+})(document.currentScript);
 </script>
 {%- endif -%}
 """
 _DATA_PRIORITY = "{% block data_priority scoped %}"
 _FIRST_VIEW_CSS = (".um-first { position: absolute; top: 20px; left: 15px; right: 15px; "
                    "z-index: 20; background: #fff; pointer-events: none; cursor: progress; }\n"
-                   ".um-first .um-first-search { color: #667085; }\n"
-                   "body:has(.um-first) #loading { display: none !important; }\n")
+                   ".um-first .um-first-search { color: #667085; }\n")
 # what Voilà's lab template loads in the head (its style bundle, JupyterLab's CSS: half a
 # megabyte, render-blocking there) goes to the end of the body, before Voilà's own script; with
 # the rules of nbconvert's lab head that concern outputs (the collapser takes no room)
@@ -264,7 +269,8 @@ def _voila_argv(nb: Path, *, port: int, token: str, sockets: Path) -> list[str]:
             f"--Voila.root_dir={nb.parent}", "--theme=light",
             f"--Voila.connection_dir_root={sockets}",
             "--VoilaConfiguration.show_tracebacks=False",
-            "--preheat_kernel=True", "--pool_size=1", "--VoilaKernelManager.fill_delay=0",
+            "--preheat_kernel=True", "--pool_size=1",
+            f"--VoilaKernelManager.fill_delay={FILL_DELAY}",
             "--KernelManager.transport=ipc", "--Voila.log_level=ERROR"]
 
 

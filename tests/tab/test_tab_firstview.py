@@ -46,7 +46,7 @@ def test_the_pictures_css_is_the_widgets_for_its_class_names():
     from usermap.tab.firstview import css
     text = css()
     assert ".umf-card {" in text and ".umf.umf-has-preview" in text
-    assert not re.search(r"\.um\b", text)
+    assert not re.search(r"\.um\b", text) and ":has(" not in text
 
 
 def test_the_first_view_escapes_what_it_shows():

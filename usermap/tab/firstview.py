@@ -4,10 +4,13 @@ in Python from the same traitlets, so that the page ``usermap tab`` serves can s
 before Voilà's front end and the widget have booted.
 
 The widget puts it in its display bundle under ``MIME`` (``FirstViewBundle``; a type of its
-own: JupyterLab and Voilà's front end render the widget view, never this); ``usermap tab``'s template writes it into
-the page, and the live widget removes it when it draws itself in the same place. It is a
-picture, not a page: it is ``aria-hidden``, takes no pointer events, its buttons carry no action and
-leave the tab order, and its search box is no input. Every value goes through ``html.escape``.
+own: JupyterLab and Voilà's front end render the widget view, never this); ``usermap tab``'s
+template writes it into the page, and the live widget removes it when it draws itself in the
+same place. It is a picture, not a page: it is ``aria-hidden`` and takes no pointer events, its
+"buttons" and search box are spans, and its class names are the widget's with ``umf`` for
+``um`` (``css`` styles them with the widget's own rules), so that nothing that looks for the
+live widget (``.um-card``, a button's name, the search box's placeholder) finds the picture.
+Every value goes through ``html.escape``.
 """
 
 from __future__ import annotations
@@ -42,8 +45,11 @@ def _card(c: dict) -> str:
 
 
 def css() -> str:
-    """The widget's CSS for the picture's class names."""
-    return re.sub(r"\.um\b", ".umf", _WIDGET_CSS.read_text(encoding="utf-8"))
+    """The widget's CSS for the picture's class names, without its ``:has()`` rule (it concerns
+    the panels around the live widget, and such a rule would be matched again at every change
+    of the page while Voilà's front end builds it)."""
+    text = re.sub(r"\.um\b", ".umf", _WIDGET_CSS.read_text(encoding="utf-8"))
+    return "\n".join(line for line in text.splitlines() if ":has(" not in line)
 
 
 def _button(name: str) -> str:
