@@ -6,10 +6,10 @@ imported all that once (``forkcli_server.py``). ``run(argv, ...)`` asks it for a
 takes the given working folder, environment, standard input, output and error files, and runs
 ``usermap.launch.run()`` exactly as the console script does: its own pid, exit code (a signal
 gives -N, as with ``subprocess``), files and SQLite connections. What it cannot show is the
-start-up itself (what the console script imports, the environment's effect on Python's own
-start-up: PYTHONIOENCODING, locale, -X options): tests of those run the real console script
-(``runkit.USERMAP``), and so does any call whose environment differs in such a variable
-(``run`` falls back to ``subprocess`` by itself).
+start-up itself (what the console script imports, signals to a running command, two commands
+started together): tests of those run the real console script (``runkit.USERMAP``). The
+variables Python reads at its own start-up (PYTHON*, LC_*, LANG) are the server's: a call with
+other values of them gets a server started with those values.
 
 ``USERMAP_TEST_FORK=0`` turns the server off: every call is then a plain ``subprocess.run``.
 """
@@ -35,8 +35,7 @@ USERMAP = str(Path(sys.executable).parent / "usermap")
 _START_UP = ("PYTHON", "LC_", "LANG")
 
 _lock = threading.Lock()
-_server: subprocess.Popen | None = None
-_server_start_up: dict = {}      # the start-up variables the server was started with
+_servers: dict[tuple, subprocess.Popen] = {}   # by the start-up variables they were started with
 cpu_seconds = 0.0                # the CPU time of the commands run so far (for profiling)
 
 
@@ -44,21 +43,18 @@ def enabled() -> bool:
     return os.environ.get("USERMAP_TEST_FORK", "1") != "0"
 
 
-def _start() -> subprocess.Popen:
-    global _server
-    if _server is None or _server.poll() is not None:
-        _server_start_up.clear()
-        _server_start_up.update(_start_up(os.environ))
-        _server = subprocess.Popen([sys.executable, str(SERVER)], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, bufsize=0, stderr=subprocess.DEVNULL,
-                                   env=_server_env(), cwd="/")
-        atexit.register(_stop, _server)
-    return _server
-
-
-def _server_env() -> dict:
-    return {k: v for k, v in os.environ.items()
-            if k not in ("HUBSPOT_ACCESS_TOKEN", "ALOWARE_API_TOKEN")}
+def _server_for(env: dict) -> subprocess.Popen:
+    """The fork server whose start-up variables are ``env``'s (started when there is none)."""
+    key = tuple(sorted(_start_up(env).items()))
+    server = _servers.get(key)
+    if server is None or server.poll() is not None:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(_START_UP)
+                and k not in ("HUBSPOT_ACCESS_TOKEN", "ALOWARE_API_TOKEN")}
+        server = _servers[key] = subprocess.Popen(
+            [sys.executable, str(SERVER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            bufsize=0, stderr=subprocess.DEVNULL, env={**base, **dict(key)}, cwd="/")
+        atexit.register(_stop, server)
+    return server
 
 
 def _stop(proc) -> None:
@@ -73,12 +69,6 @@ def _start_up(env) -> dict:
     return {k: v for k, v in env.items() if k.startswith(_START_UP)}
 
 
-def _forkable(env: dict) -> bool:
-    """Whether a child of the server is the process the console script would start."""
-    return _start_up(env) == (_server_start_up if _server is not None
-                              and _server.poll() is None else _start_up(os.environ))
-
-
 def run(argv, *, env: dict | None = None, cwd=None, timeout: float = 180,
         input: str | bytes | None = None, text: bool = True,
         umask: int | None = None) -> subprocess.CompletedProcess:
@@ -87,7 +77,7 @@ def run(argv, *, env: dict | None = None, cwd=None, timeout: float = 180,
     ``umask`` the process's umask (default: this process's)."""
     argv = [os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in argv]
     env = dict(os.environ if env is None else env)
-    if not enabled() or not _forkable(env):
+    if not enabled():
         return subprocess.run([USERMAP, *argv], capture_output=True, text=text, env=env,
                               cwd=cwd, timeout=timeout, input=input,
                               preexec_fn=None if umask is None else (lambda: os.umask(umask)))
@@ -99,7 +89,7 @@ def run(argv, *, env: dict | None = None, cwd=None, timeout: float = 180,
         request = {"argv": argv, "env": env, "cwd": os.fspath(cwd or os.getcwd()),
                    "stdin": inp, "stdout": out, "stderr": err,
                    "umask": _umask() if umask is None else umask}
-        code = _ask(request, timeout, argv)
+        code = _ask(_server_for(env), request, timeout, argv)
         data = [Path(p).read_bytes() for p in (out, err)]
     if text:
         enc = locale.getpreferredencoding(False)
@@ -113,8 +103,7 @@ def _umask() -> int:
     return mask
 
 
-def _ask(request: dict, timeout: float, argv) -> int:
-    server = _start()
+def _ask(server, request: dict, timeout: float, argv) -> int:
     server.stdin.write((json.dumps(request) + "\n").encode())
     server.stdin.flush()
     global cpu_seconds

@@ -631,13 +631,14 @@ def test_kernels_of_closed_pages_are_culled_within_a_minute(page, server):
     from usermap.tabserver import CULL_EVERY, CULL_SECONDS
     assert CULL_SECONDS + CULL_EVERY <= 60
     held = set(kernels(server.proc.pid))
-    assert len(held) >= 2                      # this page's kernel and the heated one
+    assert held                                # this page's kernel (and the heated one, once the pool refilled)
     page.close()
     t0 = time.monotonic()
-    while time.monotonic() - t0 < 75 and len(kernels(server.proc.pid)) >= len(held):
+    # (the pool may start its next kernel meanwhile: only the kernels seen before count)
+    while time.monotonic() - t0 < 75 and len(held & set(kernels(server.proc.pid))) >= len(held):
         time.sleep(1)
-    left = set(kernels(server.proc.pid))
-    print(f"culled after {time.monotonic() - t0:.0f} s; {len(left)} kernel(s) left")
+    left = held & set(kernels(server.proc.pid))
+    print(f"culled after {time.monotonic() - t0:.0f} s; {len(left)} of {len(held)} left")
     assert time.monotonic() - t0 <= 62 and len(left) == len(held) - 1
     server.sockets = Path(next(iter(kernels(server.proc.pid).values())).split(" -f ")[1]
                           .split()[0]).parent.parent

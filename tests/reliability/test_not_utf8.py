@@ -7,21 +7,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-import runkit
+import forkcli
 
 BAD = b"x\xff\xfe"          # not UTF-8: Python hands it over as lone surrogates
 
 
 def usermap(args, cwd, env=None):
-    argv = [os.fsencode(runkit.USERMAP)] + [a if isinstance(a, bytes) else str(a).encode()
-                                            for a in args]
-    return subprocess.run(argv, capture_output=True, cwd=cwd, timeout=120,
-                          env={**os.environ, "LC_ALL": "C.UTF-8", **(env or {})})
+    return forkcli.run(args, cwd=cwd, timeout=120, text=False,
+                       env={**os.environ, "LC_ALL": "C.UTF-8", **(env or {})})
 
 
 @pytest.fixture
