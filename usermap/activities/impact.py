@@ -2,10 +2,10 @@
 
 ``scan`` searches the account's calls and SMS (since a date), matches the admin's export,
 reads the owner's property history only of the activities that may be wrong (those not on the
-owner of a link that was valid when they were logged, and those the export names) on a second
-thread while the search goes on (the calls' and the SMS' searches run side by side, sharing
-search's pace), and grades each with ``rules.assess``. ``write_impact`` writes ``impact.csv`` and ``summary.json`` (the file
-contract of §10).
+owner of a link that was valid when they were logged, and those the export names) on reader
+threads while the search goes on (the calls' and the SMS' searches run side by side, each from
+both ends, sharing search's pace), and grades each with ``rules.assess``. ``write_impact``
+writes ``impact.csv`` and ``summary.json`` (the file contract of §10).
 
 Adapter: the CRM client (network) and files; the rules are pure.
 """
@@ -21,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import SourceError
 from ..files import write_atomic
 from ..output import FORMULA_STARTS
 from . import rules
@@ -67,10 +68,13 @@ def _suspect(a: rules.Activity, tl: rules.Timeline) -> bool:
 
 
 class _Reader:
-    """Reads owner histories on a thread of its own while the search goes on (search and the
+    """Reads owner histories on threads of their own while the search goes on (search and the
     other requests have separate limits): full batches of 50 as suspects come in, the rest at
-    ``finish``, so the batch reads are still ceil(N/50) per object. The first error stops it
-    and is raised by ``finish``."""
+    ``finish``, so the batch reads are still ceil(N/50) per object. ``THREADS`` readers share
+    the client's pace, so a slow answer does not leave the other limit idle. The first error
+    stops them and is raised by ``finish``."""
+
+    THREADS = 4
 
     def __init__(self, client):
         self._client, self._jobs = client, queue.Queue()
@@ -79,11 +83,13 @@ class _Reader:
         self.got: dict[str, dict] = {k: {} for k in OBJECT_TYPES}
         self._error: BaseException | None = None
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="usermap-history", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, name=f"usermap-history-{i}",
+                                          daemon=True) for i in range(self.THREADS)]
+        for t in self._threads:
+            t.start()
 
     def add(self, kind: str, aid: str) -> None:
-        with self._lock:    # the calls' and the SMS' searches both add
+        with self._lock:    # the searches' threads all add
             if aid in self.asked[kind] or self._error is not None:
                 return
             self.asked[kind].add(aid)
@@ -97,17 +103,26 @@ class _Reader:
             if self._error is None:
                 kind, ids = job
                 try:
-                    self.got[kind].update(self._client.read_history(
-                        OBJECT_TYPES[kind], ids, ["hubspot_owner_id"]))
+                    got = self._client.read_history(OBJECT_TYPES[kind], ids,
+                                                    ["hubspot_owner_id"])
                 except BaseException as e:   # handed to the caller by finish()
                     self._error = e
+                    continue
+                with self._lock:
+                    self.got[kind].update(got)
 
     def finish(self, *, abandon: bool = False) -> None:
-        for kind, ids in self._pending.items():
-            if ids and not abandon:
-                self._jobs.put((kind, ids))
-        self._jobs.put(None)
-        self._thread.join()
+        with self._lock:
+            for kind, ids in self._pending.items():
+                if ids and not abandon:
+                    self._jobs.put((kind, ids))
+        for _ in self._threads:
+            self._jobs.put(None)
+        for t in self._threads:      # each read ends by the client's deadline
+            t.join(timeout=max(1.0, self._client.retrier.remaining() + 30.0))
+            if t.is_alive() and self._error is None and not abandon:
+                self._error = SourceError("HubSpot batch read: no answer within the time "
+                                          "budget")
         if self._error is not None and not abandon:
             raise self._error
 
@@ -139,13 +154,18 @@ def scan(client, tl: rules.Timeline, *, since_ms: int = 0, until_ms: int | None 
         except BaseException as e:   # raised below, in the caller's thread
             failed.append(e)
 
-    # the SMS' search on a thread of its own: the two share search's pace, and two requests
-    # in flight keep it full when one answer takes longer than a slot
+    # the SMS' search on a thread of its own: each object is read from both ends (search.py),
+    # so four requests can be in flight, sharing search's pace
     sms = threading.Thread(target=search, args=("sms",), name="usermap-sms-search",
                            daemon=True)
     sms.start()
     search("call")
-    sms.join()
+    sms.join(timeout=max(1.0, client.retrier.remaining() + 30.0))
+    if sms.is_alive() and not failed:
+        failed.append(SourceError("HubSpot communications search: no answer within the time "
+                                  "budget"))
+    for kind in OBJECT_TYPES:     # both ends' pages come as they come: back to time order
+        found[kind].sort(key=lambda a: (a.t, a.id))
     named = rules.match_evidence(events or [], found["call"]) if not failed else {}
     for aid in named:
         reader.add("call", aid)
