@@ -15,7 +15,10 @@ in this process, with HubSpot's documented limits: search 5 requests a second, t
 - plan + apply --yes of the proven activities: batch updates against ceil(n/100) per object,
   the re-reads before each batch (ceil(batch/50)), the time against the limits.
 
-Usage: python benchmarks/bench_activities.py [--n 100000] [--share 1.0] [--work DIR]
+Also printed: when the CRM requests reached the sandbox (first, last, rate, longest gaps), timed
+from the command's start, so the time over the floor can be placed (start-up, stalls, tail).
+
+Usage: python benchmarks/bench_activities.py [--n 100000] [--share 1.0] [--seed 3] [--work DIR]
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ SEARCH_PER_S, TEN_S = 5.0, 190
 
 
 def run(args, env, cwd):
-    """(CompletedProcess, seconds, max RSS MB of the `usermap` process). The RSS is GNU time's
-    (``/usr/bin/time -f %M``): the children's rusage would count the forked image of this
-    process, which holds the whole world."""
+    """(CompletedProcess, seconds, max RSS MB of the `usermap` process, its start time). The
+    RSS is GNU time's (``/usr/bin/time -f %M``): the children's rusage would count the forked
+    image of this process, which holds the whole world."""
     usermap = str(Path(sys.executable).parent / "usermap")
     gnu_time = Path("/usr/bin/time")
     pre = [str(gnu_time), "-f", "maxrss=%M"] if gnu_time.exists() else []
@@ -48,7 +51,33 @@ def run(args, env, cwd):
         sys.exit(f"usermap {' '.join(args)} failed ({p.returncode}): {p.stderr[-2000:]}")
     found = re.findall(r"maxrss=(\d+)", p.stderr)
     rss = int(found[-1]) / 1024 if found else float("nan")
-    return p, sec, rss
+    return p, sec, rss, t0
+
+
+class Arrivals:
+    """When each CRM request reached the sandbox (by operation): where the time went."""
+
+    def __init__(self, crm):
+        self.times: dict[str, list] = {}
+        answer = crm.answer
+
+        def timed(route, raw, query, owners):
+            self.times.setdefault(route[1], []).append(time.perf_counter())
+            return answer(route, raw, query, owners)
+        crm.answer = timed
+
+    def clear(self) -> None:
+        self.times.clear()
+
+    def report(self, t0: float) -> str:
+        out = []
+        for op, ts in sorted(self.times.items()):
+            ts = sorted(ts)
+            gaps = sorted((b - a for a, b in zip(ts, ts[1:])), reverse=True)[:3]
+            out.append(f"{op} {len(ts)} from {ts[0] - t0:.1f} s to {ts[-1] - t0:.1f} s "
+                       f"({len(ts) / max(1e-9, ts[-1] - ts[0]):.2f}/s; longest gaps "
+                       f"{', '.join(f'{g:.2f}' for g in gaps)} s)")
+        return "; ".join(out)
 
 
 def allowed(search: int, other: int, share: float) -> float:
@@ -62,6 +91,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--share", type=float, default=1.0)
     ap.add_argument("--work", default="")
+    ap.add_argument("--seed", type=int, default=3, help="the world's seed (users, owners)")
     a = ap.parse_args()
     from usermap.sandbox import activities_world as aw
     from usermap.sandbox.scenarios import generate
@@ -69,10 +99,11 @@ def main() -> None:
     work = Path(a.work or tempfile.mkdtemp(prefix="bench-act-"))
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    world = generate(max(300, a.n // 20), seed=3)
-    _, start, _ = run(["--version"], os.environ, work)
+    world = generate(max(300, a.n // 20), seed=a.seed)
+    _, start, _, _ = run(["--version"], os.environ, work)
     act = aw.build(world, a.n, 1)
     crm = aw.crm_objects(act, search_rate=SEARCH_PER_S)
+    arrivals = Arrivals(crm)
     for f in ("store.db",):
         (work / f).unlink(missing_ok=True)
     aw.write_store(act, work / "store.db")
@@ -88,8 +119,8 @@ def main() -> None:
             f'[activities]\napp_id = "{aw.APP_ID}"\nrate_share = {a.share}\n'
             f'guard_share = 1.0\n', encoding="utf-8")
         cfg = str(work / "usermap.toml")
-        _, sec, rss = run(["activities", "impact", "--config", cfg, "--evidence",
-                           "evidence.jsonl", "--out", "impact"], env, work)
+        _, sec, rss, t_run = run(["activities", "impact", "--config", cfg, "--evidence",
+                                  "evidence.jsonl", "--out", "impact"], env, work)
         s = json.loads((work / "impact" / "summary.json").read_text())
         st = dict(crm.stats)
         by = s["activities_by_object"]
@@ -105,12 +136,14 @@ def main() -> None:
         print(f"  time {sec:.1f} s; the limits allow {lim:.1f} s at share {a.share:g}: "
               f"{sec / lim:.2f}x; peak memory {rss:.0f} MB (`usermap --version` "
               f"{start:.2f} s)")
+        print(f"  arrivals: {arrivals.report(t_run)}")
         run(["activities", "plan", "--config", cfg, "--evidence", "evidence.jsonl",
              "--out", "plan.json"], env, work)
         plan = json.loads((work / "plan.json").read_text())
         before = dict(crm.stats)
-        _, sec, _ = run(["activities", "apply", "plan.json", "--config", cfg, "--yes"],
-                           env, work)
+        arrivals.clear()
+        _, sec, _, t_run = run(["activities", "apply", "plan.json", "--config", cfg, "--yes"],
+                               env, work)
         upd = crm.stats.get("batch/update", 0) - before.get("batch/update", 0)
         rd = crm.stats.get("batch/read", 0) - before.get("batch/read", 0)
         n_obj = {k: sum(c["object"] == k for c in plan["changes"]) for k in ("call", "sms")}
@@ -121,6 +154,7 @@ def main() -> None:
         print(f"repair: {len(plan['changes'])} proven activities; batch update {upd} "
               f"(minimum {min_upd}), re-reads {rd} (minimum {min_rd}); time {sec:.1f} s, the "
               f"limits allow {lim:.1f} s ({sec / lim:.2f}x)")
+        print(f"  arrivals: {arrivals.report(t_run)}")
 
 
 if __name__ == "__main__":

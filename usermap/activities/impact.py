@@ -138,6 +138,9 @@ def scan(client, tl: rules.Timeline, *, since_ms: int = 0, until_ms: int | None 
     found: dict[str, list] = {k: [] for k in OBJECT_TYPES}
     reader = _Reader(client)
     failed: list = []
+    # a call the export names by its id: its history is read as it comes, not after the search
+    # (match_evidence, at the end, still decides which are named)
+    exported = {str(e.get("communication_id")) for e in events or () if e.get("type") == "call"}
 
     def search(kind: str) -> None:
         try:
@@ -149,7 +152,7 @@ def scan(client, tl: rules.Timeline, *, since_ms: int = 0, until_ms: int | None 
                     return
                 a = _activity(kind, r)
                 found[kind].append(a)
-                if _suspect(a, tl):
+                if _suspect(a, tl) or kind == "call" and a.external_id in exported:
                     reader.add(kind, a.id)
         except BaseException as e:   # raised below, in the caller's thread
             failed.append(e)
@@ -175,8 +178,9 @@ def scan(client, tl: rules.Timeline, *, since_ms: int = 0, until_ms: int | None 
     rows = []
     for kind in OBJECT_TYPES:
         for a in found[kind]:
-            if a.id in reader.asked[kind]:
-                row = _assess(a, reader.got[kind], tl, named.get(a.id), app_id)
+            user = named.get(a.id) if kind == "call" else None
+            if a.id in reader.asked[kind] and (user is not None or _suspect(a, tl)):
+                row = _assess(a, reader.got[kind], tl, user, app_id)
                 if row is not None:
                     rows.append(row)
     return Impact(rows, sum(len(v) for v in found.values()),

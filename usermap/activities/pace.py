@@ -32,8 +32,9 @@ class TokenBucket:
                  widest: float = 0.25):
         if per_second <= 0:
             raise ValueError("per_second must be positive")
-        self.interval = (1.0 + slack) / per_second
+        self.interval = self._base = (1.0 + slack) / per_second
         self._widest = (1.0 + widest) / per_second
+        self._clean = 0                      # tokens taken since the last widening
         self._clock, self._sleep = clock, sleep
         self._next: float | None = None      # the time of the next token
         self._lock = threading.Lock()
@@ -41,9 +42,13 @@ class TokenBucket:
 
     def widen(self) -> None:
         """A 429 came all the same (arrivals jittered more than the slack): 5 % wider, up to
-        ``widest``."""
+        ``widest``; back by as much after every ``SETTLE`` tokens without one, so a burst of
+        jitter does not slow the rest of a long scan."""
         with self._lock:
             self.interval = min(self._widest, self.interval * 1.05)
+            self._clean = 0
+
+    SETTLE = 100
 
     def take(self, deadline: float | None = None, what: str = "a request") -> float:
         """Wait for the next token; its time. Refuses one that comes after ``deadline``."""
@@ -55,6 +60,9 @@ class TokenBucket:
                                   f"allows the request")
             self._next = slot + self.interval
             self.taken += 1
+            self._clean += 1
+            if self._clean >= self.SETTLE and self.interval > self._base:
+                self.interval, self._clean = max(self._base, self.interval / 1.05), 0
         if slot > now:
             self._sleep(slot - now)
         return slot
