@@ -62,7 +62,7 @@ class Arrivals:
         answer = crm.answer
 
         def timed(route, raw, query, owners):
-            self.times.setdefault(route[1], []).append(time.perf_counter())
+            self.times.setdefault(f"{route[0]}/{route[1]}", []).append(time.perf_counter())
             return answer(route, raw, query, owners)
         crm.answer = timed
 

@@ -101,3 +101,31 @@ def test_a_widening_settles_back_after_clean_tokens():
     for _ in range(5 * TokenBucket.SETTLE):
         b.take()
     assert b.interval == pytest.approx(0.21)
+
+
+class LateClock(Clock):
+    """A sleep that wakes ``late`` seconds after it was asked to (a loaded machine)."""
+
+    def __init__(self, late):
+        super().__init__()
+        self.late = list(late)
+
+    def sleep(self, s: float) -> None:
+        super().sleep(s + (self.late.pop(0) if self.late else 0.0))
+
+
+def test_a_late_wake_up_moves_the_next_sends_so_a_window_never_packs():
+    # the second send wakes 0.15 s late: the ones after it keep their spacing from it, and any
+    # five in a row still span five intervals
+    c = LateClock([0.15])
+    b = _bucket(c, per_second=5.0, slack=0.05)
+    sent = [b.take() for _ in range(12)]
+    assert sent[1] == pytest.approx(0.36) and sent[2] == pytest.approx(0.57)
+    assert all(sent[i + 5] - sent[i] >= 5 * 0.21 - 1e-9 for i in range(len(sent) - 5))
+
+
+def test_the_ten_second_window_is_kept_on_sends():
+    c = LateClock([0.0] * 3 + [2.0])
+    b = TokenBucket(19.0, clock=c, sleep=c.sleep, slack=0.02, window_seconds=10.0)
+    sent = [b.take() for _ in range(400)]
+    assert all(sent[i + 190] - sent[i] >= 190 * 1.02 / 19 - 1e-9 for i in range(len(sent) - 190))

@@ -72,7 +72,7 @@ class CrmClient:
         self._search = TokenBucket(SEARCH_PER_SECOND * rate_share, clock=clock, sleep=sleep,
                                    slack=SEARCH_SLACK)
         self._other = TokenBucket(ten_second_limit / 10.0 * rate_share, clock=clock,
-                                  sleep=sleep, slack=OTHER_SLACK)
+                                  sleep=sleep, slack=OTHER_SLACK, window_seconds=10.0)
         self._clock = clock
         self._local = threading.local()    # one connection per thread (searches from both ends
         self._conns: list = []             # and history reads go on side by side)
