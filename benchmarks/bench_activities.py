@@ -77,6 +77,11 @@ class Arrivals:
             out.append(f"{op} {len(ts)} from {ts[0] - t0:.1f} s to {ts[-1] - t0:.1f} s "
                        f"({len(ts) / max(1e-9, ts[-1] - ts[0]):.2f}/s; longest gaps "
                        f"{', '.join(f'{g:.2f}' for g in gaps)} s)")
+        searches = [t for op, ts in self.times.items() if op.endswith("/search") for t in ts]
+        if searches:
+            end = max(searches)
+            after = sum(t > end for op, ts in self.times.items() for t in ts)
+            out.append(f"after the last search: {after} requests")
         return "; ".join(out)
 
 
@@ -131,8 +136,9 @@ def main() -> None:
               f"(A {s['by_grade']['A']}, B {s['by_grade']['B']}, unknown "
               f"{s['by_grade']['unknown']})")
         print(f"  requests: search {st.get('search', 0)} (minimum {min_search}), batch read "
-              f"{st.get('batch/read', 0)} (minimum {min_read}), 429s "
-              f"{st.get('search_429', 0) + srv.stats.get('429', 0)}")
+              f"{st.get('batch/read', 0)} (minimum {min_read}), 429s: search "
+              f"{st.get('search_429', 0)}, the rest "
+              f"{srv.stats.get('429', 0) - st.get('search_429', 0)}")
         print(f"  time {sec:.1f} s; the limits allow {lim:.1f} s at share {a.share:g}: "
               f"{sec / lim:.2f}x; peak memory {rss:.0f} MB (`usermap --version` "
               f"{start:.2f} s)")
