@@ -12,6 +12,7 @@ Adapter: the CRM client (network) and files; the rules are pure.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
@@ -127,6 +128,37 @@ class _Reader:
             raise self._error
 
 
+class _Exported:
+    """The export's calls, to tell as a call comes whether some event may name it (a superset
+    of what ``rules.match_evidence`` finds with every call known: same id, or both numbers, a
+    start within its tolerance and a duration within its)."""
+
+    def __init__(self, events):
+        calls = [e for e in events if e.get("type") == "call"]
+        self.ids = {str(e.get("communication_id")) for e in calls}
+        self.pairs: dict[tuple, list] = {}
+        for e in calls:
+            key = (rules.phone(e.get("from")), rules.phone(e.get("to")))
+            self.pairs.setdefault(key, []).append((e["started_at"], e["duration"] * 1000))
+        for lst in self.pairs.values():
+            lst.sort()
+
+    def may_name(self, a: rules.Activity) -> bool:
+        if a.external_id and a.external_id in self.ids:
+            return True
+        if not (a.from_number and a.to_number) or a.duration_ms is None:
+            return False
+        lst = self.pairs.get((rules.phone(a.from_number), rules.phone(a.to_number)))
+        if not lst:
+            return False
+        i = bisect.bisect_left(lst, (a.t - rules.START_TOLERANCE_MS,))
+        while i < len(lst) and lst[i][0] <= a.t + rules.START_TOLERANCE_MS:
+            if abs(lst[i][1] - a.duration_ms) <= rules.DURATION_TOLERANCE_MS:
+                return True
+            i += 1
+        return False
+
+
 def scan(client, tl: rules.Timeline, *, since_ms: int = 0, until_ms: int | None = None,
          events: list | None = None, app_id: str = "") -> Impact:
     """The impact rows of every call and SMS logged in [since, until), and never before the
@@ -138,9 +170,10 @@ def scan(client, tl: rules.Timeline, *, since_ms: int = 0, until_ms: int | None 
     found: dict[str, list] = {k: [] for k in OBJECT_TYPES}
     reader = _Reader(client)
     failed: list = []
-    # a call the export names by its id: its history is read as it comes, not after the search
-    # (match_evidence, at the end, still decides which are named)
-    exported = {str(e.get("communication_id")) for e in events or () if e.get("type") == "call"}
+    # a call the export may name (by its id, or by both numbers, start and duration) has its
+    # history read as it comes, not after the search; match_evidence, at the end, still decides
+    # which are named
+    exported = _Exported(events or ())
 
     def search(kind: str) -> None:
         try:
@@ -152,7 +185,7 @@ def scan(client, tl: rules.Timeline, *, since_ms: int = 0, until_ms: int | None 
                     return
                 a = _activity(kind, r)
                 found[kind].append(a)
-                if _suspect(a, tl) or kind == "call" and a.external_id in exported:
+                if _suspect(a, tl) or kind == "call" and exported.may_name(a):
                     reader.add(kind, a.id)
         except BaseException as e:   # raised below, in the caller's thread
             failed.append(e)
