@@ -96,7 +96,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--share", type=float, default=1.0)
     ap.add_argument("--work", default="")
-    ap.add_argument("--seed", type=int, default=3, help="the world's seed (users, owners)")
+    ap.add_argument("--seed", type=int, default=3,
+                    help="the world's seed: its users and owners, and (seed - 2) its activities")
     a = ap.parse_args()
     from usermap.sandbox import activities_world as aw
     from usermap.sandbox.scenarios import generate
@@ -106,7 +107,7 @@ def main() -> None:
     t0 = time.perf_counter()
     world = generate(max(300, a.n // 20), seed=a.seed)
     _, start, _, _ = run(["--version"], os.environ, work)
-    act = aw.build(world, a.n, 1)
+    act = aw.build(world, a.n, a.seed - 2)
     crm = aw.crm_objects(act, search_rate=SEARCH_PER_S)
     arrivals = Arrivals(crm)
     for f in ("store.db",):
