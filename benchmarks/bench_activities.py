@@ -144,24 +144,29 @@ def main() -> None:
               f"{sec / lim:.2f}x; peak memory {rss:.0f} MB (`usermap --version` "
               f"{start:.2f} s)")
         print(f"  arrivals: {arrivals.report(t_run)}")
-        run(["activities", "plan", "--config", cfg, "--evidence", "evidence.jsonl",
-             "--out", "plan.json"], env, work)
-        plan = json.loads((work / "plan.json").read_text())
-        before = dict(crm.stats)
-        arrivals.clear()
-        _, sec, _, t_run = run(["activities", "apply", "plan.json", "--config", cfg, "--yes"],
-                               env, work)
-        upd = crm.stats.get("batch/update", 0) - before.get("batch/update", 0)
-        rd = crm.stats.get("batch/read", 0) - before.get("batch/read", 0)
-        n_obj = {k: sum(c["object"] == k for c in plan["changes"]) for k in ("call", "sms")}
-        min_upd = sum(math.ceil(v / 100) for v in n_obj.values())
-        min_rd = sum(math.ceil(min(100, v - i) / 50) for v in n_obj.values()
-                     for i in range(0, v, 100))
-        lim = allowed(0, min_upd + min_rd, a.share)
-        print(f"repair: {len(plan['changes'])} proven activities; batch update {upd} "
-              f"(minimum {min_upd}), re-reads {rd} (minimum {min_rd}); time {sec:.1f} s, the "
-              f"limits allow {lim:.1f} s ({sec / lim:.2f}x)")
-        print(f"  arrivals: {arrivals.report(t_run)}")
+        repair(cfg, env, work, crm, arrivals, a.share)
+
+def repair(cfg: str, env, work: Path, crm, arrivals, share: float) -> None:
+    """plan + apply --yes of the proven activities: batch updates and re-reads against the
+    minimum, the time against the limits."""
+    run(["activities", "plan", "--config", cfg, "--evidence", "evidence.jsonl",
+         "--out", "plan.json"], env, work)
+    plan = json.loads((work / "plan.json").read_text())
+    before = dict(crm.stats)
+    arrivals.clear()
+    _, sec, _, t_run = run(["activities", "apply", "plan.json", "--config", cfg, "--yes"],
+                           env, work)
+    upd = crm.stats.get("batch/update", 0) - before.get("batch/update", 0)
+    rd = crm.stats.get("batch/read", 0) - before.get("batch/read", 0)
+    n_obj = {k: sum(c["object"] == k for c in plan["changes"]) for k in ("call", "sms")}
+    min_upd = sum(math.ceil(v / 100) for v in n_obj.values())
+    min_rd = sum(math.ceil(min(100, v - i) / 50) for v in n_obj.values()
+                 for i in range(0, v, 100))
+    lim = allowed(0, min_upd + min_rd, share)
+    print(f"repair: {len(plan['changes'])} proven activities; batch update {upd} "
+          f"(minimum {min_upd}), re-reads {rd} (minimum {min_rd}); time {sec:.1f} s, the "
+          f"limits allow {lim:.1f} s ({sec / lim:.2f}x)")
+    print(f"  arrivals: {arrivals.report(t_run)}")
 
 
 if __name__ == "__main__":

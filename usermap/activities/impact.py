@@ -208,6 +208,13 @@ def scan(client, tl: rules.Timeline, *, since_ms: int = 0, until_ms: int | None 
     reader.finish(abandon=bool(failed))
     if failed:
         raise failed[0]
+    return Impact(_rows(found, reader, named, tl, app_id), sum(len(v) for v in found.values()),
+                  {k: len(v) for k, v in found.items()},
+                  {k: len(v) for k, v in reader.asked.items()})
+
+
+def _rows(found: dict, reader: _Reader, named: dict, tl, app_id: str) -> list:
+    """The graded rows of the suspects and of the calls the export names, object then time."""
     rows = []
     for kind in OBJECT_TYPES:
         for a in found[kind]:
@@ -216,9 +223,7 @@ def scan(client, tl: rules.Timeline, *, since_ms: int = 0, until_ms: int | None 
                 row = _assess(a, reader.got[kind], tl, user, app_id)
                 if row is not None:
                     rows.append(row)
-    return Impact(rows, sum(len(v) for v in found.values()),
-                  {k: len(v) for k, v in found.items()},
-                  {k: len(v) for k, v in reader.asked.items()})
+    return rows
 
 
 def _assess(a, got: dict, tl, user, app_id):
