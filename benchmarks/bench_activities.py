@@ -74,8 +74,11 @@ class Arrivals:
         for op, ts in sorted(self.times.items()):
             ts = sorted(ts)
             gaps = sorted((b - a for a, b in zip(ts, ts[1:])), reverse=True)[:3]
+            if len(ts) < 2:
+                out.append(f"{op} 1 at {ts[0] - t0:.1f} s")
+                continue
             out.append(f"{op} {len(ts)} from {ts[0] - t0:.1f} s to {ts[-1] - t0:.1f} s "
-                       f"({len(ts) / max(1e-9, ts[-1] - ts[0]):.2f}/s; longest gaps "
+                       f"({(len(ts) - 1) / (ts[-1] - ts[0]):.2f}/s; longest gaps "
                        f"{', '.join(f'{g:.2f}' for g in gaps)} s)")
         searches = [t for op, ts in self.times.items() if op.endswith("/search") for t in ts]
         if searches:
