@@ -109,8 +109,7 @@ class _Reader:
                 except BaseException as e:   # handed to the caller by finish()
                     self._error = e
                     continue
-                with self._lock:
-                    self.got[kind].update(got)
+                self.got[kind].update(got)   # one call: no other thread sees it half done
 
     def finish(self, *, abandon: bool = False) -> None:
         with self._lock:
