@@ -243,3 +243,23 @@ def current_engine() -> str:
     """The engine the running test was given ("auto" outside the ``engine`` fixture)."""
     return os.environ.get("USERMAP_ENGINE", "") or "auto"
 # === end of engines ===
+
+
+# === the order of the files (make test: xdist, --dist loadfile) ===
+# xdist hands each worker a whole file at a time, in collection order. The files that take
+# longest go first, so that no worker starts one of them when the others are nearly done (the
+# longest-first rule of scheduling). A file not listed keeps its place after these.
+LONGEST_FIRST = (
+    "test_faults.py", "test_act_sandbox.py", "test_tab_page.py", "test_cli.py",
+    "test_examples_run.py", "test_hang.py", "test_storefast.py", "test_crash.py",
+    "test_tab_lab.py", "test_runner.py", "test_properties.py", "test_lost.py",
+    "test_owner_reading.py", "test_next_command.py", "test_report_browser.py",
+    "test_not_utf8.py", "test_report.py", "test_wheel.py", "test_leaks.py",
+    "test_migrate_race.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: order kept
+# === end of the order of the files ===

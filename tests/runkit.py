@@ -8,11 +8,11 @@ import contextlib
 import gc
 import io
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
+import forkcli
 from conftest import SANDBOX_TOKENS
 
 USERMAP = str(Path(sys.executable).parent / "usermap")
@@ -54,11 +54,11 @@ def make_env(root: Path, *, n_users=300, seed=3, keep=30, world=None, served_use
 
 
 def cli(args, env_extra=None, cwd=None, timeout=180):
-    """`usermap ARGS` as a subprocess (as a scheduler runs it): (CompletedProcess, seconds)."""
+    """`usermap ARGS` as a process of its own (as a scheduler runs it), forked from the
+    worker's warm fork server (forkcli.py): (CompletedProcess, seconds)."""
     env = {**os.environ, **(env_extra or {})}
     t0 = time.perf_counter()
-    p = subprocess.run([USERMAP, *args], capture_output=True, text=True, env=env, cwd=cwd,
-                       timeout=timeout)
+    p = forkcli.run(args, env=env, cwd=cwd, timeout=timeout)
     return p, time.perf_counter() - t0
 
 

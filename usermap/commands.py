@@ -165,7 +165,9 @@ def cmd_runs(args) -> int:
 def cmd_undo(args) -> int:
     from .engine.plan import describe
     from .nextstep import apply_command, needs_force
-    p = workflow.undo(args.store, args.run_id, now=utc_now(), out=args.out)
+    from .clipaths import config_path
+    p = workflow.undo(args.store, args.run_id, now=utc_now(), out=args.out,
+                      config=config_path(args.config) or "")
     print(describe(p))
     guard = needs_force(p)
     print(guard + "\n" * bool(guard) + f"wrote {args.out}; review it, then: "

@@ -160,12 +160,8 @@ def kernel_options(output: Path | None = None) -> tuple[dict, str]:
 
 
 def _papermill():
-    """papermill, imported without ``rfc3987_syntax``: jsonschema (through nbformat) loads that
-    optional module when it is installed, and it builds a grammar at import, about 1.5 s of every
-    run, for IRI format checks that notebook validation never makes. Only when this process has
-    not loaded jsonschema already (a host process that did keeps its full jsonschema)."""
-    if "jsonschema" not in sys.modules:
-        sys.modules.setdefault("rfc3987_syntax", None)   # jsonschema then skips the IRI checks
+    """papermill, imported when a run needs it (the console script keeps jsonschema's costly
+    optional IRI grammar out: ``launch.SKIPPED_IMPORTS``)."""
     import papermill
     return papermill
 

@@ -8,6 +8,10 @@ that plays tricks with the process. Nothing else does these:
 - the GC: a short command builds millions of small containers and frees them at exit, so the
   cyclic GC is off, and what the imports made (pandas, pyarrow) is frozen once they are loaded;
 - pandas' options (``future.infer_string`` off) for the whole process;
+- optional imports nobody needs: jsonschema's IRI format checker (``rfc3987_syntax``) builds a
+  parser grammar when it is imported, seconds of CPU; nbformat (papermill's, in `usermap run`)
+  and jupyter_server (Voilà's, in `usermap tab`) import jsonschema, which skips that format when
+  the module is absent. No schema usermap, its notebooks or the tab's server meet uses it;
 - signals: SIGTERM ends this process at once (its default), and the kernel then kills the
   child (it asked for ``PR_SET_PDEATHSIG``); SIGINT is a KeyboardInterrupt that ``cli.main``
   reports (exit 130) after the child was killed and reaped (``close`` in ``run``, in the load);
@@ -31,13 +35,16 @@ from .engine.models import OWNERS_FILE
 from .config import engine_from_env
 from .errors import UsermapError
 
-__all__ = ["run", "snapshot_argument", "READ_AHEAD", "QUICK_EXIT"]
+__all__ = ["run", "snapshot_argument", "READ_AHEAD", "QUICK_EXIT", "SKIPPED_IMPORTS"]
 
 # Commands whose snapshot's owners file a forked child parses while they start.
 READ_AHEAD = frozenset({"plan", "audit"})
 
 # Commands that hold a big heap (millions of strings) when they are done and start no thread.
 QUICK_EXIT = frozenset({"plan", "audit", "apply", "mappings"})
+
+# Optional modules that are never imported in this process (see the module's docstring).
+SKIPPED_IMPORTS = ("rfc3987_syntax",)
 
 # Long-running commands keep the cyclic GC on.
 _LONG = frozenset({"sandbox", "run", "tab"})
@@ -47,6 +54,8 @@ def run() -> None:  # the console script; tests start it as `python -m usermap.l
     """The `usermap` command: ``cli.main()`` with the process tricks around it, then exit."""
     argv = sys.argv[1:]
     command = argv[0] if argv else ""
+    for name in SKIPPED_IMPORTS:
+        sys.modules.setdefault(name, None)   # `import name` now raises ImportError
     try:
         engine = engine_from_env()
     except UsermapError:

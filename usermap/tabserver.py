@@ -216,11 +216,6 @@ def _voila_argv(nb: Path, *, port: int, token: str, sockets: Path) -> list[str]:
 
 def serve(config, *, port: int = 0, snapshot: str = "", say=print) -> int:
     """Serve the tab until SIGTERM or SIGINT; returns the exit code (143, 130, or 0)."""
-    # jsonschema (through jupyter_server's event logger) builds rfc3987-syntax's IRI grammar at
-    # import when that package is installed: seconds of start-up for a format check of the
-    # server's own event schemas that the tab never needs. Without it jsonschema skips that
-    # one format.
-    sys.modules.setdefault("rfc3987_syntax", None)
     check_start(config, port)
     from tornado.ioloop import IOLoop
     token = secrets.token_urlsafe(32)

@@ -265,12 +265,16 @@ def init_store(store_path) -> dict:
                 "links": store.count()}
 
 
-def undo(store_path, run_id: str, *, now: str, out=None) -> "Plan":
+def undo(store_path, run_id: str, *, now: str, out=None, config: str = "") -> "Plan":
     """The inverse plan of an applied run (written to ``out`` when given); apply it like any
-    plan. Refused when the store moved on in ways that conflict."""
+    plan. Refused when the store moved on in ways that conflict. An activities run (design
+    §10) is an InputError naming ``usermap activities undo`` with ``config`` (the --config to
+    print; "" when none was given) and ``out``."""
     from .engine import plan as planmod
     from .store.store import Store
     with Store.open(store_path, create=False) as store:
+        from .activities.undo import refuse_link_undo
+        refuse_link_undo(store, run_id, store_path=store_path, config=config, out=out)
         p = planmod.undo_plan(store.journal(run_id), store.links(),
                               store_revision=store.revision, run_id=run_id, created_at=now,
                               store_id=store.store_id)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
+
+import forkcli
 
 import act_kit
 from conftest import SANDBOX_TOKENS
@@ -99,9 +99,7 @@ def test_usermap_run_includes_the_impact_when_enabled(tmp_path):
     e = _env(tmp_path, enabled=True)
     try:
         env = {**os.environ, **SANDBOX_TOKENS}
-        r = subprocess.run([sys.executable, "-m", "usermap.launch", "run", "--config",
-                            str(e.config)], capture_output=True, text=True, env=env,
-                           cwd=e.root, timeout=300)
+        r = forkcli.run(["run", "--config", str(e.config)], env=env, cwd=e.root, timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr
         run_dir = sorted(p for p in (e.root / "runs").iterdir() if p.is_dir())[-1]
         summary = json.loads((run_dir / "activities" / "summary.json").read_text("utf-8"))

@@ -3,13 +3,12 @@
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+import forkcli
 from tiny import L, O, U
 
 A = "a@x.com"
@@ -18,8 +17,7 @@ A = "a@x.com"
 def usermap(*args, env=None, cwd=None):
     e = dict(os.environ)
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "usermap.launch", *map(str, args)],
-                          capture_output=True, text=True, env=e, cwd=cwd, timeout=120)
+    return forkcli.run(args, env=e, cwd=cwd, timeout=120)
 
 
 def write_snapshot(d: Path, users, owners):

@@ -196,3 +196,25 @@ def test_the_launcher_finds_the_snapshot_the_parser_finds(argv):
     from usermap import cli
     from usermap.launch import snapshot_argument
     assert snapshot_argument(argv) == cli.build_parser().parse_args(argv).snapshot == "SNAP"
+
+
+def test_the_console_script_keeps_jsonschemas_iri_grammar_out():
+    """papermill (`usermap run`) and Voilà (`usermap tab`) import jsonschema, whose optional IRI
+    checker builds a grammar at import: the console script never loads it, and jsonschema
+    still imports and validates without it."""
+    code = textwrap.dedent("""
+        import sys
+        from usermap import launch
+        sys.argv = ["usermap", "--version"]
+        try:
+            launch.run()
+        except SystemExit:
+            pass
+        import jsonschema, nbformat, papermill
+        jsonschema.validate({"a": 1}, {"type": "object"})
+        print("rfc3987_syntax loaded:", sys.modules.get("rfc3987_syntax") is not None)
+        """)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "rfc3987_syntax loaded: False" in p.stdout

@@ -13,14 +13,14 @@ import json
 import os
 import socket
 import stat
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+import forkcli
 
 from test_cli import L, O, U, usermap, write_links, write_snapshot
 from test_corpus import run_cli
@@ -41,9 +41,7 @@ def usermap_umask0(*args, env=None):
     """`usermap ARGS` in a process whose umask is 0: every mode it gets is the one asked for."""
     e = dict(os.environ)
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "usermap.launch", *map(str, args)],
-                          capture_output=True, text=True, env=e, timeout=120,
-                          preexec_fn=lambda: os.umask(0))
+    return forkcli.run(args, env=e, timeout=120, umask=0)
 
 
 def every_file(d: Path) -> list[Path]:

@@ -1,6 +1,10 @@
-"""Properties of plan + apply on generated worlds (hypothesis)."""
+"""Properties of plan + apply on generated worlds (hypothesis).
+
+The examples per test are few enough for `make test`; USERMAP_PROPERTY_EXAMPLES=1000 (say) runs
+a long local hunt with the same properties."""
 
 import json
+import os
 
 import pandas as pd
 from hypothesis import HealthCheck, example, given, settings
@@ -19,6 +23,7 @@ EMAILS = ["a@x.com", "A@x.com ", "b@x.com", "c@x.com", "d@x.com", "", "bad", "e@
 USER_STATUSES = ["active", "active", "active", "paused", "inactive", "suspended", "deleted"]
 KINDS = ["user", "user", "user", "extension", "call_destination"]
 OWNER_STATES = ["active", "active", "active", "archived", "deactivated"]
+EXAMPLES = int(os.environ.get("USERMAP_PROPERTY_EXAMPLES", "80"))
 CURRENT = object()   # a recorded e-mail that is the user's (owner's) current one
 
 
@@ -108,7 +113,7 @@ FOUND = [
 ]
 
 
-@settings(max_examples=200,
+@settings(max_examples=EXAMPLES,
           suppress_health_check=[HealthCheck.too_slow])
 @given(worlds())
 @example(FOUND[0])
@@ -124,7 +129,7 @@ def test_reasons_agree_with_the_plan_and_the_plan_reaches_a_fixed_point(world):
     _check_rules(a, p, a2, p2)
 
 
-@settings(max_examples=50,
+@settings(max_examples=max(10, EXAMPLES // 4),
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(worlds())
 def test_plan_apply_through_the_store_reaches_a_fixed_point(tmp_path_factory, world):

@@ -10,12 +10,11 @@ import csv
 import io
 import json
 import logging
-import subprocess
 
 import pandas as pd
 import pytest
 
-import runkit
+import forkcli
 from tiny import O, U, L
 from usermap.visible import visible as one_line
 
@@ -50,8 +49,7 @@ def audited(tmp_path):
     for args in (["init", "--store", "s.db"],
                  ["mappings", "import", "links.csv", "--store", "s.db"],
                  ["audit", "snap", "--store", "s.db", "--out", "audit"]):
-        p = subprocess.run([runkit.USERMAP, *args], capture_output=True, text=True,
-                           cwd=tmp_path, timeout=120)
+        p = forkcli.run(args, cwd=tmp_path, timeout=120)
         assert p.returncode == 0, p.stderr
     return tmp_path / "audit"
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 
 import pytest
 
-import runkit
+import forkcli
+
 from usermap.redact import redact
 
 HINT_BOTH = ("HUBSPOT_ACCESS_TOKEN and ALOWARE_API_TOKEN are not set: "
@@ -26,8 +26,7 @@ def _env(**set_):
 
 
 def _usermap(args, env, cwd):
-    return subprocess.run([runkit.USERMAP, *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=120)
+    return forkcli.run(args, env=env, cwd=cwd, timeout=120)
 
 
 @pytest.fixture

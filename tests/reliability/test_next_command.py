@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+import forkcli
 import runkit
 from tiny import O, U
 
@@ -21,8 +22,7 @@ N = 12      # more removals than the guard's minimum of 10
 
 
 def usermap(*args, cwd):
-    return subprocess.run([runkit.USERMAP, *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
+    return forkcli.run(args, cwd=cwd, timeout=120)
 
 
 def shell(line: str, cwd):

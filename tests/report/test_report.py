@@ -16,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import forkcli
+
 from tiny import L, O, U, frames
 from usermap.engine import plan as planmod
 from usermap.engine import reconcile
@@ -480,20 +482,20 @@ def test_usermap_report_command(tmp_path):
     (tmp_path / "usermap.toml").write_text('[report]\nmask_emails = true\n')
     acts = tmp_path / "acts.csv"
     ACTIVITIES.to_csv(acts, index=False)
-    cmd = [sys.executable, "-m", "usermap.launch", "report", str(snap), "--store", str(db),
+    cmd = ["report", str(snap), "--store", str(db),
            "--out", str(tmp_path / "report.html"), "--config", str(tmp_path / "usermap.toml"),
            "--activities", str(acts)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    r = forkcli.run(cmd, timeout=120)
     assert r.returncode == 0, r.stderr
     h = (tmp_path / "report.html").read_text()
     assert "ann@acme.com" not in h and "a***@acme.com" in h
     # a bad activities file is bad input: exit 2 naming file, row and column
     acts.write_text("aloware_user_id,type,timestamp\n1,fax,2026-01-01T00:00:00Z\n")
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    r = forkcli.run(cmd, timeout=120)
     assert r.returncode == 2 and "row 2" in r.stderr and "'type'" in r.stderr, r.stderr
     # a missing store is bad input too
     cmd[cmd.index(str(db))] = str(tmp_path / "nope.db")
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    r = forkcli.run(cmd, timeout=120)
     assert r.returncode == 2 and "store not found" in r.stderr
 
 

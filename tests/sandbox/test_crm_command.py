@@ -70,7 +70,7 @@ def test_sandbox_serves_the_activities_it_logs():
 
 def test_activities_come_from_the_world_module_when_it_exists():
     world = generate(30, seed=2)
-    crm, how = command.log_activities(world, 40, seed=2)
+    crm, how, _ = command.log_activities(world, 40, seed=2)
     assert crm.count() == 40
     if importlib.util.find_spec(command.ACTIVITIES_WORLD) is None:
         assert how.startswith("stand-in")

@@ -18,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import forkcli
+
 from conftest import SANDBOX_TOKENS
 from usermap.config import Config
 from usermap.errors import (AuthError, ConfigError, IncompleteListingError, InputError,
@@ -420,8 +422,7 @@ def test_total_time_budget_ends_the_loop():
 def _usermap(*args, env_extra=None, cwd=None):
     env = {k: v for k, v in os.environ.items() if k not in SANDBOX_TOKENS}
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "usermap.launch", *args], capture_output=True,
-                          text=True, env=env, cwd=cwd or ROOT, timeout=60)
+    return forkcli.run(args, env=env, cwd=cwd or ROOT, timeout=60)
 
 
 def test_usermap_fetch_command_output_and_exit_codes(world, sandbox, tmp_path):

@@ -27,11 +27,12 @@ import signal
 from ..errors import CrmValidationError, ShareGuardError
 from . import journal
 from .crm import UPDATE_BATCH
+from .rules import REFUSED_OWNER
 
-__all__ = ["apply_plan", "guard", "KILL_HOOK"]
+__all__ = ["apply_plan", "guard", "KILL_HOOK", "RUN_KINDS"]
 
 KILL_HOOK = "USERMAP_TEST_ACTIVITIES_KILL"
-_KINDS = {"repair": "activities", "undo": "activities_undo"}
+RUN_KINDS = {"repair": "activities", "undo": "activities_undo"}
 _OBJECTS = {"call": "calls", "sms": "communications"}
 
 
@@ -55,18 +56,25 @@ def _hook(point: str, batch: int) -> None:
 def apply_plan(plan: dict, store, client, *, run_id: str, now) -> dict:
     """Apply ``plan`` (checked by plan.read_plan and guard) to HubSpot. ``now()`` gives the
     time of each journal write. Returns counts and the run id (resumed or new)."""
-    kind = _KINDS[plan["kind"]]
+    kind = RUN_KINDS[plan["kind"]]
     run_id, resumed = journal.open_run(store, plan_hash=plan["hash"], kind=kind,
                                        run_id=run_id, now=now())
     rows = journal.run_rows(store, run_id)
     batch_no, pending = 0, []
-    for short, obj in _OBJECTS.items():
-        todo = [c for c in plan["changes"] if c["object"] == short and
-                rows.get((obj, c["activity_id"]), {}).get("state") not in ("done", "skipped")]
-        for i in range(0, len(todo), UPDATE_BATCH):
-            batch_no += 1
-            pending = _batch(store, client, run_id, obj, todo[i:i + UPDATE_BATCH], rows,
-                             batch_no, now, pending)
+    try:
+        for short, obj in _OBJECTS.items():
+            todo = [c for c in plan["changes"] if c["object"] == short and
+                    rows.get((obj, c["activity_id"]), {}).get("state") not in ("done", "skipped")]
+            for i in range(0, len(todo), UPDATE_BATCH):
+                batch_no += 1
+                pending = _batch(store, client, run_id, obj, todo[i:i + UPDATE_BATCH], rows,
+                                 batch_no, now, pending)
+    except Exception:
+        # a batch failed (HubSpot, the network): the batches before it are settled, so the
+        # run's report says what was done; the run stays open for the next apply to complete
+        if pending:
+            journal.record(store, run_id, now(), settle=pending)
+        raise
     counts = journal.finish(store, run_id, now(), pending)
     return {"run_id": run_id, "resumed": resumed, "done": counts.get("done", 0),
             "skipped": counts.get("skipped", 0)}
@@ -108,7 +116,7 @@ def _update(client, obj, write) -> tuple[list, list]:
         bad = e.invalid_owners
         if not bad:
             raise
-    refused = [{**c, "skip_reason": "skipped: HubSpot refused the owner (not a valid owner)"}
+    refused = [{**c, "skip_reason": REFUSED_OWNER}
                for c in write if c["to"] in bad]
     rest = [c for c in write if c["to"] not in bad]
     if rest:

@@ -9,6 +9,7 @@ Adapter: wires config, store, CRM client and files; prints one summary line per 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ..clock import utc_now
@@ -131,10 +132,30 @@ def _apply(args, cfg) -> int:
             print(f"dry run: would set the owner of {n} activities ({plan['kind']}); nothing "
                   f"was changed. Apply with --yes")
             return 0
-        got = apply_repair(cfg, store, plan)
+        try:
+            got = apply_repair(cfg, store, plan, config_arg=_config_arg(args))
+        except Exception as e:
+            told = getattr(e, "run_record", None)
+            if told:    # the run stopped half-way: its report says what was done
+                print(_where(told), file=sys.stderr)
+            raise
     print(f"run {got['run_id']}{' (resumed)' if got['resumed'] else ''}: {got['done']} "
-          f"activities set, {got['skipped']} skipped (changed since the plan)")
+          f"activities set, {got['skipped']} skipped (changed since the plan), "
+          f"{got['failed']} failed\n{_where(got)}")
     return 0
+
+
+def _config_arg(args) -> str:
+    """The --config the next commands should name: as given, else ./usermap.toml."""
+    return args.config or "usermap.toml"
+
+
+def _where(told: dict) -> str:
+    """Where a run's report and notification are, as ``usermap run`` says it."""
+    from ..files import shown
+    from ..notify import delivery
+    return shown(f"  report:       {told['report']}\n"
+                 f"  notification: {told['notification']} ({delivery(told)})")
 
 
 def _undo(args, cfg) -> int:
@@ -146,7 +167,9 @@ def _undo(args, cfg) -> int:
     with Store.open(args.store) as store:
         plan = undo_plan(store, args.run_id, created_at=utc_now())
     write_plan(plan, args.out)
+    import shlex
     print(f"undo plan: {len(plan['changes'])} activities back to their old owner; wrote "
-          f"{args.out}. Apply it with `usermap activities apply {args.out} --yes`")
+          f"{args.out}. Apply it with `usermap activities apply {shlex.quote(args.out)} "
+          f"--config {shlex.quote(_config_arg(args))} --yes`")
     return 0
 

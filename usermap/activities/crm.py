@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from ..errors import AuthError, BadAnswerError, CrmValidationError, SourceError
 from ..redact import redact
+from ..sources.api.hubspot import KEYS_PAGE, OWNERS_SCOPE
 from ..sources.api.retry import (CONNECTION, RATE_LIMIT, SERVER, Retrier, Retryable,
                                  hubspot_rate_limit)
 from .pace import TokenBucket
@@ -39,7 +40,9 @@ __all__ = ["CrmClient", "READ_BATCH", "UPDATE_BATCH",
 
 READ_BATCH, UPDATE_BATCH = 50, 100
 SEARCH_PER_SECOND = 5.0
-READ_SCOPES = ("crm.objects.contacts.read",)   # calls and communications are read under it
+# the scopes docs/configuration.md lists: calls and communications are read and written under
+# the contacts scopes (HubSpot's spec), owners under their own
+READ_SCOPES = (OWNERS_SCOPE, "crm.objects.contacts.read")
 WRITE_SCOPES = ("crm.objects.contacts.write",)
 CALL_PROPS = ("hs_timestamp", "hubspot_owner_id", "hs_call_external_id", "hs_call_from_number",
               "hs_call_to_number", "hs_call_duration", "hs_call_source", "hs_call_app_id")
@@ -122,7 +125,7 @@ class CrmClient:
             self.stats["fallback"] += 1
             status, payload = self.retrier.call(attempt, what)
         if status >= 400:
-            raise _final(status, payload, what)
+            raise _final(status, payload, what, write=kind == "update")
         return payload
 
     def _deadline(self) -> float:
@@ -207,15 +210,19 @@ class CrmClient:
             f"HubSpot {obj} batch update")
 
 
-def _final(status: int, payload: dict, what: str) -> Exception:
+def _final(status: int, payload: dict, what: str, *, write: bool = False) -> Exception:
     msg = redact(str(payload.get("message") or ""))[:300]
     if status == 401:
-        return AuthError(f"{what}: HubSpot refused the token (HTTP 401); check "
-                         f"HUBSPOT_ACCESS_TOKEN (a service key). {msg}".strip())
+        return AuthError(f"{what}: HubSpot refused the access token (HTTP 401): a bad or "
+                         f"expired token; check HUBSPOT_ACCESS_TOKEN, a service key (made in "
+                         f"{KEYS_PAGE}). {msg}".strip())
     if status == 403:
+        need = (f"a repair or undo writes owners and needs {', '.join(WRITE_SCOPES)} too"
+                if write else f"a repair or undo also needs {', '.join(WRITE_SCOPES)}")
         return AuthError(f"{what}: HubSpot denied access (HTTP 403): the service key lacks a "
-                         f"scope (read: {', '.join(READ_SCOPES)}; repair also: "
-                         f"{', '.join(WRITE_SCOPES)}). {msg}".strip())
+                         f"scope. Give it, in {KEYS_PAGE}, the read scopes "
+                         f"{', '.join(READ_SCOPES)} (impact and plan; calls and communications "
+                         f"are read under the contacts scope); {need}. {msg}".strip())
     if status == 400 and payload.get("category") == "VALIDATION_ERROR":
         bad = set(re.findall(r"(\d+) was not a valid owner ID", str(payload.get("message"))))
         return CrmValidationError(f"{what}: HubSpot refused the values (HTTP 400): {msg}", bad)

@@ -15,7 +15,8 @@ import sqlite3
 
 from ..store.errors import db_error
 
-__all__ = ["open_run", "run_rows", "record", "finish", "run_kind"]
+__all__ = ["open_run", "run_rows", "record", "finish", "run_kind", "unfinished_run",
+           "owners_users"]
 
 
 def _tx(store, work):
@@ -46,6 +47,20 @@ def open_run(store, *, plan_hash: str, kind: str, run_id: str, now: str) -> tupl
                   "VALUES (?,?,?,'',0,0,0,0,?,?,?)", (run_id, kind, now, rev, rev, plan_hash))
         return run_id, False
     return _tx(store, work)
+
+
+def unfinished_run(store, *, plan_hash: str, kind: str) -> str | None:
+    """The run of this plan that has not finished (a failed or killed apply), or None."""
+    row = store.conn.execute("SELECT run_id FROM runs WHERE kind=? AND fingerprint=? AND "
+                             "finished_at='' ORDER BY run_id LIMIT 1", (kind, plan_hash)
+                             ).fetchone()
+    return row[0] if row else None
+
+
+def owners_users(store) -> dict:
+    """{HubSpot owner id: the Aloware user it was last linked to} from the links' journal."""
+    return dict(store.conn.execute("SELECT hubspot_owner_id, aloware_user_id FROM journal "
+                                   "ORDER BY seq").fetchall())
 
 
 def run_kind(store, run_id: str) -> str | None:

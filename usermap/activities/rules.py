@@ -26,7 +26,11 @@ from datetime import datetime, timezone
 
 __all__ = ["OWNER_ERROR_CODES", "Timeline", "Activity", "Row", "assess", "match_evidence",
            "to_ms", "iso", "integration_set", "GRADE_A", "GRADE_B", "UNKNOWN", "REASONS",
-           "START_TOLERANCE_MS", "DURATION_TOLERANCE_MS", "phone"]
+           "START_TOLERANCE_MS", "DURATION_TOLERANCE_MS", "phone", "REFUSED_OWNER"]
+
+# The journal's reason for an activity whose batch update HubSpot refused for its owner (not a
+# valid owner since the plan): apply.py writes it, a run's report counts it as failed.
+REFUSED_OWNER = "skipped: HubSpot refused the owner (not a valid owner)"
 
 # Issue codes (DESIGN §4) that put a link in error for attribution: its owner is not the person.
 OWNER_ERROR_CODES = ("hubspot_owner_not_found", "hubspot_owner_deactivated",

@@ -7,11 +7,13 @@ Adapter: reads the store's activity journal.
 
 from __future__ import annotations
 
+import shlex
+
 from ..errors import InputError
 from . import journal
 from .plan import FORMAT, finish
 
-__all__ = ["undo_plan"]
+__all__ = ["undo_plan", "refuse_link_undo"]
 
 
 def undo_plan(store, run_id: str, *, created_at: str) -> dict:
@@ -29,3 +31,26 @@ def undo_plan(store, run_id: str, *, created_at: str) -> dict:
     return finish({"format": FORMAT, "kind": "undo", "store_id": store.store_id,
                     "created_at": created_at, "since": "", "activities_scanned": len(changes),
                     "undo_of": run_id, "changes": changes})
+
+
+def refuse_link_undo(store, run_id: str, *, store_path, config: str, out) -> None:
+    """``usermap undo`` of an activities run (a repair or its undo): an InputError (exit 2)
+    with the command that undoes it (``usermap activities undo``, which reads the activities
+    journal), naming ``config`` (the --config given, "" for none) and ``out``; else nothing."""
+    from ..files import shown
+    kind = journal.run_kind(store, run_id)
+    if kind not in ("activities", "activities_undo"):
+        return
+    c = f"--config {shlex.quote(shown(config or 'usermap.toml'))}"
+    where = "" if config else f" (a config whose [store] path is {shown(store_path)})"
+    if kind == "activities_undo":
+        raise InputError(f"{run_id} is the undo of an activities repair: `usermap undo` takes "
+                         f"back changes of links only. To set those owners again, make a new "
+                         f"repair plan with `usermap activities plan {c} --out repair.json`"
+                         f"{where}; nothing was written", column="RUN_ID")
+    cmd = (f"usermap activities undo {run_id} {c} --out "
+           f"{shlex.quote(shown(out or 'undo.json'))}")
+    raise InputError(f"{run_id} is an activities repair run: `usermap undo` takes back "
+                     f"changes of links only. Write its undo plan with `{cmd}`{where}, then "
+                     f"apply it with `usermap activities apply`; nothing was written",
+                     column="RUN_ID")

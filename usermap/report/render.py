@@ -1,6 +1,7 @@
-"""Rendering of the report model (docs/design.md §8): the ONE Jinja environment, used for both
-``Report`` (report.html.j2, email.html.j2, email.txt.j2) and ``FailureReport``
-(failure.html.j2, failure.txt.j2), and ``templates_dir`` (which asks ``usermap.resources``:
+"""Rendering of the report model (docs/design.md §8): the ONE Jinja environment, used for
+``Report`` (report.html.j2, email.html.j2, email.txt.j2), ``FailureReport`` (failure.html.j2,
+failure.txt.j2) and ``RepairRunReport`` (repair_run.html.j2 with the report's stylesheet and no
+script, repair_run_email.html.j2, repair_run.txt.j2), and ``templates_dir`` (which asks ``usermap.resources``:
 $USERMAP_TEMPLATES, the checkout's reports/templates, or the installed package's copy).
 
 The environment: ``autoescape=True`` (``select_autoescape()`` would not escape ``*.j2`` files)
@@ -31,10 +32,12 @@ from ..visible import visible
 from .text import SAFE_URL, plural
 
 __all__ = ["jinja_env", "templates_dir", "report_html", "report_email", "failure_html",
-           "failure_email", "EMAIL_TOP", "EMAIL_CLIP"]
+           "failure_email", "repair_run_html", "repair_run_email", "EMAIL_TOP", "EMAIL_CLIP",
+           "REPAIR_PAGE_PEOPLE"]
 
 EMAIL_TOP = 10                        # rows of each list in the e-mail and the text
 EMAIL_CLIP = 120                      # characters of any one value in the e-mail and the text
+REPAIR_PAGE_PEOPLE = 500              # people an activities run's page lists (its journal: all)
 
 # A tiny inline icon (data: URL), so the browser never asks for /favicon.ico.
 _FAVICON = ("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E"
@@ -174,3 +177,17 @@ def _status_class(status: str) -> str:
     if s in ("warning", "partial", "refused", "dry_run", "no_changes"):
         return "warn"
     return "bad"
+
+
+# --- the report of an activities repair run ---------------------------------------------------
+def repair_run_html(r: "RepairRunReport") -> str:
+    """An activities repair run's page: the report's stylesheet, no script."""
+    return _render("repair_run.html.j2", r=r, css=_page_css(), status_class=_status_class,
+                   favicon=_FAVICON, most=REPAIR_PAGE_PEOPLE)
+
+
+def repair_run_email(r: "RepairRunReport", location: Mapping[str, str] | None, *,
+                     html: bool) -> str:
+    """Its e-mail's HTML part (the e-mails' stylesheet, notify inlines it) or its text."""
+    return _render("repair_run_email.html.j2" if html else "repair_run.txt.j2", r=r,
+                   location=_where(location), top=EMAIL_TOP, status_class=_status_class)

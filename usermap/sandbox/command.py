@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import shlex
 import sys
 from pathlib import Path
 
@@ -59,18 +60,20 @@ def _err(line: str) -> None:
 ACTIVITIES_WORLD = "usermap.sandbox.activities_world"
 
 
-def log_activities(world, n: int, seed: int) -> tuple[CrmObjects, str]:
-    """The world's calls and SMS: ``activities_world.log_activities`` (the mapping timeline,
-    graded cases, evidence) where that module is installed, else crm.py's stand-in; and which."""
+def log_activities(world, n: int, seed: int) -> tuple[CrmObjects, str, object]:
+    """The world's calls and SMS: ``activities_world`` (the mapping timeline, graded cases,
+    evidence) where that module is installed, else crm.py's stand-in; which; and the activity
+    world (None for the stand-in), whose store and evidence ``--config-out`` writes."""
     if importlib.util.find_spec(ACTIVITIES_WORLD) is not None:
         module = importlib.import_module(ACTIVITIES_WORLD)
-        return module.log_activities(world, n, seed), "the world's mapping timeline"
-    return stub_log_activities(world, n, seed), "stand-in: current links, no timeline"
+        aw = module.build(world, n, seed)
+        return module.crm_objects(aw), "the world's mapping timeline", aw
+    return stub_log_activities(world, n, seed), "stand-in: current links, no timeline", None
 
 
 def _server_for(args) -> tuple[SandboxServer, str]:
     """The (not yet started) server the arguments ask for, and a description of its data."""
-    crm = CrmObjects()
+    crm, args.activity_world = CrmObjects(), None
     if args.snapshot:
         proto = SandboxServer.from_snapshot
         source = f"snapshot {args.snapshot}"
@@ -82,7 +85,7 @@ def _server_for(args) -> tuple[SandboxServer, str]:
         source = f"generated world (--users {args.users} --seed {args.seed})"
         data = (world.users, world.owners)
         if getattr(args, "activities", 0):
-            crm, how = log_activities(world, args.activities, args.seed)
+            crm, how, args.activity_world = log_activities(world, args.activities, args.seed)
             source += f" + {args.activities} activities ({how})"
     crm.search_rate = getattr(args, "search_rate", 5.0)
     kw = dict(crm=crm, seed=args.seed, port=args.port, rate_limit=args.rate_limit,
@@ -130,20 +133,44 @@ def _print_banner(srv: SandboxServer, args, source: str) -> None:
         faults.append(f"--rate-limit-window {getattr(args, 'rate_limit_window', 10.0):g}")
     print(f"  faults:  {', '.join(faults) or 'none'} (seed {args.seed})")
     print(f"  stops after {args.max_seconds:g} s, or on Ctrl-C")
-    users_csv = None
-    if args.config_out:
-        cfg_path = Path(args.config_out)
-        export = srv.write_export(cfg_path.parent / "aloware_export.csv")
-        users_csv = export.name
-        cfg_path.write_text(srv.config_toml(users_csv=users_csv), encoding="utf-8")
-        print(f"  wrote {cfg_path} and {export}")
+    toml, files = _write_config(srv, args)
     print()
-    print(srv.config_toml(users_csv=users_csv), end="")
+    print(toml, end="")
     print()
     print("fetch from it with, e.g.:")
     env = "" if need else "HUBSPOT_ACCESS_TOKEN=sandbox ALOWARE_API_TOKEN=sandbox "
-    print(f"  {env}usermap fetch --config {args.config_out or 'usermap.toml'} "
-          f"--out snapshot/", flush=True)
+    cfg = shlex.quote(args.config_out or "usermap.toml")
+    print(f"  {env}usermap fetch --config {cfg} --out snapshot/", flush=True)
+    if "evidence" in files:
+        print("find the calls and SMS on the wrong owner with:")
+        print(f"  {env}usermap activities impact --config {cfg} --evidence "
+              f"{shlex.quote(str(files['evidence']))} --out impact/", flush=True)
+    elif args.activity_world is not None:
+        print("(--config-out FILE also writes the store and the evidence export that "
+              "`usermap activities` reads)", flush=True)
+
+
+def _write_config(srv: SandboxServer, args) -> tuple[str, dict]:
+    """The config that reads from the sandbox (and, with ``--config-out``, the files beside
+    it: the admin export and, with ``--activities``, the world's store ``activities.db``, its
+    evidence export ``evidence.jsonl`` and ground truth ``truth.json``): (its text, files)."""
+    aw, files, users_csv = args.activity_world, {}, None
+    if args.config_out:
+        cfg_path = Path(args.config_out)
+        files["export"] = srv.write_export(cfg_path.parent / "aloware_export.csv")
+        users_csv = files["export"].name
+        if aw is not None:
+            from . import activities_world
+            files.update(activities_world.write_files(aw, cfg_path.parent))
+    toml = srv.config_toml(users_csv=users_csv)
+    if "store" in files:
+        from .activities_world import APP_ID
+        toml += (f'\n[store]\npath = "{files["store"].name}"\n\n[activities]\n'
+                 f'app_id = "{APP_ID}"\n')
+    if args.config_out:
+        Path(args.config_out).write_text(toml, encoding="utf-8")
+        print(f"  wrote {', '.join(str(f) for f in (args.config_out, *files.values()))}")
+    return toml, files
 
 
 def run_sandbox(args) -> int:

@@ -18,7 +18,6 @@ one page of each list. Values travel as values; the page shows them as text.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -36,19 +35,13 @@ from ..errors import LockedError, RemovalGuardError, SafetyError, StalePlanError
 from ..redact import redact
 from . import rows as R
 from .impact import newest_impact, people_rows, repair_preview
-from .words import apply_words, email_words, refreshed_words, undo_title
+from .words import (apply_words, email_words, error_words, refreshed_words, repair_words,
+                    undo_title)
 
 SEARCH_PLACEHOLDER = "Search by name, e-mail or id"
 HERE = Path(__file__).parent
 #: set by ``usermap tab``: the URL prefix under which the server serves a run's report
 REPORT_URL_ENV = "USERMAP_TAB_REPORT_URL"
-
-
-def _words(message: str) -> str:
-    """An error's own message for the page: secrets redacted, and the hints meant for whoever
-    edits the config (a parenthesis naming usermap.toml or a --flag) left out."""
-    text = re.sub(r"\s*\([^()]*(?:usermap\.toml|\s--[a-z])[^()]*\)", "", redact(message))
-    return text.rstrip(". ")
 
 
 class MappingTab(anywidget.AnyWidget):
@@ -173,7 +166,7 @@ class MappingTab(anywidget.AnyWidget):
                 shutil.rmtree(snap, ignore_errors=True)
                 shown = (f" The lists still show the data of {self.refreshed}."
                          if self.data is not None else "")
-                self.say(f"Refresh failed: {self._no_paths(_words(str(e)))}. Nothing was "
+                self.say(f"Refresh failed: {self._no_paths(error_words(str(e)))}. Nothing was "
                          f"changed.{shown}", "bad")
                 return
             if self._fetched is not None and self._fetched != snap:
@@ -400,7 +393,8 @@ class MappingTab(anywidget.AnyWidget):
         try:
             guard(plan, self.config.activities.guard_share, force)
             with Store.open(self.store_path, create=False) as store:
-                out = apply_repair(self.config, store, plan)
+                out = apply_repair(self.config, store, plan,
+                                   names=self.names() if self.data else None)
         except LockedError:
             self.pending_repair = plan
             self._refuse("Another run is applying changes right now: nothing was changed. "
@@ -408,16 +402,26 @@ class MappingTab(anywidget.AnyWidget):
             return None
         except SafetyError as e:
             self.pending_repair = plan
-            self._refuse(f"{_words(str(e))}. Nothing was changed; Force applies it anyway.")
+            self._refuse(f"{error_words(str(e))}. Nothing was changed; Force applies it anyway.")
             self.preview = {**self.preview, "needs_force": True}
             return None
+        except UsermapError as e:          # stopped half-way: its report says what was done
+            if not getattr(e, "run_record", None):
+                raise
+            self.preview = {}
+            self._ran(e.run_record, repair_words(e.run_record, error_words(str(e))), kind="bad")
+            return None
         self.preview = {}
-        self.outcome = {"text": f"Repaired: {out['done']:,} calls and texts now belong to their "
-                                f"owner; {out['skipped']:,} left alone (changed since the scan). "
-                                f"Recorded as run {out['run_id']}.",
-                        "run_id": "", "report_url": "", "email": "", "at": time.time()}
-        self.status = {}
+        self._ran(out, repair_words(out))
         return out
+
+    def _ran(self, out: dict, text: str, *, kind: str = "") -> None:
+        """An applied run's outcome: what it did, View report and the e-mail."""
+        base = os.environ.get(REPORT_URL_ENV, "")
+        self.outcome = {"text": text, "run_id": out["run_id"], "kind": kind,
+                        "report_url": f"{base}{out['run_id']}" if base else "",
+                        "email": email_words(out, self.config), "at": time.time()}
+        self.status = {}
 
     def _drop_pending(self) -> None:
         self.pending = None
@@ -475,11 +479,7 @@ class MappingTab(anywidget.AnyWidget):
             return None
         self._drop_pending()
         self._load(self.data.snapshot)
-        base = os.environ.get(REPORT_URL_ENV, "")
-        self.outcome = {"text": apply_words(plan, out), "run_id": out["run_id"],
-                        "report_url": f"{base}{out['run_id']}" if base else "",
-                        "email": email_words(out, self.config), "at": time.time()}
-        self.status = {}              # the outcome says it, with View report and the e-mail
+        self._ran(out, apply_words(plan, out))
         return out
 
     def send_report(self) -> None:

@@ -103,6 +103,7 @@ function render({ model, el: root }) {
       ? el("a", { href: o.report_url, target: "_blank", rel: "noopener", class: "um-report" }, "View report")
       : el("a", { href: "#", class: "um-report", onclick: (e) => { e.preventDefault(); send({ action: "report" }); } }, "View report");
     outcome.replaceChildren(el("span", {}, o.text), " ", link, " · ", el("span", { class: "um-mail" }, o.email || ""));
+    outcome.className = "um-outcome" + (o.kind === "bad" ? " um-bad" : "");
     outcome.hidden = false;
   }
 

@@ -5,6 +5,7 @@ command-line advice: the page is for admins in a browser."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -73,6 +74,18 @@ def apply_words(plan, out: dict) -> str:
             f"{counts_words(n['add'], n['update'], n['remove'])}.")
 
 
+def repair_words(out: dict, error: str = "") -> str:
+    """What a Repair Apply did (an activities run's counts), or where it stopped (``error``)."""
+    if error:
+        return (f"The repair stopped: {error}. {int(out['done']):,} calls and texts were set "
+                f"before it stopped. Press Repair, then Apply, to complete it.")
+    failed = int(out.get("failed", 0))
+    return (f"Repaired: {int(out['done']):,} calls and texts now belong to their owner; "
+            f"{int(out['skipped']):,} left alone (changed since the scan)"
+            + (f"; {failed:,} failed (HubSpot refused the owner)" if failed else "")
+            + f". Recorded as run {out['run_id']}.")
+
+
 def email_words(out: dict, config) -> str:
     if out.get("sent"):
         to = ", ".join(config.smtp.recipients) or "the recipients"
@@ -80,3 +93,10 @@ def email_words(out: dict, config) -> str:
     if out.get("send_error"):
         return f"E-mail not sent: {redact(str(out['send_error']))}."
     return "E-mail not sent: no SMTP server configured."
+
+
+def error_words(message: str) -> str:
+    """An error's own message for the page: secrets redacted, and the hints meant for whoever
+    edits the config (a parenthesis naming usermap.toml or a --flag) left out."""
+    text = re.sub(r"\s*\([^()]*(?:usermap\.toml|\s--[a-z])[^()]*\)", "", redact(message))
+    return text.rstrip(". ")

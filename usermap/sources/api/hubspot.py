@@ -41,9 +41,10 @@ from .retry import (
 )
 
 __all__ = ["fetch_owners", "list_owners", "make_owners_api", "parse_page", "gc_paused",
-           "OWNERS_SCOPE", "PAGE_LIMIT"]
+           "OWNERS_SCOPE", "KEYS_PAGE", "PAGE_LIMIT"]
 
 OWNERS_SCOPE = "crm.objects.owners.read"
+KEYS_PAGE = "Settings > Integrations > Service keys"   # where HubSpot makes service keys
 PAGE_LIMIT = 500          # the largest page the Owners API serves
 MAX_PAGES = 20_000        # 10M owners: a listing longer than this is a server bug (cursor loop)
 
@@ -113,11 +114,13 @@ def _classify(e, what: str, host: str = "") -> Exception:
     details = _error_details(getattr(e, "body", None))
     if status == 401:
         return AuthError(f"{what}: HubSpot refused the access token (HTTP 401): a bad or expired "
-                         f"token; check HUBSPOT_ACCESS_TOKEN. {details}".strip())
+                         f"token; check HUBSPOT_ACCESS_TOKEN, a service key (made in "
+                         f"{KEYS_PAGE}). {details}".strip())
     if status == 403:
-        return AuthError(f"{what}: HubSpot denied access (HTTP 403): the token lacks the "
-                         f"{OWNERS_SCOPE} scope; add it to the private app (or OAuth app) and "
-                         f"use the new token. {details}".strip())
+        return AuthError(f"{what}: HubSpot denied access (HTTP 403): the service key lacks the "
+                         f"{OWNERS_SCOPE} scope; give it that scope in {KEYS_PAGE} (an OAuth "
+                         f"app: reinstall it with the scope) and use the new token. "
+                         f"{details}".strip())
     if status == 429:
         headers = dict(getattr(e, "headers", None) or {})
         policy, wait = hubspot_rate_limit(headers, _json_body(getattr(e, "body", None)))

@@ -1,0 +1,139 @@
+"""`usermap` commands for the tests, each a real process of its own, forked from a warm one.
+
+A `usermap` process spends most of a small command importing pandas, pyarrow and usermap. The
+suite runs hundreds of them, so each test worker keeps one **fork server**: a process that has
+imported all that once (``forkcli_server.py``). ``run(argv, ...)`` asks it for a child, which
+takes the given working folder, environment, standard input, output and error files, and runs
+``usermap.launch.run()`` exactly as the console script does: its own pid, exit code (a signal
+gives -N, as with ``subprocess``), files and SQLite connections. What it cannot show is the
+start-up itself (what the console script imports, the environment's effect on Python's own
+start-up: PYTHONIOENCODING, locale, -X options): tests of those run the real console script
+(``runkit.USERMAP``), and so does any call whose environment differs in such a variable
+(``run`` falls back to ``subprocess`` by itself).
+
+``USERMAP_TEST_FORK=0`` turns the server off: every call is then a plain ``subprocess.run``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import locale
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+SERVER = Path(__file__).with_name("forkcli_server.py")
+USERMAP = str(Path(sys.executable).parent / "usermap")
+
+# Variables read by Python's own start-up, which a forked child cannot take on.
+_START_UP = ("PYTHON", "LC_", "LANG")
+
+_lock = threading.Lock()
+_server: subprocess.Popen | None = None
+_server_start_up: dict = {}      # the start-up variables the server was started with
+cpu_seconds = 0.0                # the CPU time of the commands run so far (for profiling)
+
+
+def enabled() -> bool:
+    return os.environ.get("USERMAP_TEST_FORK", "1") != "0"
+
+
+def _start() -> subprocess.Popen:
+    global _server
+    if _server is None or _server.poll() is not None:
+        _server_start_up.clear()
+        _server_start_up.update(_start_up(os.environ))
+        _server = subprocess.Popen([sys.executable, str(SERVER)], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, bufsize=0, stderr=subprocess.DEVNULL,
+                                   env=_server_env(), cwd="/")
+        atexit.register(_stop, _server)
+    return _server
+
+
+def _server_env() -> dict:
+    return {k: v for k, v in os.environ.items()
+            if k not in ("HUBSPOT_ACCESS_TOKEN", "ALOWARE_API_TOKEN")}
+
+
+def _stop(proc) -> None:
+    try:
+        proc.stdin.close()
+        proc.wait(10)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        proc.kill()
+
+
+def _start_up(env) -> dict:
+    return {k: v for k, v in env.items() if k.startswith(_START_UP)}
+
+
+def _forkable(env: dict) -> bool:
+    """Whether a child of the server is the process the console script would start."""
+    return _start_up(env) == (_server_start_up if _server is not None
+                              and _server.poll() is None else _start_up(os.environ))
+
+
+def run(argv, *, env: dict | None = None, cwd=None, timeout: float = 180,
+        input: str | bytes | None = None, text: bool = True,
+        umask: int | None = None) -> subprocess.CompletedProcess:
+    """``usermap ARGV`` as ``subprocess.run([USERMAP, *argv], capture_output=True, ...)`` would
+    run it: ``env`` is the whole environment (default: this process's), ``cwd`` the folder,
+    ``umask`` the process's umask (default: this process's)."""
+    argv = [os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in argv]
+    env = dict(os.environ if env is None else env)
+    if not enabled() or not _forkable(env):
+        return subprocess.run([USERMAP, *argv], capture_output=True, text=text, env=env,
+                              cwd=cwd, timeout=timeout, input=input,
+                              preexec_fn=None if umask is None else (lambda: os.umask(umask)))
+    with _lock, tempfile.TemporaryDirectory(prefix="forkcli-") as tmp:
+        out, err, inp = (os.path.join(tmp, n) for n in ("out", "err", "in"))
+        with open(inp, "wb") as f:
+            if input is not None:
+                f.write(input.encode() if isinstance(input, str) else input)
+        request = {"argv": argv, "env": env, "cwd": os.fspath(cwd or os.getcwd()),
+                   "stdin": inp, "stdout": out, "stderr": err,
+                   "umask": _umask() if umask is None else umask}
+        code = _ask(request, timeout, argv)
+        data = [Path(p).read_bytes() for p in (out, err)]
+    if text:
+        enc = locale.getpreferredencoding(False)
+        data = [d.decode(enc).replace("\r\n", "\n") for d in data]
+    return subprocess.CompletedProcess([USERMAP, *argv], code, data[0], data[1])
+
+
+def _umask() -> int:
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
+
+
+def _ask(request: dict, timeout: float, argv) -> int:
+    server = _start()
+    server.stdin.write((json.dumps(request) + "\n").encode())
+    server.stdin.flush()
+    global cpu_seconds
+    pid = int(_line(server, 30, argv))
+    try:
+        code, cpu = _line(server, timeout, argv).split()
+    except subprocess.TimeoutExpired:
+        os.kill(pid, signal.SIGKILL)
+        _line(server, 30, argv)
+        raise
+    cpu_seconds += float(cpu)
+    return int(code)
+
+
+def _line(server, timeout: float, argv) -> str:
+    ready, _, _ = select.select([server.stdout], [], [], timeout)
+    if not ready:
+        raise subprocess.TimeoutExpired([USERMAP, *argv], timeout)
+    line = server.stdout.readline()
+    if not line:
+        raise RuntimeError(f"the fork server ended (exit {server.wait()})")
+    return line.decode().strip()
