@@ -3,15 +3,19 @@
 responsive.)
 
 1. ``usermap tab`` on a 10k-user sandbox, as a subprocess: the time until it prints its URL,
-   until its pre-heated kernel has run the notebook (fetch, audit, widget), then page open ->
-   overview cards in Chromium, three times, each on a freshly heated kernel, with a cold browser
-   cache (a new context) and a warm one (the same context again). The load average is printed:
-   on a busy machine the figures are not the quiet machine's. A bare kernel's start is timed
-   too (what a page would wait for without the pool).
+   until its pre-heated kernel has run the notebook (fetch, audit, widget), then in Chromium,
+   from the start of navigation: the overview cards visible (the page's first view), and the
+   live widget drawn (its Refresh button, which answers), each ``--opens`` times on a freshly
+   heated kernel, with a cold browser cache (a new context) and a warm one (the same context
+   again), with where the time went (HTML received, first paint, scripts loaded, kernel
+   websocket open). The load average is printed with each figure: on a busy machine the
+   figures are not the quiet machine's. A bare kernel's start is timed too (what a page would
+   wait for without the pool).
 2. The tab object in this process on 10k users and on 100k links (snapshot, no fetch): load,
    search (one keystroke filters every list), Next page, Sync Users.
 
-    .venv/bin/python benchmarks/bench_tab.py [--users 10000] [--big 100000]
+    .venv/bin/python benchmarks/bench_tab.py [--users 10000] [--big 100000] [--opens 3]
+                                             [--served-only]
 """
 
 from __future__ import annotations
@@ -87,9 +91,20 @@ def _cpu_ticks(pid: int) -> int:
         return -1
 
 
+def _quiet(pids: list[int], deadline: float) -> None:
+    """Wait until these processes have used no CPU for 1 s."""
+    last, quiet = [_cpu_ticks(p) for p in pids], 0
+    while quiet < 10 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = [_cpu_ticks(p) for p in pids]
+        quiet = quiet + 1 if now == last else 0
+        last = now
+
+
 def _heated(server_pid: int, seen: set, timeout: float = 300) -> int:
-    """Wait until a kernel not in ``seen`` (the pool's) exists and has gone quiet (the notebook
-    has run: fetch, audit, widget); adds it to ``seen`` and returns its pid."""
+    """Wait until a kernel not in ``seen`` (the pool's) exists and it and the server have gone
+    quiet (the notebook has run: fetch, audit, widget; the server has rendered the page); adds
+    it to ``seen`` and returns its pid."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         kids = [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()
@@ -97,12 +112,7 @@ def _heated(server_pid: int, seen: set, timeout: float = 300) -> int:
                 and b"ipykernel" in (d / "cmdline").read_bytes()]
         fresh = [k for k in kids if k not in seen]
         for k in fresh:
-            last, quiet = _cpu_ticks(k), 0
-            while quiet < 10 and time.monotonic() < deadline:     # 1 s without CPU
-                time.sleep(0.1)
-                now = _cpu_ticks(k)
-                quiet = quiet + 1 if now == last else 0
-                last = now
+            _quiet([k, server_pid], deadline)
             seen.add(k)
             return k
         time.sleep(0.1)
@@ -116,10 +126,66 @@ def _parent(pid: int) -> int:
         return -1
 
 
+# the overview cards: the first view's picture of them (umf-card) or the live widget's
+CARDS, LIVE = ".umf-card, .um-card", "button[data-action=refresh]"
+# noted by the page itself (performance.now(), ms from the start of navigation): when its
+# kernel websocket opened, when the first card and the live widget's Refresh became visible
+_PROBE = """
+(() => { const W = window.WebSocket, t = window.__t = {};
+  window.WebSocket = function (...a) { const ws = new W(...a);
+    ws.addEventListener("open", () => { t.ws = t.ws || performance.now(); });
+    return ws; };
+  window.WebSocket.prototype = W.prototype; Object.assign(window.WebSocket, W);
+  const seen = (sel) => { const e = document.querySelector(sel);
+                          return e && e.getClientRects().length > 0; };
+  new MutationObserver(() => {
+    if (!t.cards && seen("CARDS")) t.cards = performance.now();
+    if (!t.live && seen("LIVE")) t.live = performance.now();
+  }).observe(document, {subtree: true, childList: true, attributes: true});
+})();
+""".replace("CARDS", CARDS).replace("LIVE", LIVE)
+_VISIBLE = """(sel) => { const e = document.querySelector(sel);
+                        return !!e && e.getClientRects().length > 0; }"""
+_TIMELINE = """() => { const n = performance.getEntriesByType("navigation")[0];
+  const p = performance.getEntriesByType("paint").find(e => e.name === "first-contentful-paint");
+  const r = performance.getEntriesByType("resource");
+  return {html: n.responseEnd, paint: p ? p.startTime : null, load: n.loadEventEnd || null,
+          ws: window.__t.ws || null, cards_in_page: window.__t.cards || null,
+          live_in_page: window.__t.live || null, requests: r.length,
+          bytes: r.reduce((t, e) => t + e.transferSize, 0)}; }"""
+
+
+def open_page(ctx, url: str) -> dict:
+    """Open the page in ``ctx``; seconds from navigation to the overview cards visible and to
+    the live widget drawn, where the time went, and the load average then."""
+    pg = ctx.new_page()
+    t0 = time.perf_counter()
+    pg.goto(url, timeout=120_000, wait_until="commit")
+    # looked for at every frame (a locator's wait polls up to 0.5 s apart)
+    pg.wait_for_function(_VISIBLE, arg=CARDS, polling="raf", timeout=120_000)
+    cards = time.perf_counter() - t0
+    pg.wait_for_function(_VISIBLE, arg=LIVE, polling="raf", timeout=120_000)
+    live = time.perf_counter() - t0
+    pg.wait_for_load_state("load", timeout=120_000)
+    tl = pg.evaluate(_TIMELINE)
+    return {"cards": cards, "live": live, "loadavg": os.getloadavg()[0], "page": pg, **{
+        k: (v / 1000 if isinstance(v, (int, float)) and k not in ("requests", "bytes") else v)
+        for k, v in tl.items()}}
+
+
+def _say(kind: str, o: dict) -> str:
+    ms = lambda k: "-" if o[k] is None else f"{o[k]:.2f}"  # noqa: E731
+    return (f"  {kind:<5} cards {o['cards']:5.2f} s, live widget {o['live']:5.2f} s  (in the "
+            f"page: HTML {ms('html')}, first paint {ms('paint')}, cards {ms('cards_in_page')}, "
+            f"scripts loaded {ms('load')}, kernel websocket {ms('ws')}, live widget "
+            f"{ms('live_in_page')}; {o['requests']} requests, {o['bytes'] / 1e6:.1f} MB; load "
+            f"average {o['loadavg']:.1f})")
+
+
 def served(work: Path, n: int, opens: int = 3) -> dict:
     """``usermap tab`` on an n-user sandbox: server up, then ``opens`` times: wait for the
-    pool's kernel to be heated and quiet, open the page in a fresh browser context (cold
-    cache) and time page open -> overview cards; once more in the same context (warm cache)."""
+    pool's kernel to be heated and quiet, open the page in a fresh browser context (cold cache)
+    and time it; once more in the same context (warm cache)."""
     srv, _ = _world(work, n, serve=True)
     from usermap.tabserver import free_port
     port = free_port()
@@ -146,23 +212,19 @@ def served(work: Path, n: int, opens: int = 3) -> dict:
         with sync_playwright() as p:
             b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                   args=["--no-sandbox", "--disable-gpu"])
-            cold, warm = [], []
+            runs: dict[str, list] = {"cold": [], "warm": []}
             for i in range(opens):
                 if i:
                     _heated(proc.pid, seen)    # the pool refills after a page takes a kernel
                 ctx = b.new_context(viewport={"width": 1280, "height": 900})
-                pg = ctx.new_page()
-                t1 = time.perf_counter()
-                pg.goto(url, timeout=120_000)
-                pg.locator(".um-card").first.wait_for(timeout=120_000)
-                cold.append(time.perf_counter() - t1)
+                ctx.add_init_script(_PROBE)
+                runs["cold"].append(open_page(ctx, url))
+                print(_say("cold", runs["cold"][-1]), flush=True)
                 _heated(proc.pid, seen)
-                pg2 = ctx.new_page()
-                t1 = time.perf_counter()
-                pg2.goto(url, timeout=120_000)
-                pg2.locator(".um-card").first.wait_for(timeout=120_000)
-                warm.append(time.perf_counter() - t1)
+                runs["warm"].append(open_page(ctx, url))
+                print(_say("warm", runs["warm"][-1]), flush=True)
                 if i == 0:
+                    pg2 = runs["warm"][-1]["page"]
                     t2 = time.perf_counter()
                     pg2.get_by_placeholder("Search by name, e-mail or id").fill("10042")
                     pg2.wait_for_function("() => / of \\d{1,3}$/.test(document.querySelector("
@@ -170,10 +232,16 @@ def served(work: Path, n: int, opens: int = 3) -> dict:
                     res["search in the browser (keystrokes -> rows)"] = time.perf_counter() - t2
                 ctx.close()
             b.close()
-        res["page open -> cards, cold browser cache (best)"] = min(cold)
-        res["page open -> cards, cold browser cache (median)"] = sorted(cold)[len(cold) // 2]
-        res["page open -> cards, warm browser cache (best)"] = min(warm)
-        res["page open -> cards, warm browser cache (median)"] = sorted(warm)[len(warm) // 2]
+        loads = [o["loadavg"] for r in runs.values() for o in r]
+        for kind, r in runs.items():
+            for what, name in (("cards", "overview cards"), ("live", "live widget"),
+                               ("cards_in_page", "cards (page's clock)"),
+                               ("live_in_page", "live widget (page's clock)")):
+                xs = sorted(o[what] or 0.0 for o in r)
+                res[f"page open -> {name}, {kind} cache (best)"] = xs[0]
+                res[f"page open -> {name}, {kind} cache (median)"] = xs[len(xs) // 2]
+        res["load average during the opens (min)"] = min(loads)
+        res["load average during the opens (max)"] = max(loads)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
@@ -217,6 +285,9 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--big", type=int, default=100_000,
                     help="links wanted in the big world (it has about twice as many users)")
+    ap.add_argument("--opens", type=int, default=3, help="page opens (each cold, then warm)")
+    ap.add_argument("--served-only", action="store_true",
+                    help="only `usermap tab` in the browser (not the tab object's timings)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-tab-") as tmp:
         tmp = Path(tmp)
@@ -226,8 +297,10 @@ def main() -> None:
         print(f"\n== usermap tab, {args.users:,} users, fetch from the sandbox")
         if not Path(CHROMIUM).exists():
             sys.exit(f"bench_tab needs Chromium at {CHROMIUM}")
-        for k, v in served(tmp / "served", args.users).items():
-            print(f"  {k:<48} {v:7.2f} s")
+        for k, v in served(tmp / "served", args.users, args.opens).items():
+            print(f"  {k:<48} {v:7.2f}" + ("" if k.startswith("load") else " s"))
+        if args.served_only:
+            return
         print(f"\n== the tab object, {args.users:,} users, fetch from the sandbox")
         for k, v in in_process(tmp / "small", args.users, fetch=True).items():
             print(f"  {k:<48} {v:7.3f}" + ("" if k == "links" else " s"))

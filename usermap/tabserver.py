@@ -13,10 +13,15 @@ Voilà (docs/design.md §9).
 - **Nothing from the network**: a ``usermap`` Voilà template, made from the installed ``lab``
   template with its CDN links (Font Awesome) and the Mermaid loader removed, and a
   Content-Security-Policy that allows only this server.
+- **The first view at once**: the template writes the widget's first view (static HTML in the
+  cell's output under ``usermap.tab.firstview.MIME``) at the top of the page, with the widget's
+  CSS inline in the head and Voilà's render-blocking head (style bundle, JupyterLab's CSS) moved
+  to the end of the body; the live widget replaces it when it has drawn.
 - **A pre-heated kernel**: Voilà's kernel pool (one kernel) runs the notebook before anyone
   asks, so a page shows the overview at once; each page takes the heated kernel and the pool
-  heats the next. **Idle kernels of closed pages are culled**: a kernel that had a page and has
-  had none for ``CULL_SECONDS`` is shut down (the pool's kernel, never connected, stays).
+  heats the next ``FILL_DELAY`` seconds later, once that page has started. **Idle kernels of
+  closed pages are culled**: a kernel that had a page and has had none for ``CULL_SECONDS`` is
+  shut down (the pool's kernel, never connected, stays).
 - **View report**: ``/usermap/report/<run id>`` serves a run's report.html behind the same
   token (jupyter_server's authentication); the kernels learn the prefix from
   ``USERMAP_TAB_REPORT_URL``.
@@ -56,6 +61,9 @@ NOTEBOOK = "mapping.ipynb"
 CULL_SECONDS = 45               # a kernel whose page closed this long ago is shut down
 WS_PING_MS = 15_000             # the kernel websockets' ping interval and pong timeout
 CULL_EVERY = 10                 # seconds between looks at the kernels
+# seconds before the pool heats the next kernel once a page took one: heating (fetch and audit)
+# would otherwise share the CPU with that page's own start
+FILL_DELAY = 10
 REPORT_PATH = "/usermap/report/"
 UNUSED_EXTENSIONS = ("jupyterlab_pygments", "@jupyter-widgets/jupyterlab-manager")
 _SOCKET_DIR_MAX = 40            # + "/voila_xxxxxxxx/kernel-<uuid>-ipc-4" stays under 108 bytes
@@ -137,9 +145,49 @@ def _voila_class(runs_dir: Path):
     return TabVoila
 
 
+# Voilà's page is hidden behind a spinner until its front end has booted; ``usermap tab``'s page
+# shows the widget's first view (``usermap.tab.firstview``, in the cell's output under its own
+# type) at once instead: written where the output is, then moved to the top of the page, over
+# the place where the live widget will draw itself (the offsets of Voilà's lab layout: 10 px of
+# panel, 5 px of cell, 5 px above the output), in place of the spinner, and removed by the
+# widget when it has drawn.
+_FIRST_VIEW = """
+{%- if output and output.data and output.data[FIRST_MIME] -%}
+{{ output.data[FIRST_MIME] }}
+<script>(function (s) { var f = s.previousElementSibling, l = document.getElementById("loading");
+  if (f && f.classList.contains("um-first")) { document.body.prepend(f); if (l) l.remove(); }
+})(document.currentScript);
+</script>
+{%- endif -%}
+"""
+_DATA_PRIORITY = "{% block data_priority scoped %}"
+_FIRST_VIEW_CSS = (".um-first { position: absolute; top: 20px; left: 15px; right: 15px; "
+                   "z-index: 20; background: #fff; pointer-events: none; cursor: progress; }\n"
+                   ".um-first .um-first-search { color: #667085; }\n")
+# what Voilà's lab template loads in the head (its style bundle, JupyterLab's CSS: half a
+# megabyte, render-blocking there) goes to the end of the body, before Voilà's own script; with
+# the rules of nbconvert's lab head that concern outputs (the collapser takes no room)
+_LAB_CSS = """
+{% if frontend == "voila" %}{{ resources.include_js("static/voila-style.js") }}{% endif %}
+{{ resources.include_css("static/index.css") }}
+{% if resources.theme == 'dark' %}{{ resources.include_css("static/theme-dark.css") }}
+{% elif resources.theme == 'light' %}{{ resources.include_css("static/theme-light.css") }}
+{% else %}{{ resources.include_lab_theme(resources.theme) }}{% endif %}
+<style>
+.jp-mod-noOutputs.jp-mod-noInput, a.anchor-link, .jp-Collapser { display: none; }
+.jp-OutputArea-output pre { line-height: inherit; font-family: inherit; }
+.jp-RenderedText pre { color: var(--jp-content-font-color1); font-size: var(--jp-code-font-size); }
+</style>
+"""
+
+
 def _template_text(port: int) -> str:
-    """Voilà's installed ``lab`` index template, without anything it loads from elsewhere."""
+    """Voilà's installed ``lab`` index template, without anything it loads from elsewhere, with
+    the first view shown at once and the heavy head moved to the end of the body."""
     from voila.paths import collect_template_paths
+
+    from .tab.firstview import MIME as FIRST_MIME
+    from .tab.firstview import css as first_view_css
     for d in collect_template_paths(["voila"], "lab"):
         src = Path(d) / "index.html.j2"
         if src.is_file() and "voila" in str(d):
@@ -149,6 +197,17 @@ def _template_text(port: int) -> str:
     text = _EXTERNAL.sub("", src.read_text(encoding="utf-8"))
     if re.search(r"""(src|href)=["']https?://""", text):  # pragma: no cover - a new Voilà
         raise InputError("Voilà's lab template loads something from the network", file=str(src))
+    head = re.search(r"\{%-? block notebook_css -?%\}.*?\{%-? endblock notebook_css -?%\}", text,
+                     re.S)
+    foot = re.search(r"\{\{ voila_setup_labextensions\(", text)
+    if not head or not foot or _DATA_PRIORITY not in text:  # pragma: no cover - a new Voilà
+        raise InputError("Voilà's lab template has changed", file=str(src))
+    text = (text[:head.start()] + "{% block notebook_css %}{{ spinner.css() }}<style>{% raw %}"
+            + first_view_css() + _FIRST_VIEW_CSS
+            + "{% endraw %}</style>{% endblock notebook_css %}"
+            + text[head.end():foot.start()] + _LAB_CSS + text[foot.start():])
+    text = text.replace(_DATA_PRIORITY, _DATA_PRIORITY + _FIRST_VIEW.replace(
+        "FIRST_MIME", json.dumps(FIRST_MIME)), 1)
     meta = (f'<meta http-equiv="Content-Security-Policy" '
             f'content="{CSP.format(host=HOST, port=port)}">')
     extra = ("\n{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}\n"
@@ -210,7 +269,8 @@ def _voila_argv(nb: Path, *, port: int, token: str, sockets: Path) -> list[str]:
             f"--Voila.root_dir={nb.parent}", "--theme=light",
             f"--Voila.connection_dir_root={sockets}",
             "--VoilaConfiguration.show_tracebacks=False",
-            "--preheat_kernel=True", "--pool_size=1", "--VoilaKernelManager.fill_delay=0",
+            "--preheat_kernel=True", "--pool_size=1",
+            f"--VoilaKernelManager.fill_delay={FILL_DELAY}",
             "--KernelManager.transport=ipc", "--Voila.log_level=ERROR"]
 
 

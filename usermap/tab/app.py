@@ -34,6 +34,7 @@ from ..config import Config
 from ..errors import LockedError, RemovalGuardError, SafetyError, StalePlanError, UsermapError
 from ..redact import redact
 from . import rows as R
+from .firstview import FirstViewBundle
 from .impact import newest_impact, people_rows, repair_preview
 from .words import (apply_words, email_words, error_words, refreshed_words, repair_words,
                     undo_title)
@@ -44,7 +45,7 @@ HERE = Path(__file__).parent
 REPORT_URL_ENV = "USERMAP_TAB_REPORT_URL"
 
 
-class MappingTab(anywidget.AnyWidget):
+class MappingTab(FirstViewBundle, anywidget.AnyWidget):
     """The User Mapping tab. ``config``: a usermap.toml path (or a Config); ``snapshot``: a
     snapshot folder that Refresh re-reads (empty: Refresh fetches both directories from the
     APIs of the config, into ``workdir``); ``store``: the store (default ``[store] path``)."""

@@ -42,6 +42,20 @@ function fmt(n) {
   return Number(n || 0).toLocaleString("en-US");
 }
 
+// The page `usermap tab` serves shows a static picture of the first view (usermap/tab/firstview.py)
+// until this front end has drawn; it goes in the same task as this view becomes visible, so the
+// page never shows both nor neither.
+function dropFirstView(root) {
+  const drop = () => {
+    if (!root.isConnected || !root.getClientRects().length) return false;
+    for (const f of document.querySelectorAll(".um-first")) f.remove();
+    return true;
+  };
+  if (!document.querySelector(".um-first") || drop()) return;
+  const watch = new MutationObserver(() => { if (drop()) watch.disconnect(); });
+  watch.observe(document.body, { childList: true, subtree: true, attributes: true, attributeFilter: ["style", "class", "hidden"] });
+}
+
 function render({ model, el: root }) {
   const state = { tab: "mapped", timer: null };
   const uid = Math.random().toString(36).slice(2, 10);   // ids unique on a page of several tabs
@@ -303,6 +317,7 @@ function render({ model, el: root }) {
   }
 
   drawCards(); drawStatus(); drawOutcome(); drawTabs(); drawList(); drawSide(); drawPreview(); drawBusy();
+  dropFirstView(root);
   const on = (name, fn) => model.on("change:" + name, fn);
   on("cards", drawCards); on("refreshed", drawCards);
   on("status", drawStatus); on("outcome", drawOutcome); on("busy", drawBusy);
