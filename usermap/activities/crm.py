@@ -1,18 +1,18 @@
 """HubSpot's CRM objects API for calls and SMS (DESIGN §10), as HubSpot documents it.
 
-- **Search** (``POST …/{object}/search``): 200 a page, at most 10,000 results a query. A query
-  is a time window on ``hs_timestamp`` sorted ascending; after 50 pages the next window starts at
-  the last timestamp read (ids already seen are dropped), so no request is spent on the cap and
-  any number of activities reads in ceil(N/200) pages (ties at a window's edge excepted).
+- **Search** (``POST …/{object}/search``): 200 a page, at most 10,000 results a query, read
+  from both ends of the time range at once in ceil(N/200) requests (search.py says how).
 - **Batch read** (``POST …/{object}/batch/read``) with ``propertiesWithHistory`` of
   ``hubspot_owner_id``: 50 a request.
 - **Batch update** (``POST …/{object}/batch/update``): 100 a request, ``hubspot_owner_id`` only.
 - **Paths**: date-versioned ``/crm/objects/{api_version}/{object}/…`` by ``[hubspot]
   api_version``; ``v3`` (or a dated path the account answers 404) uses ``/crm/v3/objects/…``.
 - **Rate**: a share (``[activities] rate_share``) of the documented limits: search about 5
-  requests a second (no rate headers), the rest ``ten_second_limit`` per 10 s. Requests are
-  spaced so the share is never exceeded; 429s and 5xx go through ``sources.retry.Retrier``
-  (bounded, with its wall-clock deadline cutting a slow answer).
+  requests a second (no rate headers), the rest ``ten_second_limit`` per 10 s, each paced start
+  to start by a token bucket (pace.py) that every thread sending shares, so the time an answer
+  takes never slows the rate and the share is never exceeded. A 429 is a fault of the pacing:
+  counted in ``stats["429"]`` (the bucket widens), then retried by ``sources.retry.Retrier``
+  (bounded, with its wall-clock deadline cutting a slow answer and ending every wait).
 
 Adapter: network only. The token is passed in and never appears in a message.
 """
@@ -31,13 +31,14 @@ from ..redact import redact
 from ..sources.api.hubspot import KEYS_PAGE, OWNERS_SCOPE
 from ..sources.api.retry import (CONNECTION, RATE_LIMIT, SERVER, Retrier, Retryable,
                                  hubspot_rate_limit)
-from .rules import iso as rules_iso, to_ms
+from .pace import TokenBucket
+from .search import search_range
 
-__all__ = ["CrmClient", "SEARCH_PAGE", "SEARCH_CAP", "READ_BATCH", "UPDATE_BATCH",
+__all__ = ["CrmClient", "READ_BATCH", "UPDATE_BATCH",
            "SEARCH_PER_SECOND", "READ_SCOPES", "WRITE_SCOPES", "CALL_PROPS", "SMS_PROPS",
            "OBJECT_TYPES"]
 
-SEARCH_PAGE, SEARCH_CAP, READ_BATCH, UPDATE_BATCH = 200, 10_000, 50, 100
+READ_BATCH, UPDATE_BATCH = 50, 100
 SEARCH_PER_SECOND = 5.0
 # the scopes docs/configuration.md lists: calls and communications are read and written under
 # the contacts scopes (HubSpot's spec), owners under their own
@@ -57,29 +58,6 @@ _OWNER = "hubspot_owner_id"
 SEARCH_SLACK, OTHER_SLACK = 0.05, 0.02
 
 
-class _Pace:
-    """Spaces requests at least ``interval`` seconds apart (a share of a documented limit),
-    whichever thread sends them: a slot is taken under a lock, the wait is outside it."""
-
-    def __init__(self, per_second: float, clock, sleep, slack: float):
-        self.interval = (1.0 + slack) / per_second
-        self._widest = 1.25 / per_second
-        self._clock, self._sleep, self._next = clock, sleep, 0.0
-        self._lock = threading.Lock()
-
-    def widen(self) -> None:
-        """A 429 came all the same (arrivals jitter more here): 5 % wider, up to 25 %."""
-        self.interval = min(self._widest, self.interval * 1.05)
-
-    def wait(self) -> None:
-        with self._lock:
-            now = self._clock()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-        if slot > now:
-            self._sleep(slot - now)
-
-
 class CrmClient:
     """Calls and communications of one HubSpot account. ``stats`` counts requests by kind."""
 
@@ -94,11 +72,14 @@ class CrmClient:
         self._token = token
         self.version = api_version.strip() or "v3"
         self.retrier = retrier or Retrier()
-        self._search = _Pace(SEARCH_PER_SECOND * rate_share, clock, sleep, SEARCH_SLACK)
-        self._other = _Pace(ten_second_limit / 10.0 * rate_share, clock, sleep, OTHER_SLACK)
-        self._local = threading.local()    # one connection per thread (impact reads histories
-        self._conns: list = []             # on a thread of its own while it searches)
-        self.stats = {"search": 0, "read": 0, "update": 0, "fallback": 0}
+        self._search = TokenBucket(SEARCH_PER_SECOND * rate_share, clock=clock, sleep=sleep,
+                                   slack=SEARCH_SLACK)
+        self._other = TokenBucket(ten_second_limit / 10.0 * rate_share, clock=clock,
+                                  sleep=sleep, slack=OTHER_SLACK, window_seconds=10.0)
+        self._clock = clock
+        self._local = threading.local()    # one connection per thread (searches from both ends
+        self._conns: list = []             # and history reads go on side by side)
+        self.stats = {"search": 0, "read": 0, "update": 0, "fallback": 0, "429": 0}
         self._count = threading.Lock()
 
     # --- transport -----------------------------------------------------------------------
@@ -130,7 +111,7 @@ class CrmClient:
         data = json.dumps(body).encode()
 
         def attempt():
-            pace.wait()
+            pace.take(self._deadline(), what)
             with self._count:
                 self.stats[kind] += 1
             return self._send(self._path(obj, tail), data, what)
@@ -146,6 +127,10 @@ class CrmClient:
         if status >= 400:
             raise _final(status, payload, what, write=kind == "update")
         return payload
+
+    def _deadline(self) -> float:
+        """The retrier's wall-clock deadline on this client's clock."""
+        return self._clock() + self.retrier.remaining()
 
     def _send(self, path: str, data: bytes, what: str) -> tuple[int, dict]:
         conn = self._connection()
@@ -167,7 +152,9 @@ class CrmClient:
             payload = json.loads(raw) if raw else {}
         except ValueError:
             payload = {}
-        if resp.status == 429:
+        if resp.status == 429:                        # a fault of the pacing: counted
+            with self._count:
+                self.stats["429"] += 1
             policy, wait = hubspot_rate_limit(headers, payload)
             if policy == "DAILY":
                 raise SourceError(f"{what}: HubSpot's daily API limit is spent (HTTP 429)")
@@ -181,47 +168,13 @@ class CrmClient:
     # --- the three operations ------------------------------------------------------------
     def search(self, obj: str, *, since_ms: int = 0, until_ms: int | None = None,
                properties=(), filters=()):
-        """Every object of type ``obj`` with ``hs_timestamp`` in [since, until), ascending,
-        as result dicts (id, properties)."""
-        seen: set[str] = set()
-        start = since_ms
-        while True:
-            after, last_t = None, None
-            for page in range(SEARCH_CAP // SEARCH_PAGE):
-                body = self._search_body(start, until_ms, properties, filters, after)
-                ans = self._post("search", obj, "search", body,
-                                 f"HubSpot {obj} search from {rules_iso(start)}, page {page + 1}")
-                results = ans.get("results")
-                if not isinstance(results, list):
-                    raise BadAnswerError(f"HubSpot {obj} search: the answer has no results list")
-                for r in results:
-                    last_t = _timestamp(r, last_t)
-                    rid = str(r.get("id"))
-                    if rid not in seen:
-                        seen.add(rid)
-                        yield r
-                after = ((ans.get("paging") or {}).get("next") or {}).get("after")
-                if not after or not results:
-                    return
-            # the window's 10,000 are read and more remain: the next window starts at the last
-            # timestamp read (its ids already seen are dropped)
-            if last_t is None or last_t <= start:
-                raise SourceError(f"HubSpot {obj} search: more than {SEARCH_CAP} activities "
-                                  f"share one timestamp; they cannot be paged past")
-            start = last_t
-
-    @staticmethod
-    def _search_body(start, until, properties, filters, after) -> dict:
-        flt = [{"propertyName": "hs_timestamp", "operator": "GTE", "value": str(start)}]
-        if until is not None:
-            flt.append({"propertyName": "hs_timestamp", "operator": "LT", "value": str(until)})
-        flt.extend(filters)
-        body = {"filterGroups": [{"filters": flt}], "properties": list(properties),
-                "sorts": [{"propertyName": "hs_timestamp", "direction": "ASCENDING"}],
-                "limit": SEARCH_PAGE}
-        if after:
-            body["after"] = after
-        return body
+        """Every object of type ``obj`` with ``hs_timestamp`` in [since, until), each once, as
+        result dicts (id, properties), read from both ends at once (search.py): in no set
+        order."""
+        return search_range(
+            lambda body, what: self._post("search", obj, "search", body, what),
+            self.retrier.remaining, obj, since_ms=since_ms, until_ms=until_ms,
+            properties=properties, filters=filters)
 
     def read_history(self, obj: str, ids, properties=()) -> dict:
         """{id: (properties, owner history newest first)} for ``ids``, 50 a request."""
@@ -255,14 +208,6 @@ class CrmClient:
         self._post("update", obj, "batch/update", {
             "inputs": [{"id": k, "properties": {_OWNER: v}} for k, v in owners.items()]},
             f"HubSpot {obj} batch update")
-
-
-def _timestamp(r: dict, last):
-    v = (r.get("properties") or {}).get("hs_timestamp")
-    try:
-        return to_ms(v) if v else last
-    except ValueError:
-        return last
 
 
 def _final(status: int, payload: dict, what: str, *, write: bool = False) -> Exception:

@@ -2,16 +2,17 @@
 
 ``scan`` searches the account's calls and SMS (since a date), matches the admin's export,
 reads the owner's property history only of the activities that may be wrong (those not on the
-owner of a link that was valid when they were logged, and those the export names) on a second
-thread while the search goes on (the calls' and the SMS' searches run side by side, sharing
-search's pace), and grades each with ``rules.assess``. ``write_impact`` writes ``impact.csv`` and ``summary.json`` (the file
-contract of §10).
+owner of a link that was valid when they were logged, and those the export names) on reader
+threads while the search goes on (the calls' and the SMS' searches run side by side, each from
+both ends, sharing search's pace), and grades each with ``rules.assess``. ``write_impact``
+writes ``impact.csv`` and ``summary.json`` (the file contract of §10).
 
 Adapter: the CRM client (network) and files; the rules are pure.
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import json
@@ -21,6 +22,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import SourceError
 from ..files import write_atomic
 from ..output import FORMULA_STARTS
 from . import rules
@@ -67,10 +69,13 @@ def _suspect(a: rules.Activity, tl: rules.Timeline) -> bool:
 
 
 class _Reader:
-    """Reads owner histories on a thread of its own while the search goes on (search and the
+    """Reads owner histories on threads of their own while the search goes on (search and the
     other requests have separate limits): full batches of 50 as suspects come in, the rest at
-    ``finish``, so the batch reads are still ceil(N/50) per object. The first error stops it
-    and is raised by ``finish``."""
+    ``finish``, so the batch reads are still ceil(N/50) per object. ``THREADS`` readers share
+    the client's pace, so a slow answer does not leave the other limit idle. The first error
+    stops them and is raised by ``finish``."""
+
+    THREADS = 4
 
     def __init__(self, client):
         self._client, self._jobs = client, queue.Queue()
@@ -79,11 +84,13 @@ class _Reader:
         self.got: dict[str, dict] = {k: {} for k in OBJECT_TYPES}
         self._error: BaseException | None = None
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="usermap-history", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, name=f"usermap-history-{i}",
+                                          daemon=True) for i in range(self.THREADS)]
+        for t in self._threads:
+            t.start()
 
     def add(self, kind: str, aid: str) -> None:
-        with self._lock:    # the calls' and the SMS' searches both add
+        with self._lock:    # the searches' threads all add
             if aid in self.asked[kind] or self._error is not None:
                 return
             self.asked[kind].add(aid)
@@ -97,19 +104,58 @@ class _Reader:
             if self._error is None:
                 kind, ids = job
                 try:
-                    self.got[kind].update(self._client.read_history(
-                        OBJECT_TYPES[kind], ids, ["hubspot_owner_id"]))
+                    got = self._client.read_history(OBJECT_TYPES[kind], ids,
+                                                    ["hubspot_owner_id"])
                 except BaseException as e:   # handed to the caller by finish()
                     self._error = e
+                    continue
+                self.got[kind].update(got)   # one call: no other thread sees it half done
 
     def finish(self, *, abandon: bool = False) -> None:
-        for kind, ids in self._pending.items():
-            if ids and not abandon:
-                self._jobs.put((kind, ids))
-        self._jobs.put(None)
-        self._thread.join()
+        with self._lock:
+            for kind, ids in self._pending.items():
+                if ids and not abandon:
+                    self._jobs.put((kind, ids))
+        for _ in self._threads:
+            self._jobs.put(None)
+        for t in self._threads:      # each read ends by the client's deadline
+            t.join(timeout=max(1.0, self._client.retrier.remaining() + 30.0))
+            if t.is_alive() and self._error is None and not abandon:
+                self._error = SourceError("HubSpot batch read: no answer within the time "
+                                          "budget")
         if self._error is not None and not abandon:
             raise self._error
+
+
+class _Exported:
+    """The export's calls, to tell as a call comes whether some event may name it (a superset
+    of what ``rules.match_evidence`` finds with every call known: same id, or both numbers, a
+    start within its tolerance and a duration within its)."""
+
+    def __init__(self, events):
+        calls = [e for e in events if e.get("type") == "call"]
+        self.ids = {str(e.get("communication_id")) for e in calls}
+        self.pairs: dict[tuple, list] = {}
+        for e in calls:
+            key = (rules.phone(e.get("from")), rules.phone(e.get("to")))
+            self.pairs.setdefault(key, []).append((e["started_at"], e["duration"] * 1000))
+        for lst in self.pairs.values():
+            lst.sort()
+
+    def may_name(self, a: rules.Activity) -> bool:
+        if a.external_id and a.external_id in self.ids:
+            return True
+        if not (a.from_number and a.to_number) or a.duration_ms is None:
+            return False
+        lst = self.pairs.get((rules.phone(a.from_number), rules.phone(a.to_number)))
+        if not lst:
+            return False
+        i = bisect.bisect_left(lst, (a.t - rules.START_TOLERANCE_MS,))
+        while i < len(lst) and lst[i][0] <= a.t + rules.START_TOLERANCE_MS:
+            if abs(lst[i][1] - a.duration_ms) <= rules.DURATION_TOLERANCE_MS:
+                return True
+            i += 1
+        return False
 
 
 def scan(client, tl: rules.Timeline, *, since_ms: int = 0, until_ms: int | None = None,
@@ -123,6 +169,10 @@ def scan(client, tl: rules.Timeline, *, since_ms: int = 0, until_ms: int | None 
     found: dict[str, list] = {k: [] for k in OBJECT_TYPES}
     reader = _Reader(client)
     failed: list = []
+    # a call the export may name (by its id, or by both numbers, start and duration) has its
+    # history read as it comes, not after the search; match_evidence, at the end, still decides
+    # which are named
+    exported = _Exported(events or ())
 
     def search(kind: str) -> None:
         try:
@@ -134,34 +184,45 @@ def scan(client, tl: rules.Timeline, *, since_ms: int = 0, until_ms: int | None 
                     return
                 a = _activity(kind, r)
                 found[kind].append(a)
-                if _suspect(a, tl):
+                if _suspect(a, tl) or kind == "call" and exported.may_name(a):
                     reader.add(kind, a.id)
         except BaseException as e:   # raised below, in the caller's thread
             failed.append(e)
 
-    # the SMS' search on a thread of its own: the two share search's pace, and two requests
-    # in flight keep it full when one answer takes longer than a slot
+    # the SMS' search on a thread of its own: each object is read from both ends (search.py),
+    # so four requests can be in flight, sharing search's pace
     sms = threading.Thread(target=search, args=("sms",), name="usermap-sms-search",
                            daemon=True)
     sms.start()
     search("call")
-    sms.join()
+    sms.join(timeout=max(1.0, client.retrier.remaining() + 30.0))
+    if sms.is_alive() and not failed:
+        failed.append(SourceError("HubSpot communications search: no answer within the time "
+                                  "budget"))
+    for kind in OBJECT_TYPES:     # both ends' pages come as they come: back to time order
+        found[kind].sort(key=lambda a: (a.t, a.id))
     named = rules.match_evidence(events or [], found["call"]) if not failed else {}
     for aid in named:
         reader.add("call", aid)
     reader.finish(abandon=bool(failed))
     if failed:
         raise failed[0]
+    return Impact(_rows(found, reader, named, tl, app_id), sum(len(v) for v in found.values()),
+                  {k: len(v) for k, v in found.items()},
+                  {k: len(v) for k, v in reader.asked.items()})
+
+
+def _rows(found: dict, reader: _Reader, named: dict, tl, app_id: str) -> list:
+    """The graded rows of the suspects and of the calls the export names, object then time."""
     rows = []
     for kind in OBJECT_TYPES:
         for a in found[kind]:
-            if a.id in reader.asked[kind]:
-                row = _assess(a, reader.got[kind], tl, named.get(a.id), app_id)
+            user = named.get(a.id) if kind == "call" else None
+            if a.id in reader.asked[kind] and (user is not None or _suspect(a, tl)):
+                row = _assess(a, reader.got[kind], tl, user, app_id)
                 if row is not None:
                     rows.append(row)
-    return Impact(rows, sum(len(v) for v in found.values()),
-                  {k: len(v) for k, v in found.items()},
-                  {k: len(v) for k, v in reader.asked.items()})
+    return rows
 
 
 def _assess(a, got: dict, tl, user, app_id):

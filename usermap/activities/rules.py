@@ -71,6 +71,8 @@ def iso(ms: int) -> str:
 def phone(value) -> str:
     """A phone number reduced to its digits with one leading + (E.164 compares equal)."""
     s = str(value or "").strip()
+    if s.isascii() and s[1:].isdecimal() and (s[0] == "+" or s[0].isdecimal()):
+        return s if s[0] == "+" else "+" + s      # already digits: most numbers, at once
     digits = re.sub(r"\D", "", s)
     return ("+" + digits) if digits else ""
 

@@ -23,6 +23,7 @@ import random
 import threading
 import time
 from collections import Counter, OrderedDict, deque
+from operator import itemgetter
 
 from ..errors import RequestInvalid
 from .crmquery import (DATETIMES, OBJECT_TYPES, SYSTEM, compile_groups, has_tokens,
@@ -107,7 +108,7 @@ class CrmObjects:
         self.inactive_owners = inactive_owners
         self._clock = clock
         self._records: dict[str, dict[str, _Record]] = {t: {} for t in OBJECT_TYPES}
-        self._by_time: dict[str, list] = {t: [] for t in OBJECT_TYPES}   # (ts, key, id)
+        self._by_time: dict[str, list] = {t: [] for t in OBJECT_TYPES}   # (ts, key, id, rec)
         self._unsorted: set[str] = set()      # types whose time index needs sorting
         self._known = {t: set(PROPERTIES[t]) for t in OBJECT_TYPES}
         self._lock = threading.RLock()
@@ -174,7 +175,7 @@ class CrmObjects:
     def _index(self, object_type: str, rec: _Record) -> None:
         """Put the record in the time index: appended, sorted when next needed (``_sorted``)."""
         if rec.ts is not None:
-            self._by_time[object_type].append((rec.ts, rec.sort_key(), rec.id))
+            self._by_time[object_type].append((rec.ts, rec.sort_key(), rec.id, rec))
             self._unsorted.add(object_type)
 
     def _sorted(self, object_type: str) -> list:
@@ -313,13 +314,18 @@ class CrmObjects:
                 idx = self._sorted(kind)
                 lo = bisect.bisect_left(idx, (window[0],))
                 hi = bisect.bisect_left(idx, (window[1] + 1,))
-                pool = [self._records[kind][t[2]] for t in idx[lo:hi]]
+                pool = list(map(itemgetter(3), idx[lo:hi]))
             else:
                 pool = list(self._records[kind].values())
             tokens = query.lower().split()
-            out = [r for r in pool if (not preds or any(all(p(r) for p in g) for g in preds))
-                   and (not tokens or has_tokens(r, tokens))]
-            out.sort(key=sort_key(sort_name), reverse=desc)
+            if any(preds) or tokens:
+                pool = [r for r in pool if (not preds or any(all(p(r) for p in g)
+                                                             for g in preds))
+                        and (not tokens or has_tokens(r, tokens))]
+            if window is not None and sort_name == "hs_timestamp":
+                out = pool[::-1] if desc else pool   # the time index's order is this sort's
+            else:
+                out = sorted(pool, key=sort_key(sort_name), reverse=desc)
             self._cache[key] = (self._version, out)
             if len(self._cache) > 16:
                 self._cache.popitem(last=False)

@@ -362,7 +362,7 @@ class SandboxServer(_Faults):
             return h.refuse_method("POST" if route else "GET")
         with self._lock:
             self.stats[api] += 1
-        now = time.monotonic()
+        now = h.arrived or time.monotonic()       # the rate windows count arrivals
         if not self._authorized(api, h, q):
             self._refuse_token(h, api, corr)
             return

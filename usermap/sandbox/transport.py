@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -56,6 +57,13 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True     # headers and body go out at once, no 40 ms stalls
 
     body = b""                         # a POST's body, read before any answer
+    arrived = 0.0                      # when its request line was read (time.monotonic)
+
+    def parse_request(self):
+        # the rate windows count arrivals: stamped as the request comes in, before its headers
+        # and body are read and before it waits for the interpreter behind other requests
+        self.arrived = time.monotonic()
+        return super().parse_request()
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
         try:
