@@ -250,12 +250,12 @@ def current_engine() -> str:
 # longest go first, so that no worker starts one of them when the others are nearly done (the
 # longest-first rule of scheduling). A file not listed keeps its place after these.
 LONGEST_FIRST = (
-    "test_faults.py", "test_act_sandbox.py", "test_tab_page.py", "test_cli.py",
-    "test_examples_run.py", "test_hang.py", "test_storefast.py", "test_crash.py",
-    "test_tab_lab.py", "test_runner.py", "test_properties.py", "test_lost.py",
-    "test_owner_reading.py", "test_next_command.py", "test_report_browser.py",
-    "test_not_utf8.py", "test_report.py", "test_wheel.py", "test_leaks.py",
-    "test_migrate_race.py",
+    "test_tab_page.py", "test_faults.py", "test_examples_run.py", "test_act_sandbox.py",
+    "test_report_browser.py", "test_runner.py", "test_hang.py", "test_crash.py",
+    "test_migrate_race.py", "test_act_tab_repair_page.py", "test_tab_lab.py", "test_launch.py",
+    "test_wheel.py", "test_owner_reading.py", "test_smtp_deadline.py", "test_properties.py",
+    "test_lost.py", "test_report_phone.py", "test_notify.py", "test_report.py",
+    "test_act_report.py", "test_tab_first_view.py", "test_notebooks.py", "test_ahead.py",
 )
 
 
