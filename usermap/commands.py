@@ -155,10 +155,11 @@ def cmd_runs(args) -> int:
     if not rows:
         print("no runs")
         return 0
-    print(f"{'run id':<26} {'kind':<8} {'time':<21} {'changes':>8}  revision")
+    kind = max(8, *(len(str(r["kind"])) for r in rows))   # activities_undo is 15 wide
+    print(f"{'run id':<26} {'kind':<{kind}} {'time':<21} {'changes':>8}  revision")
     for r in rows:
-        print(f"{r['run_id']:<26} {r['kind']:<8} {r['finished_at']:<21} {r['changes']:>8}  "
-              f"{r['revision_before']}->{r['revision_after']}")
+        print(f"{r['run_id']:<26} {r['kind']:<{kind}} {r['finished_at']:<21} "
+              f"{r['changes']:>8}  {r['revision_before']}->{r['revision_after']}")
     return 0
 
 

@@ -257,3 +257,16 @@ def test_usermap_undo_of_an_activities_run_names_the_command_that_works(repaired
     if undo_id:
         p = _run(e, "undo", undo_id[0], "--config", "usermap.toml", "--out", "w.json")
         assert p.returncode == 2 and "usermap activities plan --config usermap.toml" in p.stderr
+
+
+def test_usermap_runs_lines_up_the_activities_runs(repaired):
+    e, _, _, run_id, _, _ = repaired
+    p = _run(e, "runs", "--store", str(e.store))
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert any(run_id in ln and " activities" in ln for ln in lines), p.stdout
+    # every column starts where its header does, whatever the kind's length
+    starts = [lines[0].index(h) for h in ("kind", "time")]
+    for ln in lines[1:]:
+        assert ln[starts[0] - 1] == " " and ln[starts[0]] != " ", p.stdout
+        assert ln[starts[1] - 1] == " " and ln[starts[1]].isdigit(), p.stdout
