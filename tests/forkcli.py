@@ -93,7 +93,7 @@ def run(argv, *, env: dict | None = None, cwd=None, timeout: float = 180,
         data = [Path(p).read_bytes() for p in (out, err)]
     if text:
         enc = locale.getpreferredencoding(False)
-        data = [d.decode(enc).replace("\r\n", "\n") for d in data]
+        data = [d.decode(enc).replace("\r\n", "\n").replace("\r", "\n") for d in data]
     return subprocess.CompletedProcess([USERMAP, *argv], code, data[0], data[1])
 
 
@@ -104,9 +104,9 @@ def _umask() -> int:
 
 
 def _ask(server, request: dict, timeout: float, argv) -> int:
+    global cpu_seconds
     server.stdin.write((json.dumps(request) + "\n").encode())
     server.stdin.flush()
-    global cpu_seconds
     pid = int(_line(server, 30, argv))
     try:
         code, cpu = _line(server, timeout, argv).split()

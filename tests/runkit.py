@@ -8,6 +8,8 @@ import contextlib
 import gc
 import io
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -60,6 +62,18 @@ def cli(args, env_extra=None, cwd=None, timeout=180):
     t0 = time.perf_counter()
     p = forkcli.run(args, env=env, cwd=cwd, timeout=timeout)
     return p, time.perf_counter() - t0
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+    """End a long-running command (a sandbox, `usermap tab`, JupyterLab) with ``sig``; one
+    still running after ``timeout`` seconds is killed. Its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(timeout=10)
 
 
 def store_state(path) -> dict:

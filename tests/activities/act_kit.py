@@ -56,6 +56,16 @@ def make(root: Path, *, n=1500, users=300, seed=1, api_version="2026-03",
     return Env(root, srv, a, cfg, store, ev, json.loads(truth_path.read_text()))
 
 
+def make_for_tab(root: Path, *, n: int) -> Env:
+    """``make`` for the tab: [activities] enabled, the sandbox's Aloware side as the users'
+    source, and a runs folder (the tokens are the caller's to set)."""
+    e = make(root, n=n, extra="enabled = true\n")
+    e.config.write_text(e.config.read_text(encoding="utf-8")
+                        + f'\n[aloware]\nbase_url = "{e.srv.base_url}"\n\n[runs]\ndir = "runs"\n',
+                        encoding="utf-8")
+    return e
+
+
 def read_impact(folder: Path) -> tuple[dict, dict]:
     """({activity_id: row}, summary) of an impact folder."""
     with open(folder / "impact.csv", newline="", encoding="utf-8") as f:

@@ -4,7 +4,6 @@ reads the newest run's impact."""
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
@@ -20,10 +19,7 @@ pytestmark = pytest.mark.issue(21)
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    e = act_kit.make(tmp_path / "w", n=600, extra="enabled = true\n")
-    e.config.write_text(e.config.read_text(encoding="utf-8")
-                        + f'\n[aloware]\nbase_url = "{e.srv.base_url}"\n\n[runs]\ndir = "runs"\n',
-                        encoding="utf-8")
+    e = act_kit.make_for_tab(tmp_path / "w", n=600)
     for k, v in SANDBOX_TOKENS.items():
         monkeypatch.setenv(k, v)
     yield e

@@ -16,10 +16,7 @@ pytestmark = pytest.mark.issue(21)
 
 def test_a_stopped_repair_says_so_with_its_report_and_the_next_repair_completes_it(
         tmp_path, monkeypatch):
-    e = act_kit.make(tmp_path / "w", n=1500, extra="enabled = true\n")
-    e.config.write_text(e.config.read_text(encoding="utf-8")
-                        + f'\n[aloware]\nbase_url = "{e.srv.base_url}"\n\n[runs]\ndir = "runs"\n',
-                        encoding="utf-8")
+    e = act_kit.make_for_tab(tmp_path / "w", n=1500)
     for k, v in SANDBOX_TOKENS.items():
         monkeypatch.setenv(k, v)
     tab = MappingTab(str(e.config), workdir=tmp_path / "work")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -20,10 +19,11 @@ import pytest
 
 import act_kit
 from conftest import SANDBOX_TOKENS
+import runkit
 from runkit import USERMAP
 from test_report_browser import browser  # noqa: F401 (the shared Chromium fixture)
 from test_tab_page import (button, in_view, kernels, nothing_wider_than_the_screen, open_tab,
-                           watched, wait_status)
+                           printed_url, watched, wait_status)
 
 pytestmark = [pytest.mark.browser, pytest.mark.issue(21)]
 
@@ -41,10 +41,7 @@ class TabServer:
     """`usermap tab` over an activities world whose newest run scanned the impact."""
 
     def __init__(self, root: Path):
-        e = self.env = act_kit.make(root / "w", n=1500, extra="enabled = true\n")
-        e.config.write_text(e.config.read_text(encoding="utf-8")
-                            + f'\n[aloware]\nbase_url = "{e.srv.base_url}"\n\n[runs]\n'
-                              f'dir = "runs"\n', encoding="utf-8")
+        e = self.env = act_kit.make_for_tab(root / "w", n=1500)
         from usermap import workflow              # the newest run's impact, as `usermap run`
         from usermap.config import Config         # writes it with [activities] enabled
         with pytest.MonkeyPatch.context() as mp:
@@ -59,24 +56,13 @@ class TabServer:
             self.proc = subprocess.Popen([USERMAP, "tab", "--config", str(e.config), "--port",
                                           str(self.port)], stdout=o, stderr=err, cwd=e.root,
                                          env={**os.environ, **SANDBOX_TOKENS})
-        self.url = ""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.proc.poll() is None and not self.url:
-            m = re.search(r"http://127\.0\.0\.1:\d+/\?token=[\w-]+", self.out.read_text())
-            self.url = m.group(0) if m else ""
-            time.sleep(0.05)
+        self.url = printed_url(self.proc, self.out)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not kernels(self.proc.pid):
             time.sleep(0.2)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        runkit.stop(self.proc)
         self.env.srv.stop()
 
 

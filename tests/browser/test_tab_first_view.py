@@ -8,15 +8,15 @@ Chromium at 1280 and 390 px, screenshots in SHOTS. The timings are benchmarks/be
 from __future__ import annotations
 
 import os
-import re
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+import runkit
 from runkit import USERMAP
+from test_tab_page import printed_url
 from test_report_browser import CHROMIUM, browser  # noqa: F401 (the shared Chromium fixture)
 
 pytestmark = pytest.mark.browser
@@ -54,20 +54,11 @@ def server(tmp_path_factory):
                                  "--snapshot", str(root / "snap"), "--port", str(free_port())],
                                 stdout=o, stderr=subprocess.STDOUT, cwd=root)
     try:
-        url, deadline = "", time.monotonic() + 60
-        while not url and time.monotonic() < deadline and proc.poll() is None:
-            m = re.search(r"http://127\.0\.0\.1:\d+/\?token=[\w-]+", out.read_text())
-            url = m.group(0) if m else ""
-            time.sleep(0.05)
+        url = printed_url(proc, out)
         assert url, f"usermap tab printed no URL: {out.read_text()}"
         yield url
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        runkit.stop(proc)
 
 
 _ORDER = """

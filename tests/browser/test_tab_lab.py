@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+import runkit
 
 from test_report_browser import browser  # noqa: F401 (the shared Chromium fixture)
 
@@ -89,9 +90,5 @@ def test_the_tab_in_jupyterlab(browser, tmp_path):  # noqa: F811
             pg.screenshot(path=str(shot / "40-jupyterlab-details-1280.png"))
         ctx.close()
     finally:
-        lab.send_signal(signal.SIGTERM)
-        try:
-            lab.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            lab.kill()
+        runkit.stop(lab)
         log.close()

@@ -22,6 +22,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import runkit
+
 from conftest import SANDBOX_TOKENS
 from usermap import cli
 from usermap.sandbox.scenarios import extra_archived_owners, generate, write_world
@@ -340,12 +342,7 @@ def test_usermap_sandbox_then_usermap_fetch(tmp_path):
             env=dict(env, ALOWARE_API_TOKEN="alw-WRONG-TOKEN-0000"))
         assert wrong.returncode == 4 and not (tmp_path / "snap2").exists()
     finally:
-        sb.send_signal(signal.SIGINT)
-        try:
-            sb.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            sb.kill()
-            sb.wait()
+        runkit.stop(sb, signal.SIGINT, timeout=15)
     err = sb.stderr.read()
     while (line := q.get(timeout=5)) is not None:
         out_lines.append(line)

@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import runkit
 from crmkit import post
 from usermap import cli
 from usermap.sandbox import command
@@ -59,12 +60,7 @@ def test_sandbox_serves_the_activities_it_logs():
                 status, _, page = post(srv, f"{prefix}{kind}/search", {"limit": 1})
                 assert status == 200 and page["total"] == n
     finally:
-        sb.send_signal(signal.SIGINT)
-        try:
-            sb.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            sb.kill()
-            sb.wait()
+        runkit.stop(sb, signal.SIGINT, timeout=15)
     assert sb.returncode == 0, sb.stderr.read()
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import runkit
 from runkit import USERMAP
 
 pytestmark = pytest.mark.issue(21)
@@ -64,9 +65,4 @@ def test_the_printed_impact_command_works_as_printed(tmp_path):
         assert summary["misattributed"] == len(truth["misattributed"]) > 0
         assert summary["by_grade"]["A"] > 0            # the evidence export was read
     finally:
-        sb.send_signal(signal.SIGINT)
-        try:
-            sb.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            sb.kill()
-            sb.wait()
+        runkit.stop(sb, signal.SIGINT, timeout=15)
