@@ -36,7 +36,7 @@ _START_UP = ("PYTHON", "LC_", "LANG")
 
 _lock = threading.Lock()
 _servers: dict[tuple, subprocess.Popen] = {}   # by the start-up variables they were started with
-cpu_seconds = 0.0                # the CPU time of the commands run so far (for profiling)
+cpu_seconds = 0.0                # the CPU time of the commands run so far (benchmarks/suite_cpu.py)
 
 
 def enabled() -> bool:
