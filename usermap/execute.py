@@ -159,22 +159,16 @@ def kernel_options(output: Path | None = None) -> tuple[dict, str]:
             f"{sys.executable} -m ipykernel_launcher ({why})")
 
 
-def _papermill():
-    """papermill, imported when a run needs it (the console script keeps jsonschema's costly
-    optional IRI grammar out: ``launch.SKIPPED_IMPORTS``)."""
-    import papermill
-    return papermill
-
-
 def _declared_parameters(path: Path) -> set[str]:
-    return set(_papermill().inspect_notebook(str(path)))
+    import papermill
+    return set(papermill.inspect_notebook(str(path)))
 
 
 def execute_notebook(source: Path, output: Path, parameters: dict, *, cwd: Path,
                      kernel: dict, cell_timeout: float = CELL_TIMEOUT) -> dict:
     """Run one notebook with papermill; returns timings. Raises NotebookFailedError (with the exit
     code of the failure) after papermill has saved the partially executed notebook."""
-    papermill = _papermill()
+    import papermill   # when a run needs it (jsonschema's IRI grammar: launch.SKIPPED_IMPORTS)
     from papermill.exceptions import PapermillExecutionError
     unknown = set(parameters) - _declared_parameters(source)
     if unknown:
