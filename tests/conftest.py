@@ -1,6 +1,7 @@
 """Shared pytest setup. Sections are owned by different parts of the suite; append, don't rewrite."""
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -15,6 +16,12 @@ for _room in sorted(p for p in Path(__file__).resolve().parent.iterdir()
     sys.path.insert(1, str(_room))
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# A suite started in the background (`make test &`, nohup, a scheduler) inherits SIGINT ignored,
+# and so would every command it starts: tests of Ctrl-C (a sandbox, a run, the read-ahead child)
+# need the terminal's default, which a handler here gives every child (exec resets it).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

@@ -9,6 +9,9 @@
   (``errors.exit_code_for_name``, by papermill's ``ename``); a kernel that died or timed out is exit 1.
   Another writer holding the store (SQLite's "database is locked" raised by a read inside the
   notebook) is exit 3 (``LockedError``), never exit 1.
+- **One kernel per run** (``RunKernel``): the notebooks of a run execute one after the other in
+  the same kernel, its names cleared between them (IPython's ``reset``), so the interpreter,
+  pandas and usermap start once per run, not once per notebook; the run shuts it down at the end.
 - **Stopping** (``shutdown_kernels``): the kernels this process started are tracked, so a run
   stopped by SIGTERM or SIGINT shuts down the kernel papermill was talking to.
 
@@ -29,11 +32,12 @@ from .errors import InputError, NotebookFailedError, UsermapError, exit_code_for
 from .redact import bounded
 
 __all__ = ["notebooks_dir", "kernel_options", "execute_notebook", "NOTEBOOKS", "NOTEBOOKS_ENV",
-           "KERNEL_NAME", "CELL_TIMEOUT", "START_TIMEOUT", "shutdown_kernels"]
+           "KERNEL_NAME", "CELL_TIMEOUT", "START_TIMEOUT", "shutdown_kernels", "RunKernel"]
 
 NOTEBOOKS = ("audit", "sync")
 CELL_TIMEOUT = 3600          # seconds any one cell may take (a fetch of a very large account)
 START_TIMEOUT = 120          # seconds the kernel may take to start
+RESET_TIMEOUT = 60           # seconds clearing the kernel's names between notebooks may take
 NOTEBOOKS_ENV = "USERMAP_NOTEBOOKS"   # another folder holding audit.ipynb and sync.ipynb
 KERNEL_NAME = "usermap"
 
@@ -71,10 +75,19 @@ def _kernel_manager_class(env_spec: bool, output: Path | None):
                               metadata={}, resource_dir="")
 
     class RunKernelManager(AsyncKernelManager):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.clients: list = []   # every client made for it, closed with it (RunKernel)
+
         @default("kernel_spec_manager")
         def _kernel_spec_manager_default(self):
             return EnvKernelSpecManager() if env_spec else KernelSpecManager(
                 data_dir=self.data_dir)
+
+        def client(self, **kw):
+            kc = super().client(**kw)
+            self.clients.append(kc)   # a client papermill leaves open on a kernel it does not own
+            return kc
 
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             _LIVE.add(self)      # shut down by shutdown_kernels() if the run is stopped
@@ -157,6 +170,70 @@ def kernel_options(output: Path | None = None) -> tuple[dict, str]:
     return ({"kernel_name": "usermap-env",
              "kernel_manager_class": _kernel_manager_class(True, output)},
             f"{sys.executable} -m ipykernel_launcher ({why})")
+
+
+class RunKernel:
+    """The one kernel of a run (``with RunKernel(kernel) as k``): ``k.options`` are papermill's
+    keyword arguments that execute a notebook in it (papermill starts it with the first
+    notebook and leaves it running), ``k.clear()`` empties its names before the next notebook,
+    and leaving the block shuts it down. A kernel that died, or could not clear its names, is
+    replaced by a new one for the next notebook."""
+
+    def __init__(self, kernel: dict):
+        self._kernel = kernel
+        self.km = None
+        self.options: dict = {}
+        self._fresh()
+
+    def _fresh(self) -> None:
+        self.close()
+        self.km = self._kernel["kernel_manager_class"](kernel_name=self._kernel["kernel_name"])
+        self.options = {**self._kernel, "km": self.km}
+
+    def clear(self) -> None:
+        """Empty the kernel's names (IPython's ``reset``) so the next notebook starts as in a
+        new kernel, except that what it imports is already loaded."""
+        km = self.km
+        if km is None or not km.has_kernel:
+            return
+        from jupyter_core.utils import run_sync
+        try:
+            if not run_sync(km.is_alive)():
+                raise RuntimeError("the kernel died")
+            kc = km.client()
+            kc.start_channels()
+            run_sync(kc.wait_for_ready)(timeout=RESET_TIMEOUT)
+            reply = run_sync(kc.execute_interactive)(
+                "get_ipython().reset(new_session=False)", silent=True, store_history=False,
+                timeout=RESET_TIMEOUT)
+            if reply["content"].get("status") != "ok":
+                raise RuntimeError("reset failed")
+        except Exception:  # noqa: BLE001 - a kernel that cannot be cleared is not reused
+            self._fresh()
+
+    def close(self) -> None:
+        """Close papermill's clients and shut the kernel down. Never raises."""
+        km, self.km = self.km, None
+        if km is None:
+            return
+        from jupyter_core.utils import run_sync
+        for kc in km.clients:
+            try:
+                kc.stop_channels()
+            except Exception:  # noqa: BLE001
+                pass
+        try:
+            if km.has_kernel:
+                run_sync(km.shutdown_kernel)(now=False)
+        except Exception:  # noqa: BLE001 - shutdown_kernels() is the last resort
+            pass
+        _LIVE.discard(km)
+
+    def __enter__(self) -> "RunKernel":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _declared_parameters(path: Path) -> set[str]:

@@ -18,7 +18,8 @@ A run::
   whose pid is checked instead.
 - **Kernel** (``usermap.execute``): the ``usermap`` kernelspec (``make install``) when it runs this very interpreter;
   otherwise a kernel started with this interpreter directly (``sys.executable -m
-  ipykernel_launcher``), so a run never picks up another environment's Python.
+  ipykernel_launcher``), so a run never picks up another environment's Python. Both notebooks
+  execute in the one kernel of the run (``RunKernel``), its names cleared between them.
 - **Signals**: SIGTERM or SIGINT stops a run cleanly: the kernel is shut down, run.json says
   ``killed`` (exit code 143 / 130), the failure report and notification are written, the lock
   is released and ``usermap run`` exits 143 / 130.
@@ -60,8 +61,8 @@ from pathlib import Path
 from .clock import utc_now as _now
 from .errors import (InputError, NotebookFailedError, RunKilled, SafetyError, exit_code_for,
                      exit_meaning)
-from .execute import (CELL_TIMEOUT, execute_notebook, kernel_options, notebooks_dir,
-                      shutdown_kernels)
+from .execute import (CELL_TIMEOUT, RunKernel, execute_notebook, kernel_options,
+                      notebooks_dir, shutdown_kernels)
 from .files import check_utf8, shown
 from .lock import LOCK_NAME, RunLock, prune
 from .notify import delivery
@@ -352,16 +353,20 @@ def _execute(result: RunResult, nb_dir: Path, config_path: str, store: Path, run
              ("sync", {**common, "snapshot": str(run_dir / "snapshot"), "apply": bool(apply),
                        "force": bool(force)})]
     try:
-        for name, params in steps:
-            log.info("executing %s.ipynb", name)
-            result.running = name
-            t = execute_notebook(nb_dir / f"{name}.ipynb", run_dir / f"{name}.ipynb", params,
-                                 cwd=run_dir, kernel=kernel, cell_timeout=cell_timeout)
-            result.running = ""
-            result.timings.append(t)
-            log.info("%s.ipynb done in %.2f s (cells %.2f s, papermill and kernel %.2f s)",
-                     name, t["seconds"], t.get("cells_seconds", 0.0),
-                     t.get("overhead_seconds", 0.0))
+        with RunKernel(kernel) as one:
+            for i, (name, params) in enumerate(steps):
+                log.info("executing %s.ipynb", name)
+                result.running = name
+                if i:
+                    one.clear()
+                t = execute_notebook(nb_dir / f"{name}.ipynb", run_dir / f"{name}.ipynb",
+                                     params, cwd=run_dir, kernel=one.options,
+                                     cell_timeout=cell_timeout)
+                result.running = ""
+                result.timings.append(t)
+                log.info("%s.ipynb done in %.2f s (cells %.2f s, papermill and kernel %.2f s)",
+                         name, t["seconds"], t.get("cells_seconds", 0.0),
+                         t.get("overhead_seconds", 0.0))
     except NotebookFailedError as e:
         result._fail(e.ename, e.evalue, e.exit_code)
         result.failed_notebook, result.failed_cell = e.notebook, e.cell

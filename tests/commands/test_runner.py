@@ -1,7 +1,7 @@
 """`usermap run` (issue 4): papermill runs end to end against the sandbox, the lock, retention,
 failures and their exit codes, and the secrets scan of the run folder.
 
-The end-to-end runs are shared by a module-scoped fixture (each run starts two kernels)."""
+The end-to-end runs are shared by a module-scoped fixture (each run starts a kernel)."""
 
 from __future__ import annotations
 

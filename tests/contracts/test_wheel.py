@@ -24,7 +24,7 @@ How the test gets a fresh environment fast and still honest:
   fresh environment sees (what ``pip install .`` would have had to satisfy).
 
 Measured on the shared 2-core dev machine: 12 to 22 s in all (wheel build 3-7 s with pip's
-isolated build, fresh venv and install 0.5-1.5 s, `usermap run` with its two kernels 6-10 s).
+isolated build, fresh venv and install 0.5-1.5 s, `usermap run` with its kernel 5-9 s).
 """
 
 from __future__ import annotations
