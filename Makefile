@@ -16,7 +16,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 3 --dist loadfile
+	# bytecode caches on (some machines set PYTHONDONTWRITEBYTECODE): the suite starts hundreds
+	# of Python processes, and each would compile usermap and the tests' rewritten asserts again
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q -n 4 --dist loadfile
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh

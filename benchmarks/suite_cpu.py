@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -35,13 +37,13 @@ class Plugin:
     def __init__(self):
         self.rows = []
 
+    @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item, nextitem):
         a, t = _cpu(), time.perf_counter()
         yield
         b = _cpu()
         self.rows.append((item.nodeid, b[0] - a[0], b[1] - a[1], time.perf_counter() - t))
 
-    pytest_runtest_protocol.hookwrapper = True
 
     def pytest_sessionfinish(self, session):
         name = os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -58,12 +60,13 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--top"]:
         top, argv = int(argv[1]), argv[2:]
     with tempfile.TemporaryDirectory() as out:
-        env = {**os.environ, "SUITE_CPU_DIR": out,
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env = {**env, "SUITE_CPU_DIR": out,
                "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent),
                                                            os.environ.get("PYTHONPATH")]))}
         t0 = time.perf_counter()
         code = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "suite_cpu",
-                                "-p", "no:cacheprovider", *(argv or ["-n", "3", "--dist",
+                                "-p", "no:cacheprovider", *(argv or ["-n", "4", "--dist",
                                                                      "loadfile"])],
                                cwd=ROOT, env=env)
         wall = time.perf_counter() - t0

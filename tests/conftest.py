@@ -179,13 +179,36 @@ def pytest_sessionstart(session):
     papermill, kernels) and ``tempfile.tempdir`` point to a private folder inside it."""
     factory = getattr(session.config, "_tmp_path_factory", None)
     if factory is not None:
-        factory.getbasetemp()                          # stays where pytest puts it
+        base = factory.getbasetemp()                   # stays where pytest puts it
+        # pytest-xdist gives each worker a folder of the run's basetemp: that is shared
+        _TEMP["shared"] = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     system = Path(_tempfile.gettempdir())
     _TEMP.update(system=system, before=set(os.listdir(system)),
                  env=os.environ.get("TMPDIR"), tempdir=_tempfile.tempdir)
     _TEMP["private"] = private = Path(_tempfile.mkdtemp(prefix="usermap-tests-"))
     os.environ["TMPDIR"] = str(private)
     _tempfile.tempdir = str(private)
+
+
+def shared_cache(name: str, build):
+    """``build()``, built once per test run and shared by the xdist workers: the first to ask
+    builds it and pickles it in the run's basetemp; the others wait for it and load it (a
+    100k-link report takes seconds to build, a fraction of one to load)."""
+    import fcntl
+    import pickle
+    folder = _TEMP.get("shared")
+    if folder is None:
+        return build()
+    path = Path(folder) / f"shared-{name}.pickle"
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            return pickle.loads(path.read_bytes())
+        obj = build()
+        part = path.with_suffix(".part")
+        part.write_bytes(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+        part.replace(path)
+        return obj
 
 
 def pytest_sessionfinish(session):

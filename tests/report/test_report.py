@@ -18,6 +18,7 @@ import pytest
 
 import forkcli
 
+from conftest import shared_cache
 from tiny import L, O, U, frames
 from usermap.engine import plan as planmod
 from usermap.engine import reconcile
@@ -116,7 +117,12 @@ def world_report(**kw) -> Report:
 
 @lru_cache(maxsize=1)
 def big_report(n_links: int = 100_000):
-    """A report of an account with about ``n_links`` links (cached: several tests use it)."""
+    """A report of an account with about ``n_links`` links (built once per run: several test
+    files use it)."""
+    return shared_cache(f"big-report-{n_links}", lambda: _big_report(n_links))
+
+
+def _big_report(n_links: int):
     from usermap.sandbox.scenarios import generate
     from usermap.sources.owners.frame import owners_frame
     w = generate(int(n_links * 1.2), seed=11, linked_share=1.0)
