@@ -18,7 +18,7 @@ install: $(STAMP)
 test: $(STAMP)
 	# bytecode caches on (some machines set PYTHONDONTWRITEBYTECODE): the suite starts hundreds
 	# of Python processes, and each would compile usermap and the tests' rewritten asserts again
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q -n 4 --dist loadfile
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q -n 4 --dist loadfile --no-loadscope-reorder
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh

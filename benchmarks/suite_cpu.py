@@ -39,10 +39,11 @@ class Plugin:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item, nextitem):
-        a, t = _cpu(), time.perf_counter()
+        a, t, started = _cpu(), time.perf_counter(), time.time()
         yield
         b = _cpu()
-        self.rows.append((item.nodeid, b[0] - a[0], b[1] - a[1], time.perf_counter() - t))
+        self.rows.append((item.nodeid, b[0] - a[0], b[1] - a[1], time.perf_counter() - t,
+                          started, os.environ.get("PYTEST_XDIST_WORKER", "main")))
 
 
     def pytest_sessionfinish(self, session):
@@ -55,6 +56,22 @@ def pytest_configure(config):
         config.pluginmanager.register(Plugin(), "suite-cpu-rows")
 
 
+def _timeline(rows, t0: float) -> None:
+    """Each worker's files in the order it ran them: start and end, seconds from the start."""
+    files = {}
+    for nodeid, _, _, seconds, started, worker in rows:
+        key = (worker, nodeid.split("::")[0])
+        a, b = files.get(key, (started, started + seconds))
+        files[key] = (min(a, started), max(b, started + seconds))
+    print("\nthe workers' files (start-end, seconds from the start of the run):")
+    for worker in sorted({w for w, _ in files}):
+        spans = sorted((a - t0, b - t0, f) for (w, f), (a, b) in files.items() if w == worker)
+        busy = sum(b - a for a, b, _ in spans)
+        print(f"  {worker}: ends at {spans[-1][1]:.0f} s, busy {busy:.0f} s; longest: "
+              + ", ".join(f"{Path(f).name} {a:.0f}-{b:.0f}" for a, b, f in
+                          sorted(spans, key=lambda x: x[0] - x[1])[:4]))
+
+
 def main(argv: list[str]) -> int:
     top = 30
     if argv[:1] == ["--top"]:
@@ -64,15 +81,17 @@ def main(argv: list[str]) -> int:
         env = {**env, "SUITE_CPU_DIR": out,
                "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent),
                                                            os.environ.get("PYTHONPATH")]))}
-        t0 = time.perf_counter()
+        t0, t0_epoch = time.perf_counter(), time.time()
         code = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "suite_cpu",
                                 "-p", "no:cacheprovider", *(argv or ["-n", "4", "--dist",
-                                                                     "loadfile"])],
+                                                                     "loadfile",
+                                                                     "--no-loadscope-reorder"])],
                                cwd=ROOT, env=env)
         wall = time.perf_counter() - t0
         rows = [r for f in Path(out).glob("*.json") for r in json.loads(f.read_text())]
     files = collections.defaultdict(lambda: [0.0, 0.0, 0.0, 0])
-    for nodeid, me, kids, seconds in rows:
+    _timeline(rows, t0_epoch)
+    for nodeid, me, kids, seconds, _, _ in rows:
         f = files[nodeid.split("::")[0]]
         f[0] += me
         f[1] += kids

@@ -276,16 +276,19 @@ def current_engine() -> str:
 
 
 # === the order of the files (make test: xdist, --dist loadfile) ===
-# xdist hands each worker a whole file at a time, in collection order. The files that take
+# xdist hands each worker a whole file at a time, in collection order when it is told not to
+# put the files with most tests first (`--no-loadscope-reorder`, in `make test`: by count, the
+# few long end-to-end files went last and made the tail of the run). The files that take
 # longest go first, so that no worker starts one of them when the others are nearly done (the
 # longest-first rule of scheduling). A file not listed keeps its place after these.
-LONGEST_FIRST = (
-    "test_tab_page.py", "test_faults.py", "test_examples_run.py", "test_act_sandbox.py",
-    "test_report_browser.py", "test_runner.py", "test_hang.py", "test_crash.py",
-    "test_migrate_race.py", "test_act_tab_repair_page.py", "test_tab_lab.py", "test_launch.py",
-    "test_wheel.py", "test_owner_reading.py", "test_smtp_deadline.py", "test_properties.py",
-    "test_lost.py", "test_report_phone.py", "test_notify.py", "test_report.py",
-    "test_act_report.py", "test_tab_first_view.py", "test_notebooks.py", "test_ahead.py",
+LONGEST_FIRST = (   # by their wall time in `benchmarks/suite_cpu.py` (2026-12-07)
+    "test_faults.py", "test_examples_run.py", "test_tab_page.py", "test_act_sandbox.py",
+    "test_crash.py", "test_runner.py", "test_report_browser.py", "test_migrate_race.py",
+    "test_report.py", "test_hang.py", "test_launch.py", "test_owner_reading.py",
+    "test_tab_widget.py", "test_lost.py", "test_properties.py", "test_wheel.py", "test_ahead.py",
+    "test_act_tab_repair_page.py", "test_tab_lab.py", "test_fuzz.py", "test_smtp_deadline.py",
+    "test_notebooks.py", "test_rules.py", "test_storefast.py", "test_report_phone.py",
+    "test_layering.py", "test_cli.py", "test_act_report.py", "test_notify.py",
 )
 
 
