@@ -15,10 +15,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Bytecode caches on (some machines set PYTHONDONTWRITEBYTECODE): the suite starts hundreds of
+# Python processes, and each would compile usermap and the tests' rewritten asserts again. Files
+# go to the workers in the order tests/conftest.py gives (longest first), not by their number of
+# tests; nbval runs in its own pytest (tests/commands/test_notebooks.py), so the workers skip it.
 test: $(STAMP)
-	# bytecode caches on (some machines set PYTHONDONTWRITEBYTECODE): the suite starts hundreds
-	# of Python processes, and each would compile usermap and the tests' rewritten asserts again
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q -n 4 --dist loadfile --no-loadscope-reorder
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q -n 4 --dist loadfile --no-loadscope-reorder -p no:nbval
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh

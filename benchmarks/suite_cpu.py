@@ -85,7 +85,8 @@ def main(argv: list[str]) -> int:
         code = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "suite_cpu",
                                 "-p", "no:cacheprovider", *(argv or ["-n", "4", "--dist",
                                                                      "loadfile",
-                                                                     "--no-loadscope-reorder"])],
+                                                                     "--no-loadscope-reorder",
+                                                                     "-p", "no:nbval"])],
                                cwd=ROOT, env=env)
         wall = time.perf_counter() - t0
         rows = [r for f in Path(out).glob("*.json") for r in json.loads(f.read_text())]
