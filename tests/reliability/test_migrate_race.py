@@ -1,38 +1,67 @@
 """Issue 19 item 9: two processes opening an older-schema store at the same moment both
 succeed, and the store is migrated once: the version is read again inside the migration's
-write transaction (BEGIN IMMEDIATE). Real SQLite files, real processes (`usermap runs` and
-`usermap audit`-like opens through the CLI), started together on a shared signal."""
+write transaction (BEGIN IMMEDIATE). Real SQLite files, real processes (forked after usermap
+is imported, each opening the store with its own connection, as `usermap` commands do),
+started together on a shared signal."""
 
 from __future__ import annotations
 
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from usermap.store.schema import MIGRATIONS, SCHEMA_VERSION
 
-OPEN = """
-import os, sys, time
+# One interpreter imports usermap once, then for each store forks two children that wait for a
+# shared signal and open it at the same moment: two real processes, each with its own SQLite
+# connection, as two `usermap` commands would be (importing usermap in each child instead cost a
+# second of CPU per process and told nothing more).
+RACE = """
+import os, sys, time, traceback
 from pathlib import Path
 from usermap.store.store import Store
-go = Path(sys.argv[2])
-Path(sys.argv[2] + f".ready{os.getpid()}").touch()
-while not go.exists():        # both see it within half a millisecond, without burning a core
-    time.sleep(0.0005)
-with Store.open(sys.argv[1]) as s:
-    print(s.schema_version, s.revision, s.store_id, s.count())
+kw = {"create": True} if sys.argv[1] == "create" else {}
+for db in sys.argv[2:]:
+    go, pids = Path(db + ".go"), []
+    for k in range(2):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                Path(f"{db}.ready{k}").touch()
+                while not go.exists():    # both see it within half a millisecond
+                    time.sleep(0.0005)
+                with Store.open(db, **kw) as s:
+                    out = f"{s.schema_version} {s.revision} {s.store_id} {s.count()}"
+                Path(f"{db}.out{k}").write_text(out)
+                code = 0
+            except BaseException:
+                Path(f"{db}.err{k}").write_text(traceback.format_exc())
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    deadline = time.monotonic() + 60
+    while not all(Path(f"{db}.ready{k}").exists() for k in range(2)):
+        assert time.monotonic() < deadline, "the processes did not start"
+        time.sleep(0.001)
+    go.touch()
+    print(db, *(os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in pids), flush=True)
 """
 
 
-def _ready(go: Path, n: int) -> None:
-    t0 = time.monotonic()
-    while len(list(go.parent.glob(go.name + ".ready*"))) < n:
-        assert time.monotonic() - t0 < 60, "the processes did not start"
-        time.sleep(0.01)
+def _race(dbs: list[Path], create: bool = False) -> list[set[str]]:
+    """For each store: what the two processes that opened it at once printed (a set: one
+    element when both saw the same store)."""
+    p = subprocess.run([sys.executable, "-c", RACE, "create" if create else "open",
+                        *map(str, dbs)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == [x for db in dbs for x in (str(db), "0", "0")], (
+        p.stdout, [Path(f"{db}.err{k}").read_text() for db in dbs for k in range(2)
+                   if Path(f"{db}.err{k}").exists()])
+    return [{Path(f"{db}.out{k}").read_text() for k in range(2)} for db in dbs]
 
 
 def old_store(path: Path, version: int) -> None:
@@ -51,18 +80,10 @@ def old_store(path: Path, version: int) -> None:
 
 @pytest.mark.parametrize("version", [1, 3, 4, 5])
 def test_two_processes_open_an_older_store_at_once(tmp_path, version):
-    for attempt in range(3):             # three races per schema
-        db, go = tmp_path / f"s{attempt}.db", tmp_path / f"go{attempt}"
+    dbs = [tmp_path / f"s{attempt}.db" for attempt in range(3)]     # three races per schema
+    for db in dbs:
         old_store(db, version)
-        procs = [subprocess.Popen([sys.executable, "-c", OPEN, str(db), str(go)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for _ in range(2)]
-        _ready(go, 2)                    # both have imported usermap and spin on the signal
-        go.touch()
-        outs = [p.communicate(timeout=60) for p in procs]
-        for p, (out, err) in zip(procs, outs):
-            assert p.returncode == 0, err
-        got = {out.strip() for out, _ in outs}
+    for got in _race(dbs):
         assert len(got) == 1, got        # the same store id: migrated once
         schema, revision, _, links = got.pop().split()
         assert (int(schema), int(revision), int(links)) == (SCHEMA_VERSION, 3, 2)
@@ -71,15 +92,5 @@ def test_two_processes_open_an_older_store_at_once(tmp_path, version):
 def test_a_store_made_by_one_process_while_another_opens_it(tmp_path):
     """`mappings import --create` style: one process makes the store while another opens the
     fresh file; both end with one schema-6 store."""
-    code = OPEN.replace("Store.open(sys.argv[1])", "Store.open(sys.argv[1], create=True)")
-    for attempt in range(3):
-        db, go = tmp_path / f"n{attempt}.db", tmp_path / f"gn{attempt}"
-        procs = [subprocess.Popen([sys.executable, "-c", code, str(db), str(go)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for _ in range(2)]
-        _ready(go, 2)
-        go.touch()
-        outs = [p.communicate(timeout=60) for p in procs]
-        for p, (out, err) in zip(procs, outs):
-            assert p.returncode == 0, err
-        assert len({out.strip() for out, _ in outs}) == 1
+    for got in _race([tmp_path / f"n{attempt}.db" for attempt in range(3)], create=True):
+        assert len(got) == 1, got

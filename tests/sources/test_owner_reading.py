@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+import forkcli
+
 from usermap.errors import InputError, exit_code_for
 from usermap.sources.owners import fast, prefetch
 from usermap.sources.owners.dupkeys import repeated_key
@@ -192,8 +194,8 @@ def test_a_file_truncated_while_read_is_exit_2_naming_it(tmp_path, big_text, eng
         if how == "notebook":
             cmd = [sys.executable, "-c", LOAD, str(tmp_path / "snap"), str(store), engine]
         else:
-            subprocess.run([sys.executable, "-m", "usermap.launch", "init", "--store",
-                            str(store)], env=ENV, check=True, capture_output=True, timeout=60)
+            made = forkcli.run(["init", "--store", str(store)], env=ENV, timeout=60)
+            assert made.returncode == 0, made.stderr
             cmd = [sys.executable, "-m", "usermap.launch", "plan", str(tmp_path / "snap"),
                    "--store", str(store), "--out", str(tmp_path / f"p{attempt}.json")]
         proc = subprocess.Popen(cmd, env={**ENV, "USERMAP_ENGINE": engine},
