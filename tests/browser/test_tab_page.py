@@ -204,6 +204,27 @@ def wait_status(pg, text: str, timeout=40):
     return wait_text(pg, lambda: status(pg), text, timeout)
 
 
+_SETTLED = """() => {
+  if (window.__umSettled === undefined) {
+    window.__umSettled = 0;
+    const box = document.querySelector('.um');
+    new MutationObserver(() => {
+      if (box.getAttribute('aria-busy') === 'false') window.__umSettled++;
+    }).observe(box, {attributes: true, attributeFilter: ['aria-busy']});
+  }
+  return window.__umSettled;
+}"""
+
+
+def act(pg, loc, timeout=40) -> None:
+    """Click a button that sets the widget working, and wait until it is done (its buttons
+    enabled again): a click in between lands on a disabled button and is lost, as it would be
+    for a person."""
+    n = pg.evaluate(_SETTLED)
+    loc.click()
+    pg.wait_for_function(f"() => window.__umSettled > {n}", timeout=timeout * 1000)
+
+
 def open_tab(pg, title: str) -> None:
     tab = pg.get_by_role("tab", name=re.compile("^" + re.escape(title) + r" \("))
     tab.click()
@@ -407,7 +428,7 @@ def test_fix_issue_preview_stays_in_view_and_apply_offers_the_report(page, serve
     preview_in_view(page)
     assert store_state(server.store)["revision"] == before["revision"]   # not before Apply
     shot(page, "08-preview-fix-issue-1280")
-    button(page, "Apply").click()
+    act(page, button(page, "Apply"))
     wait_status(page, "Applied 1 change: 1 removed.")
     after = store_state(server.store)
     assert set(before["links"]["aloware_user_id"]) - set(after["links"]["aloware_user_id"]) \
@@ -437,11 +458,11 @@ def test_keep_link_and_unlink_for_a_conflict_a_sync_leaves(page, server):
     first.get_by_role("button", name="Fix Issue").click()
     page.locator(".um-preview").get_by_text("Keep link pins it").wait_for()
     assert not button(page, "Apply").is_visible()
-    button(page, "Cancel").click()
+    act(page, button(page, "Cancel"))
     first.get_by_role("button", name="Keep link").click()
     preview_in_view(page)
     shot(page, "10-preview-keep-link-1280")
-    button(page, "Apply").click()
+    act(page, button(page, "Apply"))
     wait_status(page, "Applied 1 change: 1 updated.")
     from usermap.store.store import Store
     with Store.open(server.store, create=False) as st:
@@ -450,7 +471,7 @@ def test_keep_link_and_unlink_for_a_conflict_a_sync_leaves(page, server):
     row2.get_by_role("button", name="Unlink").click()
     preview_in_view(page)
     shot(page, "11-preview-unlink-1280")
-    button(page, "Apply").click()
+    act(page, button(page, "Apply"))
     wait_status(page, "Applied 1 change: 1 removed.")
     with Store.open(server.store, create=False) as st:
         assert st.link(aid2) is None
@@ -473,7 +494,7 @@ def test_link_pins_a_suggestion_after_a_confirmation(page, server):
     preview_in_view(page)
     shot(page, "12-preview-link-1280")
     assert store_state(server.store)["revision"] == before["revision"]
-    button(page, "Apply").click()
+    act(page, button(page, "Apply"))
     wait_status(page, "Applied 1 change")
     from usermap.store.store import Store
     with Store.open(server.store, create=False) as st:
@@ -492,7 +513,7 @@ def test_sync_users_is_usermap_plan_and_apply_is_usermap_apply(page, server, tmp
     before = store_state(server.store)
     button(page, "Sync Users").click()
     button(page, "Cancel").wait_for()
-    button(page, "Cancel").click()
+    act(page, button(page, "Cancel"))
     wait_status(page, "Cancelled: nothing was changed")
     assert store_state(server.store)["revision"] == before["revision"]
     button(page, "Sync Users").click()
@@ -510,7 +531,7 @@ def test_sync_users_is_usermap_plan_and_apply_is_usermap_apply(page, server, tmp
     shot(page, "13-preview-sync-1280")
     page.locator(".um-preview-body").evaluate("e => e.scrollTop = e.scrollHeight")
     assert in_view(page, button(page, "Apply"))                     # still there at the end
-    button(page, "Apply").click()
+    act(page, button(page, "Apply"))
     wait_status(page, "Applied")
     p, _ = cli(["apply", str(tmp_path / "plan.json"), "--store", str(db2), "--yes"])
     assert p.returncode == 0, p.stderr
@@ -534,7 +555,7 @@ def test_undo_last_sync_names_it_and_needs_no_force(page, server):
                         title), title
     assert not button(page, "Force").is_visible()
     shot(page, "14-preview-undo-1280")
-    button(page, "Apply").click()
+    act(page, button(page, "Apply"))
     wait_status(page, "Applied")
     after = store_state(server.store)
     cols = ["aloware_user_id", "hubspot_owner_id", "aloware_email", "hubspot_email", "method"]
@@ -596,12 +617,12 @@ def test_at_390_px_cards_and_rows_stack_and_every_action_is_reachable(browser, s
         button(pg, "Cancel").wait_for()
         assert in_view(pg, button(pg, "Cancel"))
         shot(pg, "24-phone-preview-390")
-        button(pg, "Cancel").click()
+        act(pg, button(pg, "Cancel"))
         button(pg, "Sync Users").click()
         preview_in_view(pg)
         assert nothing_wider_than_the_screen(pg) == []
         shot(pg, "25-phone-sync-preview-390")
-        button(pg, "Cancel").click()
+        act(pg, button(pg, "Cancel"))
         assert not pg.watch["blocked"] and not pg.watch["errors"]
     finally:
         pg.context.close()
