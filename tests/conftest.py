@@ -17,6 +17,13 @@ for _room in sorted(p for p in Path(__file__).resolve().parent.iterdir()
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# What the console script keeps out (jsonschema's IRI grammar: seconds of CPU at its import,
+# which test modules that import jupyter_server or nbformat's validator would pay in each worker)
+from usermap.launch import SKIPPED_IMPORTS  # noqa: E402
+
+for _name in SKIPPED_IMPORTS:
+    sys.modules.setdefault(_name, None)
+
 # A suite started in the background (`make test &`, nohup, a scheduler) inherits SIGINT ignored,
 # and so would every command it starts: tests of Ctrl-C (a sandbox, a run, the read-ahead child)
 # need the terminal's default, which a handler here gives every child (exec resets it).
