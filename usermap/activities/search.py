@@ -123,7 +123,7 @@ class _Chain:
         self.rng, self.desc = rng, desc
         self.lo, self.hi = since, until
         self.lo_op, self.hi_op = "GTE", "LT"
-        self.after, self.pos, self.page = None, 0, 0
+        self.after, self.pos, self.page_no = None, 0, 0
         self.last_t, self.at_last = None, []       # ids read at last_t
         self.skip: list[str] = []
 
@@ -140,7 +140,24 @@ class _Chain:
         self.skip = list(self.at_last) if len(self.at_last) <= SKIP_MAX else []
         self.after, self.pos = None, 0
 
-    def saw(self, results: list) -> None:
+    def page(self, post, obj: str, properties, filters, limit: int, what: str) -> tuple:
+        """The next page of this end's query: (its results, the answer's total). The cursor,
+        the position and the last timestamp read move on."""
+        ans = post(_body(self.lo, self.hi, self.lo_op, self.hi_op, self.desc, properties,
+                         filters, self.skip, limit, self.after), what)
+        results = ans.get("results")
+        if not isinstance(results, list):
+            raise BadAnswerError(f"HubSpot {obj} search: the answer has no results list")
+        self._saw(results)
+        self.pos += limit
+        self.after = ((ans.get("paging") or {}).get("next") or {}).get("after")
+        return results, ans.get("total")
+
+    def read_through(self, results: list) -> bool:
+        """Whether this end's query is read to its end (no next page before the cap)."""
+        return not results or not self.after and self.pos < SEARCH_CAP
+
+    def _saw(self, results: list) -> None:
         for r in results:
             t = _timestamp(r, self.last_t)
             if t != self.last_t:
@@ -158,23 +175,16 @@ def _run(post, obj, chain: _Chain, properties, filters, emit) -> None:
             return
         if chain.pos + c > SEARCH_CAP:
             chain.restart(obj)
-        chain.page += 1
+        chain.page_no += 1
         where = (f"from the end ({rules_iso(chain.hi)})" if chain.desc and chain.hi is not None
                  else f"from {rules_iso(chain.lo or 0)}")
-        ans = post(_body(chain.lo, chain.hi, chain.lo_op, chain.hi_op, chain.desc, properties,
-                         filters, chain.skip, c, chain.after),
-                   f"HubSpot {obj} search {where}, page {chain.page}")
-        results = ans.get("results")
-        if not isinstance(results, list):
-            raise BadAnswerError(f"HubSpot {obj} search: the answer has no results list")
-        new = rng.took(c, results, chain.desc, ans.get("total"))
+        results, total = chain.page(post, obj, properties, filters, c,
+                                    f"HubSpot {obj} search {where}, page {chain.page_no}")
+        new = rng.took(c, results, chain.desc, total)
         rng.first.set()
-        chain.saw(results)
-        chain.pos += c
         emit(new)
-        chain.after = ((ans.get("paging") or {}).get("next") or {}).get("after")
-        if not results or not chain.after and chain.pos < SEARCH_CAP:
-            return        # this end's query is read to its end
+        if chain.read_through(results):
+            return
 
 
 def search_range(post, left, obj: str, *, since_ms: int = 0, until_ms: int | None = None,
@@ -247,15 +257,8 @@ def _gap(post, rng: _Range, obj, since, until, properties, filters):
     while True:
         if chain.pos + SEARCH_PAGE > SEARCH_CAP:
             chain.restart(obj)
-        ans = post(_body(chain.lo, chain.hi, chain.lo_op, chain.hi_op, False, properties,
-                         filters, chain.skip, SEARCH_PAGE, chain.after),
-                   f"HubSpot {obj} search between the two ends")
-        results = ans.get("results")
-        if not isinstance(results, list):
-            raise BadAnswerError(f"HubSpot {obj} search: the answer has no results list")
+        results, _ = chain.page(post, obj, properties, filters, SEARCH_PAGE,
+                                f"HubSpot {obj} search between the two ends")
         yield from rng.took(0, results, False, None)
-        chain.saw(results)
-        chain.pos += SEARCH_PAGE
-        chain.after = ((ans.get("paging") or {}).get("next") or {}).get("after")
-        if not results or not chain.after and chain.pos < SEARCH_CAP:
+        if chain.read_through(results):
             return
