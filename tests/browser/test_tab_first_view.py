@@ -17,7 +17,8 @@ import pytest
 import runkit
 from runkit import USERMAP
 from test_tab_page import printed_url
-from test_report_browser import CHROMIUM, browser  # noqa: F401 (the shared Chromium fixture)
+from test_tab_widget import make_env
+from test_report_browser import browser  # noqa: F401 (the shared Chromium fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -37,17 +38,9 @@ _BOXES = """(sels) => sels.map(s => [...document.querySelectorAll(s)].map(e => {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from usermap.sandbox.scenarios import FILE_MAPPINGS, generate, write_world
-    from usermap.sources.snapshot import read_mappings_csv
-    from usermap.store.store import Store
     from usermap.tabserver import free_port
     root = tmp_path_factory.mktemp("firstview")
-    write_world(generate(120, seed=11), root / "snap")
-    with Store.open(root / "store.db", create=True) as st:
-        st.import_links(read_mappings_csv(root / "snap" / FILE_MAPPINGS),
-                        now="2026-11-25T12:00:00Z")
-    (root / "usermap.toml").write_text('[store]\npath = "store.db"\n\n[runs]\ndir = "runs"\n',
-                                       encoding="utf-8")
+    make_env(root, n=120, seed=11)
     out = root / "tab.out"
     with open(out, "w") as o:
         proc = subprocess.Popen([USERMAP, "tab", "--config", str(root / "usermap.toml"),

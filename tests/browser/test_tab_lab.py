@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import runkit
+from test_tab_widget import make_env
 
 from test_report_browser import browser  # noqa: F401 (the shared Chromium fixture)
 
@@ -34,16 +35,8 @@ def _notebook(path: Path, cfg: Path, snap: Path) -> None:
 
 
 def test_the_tab_in_jupyterlab(browser, tmp_path):  # noqa: F811
-    from usermap.sandbox.scenarios import FILE_MAPPINGS, generate, write_world
-    from usermap.sources.snapshot import read_mappings_csv
-    from usermap.store.store import Store
     from usermap.tabserver import free_port
-    snap = tmp_path / "snap"
-    write_world(generate(200, seed=3), snap)
-    with Store.open(tmp_path / "store.db", create=True) as st:
-        st.import_links(read_mappings_csv(snap / FILE_MAPPINGS), now="2026-11-25T12:00:00Z")
-    cfg = tmp_path / "usermap.toml"
-    cfg.write_text('[store]\npath = "store.db"\n\n[runs]\ndir = "runs"\n', encoding="utf-8")
+    snap, _db, cfg = make_env(tmp_path, n=200, seed=3)
     _notebook(tmp_path / "tab.ipynb", cfg, snap)
     port, token = free_port(), secrets.token_urlsafe(16)
     log = open(tmp_path / "lab.log", "w")

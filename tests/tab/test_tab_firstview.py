@@ -7,11 +7,8 @@ from __future__ import annotations
 import re
 from types import SimpleNamespace
 
-from usermap.sandbox.scenarios import FILE_MAPPINGS, generate, write_world
-from usermap.sources.snapshot import read_mappings_csv
-from usermap.store.store import Store
-
 from test_report import XSS
+from test_tab_widget import make_env
 
 HOSTILE = XSS[0]
 
@@ -60,12 +57,7 @@ def test_the_first_view_escapes_what_it_shows():
 def test_the_widget_bundle_carries_the_first_view_of_its_data(tmp_path):
     from usermap.tab.app import MappingTab
     from usermap.tab.firstview import MIME
-    snap = tmp_path / "snap"
-    write_world(generate(60, seed=5), snap)
-    with Store.open(tmp_path / "store.db", create=True) as st:
-        st.import_links(read_mappings_csv(snap / FILE_MAPPINGS), now="2026-11-25T12:00:00Z")
-    cfg = tmp_path / "usermap.toml"
-    cfg.write_text('[store]\npath = "store.db"\n\n[runs]\ndir = "runs"\n', encoding="utf-8")
+    snap, _db, cfg = make_env(tmp_path, n=60, seed=5)
     tab = MappingTab(str(cfg), snapshot=str(snap), workdir=tmp_path / "work")
     try:
         data, _meta = tab._repr_mimebundle_()
