@@ -2,7 +2,9 @@
 per test, the CPU time of the worker, of its reaped children (Chromium, kernels, servers) and
 of the `usermap` commands its fork server ran (tests/forkcli.py), then prints the files by CPU.
 
-    .venv/bin/python benchmarks/suite_cpu.py [--top 30] [pytest arguments, e.g. -n 3 tests/]
+    .venv/bin/python benchmarks/suite_cpu.py [--top 30] [--tests] [pytest arguments, e.g. -n 3 tests/]
+
+``--tests`` prints the tests themselves by CPU as well.
 
 Nothing is timed against a target here; the figures tell which files to look at first.
 """
@@ -73,9 +75,12 @@ def _timeline(rows, t0: float) -> None:
 
 
 def main(argv: list[str]) -> int:
-    top = 30
-    if argv[:1] == ["--top"]:
-        top, argv = int(argv[1]), argv[2:]
+    top, by_test = 30, False
+    while argv[:1] in (["--top"], ["--tests"]):
+        if argv[0] == "--tests":
+            by_test, argv = True, argv[1:]
+        else:
+            top, argv = int(argv[1]), argv[2:]
     with tempfile.TemporaryDirectory() as out:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env = {**env, "SUITE_CPU_DIR": out,
@@ -105,6 +110,10 @@ def main(argv: list[str]) -> int:
     for name, (me, kids, seconds, n) in sorted(files.items(),
                                                key=lambda kv: -(kv[1][0] + kv[1][1]))[:top]:
         print(f"{me + kids:7.1f} {me:6.1f} {kids:8.1f} {seconds:7.1f} {n:5d}  {name}")
+    if by_test:
+        print(f"\n{'CPU s':>7} {'own':>6} {'children':>8} {'wall s':>7}  test")
+        for nodeid, me, kids, seconds, _, _ in sorted(rows, key=lambda r: -(r[1] + r[2]))[:top]:
+            print(f"{me + kids:7.1f} {me:6.1f} {kids:8.1f} {seconds:7.1f}  {nodeid}")
     return code
 
 

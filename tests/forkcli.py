@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 SERVER = Path(__file__).with_name("forkcli_server.py")
@@ -126,3 +127,76 @@ def _line(server, timeout: float, argv) -> str:
     if not line:
         raise RuntimeError(f"the fork server ended (exit {server.wait()})")
     return line.decode().strip()
+
+
+# --- the same for a shell: a `usermap` on PATH that asks a fork server ----------------------------
+SHIM = '''#!{python} -IS
+# `usermap` for tests that run shell lines: the command is forked from a warm server
+# (tests/forkcli.py, ShellServer), with this process's stdin, stdout and stderr.
+import json, os, signal, socket, sys
+argv = sys.argv[1:]
+if argv[:1] in (["sandbox"], ["tab"]):      # servers, stopped by signals: the console script
+    os.execv({usermap!r}, [{usermap!r}, *argv])
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect({socket!r})
+mask = os.umask(0o22)
+os.umask(mask)
+request = {{"argv": argv, "env": dict(os.environ), "cwd": os.getcwd(), "umask": mask}}
+socket.send_fds(s, [json.dumps(request).encode() + b"\\n"], [0, 1, 2])
+answer = b""
+while not answer.endswith(b"\\n"):
+    more = s.recv(64)
+    if not more:
+        sys.exit("usermap (test shim): the fork server hung up")
+    answer += more
+code = int(answer)
+if code < 0:                                 # ended by a signal: end the same way
+    signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+sys.exit(code)
+'''
+
+
+class ShellServer:
+    """A folder holding a `usermap` for shell lines (put it first on PATH), served by a fork
+    server of its own on a Unix socket, so that each `usermap` line of a shell script is a
+    forked process as ``run`` gives, with the shell's own pipes and redirections. `usermap
+    sandbox` and `usermap tab`, which run until a signal stops them, exec the console script.
+    With the fork server turned off (``USERMAP_TEST_FORK=0``) the folder is the console
+    script's own. Use it as a context manager: leaving it stops the server."""
+
+    def __init__(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="forkshell-")
+        self.bin = str(Path(USERMAP).parent)
+        self._proc = None
+        if not enabled():
+            return
+        sock = os.path.join(self._tmp.name, "s")
+        base = {k: v for k, v in os.environ.items()
+                if k not in ("HUBSPOT_ACCESS_TOKEN", "ALOWARE_API_TOKEN")}
+        self._proc = subprocess.Popen([sys.executable, str(SERVER), "--socket", sock],
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, env=base, cwd="/")
+        shim = Path(self._tmp.name, "bin", "usermap")
+        shim.parent.mkdir()
+        shim.write_text(SHIM.format(python=sys.executable, usermap=USERMAP, socket=sock))
+        shim.chmod(0o755)
+        deadline = time.monotonic() + 60
+        while not os.path.exists(sock):
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the shell's fork server did not start")
+            time.sleep(0.02)
+        self.bin = str(shim.parent)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._tmp.cleanup()

@@ -3,10 +3,17 @@
 It imports what a `usermap` command imports, then reads one request a line on its standard
 input (JSON: argv, env, cwd, and the files for stdin, stdout and stderr), forks a child that
 becomes that command, writes the child's pid, waits for it and writes its exit code (-N for a
-signal) and the CPU seconds it used. It ends when its standard input closes. One command at a time."""
+signal) and the CPU seconds it used. It ends when its standard input closes. One command at a time.
+
+``forkcli_server.py --socket PATH`` serves a shell instead: it listens on the Unix socket PATH,
+where the `usermap` shim of ``forkcli.ShellServer`` sends a request (JSON: argv, env, cwd,
+umask) with its own standard input, output and error as file descriptors. The child takes those
+descriptors, so a pipe or a redirection in the shell line works as with the console script; the
+server answers with the exit code. It ends on SIGTERM."""
 
 import json
 import os
+import socket
 import sys
 
 from usermap import launch
@@ -24,20 +31,27 @@ import usermap.engine.reconcile  # noqa: E402,F401
 import papermill  # noqa: E402,F401  (`usermap run`)
 
 
-def child(request: dict) -> None:
-    """Become ``usermap ARGV`` (never returns)."""
+def _open_files(request: dict) -> list[int]:
+    """The request's files for stdin, stdout and stderr, opened as the command's."""
+    return [os.open(path, flags | (os.O_CREAT if flags != os.O_RDONLY else 0), 0o600)
+            for path, flags in ((request["stdin"], os.O_RDONLY),
+                                (request["stdout"], os.O_WRONLY | os.O_TRUNC),
+                                (request["stderr"], os.O_WRONLY | os.O_TRUNC))]
+
+
+def child(request: dict, fds: list[int] | None = None) -> None:
+    """Become ``usermap ARGV`` with ``fds`` (or the request's files) as stdin, stdout and
+    stderr (never returns)."""
     code = 1
     try:
         os.umask(request["umask"])
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        for fd, path, flags in ((0, request["stdin"], os.O_RDONLY),
-                                (1, request["stdout"], os.O_WRONLY | os.O_TRUNC),
-                                (2, request["stderr"], os.O_WRONLY | os.O_TRUNC)):
-            f = os.open(path, flags | (os.O_CREAT if fd else 0), 0o600)
+        for fd, f in enumerate(_open_files(request) if fds is None else fds):
             os.dup2(f, fd)
-            os.close(f)
+            if f > 2:
+                os.close(f)
         import tempfile
         tempfile.tempdir = None                     # the request's TMPDIR
         sys.argv = ["usermap", *request["argv"]]
@@ -89,5 +103,48 @@ def main() -> None:
         out.flush()
 
 
+def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
+    """One shim's request and its three descriptors."""
+    data, fds, _, _ = socket.recv_fds(conn, 1 << 16, 3)
+    while not data.endswith(b"\n"):
+        more = conn.recv(1 << 16)
+        if not more:
+            raise EOFError("the shim hung up")
+        data += more
+    return json.loads(data), list(fds)
+
+
+def serve_socket(path: str) -> None:
+    """Serve the `usermap` shim on the Unix socket ``path``, one command at a time."""
+    import signal
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(8)
+    while True:
+        conn, _ = listener.accept()
+        with conn:
+            try:
+                request, fds = _receive(conn)
+            except (OSError, EOFError, ValueError):
+                continue
+            pid = os.fork()
+            if pid == 0:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                listener.close()
+                conn.close()
+                child(request, fds)
+            for f in fds:
+                os.close(f)
+            _, status, _ = os.wait4(pid, 0)
+            try:
+                conn.sendall(b"%d\n" % os.waitstatus_to_exitcode(status))
+            except OSError:
+                pass
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--socket"]:
+        serve_socket(sys.argv[2])
+    else:
+        main()

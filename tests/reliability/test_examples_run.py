@@ -4,6 +4,10 @@ through /bin/sh in a temporary folder against the sandbox it starts itself (the 
 runs as written, in the background); the README transcript is run and compared with its printed
 output, store ids and run ids normalised.
 
+Each `usermap` of a shell line is forked from a warm process with the shell's own standard
+input, output and error (tests/forkcli.py, ShellServer), as the other tests' commands are; the
+console script's own start-up is tested in tests/commands/test_launch.py.
+
 One substitution, stated: an example's run id (`usermap undo 20260101T120000Z-1a2b ...`) stands
 for a run of the store; the newest one that `usermap runs` lists is used."""
 
@@ -22,18 +26,34 @@ from pathlib import Path
 
 import pytest
 
+import forkcli
 import runkit
 from usermap import cli
 
-BIN = str(Path(runkit.USERMAP).parent)
 RUN_ID = re.compile(r"\b\d{8}T\d{6}Z-[0-9a-f]{4}\b")
 STORE_ID = re.compile(r"\b[0-9a-f]{32}\b")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shell_bin():
+    """The `usermap` the shell lines find first on PATH: forked from a warm process
+    (tests/forkcli.py, ShellServer), as the other tests' commands are; `sandbox` and `tab`
+    run the console script itself."""
+    global BIN
+    with forkcli.ShellServer() as shell:
+        BIN = shell.bin
+        yield
+    BIN = str(Path(runkit.USERMAP).parent)
+
+
+BIN = str(Path(runkit.USERMAP).parent)
 
 
 def _env(tokens: bool = True) -> dict:
     env = {k: v for k, v in os.environ.items()
            if k not in ("HUBSPOT_ACCESS_TOKEN", "ALOWARE_API_TOKEN")}
-    env["PATH"] = BIN + os.pathsep + os.environ.get("PATH", "")
+    env["PATH"] = os.pathsep.join([BIN, str(Path(runkit.USERMAP).parent),
+                                   os.environ.get("PATH", "")])
     if tokens:
         env.update(HUBSPOT_ACCESS_TOKEN="sandbox", ALOWARE_API_TOKEN="sandbox")
     return env
