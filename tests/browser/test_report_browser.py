@@ -310,25 +310,25 @@ def test_the_watch_would_see_a_request(page, tmp_path):
 
 
 # --- a large account -----------------------------------------------------------------------------
-@pytest.mark.slow
-def test_100k_links_load_under_3s_and_search_under_half_a_second(page, tmp_path):
-    r = big_report()
-    assert len(r.mapped) >= 100_000
-    path = write(tmp_path, r)
-    assert path.stat().st_size < 20_000_000
-    load = open_report(page, path)
-    assert load < 3.0, f"loaded in {load:.2f} s"
-    assert status(page, "mapped") == f"Rows 1–50 of {len(r.mapped):,}"
-    times = {}
-    for q in ("smith", "smith j", "acme.io", r.mapped.col("hubspot_owner_id")[77777], "zzzz"):
-        t = time.perf_counter()
-        inner = search(page, "mapped", q)
-        times[q] = (inner, (time.perf_counter() - t) * 1000)
-        assert inner < 500 and times[q][1] < 500, times
-    assert status(page, "mapped") == f"0 of {len(r.mapped):,} rows match"
+def test_a_large_account_pages_and_searches_every_row(page, tmp_path):
+    """10k links: the status counts every row, a search reaches any of them (an owner id deep
+    in the list), one that matches nothing says so, and the last page is reached. How fast the
+    page loads and searches at 100k and 1M is benchmarks/bench_report.py's to measure."""
+    r = big_report(10_000)
+    n = len(r.mapped)
+    assert n >= 10_000
+    open_report(page, write(tmp_path, r))
+    assert status(page, "mapped") == f"Rows 1–50 of {n:,}"
+    deep = r.mapped.col("hubspot_owner_id")[n - 7]
+    search(page, "mapped", deep)
+    assert any(deep in " ".join(row) for row in body_rows(page, "mapped"))
+    search(page, "mapped", "zzzz")
+    assert status(page, "mapped") == f"0 of {n:,} rows match"
     search(page, "mapped", "")
+    assert status(page, "mapped") == f"Rows 1–50 of {n:,}"
     page.click("#mapped-last")
     assert page.inner_text("#mapped-page").startswith("Page ")
+    assert status(page, "mapped").endswith(f"of {n:,}") and f"{n:,} of" in status(page, "mapped")
     assert page.watch.errors == [] and page.watch.dialogs == []
 
 
