@@ -82,41 +82,109 @@ def run(argv, *, env: dict | None = None, cwd=None, timeout: float = 180,
         return subprocess.run([USERMAP, *argv], capture_output=True, text=text, env=env,
                               cwd=cwd, timeout=timeout, input=input,
                               preexec_fn=None if umask is None else (lambda: os.umask(umask)))
-    with _lock, tempfile.TemporaryDirectory(prefix="forkcli-") as tmp:
-        out, err, inp = (os.path.join(tmp, n) for n in ("out", "err", "in"))
-        with open(inp, "wb") as f:
-            if input is not None:
-                f.write(input.encode() if isinstance(input, str) else input)
-        request = {"argv": argv, "env": env, "cwd": os.fspath(cwd or os.getcwd()),
-                   "stdin": inp, "stdout": out, "stderr": err,
-                   "umask": _umask() if umask is None else umask}
-        code = _ask(_server_for(env), request, timeout, argv)
-        data = [Path(p).read_bytes() for p in (out, err)]
-    if text:
-        enc = locale.getpreferredencoding(False)
-        data = [d.decode(enc).replace("\r\n", "\n").replace("\r", "\n") for d in data]
-    return subprocess.CompletedProcess([USERMAP, *argv], code, data[0], data[1])
+    return _Started(argv, None, env, cwd, input, umask).wait(timeout, text)
+
+
+def start(argv, *, env: dict | None = None, cwd=None) -> "_Started":
+    """``usermap ARGV`` started (``run`` without the wait): ``.pid``, ``.poll()`` and
+    ``.wait(timeout)``, which gives the CompletedProcess."""
+    argv = [os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in argv]
+    env = dict(os.environ if env is None else env)
+    if not enabled():
+        return _Plain(subprocess.Popen([USERMAP, *argv], env=env, cwd=cwd,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    return _Started(argv, None, env, cwd, None, None)
+
+
+def python(code: str, *args, env: dict | None = None, cwd=None, timeout: float = 180,
+           text: bool = True) -> subprocess.CompletedProcess:
+    """``python -c CODE ARGS`` in a process forked from the warm server (pandas, pyarrow and
+    usermap imported, no thread running), as ``subprocess.run(..., capture_output=True)``."""
+    return start_python(code, *args, env=env, cwd=cwd).wait(timeout, text)
+
+
+def start_python(code: str, *args, env: dict | None = None, cwd=None) -> "_Started":
+    """``python -c CODE ARGS`` started: ``.pid`` is its process id, ``.wait(timeout)`` its
+    CompletedProcess. Until then the worker's server runs nothing else."""
+    argv = [str(a) for a in args]
+    env = dict(os.environ if env is None else env)
+    if not enabled():
+        return _Plain(subprocess.Popen([sys.executable, "-c", code, *argv], env=env, cwd=cwd,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    return _Started(argv, code, env, cwd, None, None)
+
+
+class _Plain:
+    """``start_python`` with the fork server turned off: a plain process."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.pid, self._proc = proc.pid, proc
+
+    def poll(self) -> int | None:
+        return self._proc.poll()
+
+    def wait(self, timeout: float = 180, text: bool = True) -> subprocess.CompletedProcess:
+        out, err = self._proc.communicate(timeout=timeout)
+        if text:
+            out, err = out.decode(), err.decode()
+        return subprocess.CompletedProcess(self._proc.args, self._proc.returncode, out, err)
+
+
+class _Started:
+    """A request sent to the worker's fork server; its child is running."""
+
+    def __init__(self, argv, code, env, cwd, input, umask):
+        _lock.acquire()
+        try:
+            self._tmp = tempfile.TemporaryDirectory(prefix="forkcli-")
+            out, err, inp = (os.path.join(self._tmp.name, n) for n in ("out", "err", "in"))
+            with open(inp, "wb") as f:
+                if input is not None:
+                    f.write(input.encode() if isinstance(input, str) else input)
+            request = {"argv": argv, "env": env, "cwd": os.fspath(cwd or os.getcwd()),
+                       "stdin": inp, "stdout": out, "stderr": err,
+                       "umask": _umask() if umask is None else umask}
+            if code is not None:
+                request["code"] = code
+            self._argv, self._files, self._ended = argv, (out, err), None
+            self._server = _server_for(env)
+            self._server.stdin.write((json.dumps(request) + "\n").encode())
+            self._server.stdin.flush()
+            self.pid = int(_line(self._server, 30, argv))
+        except BaseException:
+            _lock.release()
+            raise
+
+    def poll(self) -> int | None:
+        """None while the child runs; then its exit code (as ``Popen.poll``)."""
+        if self._ended is None and select.select([self._server.stdout], [], [], 0)[0]:
+            self._ended = _line(self._server, 30, self._argv)
+        return None if self._ended is None else int(self._ended.split()[0])
+
+    def wait(self, timeout: float = 180, text: bool = True) -> subprocess.CompletedProcess:
+        global cpu_seconds
+        try:
+            try:
+                code, cpu = (self._ended or _line(self._server, timeout, self._argv)).split()
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                _line(self._server, 30, self._argv)
+                raise
+            cpu_seconds += float(cpu)
+            data = [Path(p).read_bytes() for p in self._files]
+            self._tmp.cleanup()
+        finally:
+            _lock.release()
+        if text:
+            enc = locale.getpreferredencoding(False)
+            data = [d.decode(enc).replace("\r\n", "\n").replace("\r", "\n") for d in data]
+        return subprocess.CompletedProcess([USERMAP, *self._argv], int(code), data[0], data[1])
 
 
 def _umask() -> int:
     mask = os.umask(0o22)
     os.umask(mask)
     return mask
-
-
-def _ask(server, request: dict, timeout: float, argv) -> int:
-    global cpu_seconds
-    server.stdin.write((json.dumps(request) + "\n").encode())
-    server.stdin.flush()
-    pid = int(_line(server, 30, argv))
-    try:
-        code, cpu = _line(server, timeout, argv).split()
-    except subprocess.TimeoutExpired:
-        os.kill(pid, signal.SIGKILL)
-        _line(server, 30, argv)
-        raise
-    cpu_seconds += float(cpu)
-    return int(code)
 
 
 def _line(server, timeout: float, argv) -> str:

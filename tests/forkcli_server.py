@@ -2,7 +2,7 @@
 
 It imports what a `usermap` command imports, then reads one request a line on its standard
 input (JSON: argv, env, cwd, and the files for stdin, stdout and stderr), forks a child that
-becomes that command, writes the child's pid, waits for it and writes its exit code (-N for a
+becomes that command (or, when the request has ``code``, runs it as ``python -c CODE ARGV``), writes the child's pid, waits for it and writes its exit code (-N for a
 signal) and the CPU seconds it used. It ends when its standard input closes. One command at a time.
 
 ``forkcli_server.py --socket PATH`` serves a shell instead: it listens on the Unix socket PATH,
@@ -54,8 +54,12 @@ def child(request: dict, fds: list[int] | None = None) -> None:
                 os.close(f)
         import tempfile
         tempfile.tempdir = None                     # the request's TMPDIR
-        sys.argv = ["usermap", *request["argv"]]
-        launch.run()
+        if "code" in request:                       # `python -c CODE ARGV`
+            sys.argv = ["-c", *request["argv"]]
+            exec(compile(request["code"], "<string>", "exec"), {"__name__": "__main__"})
+        else:
+            sys.argv = ["usermap", *request["argv"]]
+            launch.run()
         code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)

@@ -1,17 +1,19 @@
 """The owners file read ahead in a forked child (usermap.sources.owners.prefetch): the same frame and the
 same errors as reading it in the process, the child always reaped, never started where a fork
-would be unsafe. Each case runs in a fresh interpreter: the pytest process may hold threads."""
+would be unsafe. Each case runs in a process of its own with no thread (the pytest process may
+hold threads): forked from the worker's warm server, which has imported pandas and usermap and
+runs no thread (tests/forkcli.py)."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+import forkcli
 
 from usermap.sandbox.scenarios import generate, write_world
 
@@ -22,9 +24,7 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not hasattr(os, "memf
 
 
 def _run(code: str, *args) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    p = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
-                       capture_output=True, text=True, env=env, timeout=120)
+    p = forkcli.python(textwrap.dedent(code), *args, timeout=120)
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout.strip().splitlines()[-1])
 
@@ -111,14 +111,11 @@ def test_the_cli_plan_reads_ahead_and_gives_the_same_plan(snap, tmp_path_factory
     run threads) write the same changes."""
     from usermap import cli
     store = tmp_path_factory.mktemp("s") / "u.db"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-m", "usermap.launch", "mappings", "import",
-                    str(snap / "mappings.csv"), "--store", str(store), "--create"], check=True,
-                   env=env, capture_output=True, timeout=120)
+    made = forkcli.run(["mappings", "import", snap / "mappings.csv", "--store", store,
+                        "--create"], timeout=120)
+    assert made.returncode == 0, made.stderr
     a, b = tmp_path_factory.mktemp("a") / "p.json", tmp_path_factory.mktemp("b") / "p.json"
-    p = subprocess.run([sys.executable, "-m", "usermap.launch", "plan", str(snap), "--store",
-                        str(store), "--out", str(a)], env=env, capture_output=True, text=True,
-                       timeout=120)
+    p = forkcli.run(["plan", snap, "--store", store, "--out", a], timeout=120)
     assert p.returncode == 0, p.stderr
     assert cli.main(["plan", str(snap), "--store", str(store), "--out", str(b)]) == 0
     changes = [json.loads(x.read_text())["changes"] for x in (a, b)]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 import time
@@ -24,8 +23,7 @@ from usermap.sources.owners.read import read_owners
 
 pytestmark = [pytest.mark.issue(18), pytest.mark.issue(19)]
 
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+ENV = dict(os.environ)
 OWNER = {"id": "1", "email": "a@x.com", "firstName": "Ann", "lastName": "Lee", "userId": 5,
          "userIdIncludingInactive": 5, "type": "PERSON", "archived": False,
          "createdAt": "2020-01-02T03:04:05.678Z", "updatedAt": "2021-01-02T03:04:05.678Z",
@@ -191,18 +189,18 @@ def test_a_file_truncated_while_read_is_exit_2_naming_it(tmp_path, big_text, eng
     for attempt in range(3):
         owners.write_text(big_text, encoding="utf-8")
         store = tmp_path / f"u{attempt}.db"
+        env = {**ENV, "USERMAP_ENGINE": engine}
         if how == "notebook":
-            cmd = [sys.executable, "-c", LOAD, str(tmp_path / "snap"), str(store), engine]
+            proc = forkcli.start_python(LOAD, tmp_path / "snap", store, engine, env=env)
         else:
             made = forkcli.run(["init", "--store", str(store)], env=ENV, timeout=60)
             assert made.returncode == 0, made.stderr
-            cmd = [sys.executable, "-m", "usermap.launch", "plan", str(tmp_path / "snap"),
-                   "--store", str(store), "--out", str(tmp_path / f"p{attempt}.json")]
-        proc = subprocess.Popen(cmd, env={**ENV, "USERMAP_ENGINE": engine},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            proc = forkcli.start(["plan", tmp_path / "snap", "--store", store,
+                                  "--out", tmp_path / f"p{attempt}.json"], env=env)
         during = _truncate_when_open(proc, owners)
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode >= 0, f"killed by signal {-proc.returncode}: {err}"
+        done = proc.wait(timeout=120)
+        out, err = done.stdout, done.stderr
+        assert done.returncode >= 0, f"killed by signal {-done.returncode}: {err}"
         if not during:
             continue
         caught += 1
@@ -210,7 +208,7 @@ def test_a_file_truncated_while_read_is_exit_2_naming_it(tmp_path, big_text, eng
             got = json.loads(out.strip().splitlines()[-1])
             assert got.get("code") == 2 and str(owners) in got["error"], got
         else:
-            assert proc.returncode == 2 and str(owners) in err, (proc.returncode, err)
+            assert done.returncode == 2 and str(owners) in err, (done.returncode, err)
         break
     assert caught, "the file was never truncated while it was open"
 
@@ -243,8 +241,7 @@ def test_the_child_declines_and_the_parent_goes_straight_to_exact(tmp_path):
         child = prefetch.start(sys.argv[1])
         print(json.dumps(child.take() == prefetch.DECLINED))
         """)
-    got = subprocess.run([sys.executable, "-c", probe, str(p)], env=ENV, capture_output=True,
-                         text=True, timeout=60)
+    got = forkcli.python(probe, p, timeout=60)
     assert got.stdout.strip() == "true", got.stderr
 
     class Declined:   # what a child that declined answers (seen above)
