@@ -5,15 +5,14 @@ Every value from Aloware or HubSpot is escaped before it reaches HTML; only the 
 the suggestions are markup, made here. Takes engine results (Audit, Plan) and returns frames or
 displays them; the fix commands come in ready-made (``output.FixCommands``).
 
-Must not import store, sources, workflow, report, notify or runner, and writes no files. itables
-and IPython are imported inside the functions that need them.
+Must not import store, sources, workflow, report, notify or runner, and writes no files. pandas,
+itables and IPython are imported inside the functions that need them: a run whose fetch fails
+never loads pandas in its kernel.
 """
 
 from __future__ import annotations
 
 import html
-
-import pandas as pd
 
 from .engine.models import CONFLICT_ICON, EMAIL_CONFLICT_CODES, ISSUE_CODES
 from .labels import (ALOWARE_REASON_ADVICE, HUBSPOT_REASON_ADVICE, advice_for,
@@ -52,6 +51,7 @@ def overview_text(result) -> str:
 
 def overview_table(result) -> pd.DataFrame:
     """The overview as a small frame (what, count, share of mapped)."""
+    import pandas as pd
     s = result.summary()
     rows = [("links", s["mapped"]), ("correctly linked", s["synced"]),
             ("links with an error", s["errors"]),
@@ -100,6 +100,7 @@ def _link(url: str, text: str) -> str:
 def show(df: pd.DataFrame, caption: str | None = None, *, html_columns=(), **options) -> None:
     """A searchable, paginated table. Values are text; the columns in ``html_columns`` carry
     markup this module made (every other cell is escaped before it is marked up)."""
+    import pandas as pd
     from itables import show as _show
     # Text columns left-aligned (JupyterLab right-aligns table cells), numbers right-aligned.
     text = [k for k, c in enumerate(df.columns)
@@ -134,6 +135,7 @@ def _change_reason(reason: str) -> str:
 
 
 def mapped_frame(result) -> pd.DataFrame:
+    import pandas as pd
     m = result.mapped
     return pd.DataFrame({
         "first name": m["first_name"], "last name": m["last_name"],
@@ -164,6 +166,7 @@ def _suggestions_html(items) -> str:
 
 def show_unmapped_aloware(result) -> None:
     """§4.4: unmapped Aloware users with their reason, profile link and suggested owners."""
+    import pandas as pd
     ua = result.unmapped_aloware
     df = pd.DataFrame({
         "first name": ua["first_name"], "last name": ua["last_name"],
@@ -178,6 +181,7 @@ def show_unmapped_aloware(result) -> None:
 
 def show_unmapped_hubspot(result) -> None:
     """§4.5: active HubSpot owners without a link, with their reason."""
+    import pandas as pd
     uh = result.unmapped_hubspot
     df = pd.DataFrame({"first name": uh["first_name"], "last name": uh["last_name"],
                        "HubSpot id": uh["hubspot_owner_id"], "e-mail": uh["email"],
@@ -195,6 +199,7 @@ def _detail(code: str) -> str:
 def errors_by_code(result, commands) -> pd.DataFrame:
     """§4.6: the errors per code, what each means and how a sync treats it (``commands``: the
     ``output.FixCommands`` of the snapshot and store)."""
+    import pandas as pd
     e = result.errors
     counts = e["code"].value_counts()
     rows = []
@@ -212,6 +217,7 @@ def errors_by_code(result, commands) -> pd.DataFrame:
 
 def errors_frame(result, commands) -> pd.DataFrame:
     """Every error with its detail and its fix command (the plan restricted to it)."""
+    import pandas as pd
     e = result.errors
     return pd.DataFrame({
         "issue": e["code"].map(_issue_label), "name": e["name"],
@@ -257,6 +263,7 @@ _STEP_ORDER = {"match": 0, "resolve": 1, "cleanup": 2}
 
 def plan_by_step(plan) -> pd.DataFrame:
     """Changes counted by step (match, resolve, clean up), reason and action."""
+    import pandas as pd
     from .engine.plan import plan_frame
     f = plan_frame(plan)
     if f.empty:

@@ -12,6 +12,10 @@
 - **One kernel per run** (``RunKernel``): the notebooks of a run execute one after the other in
   the same kernel, its names cleared between them (IPython's ``reset``), so the interpreter,
   pandas and usermap start once per run, not once per notebook; the run shuts it down at the end.
+- **The executed notebook on disk** (``_engine``): written when it starts, when it ends
+  (however it ends: a failure, a timeout, a signal) and after a cell at most every
+  ``SAVE_EVERY`` seconds. papermill alone writes it at every cell's start and end: the whole
+  notebook, the tables it shows included, serialised again some 80 times a run.
 - **Stopping** (``shutdown_kernels``): the kernels this process started are tracked, so a run
   stopped by SIGTERM or SIGINT shuts down the kernel papermill was talking to.
 
@@ -21,6 +25,7 @@ store, report, notify, workflow or runner (the error classes are looked up by na
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -40,6 +45,8 @@ START_TIMEOUT = 120          # seconds the kernel may take to start
 RESET_TIMEOUT = 60           # seconds clearing the kernel's names between notebooks may take
 NOTEBOOKS_ENV = "USERMAP_NOTEBOOKS"   # another folder holding audit.ipynb and sync.ipynb
 KERNEL_NAME = "usermap"
+ENGINE = "usermap"           # papermill's nbclient engine, writing the notebook less often
+SAVE_EVERY = 10.0            # seconds between writes of the executed notebook after its cells
 
 
 def notebooks_dir() -> Path:
@@ -241,6 +248,46 @@ def _declared_parameters(path: Path) -> set[str]:
     return set(papermill.inspect_notebook(str(path)))
 
 
+@functools.cache
+def _engine() -> str:
+    """Register (once) papermill's nbclient engine with a notebook manager that writes the
+    executed notebook at its start and end and, in between, only when ``SAVE_EVERY`` seconds
+    have passed since it last did; its name for ``engine_name``."""
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+
+    class Manager(NotebookExecutionManager):
+        def save(self, **kwargs):
+            if (self.now() - self.last_save_time).total_seconds() >= SAVE_EVERY:
+                super().save(**kwargs)
+
+        def notebook_start(self, **kwargs):
+            super().notebook_start(**kwargs)
+            NotebookExecutionManager.save(self)
+
+        def notebook_complete(self, **kwargs):
+            super().notebook_complete(**kwargs)
+            NotebookExecutionManager.save(self)
+
+    class Engine(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb, kernel_name, output_path=None, progress_bar=True,
+                             log_output=False, autosave_cell_every=30, **kwargs):
+            # papermill's Engine.execute_notebook, with the manager above
+            nb_man = Manager(nb, output_path=output_path, progress_bar=progress_bar,
+                             log_output=log_output, autosave_cell_every=autosave_cell_every)
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output,
+                                             **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
+    papermill_engines.register(ENGINE, Engine)
+    return ENGINE
+
+
 def execute_notebook(source: Path, output: Path, parameters: dict, *, cwd: Path,
                      kernel: dict, cell_timeout: float = CELL_TIMEOUT) -> dict:
     """Run one notebook with papermill; returns timings. Raises NotebookFailedError (with the exit
@@ -257,7 +304,7 @@ def execute_notebook(source: Path, output: Path, parameters: dict, *, cwd: Path,
         papermill.execute_notebook(
             str(source), str(output), parameters=parameters, cwd=str(cwd), progress_bar=False,
             log_output=True, start_timeout=START_TIMEOUT, execution_timeout=cell_timeout,
-            **kernel)
+            engine_name=_engine(), **kernel)
     except PapermillExecutionError as e:
         seconds = time.perf_counter() - t0
         ename, evalue = e.ename, bounded(e.evalue)

@@ -91,3 +91,36 @@ def test_a_failed_notebook_leaves_no_kernel_behind(tmp_path):
             execute_notebook(fails, tmp_path / "a.ipynb", {"out": str(tmp_path / "a")},
                              cwd=tmp_path, kernel=one.options)
     assert _gone(_probe(tmp_path / "a")[0])
+
+
+def test_the_executed_notebook_is_written_at_its_start_its_end_and_every_save_every(
+        tmp_path, monkeypatch):
+    """papermill alone writes the whole notebook at every cell's start and end; usermap's
+    engine writes it when the notebook starts and ends, and after a cell only when
+    SAVE_EVERY seconds have passed since the last write."""
+    import papermill.engines
+    from usermap import execute
+    writes = []                      # how many cells had output at each write
+    real = papermill.engines.write_ipynb
+
+    def counting(nb, path):
+        writes.append(sum(1 for c in nb.cells if c.get("outputs")))
+        real(nb, path)
+    monkeypatch.setattr(papermill.engines, "write_ipynb", counting)
+    kernel, _ = kernel_options(tmp_path / "kernel.log")
+    with RunKernel(kernel) as one:
+        many = _notebook(tmp_path / "many.ipynb", *(f"print({i})" for i in range(12)))
+        execute_notebook(many, tmp_path / "a.ipynb", {"out": ""}, cwd=tmp_path,
+                         kernel=one.options)
+        assert writes[0] == 0 and writes[-1] == 12 and len(writes) < 12, writes
+        monkeypatch.setattr(execute, "SAVE_EVERY", 0.3)
+        writes.clear()
+        one.clear()
+        slow = _notebook(tmp_path / "slow.ipynb", "print('a')",
+                         "import time\ntime.sleep(0.6)\nprint('b')", "print('c')")
+        execute_notebook(slow, tmp_path / "b.ipynb", {"out": ""}, cwd=tmp_path,
+                         kernel=one.options)
+        # written after the long cell, with its output, before the notebook's end
+        assert writes[0] == 0 and 2 in writes and writes[-1] == 3, writes
+    assert [len(c.get("outputs", [])) for c in nbformat.read(tmp_path / "b.ipynb", 4).cells
+            if c.cell_type == "code"][-3:] == [1, 1, 1]
