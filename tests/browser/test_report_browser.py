@@ -439,15 +439,20 @@ def test_one_search_box_finds_a_person_in_every_section(page, tmp_path):
     assert page.watch.errors == [] and page.watch.dialogs == []
 
 
+@pytest.fixture(scope="module")
+def applied_run_dir(tmp_path_factory) -> Path:
+    """The run folder of one applied run, which the layout tests below only read."""
+    return _applied_run(tmp_path_factory.mktemp("applied"))[2]
+
+
 def _scroll_width(page) -> tuple[int, int]:
     return page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
 
 
 @pytest.mark.parametrize("width", [390, 600, 1280])
-def test_no_sideways_scrolling_of_the_report(tab, tmp_path, width):
-    _, _, run_dir, _ = _applied_run(tmp_path)
+def test_no_sideways_scrolling_of_the_report(tab, applied_run_dir, width):
     pg = at_width(tab, width, 800)
-    open_report(pg, run_dir / "report.html")
+    open_report(pg, applied_run_dir / "report.html")
     for t in ("errors", "needs_person", "mapped", "unmapped_aloware", "changes"):
         pg.select_option(f"#{t}-size", "100")
     pg.fill("#find", "a")                              # the story panel and filtered lists
@@ -460,11 +465,10 @@ def test_no_sideways_scrolling_of_the_report(tab, tmp_path, width):
 
 
 @pytest.mark.parametrize("width", [390, 600])
-def test_no_sideways_scrolling_of_the_email(tab, tmp_path, width):
+def test_no_sideways_scrolling_of_the_email(tab, applied_run_dir, tmp_path, width):
     import email
     from email import policy
-    _, _, run_dir, _ = _applied_run(tmp_path)
-    msg = email.message_from_bytes((run_dir / "notification.eml").read_bytes(),
+    msg = email.message_from_bytes((applied_run_dir / "notification.eml").read_bytes(),
                                    policy=policy.default)
     html = tmp_path / "email.html"
     html.write_text(msg.get_body(("html",)).get_content(), encoding="utf-8")
