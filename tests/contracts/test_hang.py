@@ -366,6 +366,13 @@ def test_signal_stops_a_run_cleanly(tmp_path, signame, code):
         msg = BytesParser(policy=email_policy.default).parse(f)
     assert "[KILLED]" in msg["Subject"] and f"exit {code}" in msg["Subject"]
     assert info["report"]["notification"].endswith("notification.eml")
+    # the partially executed notebook is kept, written when the signal stopped it (papermill's
+    # end, whatever execute.SAVE_EVERY skipped): the cells up to the fetch ran, none after it
+    nb = json.loads((run_dir / "audit.ipynb").read_text(encoding="utf-8"))
+    ran = ["".join(c["source"]) for c in nb["cells"]
+           if c["cell_type"] == "code" and c.get("execution_count")]
+    assert any("nb.start(" in src for src in ran), ran
+    assert not any("nb.audit(s, data)" in src for src in ran), ran
     # the lock: released, and another run can take it at once
     assert (tmp_path / "runs" / lockmod.LOCK_NAME).read_text() == ""
     lockmod.RunLock(tmp_path / "runs" / lockmod.LOCK_NAME).acquire("next").release()
