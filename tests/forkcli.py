@@ -35,7 +35,8 @@ USERMAP = str(Path(sys.executable).parent / "usermap")
 # Variables read by Python's own start-up, which a forked child cannot take on.
 _START_UP = ("PYTHON", "LC_", "LANG")
 
-_lock = threading.Lock()
+_lock = threading.Lock()        # one command at a time per server
+LOCK_WAIT = 600                  # seconds a call waits for the command before it to end
 _servers: dict[tuple, subprocess.Popen] = {}   # by the start-up variables they were started with
 cpu_seconds = 0.0                # the CPU time of the commands run so far (benchmarks/suite_cpu.py)
 
@@ -76,7 +77,7 @@ def run(argv, *, env: dict | None = None, cwd=None, timeout: float = 180,
     """``usermap ARGV`` as ``subprocess.run([USERMAP, *argv], capture_output=True, ...)`` would
     run it: ``env`` is the whole environment (default: this process's), ``cwd`` the folder,
     ``umask`` the process's umask (default: this process's)."""
-    argv = [os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in argv]
+    argv = _strings(argv)
     env = dict(os.environ if env is None else env)
     if not enabled():
         return subprocess.run([USERMAP, *argv], capture_output=True, text=text, env=env,
@@ -85,15 +86,11 @@ def run(argv, *, env: dict | None = None, cwd=None, timeout: float = 180,
     return _Started(argv, None, env, cwd, input, umask).wait(timeout, text)
 
 
-def start(argv, *, env: dict | None = None, cwd=None) -> "_Started":
+def start(argv, *, env: dict | None = None, cwd=None) -> "_Started | _Plain":
     """``usermap ARGV`` started (``run`` without the wait): ``.pid``, ``.poll()`` and
-    ``.wait(timeout)``, which gives the CompletedProcess."""
-    argv = [os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in argv]
-    env = dict(os.environ if env is None else env)
-    if not enabled():
-        return _Plain(subprocess.Popen([USERMAP, *argv], env=env, cwd=cwd,
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-    return _Started(argv, None, env, cwd, None, None)
+    ``.wait(timeout)``, which gives the CompletedProcess. Until then the worker's server runs
+    nothing else."""
+    return _begin(_strings(argv), None, env, cwd)
 
 
 def python(code: str, *args, env: dict | None = None, cwd=None, timeout: float = 180,
@@ -103,19 +100,28 @@ def python(code: str, *args, env: dict | None = None, cwd=None, timeout: float =
     return start_python(code, *args, env=env, cwd=cwd).wait(timeout, text)
 
 
-def start_python(code: str, *args, env: dict | None = None, cwd=None) -> "_Started":
-    """``python -c CODE ARGS`` started: ``.pid`` is its process id, ``.wait(timeout)`` its
-    CompletedProcess. Until then the worker's server runs nothing else."""
-    argv = [str(a) for a in args]
+def start_python(code: str, *args, env: dict | None = None, cwd=None) -> "_Started | _Plain":
+    """``python -c CODE ARGS`` started, as ``start`` starts a command."""
+    return _begin(_strings(args), code, env, cwd)
+
+
+def _strings(args) -> list[str]:
+    """Arguments as the command gets them: bytes decoded as the file system does, paths and
+    numbers as text."""
+    return [os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in args]
+
+
+def _begin(argv: list[str], code: str | None, env, cwd) -> "_Started | _Plain":
     env = dict(os.environ if env is None else env)
     if not enabled():
-        return _Plain(subprocess.Popen([sys.executable, "-c", code, *argv], env=env, cwd=cwd,
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        cmd = [USERMAP, *argv] if code is None else [sys.executable, "-c", code, *argv]
+        return _Plain(subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE))
     return _Started(argv, code, env, cwd, None, None)
 
 
 class _Plain:
-    """``start_python`` with the fork server turned off: a plain process."""
+    """``start`` or ``start_python`` with the fork server turned off: a plain process."""
 
     def __init__(self, proc: subprocess.Popen):
         self.pid, self._proc = proc.pid, proc
@@ -134,7 +140,9 @@ class _Started:
     """A request sent to the worker's fork server; its child is running."""
 
     def __init__(self, argv, code, env, cwd, input, umask):
-        _lock.acquire()
+        if not _lock.acquire(timeout=LOCK_WAIT):
+            raise RuntimeError("the fork server is still running a command that was started "
+                               "and never waited for")
         try:
             self._tmp = tempfile.TemporaryDirectory(prefix="forkcli-")
             out, err, inp = (os.path.join(self._tmp.name, n) for n in ("out", "err", "in"))
@@ -146,6 +154,8 @@ class _Started:
                        "umask": _umask() if umask is None else umask}
             if code is not None:
                 request["code"] = code
+            self._args = [USERMAP, *argv] if code is None else [sys.executable, "-c", code,
+                                                                 *argv]
             self._argv, self._files, self._ended = argv, (out, err), None
             self._server = _server_for(env)
             self._server.stdin.write((json.dumps(request) + "\n").encode())
@@ -178,7 +188,7 @@ class _Started:
         if text:
             enc = locale.getpreferredencoding(False)
             data = [d.decode(enc).replace("\r\n", "\n").replace("\r", "\n") for d in data]
-        return subprocess.CompletedProcess([USERMAP, *self._argv], int(code), data[0], data[1])
+        return subprocess.CompletedProcess(self._args, int(code), data[0], data[1])
 
 
 def _umask() -> int:

@@ -2,8 +2,9 @@
 
 It imports what a `usermap` command imports, then reads one request a line on its standard
 input (JSON: argv, env, cwd, and the files for stdin, stdout and stderr), forks a child that
-becomes that command (or, when the request has ``code``, runs it as ``python -c CODE ARGV``), writes the child's pid, waits for it and writes its exit code (-N for a
-signal) and the CPU seconds it used. It ends when its standard input closes. One command at a time.
+becomes that command (or, when the request has ``code``, runs it as ``python -c CODE ARGV``),
+writes the child's pid, waits for it and writes its exit code (-N for a signal) and the CPU
+seconds it used. It ends when its standard input closes. One command at a time.
 
 ``forkcli_server.py --socket PATH`` serves a shell instead: it listens on the Unix socket PATH,
 where the `usermap` shim of ``forkcli.ShellServer`` sends a request (JSON: argv, env, cwd,
@@ -13,6 +14,7 @@ server answers with the exit code. It ends on SIGTERM."""
 
 import json
 import os
+import signal
 import socket
 import sys
 
@@ -120,7 +122,6 @@ def _receive(conn: socket.socket) -> tuple[dict, list[int]]:
 
 def serve_socket(path: str) -> None:
     """Serve the `usermap` shim on the Unix socket ``path``, one command at a time."""
-    import signal
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)

@@ -13,10 +13,14 @@ never loads pandas in its kernel.
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 from .engine.models import CONFLICT_ICON, EMAIL_CONFLICT_CODES, ISSUE_CODES
 from .labels import (ALOWARE_REASON_ADVICE, HUBSPOT_REASON_ADVICE, advice_for,
                      aloware_reason_label, hubspot_reason_label, issue_label, reason_label)
+
+if TYPE_CHECKING:      # annotations only: the functions import pandas when they run
+    import pandas as pd
 
 __all__ = [
     "DISPLAY_MAX_BYTES", "overview_text", "overview_table", "show_overview", "init_display",

@@ -256,17 +256,19 @@ def _engine() -> str:
     from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
 
     class Manager(NotebookExecutionManager):
+        ends = True          # at the notebook's start and end, papermill's write always happens
+
         def save(self, **kwargs):
-            if (self.now() - self.last_save_time).total_seconds() >= SAVE_EVERY:
+            if self.ends or (self.now() - self.last_save_time).total_seconds() >= SAVE_EVERY:
                 super().save(**kwargs)
 
         def notebook_start(self, **kwargs):
             super().notebook_start(**kwargs)
-            NotebookExecutionManager.save(self)
+            self.ends = False
 
         def notebook_complete(self, **kwargs):
+            self.ends = True
             super().notebook_complete(**kwargs)
-            NotebookExecutionManager.save(self)
 
     class Engine(NBClientEngine):
         @classmethod

@@ -34,6 +34,10 @@ RUN_ID = re.compile(r"\b\d{8}T\d{6}Z-[0-9a-f]{4}\b")
 STORE_ID = re.compile(r"\b[0-9a-f]{32}\b")
 
 
+CONSOLE_BIN = str(Path(runkit.USERMAP).parent)  # the console script's folder (the venv's bin)
+BIN = CONSOLE_BIN       # where the shell lines find `usermap` first (shell_bin sets it)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def shell_bin():
     """The `usermap` the shell lines find first on PATH: forked from a warm process
@@ -43,17 +47,13 @@ def shell_bin():
     with forkcli.ShellServer() as shell:
         BIN = shell.bin
         yield
-    BIN = str(Path(runkit.USERMAP).parent)
-
-
-BIN = str(Path(runkit.USERMAP).parent)
+    BIN = CONSOLE_BIN
 
 
 def _env(tokens: bool = True) -> dict:
     env = {k: v for k, v in os.environ.items()
            if k not in ("HUBSPOT_ACCESS_TOKEN", "ALOWARE_API_TOKEN")}
-    env["PATH"] = os.pathsep.join([BIN, str(Path(runkit.USERMAP).parent),
-                                   os.environ.get("PATH", "")])
+    env["PATH"] = os.pathsep.join([BIN, CONSOLE_BIN, os.environ.get("PATH", "")])
     if tokens:
         env.update(HUBSPOT_ACCESS_TOKEN="sandbox", ALOWARE_API_TOKEN="sandbox")
     return env

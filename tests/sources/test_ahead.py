@@ -9,15 +9,12 @@ from __future__ import annotations
 import json
 import os
 import textwrap
-from pathlib import Path
 
 import pytest
 
 import forkcli
 
 from usermap.sandbox.scenarios import generate, write_world
-
-ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or not hasattr(os, "memfd_create"),
                                 reason="no fork/memfd here: the child is never started")
