@@ -62,3 +62,45 @@ def test_the_activities_list_shows_the_newest_run(env, tmp_path):
         assert all("landed on the wrong owner" in r["What happened"] for r in rows)
     finally:
         tab.close()
+
+
+def _totals(rows) -> tuple[int, int]:
+    return (sum(r["Calls"] + r["Texts"] for r in rows), sum(r["Can be repaired"] for r in rows))
+
+
+def test_after_a_repair_the_list_counts_what_is_left_and_an_undo_brings_it_back(env, tmp_path):
+    from usermap.activities.apply import guard
+    from usermap.activities.repair import apply_repair
+    from usermap.activities.undo import undo_plan
+    from usermap.clock import utc_now
+    from usermap.store.store import Store
+    cfg = Config.load(str(env.config))
+    summary = workflow.activity_impact(cfg, env.store,
+                                       cfg.resolve(cfg.runs.dir) / "20200101T000000Z-abcd")
+    tab = MappingTab(str(env.config), workdir=tmp_path / "work")
+    try:
+        before = _totals(tab.activities)
+        assert before == (summary["misattributed"] - summary["unattributed"],
+                          summary["repairable"]) and before[1] > 0
+        tab.repair()
+        out = tab.apply(force=tab.preview["needs_force"])
+        assert out["done"] == before[1]
+        after = _totals(tab.activities)   # the proven ones left the wrong owner
+        assert after == (before[0] - out["done"], 0)
+        assert all("can be repaired" not in r["What happened"] for r in tab.activities)
+    finally:
+        tab.close()
+    again = MappingTab(str(env.config), workdir=tmp_path / "work2")   # reopened: the same
+    try:
+        assert _totals(again.activities) == after
+    finally:
+        again.close()
+    with Store.open(env.store) as store:
+        undo = undo_plan(store, out["run_id"], created_at=utc_now())
+        guard(undo, 1.0, True)
+        apply_repair(cfg, store, undo)
+    undone = MappingTab(str(env.config), workdir=tmp_path / "work3")
+    try:
+        assert _totals(undone.activities) == before
+    finally:
+        undone.close()

@@ -154,6 +154,10 @@ def test_at_1280_px_repair_previews_the_counts_and_apply_sets_exactly_the_proven
     assert r.status == 200 and "<h1>Activities repair</h1>" in r.text()
     assert f'id="n-set">{len(proven)}<' in r.text()
     shot(page, "tab-repair-done-1280")
+    # the list now counts what is left: nothing proven, so nobody "can be repaired"
+    panel = page.locator(".um-tabpanel")
+    assert panel.locator("tbody tr").count() > 0
+    assert "can be repaired" not in panel.inner_text()
     page.set_viewport_size({"width": 390, "height": 844})
     link.scroll_into_view_if_needed()
     assert in_view(page, link)

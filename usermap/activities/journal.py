@@ -15,7 +15,7 @@ import sqlite3
 
 from ..store.errors import db_error
 
-__all__ = ["open_run", "run_rows", "record", "finish", "run_kind", "unfinished_run",
+__all__ = ["open_run", "run_rows", "record", "finish", "run_kind", "unfinished_run", "done_after",
            "owners_users"]
 
 
@@ -61,6 +61,19 @@ def owners_users(store) -> dict:
     """{HubSpot owner id: the Aloware user it was last linked to} from the links' journal."""
     return dict(store.conn.execute("SELECT hubspot_owner_id, aloware_user_id FROM journal "
                                    "ORDER BY seq").fetchall())
+
+
+def done_after(store, run_id: str) -> list[tuple[str, set]]:
+    """(run kind, {(object, activity_id)} it set) of every activities run recorded after
+    ``run_id`` (run ids sort by time), in the order they wrote: what repairs and undos changed
+    since."""
+    out: dict[str, tuple[str, set]] = {}
+    for rid, kind, obj, aid in store.conn.execute(
+            "SELECT r.run_id, r.kind, j.object, j.activity_id FROM runs r JOIN activity_journal j "
+            "ON j.run_id = r.run_id WHERE r.run_id > ? AND r.kind IN ('activities', "
+            "'activities_undo') AND j.state = 'done' ORDER BY j.seq", (run_id,)):
+        out.setdefault(rid, (kind, set()))[1].add((obj, aid))
+    return list(out.values())
 
 
 def run_kind(store, run_id: str) -> str | None:

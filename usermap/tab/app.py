@@ -6,10 +6,9 @@ draws everything from the traitlets below and sends the person's actions back as
 Python side keeps the state (the loaded data, its audit, the plan waiting for **Apply**) and
 every step is a call there: ``load``/``fetch``/``audit`` (Refresh), ``make_plan`` (Sync Users,
 Fix Issue with ``only``), ``recording.pin_plan`` (Link, Keep link), ``recording.unlink_plan``
-(Unlink), ``undo`` (Undo last sync) and ``recording.apply_recorded`` (Apply, Force): the run
-lock, a run folder with
-report and notification, exactly like ``usermap run --apply``. Nothing here decides safety: the
-plan refuses itself and this module says what it said.
+(Unlink), ``undo`` (Undo last sync), ``recording.apply_recorded`` (Apply, Force: the run lock, a
+run folder with report and notification, as ``usermap run --apply``) and the activities' repair
+(design §10). Nothing here decides safety: the plan refuses itself and this says what it said.
 
 Lists are paged (50 rows) and filtered by one search box here, so the page only ever holds
 one page of each list. Values travel as values; the page shows them as text.
@@ -33,13 +32,16 @@ from ..clock import utc_now
 from ..config import Config
 from ..errors import LockedError, RemovalGuardError, SafetyError, StalePlanError, UsermapError
 from ..redact import redact
+from ..store.store import Store
 from . import rows as R
 from .firstview import FirstViewBundle
-from .impact import newest_impact, people_rows, repair_preview
+from .impact import activity_rows, repair_preview
 from .words import (apply_words, email_words, error_words, refreshed_words, repair_words,
                     undo_title)
 
 SEARCH_PLACEHOLDER = "Search by name, e-mail or id"
+LOCKED_WORDS = ("Another run is applying changes right now: nothing was changed. Try again when "
+                "it has finished.")
 HERE = Path(__file__).parent
 #: set by ``usermap tab``: the URL prefix under which the server serves a run's report
 REPORT_URL_ENV = "USERMAP_TAB_REPORT_URL"
@@ -214,8 +216,11 @@ class MappingTab(FirstViewBundle, anywidget.AnyWidget):
                                       r.errors)):
             self._set_frame(name, df)
         self._publish(*R.LISTS)
-        found = newest_impact(self.config.resolve(self.config.runs.dir))
-        self.activities = people_rows(found[1], self.names()) if found else []
+        self._show_activities()
+
+    def _show_activities(self) -> None:
+        self.activities = activity_rows(self.config.resolve(self.config.runs.dir),
+                                        self.store_path, self.names)
 
     def _set_frame(self, name: str, df) -> None:
         df = df.reset_index(drop=True)
@@ -374,7 +379,6 @@ class MappingTab(FirstViewBundle, anywidget.AnyWidget):
         """Design §10: scan the account's calls and texts now and show what a repair would set
         (the proven ones only); nothing changes until Apply."""
         from ..activities.repair import plan_repair, share_limit
-        from ..store.store import Store
         with Store.open(self.store_path, create=False) as store:
             plan, _ = plan_repair(self.config, store)
         limit = share_limit(plan, self.config.activities.guard_share)
@@ -389,7 +393,6 @@ class MappingTab(FirstViewBundle, anywidget.AnyWidget):
     def _apply_repair(self, force: bool) -> dict | None:
         from ..activities.apply import guard
         from ..activities.repair import apply_repair
-        from ..store.store import Store
         plan, self.pending_repair = self.pending_repair, None
         try:
             guard(plan, self.config.activities.guard_share, force)
@@ -398,8 +401,7 @@ class MappingTab(FirstViewBundle, anywidget.AnyWidget):
                                    names=self.names() if self.data else None)
         except LockedError:
             self.pending_repair = plan
-            self._refuse("Another run is applying changes right now: nothing was changed. "
-                         "Try again when it has finished.")
+            self._refuse(LOCKED_WORDS)
             return None
         except SafetyError as e:
             self.pending_repair = plan
@@ -409,12 +411,13 @@ class MappingTab(FirstViewBundle, anywidget.AnyWidget):
         except UsermapError as e:          # stopped half-way: its report says what was done
             if not getattr(e, "run_record", None):
                 raise
-            self.preview = {}
-            self._ran(e.run_record, repair_words(e.run_record, error_words(str(e))), kind="bad")
-            return None
+            out, text, kind = e.run_record, repair_words(e.run_record, error_words(str(e))), "bad"
+        else:
+            text, kind = repair_words(out), ""
         self.preview = {}
-        self._ran(out, repair_words(out))
-        return out
+        self._ran(out, text, kind=kind)
+        self._show_activities()     # the state after: what is left on the wrong owner
+        return None if kind else out
 
     def _ran(self, out: dict, text: str, *, kind: str = "") -> None:
         """An applied run's outcome: what it did, View report and the e-mail."""
@@ -450,8 +453,7 @@ class MappingTab(FirstViewBundle, anywidget.AnyWidget):
             return True
 
     def apply(self, *, force: bool = False) -> dict | None:
-        """Apply the waiting plan as a recorded run (lock, run folder with the snapshot it was
-        made from, report, notification)."""
+        """Apply the waiting plan as a recorded run (lock, run folder, report, notification)."""
         if self.pending_repair is not None:
             return self._apply_repair(force)
         plan = self.pending
@@ -470,8 +472,7 @@ class MappingTab(FirstViewBundle, anywidget.AnyWidget):
                          "Press Refresh, then plan again.")
             return None
         except LockedError:
-            self._refuse("Another run is applying changes right now: nothing was changed. "
-                         "Try again when it has finished.")
+            self._refuse(LOCKED_WORDS)
             return None
         except RemovalGuardError:
             self._refuse(f"This plan removes {plan.removals:,} links, more than the removal "
