@@ -5,6 +5,10 @@ The store is always exactly the state before or after a whole apply, and its jou
 its links: replaying the journal from an empty store gives exactly the links, each change's
 `before` is what the replay held at that moment, and the revision equals the number of runs.
 
+A kill once a transaction has begun hits a `usermap` process forked from the worker's warm
+server (tests/forkcli.py): a process of its own, killed in its transaction as the console script
+would be. Kills during start-up, and the two applies at once, run the console script.
+
 Bounded: a fixed number of kill points (seeded), every wait has a deadline, and the whole file
 runs in well under a minute.
 """
@@ -24,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+import forkcli
 from test_cli import usermap
 
 pytestmark = pytest.mark.slow   # ~35 s for the file: real processes, killed and timed
@@ -118,25 +123,38 @@ def big(tmp_path_factory):
     shutil.copy(base, after)
     # the reference apply, timed from its first write (journal appears) to its commit (gone)
     journal_file = after.with_name(after.name + "-journal")
-    proc = spawn_apply(d / "plan.json", after, f"sleep:{SLEEP}")
+    proc = spawn_apply(d / "plan.json", after, f"sleep:{SLEEP}", forked=True)
     assert wait_for(journal_file, proc, DEADLINE)
     t0 = time.monotonic()
     assert wait_for_gone(journal_file, DEADLINE)
     tx = time.monotonic() - t0
-    out, err = proc.communicate(timeout=DEADLINE)
-    assert proc.returncode == 0, err
+    code, err = finish(proc)
+    assert code == 0, err
     assert_journal_agrees(base)
     assert_journal_agrees(after)
     return {"dir": d, "base": base, "plan": d / "plan.json", "n": n_changes,
             "before": links_of(base), "after": links_of(after), "tx": tx}
 
 
-def spawn_apply(plan, db, hook: str) -> subprocess.Popen:
-    env = dict(os.environ)
-    env[HOOK] = hook
-    return subprocess.Popen([sys.executable, "-m", "usermap.launch", "apply", str(plan), "--store",
-                             str(db), "--yes"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+def spawn_apply(plan, db, hook: str, *, forked: bool = False):
+    """`usermap apply PLAN --yes` with the per-change hook. ``forked``: a child of the worker's
+    warm fork server (tests/forkcli.py), for kills once its transaction has begun; else the
+    console script, for kills during its start-up and for two applies at once."""
+    env = {**os.environ, HOOK: hook}
+    argv = ["apply", str(plan), "--store", str(db), "--yes"]
+    if forked:
+        return forkcli.start(argv, env=env)
+    return subprocess.Popen([sys.executable, "-m", "usermap.launch", *argv], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc) -> tuple[int, str]:
+    """(exit code, standard error) of an apply, once it has ended."""
+    if isinstance(proc, subprocess.Popen):
+        _, err = proc.communicate(timeout=DEADLINE)
+        return proc.returncode, err
+    r = proc.wait(DEADLINE)
+    return r.returncode, r.stderr
 
 
 def wait_for(path: Path, proc: subprocess.Popen, deadline: float) -> bool:
@@ -161,10 +179,10 @@ def wait_for_gone(path: Path, deadline: float) -> bool:
     return False
 
 
-def kill(proc: subprocess.Popen) -> None:
+def kill(proc) -> None:
     if proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=DEADLINE)
+        os.kill(proc.pid, signal.SIGKILL)
+    finish(proc)
 
 
 def classify(db, big) -> str:
@@ -192,7 +210,7 @@ def test_sigkill_during_apply_leaves_the_store_before_or_after(big, tmp_path):
         db = tmp_path / f"s{i}.db"
         shutil.copy(big["base"], db)
         journal_file = db.with_name(db.name + "-journal")
-        proc = spawn_apply(big["plan"], db, f"sleep:{SLEEP}")
+        proc = spawn_apply(big["plan"], db, f"sleep:{SLEEP}", forked=when[0] != "spawn")
         try:
             if when[0] == "spawn":
                 time.sleep(when[1])
@@ -236,9 +254,8 @@ def test_sigkill_during_import_leaves_the_store_before_or_after(big, tmp_path):
         db = tmp_path / f"i{i}.db"
         shutil.copy(big["base"], db)
         before = links_of(db)
-        proc = subprocess.Popen([sys.executable, "-m", "usermap.launch", "mappings", "import",
-                                 str(tmp_path / "w" / "mappings.csv"), "--store", str(db),
-                                 "--force"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = forkcli.start(["mappings", "import", tmp_path / "w" / "mappings.csv", "--store",
+                              db, "--force"])
         try:
             wait_for(db.with_name(db.name + "-journal"), proc, DEADLINE)
             time.sleep(rng.uniform(0.0, 0.01))
@@ -262,9 +279,7 @@ def test_sigkill_during_a_first_import_leaves_an_empty_store_with_its_indexes(tm
     for i in range(4):
         db = tmp_path / f"f{i}.db"
         assert usermap("init", "--store", db).returncode == 0
-        proc = subprocess.Popen([sys.executable, "-m", "usermap.launch", "mappings", "import",
-                                 str(csv), "--store", str(db)], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        proc = forkcli.start(["mappings", "import", csv, "--store", db])
         try:
             wait_for(db.with_name(db.name + "-journal"), proc, DEADLINE)
             time.sleep(rng.uniform(0.0, 0.8))
