@@ -225,6 +225,29 @@ def test_at_most_three_suggestions():
     assert len(a.unmapped_aloware.iloc[0]["suggestions"]) == 3
 
 
+
+def test_suggestion_scores_are_difflib_ratios_of_names_and_local_parts():
+    """0.6 x the names' ratio + 0.4 x the e-mail local parts' (the name run together when the
+    user has no e-mail), the same pair scored alike wherever it is met."""
+    from difflib import SequenceMatcher
+
+    def r(a, b):
+        return SequenceMatcher(None, a, b).ratio()
+    users = [U(1, "ann.lee@home.com", first="Ann", last="Lee"),
+             U(2, "ann.lee@else.com", first="Ann", last="Lee"),
+             U(3, "", first="Anne", last="Lee")]
+    owners = [O(10, "ann.lee@corp.com", first="Ann", last="Lee"),
+              O(11, "a.lee@corp.com", first="Andy", last="Lee")]
+    a, _ = run(users, owners)
+    got = {(str(row["aloware_user_id"]), s["hubspot_owner_id"]): s["score"]
+           for _, row in a.unmapped_aloware.iterrows() for s in row["suggestions"]}
+    want = {("1", "10"): 1.0, ("2", "10"): 1.0,
+            ("1", "11"): round(0.6 * r("ann lee", "andy lee") + 0.4 * r("annlee", "alee"), 3),
+            ("2", "11"): round(0.6 * r("ann lee", "andy lee") + 0.4 * r("annlee", "alee"), 3),
+            ("3", "10"): round(0.6 * r("anne lee", "ann lee") + 0.4 * r("annelee", "annlee"), 3),
+            ("3", "11"): round(0.6 * r("anne lee", "andy lee") + 0.4 * r("annelee", "alee"), 3)}
+    assert got == {k: v for k, v in want.items() if v >= 0.55} and len(got) == 6
+
 # --- §4.5 unmapped HubSpot reasons ------------------------------------------------------------
 @pytest.mark.parametrize("users,owners,links,reason", [
     ([], [O(10, A, type="QUEUE")], [], "queue_owner"),

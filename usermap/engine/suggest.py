@@ -30,6 +30,20 @@ def _norm_name(s: pd.Series) -> pd.Series:
             .str.decode("ascii").str.casefold().str.replace(r"[^a-z]", "", regex=True))
 
 
+def _ratios(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], float]:
+    """difflib's ``SequenceMatcher(None, a, b).ratio()`` of each distinct (a, b): a pair met
+    again is not scored again, and one matcher per ``b`` keeps what it learnt of ``b``."""
+    out = {}
+    m, last = difflib.SequenceMatcher(None), None
+    for a, b in sorted(set(pairs), key=lambda p: p[1]):
+        if b != last:
+            m.set_seq2(b)
+            last = b
+        m.set_seq1(a)
+        out[a, b] = m.ratio()
+    return out
+
+
 def _suggestion_pairs(q: pd.DataFrame, cand: pd.DataFrame, key: str) -> pd.DataFrame | None:
     """Scored (q, c) pairs, best first per user, at most MAX_SUGGESTIONS each and none under
     MIN_SCORE: ``q`` and ``c`` are row positions in ``q`` and ``cand``. None when no block
@@ -59,12 +73,14 @@ def _suggestion_pairs(q: pd.DataFrame, cand: pd.DataFrame, key: str) -> pd.DataF
         return None
     pairs = pairs.merge(qdf[["q", "qname", "b_local"]], on="q").merge(
         cdf[["c", "cname", "clocal"]], on="c")
-    sm = difflib.SequenceMatcher
-    pairs["score"] = [
-        round(0.6 * sm(None, a, b).ratio() + 0.4 * (sm(None, la, lb).ratio() if la and lb else
-                                                    sm(None, a.replace(" ", ""), lb).ratio()), 3)
-        for a, b, la, lb in zip(pairs["qname"], pairs["cname"], pairs["b_local"],
-                                pairs["clocal"])]
+    # 0.6 x the names' ratio + 0.4 x the e-mail local parts' (the user's name, run together,
+    # when the user has no local part)
+    names = list(zip(pairs["qname"].tolist(), pairs["cname"].tolist()))
+    locals_ = [(la if la and lb else a.replace(" ", ""), lb) for (a, _), la, lb in
+               zip(names, pairs["b_local"].tolist(), pairs["clocal"].tolist())]
+    r_name, r_local = _ratios(names), _ratios(locals_)
+    pairs["score"] = [round(0.6 * r_name[n] + 0.4 * r_local[lo], 3)
+                      for n, lo in zip(names, locals_)]
     pairs = pairs[pairs["score"] >= MIN_SCORE].sort_values(["q", "score", "c"],
                                                             ascending=[True, False, True])
     return pairs.groupby("q").head(MAX_SUGGESTIONS)
