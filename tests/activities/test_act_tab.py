@@ -104,3 +104,4 @@ def test_after_a_repair_the_list_counts_what_is_left_and_an_undo_brings_it_back(
         assert _totals(undone.activities) == before
     finally:
         undone.close()
+

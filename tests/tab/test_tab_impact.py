@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from usermap.tab.impact import newest_impact, people_rows
+from usermap.tab.impact import after_runs, newest_impact, people_rows
 
 pytestmark = pytest.mark.issue(21)
 
@@ -36,3 +36,28 @@ def test_rows_say_it_per_person_most_first():
     assert (rows[0]["Calls"], rows[0]["Texts"], rows[0]["Can be repaired"],
             rows[0]["Cannot be proven"]) == (1, 1, 1, 1)
     assert rows[1]["Person"] == "Aloware user 5"
+
+
+def test_after_runs_counts_a_repair_an_undo_and_a_repair_again():
+    rows = [{"object": "call", "activity_id": "1", "aloware_user_id": "7", "grade": "A",
+             "reason": "r1"},
+            {"object": "sms", "activity_id": "2", "aloware_user_id": "7", "grade": "B",
+             "reason": "r2"},
+            {"object": "call", "activity_id": "3", "aloware_user_id": "7", "grade": "unknown",
+             "reason": "r3"},
+            {"object": "call", "activity_id": "4", "aloware_user_id": "", "grade": "A",
+             "reason": "r1"}]
+    summary = {"misattributed": 4, "repairable": 3, "unattributed": 1,
+               "by_grade": {"A": 2, "B": 1, "unknown": 1}, "by_reason": {"r1": 2, "r2": 1, "r3": 1},
+               "by_person": [{"aloware_user_id": "7", "calls": 2, "sms": 1, "A": 1, "B": 1,
+                              "unknown": 1, "repairable": 2}]}
+    repair = ("activities", {("calls", "1"), ("communications", "2"), ("calls", "4")})
+    undo = ("activities_undo", {("calls", "1"), ("communications", "2"), ("calls", "4")})
+    after = after_runs(summary, rows, [repair])
+    assert after["by_person"] == [{"aloware_user_id": "7", "calls": 1, "sms": 0, "A": 0, "B": 0,
+                                   "unknown": 1, "repairable": 0}]
+    assert (after["misattributed"], after["repairable"], after["unattributed"]) == (1, 0, 0)
+    assert after["by_grade"] == {"A": 0, "B": 0, "unknown": 1} and after["by_reason"] == {"r3": 1}
+    assert after_runs(summary, rows, [repair, undo]) == summary
+    assert after_runs(summary, rows, [repair, undo, repair]) == after
+    assert after_runs(summary, rows, [("activities", {("calls", "9")})]) == summary

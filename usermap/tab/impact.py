@@ -37,8 +37,9 @@ def newest_impact(runs_dir, store=None) -> tuple[str, dict] | None:
     for run in sorted((p for p in runs.iterdir() if p.is_dir()), reverse=True):
         summary = workflow.read_impact(run)
         if summary is not None:
-            if store is not None:
-                summary = after_runs(summary, _impact_rows(run), done_after(store, run.name))
+            since = done_after(store, run.name) if store is not None else []
+            if since:       # the scan's rows are read only when a run changed something since
+                summary = after_runs(summary, _impact_rows(run), since)
             return run.name, summary
     return None
 
