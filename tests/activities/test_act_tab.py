@@ -105,3 +105,19 @@ def test_after_a_repair_the_list_counts_what_is_left_and_an_undo_brings_it_back(
     finally:
         undone.close()
 
+
+def test_a_repair_before_any_refresh_says_what_it_did(env, tmp_path):
+    """No data loaded (a first Refresh that failed): the repair still applies, the list still
+    counts what is left, and the words say the repair, not an error."""
+    cfg = Config.load(str(env.config))
+    workflow.activity_impact(cfg, env.store, cfg.resolve(cfg.runs.dir) / "20200101T000000Z-abcd")
+    tab = MappingTab(str(env.config), workdir=tmp_path / "work", load=False)
+    try:
+        tab.repair()
+        n = tab.preview["total"]
+        tab._on_msg(None, {"action": "force" if tab.preview["needs_force"] else "apply"}, None)
+        assert "Repaired:" in tab.outcome["text"] and "went wrong" not in str(tab.status)
+        assert sum(r["Can be repaired"] for r in tab.activities) == 0 < n
+    finally:
+        tab.close()
+

@@ -51,13 +51,36 @@ def test_after_runs_counts_a_repair_an_undo_and_a_repair_again():
                "by_grade": {"A": 2, "B": 1, "unknown": 1}, "by_reason": {"r1": 2, "r2": 1, "r3": 1},
                "by_person": [{"aloware_user_id": "7", "calls": 2, "sms": 1, "A": 1, "B": 1,
                               "unknown": 1, "repairable": 2}]}
-    repair = ("activities", {("calls", "1"), ("communications", "2"), ("calls", "4")})
-    undo = ("activities_undo", {("calls", "1"), ("communications", "2"), ("calls", "4")})
-    after = after_runs(summary, rows, [repair])
+    fixed = {("calls", "1"): "activities", ("communications", "2"): "activities",
+             ("calls", "4"): "activities"}
+    after = after_runs(summary, rows, fixed)
     assert after["by_person"] == [{"aloware_user_id": "7", "calls": 1, "sms": 0, "A": 0, "B": 0,
                                    "unknown": 1, "repairable": 0}]
     assert (after["misattributed"], after["repairable"], after["unattributed"]) == (1, 0, 0)
     assert after["by_grade"] == {"A": 0, "B": 0, "unknown": 1} and after["by_reason"] == {"r3": 1}
-    assert after_runs(summary, rows, [repair, undo]) == summary
-    assert after_runs(summary, rows, [repair, undo, repair]) == after
-    assert after_runs(summary, rows, [("activities", {("calls", "9")})]) == summary
+    undone = dict.fromkeys(fixed, "activities_undo")
+    assert after_runs(summary, rows, undone) == summary
+    assert after_runs(summary, rows, {("calls", "9"): "activities"}) == summary
+
+
+def test_done_after_takes_who_set_each_activity_last_by_time(tmp_path):
+    """A resumed repair keeps its first run id and its rows their first place: what counts is
+    when each activity was set, so a repair resumed after an undo of it wins."""
+    from usermap.activities import journal
+    from usermap.clock import run_started
+    from usermap.store.store import Store
+    with Store.open(tmp_path / "s.db", create=True) as store:
+        def settle(run_id, kind, aid, at):
+            journal.open_run(store, plan_hash=run_id, kind=kind, run_id=run_id, now=at)
+            item = {"activity_id": aid, "from": "1", "to": "2", "reason": "r"}
+            journal.record(store, run_id, at, intend=("calls", [item]))
+            journal.record(store, run_id, at, settle=[("calls", [item], [])])
+        settle("20260101T000000Z-aaaa", "activities", "old", "2026-01-01T00:00:00Z")
+        settle("20260102T000000Z-r1r1", "activities", "x", "2026-01-03T00:00:00Z")
+        settle("20260104T000000Z-u1u1", "activities_undo", "x", "2026-01-04T00:00:00Z")
+        journal.record(store, "20260102T000000Z-r1r1", "2026-01-05T00:00:00Z",   # resumed
+                       settle=[("calls", [{"activity_id": "x", "from": "1", "to": "2",
+                                           "reason": "r"}], [])])
+        got = journal.done_after(store, run_started("20260102T120000Z-scan"))
+    assert got == {("calls", "x"): "activities"}
+    assert run_started("not-a-run") == ""

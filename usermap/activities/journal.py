@@ -63,17 +63,14 @@ def owners_users(store) -> dict:
                                    "ORDER BY seq").fetchall())
 
 
-def done_after(store, run_id: str) -> list[tuple[str, set]]:
-    """(run kind, {(object, activity_id)} it set) of every activities run recorded after
-    ``run_id`` (run ids sort by time), in the order they wrote: what repairs and undos changed
-    since."""
-    out: dict[str, tuple[str, set]] = {}
-    for rid, kind, obj, aid in store.conn.execute(
-            "SELECT r.run_id, r.kind, j.object, j.activity_id FROM runs r JOIN activity_journal j "
-            "ON j.run_id = r.run_id WHERE r.run_id > ? AND r.kind IN ('activities', "
-            "'activities_undo') AND j.state = 'done' ORDER BY j.seq", (run_id,)):
-        out.setdefault(rid, (kind, set()))[1].add((obj, aid))
-    return list(out.values())
+def done_after(store, at: str) -> dict[tuple[str, str], str]:
+    """{(object, activity_id): the kind of the activities run that set it last} for every
+    activity a repair or an undo set at ``at`` (``clock.utc_now``'s form) or later. By the time
+    each was set, not by run: a resumed run keeps its first id and its rows their first order."""
+    return {(obj, aid): kind for obj, aid, kind in store.conn.execute(
+        "SELECT j.object, j.activity_id, r.kind FROM activity_journal j JOIN runs r ON "
+        "r.run_id = j.run_id WHERE j.state = 'done' AND j.at >= ? AND r.kind IN "
+        "('activities', 'activities_undo') ORDER BY j.at, j.seq", (at,))}
 
 
 def run_kind(store, run_id: str) -> str | None:

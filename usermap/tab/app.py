@@ -220,7 +220,7 @@ class MappingTab(FirstViewBundle, anywidget.AnyWidget):
 
     def _show_activities(self) -> None:
         self.activities = activity_rows(self.config.resolve(self.config.runs.dir),
-                                        self.store_path, self.names)
+                                        self.store_path, self.names if self.data else dict)
 
     def _set_frame(self, name: str, df) -> None:
         df = df.reset_index(drop=True)

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 from .. import workflow
+from ..clock import run_started
 from ..activities.crm import OBJECT_TYPES
 from ..activities.journal import done_after
 from ..activities.rules import GRADE_A, GRADE_B, UNKNOWN
@@ -37,7 +38,7 @@ def newest_impact(runs_dir, store=None) -> tuple[str, dict] | None:
     for run in sorted((p for p in runs.iterdir() if p.is_dir()), reverse=True):
         summary = workflow.read_impact(run)
         if summary is not None:
-            since = done_after(store, run.name) if store is not None else []
+            since = done_after(store, run_started(run.name)) if store is not None else {}
             if since:       # the scan's rows are read only when a run changed something since
                 summary = after_runs(summary, _impact_rows(run), since)
             return run.name, summary
@@ -55,15 +56,12 @@ def _impact_rows(run: Path) -> list[dict]:
         return []
 
 
-def after_runs(summary: dict, rows: list[dict], runs: list[tuple[str, set]]) -> dict:
-    """``summary`` (of the impact ``rows``) after ``runs`` (``journal.done_after``): an
-    activity a repair set is no longer on the wrong owner; one an undo set back is again."""
-    gone: set = set()
-    for kind, keys in runs:
-        if kind == "activities":
-            gone |= keys
-        else:
-            gone -= keys
+def after_runs(summary: dict, rows: list[dict], last: dict) -> dict:
+    """``summary`` (of the impact ``rows``) after the activities runs since the scan
+    (``journal.done_after``: who set each activity last): one a repair set last is no longer on
+    the wrong owner; one an undo set back last is again. An undo of a repair older than the
+    scan sets back activities the scan did not list: the next scan counts them."""
+    gone = {k for k, kind in last.items() if kind == "activities"}
     fixed = [r for r in rows if (OBJECT_TYPES.get(r.get("object", ""), ""),
                                   r.get("activity_id", "")) in gone]
     if not fixed:
