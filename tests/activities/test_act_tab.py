@@ -120,4 +120,3 @@ def test_a_repair_before_any_refresh_says_what_it_did(env, tmp_path):
         assert sum(r["Can be repaired"] for r in tab.activities) == 0 < n
     finally:
         tab.close()
-
