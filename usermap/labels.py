@@ -17,7 +17,23 @@ __all__ = ["ISSUE_LABELS", "ISSUE_ADVICE", "ALOWARE_REASON_LABELS", "HUBSPOT_REA
            "ALOWARE_REASON_ADVICE", "HUBSPOT_REASON_ADVICE", "NEEDS_PERSON_ISSUES",
            "NEEDS_PERSON_ALOWARE", "NEEDS_PERSON_HUBSPOT", "FOR_INFORMATION_HUBSPOT", "KEEP_WITHOUT_OWNER", "DONE_LABELS",
            "STEP_LABELS", "ACTION_LABELS", "issue_label", "advice_for", "aloware_reason_label",
-           "hubspot_reason_label", "legend", "fetch_note"]
+           "hubspot_reason_label", "legend", "fetch_note", "ACTIVITY_REASON_LABELS",
+           "REFUSED_OWNER"]
+
+# Why an activity is graded as it is: the reason codes activities.rules sets (design §10), with
+# the words the report, the tab and the CLI use.
+ACTIVITY_REASON_LABELS = {
+    "export_names_user": "the Aloware export names the user; it landed on another owner",
+    "stale_link": "logged by the integration through a link that was in error then",
+    "owner_changed_since": "a person or a workflow changed the owner since it was logged",
+    "no_valid_link_since": "the user has had no valid link since; nobody to give it to",
+    "not_set_by_integration": "the owner was not set by Aloware's integration",
+    "unassigned": "logged without an owner; only an Aloware export can say whose it is",
+    "owner_not_linked": "logged to an owner linked to no Aloware user then (a default owner)",
+}
+# The skip reason of an activity whose intended owner HubSpot refused: written to the activities
+# journal by activities.apply and counted as failed by the repair run's report.
+REFUSED_OWNER = "skipped: HubSpot refused the owner (not a valid owner)"
 
 ISSUE_LABELS = {
     "aloware_user_not_found": "Aloware user not found",

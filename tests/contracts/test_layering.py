@@ -3,7 +3,8 @@
 - The pure core (``usermap/engine/``) imports only the standard library, the dataframe libraries,
   itself and the exception tree (``usermap.errors``, a leaf): no adapter, no SQLite, no Jinja, no
   network, no environment, no clock.
-- No import circles anywhere in the package, counting imports inside functions.
+- No import circles anywhere in the package, counting imports inside functions, between modules
+  or between rooms.
 - A name has one address: no module-level ``__getattr__`` façades, no names in ``__all__`` that a
   module only imported, and no import of another room's ``_private`` names.
 - No module over 500 lines; the store imports nothing from the sources.
@@ -129,6 +130,18 @@ def test_engine_reads_no_environment_or_clock(module):
 
 def test_no_import_circles_counting_imports_inside_functions():
     assert _cycles(_graph()) == []
+
+
+def test_no_circles_between_rooms():
+    """Rooms (a package folder, or a module at the root: benchmarks/house.py's ``room``) import
+    one another one way only: the report and activities once did both, through the reason
+    words, which live in ``usermap.labels`` now."""
+    rooms: dict[str, set[str]] = {}
+    for m, targets in _graph().items():
+        rooms.setdefault(house.room(m, MODULES), set()).update(house.room(t, MODULES)
+                                                               for t in targets)
+    g = {r: ts - {r} for r, ts in rooms.items()}
+    assert _cycles(g) == []
 
 
 def test_the_circle_finder_sees_function_local_imports():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from usermap.activities.rules import REFUSED_OWNER
+from usermap.labels import REFUSED_OWNER
 from usermap.report.repairrun import build_repair_run
 
 pytestmark = pytest.mark.issue(21)

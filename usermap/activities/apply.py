@@ -25,9 +25,9 @@ import os
 import signal
 
 from ..errors import CrmValidationError, ShareGuardError
+from ..labels import REFUSED_OWNER
 from . import journal
 from .crm import UPDATE_BATCH
-from .rules import REFUSED_OWNER
 
 __all__ = ["apply_plan", "guard", "KILL_HOOK", "RUN_KINDS"]
 

@@ -25,29 +25,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 __all__ = ["OWNER_ERROR_CODES", "Timeline", "Activity", "Row", "assess", "match_evidence",
-           "to_ms", "iso", "integration_set", "GRADE_A", "GRADE_B", "UNKNOWN", "REASONS",
-           "START_TOLERANCE_MS", "DURATION_TOLERANCE_MS", "phone", "REFUSED_OWNER"]
-
-# The journal's reason for an activity whose batch update HubSpot refused for its owner (not a
-# valid owner since the plan): apply.py writes it, a run's report counts it as failed.
-REFUSED_OWNER = "skipped: HubSpot refused the owner (not a valid owner)"
+           "to_ms", "iso", "integration_set", "GRADE_A", "GRADE_B", "UNKNOWN",
+           "START_TOLERANCE_MS", "DURATION_TOLERANCE_MS", "phone"]
 
 # Issue codes (DESIGN §4) that put a link in error for attribution: its owner is not the person.
 OWNER_ERROR_CODES = ("hubspot_owner_not_found", "hubspot_owner_deactivated",
                      "hubspot_email_changed")
 GRADE_A, GRADE_B, UNKNOWN = "A", "B", "unknown"
 START_TOLERANCE_MS, DURATION_TOLERANCE_MS = 5_000, 2_000
-
-# Reason codes of impact.csv, with the words the report and the CLI use.
-REASONS = {
-    "export_names_user": "the Aloware export names the user; it landed on another owner",
-    "stale_link": "logged by the integration through a link that was in error then",
-    "owner_changed_since": "a person or a workflow changed the owner since it was logged",
-    "no_valid_link_since": "the user has had no valid link since; nobody to give it to",
-    "not_set_by_integration": "the owner was not set by Aloware's integration",
-    "unassigned": "logged without an owner; only an Aloware export can say whose it is",
-    "owner_not_linked": "logged to an owner linked to no Aloware user then (a default owner)",
-}
+# The reason codes set here (impact.csv's reason) have their words in labels.ACTIVITY_REASON_LABELS.
 
 
 def to_ms(value: str) -> int:

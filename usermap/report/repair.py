@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..activities.rules import REASONS
+from ..labels import ACTIVITY_REASON_LABELS
 from ..visible import visible
 from .text import plural
 
@@ -73,7 +73,7 @@ def build_repair(summary: dict, names: dict[str, str]) -> RepairImpact:
         total = int(p.get("calls", 0)) + int(p.get("sms", 0))
         people.append((total, uid, name, person_sentence(name, p, since)))
     people.sort(key=lambda t: (-t[0], t[1]))
-    reasons = sorted(((str(c), REASONS.get(str(c), str(c)), int(n))
+    reasons = sorted(((str(c), ACTIVITY_REASON_LABELS.get(str(c), str(c)), int(n))
                       for c, n in (summary.get("by_reason") or {}).items()),
                      key=lambda t: (-t[2], t[0]))
     grades = summary.get("by_grade") or {}

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from ..activities.rules import REFUSED_OWNER
+from ..labels import REFUSED_OWNER
 from ..visible import visible
 from .text import one_line
 

@@ -10,10 +10,11 @@ from collections import Counter
 from pathlib import Path
 
 from .. import workflow
-from ..clock import run_started
 from ..activities.crm import OBJECT_TYPES
 from ..activities.journal import done_after
 from ..activities.rules import GRADE_A, GRADE_B, UNKNOWN
+from ..clock import run_started
+from ..labels import ACTIVITY_REASON_LABELS
 from ..output import FORMULA_STARTS
 from ..report.repair import build_repair
 from ..store.store import Store
@@ -108,14 +109,13 @@ def people_rows(summary: dict, names: dict[str, str]) -> list[dict]:
 def repair_preview(plan: dict, names: dict[str, str], limit: int) -> dict:
     """The preview of a repair plan in the shape of a sync's (``rows.plan_preview``): one step,
     a row per activity (who made it, its owner now → the owner it gets, why it is proven)."""
-    from ..activities.rules import REASONS
     changes = plan.get("changes") or []
     rows = [{"action": "Set owner", "aid": str(c.get("aloware_user_id", "")),
              "name": names.get(str(c.get("aloware_user_id", "")), ""),
              "owner": f"{c.get('from') or 'nobody'} → {c.get('to')}",
              "email": f"{'call' if c.get('object') == 'call' else 'text'} of "
                       f"{str(c.get('logged_at', ''))[:16].replace('T', ' ')}",
-             "why": REASONS.get(str(c.get("reason", "")), str(c.get("reason", "")))}
+             "why": ACTIVITY_REASON_LABELS.get(str(c.get("reason", "")), str(c.get("reason", "")))}
             for c in changes[:50]]
     n, guarded = len(changes), len(changes) > limit
     steps = [{"step": "repair", "label": "Calls and texts proven to belong to another owner",
