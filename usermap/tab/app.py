@@ -65,7 +65,6 @@ class MappingTab(FirstViewBundle, anywidget.AnyWidget):
     outcome = T.Dict().tag(sync=True)
     busy = T.Unicode("").tag(sync=True)
     activities = T.List().tag(sync=True)     # impact per person (section 10)
-    activities_note = T.Unicode("").tag(sync=True)     # what that list counts, in words
     placeholder = T.Unicode(SEARCH_PLACEHOLDER).tag(sync=True)
 
     def __init__(self, config=None, *, snapshot: str = "", store: str = "", workdir=None,
@@ -120,7 +119,8 @@ class MappingTab(FirstViewBundle, anywidget.AnyWidget):
             "details": lambda: self.details(str(arg.get("aid", ""))),
             "page": lambda: self.go(str(arg.get("list", "")), int(arg.get("step", 0))),
             "tab": lambda: self.open_list(str(arg.get("list", ""))),
-            "report": self.send_report, "repair": self.repair}
+            "report": self.send_report, "repair": self.repair,
+        }
         fn = handlers.get(act)
         if fn is not None:
             self._guarded(fn, busy=act not in ("page", "tab", "close_panel"))
@@ -219,8 +219,8 @@ class MappingTab(FirstViewBundle, anywidget.AnyWidget):
         self._show_activities()
 
     def _show_activities(self) -> None:
-        self.activities, self.activities_note = activity_rows(self.config.resolve(
-            self.config.runs.dir), self.store_path, self.names if self.data else dict)
+        self.activities = activity_rows(self.config.resolve(self.config.runs.dir),
+                                        self.store_path, self.names if self.data else dict)
 
     def _set_frame(self, name: str, df) -> None:
         df = df.reset_index(drop=True)

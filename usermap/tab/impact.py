@@ -18,21 +18,16 @@ from ..labels import ACTIVITY_REASON_LABELS
 from ..output import FORMULA_STARTS
 from ..report.repair import build_repair
 from ..store.store import Store
-from .words import activities_note
 
 __all__ = ["activity_rows", "newest_impact", "after_runs", "people_rows", "repair_preview"]
 
 
-def activity_rows(runs_dir, store_path, names) -> tuple[list[dict], str]:
-    """The Activities list (the newest scan, less what repairs set since) and the words saying
-    so; ``names()`` gives {Aloware id: name}."""
+def activity_rows(runs_dir, store_path, names) -> list[dict]:
+    """The Activities list: the newest scan, less what repairs set since; ``names()`` gives
+    {Aloware id: name}."""
     with Store.open(store_path, create=False) as store:
         found = newest_impact(runs_dir, store)
-    if found is None:
-        return [], ""
-    run_id, summary = found
-    return (people_rows(summary, names()),
-            activities_note(run_id, int(summary.get("set_since", 0))))
+    return people_rows(found[1], names()) if found else []
 
 
 def newest_impact(runs_dir, store=None) -> tuple[str, dict] | None:
@@ -87,10 +82,10 @@ def after_runs(summary: dict, rows: list[dict], last: dict) -> dict:
             people.append(p)
     grades = Counter(r.get("grade", "") for r in fixed)
     reasons = Counter(r.get("reason", "") for r in fixed)
-    return {**summary, "by_person": people, "set_since": len(fixed),
+    return {**summary, "by_person": people,
             "by_grade": {g: int(n) - grades[g] for g, n in (summary.get("by_grade") or {}).items()},
-            "by_reason": {k: int(n) - reasons[k] for k, n in
-                          (summary.get("by_reason") or {}).items() if int(n) - reasons[k] > 0},
+            "by_reason": {k: int(n) - reasons[k] for k, n in (summary.get("by_reason") or {}).items()
+                          if int(n) - reasons[k] > 0},
             "misattributed": int(summary.get("misattributed", 0)) - len(fixed),
             "repairable": int(summary.get("repairable", 0)) - grades[GRADE_A] - grades[GRADE_B],
             "unattributed": int(summary.get("unattributed", 0)) - sum(

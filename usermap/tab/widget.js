@@ -231,8 +231,7 @@ function render({ model, el: root }) {
       return;
     }
     const cols = Object.keys(acts[0]);
-    const note = model.get("activities_note") || "";
-    panelBox.replaceChildren(repair, ...(note ? [el("p", { class: "um-note" }, note)] : []), table(cols, acts.map((a) => cols.map((c) => cellText(a[c]))), "Activities"));
+    panelBox.replaceChildren(repair, table(cols, acts.map((a) => cols.map((c) => cellText(a[c]))), "Activities"));
   }
 
   function drawList() {
@@ -324,7 +323,6 @@ function render({ model, el: root }) {
   on("status", drawStatus); on("outcome", drawOutcome); on("busy", drawBusy);
   on("lists", () => { drawTabs(); drawList(); });
   on("activities", () => { drawTabs(); if (state.tab === "activities") drawList(); });
-  on("activities_note", () => { if (state.tab === "activities") drawList(); });
   on("panel", drawSide); on("preview", drawPreview);
   on("query", () => { if (search.value !== model.get("query")) search.value = model.get("query"); });
   model.on("msg:custom", onReport);

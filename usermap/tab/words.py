@@ -31,13 +31,6 @@ def refreshed_words(now: str) -> str:
     return f"{when_words(now, year=True)} UTC"
 
 
-def activities_note(run_id: str, set_since: int) -> str:
-    """What the Activities list counts: the scan of run ``run_id``, less what repairs set since."""
-    less = (f", less the {set_since:,} that repairs have set since" if set_since > 0 else "")
-    return (f"Calls and texts on the wrong owner as the scan of {refreshed_words(run_id)} found "
-            f"them{less}. Repair scans again before it changes anything.")
-
-
 def counts_words(adds: int, updates: int, removes: int) -> str:
     parts = [f"{n:,} {w}" for n, w in ((adds, "linked"), (updates, "updated"),
                                         (removes, "removed")) if n]
