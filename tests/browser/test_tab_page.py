@@ -257,7 +257,11 @@ def nothing_wider_than_the_screen(pg) -> list[str]:
 
 def preview_in_view(pg, name: str = "Apply") -> None:
     b = button(pg, name)
-    b.wait_for()
+    try:
+        b.wait_for()
+    except Exception:
+        raise AssertionError(f"no {name} button; the page says {status(pg)!r}; busy: "
+                             f"{pg.locator('.um').get_attribute('aria-busy')!r}") from None
     assert in_view(pg, b), f"{name} is off screen"
     assert in_view(pg, pg.locator(".um-bar"))
 
