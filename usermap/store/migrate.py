@@ -55,15 +55,18 @@ def meta_int(conn: sqlite3.Connection, path, key: str) -> int:
 def schema_version(conn: sqlite3.Connection, path) -> int:
     """The file's schema version (0: an empty file), checked: a foreign or damaged file, or
     one newer than this usermap, is an InputError."""
-    has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
-                            ).fetchone()
+    # one statement, so one snapshot: another process that makes the store between two reads
+    # would otherwise show no meta table, then its tables ("other tables")
+    has_meta, tables = conn.execute(
+        "SELECT coalesce(sum(type = 'table' AND name = 'meta'), 0), count(*) FROM sqlite_master"
+    ).fetchone()
     version = 0
     if has_meta:
         row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         version = meta_int(conn, path, "schema_version") if row else 1
         if conn.execute("SELECT 1 FROM meta WHERE key='revision'").fetchone():
             meta_int(conn, path, "revision")
-    elif conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+    elif tables:
         raise InputError("not a usermap store (it has other tables)", file=str(path))
     if version > SCHEMA_VERSION:
         raise InputError(f"the store has schema version {version}, newer than this usermap "
