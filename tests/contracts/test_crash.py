@@ -161,7 +161,7 @@ def finish(proc) -> tuple[int, str]:
     return r.returncode, r.stderr
 
 
-def wait_for(path: Path, proc: subprocess.Popen, deadline: float) -> bool:
+def wait_for(path: Path, proc, deadline: float) -> bool:
     """Poll until ``path`` exists (the rollback journal: the transaction has begun writing)."""
     end = time.monotonic() + deadline
     while time.monotonic() < end:

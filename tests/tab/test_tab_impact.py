@@ -38,7 +38,7 @@ def test_rows_say_it_per_person_most_first():
     assert rows[1]["Person"] == "Aloware user 5"
 
 
-def test_after_runs_counts_a_repair_an_undo_and_a_repair_again():
+def test_after_runs_takes_off_what_a_repair_set_last_and_keeps_what_an_undo_set_back():
     rows = [{"object": "call", "activity_id": "1", "aloware_user_id": "7", "grade": "A",
              "reason": "r1"},
             {"object": "sms", "activity_id": "2", "aloware_user_id": "7", "grade": "B",

@@ -27,13 +27,12 @@ import signal
 from ..errors import CrmValidationError, ShareGuardError
 from ..labels import REFUSED_OWNER
 from . import journal
-from .crm import UPDATE_BATCH
+from .crm import OBJECT_TYPES, UPDATE_BATCH
 
 __all__ = ["apply_plan", "guard", "KILL_HOOK", "RUN_KINDS"]
 
 KILL_HOOK = "USERMAP_TEST_ACTIVITIES_KILL"
 RUN_KINDS = {"repair": "activities", "undo": "activities_undo"}
-_OBJECTS = {"call": "calls", "sms": "communications"}
 
 
 def guard(plan: dict, share: float, force: bool) -> None:
@@ -62,7 +61,7 @@ def apply_plan(plan: dict, store, client, *, run_id: str, now) -> dict:
     rows = journal.run_rows(store, run_id)
     batch_no, pending = 0, []
     try:
-        for short, obj in _OBJECTS.items():
+        for short, obj in OBJECT_TYPES.items():
             todo = [c for c in plan["changes"] if c["object"] == short and
                     rows.get((obj, c["activity_id"]), {}).get("state") not in ("done", "skipped")]
             for i in range(0, len(todo), UPDATE_BATCH):

@@ -14,6 +14,7 @@ from ..clock import new_run_id, utc_now
 from ..lock import LOCK_NAME, RunLock
 from . import journal
 from .apply import RUN_KINDS, apply_plan
+from .crm import OBJECT_TYPES
 from .impact import scan
 from .plan import repair_plan
 from .timeline import load_timeline
@@ -143,9 +144,8 @@ def record_run(cfg, store, plan: dict, run_id: str, *, resumed: bool, names=None
 def _people_of(store, plan: dict) -> dict:
     """{(object, activity id): Aloware user id} of a plan's changes; an undo's are the users
     linked to the owner the repair wrote."""
-    objs = {"call": "calls", "sms": "communications"}
     users = journal.owners_users(store) if plan.get("kind") == "undo" else {}
-    return {(objs.get(c["object"], c["object"]), c["activity_id"]):
+    return {(OBJECT_TYPES.get(c["object"], c["object"]), c["activity_id"]):
             c.get("aloware_user_id") or users.get(c.get("from") or "", "")
             for c in plan.get("changes") or ()}
 

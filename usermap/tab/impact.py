@@ -84,8 +84,8 @@ def after_runs(summary: dict, rows: list[dict], last: dict) -> dict:
     reasons = Counter(r.get("reason", "") for r in fixed)
     return {**summary, "by_person": people,
             "by_grade": {g: int(n) - grades[g] for g, n in (summary.get("by_grade") or {}).items()},
-            "by_reason": {k: int(n) - reasons[k] for k, n in (summary.get("by_reason") or {}).items()
-                          if int(n) - reasons[k] > 0},
+            "by_reason": {k: int(n) - reasons[k] for k, n in
+                          (summary.get("by_reason") or {}).items() if int(n) - reasons[k] > 0},
             "misattributed": int(summary.get("misattributed", 0)) - len(fixed),
             "repairable": int(summary.get("repairable", 0)) - grades[GRADE_A] - grades[GRADE_B],
             "unattributed": int(summary.get("unattributed", 0)) - sum(
